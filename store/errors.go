@@ -1,0 +1,63 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies a mistake the caller can fix. Errors without a Code are
+// infrastructure failures.
+type Code string
+
+// The codes an *Error can carry.
+const (
+	Invalid  Code = "invalid"   // the input breaks a rule; the message says which
+	NotFound Code = "not_found" // no such thing, or not the caller's to see or change
+	Conflict Code = "conflict"  // the thing changed since the caller last read it
+	Quota    Code = "quota"     // a configured limit would be exceeded
+)
+
+// Error is the one domain error type: a mistake the caller made, with a
+// message written for the person or model that made it. Anything that is
+// not an *Error (found with errors.As) is an infrastructure failure.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or "" when
+// err is nil or an infrastructure failure.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// OutcomeOf maps an error to the outcome that the activity trail records.
+// This and tools.resultFor are the only places where codes are interpreted.
+func OutcomeOf(err error) Outcome {
+	if err == nil {
+		return OutcomeOK
+	}
+	switch ErrorCode(err) {
+	case Invalid:
+		return OutcomeInvalidInput
+	case NotFound:
+		return OutcomeNotFound
+	case Conflict:
+		return OutcomeConflict
+	case Quota:
+		return OutcomeQuota
+	default:
+		return OutcomeError
+	}
+}

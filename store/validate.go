@@ -1,0 +1,132 @@
+package store
+
+import (
+	"crypto/rand"
+	"strings"
+	"unicode/utf8"
+)
+
+// Input limits. Tools advertise them in their input schemas and every store
+// implementation enforces them, so no path can write past them.
+const (
+	MaxTitleLen       = 200    // characters in a board, column or card title
+	MaxDescriptionLen = 10_000 // characters in a card description
+	MaxLabels         = 10     // labels on one card
+	MaxLabelLen       = 32     // characters in one label
+	MaxColumns        = 20     // columns on a new board
+	MaxQueryLen       = 200    // characters in a search query
+	MaxPageSize       = 200    // items on one page
+	DefaultPageSize   = 50     // items on a page when no limit is given
+)
+
+// Quotas are the configurable per-user and per-board limits.
+type Quotas struct {
+	BoardsPerUser int
+	CardsPerBoard int
+}
+
+// DefaultQuotas are the quotas used when none are configured.
+var DefaultQuotas = Quotas{BoardsPerUser: 100, CardsPerBoard: 1000}
+
+// ID prefixes. IDs are random and never sequential, so they reveal nothing
+// about how many boards or cards exist.
+const (
+	BoardPrefix  = "b_"
+	ColumnPrefix = "col_"
+	CardPrefix   = "c_"
+)
+
+// NewID returns prefix followed by 20 random base32 characters (100 bits).
+func NewID(prefix string) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var b [20]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return prefix + string(b[:])
+}
+
+// ValidateTitle checks a board, column or card title; what names the field
+// in the message.
+func ValidateTitle(what, title string) error {
+	t := strings.TrimSpace(title)
+	switch {
+	case t == "":
+		return Errorf(Invalid, "%s must not be empty", what)
+	case !utf8.ValidString(t):
+		return Errorf(Invalid, "%s must be valid UTF-8 text", what)
+	case utf8.RuneCountInString(t) > MaxTitleLen:
+		return Errorf(Invalid, "%s is %d characters long; the limit is %d", what, utf8.RuneCountInString(t), MaxTitleLen)
+	}
+	return nil
+}
+
+// ValidateDescription checks a card description.
+func ValidateDescription(d string) error {
+	switch {
+	case !utf8.ValidString(d):
+		return Errorf(Invalid, "description must be valid UTF-8 text")
+	case utf8.RuneCountInString(d) > MaxDescriptionLen:
+		return Errorf(Invalid, "description is %d characters long; the limit is %d", utf8.RuneCountInString(d), MaxDescriptionLen)
+	}
+	return nil
+}
+
+// NormalizeLabels trims labels, drops duplicates (keeping the first
+// spelling) and checks the limits. It returns a non-nil slice.
+func NormalizeLabels(labels []string) ([]string, error) {
+	out := make([]string, 0, len(labels))
+	seen := make(map[string]bool, len(labels))
+	for _, l := range labels {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "":
+			return nil, Errorf(Invalid, "labels must not be empty strings")
+		case !utf8.ValidString(l):
+			return nil, Errorf(Invalid, "labels must be valid UTF-8 text")
+		case utf8.RuneCountInString(l) > MaxLabelLen:
+			return nil, Errorf(Invalid, "label %q is longer than %d characters", l, MaxLabelLen)
+		}
+		key := strings.ToLower(l)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, l)
+	}
+	if len(out) > MaxLabels {
+		return nil, Errorf(Invalid, "a card can have at most %d labels; got %d", MaxLabels, len(out))
+	}
+	return out, nil
+}
+
+// ValidateID checks that id looks like an ID with the given prefix, so that
+// a column ID passed as a card ID gets a message that says so.
+func ValidateID(what, prefix, id string) error {
+	if id == "" {
+		return Errorf(Invalid, "%s is required", what)
+	}
+	if !strings.HasPrefix(id, prefix) || len(id) > 64 {
+		return Errorf(Invalid, "%s %q is not a valid ID: %s IDs start with %q", what, truncate(id, 64), what, prefix)
+	}
+	return nil
+}
+
+// PageLimit resolves a requested page size.
+func PageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultPageSize, nil
+	case limit < 0 || limit > MaxPageSize:
+		return 0, Errorf(Invalid, "limit must be between 1 and %d; got %d", MaxPageSize, limit)
+	}
+	return limit, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
