@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// TokenVerifier turns a raw access token into a principal. *Verifier is
+// the implementation; failures are *TokenError.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (*Principal, error)
+}
+
+// RevocationChecker is the narrow hook through which revocation reaches
+// token checking: the operator blocklist (and, later, the built-in
+// authorization server's grants) answer it.
+type RevocationChecker interface {
+	// Revoked reports whether access of p must be refused now.
+	Revoked(ctx context.Context, p *Principal) (bool, error)
+}
+
+// Authenticator reads the bearer token of a request and refuses requests
+// whose token is present but bad.
+type Authenticator struct {
+	// Verifier checks tokens; nil means no issuer is configured, so every
+	// token is refused.
+	Verifier    TokenVerifier
+	Revocations RevocationChecker // may be nil
+	// ResourceMetadata is the URL of the protected-resource metadata, sent
+	// in every challenge.
+	ResourceMetadata string
+	Logger           *slog.Logger
+}
+
+// Authenticate returns the request's principal, nil when it carries no
+// token. When the request must be refused (a malformed Authorization
+// header, a token in the URL, a bad, expired or revoked token) it writes the
+// refusal and returns ok false: 401 invalid_token for a bad token on any
+// method, 400 invalid_request for a malformed request (RFC 6750 §3.1).
+func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p *Principal, ok bool) {
+	if r.URL.Query().Has("access_token") {
+		// Tokens in URLs end up in logs and browser history; refuse them
+		// loudly instead of silently treating the request as anonymous.
+		a.refuse(w, http.StatusBadRequest, ErrInvalidRequest,
+			"Access tokens are not accepted in the URL; send them in the Authorization header.")
+		return nil, false
+	}
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return nil, true
+	}
+	raw, found := bearerToken(values)
+	if !found {
+		a.refuse(w, http.StatusBadRequest, ErrInvalidRequest,
+			`The Authorization header must be a single "Bearer <token>".`)
+		return nil, false
+	}
+	if a.Verifier == nil {
+		a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
+			"This server has no authorization server configured, so it cannot accept any token.")
+		return nil, false
+	}
+	p, err := a.Verifier.Verify(r.Context(), raw)
+	if err != nil {
+		var te *TokenError
+		desc := "The access token is not valid."
+		if errors.As(err, &te) {
+			desc = te.Description
+		}
+		a.refuse(w, http.StatusUnauthorized, ErrInvalidToken, desc)
+		return nil, false
+	}
+	if a.Revocations != nil {
+		revoked, err := a.Revocations.Revoked(r.Context(), p)
+		if err != nil {
+			// Fail closed, but say it is our problem, not the token's.
+			a.logger().ErrorContext(r.Context(), "revocation check failed", "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "revocation check unavailable, try again", http.StatusServiceUnavailable)
+			return nil, false
+		}
+		if revoked {
+			a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
+				"Access for this user or client was revoked by the operator; sign in again after access is restored.")
+			return nil, false
+		}
+	}
+	return p, true
+}
+
+func (a *Authenticator) refuse(w http.ResponseWriter, status int, code, desc string) {
+	Challenge{ResourceMetadata: a.ResourceMetadata, Error: code, Description: desc}.WriteHTTP(w, status)
+}
+
+func (a *Authenticator) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}
+
+// bearerToken extracts the token from exactly one "Bearer <token>" header
+// value. The scheme is case-insensitive (RFC 7235 §2.1).
+func bearerToken(values []string) (string, bool) {
+	if len(values) != 1 {
+		return "", false
+	}
+	scheme, token, found := strings.Cut(strings.TrimSpace(values[0]), " ")
+	token = strings.TrimSpace(token)
+	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}

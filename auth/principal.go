@@ -1,0 +1,31 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Principal is the verified caller behind an access token: a user (issuer +
+// subject) acting through an agent (client ID) with a set of scopes.
+type Principal struct {
+	Issuer    string
+	Subject   string
+	ClientID  string // empty when the issuer names no client
+	Scopes    Scopes
+	TokenID   string // jti, when present
+	ExpiresAt time.Time
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context that carries p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the verified caller, or nil for an anonymous
+// request.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}

@@ -1,0 +1,258 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Scope claim choices for VerifierConfig.ScopeClaim.
+const (
+	ScopeClaimAuto        = "auto"
+	ScopeClaimScope       = "scope"
+	ScopeClaimScp         = "scp"
+	ScopeClaimPermissions = "permissions"
+)
+
+// Leeway is the clock skew tolerated on exp and nbf.
+const Leeway = 30 * time.Second
+
+// maxTokenBytes rejects absurd tokens before any parsing.
+const maxTokenBytes = 16 << 10
+
+// allowedAlgorithms is the signing-algorithm allow-list. Never "none", and
+// never HS*: a shared-secret algorithm would let anyone holding the
+// issuer's public key bytes forge tokens.
+func allowedAlgorithms() []string { return []string{"RS256", "PS256", "ES256", "EdDSA"} }
+
+// KeySource supplies the keys that verify an issuer's tokens.
+type KeySource interface {
+	// Keyfunc returns the jwt.Keyfunc to use for one request.
+	Keyfunc(ctx context.Context) jwt.Keyfunc
+	// Ready reports whether keys are loaded.
+	Ready() bool
+}
+
+// VerifierConfig configures a Verifier.
+type VerifierConfig struct {
+	Issuer     string // compared with iss exactly, never normalised
+	Audience   string // must be one of aud
+	JWKSURL    string // optional; skips discovery
+	ScopeClaim string // one of the ScopeClaim* constants; "" means auto
+	HTTPClient *http.Client
+	Timing     KeyTiming
+	Logger     *slog.Logger
+	// Keys, when set, replaces fetching keys from the issuer (the built-in
+	// authorization server feeds its key table in directly).
+	Keys KeySource
+}
+
+// Verifier checks access tokens (JWTs) and turns them into principals.
+type Verifier struct {
+	cfg    VerifierConfig
+	keys   KeySource
+	parser *jwt.Parser
+	log    *slog.Logger
+}
+
+// NewVerifier returns a verifier for cfg. Unless cfg.Keys is set, it
+// starts loading the issuer's keys in the background, stopping when ctx
+// ends; Ready reports when they are loaded.
+func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, errors.New("verifier needs an issuer and an audience")
+	}
+	switch cfg.ScopeClaim {
+	case "":
+		cfg.ScopeClaim = ScopeClaimAuto
+	case ScopeClaimAuto, ScopeClaimScope, ScopeClaimScp, ScopeClaimPermissions:
+	default:
+		return nil, fmt.Errorf("unknown scope claim %q", cfg.ScopeClaim)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys := cfg.Keys
+	if keys == nil {
+		client := cfg.HTTPClient
+		if client == nil {
+			client = &http.Client{Timeout: 10 * time.Second}
+		}
+		rk, err := newRemoteKeys(ctx, cfg.Issuer, cfg.JWKSURL, client, cfg.Timing, log)
+		if err != nil {
+			return nil, err
+		}
+		keys = rk
+	}
+	return &Verifier{
+		cfg:  cfg,
+		keys: keys,
+		log:  log,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods(allowedAlgorithms()),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithAudience(cfg.Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithLeeway(Leeway),
+		),
+	}, nil
+}
+
+// Ready reports whether the verifier has keys to verify with.
+func (v *Verifier) Ready() bool { return v.keys.Ready() }
+
+// Issuer returns the issuer whose tokens v accepts.
+func (v *Verifier) Issuer() string { return v.cfg.Issuer }
+
+// TokenError says why a token was refused. Its message is safe to send to
+// the client: it names the failed check, never the token or key material.
+type TokenError struct {
+	Description string
+	err         error
+}
+
+func (e *TokenError) Error() string { return e.Description }
+func (e *TokenError) Unwrap() error { return e.err }
+
+// claims is every claim we read. The scope claims are kept raw: their
+// presence decides which one counts, and their shape differs by issuer.
+type claims struct {
+	jwt.RegisteredClaims
+	Scope       json.RawMessage `json:"scope,omitempty"`
+	Scp         json.RawMessage `json:"scp,omitempty"`
+	Permissions json.RawMessage `json:"permissions,omitempty"`
+	ClientID    string          `json:"client_id,omitempty"`
+	Azp         string          `json:"azp,omitempty"`
+	Cid         string          `json:"cid,omitempty"`
+	AppID       string          `json:"appid,omitempty"`
+}
+
+// Verify checks raw and returns its principal. Every failure is a
+// *TokenError.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if len(raw) > maxTokenBytes {
+		return nil, &TokenError{Description: "The access token is too large."}
+	}
+	var c claims
+	_, err := v.parser.ParseWithClaims(raw, &c, v.keys.Keyfunc(ctx))
+	if err != nil {
+		te := v.describe(err, &c)
+		v.log.InfoContext(ctx, "access token refused", "reason", te.Description, "err", err,
+			"expected_issuer", v.cfg.Issuer, "expected_audience", v.cfg.Audience)
+		return nil, te
+	}
+	if c.Subject == "" {
+		return nil, &TokenError{Description: "The access token has no subject (sub)."}
+	}
+	clientID := firstNonEmpty(c.ClientID, c.Azp, c.Cid, c.AppID)
+	// An ID token names its client as the audience. The audience check
+	// already refuses it unless someone configured the client ID as our
+	// audience; this closes that gap too.
+	if clientID != "" && clientID == v.cfg.Audience {
+		return nil, &TokenError{Description: "The token was issued to the client itself (an ID token?), not as an access token for this server."}
+	}
+	scopes, err := v.scopes(&c)
+	if err != nil {
+		return nil, &TokenError{Description: "The access token's scope claim is malformed.", err: err}
+	}
+	p := &Principal{
+		Issuer:   c.Issuer,
+		Subject:  c.Subject,
+		ClientID: clientID,
+		Scopes:   scopes,
+		TokenID:  c.ID,
+	}
+	if c.ExpiresAt != nil {
+		p.ExpiresAt = c.ExpiresAt.Time
+	}
+	return p, nil
+}
+
+// describe turns a parser error into a client-safe TokenError. For an
+// audience mismatch it logs which audience the token carried, because that
+// is the most common misconfiguration of all.
+func (v *Verifier) describe(err error, c *claims) *TokenError {
+	d := "The access token is not valid."
+	switch {
+	case errors.Is(err, errUnknownKey):
+		d = "The access token was signed with a key this server does not know."
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		d = "The access token is malformed."
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		d = "The access token's signature is not valid."
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		d = "The access token cannot be verified: its algorithm or key is not accepted."
+	case errors.Is(err, jwt.ErrTokenExpired):
+		d = "The access token has expired."
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		d = "The access token is not valid yet."
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		d = "The access token lacks a required claim (exp)."
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		d = "The access token was issued by a different issuer."
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		d = "The access token is meant for a different audience."
+		v.log.Info("access token audience mismatch", "expected", v.cfg.Audience, "found", []string(c.Audience))
+	}
+	return &TokenError{Description: d, err: err}
+}
+
+// scopes reads the scope claim chosen by the configuration. With "auto"
+// the first present claim of scope, scp, permissions wins, by presence
+// alone: claims are never merged, so an Auth0 token whose scope names none
+// of ours cannot fall through to permissions and gain what the person never
+// consented to.
+func (v *Verifier) scopes(c *claims) (Scopes, error) {
+	switch v.cfg.ScopeClaim {
+	case ScopeClaimScope:
+		return parseScopeClaim(c.Scope)
+	case ScopeClaimScp:
+		return parseScopeClaim(c.Scp)
+	case ScopeClaimPermissions:
+		return parseScopeClaim(c.Permissions)
+	}
+	for _, raw := range []json.RawMessage{c.Scope, c.Scp, c.Permissions} {
+		if len(raw) > 0 {
+			return parseScopeClaim(raw)
+		}
+	}
+	return nil, nil
+}
+
+// parseScopeClaim accepts a space-separated string (RFC 9068, Entra's scp)
+// or an array of strings (Okta's scp, Auth0's permissions).
+func parseScopeClaim(raw json.RawMessage) (Scopes, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return ParseScopes(s), nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("scope claim is neither a string nor an array of strings")
+	}
+	var out Scopes
+	for _, item := range list {
+		out = append(out, strings.Fields(item)...)
+	}
+	return out, nil
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

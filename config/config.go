@@ -1,0 +1,286 @@
+// Package config reads kanban-mcp's configuration once, from the
+// environment with command-line flags mirroring it, and validates it at
+// start-up with messages that say how to fix each problem.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	ListenAddr         string
+	BaseURL            string // public origin, no trailing slash
+	Resource           string // BaseURL + "/mcp": the token audience by default
+	DatabasePath       string
+	Issuer             string // empty: nobody can sign in (until the built-in issuer arrives)
+	Audience           string
+	JWKSURL            string
+	ScopeClaim         string
+	AuthChallenge      auth.ChallengeMode
+	AllowedHosts       []string
+	TrustedProxyHeader string
+	AuditRetention     time.Duration
+	Synchronous        sqlitedb.Synchronous
+	Quotas             store.Quotas
+	LogLevel           string
+}
+
+// setting is one configuration value: its environment variable, the flag
+// that mirrors it, its default and its help text. The table below is the
+// one list of settings; the README's configuration table follows it.
+type setting struct {
+	env, flag, def, help string
+}
+
+func settings() []setting {
+	return []setting{
+		{"LISTEN_ADDR", "listen-addr", "127.0.0.1:8080", "address to listen on; defaults to :$PORT when PORT is set"},
+		{"BASE_URL", "base-url", "", "public origin, e.g. https://kanban.example.com (default http://localhost:<port>)"},
+		{"DATABASE_URL", "database-url", "./data/kanban.db", "SQLite file path, or a file: / sqlite: URL"},
+		{"OAUTH_ISSUER", "oauth-issuer", "", "the authorization server's issuer, compared with iss exactly"},
+		{"OAUTH_AUDIENCE", "oauth-audience", "", "the expected aud (default: BASE_URL + /mcp)"},
+		{"OAUTH_JWKS_URL", "oauth-jwks-url", "", "JWKS URL; overrides discovery"},
+		{"OAUTH_SCOPE_CLAIM", "oauth-scope-claim", "auto", "auto, scope, scp or permissions"},
+		{"AUTH_CHALLENGE", "auth-challenge", string(auth.ChallengeToolResult), "tool-result (ChatGPT) or http (spec clients)"},
+		{"ALLOWED_HOSTS", "allowed-hosts", "", "extra host names accepted in Host and Origin, comma-separated"},
+		{"TRUSTED_PROXY_HEADER", "trusted-proxy-header", "", "header carrying the client IP behind a proxy, e.g. Fly-Client-IP"},
+		{"AUDIT_RETENTION", "audit-retention", "2160h", "how long activity rows are kept"},
+		{"SQLITE_SYNCHRONOUS", "sqlite-synchronous", "normal", "normal (survives crashes) or full (also power loss)"},
+		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas.BoardsPerUser), "boards one user may own"},
+		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas.CardsPerBoard), "cards one board may hold"},
+		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
+	}
+}
+
+// Load reads the configuration from getenv, then from args (flags override
+// the environment), and validates it. The returned error lists every
+// problem found, each with how to fix it. Flag parsing output goes to out.
+func Load(args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("kanban-mcp", flag.ContinueOnError)
+	fs.SetOutput(out)
+	values := make(map[string]*string)
+	explicit := make(map[string]bool) // set in the environment or by a flag
+	for _, s := range settings() {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+			explicit[s.env] = true
+		}
+		values[s.env] = fs.String(s.flag, v, s.help+" ($"+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q; settings are flags like -base-url=… or environment variables", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings() {
+			if s.flag == f.Name {
+				explicit[s.env] = true
+			}
+		}
+	})
+	get := func(env string) string { return strings.TrimSpace(*values[env]) }
+
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c := &Config{}
+
+	// LISTEN_ADDR, with PORT as the PaaS fallback.
+	c.ListenAddr = get("LISTEN_ADDR")
+	if port := getenv("PORT"); port != "" && !explicit["LISTEN_ADDR"] {
+		c.ListenAddr = ":" + port
+	}
+	_, port, err := net.SplitHostPort(c.ListenAddr)
+	if err != nil || port == "" {
+		bad("LISTEN_ADDR %q is not host:port; use e.g. 127.0.0.1:8080 or :8080", c.ListenAddr)
+	}
+
+	// BASE_URL and the Resource.
+	base := get("BASE_URL")
+	if base == "" {
+		base = "http://localhost:" + port
+	}
+	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		bad("BASE_URL %q is not an absolute http(s) URL; use e.g. https://kanban.example.com", base)
+	} else {
+		switch {
+		case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "":
+			bad("BASE_URL %q must be an origin only (scheme and host, no path, query or fragment); the MCP endpoint is BASE_URL/mcp", base)
+		case u.Scheme == "http" && !IsLoopbackHost(u.Hostname()):
+			bad("BASE_URL %q must use https because its host is not loopback; use https://%s (fly.io and tunnels provide https)", base, u.Host)
+		}
+		c.BaseURL = u.Scheme + "://" + u.Host
+	}
+	c.Resource = c.BaseURL + "/mcp"
+
+	// DATABASE_URL.
+	c.DatabasePath, err = databasePath(get("DATABASE_URL"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+
+	// OAuth.
+	c.Issuer = get("OAUTH_ISSUER")
+	if c.Issuer != "" {
+		if err := checkSecureURL("OAUTH_ISSUER", c.Issuer); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.Audience = get("OAUTH_AUDIENCE")
+	if c.Audience == "" {
+		c.Audience = c.Resource
+	}
+	c.JWKSURL = get("OAUTH_JWKS_URL")
+	if c.JWKSURL != "" {
+		if err := checkSecureURL("OAUTH_JWKS_URL", c.JWKSURL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Issuer == "" {
+			bad("OAUTH_JWKS_URL is set but OAUTH_ISSUER is not; set OAUTH_ISSUER to the issuer whose keys these are")
+		}
+	}
+	c.ScopeClaim = strings.ToLower(get("OAUTH_SCOPE_CLAIM"))
+	switch c.ScopeClaim {
+	case auth.ScopeClaimAuto, auth.ScopeClaimScope, auth.ScopeClaimScp, auth.ScopeClaimPermissions:
+	default:
+		bad("OAUTH_SCOPE_CLAIM %q is not one of auto, scope, scp, permissions", c.ScopeClaim)
+	}
+	c.AuthChallenge = auth.ChallengeMode(strings.ToLower(get("AUTH_CHALLENGE")))
+	if c.AuthChallenge != auth.ChallengeToolResult && c.AuthChallenge != auth.ChallengeHTTP {
+		bad("AUTH_CHALLENGE %q is not tool-result or http; use tool-result for ChatGPT, http for Claude, the MCP Inspector and SDK clients", c.AuthChallenge)
+	}
+
+	// Hosts and proxies.
+	for h := range strings.SplitSeq(get("ALLOWED_HOSTS"), ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/:@ ") {
+			bad("ALLOWED_HOSTS entry %q must be a bare host name (no scheme, port or path), e.g. kanban.example.com", h)
+			continue
+		}
+		c.AllowedHosts = append(c.AllowedHosts, h)
+	}
+	c.TrustedProxyHeader = get("TRUSTED_PROXY_HEADER")
+	if strings.ContainsAny(c.TrustedProxyHeader, " :\t") {
+		bad("TRUSTED_PROXY_HEADER %q must be a header name such as Fly-Client-IP", c.TrustedProxyHeader)
+	}
+
+	// Audit, SQLite, quotas, logging.
+	c.AuditRetention, err = time.ParseDuration(get("AUDIT_RETENTION"))
+	switch {
+	case err != nil:
+		bad("AUDIT_RETENTION %q is not a duration; use hours, e.g. 2160h for 90 days", get("AUDIT_RETENTION"))
+	case c.AuditRetention < time.Hour:
+		bad("AUDIT_RETENTION %s is shorter than an hour; use e.g. 2160h for 90 days", c.AuditRetention)
+	}
+	switch strings.ToLower(get("SQLITE_SYNCHRONOUS")) {
+	case "normal":
+		c.Synchronous = sqlitedb.SyncNormal
+	case "full":
+		c.Synchronous = sqlitedb.SyncFull
+	default:
+		bad("SQLITE_SYNCHRONOUS %q is not normal or full", get("SQLITE_SYNCHRONOUS"))
+	}
+	c.Quotas.BoardsPerUser = positiveInt(get("MAX_BOARDS_PER_USER"), "MAX_BOARDS_PER_USER", &errs)
+	c.Quotas.CardsPerBoard = positiveInt(get("MAX_CARDS_PER_BOARD"), "MAX_CARDS_PER_BOARD", &errs)
+	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
+	}
+
+	if len(errs) > 0 {
+		return nil, &Error{Problems: errs}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem found.
+type Error struct{ Problems []error }
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap exposes the individual problems to errors.Is and errors.As.
+func (e *Error) Unwrap() []error { return e.Problems }
+
+// databasePath resolves DATABASE_URL to a file path.
+func databasePath(v string) (string, error) {
+	lower := strings.ToLower(v)
+	switch {
+	case v == "":
+		return "", errors.New("DATABASE_URL is empty; use a file path such as ./data/kanban.db")
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		return "", errors.New("DATABASE_URL: PostgreSQL is reserved for a later backend and not supported yet; use a SQLite file path such as /data/kanban.db")
+	case strings.HasPrefix(lower, "file:"), strings.HasPrefix(lower, "sqlite:"):
+		_, rest, _ := strings.Cut(v, ":")
+		rest = strings.TrimPrefix(rest, "//") // sqlite:///abs/path and file:///abs/path have an empty authority
+		v = rest
+	case strings.Contains(v, "://"):
+		return "", fmt.Errorf("DATABASE_URL %q has an unsupported scheme; use a SQLite file path such as ./data/kanban.db", v)
+	}
+	if v == "" || strings.ContainsAny(v, "?#") {
+		return "", fmt.Errorf("DATABASE_URL must name a file without query parameters (the server sets its own SQLite pragmas); got %q", v)
+	}
+	return v, nil
+}
+
+// checkSecureURL requires an absolute https URL, or http on a loopback host
+// (for local issuers and tests).
+func checkSecureURL(name, v string) error {
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return fmt.Errorf("%s %q is not an absolute https URL", name, v)
+	case u.Scheme == "http" && !IsLoopbackHost(u.Hostname()):
+		return fmt.Errorf("%s %q must use https (http is allowed only for loopback hosts)", name, v)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Errorf("%s %q must not have a query or fragment", name, v)
+	}
+	return nil
+}
+
+func positiveInt(v, name string, errs *[]error) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q must be a positive whole number", name, v))
+		return 0
+	}
+	return n
+}
+
+// IsLoopbackHost reports whether host (without port) is a loopback name or
+// address: localhost, *.localhost, 127.0.0.0/8 or ::1.
+func IsLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

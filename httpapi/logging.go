@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// requestInfo is what inner handlers learn about a request and the access
+// log reports. It never holds tokens or arguments.
+type requestInfo struct {
+	rpcMethod string
+	tool      string
+	clientID  string
+}
+
+type requestInfoKey struct{}
+
+func requestInfoFrom(ctx context.Context) *requestInfo {
+	if ri, ok := ctx.Value(requestInfoKey{}).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+// statusRecorder remembers the status written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// accessLog writes one line per request, and turns a panic into a 500 so
+// one bad request cannot take the server down. It logs the path without the
+// query string, and no header values: tokens must never reach a log.
+func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
+				if rec.status == 0 {
+					http.Error(rec, "internal error", http.StatusInternalServerError)
+				}
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("client_ip", clientIP(r, proxyHeader)),
+			}
+			if info.rpcMethod != "" {
+				attrs = append(attrs, slog.String("rpc_method", info.rpcMethod))
+			}
+			if info.tool != "" {
+				attrs = append(attrs, slog.String("tool", info.tool))
+			}
+			if info.clientID != "" {
+				attrs = append(attrs, slog.String("client_id", info.clientID))
+			}
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		}()
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	})
+}
+
+// clientIP returns the caller's address: from the trusted proxy header when
+// one is configured (e.g. Fly-Client-IP), else from the socket.
+func clientIP(r *http.Request, proxyHeader string) string {
+	if proxyHeader != "" {
+		if v := strings.TrimSpace(r.Header.Get(proxyHeader)); v != "" {
+			if ip := net.ParseIP(v); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,213 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/tools"
+)
+
+// MaxBodyBytes caps an MCP request body. mcp-go reads whole bodies itself
+// and reports a failed read as a parse error, so the cap is enforced here,
+// in front of it, where an oversized body can get its proper 413.
+const MaxBodyBytes = 1 << 20
+
+// mcpEndpoint serves /mcp: it caps the body, authenticates the bearer
+// token, hands the request to mcp-go through its transport-agnostic Handle
+// entry point with a buffering writer, and then post-processes the reply:
+// a challenge deferred by a tool (AUTH_CHALLENGE=http) replaces it with a
+// 401 or 403, and a tools/list reply gains top-level securitySchemes.
+//
+// The writer is buffering and reports CanStream false, so mcp-go never
+// upgrades a reply to text/event-stream (and GET answers 405): every reply
+// is one JSON document that can be inspected and rewritten safely.
+type mcpEndpoint struct {
+	mcp      *server.StreamableHTTPServer
+	authn    *auth.Authenticator
+	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
+	maxBytes int64
+}
+
+func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, decls []tools.Tool) (*mcpEndpoint, error) {
+	schemes := make(map[string]json.RawMessage, len(decls))
+	for _, t := range decls {
+		b, err := json.Marshal(t.Requires.SecuritySchemes())
+		if err != nil {
+			return nil, fmt.Errorf("marshal securitySchemes of %s: %w", t.Name, err)
+		}
+		schemes[t.Name] = b
+	}
+	return &mcpEndpoint{mcp: s, authn: authn, schemes: schemes, maxBytes: MaxBodyBytes}, nil
+}
+
+// rpcEnvelope is the part of a JSON-RPC request the endpoint looks at: the
+// method (for logging and the tools/list rewrite) and the tool name (for
+// logging only; enforcement happens on what mcp-go parsed).
+type rpcEnvelope struct {
+	Method string `json:"method"`
+	Params struct {
+		Name string `json:"name"`
+	} `json:"params"`
+}
+
+func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := requestInfoFrom(r.Context())
+
+	var body []byte
+	if r.Method == http.MethodPost {
+		if r.ContentLength > e.maxBytes {
+			writeTooLarge(w, e.maxBytes)
+			return
+		}
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, e.maxBytes))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeTooLarge(w, e.maxBytes)
+				return
+			}
+			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+			return
+		}
+		var env rpcEnvelope
+		if json.Unmarshal(body, &env) == nil {
+			info.rpcMethod, info.tool = env.Method, env.Params.Name
+		}
+	}
+
+	p, ok := e.authn.Authenticate(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if p != nil {
+		ctx = auth.WithPrincipal(ctx, p)
+		info.clientID = p.ClientID
+	}
+	ctx, deferred := auth.WithDeferredChallenge(ctx)
+
+	buf := &bufferedResponse{header: make(http.Header)}
+	e.mcp.Handle(buf, &server.HTTPRequest{
+		Method:  r.Method,
+		URL:     r.URL,
+		Header:  r.Header,
+		Body:    body,
+		Context: ctx,
+	})
+
+	if status, c, ok := deferred.Get(); ok {
+		c.WriteHTTP(w, status)
+		return
+	}
+	out := buf.body.Bytes()
+	if info.rpcMethod == string(mcp.MethodToolsList) && buf.status() == http.StatusOK {
+		out = e.addSecuritySchemes(out)
+		buf.header.Del("Content-Length")
+	}
+	for k, v := range buf.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(buf.status())
+	_, _ = w.Write(out)
+}
+
+// addSecuritySchemes copies each tool's securitySchemes to the top level of
+// its descriptor in a tools/list reply.
+//
+// mcp-go's Tool.MarshalJSON writes a fixed set of keys, so it cannot emit
+// the top-level field that ChatGPT reads (it mirrors it in _meta, which
+// mcp-go can emit). Of the three ways out (rewrite the reply, fork mcp-go,
+// or serve tools/list ourselves), rewriting keeps mcp-go in charge of the
+// protocol, versions and pagination, and touches only a finished JSON
+// document. The values come from the same declarations as the _meta copy,
+// so the two are identical. A reply that is not a JSON-RPC result with a
+// tools array is passed through untouched.
+func (e *mcpEndpoint) addSecuritySchemes(reply []byte) []byte {
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(reply, &msg) != nil || msg["result"] == nil {
+		return reply
+	}
+	var result map[string]json.RawMessage
+	if json.Unmarshal(msg["result"], &result) != nil || result["tools"] == nil {
+		return reply
+	}
+	var list []map[string]json.RawMessage
+	if json.Unmarshal(result["tools"], &list) != nil {
+		return reply
+	}
+	for _, t := range list {
+		var name string
+		if json.Unmarshal(t["name"], &name) != nil {
+			continue
+		}
+		if s, ok := e.schemes[name]; ok {
+			t[tools.SecuritySchemesKey] = s
+		}
+	}
+	var err error
+	if result["tools"], err = json.Marshal(list); err != nil {
+		return reply
+	}
+	if msg["result"], err = json.Marshal(result); err != nil {
+		return reply
+	}
+	out, err := json.Marshal(msg)
+	if err != nil {
+		return reply
+	}
+	return out
+}
+
+// bufferedResponse collects mcp-go's reply. It cannot stream.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferedResponse) Flush()          {}
+func (b *bufferedResponse) CanStream() bool { return false }
+func (b *bufferedResponse) status() int {
+	if b.code == 0 {
+		return http.StatusOK
+	}
+	return b.code
+}
+
+func writeTooLarge(w http.ResponseWriter, limit int64) {
+	writeRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST,
+		fmt.Sprintf("request body is larger than %d bytes", limit))
+}
+
+// writeRPCError answers with a JSON-RPC error object (id null: the request
+// could not be read).
+func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      nil,
+		"error":   map[string]any{"code": code, "message": msg},
+	})
+}

@@ -1,0 +1,166 @@
+// Package httpapi assembles kanban-mcp's HTTP surface: the MCP endpoint,
+// the protected-resource metadata, the health checks, and the middleware
+// every request passes (access log, Host check, CORS).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/tools"
+)
+
+// Options configure the HTTP surface.
+type Options struct {
+	BaseURL            string // public origin, no trailing slash
+	Issuer             string // the authorization server, empty when none
+	AllowedHosts       []string
+	TrustedProxyHeader string
+	Challenge          auth.ChallengeMode
+	Version            string
+
+	Store store.Store
+	Audit tools.Recorder
+	// Authenticator checks bearer tokens on /mcp.
+	Authenticator *auth.Authenticator
+	// KeysReady reports whether token-signing keys are loaded; nil when
+	// there is no issuer to load keys from.
+	KeysReady func() bool
+	Logger    *slog.Logger
+	// Tools to serve; nil means tools.All().
+	Tools []tools.Tool
+}
+
+// Server is the HTTP surface.
+type Server struct {
+	handler http.Handler
+	mcp     *server.StreamableHTTPServer
+}
+
+// Resource returns the MCP endpoint's canonical URI for a base URL.
+func Resource(baseURL string) string { return baseURL + "/mcp" }
+
+// ResourceMetadataURL returns the URL of the path-aware protected-resource
+// metadata for a base URL; challenges point here.
+func ResourceMetadataURL(baseURL string) string {
+	return baseURL + server.ProtectedResourceMetadataPath(Resource(baseURL))
+}
+
+// New builds the server.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Tools == nil {
+		opts.Tools = tools.All()
+	}
+	if opts.Authenticator == nil {
+		return nil, errors.New("httpapi: an Authenticator is required")
+	}
+
+	mcpServer := server.NewMCPServer("kanban-mcp", opts.Version,
+		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithRecovery(),
+		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. "+
+			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
+	)
+	if err := tools.Register(mcpServer, tools.Options{
+		Store:            opts.Store,
+		Audit:            opts.Audit,
+		Challenge:        opts.Challenge,
+		ResourceMetadata: ResourceMetadataURL(opts.BaseURL),
+		Logger:           opts.Logger,
+	}, opts.Tools...); err != nil {
+		return nil, err
+	}
+	streamable := server.NewStreamableHTTPServer(mcpServer,
+		server.WithStateLess(true),
+		server.WithDisableStreaming(true),
+		// Our hostPolicy replaces mcp-go's loopback-only guard, which would
+		// reject tunnel and proxy host names.
+		server.WithDisableLocalhostProtection(true),
+		server.WithStreamableHTTPLogger(opts.Logger),
+	)
+	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, opts.Tools)
+	if err != nil {
+		return nil, err
+	}
+
+	var authServers []string
+	if opts.Issuer != "" {
+		authServers = []string{opts.Issuer}
+	}
+	var scopes []string
+	for _, s := range auth.SupportedScopes() {
+		scopes = append(scopes, string(s))
+	}
+	prm := server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
+		Resource:               Resource(opts.BaseURL),
+		AuthorizationServers:   authServers,
+		ScopesSupported:        scopes,
+		BearerMethodsSupported: []string{"header"},
+		ResourceName:           "kanban-mcp",
+	})
+
+	hosts := newHostPolicy(opts.BaseURL, opts.AllowedHosts)
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", hosts.mcpCORS(endpoint))
+	mux.Handle("/.well-known/oauth-protected-resource", prm)
+	mux.Handle("/.well-known/oauth-protected-resource/mcp", prm)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", readiness(opts.Store, opts.KeysReady))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "kanban-mcp %s\nMCP endpoint (Streamable HTTP): %s\n", opts.Version, Resource(opts.BaseURL))
+	})
+
+	return &Server{
+		handler: accessLog(opts.Logger, opts.TrustedProxyHeader, hosts.checkHost(mux)),
+		mcp:     streamable,
+	}, nil
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Shutdown ends mcp-go's sessions; call it before http.Server.Shutdown.
+func (s *Server) Shutdown(ctx context.Context) error { return s.mcp.Shutdown(ctx) }
+
+// readiness reports whether the database answers and, when there is an
+// issuer, whether its signing keys are loaded.
+func readiness(st store.Store, keysReady func() bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"database": "ok", "signing_keys": "ok"}
+		ready := true
+		if err := st.Ping(ctx); err != nil {
+			checks["database"], ready = "unreachable", false
+		}
+		switch {
+		case keysReady == nil:
+			checks["signing_keys"] = "no issuer configured"
+		case !keysReady():
+			checks["signing_keys"], ready = "not loaded yet", false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": checks})
+	}
+}

@@ -1,0 +1,204 @@
+// Command kanban-mcp is a kanban board server that speaks the Model Context
+// Protocol over Streamable HTTP, with every tool call checked against the
+// caller's OAuth access token.
+//
+// Usage:
+//
+//	kanban-mcp [serve] [flags]          run the server (the default)
+//	kanban-mcp healthcheck              probe the local server's /healthz
+//	kanban-mcp revoke client <client_id> [-note …]
+//	kanban-mcp revoke subject <issuer> <subject> [-client <client_id>] [-note …]
+//	kanban-mcp revoke list
+//	kanban-mcp unrevoke <id>
+//
+// Configuration comes from the environment (see config.Load); serve also
+// takes flags that mirror it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/audit"
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/httpapi"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/revocation"
+	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, getenv, stdout, stderr, nil)
+	case "healthcheck":
+		err = healthcheck(ctx, getenv, stderr)
+	case "revoke":
+		err = revoke(ctx, args, getenv, stdout, stderr)
+	case "unrevoke":
+		err = unrevoke(ctx, args, getenv, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kanban-mcp %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+const usage = `Usage:
+  kanban-mcp [serve] [flags]        run the server (flags mirror the environment; -h lists them)
+  kanban-mcp healthcheck            probe the local server's /healthz (for container health checks)
+  kanban-mcp revoke client <client_id> [-note text]
+  kanban-mcp revoke subject <issuer> <subject> [-client client_id] [-note text]
+  kanban-mcp revoke list
+  kanban-mcp unrevoke <id>
+`
+
+// serve runs the server until ctx ends. ready, when not nil, receives the
+// listening address once the server accepts connections (for tests).
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.New(ctx, db, sqlite.Options{Quotas: cfg.Quotas})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	defer st.Close()
+	blocklist, err := revocation.New(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer blocklist.Close()
+
+	queue := audit.NewQueue(st, audit.Options{Logger: log})
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := queue.Close(closeCtx); err != nil {
+			log.Error("flushing the audit queue failed", "err", err, "dropped", queue.Dropped())
+		}
+	}()
+	go audit.EnforceRetention(ctx, st, cfg.AuditRetention, log)
+
+	authn := &auth.Authenticator{
+		Revocations:      blocklist,
+		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
+		Logger:           log,
+	}
+	var keysReady func() bool
+	if cfg.Issuer == "" {
+		log.Warn("OAUTH_ISSUER is empty: nobody can sign in, so only the tools open to anonymous callers work; set OAUTH_ISSUER to your authorization server's issuer")
+	} else {
+		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:     cfg.Issuer,
+			Audience:   cfg.Audience,
+			JWKSURL:    cfg.JWKSURL,
+			ScopeClaim: cfg.ScopeClaim,
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+		authn.Verifier = verifier
+		keysReady = verifier.Ready
+	}
+
+	api, err := httpapi.New(httpapi.Options{
+		BaseURL:            cfg.BaseURL,
+		Issuer:             cfg.Issuer,
+		AllowedHosts:       cfg.AllowedHosts,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		Challenge:          cfg.AuthChallenge,
+		Version:            version,
+		Store:              st,
+		Audit:              queue,
+		Authenticator:      authn,
+		KeysReady:          keysReady,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set LISTEN_ADDR or PORT to a free address)", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("kanban-mcp listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
+		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", cfg.DatabasePath)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = api.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

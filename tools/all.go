@@ -1,0 +1,20 @@
+package tools
+
+// All returns every kanban tool, in the order tools/list shows them. Adding
+// a tool means one new file with its declaration and one line here.
+func All() []Tool {
+	return []Tool{
+		ListBoards(),
+		GetBoard(),
+		Whoami(),
+		SearchCards(),
+		ListActivity(),
+		CreateBoard(),
+		AddCard(),
+		UpdateCard(),
+		MoveCard(),
+		DeleteCard(),
+		ShareBoard(),
+		DeleteBoard(),
+	}
+}

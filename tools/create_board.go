@@ -1,0 +1,49 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type createBoardArgs struct {
+	Title   string   `json:"title"`
+	Columns []string `json:"columns"`
+}
+
+// CreateBoard declares create_board.
+func CreateBoard() Tool {
+	return Tool{
+		Name:        "create_board",
+		Title:       "Create a board",
+		Description: `Create a new private board. Columns default to "To do", "Doing", "Done".`,
+		Input: []mcp.ToolOption{
+			titleArg("title", "Board title", true),
+			mcp.WithArray("columns", mcp.Description(`Column names in order (default "To do", "Doing", "Done")`),
+				mcp.WithStringItems(mcp.MinLength(1), mcp.MaxLength(store.MaxTitleLen)), mcp.MaxItems(store.MaxColumns)),
+		},
+		Output:      mcp.WithOutputSchema[boardOutput](),
+		Annotations: Annotations{Destructive: false},
+		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in createBoardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			b, err := s.CreateBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.Title, in.Columns)
+			if err != nil {
+				return nil, err
+			}
+			out := boardFrom(b)
+			return &Result{
+				Structured: out,
+				Text:       fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
+				Recorded:   true,
+			}, nil
+		},
+	}
+}

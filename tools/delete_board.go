@@ -1,0 +1,60 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type deleteBoardArgs struct {
+	BoardID string `json:"board_id"`
+	Confirm bool   `json:"confirm"`
+}
+
+type deleteBoardOutput struct {
+	Deleted   bool   `json:"deleted"`
+	BoardID   string `json:"board_id"`
+	Title     string `json:"title"`
+	CardCount int    `json:"card_count" jsonschema:"cards deleted with the board"`
+}
+
+// DeleteBoard declares delete_board.
+func DeleteBoard() Tool {
+	return Tool{
+		Name:        "delete_board",
+		Title:       "Delete a board",
+		Description: "Delete one of your boards with all its columns and cards. This cannot be undone; confirm must be true.",
+		Input: []mcp.ToolOption{
+			idArg("board_id", "board (b_…)", true),
+			mcp.WithBoolean("confirm", mcp.Required(), mcp.Description("Must be true: deleting a board cannot be undone")),
+		},
+		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
+		Annotations: Annotations{Destructive: true},
+		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in deleteBoardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
+				return nil, err
+			}
+			if !in.Confirm {
+				return nil, store.Errorf(store.Invalid, "set confirm to true to delete board %s: this deletes all its cards and cannot be undone", in.BoardID)
+			}
+			b, err := s.DeleteBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.BoardID)
+			if err != nil {
+				return nil, err
+			}
+			return &Result{
+				Structured: deleteBoardOutput{Deleted: true, BoardID: b.ID, Title: b.Title, CardCount: b.CardCount},
+				Text:       fmt.Sprintf("Deleted board '%s' and its %s.", b.Title, plural(b.CardCount, "card", "cards")),
+				Recorded:   true,
+			}, nil
+		},
+	}
+}

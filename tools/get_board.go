@@ -1,0 +1,53 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type getBoardArgs struct {
+	BoardID string `json:"board_id"`
+}
+
+// GetBoard declares get_board.
+func GetBoard() Tool {
+	return Tool{
+		Name:        "get_board",
+		Title:       "Show a board",
+		Description: "Show one board with its columns and their cards in order. Public boards are visible to anyone; private boards only to their owner.",
+		Input:       []mcp.ToolOption{idArg("board_id", "board (b_…)", true)},
+		Output:      mcp.WithOutputSchema[boardOutput](),
+		Annotations: Annotations{ReadOnly: true, Idempotent: true},
+		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in getBoardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
+				return nil, err
+			}
+			b, err := s.GetBoard(ctx, c.Viewer, in.BoardID)
+			if err != nil {
+				return nil, err
+			}
+			out := boardFrom(b)
+			return &Result{
+				Structured: out,
+				Text: fmt.Sprintf("Board '%s' — %s, %s.", b.Title,
+					plural(len(out.Columns), "column", "columns"), plural(out.CardCount, "card", "cards")),
+				Activity: store.Activity{
+					BoardID:    b.ID,
+					IDs:        []string{b.ID},
+					Summary:    fmt.Sprintf("viewed board '%s'", b.Title),
+					BoardOwner: ownerIf(b.Owned, c.Viewer),
+				},
+			}, nil
+		},
+	}
+}

@@ -1,0 +1,66 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type moveCardArgs struct {
+	CardID   string `json:"card_id"`
+	ColumnID string `json:"column_id"`
+	Position *int   `json:"position"`
+}
+
+type moveCardOutput struct {
+	Card         cardOutput `json:"card"`
+	FromColumnID string     `json:"from_column_id"`
+	FromPosition int        `json:"from_position"`
+	Moved        bool       `json:"moved" jsonschema:"false when the card already was there"`
+}
+
+// MoveCard declares move_card.
+func MoveCard() Tool {
+	return Tool{
+		Name:        "move_card",
+		Title:       "Move a card",
+		Description: "Move a card to a column of the same board, at a 0-based position (default: the end).",
+		Input: []mcp.ToolOption{
+			idArg("card_id", "card (c_…)", true),
+			idArg("column_id", "destination column (col_…)", true),
+			mcp.WithInteger("position", mcp.Description("0-based position in the destination column; past the end means the end"), minimum(0)),
+		},
+		Output:      mcp.WithOutputSchema[moveCardOutput](),
+		Annotations: Annotations{Idempotent: true},
+		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in moveCardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("card_id", store.CardPrefix, in.CardID); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("column_id", store.ColumnPrefix, in.ColumnID); err != nil {
+				return nil, err
+			}
+			m, err := s.MoveCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.CardID, in.ColumnID, in.Position)
+			if err != nil {
+				return nil, err
+			}
+			text := fmt.Sprintf("Moved card '%s' from %s to %s (position %d).", m.Card.Title, m.FromColumnName, m.Card.ColumnName, m.Card.Position)
+			if !m.Moved {
+				text = fmt.Sprintf("Card '%s' already is in %s at position %d; nothing changed.", m.Card.Title, m.Card.ColumnName, m.Card.Position)
+			}
+			return &Result{
+				Structured: moveCardOutput{Card: cardFrom(m.Card), FromColumnID: m.FromColumnID, FromPosition: m.FromPosition, Moved: m.Moved},
+				Text:       text,
+				Recorded:   true,
+			}, nil
+		},
+	}
+}

@@ -1,0 +1,250 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// Recorder takes the activity rows that are not written together with a
+// change: reads, denials and failures. Record must not block.
+type Recorder interface {
+	Record(store.Activity)
+}
+
+// Options are what the registered tools share.
+type Options struct {
+	Store store.Store
+	Audit Recorder
+	// Challenge says how a call without the needed token or scope is
+	// answered.
+	Challenge auth.ChallengeMode
+	// ResourceMetadata is the protected-resource metadata URL named in
+	// every challenge.
+	ResourceMetadata string
+	Logger           *slog.Logger
+	Now              func() time.Time
+}
+
+// Register validates every declaration and adds it to s behind the
+// enforcement derived from it. It refuses duplicate names.
+func Register(s *server.MCPServer, opts Options, tools ...Tool) error {
+	if opts.Store == nil || opts.Audit == nil {
+		return errors.New("tools: Register needs a Store and an Audit recorder")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	seen := make(map[string]bool)
+	var entries []server.ServerTool
+	for _, t := range tools {
+		if err := t.validate(); err != nil {
+			return err
+		}
+		if seen[t.Name] {
+			return fmt.Errorf("tool %q is declared twice", t.Name)
+		}
+		seen[t.Name] = true
+		entries = append(entries, server.ServerTool{Tool: t.Descriptor(), Handler: opts.enforce(t)})
+	}
+	s.AddTools(entries...)
+	return nil
+}
+
+// enforce wraps a tool's handler with the check of its Requirement, the
+// challenges and the audit. Authorisation runs before the arguments are
+// read, so a caller without the needed token gets the challenge, not an
+// argument error, and the refusal is audited.
+func (o Options) enforce(t Tool) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		p := auth.PrincipalFrom(ctx)
+		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req)}
+		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
+
+		switch t.Requires.Check(p) {
+		case auth.DenyNoToken:
+			o.recordRefusal(act, call, store.OutcomeUnauthenticated, "refused: no access token")
+			desc := fmt.Sprintf("Sign in to use %s: it needs the %s scope.", t.Name, t.Requires.Scope)
+			return o.challenge(ctx, t, http.StatusUnauthorized, auth.ErrInvalidToken, desc), nil
+		case auth.DenyScope:
+			o.recordRefusal(act, call, store.OutcomeInsufficientScope, fmt.Sprintf("refused: token lacks %s", t.Requires.Scope))
+			desc := fmt.Sprintf("%s needs the %s scope, which this connection was not granted; reconnect and grant it.", t.Name, t.Requires.Scope)
+			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
+		case auth.Allow:
+			call.Viewer = actorOf(p)
+		case auth.AllowAnonymous:
+			call.Viewer = store.Actor{}
+		}
+
+		res, err := t.Handle(ctx, o.Store, call)
+		if err != nil {
+			return o.failed(ctx, t, call, act, err)
+		}
+		if !res.Recorded {
+			act.Outcome = store.OutcomeOK
+			act.BoardID = res.Activity.BoardID
+			act.IDs = res.Activity.IDs
+			act.Summary = res.Activity.Summary
+			act.BoardOwner = res.Activity.BoardOwner
+			o.Audit.Record(act)
+		}
+		return mcp.NewToolResultStructured(res.Structured, res.Text), nil
+	}
+}
+
+// failed answers a handler error. A store-coded error is the caller's
+// mistake and becomes an isError result; anything else is an
+// infrastructure failure, logged here and reported as a JSON-RPC internal
+// error without its details.
+func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activity, err error) (*mcp.CallToolResult, error) {
+	outcome := store.OutcomeOf(err)
+	o.recordRefusal(act, call, outcome, failureSummary(outcome))
+	if outcome == store.OutcomeError {
+		o.Logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "err", err)
+		return nil, errors.New("internal error: the server could not complete this call and has logged why; try again later")
+	}
+	msg := err.Error()
+	// A tool open to anonymous callers that finds nothing for one may be
+	// looking at a private board: offer sign-in (or, for a token without
+	// the scope, a step-up). Missing and invisible boards answer alike, so
+	// existence never leaks.
+	if outcome == store.OutcomeNotFound && t.Requires.Anonymous && t.Requires.Scope != "" && call.Viewer.Anonymous() {
+		if call.Principal != nil {
+			desc := fmt.Sprintf("%s If it is yours, reconnect and grant the %s scope.", msg, t.Requires.Scope)
+			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
+		}
+		if o.Challenge == auth.ChallengeToolResult {
+			desc := fmt.Sprintf("%s If it is a private board of yours, sign in to see it.", msg)
+			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), nil
+		}
+	}
+	return mcp.NewToolResultError(msg), nil
+}
+
+// challenge answers a call that needs a token or a scope it lacks. In
+// tool-result mode the challenge rides in the result's
+// _meta["mcp/www_authenticate"]; in http mode it is handed to the HTTP layer,
+// which answers with status instead (401 without a token, 403 without the
+// scope). A missing token in http mode carries no error code (RFC 6750
+// §3.1).
+func (o Options) challenge(ctx context.Context, t Tool, status int, code, desc string) *mcp.CallToolResult {
+	if o.Challenge == auth.ChallengeHTTP {
+		if d := auth.DeferredChallengeFrom(ctx); d != nil {
+			c := auth.Challenge{ResourceMetadata: o.ResourceMetadata, Scope: neededScopes(t), Error: code, Description: desc}
+			if status == http.StatusUnauthorized {
+				c.Error, c.Description = "", ""
+			}
+			d.Set(status, c)
+		}
+	}
+	return o.toolResultChallenge(t, code, desc)
+}
+
+func (o Options) toolResultChallenge(t Tool, code, desc string) *mcp.CallToolResult {
+	c := auth.Challenge{ResourceMetadata: o.ResourceMetadata, Scope: neededScopes(t), Error: code, Description: desc}
+	res := mcp.NewToolResultError(desc)
+	res.Meta = mcp.NewMetaFromMap(map[string]any{"mcp/www_authenticate": []string{c.String()}})
+	return res
+}
+
+// neededScopes is what a challenge asks for: everything the operation
+// needs, in one challenge (MCP 2026-07-28).
+func neededScopes(t Tool) auth.Scopes {
+	if t.Requires.Scope == "" {
+		return nil
+	}
+	return auth.Scopes{string(t.Requires.Scope)}
+}
+
+// recordRefusal audits a call that did not succeed. It keeps only the IDs
+// the caller supplied, never names looked up from data the caller may not
+// see.
+func (o Options) recordRefusal(act store.Activity, call *Call, outcome store.Outcome, summary string) {
+	act.Outcome = outcome
+	act.IDs = suppliedIDs(call.args)
+	act.BoardID = suppliedBoardID(act.IDs)
+	act.Summary = summary
+	o.Audit.Record(act)
+}
+
+func failureSummary(o store.Outcome) string {
+	switch o {
+	case store.OutcomeInvalidInput:
+		return "refused: invalid arguments"
+	case store.OutcomeNotFound:
+		return "not found"
+	case store.OutcomeConflict:
+		return "refused: changed since last read"
+	case store.OutcomeQuota:
+		return "refused: quota reached"
+	}
+	return "failed: server error"
+}
+
+// suppliedIDs returns the string values of the arguments whose names end
+// in "_id", in argument-name order.
+func suppliedIDs(args json.RawMessage) []string {
+	var m map[string]any
+	if json.Unmarshal(args, &m) != nil {
+		return nil
+	}
+	var names []string
+	for k := range m {
+		if strings.HasSuffix(k, "_id") {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	var ids []string
+	for _, k := range names {
+		if s, ok := m[k].(string); ok && s != "" && len(s) <= 64 {
+			ids = append(ids, s)
+		}
+	}
+	return ids
+}
+
+func suppliedBoardID(ids []string) string {
+	for _, id := range ids {
+		if strings.HasPrefix(id, store.BoardPrefix) {
+			return id
+		}
+	}
+	return ""
+}
+
+func rawArguments(req mcp.CallToolRequest) json.RawMessage {
+	if len(req.Params.RawArguments) > 0 {
+		return req.Params.RawArguments
+	}
+	if req.Params.Arguments == nil {
+		return nil
+	}
+	b, err := json.Marshal(req.Params.Arguments)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func actorOf(p *auth.Principal) store.Actor {
+	if p == nil {
+		return store.Actor{}
+	}
+	return store.Actor{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID}
+}

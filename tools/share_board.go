@@ -1,0 +1,56 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type shareBoardArgs struct {
+	BoardID    string `json:"board_id"`
+	Visibility string `json:"visibility"`
+}
+
+// ShareBoard declares share_board.
+func ShareBoard() Tool {
+	return Tool{
+		Name:  "share_board",
+		Title: "Share or unshare a board",
+		Description: "Make one of your boards public (anyone, even without signing in, can read it; only you can change it) " +
+			"or private again.",
+		Input: []mcp.ToolOption{
+			idArg("board_id", "board (b_…)", true),
+			mcp.WithString("visibility", mcp.Required(), mcp.Enum(string(store.Public), string(store.Private)),
+				mcp.Description("public or private")),
+		},
+		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
+		Annotations: Annotations{Idempotent: true},
+		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in shareBoardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
+				return nil, err
+			}
+			v := store.Visibility(in.Visibility)
+			if v != store.Public && v != store.Private {
+				return nil, store.Errorf(store.Invalid, "visibility must be %q or %q", store.Public, store.Private)
+			}
+			b, err := s.ShareBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.BoardID, v)
+			if err != nil {
+				return nil, err
+			}
+			text := fmt.Sprintf("Board '%s' is now public: anyone can read it, only you can change it.", b.Title)
+			if v == store.Private {
+				text = fmt.Sprintf("Board '%s' is now private: only you can see it.", b.Title)
+			}
+			return &Result{Structured: summaryFrom(*b), Text: text, Recorded: true}, nil
+		},
+	}
+}

@@ -1,0 +1,199 @@
+// Package tools turns MCP tool calls into store calls.
+//
+// Each tool is one declaration (a Tool value built in its own file): name,
+// description, input and output schema, annotations, the auth Requirement
+// and the handler sit together. Register derives everything else from the
+// declarations: the descriptors that tools/list shows (securitySchemes
+// included), the check of every call against the caller's token, the
+// challenges, and the audit row of every call. A handler therefore cannot be
+// reached without its declaration's check, and cannot forget the audit.
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// Tool is the single declaration of one tool.
+type Tool struct {
+	Name        string
+	Title       string
+	Description string
+	// Input lists the input properties (mcp.WithString and friends). The
+	// handler decodes the arguments into a struct whose JSON names match;
+	// a test keeps the two in step.
+	Input []mcp.ToolOption
+	// Output sets the output schema, normally mcp.WithOutputSchema[T]() for
+	// the type the handler returns as structured content.
+	Output      mcp.ToolOption
+	Annotations Annotations
+	Requires    auth.Requirement
+	// Meta holds extra _meta entries of the descriptor (e.g. UI templates).
+	Meta   map[string]any
+	Handle Handler
+}
+
+// Handler runs a call that has passed the declaration's check. It returns
+// an error with a store code for anything the caller can fix, and any other
+// error for an infrastructure failure.
+type Handler func(ctx context.Context, s store.Store, c *Call) (*Result, error)
+
+// Annotations are the behaviour hints of a tool. Every field is stated
+// explicitly because mcp-go defaults destructiveHint and openWorldHint to
+// true.
+type Annotations struct {
+	ReadOnly    bool
+	Destructive bool
+	Idempotent  bool
+	OpenWorld   bool
+}
+
+// Call is what a handler knows about the call it serves.
+type Call struct {
+	// Tool is the tool's name.
+	Tool string
+	// Viewer is whose view of the data the call gets: the principal's, or
+	// the anonymous Actor when there is no token or when a tool open to
+	// anonymous callers is called with a token that lacks its scope.
+	Viewer store.Actor
+	// Principal is the verified caller, even when the call runs as
+	// anonymous; nil when no token was sent.
+	Principal *auth.Principal
+
+	args json.RawMessage
+}
+
+// Bind decodes the call's arguments into v, strictly: an unknown argument
+// name or a value of the wrong type is an Invalid error that says which.
+func (c *Call) Bind(v any) error {
+	raw := bytes.TrimSpace(c.args)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return argumentError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return store.Errorf(store.Invalid, "arguments must be a single JSON object")
+	}
+	return nil
+}
+
+// argumentError rewrites a JSON decoding error as a sentence a model can
+// act on.
+func argumentError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return store.Errorf(store.Invalid, "argument %q must be %s, not %s", typeErr.Field, jsonKind(typeErr.Type.String()), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return store.Errorf(store.Invalid, "arguments must be a JSON object, not %s", typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return store.Errorf(store.Invalid, "arguments are not valid JSON")
+	case strings.HasPrefix(msg, "json: unknown field "):
+		return store.Errorf(store.Invalid, "unknown argument %s; see the tool's input schema for the accepted names", strings.TrimPrefix(msg, "json: unknown field "))
+	}
+	return store.Errorf(store.Invalid, "arguments could not be read: %v", err)
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.Contains(goType, "int"):
+		return "a whole number"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.Contains(goType, "[]"):
+		return "an array"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	}
+	return "of another type"
+}
+
+// Result is what a successful handler returns.
+type Result struct {
+	// Structured is the structuredContent; its type matches the declared
+	// output schema.
+	Structured any
+	// Text is a short summary for the model, not a JSON copy.
+	Text string
+	// Activity describes the call for the audit trail. The registry fills in
+	// time, tool, outcome and actor.
+	Activity store.Activity
+	// Recorded says the store already wrote the activity row in the same
+	// transaction as the change, so the registry must not write another.
+	Recorded bool
+}
+
+// validate checks a declaration before it can be registered.
+func (t Tool) validate() error {
+	var problems []string
+	// The tool-name rule of the MCP specification.
+	namePattern := regexp.MustCompile(`^[A-Za-z0-9_./-]{1,64}$`)
+	if !namePattern.MatchString(t.Name) {
+		problems = append(problems, "name must match "+namePattern.String())
+	}
+	if strings.TrimSpace(t.Description) == "" {
+		problems = append(problems, "description is empty")
+	}
+	if t.Output == nil {
+		problems = append(problems, "no output schema")
+	}
+	if t.Handle == nil {
+		problems = append(problems, "no handler")
+	}
+	if s := t.Requires.Scope; s != "" && !s.Implies(s) {
+		problems = append(problems, fmt.Sprintf("unknown scope %q", s))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("tool %q: %s", t.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Descriptor builds the mcp.Tool that tools/list shows. securitySchemes is
+// set in _meta here; the HTTP layer mirrors it to the top level, which
+// mcp-go cannot emit (see server.listingRewriter).
+func (t Tool) Descriptor() mcp.Tool {
+	opts := []mcp.ToolOption{
+		mcp.WithDescription(t.Description),
+		mcp.WithToolAnnotation(mcp.ToolAnnotation{
+			Title:           t.Title,
+			ReadOnlyHint:    mcp.ToBoolPtr(t.Annotations.ReadOnly),
+			DestructiveHint: mcp.ToBoolPtr(t.Annotations.Destructive),
+			IdempotentHint:  mcp.ToBoolPtr(t.Annotations.Idempotent),
+			OpenWorldHint:   mcp.ToBoolPtr(t.Annotations.OpenWorld),
+		}),
+		t.Output,
+	}
+	if t.Title != "" {
+		opts = append(opts, mcp.WithToolTitle(t.Title))
+	}
+	opts = append(opts, t.Input...)
+	d := mcp.NewTool(t.Name, opts...)
+	meta := map[string]any{SecuritySchemesKey: t.Requires.SecuritySchemes()}
+	for k, v := range t.Meta {
+		meta[k] = v
+	}
+	d.Meta = mcp.NewMetaFromMap(meta)
+	return d
+}
+
+// SecuritySchemesKey is the descriptor field (top level and in _meta) that
+// declares a tool's security schemes.
+const SecuritySchemesKey = "securitySchemes"

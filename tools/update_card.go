@@ -1,0 +1,59 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+type updateCardArgs struct {
+	CardID          string    `json:"card_id"`
+	Title           *string   `json:"title"`
+	Description     *string   `json:"description"`
+	Labels          *[]string `json:"labels"`
+	ExpectedVersion *int64    `json:"expected_version"`
+}
+
+// UpdateCard declares update_card.
+func UpdateCard() Tool {
+	return Tool{
+		Name:  "update_card",
+		Title: "Update a card",
+		Description: "Change a card's title, description or labels (labels replace the old set). " +
+			"Pass expected_version (the card's version from get_board) to refuse the change if someone else changed the card first.",
+		Input: []mcp.ToolOption{
+			idArg("card_id", "card (c_…)", true),
+			titleArg("title", "New title", false),
+			descriptionArg(),
+			labelsArg("New labels; replaces all current labels"),
+			mcp.WithInteger("expected_version", mcp.Description("The version you last read; the update is refused if the card has changed since"), minimum(1)),
+		},
+		Output:      mcp.WithOutputSchema[cardOutput](),
+		Annotations: Annotations{Idempotent: true},
+		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+			var in updateCardArgs
+			if err := c.Bind(&in); err != nil {
+				return nil, err
+			}
+			if err := store.ValidateID("card_id", store.CardPrefix, in.CardID); err != nil {
+				return nil, err
+			}
+			card, err := s.UpdateCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, store.CardUpdate{
+				CardID: in.CardID, Title: in.Title, Description: in.Description, Labels: in.Labels, ExpectedVersion: in.ExpectedVersion,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &Result{
+				Structured: cardFrom(*card),
+				Text:       fmt.Sprintf("Updated card '%s' (now version %d).", card.Title, card.Version),
+				Recorded:   true,
+			}, nil
+		},
+	}
+}
