@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/tools"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// listTools fetches tools/list anonymously over HTTP and returns each
+// tool's descriptor as raw JSON, by name, in wire order.
+func listTools(t *testing.T, srv *testServer) ([]string, map[string]json.RawMessage) {
+	t.Helper()
+	resp := srv.rpc(t, "", "tools/list", nil)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("anonymous tools/list: status %d: %s", resp.Status, resp.Body)
+	}
+	var msg struct {
+		Result struct {
+			Tools []json.RawMessage `json:"tools"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(resp.Body, &msg); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	byName := map[string]json.RawMessage{}
+	for _, raw := range msg.Result.Tools {
+		var d struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, d.Name)
+		byName[d.Name] = raw
+	}
+	return names, byName
+}
+
+// TestToolsListGolden snapshots every tool's full descriptor as it is on
+// the wire. Run `go test -run TestToolsListGolden -update .` after an
+// intended change and review the diff.
+func TestToolsListGolden(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	names, byName := listTools(t, srv)
+	var want []string
+	for _, d := range tools.All() {
+		want = append(want, d.Name)
+	}
+	slices.Sort(want)
+	got := slices.Clone(names)
+	slices.Sort(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("tool names (-want +got):\n%s", diff)
+	}
+	for _, name := range names {
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, byName[name], "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		pretty.WriteByte('\n')
+		path := filepath.Join("testdata", "tools", name+".json")
+		if *updateGolden {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		golden, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if diff := cmp.Diff(string(golden), pretty.String()); diff != "" {
+			t.Errorf("%s descriptor differs from %s (-want +got):\n%s", name, path, diff)
+		}
+	}
+}
+
+// TestToolsListSecuritySchemes checks, on the wire, that every tool
+// declares securitySchemes at the top level and in _meta with identical
+// values, that inputSchema always has properties, and that annotations are
+// all stated.
+func TestToolsListSecuritySchemes(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	_, byName := listTools(t, srv)
+	want := map[string]string{
+		"list_boards":   `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
+		"get_board":     `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
+		"whoami":        `[{"type":"noauth"},{"type":"oauth2"}]`,
+		"search_cards":  `[{"type":"oauth2","scopes":["kanban.read"]}]`,
+		"list_activity": `[{"type":"oauth2","scopes":["kanban.read"]}]`,
+		"create_board":  `[{"type":"oauth2","scopes":["kanban.write"]}]`,
+		"add_card":      `[{"type":"oauth2","scopes":["kanban.write"]}]`,
+		"update_card":   `[{"type":"oauth2","scopes":["kanban.write"]}]`,
+		"move_card":     `[{"type":"oauth2","scopes":["kanban.write"]}]`,
+		"delete_card":   `[{"type":"oauth2","scopes":["kanban.write"]}]`,
+		"share_board":   `[{"type":"oauth2","scopes":["kanban.admin"]}]`,
+		"delete_board":  `[{"type":"oauth2","scopes":["kanban.admin"]}]`,
+	}
+	for name, raw := range byName {
+		var d struct {
+			SecuritySchemes json.RawMessage `json:"securitySchemes"`
+			Meta            struct {
+				SecuritySchemes json.RawMessage `json:"securitySchemes"`
+			} `json:"_meta"`
+			InputSchema struct {
+				Type       string          `json:"type"`
+				Properties json.RawMessage `json:"properties"`
+			} `json:"inputSchema"`
+			OutputSchema map[string]any `json:"outputSchema"`
+			Annotations  map[string]any `json:"annotations"`
+		}
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		if got := compact(t, d.SecuritySchemes); got != want[name] {
+			t.Errorf("%s: top-level securitySchemes = %s, want %s", name, got, want[name])
+		}
+		if !bytes.Equal(d.SecuritySchemes, d.Meta.SecuritySchemes) {
+			t.Errorf("%s: top-level securitySchemes %s != _meta.securitySchemes %s", name, d.SecuritySchemes, d.Meta.SecuritySchemes)
+		}
+		if d.InputSchema.Type != "object" || len(d.InputSchema.Properties) == 0 || string(d.InputSchema.Properties) == "null" {
+			t.Errorf("%s: inputSchema must be an object with properties; got type %q properties %s", name, d.InputSchema.Type, d.InputSchema.Properties)
+		}
+		if d.OutputSchema["type"] != "object" {
+			t.Errorf("%s: outputSchema missing or not an object", name)
+		}
+		for _, hint := range []string{"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"} {
+			if _, ok := d.Annotations[hint].(bool); !ok {
+				t.Errorf("%s: annotation %s is not stated as a boolean", name, hint)
+			}
+		}
+	}
+}
+
+func compact(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return b.String()
+}
+
+// TestAnnotationsAreTruthful pins each tool's hints to what the issue
+// specifies, so that a careless edit of a declaration fails here.
+func TestAnnotationsAreTruthful(t *testing.T) {
+	type hints struct{ ReadOnly, Destructive, Idempotent, OpenWorld bool }
+	want := map[string]hints{
+		"list_boards":   {ReadOnly: true, Idempotent: true},
+		"get_board":     {ReadOnly: true, Idempotent: true},
+		"whoami":        {ReadOnly: true, Idempotent: true},
+		"search_cards":  {ReadOnly: true, Idempotent: true},
+		"list_activity": {ReadOnly: true, Idempotent: true},
+		"create_board":  {},
+		"add_card":      {},
+		"update_card":   {Idempotent: true},
+		"move_card":     {Idempotent: true},
+		"delete_card":   {Destructive: true, Idempotent: true},
+		"share_board":   {Idempotent: true},
+		"delete_board":  {Destructive: true},
+	}
+	for _, d := range tools.All() {
+		got := hints(d.Annotations)
+		if diff := cmp.Diff(want[d.Name], got); diff != "" {
+			t.Errorf("%s annotations (-want +got):\n%s", d.Name, diff)
+		}
+	}
+}
+
+// TestReadmeToolTable keeps the README's tool table in step with the
+// declarations: same tools, arguments and schemes.
+func TestReadmeToolTable(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := bytes.Index(readme, []byte("<!-- tools:start -->"))
+	end := bytes.Index(readme, []byte("<!-- tools:end -->"))
+	if start < 0 || end < start {
+		t.Fatal("README.md lacks the <!-- tools:start --> … <!-- tools:end --> markers around the tool table")
+	}
+	got := strings.TrimSpace(string(readme[start+len("<!-- tools:start -->") : end]))
+	want := strings.TrimSpace(toolTable())
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("README tool table is out of date (-want +got); paste the wanted table between the markers:\n%s", diff)
+	}
+}
+
+// toolTable renders the README's tool table from the declarations.
+func toolTable() string {
+	var b strings.Builder
+	b.WriteString("| tool | arguments | securitySchemes | hints |\n|---|---|---|---|\n")
+	for _, d := range tools.All() {
+		desc := d.Descriptor()
+		var args []string
+		props := make([]string, 0, len(desc.InputSchema.Properties))
+		for name := range desc.InputSchema.Properties {
+			props = append(props, name)
+		}
+		slices.Sort(props)
+		for _, p := range props {
+			if slices.Contains(desc.InputSchema.Required, p) {
+				args = append(args, "`"+p+"`")
+			} else {
+				args = append(args, "`"+p+"?`")
+			}
+		}
+		var schemes []string
+		for _, s := range d.Requires.SecuritySchemes() {
+			if len(s.Scopes) > 0 {
+				schemes = append(schemes, s.Type+" `"+strings.Join(s.Scopes, " ")+"`")
+			} else {
+				schemes = append(schemes, s.Type)
+			}
+		}
+		var hints []string
+		if d.Annotations.ReadOnly {
+			hints = append(hints, "read-only")
+		}
+		if d.Annotations.Destructive {
+			hints = append(hints, "destructive")
+		}
+		if d.Annotations.Idempotent {
+			hints = append(hints, "idempotent")
+		}
+		if len(hints) == 0 {
+			hints = append(hints, "—")
+		}
+		argText := strings.Join(args, ", ")
+		if argText == "" {
+			argText = "—"
+		}
+		b.WriteString("| `" + d.Name + "` | " + argText + " | " + strings.Join(schemes, " + ") + " | " + strings.Join(hints, ", ") + " |\n")
+	}
+	return b.String()
+}
+
+// TestToolNamesAreValid applies the MCP name rule to every declaration.
+func TestToolNamesAreValid(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_./-]{1,64}$`)
+	for _, d := range tools.All() {
+		if !pattern.MatchString(d.Name) {
+			t.Errorf("tool name %q breaks the MCP naming rule", d.Name)
+		}
+	}
+}
