@@ -59,8 +59,8 @@ func settings() []setting {
 		{"TRUSTED_PROXY_HEADER", "trusted-proxy-header", "", "header carrying the client IP behind a proxy, e.g. Fly-Client-IP"},
 		{"AUDIT_RETENTION", "audit-retention", "2160h", "how long activity rows are kept"},
 		{"SQLITE_SYNCHRONOUS", "sqlite-synchronous", "normal", "normal (survives crashes) or full (also power loss)"},
-		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas.BoardsPerUser), "boards one user may own"},
-		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas.CardsPerBoard), "cards one board may hold"},
+		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas().BoardsPerUser), "boards one user may own"},
+		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas().CardsPerBoard), "cards one board may hold"},
 		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/rand"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -25,8 +26,8 @@ type Quotas struct {
 	CardsPerBoard int
 }
 
-// DefaultQuotas are the quotas used when none are configured.
-var DefaultQuotas = Quotas{BoardsPerUser: 100, CardsPerBoard: 1000}
+// DefaultQuotas returns the quotas used when none are configured.
+func DefaultQuotas() Quotas { return Quotas{BoardsPerUser: 100, CardsPerBoard: 1000} }
 
 // ID prefixes. IDs are random and never sequential, so they reveal nothing
 // about how many boards or cards exist.
@@ -47,8 +48,9 @@ func NewID(prefix string) string {
 	return prefix + string(b[:])
 }
 
-// ValidateTitle checks a board, column or card title; what names the field
-// in the message.
+// ValidateTitle checks a board, column or card title (after trimming, which
+// every store applies before saving); what names the field in the message.
+// Titles are one line: control characters are refused.
 func ValidateTitle(what, title string) error {
 	t := strings.TrimSpace(title)
 	switch {
@@ -58,19 +60,34 @@ func ValidateTitle(what, title string) error {
 		return Errorf(Invalid, "%s must be valid UTF-8 text", what)
 	case utf8.RuneCountInString(t) > MaxTitleLen:
 		return Errorf(Invalid, "%s is %d characters long; the limit is %d", what, utf8.RuneCountInString(t), MaxTitleLen)
+	case hasControl(t, ""):
+		return Errorf(Invalid, "%s must be a single line without control characters", what)
 	}
 	return nil
 }
 
-// ValidateDescription checks a card description.
+// ValidateDescription checks a card description. Line breaks and tabs are
+// fine; other control characters are refused.
 func ValidateDescription(d string) error {
 	switch {
 	case !utf8.ValidString(d):
 		return Errorf(Invalid, "description must be valid UTF-8 text")
 	case utf8.RuneCountInString(d) > MaxDescriptionLen:
 		return Errorf(Invalid, "description is %d characters long; the limit is %d", utf8.RuneCountInString(d), MaxDescriptionLen)
+	case hasControl(d, "\n\r\t"):
+		return Errorf(Invalid, "description must not contain control characters other than line breaks and tabs")
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character not in allowed.
+func hasControl(s, allowed string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) && !strings.ContainsRune(allowed, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // NormalizeLabels trims labels, drops duplicates (keeping the first
@@ -87,6 +104,8 @@ func NormalizeLabels(labels []string) ([]string, error) {
 			return nil, Errorf(Invalid, "labels must be valid UTF-8 text")
 		case utf8.RuneCountInString(l) > MaxLabelLen:
 			return nil, Errorf(Invalid, "label %q is longer than %d characters", l, MaxLabelLen)
+		case hasControl(l, ""):
+			return nil, Errorf(Invalid, "labels must not contain control characters")
 		}
 		key := strings.ToLower(l)
 		if seen[key] {
@@ -124,9 +143,11 @@ func PageLimit(limit int) (int, error) {
 	return limit, nil
 }
 
+// truncate shortens s to at most n characters for use in a message.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }

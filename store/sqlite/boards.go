@@ -1,0 +1,388 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// defaultColumns are the columns of a board created without any.
+func defaultColumns() []string { return []string{"To do", "Doing", "Done"} }
+
+// boardRow is a board as stored, without its columns.
+type boardRow struct {
+	ID         string
+	OwnerIss   string
+	OwnerSub   string
+	Title      string
+	Visibility store.Visibility
+	Version    int64
+	CreatedAt  int64
+	UpdatedAt  int64
+}
+
+// errBoardNotVisible is the one error for a board the viewer may not read,
+// whether it is missing or someone else's private board: the two must be
+// indistinguishable.
+func errBoardNotVisible(id string) error {
+	return store.Errorf(store.NotFound, "board %s was not found", id)
+}
+
+// errBoardNotOwned is the one error for a board the actor may not change:
+// missing, or someone else's (public or private).
+func errBoardNotOwned(id string) error {
+	return store.Errorf(store.NotFound, "board %s was not found among your boards", id)
+}
+
+// visibleBoard loads a board that viewer may read.
+func visibleBoard(ctx context.Context, tx *sql.Tx, viewer store.Actor, id string) (boardRow, error) {
+	const query = `SELECT id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at
+		FROM boards
+		WHERE id = ?1 AND (visibility = 'public' OR (?3 <> '' AND owner_iss = ?2 AND owner_sub = ?3))`
+	var b boardRow
+	err := tx.QueryRowContext(ctx, query, id, viewer.Issuer, viewer.Subject).Scan(
+		&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return boardRow{}, errBoardNotVisible(id)
+	}
+	if err != nil {
+		return boardRow{}, fmt.Errorf("load board: %w", err)
+	}
+	return b, nil
+}
+
+// ownedBoard loads a board that actor owns. Anonymous actors own nothing:
+// owner_sub is never empty.
+func ownedBoard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (boardRow, error) {
+	const query = `SELECT id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at
+		FROM boards
+		WHERE id = ? AND owner_iss = ? AND owner_sub = ?`
+	var b boardRow
+	err := tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan(
+		&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return boardRow{}, errBoardNotOwned(id)
+	}
+	if err != nil {
+		return boardRow{}, fmt.Errorf("load board: %w", err)
+	}
+	return b, nil
+}
+
+// boardSummaryColumns is the select list that scanBoardSummary reads, for
+// a board aliased b.
+const boardSummaryColumns = `b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at,
+	(SELECT count(*) FROM columns c WHERE c.board_id = b.id),
+	(SELECT count(*) FROM cards k WHERE k.board_id = b.id)`
+
+// scanBoardSummary reads one row selected with boardSummaryColumns.
+func scanBoardSummary(scan func(...any) error, viewer store.Actor) (store.BoardSummary, error) {
+	var (
+		s                  store.BoardSummary
+		iss, sub           string
+		created, updated   int64
+		columnCount, cards int
+	)
+	if err := scan(&s.ID, &iss, &sub, &s.Title, &s.Visibility, &s.Version, &created, &updated, &columnCount, &cards); err != nil {
+		return store.BoardSummary{}, err
+	}
+	s.Owned = owns(viewer, iss, sub)
+	s.CreatedAt, s.UpdatedAt = timeOf(created), timeOf(updated)
+	s.ColumnCount, s.CardCount = columnCount, cards
+	return s, nil
+}
+
+// loadBoardSummary reads the summary of board id, which the caller has
+// already found.
+func loadBoardSummary(ctx context.Context, tx *sql.Tx, viewer store.Actor, id string) (store.BoardSummary, error) {
+	const query = `SELECT ` + boardSummaryColumns + ` FROM boards b WHERE b.id = ?`
+	s, err := scanBoardSummary(tx.QueryRowContext(ctx, query, id).Scan, viewer)
+	if err != nil {
+		return store.BoardSummary{}, fmt.Errorf("load board summary: %w", err)
+	}
+	return s, nil
+}
+
+// ListBoards lists the public boards and, for a signed-in viewer, its own,
+// oldest first by (created_at, id).
+func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.Page) (store.BoardList, error) {
+	limit, after, ok, err := pageArgs(cursorBoards, page)
+	if err != nil {
+		return store.BoardList{}, err
+	}
+	if !ok {
+		after = cursor{Key: math.MinInt64}
+	}
+	// Each branch of the UNION walks one index in order and stops after
+	// limit+1 rows, so a page costs O(limit) whatever the number of boards.
+	// ?4 (the subject) is empty for an anonymous viewer, whose branch then
+	// finds nothing.
+	const query = `SELECT ` + boardSummaryColumns + `
+		FROM boards b
+		WHERE b.id IN (
+			SELECT id FROM (
+				SELECT id FROM boards
+				WHERE visibility = 'public' AND (created_at > ?1 OR (created_at = ?1 AND id > ?2))
+				ORDER BY created_at, id LIMIT ?5)
+			UNION ALL
+			SELECT id FROM (
+				SELECT id FROM boards
+				WHERE ?4 <> '' AND owner_iss = ?3 AND owner_sub = ?4
+					AND (created_at > ?1 OR (created_at = ?1 AND id > ?2))
+				ORDER BY created_at, id LIMIT ?5))
+		ORDER BY b.created_at, b.id
+		LIMIT ?5`
+	list := store.BoardList{Boards: []store.BoardSummary{}}
+	err = s.read(ctx, "list boards", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, query, after.Key, after.ID, viewer.Issuer, viewer.Subject, limit+1)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			b, err := scanBoardSummary(rows.Scan, viewer)
+			if err != nil {
+				return err
+			}
+			list.Boards = append(list.Boards, b)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.BoardList{}, err
+	}
+	if len(list.Boards) > limit {
+		list.Boards = list.Boards[:limit]
+		last := list.Boards[limit-1]
+		list.NextCursor = encodeCursor(cursorBoards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
+	}
+	return list, nil
+}
+
+// GetBoard returns a board the viewer may read with its columns and cards
+// in position order.
+func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string) (*store.Board, error) {
+	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
+		return nil, err
+	}
+	var board *store.Board
+	err := s.read(ctx, "get board", func(tx *sql.Tx) error {
+		b, err := visibleBoard(ctx, tx, viewer, boardID)
+		if err != nil {
+			return err
+		}
+		board = &store.Board{
+			ID:         b.ID,
+			Title:      b.Title,
+			Visibility: b.Visibility,
+			Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
+			Version:    b.Version,
+			CreatedAt:  timeOf(b.CreatedAt),
+			UpdatedAt:  timeOf(b.UpdatedAt),
+			Columns:    []store.Column{},
+		}
+
+		const columnsQuery = `SELECT id, name, position FROM columns WHERE board_id = ? ORDER BY position`
+		rows, err := tx.QueryContext(ctx, columnsQuery, boardID)
+		if err != nil {
+			return fmt.Errorf("load columns: %w", err)
+		}
+		defer rows.Close()
+		index := map[string]int{} // column ID → index in board.Columns
+		for rows.Next() {
+			col := store.Column{Cards: []store.Card{}}
+			if err := rows.Scan(&col.ID, &col.Name, &col.Position); err != nil {
+				return fmt.Errorf("load columns: %w", err)
+			}
+			index[col.ID] = len(board.Columns)
+			board.Columns = append(board.Columns, col)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load columns: %w", err)
+		}
+
+		const cardsQuery = `SELECT ` + cardColumns + `
+			FROM cards k JOIN columns c ON c.id = k.column_id
+			WHERE k.board_id = ?
+			ORDER BY c.position, k.position`
+		cardRows, err := tx.QueryContext(ctx, cardsQuery, boardID)
+		if err != nil {
+			return fmt.Errorf("load cards: %w", err)
+		}
+		defer cardRows.Close()
+		for cardRows.Next() {
+			card, err := scanCard(cardRows.Scan)
+			if err != nil {
+				return fmt.Errorf("load cards: %w", err)
+			}
+			i, ok := index[card.ColumnID]
+			if !ok {
+				return fmt.Errorf("load cards: card %s is in unknown column %s", card.ID, card.ColumnID)
+			}
+			board.Columns[i].Cards = append(board.Columns[i].Cards, card)
+		}
+		if err := cardRows.Err(); err != nil {
+			return fmt.Errorf("load cards: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return board, nil
+}
+
+// CreateBoard creates a private board owned by c.Actor with the given
+// columns, or "To do", "Doing", "Done" when none are given.
+func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, columns []string) (*store.Board, error) {
+	if err := store.ValidateTitle("board title", title); err != nil {
+		return nil, err
+	}
+	title = strings.TrimSpace(title)
+	if len(columns) == 0 {
+		columns = defaultColumns()
+	}
+	if len(columns) > store.MaxColumns {
+		return nil, store.Errorf(store.Invalid, "a board can have at most %d columns; got %d", store.MaxColumns, len(columns))
+	}
+	names := make([]string, len(columns))
+	seen := make(map[string]bool, len(columns))
+	for i, name := range columns {
+		if err := store.ValidateTitle("column name", name); err != nil {
+			return nil, err
+		}
+		name = strings.TrimSpace(name)
+		key := strings.ToLower(name)
+		if seen[key] {
+			return nil, store.Errorf(store.Invalid, "column name %q is given twice; column names on a board must differ", name)
+		}
+		seen[key] = true
+		names[i] = name
+	}
+	if c.Actor.Anonymous() {
+		// Tools never write anonymously, and there is no board to be "not
+		// found" here: this is a bug in the caller, not a domain error.
+		return nil, errors.New("create board: an anonymous caller cannot own boards")
+	}
+
+	var board *store.Board
+	err := s.write(ctx, "create board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		const countQuery = `SELECT count(*) FROM boards WHERE owner_iss = ? AND owner_sub = ?`
+		var owned int
+		if err := tx.QueryRowContext(ctx, countQuery, c.Actor.Issuer, c.Actor.Subject).Scan(&owned); err != nil {
+			return store.Activity{}, fmt.Errorf("count boards: %w", err)
+		}
+		if owned >= s.quotas.BoardsPerUser {
+			return store.Activity{}, store.Errorf(store.Quota,
+				"you already have %d boards, the most allowed; delete one with delete_board first", owned)
+		}
+
+		board = &store.Board{
+			ID:         store.NewID(store.BoardPrefix),
+			Title:      title,
+			Visibility: store.Private,
+			Owned:      true,
+			Version:    1,
+			CreatedAt:  timeOf(now),
+			UpdatedAt:  timeOf(now),
+			Columns:    make([]store.Column, len(names)),
+		}
+		const insertBoard = `INSERT INTO boards (id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+		if _, err := tx.ExecContext(ctx, insertBoard, board.ID, c.Actor.Issuer, c.Actor.Subject,
+			board.Title, board.Visibility, board.Version, now, now); err != nil {
+			return store.Activity{}, fmt.Errorf("insert board: %w", err)
+		}
+		ids := []string{board.ID}
+		const insertColumn = `INSERT INTO columns (id, board_id, name, position) VALUES (?, ?, ?, ?)`
+		for i, name := range names {
+			col := store.Column{ID: store.NewID(store.ColumnPrefix), Name: name, Position: i, Cards: []store.Card{}}
+			if _, err := tx.ExecContext(ctx, insertColumn, col.ID, board.ID, col.Name, col.Position); err != nil {
+				return store.Activity{}, fmt.Errorf("insert column: %w", err)
+			}
+			board.Columns[i] = col
+			ids = append(ids, col.ID)
+		}
+		return store.Activity{
+			BoardID: board.ID,
+			IDs:     ids,
+			Summary: "created board " + quote(board.Title) + " with " + plural(len(names), "column"),
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return board, nil
+}
+
+// ShareBoard sets the visibility of a board the actor owns and bumps its
+// version.
+func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v store.Visibility) (*store.BoardSummary, error) {
+	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
+		return nil, err
+	}
+	if v != store.Private && v != store.Public {
+		return nil, store.Errorf(store.Invalid, "visibility must be %q or %q; got %q", store.Private, store.Public, v)
+	}
+	var summary store.BoardSummary
+	err := s.write(ctx, "share board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		b, err := ownedBoard(ctx, tx, c.Actor, boardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		const update = `UPDATE boards SET visibility = ?, version = version + 1, updated_at = ? WHERE id = ?`
+		if _, err := tx.ExecContext(ctx, update, v, now, boardID); err != nil {
+			return store.Activity{}, fmt.Errorf("update board: %w", err)
+		}
+		if summary, err = loadBoardSummary(ctx, tx, c.Actor, boardID); err != nil {
+			return store.Activity{}, err
+		}
+		return store.Activity{
+			BoardID: boardID,
+			IDs:     []string{boardID},
+			Summary: "made board " + quote(b.Title) + " " + string(v),
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &summary, nil
+}
+
+// DeleteBoard deletes a board the actor owns with its columns and cards
+// (by foreign-key cascade) and returns the board as it was. Activity rows
+// of the board stay.
+func (s *Store) DeleteBoard(ctx context.Context, c store.Call, boardID string) (*store.BoardSummary, error) {
+	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
+		return nil, err
+	}
+	var summary store.BoardSummary
+	err := s.write(ctx, "delete board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		if _, err := ownedBoard(ctx, tx, c.Actor, boardID); err != nil {
+			return store.Activity{}, err
+		}
+		var err error
+		if summary, err = loadBoardSummary(ctx, tx, c.Actor, boardID); err != nil {
+			return store.Activity{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM boards WHERE id = ?`, boardID); err != nil {
+			return store.Activity{}, fmt.Errorf("delete board: %w", err)
+		}
+		// Only the board's ID: listing every card of a big board would make
+		// one enormous row, and the cards went with the board anyway.
+		return store.Activity{
+			BoardID: boardID,
+			IDs:     []string{boardID},
+			Summary: "deleted board " + quote(summary.Title) + " (" + plural(summary.CardCount, "card") + ")",
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &summary, nil
+}

@@ -1,0 +1,541 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// cardColumns is the select list that scanCard reads, for a card aliased k
+// joined with its column aliased c.
+const cardColumns = `k.id, k.board_id, k.column_id, c.name, k.title, k.description, k.labels,
+	k.position, k.version, k.created_at, k.updated_at`
+
+// scanCard reads one row selected with cardColumns, followed by extra
+// destinations for whatever the query selects after them.
+func scanCard(scan func(...any) error, extra ...any) (store.Card, error) {
+	var (
+		card             store.Card
+		labels           string
+		created, updated int64
+	)
+	dest := []any{&card.ID, &card.BoardID, &card.ColumnID, &card.ColumnName, &card.Title, &card.Description,
+		&labels, &card.Position, &card.Version, &created, &updated}
+	if err := scan(append(dest, extra...)...); err != nil {
+		return store.Card{}, err
+	}
+	var err error
+	if card.Labels, err = decodeJSONList(labels); err != nil {
+		return store.Card{}, err
+	}
+	card.CreatedAt, card.UpdatedAt = timeOf(created), timeOf(updated)
+	return card, nil
+}
+
+// errCardNotOwned is the one error for a card the actor may not change:
+// missing, or on someone else's board.
+func errCardNotOwned(id string) error {
+	return store.Errorf(store.NotFound, "card %s was not found on your boards", id)
+}
+
+// ownedCard loads a card on a board that actor owns, with the board's
+// title.
+func ownedCard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (store.Card, string, error) {
+	const query = `SELECT ` + cardColumns + `, b.title
+		FROM cards k
+		JOIN columns c ON c.id = k.column_id
+		JOIN boards b ON b.id = k.board_id
+		WHERE k.id = ? AND b.owner_iss = ? AND b.owner_sub = ?`
+	var boardTitle string
+	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan, &boardTitle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Card{}, "", errCardNotOwned(id)
+	}
+	if err != nil {
+		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+	}
+	return card, boardTitle, nil
+}
+
+// columnOnBoard returns the name of column columnID when it is on board
+// boardID.
+func columnOnBoard(ctx context.Context, tx *sql.Tx, columnID, boardID string) (string, error) {
+	var name string
+	err := tx.QueryRowContext(ctx, `SELECT name FROM columns WHERE id = ? AND board_id = ?`, columnID, boardID).Scan(&name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load column: %w", err)
+	}
+	return name, nil
+}
+
+// countColumnCards returns how many cards column columnID holds, which is
+// also the position just past its last card.
+func countColumnCards(ctx context.Context, tx *sql.Tx, columnID string) (int, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE column_id = ?`, columnID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count cards in column: %w", err)
+	}
+	return n, nil
+}
+
+// touchBoard records that something on a board changed.
+func touchBoard(ctx context.Context, tx *sql.Tx, boardID string, now int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE boards SET updated_at = ? WHERE id = ?`, now, boardID); err != nil {
+		return fmt.Errorf("touch board: %w", err)
+	}
+	return nil
+}
+
+// AddCard appends a card to the end of a column of a board the actor owns.
+func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
+	if err := store.ValidateID("board", store.BoardPrefix, in.BoardID); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateID("column", store.ColumnPrefix, in.ColumnID); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateTitle("card title", in.Title); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	labels, err := store.NormalizeLabels(in.Labels)
+	if err != nil {
+		return nil, err
+	}
+	labelsJSON, err := encodeJSONList(labels)
+	if err != nil {
+		return nil, fmt.Errorf("add card: %w", err)
+	}
+
+	var card *store.Card
+	err = s.write(ctx, "add card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		b, err := ownedBoard(ctx, tx, c.Actor, in.BoardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		columnName, err := columnOnBoard(ctx, tx, in.ColumnID, in.BoardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		var onBoard int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE board_id = ?`, in.BoardID).Scan(&onBoard); err != nil {
+			return store.Activity{}, fmt.Errorf("count cards on board: %w", err)
+		}
+		if onBoard >= s.quotas.CardsPerBoard {
+			return store.Activity{}, store.Errorf(store.Quota,
+				"board %s already has %d cards, the most allowed; delete some with delete_card first", in.BoardID, onBoard)
+		}
+		position, err := countColumnCards(ctx, tx, in.ColumnID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+
+		card = &store.Card{
+			ID:          store.NewID(store.CardPrefix),
+			BoardID:     in.BoardID,
+			ColumnID:    in.ColumnID,
+			ColumnName:  columnName,
+			Title:       strings.TrimSpace(in.Title),
+			Description: in.Description,
+			Labels:      labels,
+			Position:    position,
+			Version:     1,
+			CreatedAt:   timeOf(now),
+			UpdatedAt:   timeOf(now),
+		}
+		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		if _, err := tx.ExecContext(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
+			labelsJSON, card.Position, card.Version, now, now); err != nil {
+			return store.Activity{}, fmt.Errorf("insert card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, in.BoardID, now); err != nil {
+			return store.Activity{}, err
+		}
+		return store.Activity{
+			BoardID: in.BoardID,
+			IDs:     []string{in.BoardID, in.ColumnID, card.ID},
+			Summary: "added card " + quote(card.Title) + " to " + columnName + " on " + quote(b.Title),
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return card, nil
+}
+
+// UpdateCard changes the title, description and labels that in sets, on a
+// card on a board the actor owns, and bumps the card's version.
+func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdate) (*store.Card, error) {
+	if err := store.ValidateID("card", store.CardPrefix, in.CardID); err != nil {
+		return nil, err
+	}
+	if in.Title == nil && in.Description == nil && in.Labels == nil {
+		return nil, store.Errorf(store.Invalid, "nothing to update: give title, description or labels")
+	}
+	var changed []string // field names, for the summary
+	var title string
+	if in.Title != nil {
+		if err := store.ValidateTitle("card title", *in.Title); err != nil {
+			return nil, err
+		}
+		title = strings.TrimSpace(*in.Title)
+		changed = append(changed, "title")
+	}
+	if in.Description != nil {
+		if err := store.ValidateDescription(*in.Description); err != nil {
+			return nil, err
+		}
+		changed = append(changed, "description")
+	}
+	var labels []string
+	if in.Labels != nil {
+		var err error
+		if labels, err = store.NormalizeLabels(*in.Labels); err != nil {
+			return nil, err
+		}
+		changed = append(changed, "labels")
+	}
+
+	var card store.Card
+	err := s.write(ctx, "update card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		var err error
+		if card, _, err = ownedCard(ctx, tx, c.Actor, in.CardID); err != nil {
+			return store.Activity{}, err
+		}
+		if in.ExpectedVersion != nil && *in.ExpectedVersion != card.Version {
+			return store.Activity{}, store.Errorf(store.Conflict,
+				"card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry",
+				in.CardID, card.Version, *in.ExpectedVersion)
+		}
+		oldTitle := card.Title
+		if in.Title != nil {
+			card.Title = title
+		}
+		if in.Description != nil {
+			card.Description = *in.Description
+		}
+		if in.Labels != nil {
+			card.Labels = labels
+		}
+		labelsJSON, err := encodeJSONList(card.Labels)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		card.Version++
+		card.UpdatedAt = timeOf(now)
+		const update = `UPDATE cards SET title = ?, description = ?, labels = ?, version = ?, updated_at = ? WHERE id = ?`
+		if _, err := tx.ExecContext(ctx, update, card.Title, card.Description, labelsJSON, card.Version, now, card.ID); err != nil {
+			return store.Activity{}, fmt.Errorf("update card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
+			return store.Activity{}, err
+		}
+		summary := "updated card " + quote(card.Title) + " (" + strings.Join(changed, ", ") + ")"
+		if card.Title != oldTitle {
+			summary += ", formerly " + quote(oldTitle)
+		}
+		return store.Activity{
+			BoardID: card.BoardID,
+			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
+			Summary: summary,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &card, nil
+}
+
+// MoveCard moves a card to a 0-based position in a column of its board,
+// keeping positions dense in both columns.
+func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID string, position *int) (*store.CardMove, error) {
+	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+		return nil, err
+	}
+	if err := store.ValidateID("column", store.ColumnPrefix, columnID); err != nil {
+		return nil, err
+	}
+	if position != nil && *position < 0 {
+		return nil, store.Errorf(store.Invalid, "position must be 0 or more; got %d", *position)
+	}
+
+	var move store.CardMove
+	err := s.write(ctx, "move card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		toName, err := columnOnBoard(ctx, tx, columnID, card.BoardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		n, err := countColumnCards(ctx, tx, columnID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		from, to := card.Position, n // to: the end of the target column
+		if columnID == card.ColumnID {
+			to = n - 1 // the card itself is one of the n
+		}
+		if position != nil && *position < to {
+			to = *position
+		}
+		move = store.CardMove{
+			FromColumnID:   card.ColumnID,
+			FromColumnName: card.ColumnName,
+			FromPosition:   from,
+		}
+		ids := []string{card.BoardID, card.ID, card.ColumnID}
+		if columnID != card.ColumnID {
+			ids = append(ids, columnID)
+		}
+
+		if columnID == card.ColumnID && to == from {
+			move.Card = card
+			return store.Activity{
+				BoardID: card.BoardID,
+				IDs:     ids,
+				Summary: fmt.Sprintf("card %s already in %s at position %d", quote(card.Title), toName, from),
+			}, nil
+		}
+
+		// Close the gap and open the new slot. The moving card is never in
+		// the shifted ranges, so it is updated on its own afterwards.
+		type shift struct {
+			query string
+			args  []any
+		}
+		var shifts []shift
+		switch {
+		case columnID != card.ColumnID:
+			shifts = []shift{
+				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`, []any{card.ColumnID, from}},
+				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ?`, []any{columnID, to}},
+			}
+		case to < from:
+			shifts = []shift{
+				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ? AND position < ?`, []any{columnID, to, from}},
+			}
+		default:
+			shifts = []shift{
+				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ? AND position <= ?`, []any{columnID, from, to}},
+			}
+		}
+		for _, sh := range shifts {
+			if _, err := tx.ExecContext(ctx, sh.query, sh.args...); err != nil {
+				return store.Activity{}, fmt.Errorf("shift cards: %w", err)
+			}
+		}
+		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
+		card.Version++
+		card.UpdatedAt = timeOf(now)
+		const update = `UPDATE cards SET column_id = ?, position = ?, version = ?, updated_at = ? WHERE id = ?`
+		if _, err := tx.ExecContext(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
+			return store.Activity{}, fmt.Errorf("move card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
+			return store.Activity{}, err
+		}
+		move.Card, move.Moved = card, true
+
+		summary := fmt.Sprintf("moved card %s from %s to %s", quote(card.Title), move.FromColumnName, toName)
+		if columnID == move.FromColumnID {
+			summary = fmt.Sprintf("moved card %s in %s from position %d to %d", quote(card.Title), toName, from, to)
+		}
+		return store.Activity{BoardID: card.BoardID, IDs: ids, Summary: summary}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &move, nil
+}
+
+// DeleteCard deletes a card on a board the actor owns and closes the gap
+// it leaves in its column.
+func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*store.DeletedCard, error) {
+	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+		return nil, err
+	}
+	var deleted store.DeletedCard
+	err := s.write(ctx, "delete card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		if err != nil {
+			return store.Activity{}, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM cards WHERE id = ?`, cardID); err != nil {
+			return store.Activity{}, fmt.Errorf("delete card: %w", err)
+		}
+		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`
+		if _, err := tx.ExecContext(ctx, closeGap, card.ColumnID, card.Position); err != nil {
+			return store.Activity{}, fmt.Errorf("shift cards: %w", err)
+		}
+		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
+			return store.Activity{}, err
+		}
+		deleted = store.DeletedCard{
+			CardID:     card.ID,
+			BoardID:    card.BoardID,
+			ColumnID:   card.ColumnID,
+			Title:      card.Title,
+			ColumnName: card.ColumnName,
+		}
+		return store.Activity{
+			BoardID: card.BoardID,
+			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
+			Summary: "deleted card " + quote(card.Title) + " from " + card.ColumnName,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &deleted, nil
+}
+
+// SearchCards finds cards whose title, description or labels contain
+// q.Query, case-insensitively, oldest first by (created_at, id).
+//
+// The text is matched in Go, not in SQL: SQLite's lower() and LIKE fold
+// ASCII letters only, and LIKE would need its wildcards escaped. SQL
+// narrows the scan to the searchable cards in keyset order; the loop stops
+// once it has one match more than the page holds.
+func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.CardQuery) (store.CardList, error) {
+	query := strings.TrimSpace(q.Query)
+	label := strings.TrimSpace(q.Label)
+	switch {
+	case !utf8.ValidString(query):
+		return store.CardList{}, store.Errorf(store.Invalid, "query must be valid UTF-8 text")
+	case utf8.RuneCountInString(query) > store.MaxQueryLen:
+		return store.CardList{}, store.Errorf(store.Invalid, "query is %d characters long; the limit is %d",
+			utf8.RuneCountInString(query), store.MaxQueryLen)
+	case query == "" && q.BoardID == "" && q.ColumnID == "" && label == "":
+		return store.CardList{}, store.Errorf(store.Invalid, "give a query, or filter by board_id, column_id or label")
+	}
+	if q.BoardID != "" {
+		if err := store.ValidateID("board", store.BoardPrefix, q.BoardID); err != nil {
+			return store.CardList{}, err
+		}
+	}
+	if q.ColumnID != "" {
+		if err := store.ValidateID("column", store.ColumnPrefix, q.ColumnID); err != nil {
+			return store.CardList{}, err
+		}
+	}
+	limit, after, ok, err := pageArgs(cursorCards, q.Page)
+	if err != nil {
+		return store.CardList{}, err
+	}
+	if !ok {
+		after = cursor{Key: math.MinInt64}
+	}
+
+	list := store.CardList{Cards: []store.Card{}}
+	if q.BoardID == "" && viewer.Anonymous() {
+		return list, nil // an anonymous viewer has no boards of its own
+	}
+
+	// Both queries walk the searchable cards in keyset order after the
+	// cursor; the column filter is skipped when it is ''.
+	const onBoard = `SELECT ` + cardColumns + `
+		FROM cards k JOIN columns c ON c.id = k.column_id
+		WHERE k.board_id = ?1
+			AND (?2 = '' OR k.column_id = ?2)
+			AND (k.created_at > ?3 OR (k.created_at = ?3 AND k.id > ?4))
+		ORDER BY k.created_at, k.id`
+	const onOwnBoards = `SELECT ` + cardColumns + `
+		FROM cards k JOIN columns c ON c.id = k.column_id
+		WHERE k.board_id IN (SELECT id FROM boards WHERE owner_iss = ?1 AND owner_sub = ?2)
+			AND (?3 = '' OR k.column_id = ?3)
+			AND (k.created_at > ?4 OR (k.created_at = ?4 AND k.id > ?5))
+		ORDER BY k.created_at, k.id`
+
+	lowered := strings.ToLower(query)
+	err = s.read(ctx, "search cards", func(tx *sql.Tx) error {
+		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
+		if q.BoardID != "" {
+			if _, err := visibleBoard(ctx, tx, viewer, q.BoardID); err != nil {
+				return err
+			}
+			sqlQuery, args = onBoard, []any{q.BoardID, q.ColumnID, after.Key, after.ID}
+		}
+		if q.ColumnID != "" {
+			if err := searchableColumn(ctx, tx, viewer, q.ColumnID, q.BoardID); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, sqlQuery, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			card, err := scanCard(rows.Scan)
+			if err != nil {
+				return err
+			}
+			if !cardMatches(card, lowered, label) {
+				continue
+			}
+			list.Cards = append(list.Cards, card)
+			if len(list.Cards) > limit {
+				break
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.CardList{}, err
+	}
+	if len(list.Cards) > limit {
+		list.Cards = list.Cards[:limit]
+		last := list.Cards[limit-1]
+		list.NextCursor = encodeCursor(cursorCards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
+	}
+	return list, nil
+}
+
+// searchableColumn checks that column columnID is on board boardID, or on
+// one of the viewer's own boards when boardID is empty. The caller has
+// already checked that boardID is visible.
+func searchableColumn(ctx context.Context, tx *sql.Tx, viewer store.Actor, columnID, boardID string) error {
+	if boardID != "" {
+		_, err := columnOnBoard(ctx, tx, columnID, boardID)
+		return err
+	}
+	const query = `SELECT count(*) FROM columns c JOIN boards b ON b.id = c.board_id
+		WHERE c.id = ? AND b.owner_iss = ? AND b.owner_sub = ?`
+	var n int
+	if err := tx.QueryRowContext(ctx, query, columnID, viewer.Issuer, viewer.Subject).Scan(&n); err != nil {
+		return fmt.Errorf("load column: %w", err)
+	}
+	if n == 0 {
+		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
+	}
+	return nil
+}
+
+// cardMatches reports whether card has a label equal to label (when label
+// is set, ignoring case) and contains lowered, an already lower-cased query,
+// in its title, description or a label (when lowered is set).
+func cardMatches(card store.Card, lowered, label string) bool {
+	if label != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return strings.EqualFold(l, label) }) {
+		return false
+	}
+	if lowered == "" {
+		return true
+	}
+	contains := func(s string) bool { return strings.Contains(strings.ToLower(s), lowered) }
+	return contains(card.Title) || contains(card.Description) || slices.ContainsFunc(card.Labels, contains)
+}

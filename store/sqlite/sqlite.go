@@ -1,0 +1,290 @@
+// Package sqlite implements store.Store on a SQLite database opened with
+// internal/sqlitedb.
+//
+// Every write runs in one transaction on the single writer connection
+// (BEGIN IMMEDIATE, see sqlitedb) and inserts its activity row in that same
+// transaction, so a change and its audit row commit together or not at all.
+// Reads run on the read-only pool, in a read transaction when they take more
+// than one query, so that they see one snapshot.
+//
+// Schema decisions:
+//
+//   - Timestamps are INTEGER unix nanoseconds, so ordering and cursors are
+//     exact. Times returned by the store are in UTC and carry no monotonic
+//     reading, so a value returned by a write equals the one a later read
+//     returns.
+//   - Cursors are opaque: base64url of a kind letter and the sort key of the
+//     last item of the page (created_at and ID for boards and cards, the row
+//     ID for activity). A cursor of one list is not valid for another.
+//   - A board's Version counts changes to the board row itself (today only
+//     ShareBoard). Card changes bump the card's own Version and the board's
+//     UpdatedAt, not the board's Version: cards carry their own optimistic
+//     concurrency, and a board version that moved with every card edit would
+//     make any future board-level ExpectedVersion fail for unrelated edits.
+//   - SearchCards matches text in Go rather than with SQLite's lower() or
+//     LIKE, which fold ASCII letters only: a search for "ärger" finds
+//     "Ärger", and % and _ in a query are plain characters.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// migrationFiles holds the schema, applied by New through sqlitedb.Migrate.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// component is the name under which sqlitedb records this package's
+// migrations; other components share the database file.
+const component = "store"
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Quotas are the per-user and per-board limits; a zero field takes its
+	// value from store.DefaultQuotas().
+	Quotas store.Quotas
+	// Now returns the current time; nil means time.Now. Tests set it to get
+	// predictable timestamps.
+	Now func() time.Time
+}
+
+// Store is the SQLite implementation of store.Store. It is safe for
+// concurrent use.
+type Store struct {
+	db     *sqlitedb.DB
+	quotas store.Quotas
+	now    func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New applies the store's migrations to db and returns a Store on it. The
+// Store takes ownership of db only on success: Close closes it. On error the
+// caller still owns db.
+func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("open store migrations: %w", err)
+	}
+	if err := db.Migrate(ctx, component, migrations); err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, quotas: opts.Quotas, now: opts.Now}
+	if s.quotas.BoardsPerUser <= 0 {
+		s.quotas.BoardsPerUser = store.DefaultQuotas().BoardsPerUser
+	}
+	if s.quotas.CardsPerBoard <= 0 {
+		s.quotas.CardsPerBoard = store.DefaultQuotas().CardsPerBoard
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers reads.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.Reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database the Store was created with.
+func (s *Store) Close() error { return s.db.Close() }
+
+// write runs fn in one writer transaction. When fn succeeds, write completes
+// the activity row fn returns (time, tool, outcome, actor, owner) and inserts
+// it before committing, so that the change and its audit row are durable
+// together or not at all. Domain errors from fn are returned as they are;
+// anything else is wrapped with op.
+//
+// fn gets the time of the write in unix nanoseconds, read after BEGIN
+// IMMEDIATE took the write lock, so that with a real clock timestamps follow
+// commit order. fn must use only tx: the writer pool has one connection.
+//
+// Anonymous actors need no check here: they own no board (owner_sub is
+// never empty), so the ownership lookups in fn fail with NotFound, exactly
+// as for someone else's board.
+func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *sql.Tx, now int64) (store.Activity, error)) error {
+	tx, err := s.db.Writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", op, err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	now := s.now()
+	a, err := fn(tx, nanos(now))
+	if err != nil {
+		if store.ErrorCode(err) != "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	a.At = now
+	a.Tool = c.Tool
+	a.Outcome = store.OutcomeOK
+	a.Actor = c.Actor
+	// Writes touch only the actor's own boards, so the owner is the actor.
+	a.BoardOwner = store.Actor{Issuer: c.Actor.Issuer, Subject: c.Actor.Subject}
+	if err := insertActivity(ctx, tx, a); err != nil {
+		return fmt.Errorf("%s: record activity: %w", op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", op, err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction on the reader pool, so that its
+// queries see one snapshot. Domain errors are returned as they are;
+// anything else is wrapped with op.
+func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.Reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", op, err)
+	}
+	defer tx.Rollback() // read-only: nothing to commit
+	if err := fn(tx); err != nil {
+		if store.ErrorCode(err) != "" {
+			return err
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// nanos turns t into unix nanoseconds, clamping times outside the years
+// 1678–2262 (where UnixNano is undefined) to the extremes, so that such a
+// time still compares the right way.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// timeOf turns stored unix nanoseconds into a time.Time.
+func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// owns reports whether viewer is the owner (iss, sub).
+func owns(viewer store.Actor, iss, sub string) bool {
+	return !viewer.Anonymous() && viewer.Issuer == iss && viewer.Subject == sub
+}
+
+// encodeJSONList stores a string list as a JSON array, never "null".
+func encodeJSONList(list []string) (string, error) {
+	if list == nil {
+		list = []string{}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeJSONList reads a JSON array stored by encodeJSONList; the result is
+// never nil.
+func decodeJSONList(s string) ([]string, error) {
+	list := []string{}
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		return nil, fmt.Errorf("decode stored list %q: %w", s, err)
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return list, nil
+}
+
+// quote puts a name in single quotes for activity summaries.
+func quote(name string) string { return "'" + name + "'" }
+
+// plural returns "1 card", "2 cards".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// Cursor kinds: a cursor of one list is rejected by another.
+const (
+	cursorBoards   = 'b'
+	cursorCards    = 'c'
+	cursorActivity = 'a'
+)
+
+// cursor is the sort key of the last item of a page: created_at and ID for
+// boards and cards, the row ID (in Key, with ID empty) for activity.
+type cursor struct {
+	Key int64
+	ID  string
+}
+
+// errBadCursor is returned for any cursor that does not decode.
+func errBadCursor() error {
+	return store.Errorf(store.Invalid, "cursor is not valid; pass the next_cursor from the previous page unchanged")
+}
+
+// encodeCursor makes the opaque cursor of a list of the given kind.
+func encodeCursor(kind byte, c cursor) string {
+	raw := fmt.Appendf(nil, "%c%d.%s", kind, c.Key, c.ID)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// decodeCursor reads a cursor made by encodeCursor for the same kind. ok is
+// false for an empty cursor (the first page).
+func decodeCursor(kind byte, s string) (c cursor, ok bool, err error) {
+	if s == "" {
+		return cursor{}, false, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 2 || raw[0] != kind {
+		return cursor{}, false, errBadCursor()
+	}
+	key, id, found := strings.Cut(string(raw[1:]), ".")
+	if !found {
+		return cursor{}, false, errBadCursor()
+	}
+	c.Key, err = strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return cursor{}, false, errBadCursor()
+	}
+	c.ID = id
+	if (kind == cursorActivity) != (id == "") {
+		return cursor{}, false, errBadCursor()
+	}
+	return c, true, nil
+}
+
+// pageArgs validates a page request before any SQL runs: it returns the
+// limit and the decoded cursor (ok false on the first page).
+func pageArgs(kind byte, p store.Page) (limit int, c cursor, ok bool, err error) {
+	limit, err = store.PageLimit(p.Limit)
+	if err != nil {
+		return 0, cursor{}, false, err
+	}
+	c, ok, err = decodeCursor(kind, p.Cursor)
+	if err != nil {
+		return 0, cursor{}, false, err
+	}
+	return limit, c, ok, nil
+}
