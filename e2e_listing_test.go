@@ -263,3 +263,35 @@ func TestToolNamesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryAdvertisedArgumentIsAccepted calls each tool with every property
+// its input schema advertises, so that a schema and the handler's argument
+// struct cannot drift apart: an advertised name the handler does not know
+// would come back as "unknown argument".
+func TestEveryAdvertisedArgumentIsAccepted(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	token := srv.token(t, "alice", "agent-1", "kanban.admin")
+	for _, d := range tools.All() {
+		desc := d.Descriptor()
+		args := map[string]any{}
+		for name, p := range desc.InputSchema.Properties {
+			switch p.(map[string]any)["type"] {
+			case "string":
+				args[name] = "x"
+			case "integer", "number":
+				args[name] = 1
+			case "boolean":
+				args[name] = true
+			case "array":
+				args[name] = []string{"x"}
+			default:
+				t.Fatalf("%s.%s: unexpected schema type %v", d.Name, name, p)
+			}
+		}
+		res := srv.call(t, token, d.Name, args).result(t)
+		if strings.Contains(res.Text(), "unknown argument") || strings.Contains(res.Text(), "must be") && strings.Contains(res.Text(), "not ") && strings.Contains(res.Text(), "argument") {
+			t.Errorf("%s rejects an advertised argument: %s", d.Name, res.Text())
+		}
+	}
+}

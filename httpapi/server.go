@@ -71,6 +71,10 @@ func New(opts Options) (*Server, error) {
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithRecovery(),
+		// The output schemas are generated from the very types the handlers
+		// return, so this never fires in a correct build; it turns any drift
+		// into a loud failure instead of a silently wrong contract.
+		server.WithOutputSchemaValidation(),
 		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. "+
 			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
 	)
