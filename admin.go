@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -82,6 +83,12 @@ func revoke(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	// Values are compared exactly with token claims, so a stray space from
+	// a paste would make an entry that never matches.
+	for i := range positional {
+		positional[i] = strings.TrimSpace(positional[i])
+	}
+	*client = strings.TrimSpace(*client)
 
 	list, done, err := openBlocklist(ctx, getenv, stderr)
 	if err != nil {
