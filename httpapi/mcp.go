@@ -80,7 +80,8 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		var env rpcEnvelope
 		if json.Unmarshal(body, &env) == nil {
-			info.rpcMethod, info.tool = env.Method, env.Params.Name
+			// Both values are the client's; cap them before they reach a log.
+			info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
 		}
 	}
 
@@ -165,6 +166,13 @@ func (e *mcpEndpoint) addSecuritySchemes(reply []byte) []byte {
 		return reply
 	}
 	return out
+}
+
+func capLen(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // bufferedResponse collects mcp-go's reply. It cannot stream.
