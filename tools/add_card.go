@@ -34,18 +34,8 @@ func AddCard() Tool {
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in addCardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("column_id", store.ColumnPrefix, in.ColumnID); err != nil {
-				return nil, err
-			}
-			card, err := s.AddCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, store.NewCard{
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in addCardArgs) (*Result, error) {
+			card, err := s.AddCard(ctx, c.StoreCall(), store.NewCard{
 				BoardID: in.BoardID, ColumnID: in.ColumnID, Title: in.Title, Description: in.Description, Labels: in.Labels,
 			})
 			if err != nil {
@@ -56,6 +46,13 @@ func AddCard() Tool {
 				Text:       fmt.Sprintf("Added card '%s' to %s.", card.Title, card.ColumnName),
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a addCardArgs) validate() error {
+	return checkIDs(
+		idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID},
+		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
+	)
 }

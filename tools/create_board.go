@@ -29,12 +29,8 @@ func CreateBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in createBoardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			b, err := s.CreateBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.Title, in.Columns)
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in createBoardArgs) (*Result, error) {
+			b, err := s.CreateBoard(ctx, c.StoreCall(), in.Title, in.Columns)
 			if err != nil {
 				return nil, err
 			}
@@ -44,6 +40,6 @@ func CreateBoard() Tool {
 				Text:       fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
 }

@@ -35,18 +35,8 @@ func DeleteBoard() Tool {
 		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
 		Annotations: Annotations{Destructive: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in deleteBoardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-				return nil, err
-			}
-			if !in.Confirm {
-				return nil, store.Errorf(store.Invalid, "set confirm to true to delete board %s: this deletes all its cards and cannot be undone", in.BoardID)
-			}
-			b, err := s.DeleteBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.BoardID)
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteBoardArgs) (*Result, error) {
+			b, err := s.DeleteBoard(ctx, c.StoreCall(), in.BoardID)
 			if err != nil {
 				return nil, err
 			}
@@ -55,6 +45,16 @@ func DeleteBoard() Tool {
 				Text:       fmt.Sprintf("Deleted board '%s' and its %s.", b.Title, plural(b.CardCount, "card", "cards")),
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a deleteBoardArgs) validate() error {
+	if err := checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID}); err != nil {
+		return err
+	}
+	if !a.Confirm {
+		return store.Errorf(store.Invalid, "set confirm to true to delete board %s: this deletes all its cards and cannot be undone", a.BoardID)
+	}
+	return nil
 }

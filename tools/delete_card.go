@@ -32,15 +32,8 @@ func DeleteCard() Tool {
 		Output:      mcp.WithOutputSchema[deleteCardOutput](),
 		Annotations: Annotations{Destructive: true, Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in deleteCardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("card_id", store.CardPrefix, in.CardID); err != nil {
-				return nil, err
-			}
-			d, err := s.DeleteCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.CardID)
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteCardArgs) (*Result, error) {
+			d, err := s.DeleteCard(ctx, c.StoreCall(), in.CardID)
 			if err != nil {
 				return nil, err
 			}
@@ -49,6 +42,10 @@ func DeleteCard() Tool {
 				Text:       fmt.Sprintf("Deleted card '%s' from %s.", d.Title, d.ColumnName),
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a deleteCardArgs) validate() error {
+	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
 }

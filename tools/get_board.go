@@ -24,14 +24,7 @@ func GetBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in getBoardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-				return nil, err
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getBoardArgs) (*Result, error) {
 			b, err := s.GetBoard(ctx, c.Viewer, in.BoardID)
 			if err != nil {
 				return nil, err
@@ -48,6 +41,10 @@ func GetBoard() Tool {
 					BoardOwner: ownerIf(b.Owned, c.Viewer),
 				},
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a getBoardArgs) validate() error {
+	return checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID})
 }

@@ -45,16 +45,7 @@ func ListActivity() Tool {
 		Output:      mcp.WithOutputSchema[listActivityOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeRead},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in listActivityArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if in.BoardID != "" {
-				if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-					return nil, err
-				}
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listActivityArgs) (*Result, error) {
 			list, err := s.ListActivity(ctx, c.Viewer, in.BoardID, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
 				return nil, err
@@ -81,6 +72,10 @@ func ListActivity() Tool {
 				Text:       text,
 				Activity:   store.Activity{BoardID: in.BoardID, Summary: "read the activity trail"},
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a listActivityArgs) validate() error {
+	return checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID, optional: true})
 }

@@ -31,11 +31,7 @@ func ListBoards() Tool {
 		Output:      mcp.WithOutputSchema[listBoardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in listBoardsArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listBoardsArgs) (*Result, error) {
 			list, err := s.ListBoards(ctx, c.Viewer, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
 				return nil, err
@@ -62,6 +58,6 @@ func ListBoards() Tool {
 				Text:       text,
 				Activity:   store.Activity{IDs: ids, Summary: "listed " + plural(len(ids), "board", "boards")},
 			}, nil
-		},
+		}),
 	}
 }

@@ -37,18 +37,8 @@ func MoveCard() Tool {
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in moveCardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("card_id", store.CardPrefix, in.CardID); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("column_id", store.ColumnPrefix, in.ColumnID); err != nil {
-				return nil, err
-			}
-			m, err := s.MoveCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.CardID, in.ColumnID, in.Position)
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {
+			m, err := s.MoveCard(ctx, c.StoreCall(), in.CardID, in.ColumnID, in.Position)
 			if err != nil {
 				return nil, err
 			}
@@ -61,6 +51,13 @@ func MoveCard() Tool {
 				Text:       text,
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a moveCardArgs) validate() error {
+	return checkIDs(
+		idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID},
+		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
+	)
 }

@@ -41,21 +41,7 @@ func SearchCards() Tool {
 		Output:      mcp.WithOutputSchema[searchCardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeRead},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in searchCardsArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if in.BoardID != "" {
-				if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-					return nil, err
-				}
-			}
-			if in.ColumnID != "" {
-				if err := store.ValidateID("column_id", store.ColumnPrefix, in.ColumnID); err != nil {
-					return nil, err
-				}
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in searchCardsArgs) (*Result, error) {
 			list, err := s.SearchCards(ctx, c.Viewer, store.CardQuery{
 				Query: in.Query, BoardID: in.BoardID, ColumnID: in.ColumnID, Label: in.Label,
 				Page: store.Page{Limit: in.Limit, Cursor: in.Cursor},
@@ -78,6 +64,13 @@ func SearchCards() Tool {
 				Text:       text,
 				Activity:   store.Activity{BoardID: in.BoardID, IDs: ids, Summary: "searched cards, " + plural(len(ids), "match", "matches")},
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a searchCardsArgs) validate() error {
+	return checkIDs(
+		idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID, optional: true},
+		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID, optional: true},
+	)
 }

@@ -30,19 +30,9 @@ func ShareBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in shareBoardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("board_id", store.BoardPrefix, in.BoardID); err != nil {
-				return nil, err
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in shareBoardArgs) (*Result, error) {
 			v := store.Visibility(in.Visibility)
-			if v != store.Public && v != store.Private {
-				return nil, store.Errorf(store.Invalid, "visibility must be %q or %q", store.Public, store.Private)
-			}
-			b, err := s.ShareBoard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, in.BoardID, v)
+			b, err := s.ShareBoard(ctx, c.StoreCall(), in.BoardID, v)
 			if err != nil {
 				return nil, err
 			}
@@ -51,6 +41,16 @@ func ShareBoard() Tool {
 				text = fmt.Sprintf("Board '%s' is now private: only you can see it.", b.Title)
 			}
 			return &Result{Structured: summaryFrom(*b), Text: text, Recorded: true}, nil
-		},
+		}),
 	}
+}
+
+func (a shareBoardArgs) validate() error {
+	if err := checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID}); err != nil {
+		return err
+	}
+	if v := store.Visibility(a.Visibility); v != store.Public && v != store.Private {
+		return store.Errorf(store.Invalid, "visibility must be %q or %q", store.Public, store.Private)
+	}
+	return nil
 }

@@ -74,6 +74,10 @@ type Call struct {
 	args json.RawMessage
 }
 
+// StoreCall describes this call to the store, for the activity row that a
+// write records with its change.
+func (c *Call) StoreCall() store.Call { return store.Call{Actor: c.Viewer, Tool: c.Tool} }
+
 // Bind decodes the call's arguments into v, strictly: an unknown argument
 // name or a value of the wrong type is an Invalid error that says which.
 func (c *Call) Bind(v any) error {
@@ -197,3 +201,41 @@ func (t Tool) Descriptor() mcp.Tool {
 // SecuritySchemesKey is the descriptor field (top level and in _meta) that
 // declares a tool's security schemes.
 const SecuritySchemesKey = "securitySchemes"
+
+// Bound adapts a handler that takes its arguments already decoded (with
+// Call.Bind) and checked (with the arguments' validate method, when In has
+// one), so that each tool's handler starts with valid input.
+func Bound[In any](fn func(ctx context.Context, s store.Store, c *Call, in In) (*Result, error)) Handler {
+	return func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+		var in In
+		if err := c.Bind(&in); err != nil {
+			return nil, err
+		}
+		if v, ok := any(in).(interface{ validate() error }); ok {
+			if err := v.validate(); err != nil {
+				return nil, err
+			}
+		}
+		return fn(ctx, s, c, in)
+	}
+}
+
+// idCheck is one ID argument to check: its name, expected prefix and value.
+type idCheck struct {
+	name, prefix, value string
+	optional            bool
+}
+
+// checkIDs returns the first problem among the ID arguments; an optional
+// one may be empty.
+func checkIDs(checks ...idCheck) error {
+	for _, c := range checks {
+		if c.optional && c.value == "" {
+			continue
+		}
+		if err := store.ValidateID(c.name, c.prefix, c.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -35,15 +35,8 @@ func UpdateCard() Tool {
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			var in updateCardArgs
-			if err := c.Bind(&in); err != nil {
-				return nil, err
-			}
-			if err := store.ValidateID("card_id", store.CardPrefix, in.CardID); err != nil {
-				return nil, err
-			}
-			card, err := s.UpdateCard(ctx, store.Call{Actor: c.Viewer, Tool: c.Tool}, store.CardUpdate{
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in updateCardArgs) (*Result, error) {
+			card, err := s.UpdateCard(ctx, c.StoreCall(), store.CardUpdate{
 				CardID: in.CardID, Title: in.Title, Description: in.Description, Labels: in.Labels, ExpectedVersion: in.ExpectedVersion,
 			})
 			if err != nil {
@@ -54,6 +47,10 @@ func UpdateCard() Tool {
 				Text:       fmt.Sprintf("Updated card '%s' (now version %d).", card.Title, card.Version),
 				Recorded:   true,
 			}, nil
-		},
+		}),
 	}
+}
+
+func (a updateCardArgs) validate() error {
+	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
 }

@@ -28,10 +28,7 @@ func Whoami() Tool {
 		Output:      mcp.WithOutputSchema[whoamiOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true},
-		Handle: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
-			if err := c.Bind(&struct{}{}); err != nil {
-				return nil, err
-			}
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, _ struct{}) (*Result, error) {
 			p := c.Principal
 			if p == nil {
 				return &Result{
@@ -51,7 +48,7 @@ func Whoami() Tool {
 				Text:       text,
 				Activity:   store.Activity{Summary: "checked identity"},
 			}, nil
-		},
+		}),
 	}
 }
 
