@@ -149,7 +149,11 @@ func (k *remoteKeys) Keyfunc(ctx context.Context) jwt.Keyfunc {
 		if !k.fetchForUnknownKID(ctx) {
 			return nil, errUnknownKey
 		}
-		return k.kf.Keyfunc(t)
+		key, err = k.kf.Keyfunc(t)
+		if errors.Is(err, jwkset.ErrKeyNotFound) {
+			return nil, errUnknownKey
+		}
+		return key, err
 	}
 }
 

@@ -195,7 +195,7 @@ func (v *Verifier) describe(err error, c *claims) *TokenError {
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		d = "The access token is not valid yet."
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		d = "The access token lacks a required claim (exp)."
+		d = "The access token lacks a required claim (" + missingClaim(c) + ")."
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
 		d = "The access token was issued by a different issuer."
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
@@ -203,6 +203,19 @@ func (v *Verifier) describe(err error, c *claims) *TokenError {
 		v.log.Info("access token audience mismatch", "expected", v.cfg.Audience, "found", []string(c.Audience))
 	}
 	return &TokenError{Description: d, err: err}
+}
+
+// missingClaim names the required claim that c lacks.
+func missingClaim(c *claims) string {
+	switch {
+	case c.Issuer == "":
+		return "iss"
+	case len(c.Audience) == 0:
+		return "aud"
+	case c.ExpiresAt == nil:
+		return "exp"
+	}
+	return "exp, iss or aud"
 }
 
 // scopes reads the scope claim chosen by the configuration. With "auto"

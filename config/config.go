@@ -102,12 +102,18 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 
 	// LISTEN_ADDR, with PORT as the PaaS fallback.
 	c.ListenAddr = get("LISTEN_ADDR")
-	if port := getenv("PORT"); port != "" && !explicit["LISTEN_ADDR"] {
+	if port := strings.TrimSpace(getenv("PORT")); port != "" && !explicit["LISTEN_ADDR"] {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			bad("PORT %q is not a port number (1-65535); unset it or set LISTEN_ADDR instead", port)
+		}
 		c.ListenAddr = ":" + port
 	}
 	_, port, err := net.SplitHostPort(c.ListenAddr)
-	if err != nil || port == "" {
-		bad("LISTEN_ADDR %q is not host:port; use e.g. 127.0.0.1:8080 or :8080", c.ListenAddr)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		if explicit["LISTEN_ADDR"] || getenv("PORT") == "" {
+			bad("LISTEN_ADDR %q is not host:port; use e.g. 127.0.0.1:8080 or :8080", c.ListenAddr)
+		}
+		port = "8080" // reported above; keep BASE_URL's default well-formed
 	}
 
 	// BASE_URL and the Resource.

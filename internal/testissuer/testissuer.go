@@ -148,7 +148,8 @@ func (iss *Issuer) SetDown(down bool) { iss.down.Store(down) }
 // JWKSHits counts JWKS requests so far.
 func (iss *Issuer) JWKSHits() int64 { return iss.jwksHits.Load() }
 
-// Claims are the claims of a token to mint; nil values are left out.
+// Claims are the claims of a token to mint; a nil value is sent as null
+// (delete a key to leave the claim out).
 type Claims map[string]any
 
 // Standard returns RFC 9068-style claims for subject and client with a

@@ -1,0 +1,423 @@
+package config_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// envNames are every variable Load reads; each test starts with all of
+// them empty (which Load treats as unset), whatever the machine exports.
+var envNames = []string{
+	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
+	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE",
+	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
+	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
+	"LOG_LEVEL",
+}
+
+// load sets env (after clearing every other variable) and loads the
+// configuration with args.
+func load(t *testing.T, env map[string]string, args ...string) (*config.Config, error) {
+	t.Helper()
+	for _, n := range envNames {
+		t.Setenv(n, "")
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	return config.Load(args, os.Getenv, io.Discard)
+}
+
+// mustLoad loads and fails the test on an error.
+func mustLoad(t *testing.T, env map[string]string, args ...string) *config.Config {
+	t.Helper()
+	c, err := load(t, env, args...)
+	if err != nil {
+		t.Fatalf("Load(env %v, args %q): %v", env, args, err)
+	}
+	return c
+}
+
+// problems asserts that err is a *config.Error and returns its messages.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	if err == nil {
+		t.Fatal("Load succeeded, want an error")
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *config.Error", err, err)
+	}
+	var out []string
+	for _, p := range ce.Problems {
+		out = append(out, p.Error())
+	}
+	return out
+}
+
+// wantOneProblem asserts exactly one problem, containing every fragment.
+func wantOneProblem(t *testing.T, err error, fragments ...string) {
+	t.Helper()
+	ps := problems(t, err)
+	if len(ps) != 1 {
+		t.Fatalf("problems = %q, want exactly one", ps)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(ps[0], f) {
+			t.Errorf("problem %q does not mention %q", ps[0], f)
+		}
+	}
+}
+
+// view is the part of Config these tests pin, so that fields added later
+// do not break them.
+type view struct {
+	ListenAddr, BaseURL, Resource, DatabasePath string
+	Issuer, Audience, JWKSURL, ScopeClaim       string
+	AuthChallenge                               auth.ChallengeMode
+	AllowedHosts                                []string
+	TrustedProxyHeader                          string
+	AuditRetention                              time.Duration
+	Synchronous                                 sqlitedb.Synchronous
+	Quotas                                      store.Quotas
+	LogLevel                                    string
+}
+
+func viewOf(c *config.Config) view {
+	return view{
+		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
+		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
+		AuthChallenge: c.AuthChallenge, AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
+		AuditRetention: c.AuditRetention, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel,
+	}
+}
+
+func defaults() view {
+	return view{
+		ListenAddr:     "127.0.0.1:8080",
+		BaseURL:        "http://localhost:8080",
+		Resource:       "http://localhost:8080/mcp",
+		DatabasePath:   "./data/kanban.db",
+		Audience:       "http://localhost:8080/mcp",
+		ScopeClaim:     "auto",
+		AuthChallenge:  auth.ChallengeToolResult,
+		AuditRetention: 2160 * time.Hour,
+		Synchronous:    sqlitedb.SyncNormal,
+		Quotas:         store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},
+		LogLevel:       "info",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c := mustLoad(t, nil)
+	if diff := cmp.Diff(defaults(), viewOf(c)); diff != "" {
+		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadSettings(t *testing.T) {
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		change func(*view)
+	}{
+		{
+			name: "PORT without LISTEN_ADDR",
+			env:  map[string]string{"PORT": "9000"},
+			change: func(v *view) {
+				v.ListenAddr, v.BaseURL, v.Resource, v.Audience = ":9000", "http://localhost:9000", "http://localhost:9000/mcp", "http://localhost:9000/mcp"
+			},
+		},
+		{
+			name: "LISTEN_ADDR wins over PORT",
+			env:  map[string]string{"PORT": "9000", "LISTEN_ADDR": "127.0.0.1:7000"},
+			change: func(v *view) {
+				v.ListenAddr, v.BaseURL, v.Resource, v.Audience = "127.0.0.1:7000", "http://localhost:7000", "http://localhost:7000/mcp", "http://localhost:7000/mcp"
+			},
+		},
+		{
+			name: "-listen-addr wins over PORT",
+			env:  map[string]string{"PORT": "9000"},
+			args: []string{"-listen-addr=127.0.0.1:7001"},
+			change: func(v *view) {
+				v.ListenAddr, v.BaseURL, v.Resource, v.Audience = "127.0.0.1:7001", "http://localhost:7001", "http://localhost:7001/mcp", "http://localhost:7001/mcp"
+			},
+		},
+		{
+			name: "PORT with BASE_URL",
+			env:  map[string]string{"PORT": "9000", "BASE_URL": "https://kanban.example"},
+			change: func(v *view) {
+				v.ListenAddr, v.BaseURL, v.Resource, v.Audience = ":9000", "https://kanban.example", "https://kanban.example/mcp", "https://kanban.example/mcp"
+			},
+		},
+		{
+			name: "flags override the environment",
+			env:  map[string]string{"BASE_URL": "https://env.example", "LOG_LEVEL": "warn", "OAUTH_SCOPE_CLAIM": "scp"},
+			args: []string{"-base-url=https://x.example", "-log-level", "debug", "--oauth-scope-claim=permissions"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "https://x.example", "https://x.example/mcp", "https://x.example/mcp"
+				v.LogLevel, v.ScopeClaim = "debug", "permissions"
+			},
+		},
+		{
+			name: "BASE_URL with a trailing slash",
+			env:  map[string]string{"BASE_URL": "https://x.example/"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "https://x.example", "https://x.example/mcp", "https://x.example/mcp"
+			},
+		},
+		{
+			name: "BASE_URL with a port",
+			env:  map[string]string{"BASE_URL": "https://x.example:8443"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "https://x.example:8443", "https://x.example:8443/mcp", "https://x.example:8443/mcp"
+			},
+		},
+		{
+			name: "BASE_URL http on 127.0.0.1",
+			env:  map[string]string{"BASE_URL": "http://127.0.0.1:8080"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "http://127.0.0.1:8080", "http://127.0.0.1:8080/mcp", "http://127.0.0.1:8080/mcp"
+			},
+		},
+		{
+			name: "BASE_URL http on [::1]",
+			env:  map[string]string{"BASE_URL": "http://[::1]:8080"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "http://[::1]:8080", "http://[::1]:8080/mcp", "http://[::1]:8080/mcp"
+			},
+		},
+		{
+			name: "BASE_URL http on foo.localhost",
+			env:  map[string]string{"BASE_URL": "http://foo.localhost:8080"},
+			change: func(v *view) {
+				v.BaseURL, v.Resource, v.Audience = "http://foo.localhost:8080", "http://foo.localhost:8080/mcp", "http://foo.localhost:8080/mcp"
+			},
+		},
+		{name: "DATABASE_URL plain path", env: map[string]string{"DATABASE_URL": "/data/kanban.db"}, change: func(v *view) { v.DatabasePath = "/data/kanban.db" }},
+		{name: "DATABASE_URL file: relative", env: map[string]string{"DATABASE_URL": "file:./a.db"}, change: func(v *view) { v.DatabasePath = "./a.db" }},
+		{name: "DATABASE_URL sqlite:///", env: map[string]string{"DATABASE_URL": "sqlite:///data/a.db"}, change: func(v *view) { v.DatabasePath = "/data/a.db" }},
+		{name: "DATABASE_URL file:///", env: map[string]string{"DATABASE_URL": "file:///data/a.db"}, change: func(v *view) { v.DatabasePath = "/data/a.db" }},
+		{
+			name: "OAUTH_ISSUER with a trailing slash is kept byte for byte",
+			env:  map[string]string{"OAUTH_ISSUER": "https://tenant.auth0.com/"},
+			change: func(v *view) {
+				v.Issuer = "https://tenant.auth0.com/"
+			},
+		},
+		{
+			name:   "OAUTH_ISSUER http on loopback",
+			env:    map[string]string{"OAUTH_ISSUER": "http://127.0.0.1:9999/realms/kanban"},
+			change: func(v *view) { v.Issuer = "http://127.0.0.1:9999/realms/kanban" },
+		},
+		{
+			name: "OAUTH_AUDIENCE and OAUTH_JWKS_URL",
+			env: map[string]string{
+				"OAUTH_ISSUER":   "https://login.example/tenant/v2.0",
+				"OAUTH_AUDIENCE": "api://kanban",
+				"OAUTH_JWKS_URL": "https://login.example/tenant/discovery/v2.0/keys",
+			},
+			change: func(v *view) {
+				v.Issuer, v.Audience, v.JWKSURL = "https://login.example/tenant/v2.0", "api://kanban", "https://login.example/tenant/discovery/v2.0/keys"
+			},
+		},
+		{name: "OAUTH_SCOPE_CLAIM any case", env: map[string]string{"OAUTH_SCOPE_CLAIM": "Permissions"}, change: func(v *view) { v.ScopeClaim = "permissions" }},
+		{name: "AUTH_CHALLENGE http", env: map[string]string{"AUTH_CHALLENGE": "http"}, change: func(v *view) { v.AuthChallenge = auth.ChallengeHTTP }},
+		{name: "SQLITE_SYNCHRONOUS full", env: map[string]string{"SQLITE_SYNCHRONOUS": "FULL"}, change: func(v *view) { v.Synchronous = sqlitedb.SyncFull }},
+		{name: "ALLOWED_HOSTS", env: map[string]string{"ALLOWED_HOSTS": "a.example, B.example"}, change: func(v *view) { v.AllowedHosts = []string{"a.example", "b.example"} }},
+		{name: "ALLOWED_HOSTS with empty entries", env: map[string]string{"ALLOWED_HOSTS": " ,a.example,, "}, change: func(v *view) { v.AllowedHosts = []string{"a.example"} }},
+		{name: "TRUSTED_PROXY_HEADER", env: map[string]string{"TRUSTED_PROXY_HEADER": "Fly-Client-IP"}, change: func(v *view) { v.TrustedProxyHeader = "Fly-Client-IP" }},
+		{name: "AUDIT_RETENTION", env: map[string]string{"AUDIT_RETENTION": "720h"}, change: func(v *view) { v.AuditRetention = 720 * time.Hour }},
+		{name: "quotas", env: map[string]string{"MAX_BOARDS_PER_USER": "3", "MAX_CARDS_PER_BOARD": "50"}, change: func(v *view) { v.Quotas = store.Quotas{BoardsPerUser: 3, CardsPerBoard: 50} }},
+		{name: "LOG_LEVEL", env: map[string]string{"LOG_LEVEL": "WARN"}, change: func(v *view) { v.LogLevel = "warn" }},
+		{name: "surrounding spaces are trimmed", env: map[string]string{"BASE_URL": " https://x.example ", "LOG_LEVEL": " debug "}, change: func(v *view) {
+			v.BaseURL, v.Resource, v.Audience, v.LogLevel = "https://x.example", "https://x.example/mcp", "https://x.example/mcp", "debug"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, tt.env, tt.args...)
+			want := defaults()
+			tt.change(&want)
+			if diff := cmp.Diff(want, viewOf(c)); diff != "" {
+				t.Errorf("config mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadInvalid(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		fragments []string // each must appear in the single problem
+	}{
+		{"BASE_URL http on a public host", map[string]string{"BASE_URL": "http://kanban.example"}, []string{"BASE_URL", "https"}},
+		{"BASE_URL http on a lookalike of localhost", map[string]string{"BASE_URL": "http://localhost.evil.example"}, []string{"BASE_URL", "https"}},
+		{"BASE_URL with a path", map[string]string{"BASE_URL": "https://x.example/app"}, []string{"BASE_URL", "origin"}},
+		{"BASE_URL with /mcp", map[string]string{"BASE_URL": "https://x.example/mcp"}, []string{"BASE_URL"}},
+		{"BASE_URL with a query", map[string]string{"BASE_URL": "https://x.example?a=1"}, []string{"BASE_URL"}},
+		{"BASE_URL without a scheme", map[string]string{"BASE_URL": "x.example"}, []string{"BASE_URL"}},
+		{"BASE_URL ftp", map[string]string{"BASE_URL": "ftp://x.example"}, []string{"BASE_URL"}},
+		{"LISTEN_ADDR without a port", map[string]string{"LISTEN_ADDR": "127.0.0.1"}, []string{"LISTEN_ADDR"}},
+		{"DATABASE_URL postgres", map[string]string{"DATABASE_URL": "postgres://u:p@db.example/kanban"}, []string{"DATABASE_URL", "PostgreSQL"}},
+		{"DATABASE_URL postgresql", map[string]string{"DATABASE_URL": "postgresql://db.example/kanban"}, []string{"DATABASE_URL", "PostgreSQL"}},
+		{"DATABASE_URL mysql", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}},
+		{"DATABASE_URL with a query", map[string]string{"DATABASE_URL": "a.db?x=1"}, []string{"DATABASE_URL"}},
+		{"DATABASE_URL file: with a query", map[string]string{"DATABASE_URL": "file:a.db?_pragma=foo"}, []string{"DATABASE_URL"}},
+		{"DATABASE_URL file: with nothing", map[string]string{"DATABASE_URL": "file:"}, []string{"DATABASE_URL"}},
+		{"OAUTH_ISSUER http on a public host", map[string]string{"OAUTH_ISSUER": "http://issuer.example"}, []string{"OAUTH_ISSUER", "https"}},
+		{"OAUTH_ISSUER not a URL", map[string]string{"OAUTH_ISSUER": "issuer.example"}, []string{"OAUTH_ISSUER"}},
+		{"OAUTH_JWKS_URL without OAUTH_ISSUER", map[string]string{"OAUTH_JWKS_URL": "https://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "OAUTH_ISSUER"}},
+		{"OAUTH_JWKS_URL http on a public host", map[string]string{"OAUTH_ISSUER": "https://issuer.example", "OAUTH_JWKS_URL": "http://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "https"}},
+		{"OAUTH_SCOPE_CLAIM", map[string]string{"OAUTH_SCOPE_CLAIM": "roles"}, []string{"OAUTH_SCOPE_CLAIM"}},
+		{"AUTH_CHALLENGE", map[string]string{"AUTH_CHALLENGE": "html"}, []string{"AUTH_CHALLENGE"}},
+		{"SQLITE_SYNCHRONOUS", map[string]string{"SQLITE_SYNCHRONOUS": "off"}, []string{"SQLITE_SYNCHRONOUS"}},
+		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "verbose"}, []string{"LOG_LEVEL"}},
+		{"ALLOWED_HOSTS with a scheme", map[string]string{"ALLOWED_HOSTS": "https://a.example"}, []string{"ALLOWED_HOSTS"}},
+		{"ALLOWED_HOSTS with a port", map[string]string{"ALLOWED_HOSTS": "a.example:443"}, []string{"ALLOWED_HOSTS"}},
+		{"TRUSTED_PROXY_HEADER with a colon", map[string]string{"TRUSTED_PROXY_HEADER": "Fly-Client-IP:"}, []string{"TRUSTED_PROXY_HEADER"}},
+		{"AUDIT_RETENTION in days", map[string]string{"AUDIT_RETENTION": "90d"}, []string{"AUDIT_RETENTION", "hours"}},
+		{"AUDIT_RETENTION under an hour", map[string]string{"AUDIT_RETENTION": "30m"}, []string{"AUDIT_RETENTION"}},
+		{"AUDIT_RETENTION negative", map[string]string{"AUDIT_RETENTION": "-2160h"}, []string{"AUDIT_RETENTION"}},
+		{"MAX_BOARDS_PER_USER zero", map[string]string{"MAX_BOARDS_PER_USER": "0"}, []string{"MAX_BOARDS_PER_USER"}},
+		{"MAX_BOARDS_PER_USER negative", map[string]string{"MAX_BOARDS_PER_USER": "-5"}, []string{"MAX_BOARDS_PER_USER"}},
+		{"MAX_CARDS_PER_BOARD not a number", map[string]string{"MAX_CARDS_PER_BOARD": "lots"}, []string{"MAX_CARDS_PER_BOARD"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.env)
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v, want an error", viewOf(c))
+			}
+			if c != nil {
+				t.Errorf("Load returned a config beside the error")
+			}
+			wantOneProblem(t, err, tt.fragments...)
+		})
+	}
+}
+
+// TestLoadBadPort: a PORT that is not a number is reported as a PORT
+// problem, not only as a broken BASE_URL the operator never set.
+func TestLoadBadPort(t *testing.T) {
+	for _, port := range []string{"abc", "http", "99999"} {
+		t.Run(port, func(t *testing.T) {
+			_, err := load(t, map[string]string{"PORT": port})
+			ps := problems(t, err)
+			named := false
+			for _, p := range ps {
+				named = named || strings.HasPrefix(p, "PORT ")
+			}
+			if !named {
+				t.Errorf("PORT=%s: no problem names PORT; problems:\n%s", port, strings.Join(ps, "\n"))
+			}
+		})
+	}
+}
+
+func TestLoadBadArguments(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"unknown flag", []string{"-no-such-flag=1"}},
+		{"positional argument", []string{"serve"}},
+		{"flag then positional", []string{"-log-level=debug", "extra"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := load(t, nil, tt.args...); err == nil {
+				t.Errorf("Load(%q) = %+v, want an error", tt.args, viewOf(c))
+			}
+		})
+	}
+}
+
+func TestLoadSeveralProblems(t *testing.T) {
+	_, err := load(t, map[string]string{
+		"BASE_URL":            "http://kanban.example",
+		"DATABASE_URL":        "postgres://db.example/kanban",
+		"OAUTH_SCOPE_CLAIM":   "roles",
+		"AUDIT_RETENTION":     "90d",
+		"MAX_BOARDS_PER_USER": "0",
+		"LOG_LEVEL":           "loud",
+	})
+	ps := problems(t, err)
+	for _, name := range []string{"BASE_URL", "DATABASE_URL", "OAUTH_SCOPE_CLAIM", "AUDIT_RETENTION", "MAX_BOARDS_PER_USER", "LOG_LEVEL"} {
+		n := 0
+		for _, p := range ps {
+			if strings.HasPrefix(p, name+" ") || strings.HasPrefix(p, name+":") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d problems are about %s, want 1; problems:\n%s", n, name, strings.Join(ps, "\n"))
+		}
+	}
+	if len(ps) != 6 {
+		t.Errorf("got %d problems, want 6:\n%s", len(ps), strings.Join(ps, "\n"))
+	}
+
+	// The message lists each problem on its own line.
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(ps)+1 {
+		t.Fatalf("message has %d lines, want a heading and %d problems:\n%s", len(lines), len(ps), err)
+	}
+	for i, p := range ps {
+		if !strings.Contains(lines[i+1], p) {
+			t.Errorf("line %d = %q, want it to hold problem %q", i+1, lines[i+1], p)
+		}
+	}
+	if strings.Contains(lines[0], "BASE_URL") {
+		t.Errorf("heading %q already holds a problem", lines[0])
+	}
+}
+
+func TestIsLoopbackHost(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"localhost", true},
+		{"LOCALHOST", true},
+		{"localhost.", true},
+		{"foo.localhost", true},
+		{"a.b.localhost", true},
+		{"127.0.0.1", true},
+		{"127.1.2.3", true},
+		{"::1", true},
+		{"[::1]", true},
+		{"0:0:0:0:0:0:0:1", true},
+		{"", false},
+		{"example.com", false},
+		{"localhost.example.com", false},
+		{"evil-localhost", false},
+		{"notlocalhost", false},
+		{"128.0.0.1", false},
+		{"0.0.0.0", false},
+		{"::", false},
+		{"10.0.0.1", false},
+		{"192.168.1.1", false},
+		{"127.0.0.1.nip.io", false},
+		{"[::1]:8080", false}, // a host with a port is not a host
+	}
+	for _, tt := range tests {
+		if got := config.IsLoopbackHost(tt.host); got != tt.want {
+			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
