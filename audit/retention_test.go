@@ -38,7 +38,10 @@ func TestEnforceRetention(t *testing.T) {
 
 	loopCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { audit.EnforceRetention(loopCtx, st, 90*24*time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+	go func() {
+		audit.EnforceRetention(loopCtx, st, 90*24*time.Hour, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -39,7 +39,9 @@ type Authenticator struct {
 // token. When the request must be refused (a malformed Authorization
 // header, a token in the URL, a bad, expired or revoked token) it writes the
 // refusal and returns ok false: 401 invalid_token for a bad token on any
-// method, 400 invalid_request for a malformed request (RFC 6750 §3.1).
+// method, 400 invalid_request for a malformed request (RFC 6750 §3.1), and
+// 503 when the token cannot be checked for a reason of ours (no keys yet, a
+// failed revocation lookup).
 func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p *Principal, ok bool) {
 	if r.URL.Query().Has("access_token") {
 		// Tokens in URLs end up in logs and browser history; refuse them
@@ -64,6 +66,11 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		return nil, false
 	}
 	p, err := a.Verifier.Verify(r.Context(), raw)
+	if errors.Is(err, ErrKeysUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the authorization server's signing keys are not loaded yet; try again shortly", http.StatusServiceUnavailable)
+		return nil, false
+	}
 	if err != nil {
 		var te *TokenError
 		desc := "The access token is not valid."

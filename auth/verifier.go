@@ -112,6 +112,12 @@ func (v *Verifier) Ready() bool { return v.keys.Ready() }
 // Issuer returns the issuer whose tokens v accepts.
 func (v *Verifier) Issuer() string { return v.cfg.Issuer }
 
+// ErrKeysUnavailable means a token could not be checked because the
+// issuer's keys have not loaded yet (the issuer was unreachable since
+// start-up). It is the server's problem, not the token's, so it must not
+// make a client throw its token away.
+var ErrKeysUnavailable = errors.New("the issuer's signing keys are not loaded yet")
+
 // TokenError says why a token was refused. Its message is safe to send to
 // the client: it names the failed check, never the token or key material.
 type TokenError struct {
@@ -143,6 +149,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	var c claims
 	_, err := v.parser.ParseWithClaims(raw, &c, v.keys.Keyfunc(ctx))
+	if err != nil && errors.Is(err, errUnknownKey) && !v.keys.Ready() {
+		// Nothing is known to be wrong with the token: we have no keys yet.
+		return nil, ErrKeysUnavailable
+	}
 	if err != nil {
 		te := v.describe(err, &c)
 		v.log.InfoContext(ctx, "access token refused", "reason", te.Description, "err", err,

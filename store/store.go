@@ -243,8 +243,10 @@ type Activity struct {
 	BoardID string   // the board the call concerned, if any
 	IDs     []string // every board, column and card ID the call touched or named
 	Summary string
-	// BoardOwner is the owner of BoardID when the call could see that
-	// board; it lets the owner read the row. Zero otherwise.
+	// BoardOwner is the owner of BoardID when the caller owns that board
+	// (every write, and reads of one's own boards); it lets the owner read
+	// the row. Zero otherwise, so rows about other people's boards stay
+	// with the caller who made them.
 	BoardOwner Actor
 }
 

@@ -1,7 +1,7 @@
 package tools
 
-// All returns every kanban tool, in the order tools/list shows them. Adding
-// a tool means one new file with its declaration and one line here.
+// All returns every kanban tool (tools/list shows them sorted by name).
+// Adding a tool means one new file with its declaration and one line here.
 func All() []Tool {
 	return []Tool{
 		ListBoards(),
