@@ -1,0 +1,132 @@
+package tools
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+)
+
+// discard drops activity rows; these tests are about registration, and the
+// audit path is tested end to end.
+type discard struct{}
+
+func (discard) Record(store.Activity) {}
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.New(t.Context(), db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestRegisterRefusesBadDeclarations: a tool cannot be registered without a
+// complete, valid declaration.
+func TestRegisterRefusesBadDeclarations(t *testing.T) {
+	valid := func() Tool {
+		return Tool{
+			Name:        "ok_tool",
+			Description: "A tool.",
+			Output:      mcp.WithOutputSchema[struct{}](),
+			Requires:    auth.Requirement{Scope: auth.ScopeRead},
+			Handle: func(context.Context, store.Store, *Call) (*Result, error) {
+				return &Result{Structured: struct{}{}, Text: "ok"}, nil
+			},
+		}
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*Tool)
+		wantErr string
+	}{
+		{"valid", func(*Tool) {}, ""},
+		{"bad name", func(t *Tool) { t.Name = "has space" }, "name must match"},
+		{"long name", func(t *Tool) { t.Name = strings.Repeat("a", 65) }, "name must match"},
+		{"no description", func(t *Tool) { t.Description = " " }, "description is empty"},
+		{"no output schema", func(t *Tool) { t.Output = nil }, "no output schema"},
+		{"no handler", func(t *Tool) { t.Handle = nil }, "no handler"},
+		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, "unknown scope"},
+	}
+	st := openStore(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tool := valid()
+			tt.mutate(&tool)
+			err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, tool)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Register: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Register error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+
+	t.Run("duplicate names", func(t *testing.T) {
+		err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, valid(), valid())
+		if err == nil || !strings.Contains(err.Error(), "declared twice") {
+			t.Fatalf("Register error = %v, want 'declared twice'", err)
+		}
+	})
+	t.Run("no store or audit", func(t *testing.T) {
+		if err := Register(server.NewMCPServer("t", "1"), Options{}, valid()); err == nil {
+			t.Fatal("Register without a store and an audit recorder succeeded")
+		}
+	})
+}
+
+// TestAllDeclarationsAreValid registers the real tool set.
+func TestAllDeclarationsAreValid(t *testing.T) {
+	if err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, All()...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBindMessages: argument errors are sentences a model can act on.
+func TestBindMessages(t *testing.T) {
+	type args struct {
+		BoardID string `json:"board_id"`
+		Limit   int    `json:"limit"`
+	}
+	tests := []struct {
+		raw  string
+		want string // substring; "" means no error
+	}{
+		{`{"board_id":"b_x","limit":5}`, ""},
+		{``, ""},
+		{`null`, ""},
+		{`{"boardId":"b_x"}`, `unknown argument "boardId"`},
+		{`{"limit":"ten"}`, `argument "limit" must be a whole number, not string`},
+		{`{"limit":1.5}`, `argument "limit" must be a whole number`},
+		{`{"limit":99999999999999999999}`, `argument "limit" must be a whole number`},
+		{`[1,2]`, "arguments must be a JSON object, not array"},
+		{`{"board_id":"b_x"} {"x":1}`, "a single JSON object"},
+	}
+	for _, tt := range tests {
+		var a args
+		err := (&Call{args: []byte(tt.raw)}).Bind(&a)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Bind(%s): %v", tt.raw, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("Bind(%s) = %v, want an error containing %q", tt.raw, err, tt.want)
+		case tt.want != "" && store.ErrorCode(err) != store.Invalid:
+			t.Errorf("Bind(%s) error has code %q, want invalid", tt.raw, store.ErrorCode(err))
+		}
+	}
+}
