@@ -116,37 +116,43 @@ func checkInvalidToken(t *testing.T, srv *testServer, resp rpcResponse) {
 	}
 }
 
-// TestMalformedAuthorization: requests that break RFC 6750's rules get 400
-// invalid_request; a token in the URL is never accepted.
+// TestMalformedAuthorization: a malformed Bearer header gets 400
+// invalid_request; a token in the URL is never accepted; another scheme is
+// no bearer token at all, so the request is anonymous (RFC 6750 §3.1).
 func TestMalformedAuthorization(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
 	good := srv.token(t, "alice", "agent-1", "kanban.read")
 	tests := []struct {
-		name   string
-		header string
-		query  string
+		name       string
+		headers    []string
+		query      string
+		wantStatus int
 	}{
-		{"basic scheme", "Basic YWxpY2U6cHc=", ""},
-		{"bearer without a token", "Bearer ", ""},
-		{"token with spaces", "Bearer a b", ""},
-		{"token in the query string", "", "?access_token=" + good},
+		{"bearer without a token", []string{"Bearer "}, "", http.StatusBadRequest},
+		{"token with spaces", []string{"Bearer a b"}, "", http.StatusBadRequest},
+		{"two Authorization headers", []string{"Bearer " + good, "Bearer " + good}, "", http.StatusBadRequest},
+		{"token in the query string", nil, "?access_token=" + good, http.StatusBadRequest},
+		{"basic scheme is anonymous", []string{"Basic YWxpY2U6cHc="}, "", http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, srv.MCP()+tt.query, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
-			if tt.header != "" {
-				req.Header.Set("Authorization", tt.header)
+			for _, h := range tt.headers {
+				req.Header.Add("Authorization", h)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400", resp.StatusCode)
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantStatus)
+			}
+			if tt.wantStatus == http.StatusOK {
+				return
 			}
 			if got := challengeParams(t, resp.Header.Get("WWW-Authenticate"))["error"]; got != "invalid_request" {
 				t.Errorf("error = %q, want invalid_request", got)

@@ -36,7 +36,8 @@ type Authenticator struct {
 }
 
 // Authenticate returns the request's principal, nil when it carries no
-// token. When the request must be refused (a malformed Authorization
+// bearer token. A refused request whose token was valid but revoked still
+// returns its principal, for the audit trail. When the request must be refused (a malformed Authorization
 // header, a token in the URL, a bad, expired or revoked token) it writes the
 // refusal and returns ok false: 401 invalid_token for a bad token on any
 // method, 400 invalid_request for a malformed request (RFC 6750 §3.1), and
@@ -50,12 +51,14 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 			"Access tokens are not accepted in the URL; send them in the Authorization header.")
 		return nil, false
 	}
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
+	raw, present, wellFormed := bearerToken(r.Header.Values("Authorization"))
+	if !present {
+		// No header, or another scheme (Basic, DPoP, …): no bearer token,
+		// so the request is anonymous and protected tools will challenge
+		// it (RFC 6750 §3.1: no error code for an unsupported method).
 		return nil, true
 	}
-	raw, found := bearerToken(values)
-	if !found {
+	if !wellFormed {
 		a.refuse(w, http.StatusBadRequest, ErrInvalidRequest,
 			`The Authorization header must be a single "Bearer <token>".`)
 		return nil, false
@@ -92,7 +95,9 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		if revoked {
 			a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
 				"Access for this user or client was revoked by the operator; sign in again after access is restored.")
-			return nil, false
+			// The identity is verified, so the caller can audit who was
+			// turned away.
+			return p, false
 		}
 	}
 	return p, true
@@ -109,16 +114,27 @@ func (a *Authenticator) logger() *slog.Logger {
 	return a.Logger
 }
 
-// bearerToken extracts the token from exactly one "Bearer <token>" header
-// value. The scheme is case-insensitive (RFC 7235 §2.1).
-func bearerToken(values []string) (string, bool) {
+// bearerToken looks for a bearer token in the Authorization header values.
+// present is false when no value uses the Bearer scheme; wellFormed is
+// false when one does but the header is not exactly one "Bearer <token>".
+// The scheme is case-insensitive (RFC 7235 §2.1).
+func bearerToken(values []string) (token string, present, wellFormed bool) {
+	for _, v := range values {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if strings.EqualFold(scheme, "Bearer") {
+			present = true
+		}
+	}
+	if !present {
+		return "", false, false
+	}
 	if len(values) != 1 {
-		return "", false
+		return "", true, false
 	}
-	scheme, token, found := strings.Cut(strings.TrimSpace(values[0]), " ")
+	_, token, _ = strings.Cut(strings.TrimSpace(values[0]), " ")
 	token = strings.TrimSpace(token)
-	if !found || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
-		return "", false
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", true, false
 	}
-	return token, true
+	return token, true, true
 }
