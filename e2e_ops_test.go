@@ -783,7 +783,8 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 	mcpCall("", "tools/call", call("whoami", nil), 200, "whoami", "")
 	mcpCall(expired, "tools/call", call("list_boards", nil), 401, "list_boards", "")
 	mcpCall(wrongAud, "tools/list", nil, 401, "", "")
-	mcpCall(revoked, "tools/call", call("whoami", nil), 401, "whoami", "")
+	// A revoked token is verified before it is refused, so its client is known.
+	mcpCall(revoked, "tools/call", call("whoami", nil), 401, "whoami", "agent-revoked")
 	mcpCall("garbage-token-0123456789", "tools/call", call("whoami", nil), 401, "whoami", "")
 	// A token in the query string is refused and must not be logged either.
 	resp := rawRequest(t, "POST", srv.MCP()+"?access_token="+valid, "", mcpHeaders(nil), []byte(toolsListBody))
@@ -988,4 +989,38 @@ func TestRealMCPClient(t *testing.T) {
 			t.Errorf("challenge (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// TestPublicHostThroughWildcardListener: deployed behind a proxy, the
+// server listens on all interfaces (LISTEN_ADDR=":8080", not loopback) and
+// sees BASE_URL's public host in Host; that must pass, with mcp-go's
+// loopback-only guard out of the way, while a foreign Host is still refused.
+func TestPublicHostThroughWildcardListener(t *testing.T) {
+	t.Parallel()
+	port := strconv.Itoa(freePort(t))
+	iss := testissuer.New(t, testissuer.Options{})
+	launchServer(t, iss, map[string]string{"LISTEN_ADDR": ":" + port, "BASE_URL": "https://kanban.example.com"})
+	addr := "http://127.0.0.1:" + port
+
+	token := iss.Mint(t, iss.Standard("https://kanban.example.com/mcp", "alice", "agent-1", "kanban.read"))
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+		"params": map[string]any{"name": "whoami", "arguments": map[string]any{}}})
+	headers := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "Authorization": "Bearer " + token}
+
+	deadline := time.Now().Add(20 * time.Second)
+	var resp rpcResponse
+	for {
+		// Poll until the issuer's keys are loaded (readiness).
+		resp = rawRequest(t, "POST", addr+"/mcp", "kanban.example.com", headers, body)
+		if resp.Status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp.Status != http.StatusOK || !strings.Contains(string(resp.Body), `"subject":"alice"`) {
+		t.Fatalf("whoami with Host kanban.example.com: %d %s", resp.Status, resp.Body)
+	}
+	if r := rawRequest(t, "POST", addr+"/mcp", "evil.example", headers, body); r.Status != http.StatusForbidden {
+		t.Errorf("foreign Host through the wildcard listener: %d, want 403", r.Status)
+	}
 }

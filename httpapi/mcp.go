@@ -12,6 +12,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -32,11 +33,12 @@ const MaxBodyBytes = 1 << 20
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
 	authn    *auth.Authenticator
+	registry *tools.Registry
 	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
 	maxBytes int64
 }
 
-func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, decls []tools.Tool) (*mcpEndpoint, error) {
+func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
 	for _, t := range decls {
 		b, err := json.Marshal(t.Requires.SecuritySchemes())
@@ -45,7 +47,7 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, d
 		}
 		schemes[t.Name] = b
 	}
-	return &mcpEndpoint{mcp: s, authn: authn, schemes: schemes, maxBytes: MaxBodyBytes}, nil
+	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes}, nil
 }
 
 // rpcEnvelope is the part of a JSON-RPC request the endpoint looks at: the
@@ -54,7 +56,8 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, d
 type rpcEnvelope struct {
 	Method string `json:"method"`
 	Params struct {
-		Name string `json:"name"`
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
 	} `json:"params"`
 }
 
@@ -62,6 +65,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := requestInfoFrom(r.Context())
 
 	var body []byte
+	var env rpcEnvelope
 	if r.Method == http.MethodPost {
 		if r.ContentLength > e.maxBytes {
 			writeTooLarge(w, e.maxBytes)
@@ -78,21 +82,27 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
 			return
 		}
-		var env rpcEnvelope
 		if json.Unmarshal(body, &env) == nil {
 			// Both values are the client's; cap them before they reach a log.
 			info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
 		}
 	}
 
-	p, ok := e.authn.Authenticate(w, r)
+	refusal := &statusRecorder{ResponseWriter: w}
+	p, ok := e.authn.Authenticate(refusal, r)
+	if p != nil {
+		info.clientID = p.ClientID
+	}
 	if !ok {
+		if env.Method == string(mcp.MethodToolsCall) {
+			outcome, summary := refusalOutcome(refusal.status, p)
+			e.registry.RecordRefusedCall(env.Params.Name, env.Params.Arguments, p, outcome, summary)
+		}
 		return
 	}
 	ctx := r.Context()
 	if p != nil {
 		ctx = auth.WithPrincipal(ctx, p)
-		info.clientID = p.ClientID
 	}
 	ctx, deferred := auth.WithDeferredChallenge(ctx)
 
@@ -119,6 +129,20 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(buf.status())
 	_, _ = w.Write(out)
+}
+
+// refusalOutcome classifies a request that authentication turned away, for
+// the audit trail.
+func refusalOutcome(status int, p *auth.Principal) (store.Outcome, string) {
+	switch {
+	case status == http.StatusUnauthorized && p != nil:
+		return store.OutcomeUnauthenticated, "refused: access revoked by the operator"
+	case status == http.StatusUnauthorized:
+		return store.OutcomeUnauthenticated, "refused: invalid or expired token"
+	case status == http.StatusBadRequest:
+		return store.OutcomeInvalidInput, "refused: malformed Authorization"
+	}
+	return store.OutcomeError, "refused: token could not be checked"
 }
 
 // addSecuritySchemes copies each tool's securitySchemes to the top level of

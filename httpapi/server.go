@@ -78,13 +78,14 @@ func New(opts Options) (*Server, error) {
 		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. "+
 			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
 	)
-	if err := tools.Register(mcpServer, tools.Options{
+	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
 		Audit:            opts.Audit,
 		Challenge:        opts.Challenge,
 		ResourceMetadata: ResourceMetadataURL(opts.BaseURL),
 		Logger:           opts.Logger,
-	}, opts.Tools...); err != nil {
+	}, opts.Tools...)
+	if err != nil {
 		return nil, err
 	}
 	streamable := server.NewStreamableHTTPServer(mcpServer,
@@ -95,7 +96,7 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, opts.Tools)
+	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools)
 	if err != nil {
 		return nil, err
 	}

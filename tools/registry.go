@@ -38,11 +38,17 @@ type Options struct {
 	Now              func() time.Time
 }
 
+// Registry is the set of registered tools.
+type Registry struct {
+	opts  Options
+	names map[string]bool
+}
+
 // Register validates every declaration and adds it to s behind the
 // enforcement derived from it. It refuses duplicate names.
-func Register(s *server.MCPServer, opts Options, tools ...Tool) error {
+func Register(s *server.MCPServer, opts Options, tools ...Tool) (*Registry, error) {
 	if opts.Store == nil || opts.Audit == nil {
-		return errors.New("tools: Register needs a Store and an Audit recorder")
+		return nil, errors.New("tools: Register needs a Store and an Audit recorder")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -54,16 +60,29 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) error {
 	var entries []server.ServerTool
 	for _, t := range tools {
 		if err := t.validate(); err != nil {
-			return err
+			return nil, err
 		}
 		if seen[t.Name] {
-			return fmt.Errorf("tool %q is declared twice", t.Name)
+			return nil, fmt.Errorf("tool %q is declared twice", t.Name)
 		}
 		seen[t.Name] = true
 		entries = append(entries, server.ServerTool{Tool: t.Descriptor(), Handler: opts.enforce(t)})
 	}
 	s.AddTools(entries...)
-	return nil
+	return &Registry{opts: opts, names: seen}, nil
+}
+
+// RecordRefusedCall audits a tools/call that the HTTP layer refused before
+// it could reach the tool (a bad, expired or revoked token, a malformed
+// Authorization header), so that every call of a registered tool leaves a
+// row. p is the caller when the token was valid but revoked, else nil.
+// Calls of names that are not registered tools are not recorded.
+func (r *Registry) RecordRefusedCall(tool string, args json.RawMessage, p *auth.Principal, outcome store.Outcome, summary string) {
+	if !r.names[tool] {
+		return
+	}
+	act := store.Activity{At: r.opts.Now(), Tool: tool, Actor: actorOf(p)}
+	r.opts.recordRefusal(act, &Call{args: args}, outcome, summary)
 }
 
 // enforce wraps a tool's handler with the check of its Requirement, the
@@ -113,27 +132,39 @@ func (o Options) enforce(t Tool) server.ToolHandlerFunc {
 // error without its details.
 func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activity, err error) (*mcp.CallToolResult, error) {
 	outcome := store.OutcomeOf(err)
-	o.recordRefusal(act, call, outcome, failureSummary(outcome))
 	if outcome == store.OutcomeError {
+		o.recordRefusal(act, call, outcome, failureSummary(outcome))
 		o.Logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "err", err)
 		return nil, errors.New("internal error: the server could not complete this call and has logged why; try again later")
 	}
-	msg := err.Error()
+	msg := sentence(err.Error())
 	// A tool open to anonymous callers that finds nothing for one may be
 	// looking at a private board: offer sign-in (or, for a token without
 	// the scope, a step-up). Missing and invisible boards answer alike, so
 	// existence never leaks.
 	if outcome == store.OutcomeNotFound && t.Requires.Anonymous && t.Requires.Scope != "" && call.Viewer.Anonymous() {
 		if call.Principal != nil {
+			// What the caller gets is a step-up challenge; audit it as such.
+			o.recordRefusal(act, call, store.OutcomeInsufficientScope, fmt.Sprintf("not found without %s", t.Requires.Scope))
 			desc := fmt.Sprintf("%s If it is yours, reconnect and grant the %s scope.", msg, t.Requires.Scope)
 			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
 		}
 		if o.Challenge == auth.ChallengeToolResult {
+			o.recordRefusal(act, call, outcome, failureSummary(outcome))
 			desc := fmt.Sprintf("%s If it is a private board of yours, sign in to see it.", msg)
 			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), nil
 		}
 	}
+	o.recordRefusal(act, call, outcome, failureSummary(outcome))
 	return mcp.NewToolResultError(msg), nil
+}
+
+// sentence ends a message with a full stop, so that a hint can follow it.
+func sentence(s string) string {
+	if strings.HasSuffix(s, ".") || strings.HasSuffix(s, "!") || strings.HasSuffix(s, "?") {
+		return s
+	}
+	return s + "."
 }
 
 // challenge answers a call that needs a token or a scope it lacks. In

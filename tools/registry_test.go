@@ -61,13 +61,15 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		{"no output schema", func(t *Tool) { t.Output = nil }, "no output schema"},
 		{"no handler", func(t *Tool) { t.Handle = nil }, "no handler"},
 		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, "unknown scope"},
+		{"no requirement", func(t *Tool) { t.Requires = auth.Requirement{} }, "declare what the tool needs"},
+		{"anonymous without a scope", func(t *Tool) { t.Requires = auth.Requirement{Anonymous: true} }, ""},
 	}
 	st := openStore(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tool := valid()
 			tt.mutate(&tool)
-			err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, tool)
+			_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, tool)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Register: %v", err)
@@ -78,13 +80,13 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 	}
 
 	t.Run("duplicate names", func(t *testing.T) {
-		err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, valid(), valid())
+		_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, valid(), valid())
 		if err == nil || !strings.Contains(err.Error(), "declared twice") {
 			t.Fatalf("Register error = %v, want 'declared twice'", err)
 		}
 	})
 	t.Run("no store or audit", func(t *testing.T) {
-		if err := Register(server.NewMCPServer("t", "1"), Options{}, valid()); err == nil {
+		if _, err := Register(server.NewMCPServer("t", "1"), Options{}, valid()); err == nil {
 			t.Fatal("Register without a store and an audit recorder succeeded")
 		}
 	})
@@ -92,7 +94,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 
 // TestAllDeclarationsAreValid registers the real tool set.
 func TestAllDeclarationsAreValid(t *testing.T) {
-	if err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, All()...); err != nil {
+	if _, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, All()...); err != nil {
 		t.Fatal(err)
 	}
 }
