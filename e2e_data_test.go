@@ -682,9 +682,9 @@ func TestBadArguments(t *testing.T) {
 		args any
 		want string
 	}{
-		{[]any{1, 2}, "arguments must be a JSON object, not array"},
-		{"board", "arguments must be a JSON object, not string"},
-		{7, "arguments must be a JSON object, not number"},
+		{[]any{1, 2}, "arguments must be a JSON object, not array."},
+		{"board", "arguments must be a JSON object, not string."},
+		{7, "arguments must be a JSON object, not number."},
 	} {
 		t.Run(fmt.Sprintf("arguments %v", tt.args), func(t *testing.T) {
 			res := srv.rpc(t, tok, "tools/call", map[string]any{"name": "get_board", "arguments": tt.args}).result(t)

@@ -179,8 +179,13 @@ func TestAnnotationsAreTruthful(t *testing.T) {
 		"delete_board":  {Destructive: true},
 	}
 	for _, d := range tools.All() {
+		w, ok := want[d.Name]
+		if !ok {
+			t.Errorf("%s: add its expected annotations to this test", d.Name)
+			continue
+		}
 		got := hints(d.Annotations)
-		if diff := cmp.Diff(want[d.Name], got); diff != "" {
+		if diff := cmp.Diff(w, got); diff != "" {
 			t.Errorf("%s annotations (-want +got):\n%s", d.Name, diff)
 		}
 	}

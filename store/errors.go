@@ -43,7 +43,8 @@ func ErrorCode(err error) Code {
 }
 
 // OutcomeOf maps an error to the outcome that the activity trail records.
-// This and tools.resultFor are the only places where codes are interpreted.
+// It is the one place where codes are interpreted: the tools turn the
+// outcome into their answer (an isError result, or an internal error).
 func OutcomeOf(err error) Outcome {
 	if err == nil {
 		return OutcomeOK

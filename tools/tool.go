@@ -161,8 +161,13 @@ func (t Tool) validate() error {
 	if t.Handle == nil {
 		problems = append(problems, "no handler")
 	}
-	if s := t.Requires.Scope; s != "" && !s.Implies(s) {
+	switch s := t.Requires.Scope; {
+	case s != "" && !s.Implies(s):
 		problems = append(problems, fmt.Sprintf("unknown scope %q", s))
+	case s == "" && !t.Requires.Anonymous:
+		// The zero Requirement would mean "any token will do": a forgotten
+		// declaration must not quietly open a tool to every token.
+		problems = append(problems, "Requires names no scope and does not allow anonymous callers; declare what the tool needs")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("tool %q: %s", t.Name, strings.Join(problems, "; "))
@@ -172,7 +177,8 @@ func (t Tool) validate() error {
 
 // Descriptor builds the mcp.Tool that tools/list shows. securitySchemes is
 // set in _meta here; the HTTP layer mirrors it to the top level, which
-// mcp-go cannot emit (see server.listingRewriter).
+// mcp-go cannot emit (see httpapi's addSecuritySchemes). The input schema
+// refuses unknown properties, as Bind does.
 func (t Tool) Descriptor() mcp.Tool {
 	opts := []mcp.ToolOption{
 		mcp.WithDescription(t.Description),
@@ -189,6 +195,7 @@ func (t Tool) Descriptor() mcp.Tool {
 		opts = append(opts, mcp.WithToolTitle(t.Title))
 	}
 	opts = append(opts, t.Input...)
+	opts = append(opts, mcp.WithSchemaAdditionalProperties(false))
 	d := mcp.NewTool(t.Name, opts...)
 	meta := map[string]any{SecuritySchemesKey: t.Requires.SecuritySchemes()}
 	for k, v := range t.Meta {
