@@ -45,7 +45,9 @@ type Store interface {
 	AddCard(ctx context.Context, c Call, in NewCard) (*Card, error)
 	// UpdateCard changes the fields that are set in in. When
 	// in.ExpectedVersion is set and differs from the card's version, nothing
-	// changes and the error has code Conflict.
+	// changes and the error has code Conflict. Fields set to the value they
+	// already have do not count: an update that changes nothing keeps the
+	// version, so repeating it is harmless.
 	UpdateCard(ctx context.Context, c Call, in CardUpdate) (*Card, error)
 	// MoveCard moves a card to a column of the same board, at a 0-based
 	// position (nil means the end; past the end is clamped to the end).
@@ -53,7 +55,8 @@ type Store interface {
 	MoveCard(ctx context.Context, c Call, cardID, columnID string, position *int) (*CardMove, error)
 	// DeleteCard deletes a card and closes the gap in its column.
 	DeleteCard(ctx context.Context, c Call, cardID string) (*DeletedCard, error)
-	// ShareBoard sets a board's visibility.
+	// ShareBoard sets a board's visibility; setting the one it has changes
+	// nothing (not even the version).
 	ShareBoard(ctx context.Context, c Call, boardID string, v Visibility) (*BoardSummary, error)
 	// DeleteBoard deletes a board with all its columns and cards.
 	DeleteBoard(ctx context.Context, c Call, boardID string) (*BoardSummary, error)

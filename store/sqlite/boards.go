@@ -335,18 +335,21 @@ func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v 
 		if err != nil {
 			return store.Activity{}, err
 		}
-		const update = `UPDATE boards SET visibility = ?, version = version + 1, updated_at = ? WHERE id = ?`
-		if _, err := tx.ExecContext(ctx, update, v, now, boardID); err != nil {
-			return store.Activity{}, fmt.Errorf("update board: %w", err)
+		activity := store.Activity{BoardID: boardID, IDs: []string{boardID}, Summary: "made board " + quote(b.Title) + " " + string(v)}
+		// Sharing a board the way it already is changes nothing, not even
+		// the version (share_board is idempotent).
+		if store.Visibility(b.Visibility) == v {
+			activity.Summary = "board " + quote(b.Title) + " already " + string(v) + "; nothing changed"
+		} else {
+			const update = `UPDATE boards SET visibility = ?, version = version + 1, updated_at = ? WHERE id = ?`
+			if _, err := tx.ExecContext(ctx, update, v, now, boardID); err != nil {
+				return store.Activity{}, fmt.Errorf("update board: %w", err)
+			}
 		}
 		if summary, err = loadBoardSummary(ctx, tx, c.Actor, boardID); err != nil {
 			return store.Activity{}, err
 		}
-		return store.Activity{
-			BoardID: boardID,
-			IDs:     []string{boardID},
-			Summary: "made board " + quote(b.Title) + " " + string(v),
-		}, nil
+		return activity, nil
 	})
 	if err != nil {
 		return nil, err

@@ -341,6 +341,20 @@ func TestShareBoard(t *testing.T) {
 		}
 	}
 
+	// Sharing it the way it already is changes nothing, not even the
+	// version, and is still recorded.
+	before := e.mustGet(t, alice, b.ID)
+	again, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Version != before.Version || !again.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("repeated share: version %d at %v, want unchanged %d at %v", again.Version, again.UpdatedAt, before.Version, before.UpdatedAt)
+	}
+	if a := e.lastActivity(t); a.Summary != "board 'Launch' already public; nothing changed" {
+		t.Errorf("activity summary %q", a.Summary)
+	}
+
 	for _, tt := range []struct {
 		name string
 		id   string

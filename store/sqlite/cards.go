@@ -185,20 +185,17 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 	if in.Title == nil && in.Description == nil && in.Labels == nil {
 		return nil, store.Errorf(store.Invalid, "nothing to update: give title, description or labels")
 	}
-	var changed []string // field names, for the summary
 	var title string
 	if in.Title != nil {
 		if err := store.ValidateTitle("card title", *in.Title); err != nil {
 			return nil, err
 		}
 		title = strings.TrimSpace(*in.Title)
-		changed = append(changed, "title")
 	}
 	if in.Description != nil {
 		if err := store.ValidateDescription(*in.Description); err != nil {
 			return nil, err
 		}
-		changed = append(changed, "description")
 	}
 	var labels []string
 	if in.Labels != nil {
@@ -206,7 +203,6 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 		if labels, err = store.NormalizeLabels(*in.Labels); err != nil {
 			return nil, err
 		}
-		changed = append(changed, "labels")
 	}
 
 	var card store.Card
@@ -220,15 +216,27 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 				"card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry",
 				in.CardID, card.Version, *in.ExpectedVersion)
 		}
+		// Only fields whose value really changes count, so that repeating
+		// an update changes nothing (update_card is idempotent): no version
+		// bump that would break another client's expected_version.
 		oldTitle := card.Title
-		if in.Title != nil {
+		var changed []string // field names, for the summary
+		if in.Title != nil && title != card.Title {
 			card.Title = title
+			changed = append(changed, "title")
 		}
-		if in.Description != nil {
+		if in.Description != nil && *in.Description != card.Description {
 			card.Description = *in.Description
+			changed = append(changed, "description")
 		}
-		if in.Labels != nil {
+		if in.Labels != nil && !slices.Equal(labels, card.Labels) {
 			card.Labels = labels
+			changed = append(changed, "labels")
+		}
+		activity := store.Activity{BoardID: card.BoardID, IDs: []string{card.BoardID, card.ColumnID, card.ID}}
+		if len(changed) == 0 {
+			activity.Summary = "card " + quote(card.Title) + " already as requested; nothing changed"
+			return activity, nil
 		}
 		labelsJSON, err := encodeJSONList(card.Labels)
 		if err != nil {
@@ -243,15 +251,11 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
 			return store.Activity{}, err
 		}
-		summary := "updated card " + quote(card.Title) + " (" + strings.Join(changed, ", ") + ")"
+		activity.Summary = "updated card " + quote(card.Title) + " (" + strings.Join(changed, ", ") + ")"
 		if card.Title != oldTitle {
-			summary += ", formerly " + quote(oldTitle)
+			activity.Summary += ", formerly " + quote(oldTitle)
 		}
-		return store.Activity{
-			BoardID: card.BoardID,
-			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
-			Summary: summary,
-		}, nil
+		return activity, nil
 	})
 	if err != nil {
 		return nil, err

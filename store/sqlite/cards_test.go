@@ -134,10 +134,10 @@ func TestUpdateCard(t *testing.T) {
 			summary: "updated card 'Fix login' (description)",
 		},
 		{
-			name:    "same title again",
-			in:      store.CardUpdate{Title: ptr("Fix login")},
-			want:    func(c *store.Card) {},
-			summary: "updated card 'Fix login' (title)",
+			name:    "title changed, labels the same",
+			in:      store.CardUpdate{Title: ptr("Fix SSO"), Labels: ptr([]string{"bug"})},
+			want:    func(c *store.Card) { c.Title = "Fix SSO" },
+			summary: "updated card 'Fix SSO' (title), formerly 'Fix login'",
 		},
 	}
 	for _, tt := range tests {
@@ -169,6 +169,31 @@ func TestUpdateCard(t *testing.T) {
 				t.Errorf("summary %q, want %q", a.Summary, tt.summary)
 			}
 		})
+	}
+}
+
+// TestUpdateCardUnchanged: an update that changes nothing bumps neither the
+// card's version nor its time, so that repeating a call is harmless and
+// another client's expected_version stays valid. It is still recorded.
+func TestUpdateCardUnchanged(t *testing.T) {
+	e := newEnv(t, Options{})
+	b := e.mustBoard(t, alice, "Launch")
+	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
+		Description: "SSO", Labels: []string{"bug"}})
+	for _, in := range []store.CardUpdate{
+		{Title: ptr(" Fix login ")},
+		{Description: ptr("SSO"), Labels: ptr([]string{" bug "}), ExpectedVersion: ptr(int64(1))},
+	} {
+		in.CardID = card.ID
+		got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), in)
+		if err != nil {
+			t.Fatalf("UpdateCard: %v", err)
+		}
+		diff(t, "unchanged card", *card, *got)
+		diff(t, "card read back", []store.Card{*card}, e.mustGet(t, alice, b.ID).Columns[1].Cards)
+		if a := e.lastActivity(t); a.Summary != "card 'Fix login' already as requested; nothing changed" || a.Outcome != store.OutcomeOK {
+			t.Errorf("activity %q (%s), want the no-change summary with outcome ok", a.Summary, a.Outcome)
+		}
 	}
 }
 
