@@ -96,6 +96,11 @@ type Queue struct {
 	// abandoned counts the rows the goroutine dropped unwritten after Close
 	// gave up; only the goroutine touches it.
 	abandoned int
+
+	// reported and reportedAt remember the last drop warning; only the
+	// goroutine touches them.
+	reported   uint64
+	reportedAt time.Time
 }
 
 // NewQueue returns a queue writing to w and starts its goroutine. Call
@@ -296,4 +301,20 @@ func (q *Queue) writeBatch() {
 		// not belong in the process log.
 		q.log.Error("audit: could not write activity rows; dropped them", "rows", k, "err", err)
 	}
+	q.reportDrops()
+}
+
+// reportDrops warns, at most once per dropReportInterval, that rows were
+// dropped since the last warning, so that gaps in the trail show up in the
+// log while the server runs, not only at shutdown. Only the queue's
+// goroutine calls it.
+func (q *Queue) reportDrops() {
+	const dropReportInterval = 10 * time.Second
+	total := q.dropped.Load()
+	if total == q.reported || time.Since(q.reportedAt) < dropReportInterval {
+		return
+	}
+	q.log.Warn("audit: activity rows were dropped (the queue was full or the database failed)",
+		"dropped_since_last_report", total-q.reported, "dropped_total", total)
+	q.reported, q.reportedAt = total, time.Now()
 }

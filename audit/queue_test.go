@@ -211,7 +211,8 @@ func TestQueueFlushesAfterInterval(t *testing.T) {
 
 func TestQueueFullDropsOldest(t *testing.T) {
 	r := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	q := NewQueue(r, Options{Capacity: 5, FlushInterval: time.Millisecond})
+	var logs syncBuffer
+	q := NewQueue(r, Options{Capacity: 5, FlushInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// Hold the goroutine inside the write of a first row, so that the
 	// next rows can only queue up.
@@ -237,6 +238,28 @@ func TestQueueFullDropsOldest(t *testing.T) {
 	if got := q.Dropped(); got != 3 {
 		t.Errorf("Dropped() after Close = %d, want 3", got)
 	}
+	// The drops were reported while the queue ran, not only counted.
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "dropped_total=3") {
+		t.Errorf("no drop warning in the log:\n%s", l)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestQueueRecordDoesNotBlockOnStuckWriter(t *testing.T) {

@@ -119,6 +119,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	// BASE_URL and the Resource.
 	base := get("BASE_URL")
 	if base == "" {
+		if port == "0" {
+			bad("LISTEN_ADDR %q picks a random port, so the default BASE_URL cannot name it; choose a port or set BASE_URL", c.ListenAddr)
+		}
 		base = "http://localhost:" + port
 	}
 	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {

@@ -93,7 +93,7 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 	// reader (query_only) connection opens it.
 	if err := writer.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open database %q: %w", path, err)
+		return nil, fmt.Errorf("open database %q: %w (DATABASE_URL must name a file, not a folder, in a folder this user can write)", path, err)
 	}
 	if err := reader.PingContext(ctx); err != nil {
 		db.Close()
