@@ -178,6 +178,12 @@ func (s *testServer) post(t *testing.T, body []byte, headers map[string]string) 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
+	return do(t, req)
+}
+
+// do sends req and reads the whole answer.
+func do(t *testing.T, req *http.Request) rpcResponse {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

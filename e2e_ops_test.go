@@ -100,16 +100,7 @@ func rawRequest(t *testing.T, method, url, host string, headers map[string]strin
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rpcResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return do(t, req)
 }
 
 // mcpHeaders are the headers of a Streamable HTTP POST.
@@ -490,16 +481,7 @@ func TestBodyLimitsAndMalformedJSON(t *testing.T) {
 		for k, v := range mcpHeaders(nil) {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rpcResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+		return do(t, req)
 	}
 	rpcError := func(t *testing.T, resp rpcResponse) int {
 		t.Helper()
