@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -192,7 +193,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 func (v *Verifier) describe(err error, c *claims) *TokenError {
 	d := "The access token is not valid."
 	switch {
-	case errors.Is(err, errUnknownKey):
+	case errors.Is(err, errUnknownKey), errors.Is(err, jwkset.ErrKeyNotFound):
+		// The second form comes from key sources other than remoteKeys
+		// (the built-in authorization server's key table).
 		d = "The access token was signed with a key this server does not know."
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		d = "The access token is malformed."
