@@ -1,0 +1,61 @@
+// Package authserver is kanban-mcp's built-in OAuth 2.1 authorization
+// server: it lets any MCP client (ChatGPT included) discover it, register,
+// sign a person in, and get a token scoped to what the person agreed to,
+// without an external identity provider.
+//
+// It is a narrow, in-house server rather than a framework. None of fosite,
+// zitadel/oidc or go-oauth2 supports dynamic client registration (RFC 7591),
+// client ID metadata documents and resource indicators (RFC 8707) together,
+// and fosite alone pulls in hundreds of modules. What it needs is small and
+// well served by golang-jwt/jwt/v5 (tokens), golang.org/x/crypto (password
+// hashing) and html/template (the sign-in and consent pages).
+//
+// The package owns its tables and SQL (keys, users, clients; grants, codes,
+// refresh tokens and consents follow) in the shared database file, under the
+// migration component "authserver"; it shares none of store/'s kanban code.
+// The resource server verifies its tokens through the same keyfunc/jwt path
+// as any external issuer's, fed straight from the key table (KeySource), and
+// asks it only whether a grant is revoked.
+package authserver
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the authorization server's persistent state.
+type Store struct {
+	db  *sqlitedb.DB
+	now func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Open applies the authorization server's migrations to db and returns its
+// store. The caller owns db.
+func Open(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("authserver migrations: %w", err)
+	}
+	if err := db.Migrate(ctx, "authserver", sub); err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}, nil
+}
