@@ -8,13 +8,21 @@ import (
 // Principal is the verified caller behind an access token: a user (issuer +
 // subject) acting through an agent (client ID) with a set of scopes.
 type Principal struct {
-	Issuer    string
-	Subject   string
-	ClientID  string // empty when the issuer names no client
-	Scopes    Scopes
-	TokenID   string // jti, when present
+	Issuer   string
+	Subject  string
+	ClientID string // empty when the issuer names no client
+	Scopes   Scopes
+	TokenID  string // jti, when present
+	// GrantID is the GrantIDClaim of tokens from the built-in
+	// authorization server: the grant the token belongs to, so that
+	// revoking the grant refuses the token at once.
+	GrantID   string
 	ExpiresAt time.Time
 }
+
+// GrantIDClaim is the access-token claim in which the built-in
+// authorization server names the grant a token belongs to.
+const GrantIDClaim = "grant_id"
 
 type principalKey struct{}
 

@@ -140,6 +140,7 @@ type claims struct {
 	Azp         string          `json:"azp,omitempty"`
 	Cid         string          `json:"cid,omitempty"`
 	AppID       string          `json:"appid,omitempty"`
+	GrantID     string          `json:"grant_id,omitempty"`
 }
 
 // Verify checks raw and returns its principal. Every failure is a
@@ -180,6 +181,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		ClientID: clientID,
 		Scopes:   scopes,
 		TokenID:  c.ID,
+		GrantID:  c.GrantID,
 	}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time

@@ -838,3 +838,20 @@ func TestVerifierAcceptedAlgorithms(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifierReadsGrantID: the built-in authorization server names a
+// token's grant in auth.GrantIDClaim; the principal carries it so that the
+// grant's revocation can refuse the token.
+func TestVerifierReadsGrantID(t *testing.T) {
+	t.Parallel()
+	iss := testissuer.New(t, testissuer.Options{})
+	v := newVerifier(t, auth.VerifierConfig{Issuer: iss.URL})
+	waitReady(t, v)
+	p, err := v.Verify(t.Context(), iss.Mint(t, with(standardClaims(iss.URL), testissuer.Claims{auth.GrantIDClaim: "g_123"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.GrantID != "g_123" {
+		t.Errorf("GrantID = %q, want g_123", p.GrantID)
+	}
+}
