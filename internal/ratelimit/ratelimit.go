@@ -1,0 +1,497 @@
+// Package ratelimit holds the two in-memory abuse limiters that the
+// built-in authorization server uses, both keyed by an arbitrary string:
+//
+//   - Window, a token bucket: at most Rate events per Per, with bursts of up
+//     to Burst. It caps things that are fine in moderation (dynamic client
+//     registrations per IP, successful token requests per client and IP).
+//   - Backoff, a growing delay after failures: a few failures are free, then
+//     each further failure doubles the wait before the next attempt, up to a
+//     cap. It slows down guessing (passwords, codes, client secrets) without
+//     ever locking anybody out.
+//
+// # Choosing keys
+//
+// A limit can be turned against innocent people when many of them share its
+// key. Every ChatGPT user reaches the server with the same CIMD client_id and
+// from OpenAI's addresses, and offices share one NAT address; a limit keyed
+// on the client alone or on the address alone would let one attacker exhaust
+// it for everybody behind it. Callers should therefore key on combinations
+// (Key(clientID, ip), Key("user", name) and Key("user-ip", name, ip), a
+// grant id), check each applicable limiter, and refuse when any of them
+// refuses. A key that mixes attacker-chosen parts (a client_id, a user name)
+// should also be guarded by a per-IP limit, so that one address cannot mint
+// fresh keys without bound (see "Bounded memory").
+//
+// # Answer 429, never sleep
+//
+// A refusal comes with the time until the next attempt can succeed. Answer
+// 429 Too Many Requests with a Retry-After header (RetryAfterSeconds) and
+// return at once. Sleeping in the handler instead would hold a goroutine, a
+// connection and its memory per waiting attempt, which is exactly the
+// resource an attacker flooding the endpoint wants to exhaust.
+//
+// # Bounded memory
+//
+// Each limiter tracks at most MaxKeys keys. When a new key arrives at a full
+// limiter, the least recently used key is forgotten. Forgetting a key can
+// only make the limiter more lenient for that key: a key the limiter does
+// not know is treated as brand new (a full bucket, no failures), so eviction
+// never refuses or delays anybody. The price is that an attacker who can
+// create MaxKeys fresh keys faster than a victim key is used can reset that
+// key's state; size MaxKeys well above the number of keys active within the
+// limiter's memory (Per, Forget), and keep a per-IP limit in front of keys
+// built from attacker-chosen strings. Sweep (or RunSweeper) drops keys whose
+// state has returned to "brand new", so that idle keys do not sit in memory
+// until evicted.
+//
+// The standard library is enough for this, and golang.org/x/time/rate would
+// still need the keyed, bounded, clock-injectable map around it; so the
+// package has no dependencies.
+package ratelimit
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMaxKeys is the number of keys a limiter tracks when its options
+// leave MaxKeys zero. Ten thousand keys take on the order of a couple of
+// megabytes.
+const DefaultMaxKeys = 10_000
+
+// WindowOptions configures a Window.
+type WindowOptions struct {
+	// Rate events are allowed per Per on average, per key. Both must be
+	// positive.
+	Rate int
+	Per  time.Duration
+	// Burst is how many events a key that has been quiet may make at once.
+	// Zero means Rate.
+	Burst int
+	// MaxKeys bounds memory; zero means DefaultMaxKeys.
+	MaxKeys int
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// Window is a per-key token bucket: each key holds up to Burst tokens, gets
+// one back every Per/Rate, and each allowed event takes one.
+//
+// It is implemented as GCRA (the "generic cell rate algorithm"): the only
+// state per key is the time at which its bucket will be full again, so it
+// needs no floating point and no background refill.
+//
+// Refused events take nothing, so a client that keeps hammering does not
+// push its own retry time further out: a refusal never asks to wait more
+// than one refill interval.
+//
+// A Window is safe for concurrent use. A nil *Window allows everything, so
+// that a disabled limit needs no branch at the call site.
+type Window struct {
+	now       func() time.Time
+	interval  time.Duration // time to earn one token: Per/Rate, rounded up
+	tolerance time.Duration // Burst * interval: how far ahead of now a key may run
+
+	mu   sync.Mutex
+	keys *lru[time.Time] // key → when its bucket is full again (GCRA's TAT)
+}
+
+// NewWindow returns a Window. It panics when the options are invalid (a
+// non-positive Rate or Per, a negative Burst or MaxKeys), because those
+// are programming errors, like a negative duration for time.NewTicker.
+func NewWindow(o WindowOptions) *Window {
+	if o.Rate <= 0 || o.Per <= 0 {
+		panic(fmt.Sprintf("ratelimit: NewWindow needs a positive Rate and Per, got %d per %v", o.Rate, o.Per))
+	}
+	if o.Burst < 0 || o.MaxKeys < 0 {
+		panic(fmt.Sprintf("ratelimit: NewWindow got a negative Burst (%d) or MaxKeys (%d)", o.Burst, o.MaxKeys))
+	}
+	if o.Burst == 0 {
+		o.Burst = o.Rate
+	}
+	// Rounding the interval up keeps the limit at or below Rate per Per;
+	// the error is under a nanosecond per event.
+	interval := o.Per / time.Duration(o.Rate)
+	if o.Per%time.Duration(o.Rate) != 0 {
+		interval++
+	}
+	if time.Duration(o.Burst) > (1<<63-1)/interval {
+		panic(fmt.Sprintf("ratelimit: NewWindow: Burst %d of %v overflows a time.Duration", o.Burst, interval))
+	}
+	return &Window{
+		now:       clockOrDefault(o.Now),
+		interval:  interval,
+		tolerance: time.Duration(o.Burst) * interval,
+		keys:      newLRU[time.Time](o.MaxKeys),
+	}
+}
+
+// Allow takes one token from key's bucket. When the bucket is empty it
+// takes nothing and reports false with retryAfter, the time until one token
+// will be there (for the Retry-After header, see RetryAfterSeconds).
+func (w *Window) Allow(key string) (ok bool, retryAfter time.Duration) {
+	if w == nil {
+		return true, 0
+	}
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tat, found := w.keys.get(key)
+	if !found {
+		// The zero time is long past: a new key has a full bucket.
+		tat = w.keys.add(key, time.Time{})
+	}
+	from := *tat
+	if from.Before(now) {
+		from = now
+	}
+	next := from.Add(w.interval)
+	if ahead := next.Sub(now); ahead > w.tolerance {
+		return false, ahead - w.tolerance
+	}
+	*tat = next
+	return true, 0
+}
+
+// Sweep forgets the keys whose buckets have refilled completely: they are
+// indistinguishable from keys never seen.
+func (w *Window) Sweep() {
+	if w == nil {
+		return
+	}
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.keys.removeIf(func(tat *time.Time) bool { return !tat.After(now) })
+}
+
+// Len reports how many keys the Window tracks now.
+func (w *Window) Len() int {
+	if w == nil {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.keys.len()
+}
+
+// RunSweeper calls Sweep every interval until ctx ends, then returns; run
+// it in its own goroutine. The ticker uses real time, whatever the Now
+// option says. every must be positive.
+func (w *Window) RunSweeper(ctx context.Context, every time.Duration) {
+	if w == nil {
+		return
+	}
+	runSweeper(ctx, every, w.Sweep)
+}
+
+// BackoffOptions configures a Backoff.
+type BackoffOptions struct {
+	// Free is how many failures a key may have before any delay (≥ 0).
+	Free int
+	// Base is the delay after failure Free+1; each further failure doubles
+	// it. Must be positive.
+	Base time.Duration
+	// Max caps the delay; at least Base.
+	Max time.Duration
+	// Forget resets a key that has had no failure for this long. At least
+	// Max, so that every delay can run its full course before the key's
+	// history is dropped.
+	Forget time.Duration
+	// MaxKeys bounds memory; zero means DefaultMaxKeys.
+	MaxKeys int
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+}
+
+// Backoff slows down repeated failures for a key without ever locking it.
+//
+// After Free failures, the next attempt must wait Base after the last
+// failure, then 2×Base, 4×Base and so on, never more than Max. The wait is
+// always measured from the last failure and capped, so it cannot be made to
+// grow without bound: whoever holds the right password (or code, or secret)
+// can always get in after at most Max, however many failures an attacker
+// has piled up on the key. That is the difference from a lockout, which an
+// attacker could trigger on purpose to keep a person out of their account.
+// An attacker can still fail once per Max to keep a shared key slow; that is
+// why the per-user-name limit deserves a smaller Max than a per-(user, IP)
+// one, and why a success clears the key.
+//
+// The intended call pattern, for every key that applies to the attempt:
+//
+//	if wait := b.Check(key); wait > 0 { answer 429 with Retry-After: RetryAfterSeconds(wait) }
+//	… try …
+//	if failed { b.Fail(key) } else { b.Succeed(key) }
+//
+// Attempts refused by Check must not be tried and so must not call Fail.
+// Check does not reserve anything: attempts that pass Check at the same
+// moment all proceed, and each of their failures counts. A burst is thus
+// bounded by how many attempts can be in flight at once (the password
+// hasher's concurrency limit, say), after which the key is at Max.
+//
+// A Backoff is safe for concurrent use. A nil *Backoff never delays
+// anything.
+type Backoff struct {
+	now    func() time.Time
+	free   int
+	base   time.Duration
+	max    time.Duration
+	forget time.Duration
+
+	mu   sync.Mutex
+	keys *lru[backoffState]
+}
+
+type backoffState struct {
+	failures int       // since the last success or reset; stops growing once the delay is at max
+	last     time.Time // time of the last failure
+}
+
+// NewBackoff returns a Backoff. It panics when the options are invalid (a
+// negative Free or MaxKeys, a non-positive Base, Max below Base, Forget
+// below Max), because those are programming errors.
+func NewBackoff(o BackoffOptions) *Backoff {
+	if o.Free < 0 || o.MaxKeys < 0 {
+		panic(fmt.Sprintf("ratelimit: NewBackoff got a negative Free (%d) or MaxKeys (%d)", o.Free, o.MaxKeys))
+	}
+	if o.Base <= 0 || o.Max < o.Base || o.Forget < o.Max {
+		panic(fmt.Sprintf("ratelimit: NewBackoff needs 0 < Base ≤ Max ≤ Forget, got Base %v, Max %v, Forget %v", o.Base, o.Max, o.Forget))
+	}
+	return &Backoff{
+		now:    clockOrDefault(o.Now),
+		free:   o.Free,
+		base:   o.Base,
+		max:    o.Max,
+		forget: o.Forget,
+		keys:   newLRU[backoffState](o.MaxKeys),
+	}
+}
+
+// delay is how long after the last of n failures the next attempt must
+// wait.
+func (b *Backoff) delay(n int) time.Duration {
+	if n <= b.free {
+		return 0
+	}
+	d := b.base
+	for i := b.free + 1; i < n; i++ {
+		if d > b.max/2 { // doubling would pass max (or overflow)
+			return b.max
+		}
+		d *= 2
+	}
+	return d
+}
+
+// stale reports whether st is old enough to be forgotten.
+func (b *Backoff) stale(st *backoffState, now time.Time) bool {
+	return now.Sub(st.last) >= b.forget
+}
+
+// Check reports how long key must wait before its next attempt: 0 when it
+// may try now. The answer is never more than Max.
+func (b *Backoff) Check(key string) (wait time.Duration) {
+	if b == nil {
+		return 0
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, found := b.keys.get(key)
+	if !found {
+		return 0
+	}
+	if b.stale(st, now) {
+		b.keys.remove(key)
+		return 0
+	}
+	d := b.delay(st.failures)
+	wait = st.last.Add(d).Sub(now)
+	// An injected clock that steps back would make the wait exceed the
+	// delay; the promise is "at most Max", so hold it regardless.
+	return max(0, min(wait, d))
+}
+
+// Fail records a failed attempt for key, made now.
+func (b *Backoff) Fail(key string) {
+	if b == nil {
+		return
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, found := b.keys.get(key)
+	if !found {
+		st = b.keys.add(key, backoffState{})
+	} else if b.stale(st, now) {
+		*st = backoffState{}
+	}
+	// Once the delay has reached Max, more failures change nothing;
+	// not counting them keeps the counter from ever overflowing.
+	if b.delay(st.failures) < b.max {
+		st.failures++
+	}
+	st.last = now
+}
+
+// Succeed forgets key's failures: the attempt proved the caller knows the
+// secret, so there is nothing left to slow down.
+func (b *Backoff) Succeed(key string) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keys.remove(key)
+}
+
+// Sweep forgets keys with no failure for Forget.
+func (b *Backoff) Sweep() {
+	if b == nil {
+		return
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.keys.removeIf(func(st *backoffState) bool { return b.stale(st, now) })
+}
+
+// Len reports how many keys the Backoff tracks now.
+func (b *Backoff) Len() int {
+	if b == nil {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.keys.len()
+}
+
+// RunSweeper calls Sweep every interval until ctx ends, then returns; run
+// it in its own goroutine. The ticker uses real time, whatever the Now
+// option says. every must be positive.
+func (b *Backoff) RunSweeper(ctx context.Context, every time.Duration) {
+	if b == nil {
+		return
+	}
+	runSweeper(ctx, every, b.Sweep)
+}
+
+func runSweeper(ctx context.Context, every time.Duration, sweep func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			sweep()
+		}
+	}
+}
+
+// Key joins parts into one limiter key that no other list of parts
+// produces: each part is prefixed with its length. Plain joining with a
+// separator would be ambiguous, because client IDs (CIMD URLs), user
+// names and IPv6 addresses can contain any separator, so ("a:b", "c") and
+// ("a", "b:c") would share a bucket.
+func Key(parts ...string) string {
+	var sb strings.Builder
+	for _, p := range parts {
+		sb.WriteString(strconv.Itoa(len(p)))
+		sb.WriteByte(':')
+		sb.WriteString(p)
+	}
+	return sb.String()
+}
+
+// RetryAfterSeconds formats d for the Retry-After header: whole seconds,
+// rounded up, so that a client that waits as told is not refused again for
+// a fraction of a second. A non-positive d gives "0".
+func RetryAfterSeconds(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	s := d / time.Second
+	if d%time.Second != 0 {
+		s++
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+func clockOrDefault(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
+// lru is a map of at most max keys that forgets the least recently used
+// key to make room. It is not safe for concurrent use; the limiters lock
+// around it.
+type lru[V any] struct {
+	max   int
+	order *list.List               // of *lruEntry[V], most recently used first
+	index map[string]*list.Element // key → its element in order
+}
+
+type lruEntry[V any] struct {
+	key string
+	val V
+}
+
+func newLRU[V any](maxKeys int) *lru[V] {
+	if maxKeys == 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &lru[V]{max: maxKeys, order: list.New(), index: make(map[string]*list.Element)}
+}
+
+// get returns a pointer to key's value, valid until the caller unlocks,
+// and marks key as just used.
+func (l *lru[V]) get(key string) (*V, bool) {
+	e, ok := l.index[key]
+	if !ok {
+		return nil, false
+	}
+	l.order.MoveToFront(e)
+	return &e.Value.(*lruEntry[V]).val, true
+}
+
+// add inserts key, which must be absent, evicting the least recently used
+// key when full, and returns a pointer to the stored value.
+func (l *lru[V]) add(key string, val V) *V {
+	if l.order.Len() >= l.max {
+		oldest := l.order.Back()
+		delete(l.index, oldest.Value.(*lruEntry[V]).key)
+		l.order.Remove(oldest)
+	}
+	ent := &lruEntry[V]{key: key, val: val}
+	l.index[key] = l.order.PushFront(ent)
+	return &ent.val
+}
+
+func (l *lru[V]) remove(key string) {
+	if e, ok := l.index[key]; ok {
+		delete(l.index, key)
+		l.order.Remove(e)
+	}
+}
+
+func (l *lru[V]) removeIf(drop func(*V) bool) {
+	for e := l.order.Front(); e != nil; {
+		next := e.Next()
+		ent := e.Value.(*lruEntry[V])
+		if drop(&ent.val) {
+			delete(l.index, ent.key)
+			l.order.Remove(e)
+		}
+		e = next
+	}
+}
+
+func (l *lru[V]) len() int { return l.order.Len() }
