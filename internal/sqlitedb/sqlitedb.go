@@ -135,12 +135,19 @@ func (db *DB) Migrate(ctx context.Context, component string, migrations fs.FS) e
 		name    string
 	}
 	var todo []migration
+	seen := make(map[int]string)
 	for _, name := range names {
 		prefix, _, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(prefix)
 		if !ok || err != nil || v <= 0 {
 			return fmt.Errorf("%s migration %q: name must start with a positive number and an underscore", component, name)
 		}
+		// Versions are recorded by number, so a second file with the same
+		// number would be skipped silently.
+		if other, dup := seen[v]; dup {
+			return fmt.Errorf("%s migrations %q and %q share version %d; renumber one", component, other, name, v)
+		}
+		seen[v] = name
 		todo = append(todo, migration{v, name})
 	}
 	sort.Slice(todo, func(i, j int) bool { return todo[i].version < todo[j].version })
