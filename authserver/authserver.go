@@ -10,9 +10,11 @@
 // well served by golang-jwt/jwt/v5 (tokens), golang.org/x/crypto (password
 // hashing) and html/template (the sign-in and consent pages).
 //
-// The package owns its tables and SQL (keys, users, clients; grants, codes,
-// refresh tokens and consents follow) in the shared database file, under the
-// migration component "authserver"; it shares none of store/'s kanban code.
+// The package owns its tables and SQL (signing keys, users, clients,
+// grants, authorization codes, refresh tokens and consents) in the shared
+// database file, under the migration component "authserver"; it shares none
+// of store/'s kanban code. Client ID Metadata Documents are fetched, not
+// stored (cimd.go).
 // The resource server verifies its tokens through the same keyfunc/jwt path
 // as any external issuer's, fed straight from the key table (KeySource), and
 // asks it only whether a grant is revoked.
