@@ -65,7 +65,9 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 		for _, p := range append(pragmas, extra...) {
 			q.Add("_pragma", p)
 		}
-		return "file:" + path + "?" + q.Encode()
+		// Escape the path: a '?' or '#' in it would otherwise end it and
+		// drop the pragmas that follow.
+		return (&url.URL{Scheme: "file", Opaque: url.PathEscape(path)}).String() + "?" + q.Encode()
 	}
 
 	writer, err := sql.Open("sqlite", dsn()+"&_txlock=immediate")

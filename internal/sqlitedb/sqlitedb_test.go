@@ -1,6 +1,7 @@
 package sqlitedb
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,5 +50,28 @@ func TestMigrate(t *testing.T) {
 	var n int
 	if err := db.Reader.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'v'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("half-applied migration: table v exists (%d, %v)", n, err)
+	}
+}
+
+// TestOpenOddPath: a path with '?' and '#' in it still names the file, and
+// the pragmas still apply.
+func TestOpenOddPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "odd?name#1 x.db")
+	db, err := Open(t.Context(), path, SyncNormal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.Writer.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var fk int
+	if err := db.Reader.QueryRow("PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the database is not at the path given: %v", err)
 	}
 }
