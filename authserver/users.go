@@ -251,6 +251,19 @@ func (u *Users) UserBySubject(ctx context.Context, subject string) (User, error)
 	return user, nil
 }
 
+// UserByName returns the account with that sign-in name (any case), or
+// ErrNotFound.
+func (u *Users) UserByName(ctx context.Context, name string) (User, error) {
+	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ? COLLATE NOCASE`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, fmt.Errorf("authserver: user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("authserver: user %q: %w", name, err)
+	}
+	return user, nil
+}
+
 // UserDisabled reports whether the account with that subject may not get or
 // use tokens: true when it is disabled, and also when there is no such
 // account, so that an auth check built on it fails closed. It reads the

@@ -1,0 +1,184 @@
+package authserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+)
+
+// handleRevoke is token revocation (RFC 7009). The client authenticates as
+// at the token endpoint (a public client names itself with client_id), and
+// failed authentications count against the same per-(client_id, IP)
+// backoff.
+//
+// Either kind of token revokes its whole grant: a refresh token
+// (Grants.RevokeRefreshToken), or an access token that we issued, whose
+// signature, issuer, audience and expiry check out. The two kinds cannot
+// be confused (refresh tokens are base64url without dots, access tokens
+// are JWTs), so token_type_hint is not needed and is ignored (§2.1 allows
+// it). A token that is unknown, expired, malformed or another client's is
+// answered 200 all the same, as §2.2 requires: the client's goal, that
+// the token be unusable by it, is met, and the answer reveals nothing.
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	form, f := readForm(w, r, "token", "client_secret")
+	if f != nil {
+		writeFailure(w, f)
+		return
+	}
+	creds, f := readClientCredentials(r, form)
+	if f != nil {
+		writeFailure(w, f)
+		return
+	}
+	pair := ratelimit.Key(creds.id, ip)
+	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
+		return
+	}
+	client, f := s.authenticateClient(ctx, creds)
+	if f != nil {
+		if f.code == errInvalidClient {
+			s.limits.tokenFailures.Fail(pair)
+		}
+		s.log.InfoContext(ctx, "revocation refused", "client_id", creds.id, "ip", ip, "error", f.code, "reason", f.description)
+		writeFailure(w, f)
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
+		return
+	}
+	var err error
+	if strings.Count(token, ".") == 2 {
+		err = s.revokeAccessToken(ctx, token, client.ID, ip)
+	} else {
+		err = s.opts.Grants.RevokeRefreshToken(ctx, token, client.ID)
+		if err == nil {
+			s.log.InfoContext(ctx, "refresh token revocation handled", "client_id", client.ID, "ip", ip)
+		}
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "revocation failed", "client_id", client.ID, "err", err)
+		// RFC 7009 §2.2.1 has no server_error; 503 tells the client to
+		// retry, which is what it should do.
+		w.Header().Set("Retry-After", "5")
+		writeOAuthError(w, http.StatusServiceUnavailable, errServerError, "The token could not be revoked right now; retry.")
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// revokeAccessToken revokes the grant of an access token issued by us to
+// clientID. Tokens that do not verify, or that belong to another client,
+// are ignored (nil), as RFC 7009 §2.2 requires for invalid tokens and
+// §2.1 for other clients' ones. An expired token does not verify and is
+// ignored too: it grants nothing already, and the client disconnects for
+// good by revoking its refresh token.
+func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip string) error {
+	v, err := s.verifier(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := v.Verify(ctx, token)
+	if err != nil || p.GrantID == "" || p.ClientID != clientID {
+		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
+		return nil
+	}
+	revoked, err := s.opts.Grants.RevokeGrant(ctx, p.GrantID, RevokeReasonClient)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", p.GrantID, "ip", ip, "was_live", revoked)
+	return nil
+}
+
+// userinfoResponse is the OpenID Connect Core §5.3.2 answer.
+type userinfoResponse struct {
+	Subject           string `json:"sub"`
+	PreferredUsername string `json:"preferred_username"`
+	Email             string `json:"email,omitempty"`
+	EmailVerified     *bool  `json:"email_verified,omitempty"`
+}
+
+// handleUserinfo is the OpenID Connect userinfo endpoint. It takes the
+// access token from the Authorization header only (never the URL or the
+// body, which leak into logs), checks it as the resource server does
+// (signature, issuer, audience = the Resource, expiry, the grant not
+// revoked, the user not disabled, the operator's blocklist) and answers
+// RFC 6750 challenges: 401 invalid_token for a bad token, and 401 without
+// an error code when none was sent (§3.1).
+//
+// A valid token without the openid scope gets 403 insufficient_scope,
+// naming openid: OIDC Core §5.3 requires an access token obtained by an
+// OpenID Connect request, and the token is valid, just not enough, which
+// is what 403 means in RFC 6750 §3.1.
+//
+// The answer holds sub and preferred_username (the sign-in name), and
+// email with email_verified only when the user has an email that an
+// operator marked verified: an unverified address is the user's claim,
+// and a client might treat any email it gets as proof of identity.
+func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	ctx := r.Context()
+	v, err := s.verifier(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "userinfo: no verifier", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, errServerError, "The token cannot be checked right now.")
+		return
+	}
+	var revocations auth.RevocationChecker = s.opts.Grants.RevocationChecker(s.opts.Issuer)
+	if s.opts.Blocked != nil {
+		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
+	}
+	authn := auth.Authenticator{Verifier: v, Revocations: revocations, Logger: s.log}
+	p, ok := authn.Authenticate(w, r)
+	if !ok {
+		return
+	}
+	if p == nil {
+		// RFC 6750 §3.1: no error code when no token was sent.
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if !slices.Contains(p.Scopes, ScopeOpenID) {
+		auth.Challenge{Scope: auth.Scopes{ScopeOpenID}, Error: auth.ErrInsufficientScope,
+			Description: "The userinfo endpoint needs an access token granted with the openid scope."}.WriteHTTP(w, http.StatusForbidden)
+		return
+	}
+	user, err := s.opts.Users.UserBySubject(ctx, p.Subject)
+	if errors.Is(err, ErrNotFound) {
+		auth.Challenge{Error: auth.ErrInvalidToken, Description: "The token's user no longer exists."}.WriteHTTP(w, http.StatusUnauthorized)
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "userinfo: reading the user failed", "err", err)
+		writeOAuthError(w, http.StatusInternalServerError, errServerError, "The user cannot be read right now.")
+		return
+	}
+	resp := userinfoResponse{Subject: user.Subject, PreferredUsername: user.Name}
+	if user.Email != "" && user.EmailVerified {
+		verified := true
+		resp.Email = user.Email
+		resp.EmailVerified = &verified
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

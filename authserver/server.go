@@ -1,0 +1,283 @@
+package authserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+)
+
+// ServerOptions are what the HTTP side of the authorization server needs.
+type ServerOptions struct {
+	// Issuer is the issuer identifier: BASE_URL, no trailing slash. Every
+	// endpoint URL is derived from it.
+	Issuer string
+	// Resource is the one protected resource (BASE_URL + "/mcp"): the
+	// default RFC 8707 resource and the access tokens' audience.
+	Resource string
+
+	Store  *Store
+	Keys   *Keys
+	Users  *Users
+	Grants *Grants
+	CIMD   *CIMDFetcher
+
+	// Blocked says whether the operator's blocklist refuses a user or a
+	// client (principal with Issuer, Subject and/or ClientID set): a blocked
+	// client or user gets no code, token or refresh. Nil: nothing is blocked.
+	Blocked auth.RevocationChecker
+
+	// AccessTokenLifetime (default 15 min), RefreshTokenLifetime (default
+	// 30 days; also set on Grants) and IDTokenLifetime (default 15 min).
+	AccessTokenLifetime time.Duration
+	IDTokenLifetime     time.Duration
+
+	// TrustedProxyHeader names the header carrying the client IP behind a
+	// proxy (e.g. Fly-Client-IP); empty means the socket address.
+	TrustedProxyHeader string
+	// SetupHint, when not empty, is the exact command to add a user. While
+	// no user exists (a non-loopback deployment gets no demo user), the
+	// authorization and token endpoints answer 503 with it. The server
+	// notices the first user added by the CLI without a restart.
+	SetupHint string
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Server is the authorization server's HTTP side.
+type Server struct {
+	opts   ServerOptions
+	log    *slog.Logger
+	now    func() time.Time
+	secure bool // the issuer is https: cookies are Secure
+
+	limits     limits
+	usersExist atomic.Bool // once true, stays true
+}
+
+// limits are the abuse limits; see internal/ratelimit for why each is keyed
+// the way it is.
+type limits struct {
+	register       *ratelimit.Window  // per IP
+	tokenFailures  *ratelimit.Backoff // per (client_id, IP)
+	grantFailures  *ratelimit.Backoff // per grant
+	tokenSuccesses *ratelimit.Window  // per (client_id, IP)
+	signInPair     *ratelimit.Backoff // per (user name, IP)
+	signInName     *ratelimit.Backoff // per user name
+	signInIP       *ratelimit.Backoff // per IP
+}
+
+// NewServer checks opts and builds the server.
+func NewServer(opts ServerOptions) (*Server, error) {
+	switch {
+	case opts.Issuer == "" || strings.HasSuffix(opts.Issuer, "/"):
+		return nil, errors.New("authserver: Issuer must be set, without a trailing slash")
+	case opts.Resource == "":
+		return nil, errors.New("authserver: Resource must be set")
+	case opts.Store == nil || opts.Keys == nil || opts.Users == nil || opts.Grants == nil || opts.CIMD == nil:
+		return nil, errors.New("authserver: Store, Keys, Users, Grants and CIMD are required")
+	}
+	if opts.AccessTokenLifetime <= 0 {
+		opts.AccessTokenLifetime = 15 * time.Minute
+	}
+	if opts.IDTokenLifetime <= 0 {
+		opts.IDTokenLifetime = 15 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:   opts,
+		log:    opts.Logger,
+		now:    opts.Now,
+		secure: strings.HasPrefix(opts.Issuer, "https://"),
+	}
+	now := opts.Now
+	s.limits = limits{
+		register:       ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 20, Per: time.Hour, Burst: 10, Now: now}),
+		tokenFailures:  ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 30 * time.Second, Forget: 10 * time.Minute, Now: now}),
+		grantFailures:  ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, Now: now}),
+		tokenSuccesses: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 120, Per: time.Minute, Burst: 120, Now: now}),
+		signInPair:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
+		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+	}
+	return s, nil
+}
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathASMetadata   = "/.well-known/oauth-authorization-server"
+	PathOIDCMetadata = "/.well-known/openid-configuration"
+	PathJWKS         = "/oauth/jwks.json"
+	PathRegister     = "/oauth/register"
+	PathAuthorize    = "/oauth/authorize"
+	PathToken        = "/oauth/token"
+	PathRevoke       = "/oauth/revoke"
+	PathUserinfo     = "/oauth/userinfo"
+	PathAccount      = "/account"
+)
+
+// Routes registers every endpoint on mux. The machine endpoints (metadata,
+// JWKS, registration, token, revocation, userinfo) answer CORS for any
+// origin, as browser-based MCP clients call them cross-origin; the pages
+// (authorize, account) get no CORS and may not be framed.
+func (s *Server) Routes(mux *http.ServeMux) {
+	mux.Handle(PathASMetadata, cors(http.HandlerFunc(s.handleASMetadata)))
+	mux.Handle(PathOIDCMetadata, cors(http.HandlerFunc(s.handleOIDCMetadata)))
+	mux.Handle(PathJWKS, cors(http.HandlerFunc(s.handleJWKS)))
+	mux.Handle(PathRegister, cors(http.HandlerFunc(s.handleRegister)))
+	mux.Handle(PathToken, cors(http.HandlerFunc(s.handleToken)))
+	mux.Handle(PathRevoke, cors(http.HandlerFunc(s.handleRevoke)))
+	mux.Handle(PathUserinfo, cors(http.HandlerFunc(s.handleUserinfo)))
+	mux.Handle(PathAuthorize, pageHeaders(http.HandlerFunc(s.handleAuthorize)))
+	mux.Handle(PathAccount, pageHeaders(http.HandlerFunc(s.handleAccount)))
+	mux.Handle(PathAccount+"/", pageHeaders(http.HandlerFunc(s.handleAccount)))
+}
+
+// url returns the absolute URL of an endpoint path.
+func (s *Server) url(path string) string { return s.opts.Issuer + path }
+
+// cors answers CORS for any origin, without credentials: these endpoints
+// take no cookies, so a wildcard is safe.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Retry-After")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageHeaders sets what every HTML page needs: no framing (clickjacking of
+// the consent button), no caching, no referrer leaking codes or state.
+func pageHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// oauthError is an RFC 6749 §5.2 error response body.
+type oauthError struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// writeJSON answers with a JSON body that must never be cached (token
+// responses, errors, registrations).
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeOAuthError answers with an RFC 6749 §5.2 error.
+func writeOAuthError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, oauthError{Code: code, Description: description})
+}
+
+// writeTooMany answers 429 with Retry-After.
+func writeTooMany(w http.ResponseWriter, wait time.Duration, description string) {
+	w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
+	writeOAuthError(w, http.StatusTooManyRequests, "slow_down", description)
+}
+
+// clientIP returns the caller's address, from the trusted proxy header when
+// one is configured.
+func (s *Server) clientIP(r *http.Request) string {
+	if h := s.opts.TrustedProxyHeader; h != "" {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			if ip := net.ParseIP(v); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// lookupClient finds a client: an https client_id is a Client ID Metadata
+// Document to fetch, anything else a registered (DCR or pre-registered)
+// client.
+func (s *Server) lookupClient(ctx context.Context, clientID string) (Client, error) {
+	if IsCIMDClientID(clientID) {
+		return s.opts.CIMD.Client(ctx, clientID)
+	}
+	return s.opts.Store.Client(ctx, clientID)
+}
+
+// blocked reports whether the operator's blocklist refuses this user or
+// client. A failed check counts as blocked.
+func (s *Server) blocked(ctx context.Context, subject, clientID string) bool {
+	if s.opts.Blocked == nil {
+		return false
+	}
+	revoked, err := s.opts.Blocked.Revoked(ctx, &auth.Principal{Issuer: s.opts.Issuer, Subject: subject, ClientID: clientID})
+	if err != nil {
+		s.log.ErrorContext(ctx, "blocklist check failed; refusing", "err", err)
+		return true
+	}
+	return revoked
+}
+
+// unavailable answers 503 while the server cannot sign anyone in: no user
+// exists yet.
+func (s *Server) unavailable(w http.ResponseWriter) bool {
+	if s.opts.SetupHint == "" || s.HasUsers(context.Background()) {
+		return false
+	}
+	w.Header().Set("Retry-After", "60")
+	http.Error(w, fmt.Sprintf("Sign-in is not set up yet: no user exists. %s", s.opts.SetupHint), http.StatusServiceUnavailable)
+	return true
+}
+
+// HasUsers reports whether any user exists. After the first yes it stops
+// asking the database: users are disabled, never deleted.
+func (s *Server) HasUsers(ctx context.Context) bool {
+	if s.usersExist.Load() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	n, err := s.opts.Users.CountUsers(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "counting users failed", "err", err)
+		return false
+	}
+	if n > 0 {
+		s.usersExist.Store(true)
+	}
+	return n > 0
+}
