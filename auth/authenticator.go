@@ -94,7 +94,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		}
 		if revoked {
 			a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
-				"Access for this user or client was revoked by the operator; sign in again after access is restored.")
+				"Access was revoked for this token (by the operator, by the user, or because the account was disabled); sign in again once access is restored.")
 			// The identity is verified, so the caller can audit who was
 			// turned away.
 			return p, false
@@ -137,4 +137,22 @@ func bearerToken(values []string) (token string, present, wellFormed bool) {
 		return "", true, false
 	}
 	return token, true, true
+}
+
+// AnyRevoked combines revocation checks: access is revoked when any of them
+// says so, and a failing check fails the whole (closed). The operator's
+// blocklist and the built-in authorization server's grants are combined
+// this way.
+func AnyRevoked(checks ...RevocationChecker) RevocationChecker { return anyRevoked(checks) }
+
+type anyRevoked []RevocationChecker
+
+func (a anyRevoked) Revoked(ctx context.Context, p *Principal) (bool, error) {
+	for _, c := range a {
+		revoked, err := c.Revoked(ctx, p)
+		if err != nil || revoked {
+			return revoked, err
+		}
+	}
+	return false, nil
 }

@@ -217,3 +217,25 @@ func TestAuthenticatorBadTokenChallenge(t *testing.T) {
 		}
 	}
 }
+
+func TestAnyRevoked(t *testing.T) {
+	p := &auth.Principal{Issuer: "https://i", Subject: "s"}
+	failing := &fakeRevocations{err: errors.New("down")}
+	tests := []struct {
+		name    string
+		checks  []auth.RevocationChecker
+		want    bool
+		wantErr bool
+	}{
+		{"none", nil, false, false},
+		{"all clear", []auth.RevocationChecker{&fakeRevocations{}, &fakeRevocations{}}, false, false},
+		{"second revokes", []auth.RevocationChecker{&fakeRevocations{}, &fakeRevocations{revoked: true}}, true, false},
+		{"a failure fails closed", []auth.RevocationChecker{&fakeRevocations{}, failing}, false, true},
+	}
+	for _, tt := range tests {
+		got, err := auth.AnyRevoked(tt.checks...).Revoked(t.Context(), p)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("%s: Revoked = %v, %v; want %v, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
