@@ -18,7 +18,7 @@ func TestRefusedTokensAreAudited(t *testing.T) {
 	f := srv.newFixture(t, "alice", "Audited")
 	getenv := func(k string) string { return srv.Env[k] }
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"revoke", "client", "agent-1"}, getenv, &out, &out); code != 0 {
+	if code := run(context.Background(), []string{"revoke", "client", "agent-1"}, getenv, nil, &out, &out); code != 0 {
 		t.Fatalf("revoke: %s", out.String())
 	}
 	revoked := srv.token(t, "alice", "agent-1", "kanban.write")

@@ -216,7 +216,7 @@ func TestRevocationCLI(t *testing.T) {
 		t.Run(step.name, func(t *testing.T) {
 			if step.args != nil {
 				var stdout, stderr bytes.Buffer
-				code := run(context.Background(), step.args(), getenv, &stdout, &stderr)
+				code := run(context.Background(), step.args(), getenv, nil, &stdout, &stderr)
 				if code != step.wantCode {
 					t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, step.wantCode, stdout.String(), stderr.String())
 				}
@@ -734,7 +734,7 @@ func TestLogsHaveNoSecrets(t *testing.T) {
 	wrongAud := srv.Issuer.Mint(t, srv.Issuer.Standard(srv.URL+"/other", "alice", "agent-1", "kanban.write"))
 	revoked := srv.token(t, "carol", "agent-revoked", "kanban.write")
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"revoke", "client", "agent-revoked"}, getenv, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"revoke", "client", "agent-revoked"}, getenv, nil, &out, &errOut); code != 0 {
 		t.Fatalf("revoke: %d %s", code, errOut.String())
 	}
 	secrets := map[string]string{"valid": valid, "read-only": readOnly, "expired": expired, "wrong audience": wrongAud, "revoked": revoked, "garbage": "garbage-token-0123456789"}

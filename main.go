@@ -45,11 +45,11 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run dispatches a subcommand and returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -64,6 +64,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = revoke(ctx, args, getenv, stdout, stderr)
 	case "unrevoke":
 		err = unrevoke(ctx, args, getenv, stdout, stderr)
+	case "users":
+		err = usersCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "clients":
+		err = clientsCommand(ctx, args, getenv, stdout, stderr)
+	case "grants":
+		err = grantsCommand(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		err = keysCommand(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -88,6 +96,10 @@ const usage = `Usage:
   kanban-mcp revoke subject <issuer> <subject> [-client client_id] [-note text]
   kanban-mcp revoke list
   kanban-mcp unrevoke <id>
+  kanban-mcp users add <name> [-email E] [-password-stdin] | users list | users passwd <name> | users disable <name> | users enable <name>
+  kanban-mcp clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
+  kanban-mcp grants list [-user NAME] | grants revoke <grant_id>
+  kanban-mcp keys rotate [-now]
 `
 
 // serve runs the server until ctx ends. ready, when not nil, receives the
@@ -131,9 +143,37 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Logger:           log,
 	}
 	var keysReady func() bool
-	if cfg.Issuer == "" {
-		log.Warn("OAUTH_ISSUER is empty: nobody can sign in, so only the tools open to anonymous callers work; set OAUTH_ISSUER to your authorization server's issuer")
-	} else {
+	var mount func(*http.ServeMux)
+	readyChecks := map[string]func(context.Context) string{}
+	switch {
+	case cfg.BuiltInAuthServer:
+		built, err := startAuthServer(ctx, cfg, db, blocklist, log, stdout)
+		if err != nil {
+			return err
+		}
+		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:     cfg.Issuer,
+			Audience:   cfg.Audience,
+			ScopeClaim: auth.ScopeClaimScope,
+			Keys:       built.keys,
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+		authn.Verifier = verifier
+		authn.Revocations = auth.AnyRevoked(blocklist, built.grants)
+		keysReady = verifier.Ready
+		mount = built.server.Routes
+		readyChecks["users"] = func(ctx context.Context) string {
+			if built.server.HasUsers(ctx) {
+				return ""
+			}
+			return "no user yet: kanban-mcp users add <name>"
+		}
+	case cfg.Issuer == "":
+		log.Warn("no authorization server: AUTH_SERVER=off and OAUTH_ISSUER is empty, so nobody can sign in and only the tools open to anonymous callers work")
+	default:
 		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 			Issuer:     cfg.Issuer,
 			Audience:   cfg.Audience,
@@ -159,6 +199,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Audit:              queue,
 		Authenticator:      authn,
 		KeysReady:          keysReady,
+		Ready:              readyChecks,
+		Mount:              mount,
 		Logger:             log,
 	})
 	if err != nil {

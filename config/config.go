@@ -21,11 +21,20 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	ListenAddr         string
-	BaseURL            string // public origin, no trailing slash
-	Resource           string // BaseURL + "/mcp": the token audience by default
-	DatabasePath       string
-	Issuer             string // empty: nobody can sign in (until the built-in issuer arrives)
+	ListenAddr   string
+	BaseURL      string // public origin, no trailing slash
+	Resource     string // BaseURL + "/mcp": the token audience by default
+	DatabasePath string
+	Issuer       string // the issuer whose tokens are accepted; BASE_URL when BuiltInAuthServer
+	// BuiltInAuthServer says the built-in authorization server runs (its
+	// issuer is BASE_URL); see AUTH_SERVER.
+	BuiltInAuthServer bool
+	// KeyEncryptionKey encrypts the built-in server's signing keys at rest;
+	// empty stores them plain.
+	KeyEncryptionKey   string
+	AccessTokenTTL     time.Duration
+	RefreshTokenTTL    time.Duration
+	UnusedClientExpiry time.Duration
 	Audience           string
 	JWKSURL            string
 	ScopeClaim         string
@@ -50,7 +59,12 @@ func settings() []setting {
 		{"LISTEN_ADDR", "listen-addr", "127.0.0.1:8080", "address to listen on; defaults to :$PORT when PORT is set"},
 		{"BASE_URL", "base-url", "", "public origin, e.g. https://kanban.example.com (default http://localhost:<port>)"},
 		{"DATABASE_URL", "database-url", "./data/kanban.db", "SQLite file path, or a file: / sqlite: URL"},
-		{"OAUTH_ISSUER", "oauth-issuer", "", "the authorization server's issuer, compared with iss exactly"},
+		{"OAUTH_ISSUER", "oauth-issuer", "", "an external authorization server's issuer, compared with iss exactly (empty: the built-in one)"},
+		{"AUTH_SERVER", "auth-server", "auto", "auto (built-in when OAUTH_ISSUER is empty), on, or off"},
+		{"KEY_ENCRYPTION_KEY", "key-encryption-key", "", "secret that encrypts the built-in server's signing keys at rest"},
+		{"ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "lifetime of the built-in server's access tokens"},
+		{"REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "lifetime of the built-in server's refresh tokens (30 days)"},
+		{"CLIENT_UNUSED_TTL", "client-unused-ttl", "2160h", "a dynamically registered client never used for this long is removed (90 days)"},
 		{"OAUTH_AUDIENCE", "oauth-audience", "", "the expected aud (default: BASE_URL + /mcp)"},
 		{"OAUTH_JWKS_URL", "oauth-jwks-url", "", "JWKS URL; overrides discovery"},
 		{"OAUTH_SCOPE_CLAIM", "oauth-scope-claim", "auto", "auto, scope, scp or permissions"},
@@ -150,6 +164,22 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			errs = append(errs, err)
 		}
 	}
+	switch mode := strings.ToLower(get("AUTH_SERVER")); {
+	case mode != "auto" && mode != "on" && mode != "off":
+		bad("AUTH_SERVER %q is not auto, on or off", mode)
+	case mode == "on" && c.Issuer != "" && c.Issuer != c.BaseURL:
+		bad("AUTH_SERVER=on runs the built-in authorization server, whose issuer is BASE_URL, but OAUTH_ISSUER names %q; unset OAUTH_ISSUER, or set AUTH_SERVER=off to use that issuer", c.Issuer)
+	case mode == "on", mode == "auto" && c.Issuer == "":
+		c.BuiltInAuthServer = true
+		c.Issuer = c.BaseURL
+	}
+	c.KeyEncryptionKey = get("KEY_ENCRYPTION_KEY")
+	if k := c.KeyEncryptionKey; k != "" && len(k) < 16 {
+		bad("KEY_ENCRYPTION_KEY is shorter than 16 bytes; use a long random secret, e.g. the output of: openssl rand -base64 32")
+	}
+	c.AccessTokenTTL = positiveDuration(get("ACCESS_TOKEN_TTL"), "ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour, &errs)
+	c.RefreshTokenTTL = positiveDuration(get("REFRESH_TOKEN_TTL"), "REFRESH_TOKEN_TTL", time.Hour, 365*24*time.Hour, &errs)
+	c.UnusedClientExpiry = positiveDuration(get("CLIENT_UNUSED_TTL"), "CLIENT_UNUSED_TTL", time.Hour, 10*365*24*time.Hour, &errs)
 	c.Audience = get("OAUTH_AUDIENCE")
 	if c.Audience == "" {
 		c.Audience = c.Resource
@@ -159,8 +189,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		if err := checkSecureURL("OAUTH_JWKS_URL", c.JWKSURL); err != nil {
 			errs = append(errs, err)
 		}
-		if c.Issuer == "" {
-			bad("OAUTH_JWKS_URL is set but OAUTH_ISSUER is not; set OAUTH_ISSUER to the issuer whose keys these are")
+		if c.BuiltInAuthServer {
+			bad("OAUTH_JWKS_URL is set but OAUTH_ISSUER is not: the JWKS URL only applies to an external issuer; set OAUTH_ISSUER to the issuer whose keys these are, or unset OAUTH_JWKS_URL")
 		}
 	}
 	c.ScopeClaim = strings.ToLower(get("OAUTH_SCOPE_CLAIM"))
@@ -272,6 +302,17 @@ func checkSecureURL(name, v string) error {
 		return fmt.Errorf("%s %q must not have a query or fragment", name, v)
 	}
 	return nil
+}
+
+// positiveDuration parses a duration setting that must lie within
+// [lo, hi].
+func positiveDuration(v, name string, lo, hi time.Duration, errs *[]error) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		*errs = append(*errs, fmt.Errorf("%s %q must be a duration between %s and %s, e.g. 15m or 720h", name, v, lo, hi))
+		return 0
+	}
+	return d
 }
 
 func positiveInt(v, name string, errs *[]error) int {

@@ -92,6 +92,10 @@ type view struct {
 	Synchronous                                 sqlitedb.Synchronous
 	Quotas                                      store.Quotas
 	LogLevel                                    string
+	BuiltInAuthServer                           bool
+	KeyEncryptionKey                            string
+	AccessTokenTTL, RefreshTokenTTL             time.Duration
+	UnusedClientExpiry                          time.Duration
 }
 
 func viewOf(c *config.Config) view {
@@ -100,6 +104,8 @@ func viewOf(c *config.Config) view {
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
 		AuthChallenge: c.AuthChallenge, AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
 		AuditRetention: c.AuditRetention, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel,
+		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
+		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, UnusedClientExpiry: c.UnusedClientExpiry,
 	}
 }
 
@@ -116,6 +122,12 @@ func defaults() view {
 		Synchronous:    sqlitedb.SyncNormal,
 		Quotas:         store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},
 		LogLevel:       "info",
+		// No OAUTH_ISSUER: the built-in authorization server, issuer BASE_URL.
+		BuiltInAuthServer:  true,
+		Issuer:             "http://localhost:8080",
+		AccessTokenTTL:     15 * time.Minute,
+		RefreshTokenTTL:    720 * time.Hour,
+		UnusedClientExpiry: 2160 * time.Hour,
 	}
 }
 
@@ -214,13 +226,13 @@ func TestLoadSettings(t *testing.T) {
 			name: "OAUTH_ISSUER with a trailing slash is kept byte for byte",
 			env:  map[string]string{"OAUTH_ISSUER": "https://tenant.auth0.com/"},
 			change: func(v *view) {
-				v.Issuer = "https://tenant.auth0.com/"
+				v.Issuer, v.BuiltInAuthServer = "https://tenant.auth0.com/", false
 			},
 		},
 		{
 			name:   "OAUTH_ISSUER http on loopback",
 			env:    map[string]string{"OAUTH_ISSUER": "http://127.0.0.1:9999/realms/kanban"},
-			change: func(v *view) { v.Issuer = "http://127.0.0.1:9999/realms/kanban" },
+			change: func(v *view) { v.Issuer, v.BuiltInAuthServer = "http://127.0.0.1:9999/realms/kanban", false },
 		},
 		{
 			name: "OAUTH_AUDIENCE and OAUTH_JWKS_URL",
@@ -231,6 +243,24 @@ func TestLoadSettings(t *testing.T) {
 			},
 			change: func(v *view) {
 				v.Issuer, v.Audience, v.JWKSURL = "https://login.example/tenant/v2.0", "api://kanban", "https://login.example/tenant/discovery/v2.0/keys"
+				v.BuiltInAuthServer = false
+			},
+		},
+		{
+			name:   "AUTH_SERVER=off with no issuer: nobody can sign in",
+			env:    map[string]string{"AUTH_SERVER": "off"},
+			change: func(v *view) { v.Issuer, v.BuiltInAuthServer = "", false },
+		},
+		{
+			name:   "AUTH_SERVER=on with OAUTH_ISSUER equal to BASE_URL",
+			env:    map[string]string{"AUTH_SERVER": "on", "OAUTH_ISSUER": "http://localhost:8080"},
+			change: func(v *view) {},
+		},
+		{
+			name: "built-in server settings",
+			env:  map[string]string{"KEY_ENCRYPTION_KEY": "0123456789abcdef0123", "ACCESS_TOKEN_TTL": "5m", "REFRESH_TOKEN_TTL": "24h", "CLIENT_UNUSED_TTL": "48h"},
+			change: func(v *view) {
+				v.KeyEncryptionKey, v.AccessTokenTTL, v.RefreshTokenTTL, v.UnusedClientExpiry = "0123456789abcdef0123", 5*time.Minute, 24*time.Hour, 48*time.Hour
 			},
 		},
 		{name: "OAUTH_SCOPE_CLAIM any case", env: map[string]string{"OAUTH_SCOPE_CLAIM": "Permissions"}, change: func(v *view) { v.ScopeClaim = "permissions" }},
@@ -251,6 +281,10 @@ func TestLoadSettings(t *testing.T) {
 			c := mustLoad(t, tt.env, tt.args...)
 			want := defaults()
 			tt.change(&want)
+			if want.BuiltInAuthServer {
+				// The built-in server's issuer follows BASE_URL.
+				want.Issuer = want.BaseURL
+			}
 			if diff := cmp.Diff(want, viewOf(c)); diff != "" {
 				t.Errorf("config mismatch (-want +got):\n%s", diff)
 			}
@@ -283,6 +317,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"OAUTH_JWKS_URL without OAUTH_ISSUER", map[string]string{"OAUTH_JWKS_URL": "https://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "OAUTH_ISSUER"}},
 		{"OAUTH_JWKS_URL http on a public host", map[string]string{"OAUTH_ISSUER": "https://issuer.example", "OAUTH_JWKS_URL": "http://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "https"}},
 		{"OAUTH_SCOPE_CLAIM", map[string]string{"OAUTH_SCOPE_CLAIM": "roles"}, []string{"OAUTH_SCOPE_CLAIM"}},
+		{"AUTH_SERVER unknown", map[string]string{"AUTH_SERVER": "maybe"}, []string{"AUTH_SERVER"}},
+		{"AUTH_SERVER=on with a foreign issuer", map[string]string{"AUTH_SERVER": "on", "OAUTH_ISSUER": "https://tenant.auth0.com/"}, []string{"AUTH_SERVER=on", "OAUTH_ISSUER"}},
+		{"KEY_ENCRYPTION_KEY too short", map[string]string{"KEY_ENCRYPTION_KEY": "short"}, []string{"KEY_ENCRYPTION_KEY", "openssl rand"}},
+		{"ACCESS_TOKEN_TTL too long", map[string]string{"ACCESS_TOKEN_TTL": "48h"}, []string{"ACCESS_TOKEN_TTL"}},
+		{"REFRESH_TOKEN_TTL not a duration", map[string]string{"REFRESH_TOKEN_TTL": "30d"}, []string{"REFRESH_TOKEN_TTL"}},
 		{"AUTH_CHALLENGE", map[string]string{"AUTH_CHALLENGE": "html"}, []string{"AUTH_CHALLENGE"}},
 		{"SQLITE_SYNCHRONOUS", map[string]string{"SQLITE_SYNCHRONOUS": "off"}, []string{"SQLITE_SYNCHRONOUS"}},
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "verbose"}, []string{"LOG_LEVEL"}},

@@ -35,7 +35,14 @@ type Options struct {
 	// KeysReady reports whether token-signing keys are loaded; nil when
 	// there is no issuer to load keys from.
 	KeysReady func() bool
-	Logger    *slog.Logger
+	// Ready holds further readiness checks by name (e.g. "users" for the
+	// built-in authorization server): a non-empty answer is the problem,
+	// and makes /readyz answer 503.
+	Ready map[string]func(ctx context.Context) string
+	// Mount registers further routes on the mux (the built-in
+	// authorization server's endpoints and pages); nil adds none.
+	Mount  func(mux *http.ServeMux)
+	Logger *slog.Logger
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
 }
@@ -126,7 +133,10 @@ func New(opts Options) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", readiness(opts.Store, opts.KeysReady))
+	mux.HandleFunc("GET /readyz", readiness(opts.Store, opts.KeysReady, opts.Ready))
+	if opts.Mount != nil {
+		opts.Mount(mux)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "kanban-mcp %s\nMCP endpoint (Streamable HTTP): %s\n", opts.Version, Resource(opts.BaseURL))
@@ -146,7 +156,7 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.mcp.Shutdown(ctx
 
 // readiness reports whether the database answers and, when there is an
 // issuer, whether its signing keys are loaded.
-func readiness(st store.Store, keysReady func() bool) http.HandlerFunc {
+func readiness(st store.Store, keysReady func() bool, more map[string]func(context.Context) string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -160,6 +170,12 @@ func readiness(st store.Store, keysReady func() bool) http.HandlerFunc {
 			checks["signing_keys"] = "no issuer configured"
 		case !keysReady():
 			checks["signing_keys"], ready = "not loaded yet", false
+		}
+		for name, check := range more {
+			checks[name] = "ok"
+			if problem := check(ctx); problem != "" {
+				checks[name], ready = problem, false
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestBuiltInAuthServerFlow runs `go run .`'s default setup (no
+// OAUTH_ISSUER: the built-in authorization server, a local demo user)
+// through a whole sign-in by plain HTTP, as a browser and a client would:
+// registration, sign-in and consent form posts with the CSRF token taken
+// from the pages, the code exchange, a tool call with the token, and the
+// person's own revocation on /account, after which the next call is
+// refused.
+func TestBuiltInAuthServerFlow(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http"})
+	password, err := os.ReadFile(filepath.Join(filepath.Dir(srv.DBPath), "demo-password.txt"))
+	if err != nil {
+		t.Fatalf("demo password file: %v\nlog:\n%s", err, srv.Log.String())
+	}
+	if strings.Contains(srv.Log.String(), strings.TrimSpace(string(password))) {
+		t.Fatal("the demo password reached the log")
+	}
+
+	// The protected-resource metadata names the built-in issuer, whose
+	// metadata names the endpoints.
+	var prm struct {
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	getJSON(t, srv.PRM(), &prm)
+	if len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != srv.URL {
+		t.Fatalf("authorization_servers = %v, want [%s]", prm.AuthorizationServers, srv.URL)
+	}
+	var meta struct {
+		Authorize string `json:"authorization_endpoint"`
+		Token     string `json:"token_endpoint"`
+		Register  string `json:"registration_endpoint"`
+	}
+	getJSON(t, srv.URL+"/.well-known/oauth-authorization-server", &meta)
+
+	// Dynamic client registration, as an MCP client does it.
+	const redirect = "http://127.0.0.1:9/callback"
+	reg := postJSON(t, meta.Register, map[string]any{
+		"client_name": "Flow test", "redirect_uris": []string{redirect},
+		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
+	})
+	clientID, _ := reg["client_id"].(string)
+	if clientID == "" {
+		t.Fatalf("registration: %v", reg)
+	}
+
+	// The browser: sign in, then choose "write" on the consent page.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	verifier := randomVerifier(t)
+	challenge := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},
+		"scope": {"kanban.write"}, "state": {"st-1"}, "resource": {srv.MCP()},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
+	}
+	page := fetchPage(t, browser, http.MethodGet, meta.Authorize+"?"+q.Encode(), nil)
+	form := hiddenFields(page)
+	form.Set("username", "demo")
+	form.Set("password", strings.TrimSpace(string(password)))
+	page = fetchPage(t, browser, http.MethodPost, meta.Authorize, form)
+	if !strings.Contains(page, `name="level"`) {
+		t.Fatalf("no consent page after sign-in:\n%s", page)
+	}
+	form = hiddenFields(page)
+	form.Set("level", "kanban.write")
+	form.Set("decision", "allow")
+	resp := browse(t, browser, http.MethodPost, meta.Authorize, form)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Status/100 != 3 || loc.Query().Get("code") == "" {
+		t.Fatalf("consent answered %d Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if loc.Query().Get("state") != "st-1" || loc.Query().Get("iss") != srv.URL {
+		t.Errorf("redirect %s lacks state or iss", loc)
+	}
+
+	// The client: exchange the code.
+	tok := postForm(t, meta.Token, url.Values{
+		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
+		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {srv.MCP()},
+	})
+	access, _ := tok["access_token"].(string)
+	if access == "" || tok["refresh_token"] == nil {
+		t.Fatalf("token response: %v", tok)
+	}
+
+	// The token works on the resource server, with exactly the chosen level.
+	who := srv.mustCall(t, access, "whoami", nil).Structured
+	if str(who, "client_id") != clientID || !strings.Contains(describe(who["scopes"]), "kanban.write") || strings.Contains(describe(who["scopes"]), "kanban.admin") {
+		t.Fatalf("whoami = %v", who)
+	}
+	srv.mustCall(t, access, "create_board", map[string]any{"title": "Signed in"})
+	if resp := srv.call(t, access, "share_board", map[string]any{"board_id": "b_x", "visibility": "public"}); resp.Status != http.StatusForbidden {
+		t.Errorf("admin tool with a write token: status %d, want 403", resp.Status)
+	}
+
+	// The person revokes the connection on /account; the very next call
+	// with the token is refused.
+	page = fetchPage(t, browser, http.MethodGet, srv.URL+"/account", nil)
+	revoke := regexp.MustCompile(`(?s)<form[^>]*action="([^"]*revoke[^"]*)"[^>]*>(.*?)</form>`).FindStringSubmatch(page)
+	if revoke == nil {
+		t.Fatalf("no revoke form on /account:\n%s", page)
+	}
+	target, _ := url.Parse(html.UnescapeString(revoke[1]))
+	resp = browse(t, browser, http.MethodPost, srv.URL+target.Path, hiddenFields(revoke[2]))
+	if resp.Status >= 400 {
+		t.Fatalf("revoke on /account: %d %s", resp.Status, resp.Body)
+	}
+	checkInvalidToken(t, srv, srv.call(t, access, "whoami", nil))
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+
+// hiddenFields collects a page's hidden form fields.
+func hiddenFields(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
+		v.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+// browse sends one request with the browser client (its cookies, no
+// redirects followed) and reads the answer.
+func browse(t *testing.T, c *http.Client, method, target string, form url.Values) rpcResponse {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rpcResponse{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// fetchPage loads a page with the browser client and returns its HTML; it
+// fails on anything but 200.
+func fetchPage(t *testing.T, c *http.Client, method, target string, form url.Values) string {
+	t.Helper()
+	resp := browse(t, c, method, target, form)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("%s %s: %d\n%s", method, target, resp.Status, resp.Body)
+	}
+	return string(resp.Body)
+}
+
+func getJSON(t *testing.T, target string, v any) {
+	t.Helper()
+	resp, err := http.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+}
+
+func postJSON(t *testing.T, target string, body any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(target, "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+func postForm(t *testing.T, target string, form url.Values) map[string]any {
+	t.Helper()
+	resp, err := http.PostForm(target, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d %v", target, resp.StatusCode, m)
+	}
+	return m
+}
+
+func randomVerifier(t *testing.T) string {
+	t.Helper()
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/authserver"
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+)
+
+// builtInAuthServer is the built-in authorization server, wired.
+type builtInAuthServer struct {
+	server *authserver.Server
+	keys   auth.KeySource         // feeds the resource server's verifier
+	grants auth.RevocationChecker // refuses tokens of revoked grants
+	users  *authserver.Users
+}
+
+// startAuthServer opens the built-in authorization server on the shared
+// database: keys (created on first start), users (a demo user on a purely
+// local setup), clients, grants and the HTTP side. Its issuer is BASE_URL.
+func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
+	st, err := authserver.Open(ctx, db, authserver.Options{})
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := authserver.ParseEncryptionKey(cfg.KeyEncryptionKey)
+	if err != nil {
+		return nil, err
+	}
+	local := localOnly(cfg)
+	if encKey == nil && !local {
+		log.Warn("KEY_ENCRYPTION_KEY is not set: the authorization server's signing keys are stored unencrypted in the database; set it to a long random secret (openssl rand -base64 32)")
+	}
+	keys, err := st.Keys(ctx, authserver.KeyOptions{EncryptionKey: encKey, TokenLifetime: cfg.AccessTokenTTL, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	keySource, err := keys.KeySource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := authserver.NewHasher(authserver.HasherOptions{})
+	if err != nil {
+		return nil, err
+	}
+	users := authserver.NewUsers(st, hasher)
+	grants, err := st.Grants(users, authserver.GrantOptions{RefreshTokenLifetime: cfg.RefreshTokenTTL})
+	if err != nil {
+		return nil, err
+	}
+
+	setupHint := ""
+	n, err := users.CountUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n == 0 && local:
+		if err := createDemoUser(ctx, cfg, users, stdout); err != nil {
+			return nil, err
+		}
+	case n == 0:
+		setupHint = "Add one on the server with: kanban-mcp users add <name>"
+		log.Warn("no user can sign in yet; the authorization endpoints answer 503 until one is added with: kanban-mcp users add <name>")
+	}
+
+	server, err := authserver.NewServer(authserver.ServerOptions{
+		Issuer:              cfg.Issuer,
+		Resource:            cfg.Resource,
+		Store:               st,
+		Keys:                keys,
+		Users:               users,
+		Grants:              grants,
+		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{}),
+		Blocked:             blocklist,
+		AccessTokenLifetime: cfg.AccessTokenTTL,
+		TrustedProxyHeader:  cfg.TrustedProxyHeader,
+		SetupHint:           setupHint,
+		Logger:              log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go housekeeping(ctx, st, grants, cfg.UnusedClientExpiry, log)
+	return &builtInAuthServer{server: server, keys: keySource, grants: grants.RevocationChecker(cfg.Issuer), users: users}, nil
+}
+
+// localOnly reports whether nobody but this machine can reach the server:
+// BASE_URL and LISTEN_ADDR are both loopback. Only then is a demo user
+// created and are plain signing keys unremarkable.
+func localOnly(cfg *config.Config) bool {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || !config.IsLoopbackHost(u.Hostname()) {
+		return false
+	}
+	host, _, err := net.SplitHostPort(cfg.ListenAddr)
+	return err == nil && host != "" && config.IsLoopbackHost(host)
+}
+
+// createDemoUser adds the user "demo" with a random password on the first
+// local start. The password never passes through the structured logger: it
+// is printed only to a terminal, and otherwise written to a 0600 file next
+// to the database, which the banner names.
+func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.Users, stdout io.Writer) error {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	password := base64.RawURLEncoding.EncodeToString(b[:])
+	if _, err := users.AddUser(ctx, "demo", password, ""); err != nil {
+		return fmt.Errorf("create the demo user: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nkanban-mcp is ready at %s\nSign in as user \"demo\" ", cfg.Resource)
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(stdout, "with password %s\n\n", password)
+		return nil
+	}
+	path := filepath.Join(filepath.Dir(cfg.DatabasePath), "demo-password.txt")
+	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the demo password file: %w", err)
+	}
+	fmt.Fprintf(stdout, "with the password in %s\n\n", path)
+	return nil
+}
+
+// housekeeping prunes expired codes, refresh tokens and sign-in sessions
+// and removes registered clients that were never used, hourly until ctx
+// ends.
+func housekeeping(ctx context.Context, st *authserver.Store, grants *authserver.Grants, unusedClient time.Duration, log *slog.Logger) {
+	ticker := time.NewTicker(time.Hour)
+	defer ticker.Stop()
+	for {
+		if _, err := grants.PruneExpired(ctx); err != nil && ctx.Err() == nil {
+			log.Error("pruning expired authorization codes and refresh tokens failed", "err", err)
+		}
+		if _, err := st.ExpireUnusedClients(ctx, unusedClient); err != nil && ctx.Err() == nil {
+			log.Error("expiring unused clients failed", "err", err)
+		}
+		if _, err := st.PruneSessions(ctx); err != nil && ctx.Err() == nil {
+			log.Error("pruning expired sign-in sessions failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
