@@ -61,6 +61,20 @@ func openAuthServer(ctx context.Context, getenv func(string) string, stderr io.W
 	return &authServerParts{cfg: cfg, store: st, users: users, grants: grants, close: func() { db.Close() }}, nil
 }
 
+// parseAndOpen parses a subcommand's flags, which may stand anywhere among
+// its arguments, and opens the authorization server's store.
+func parseAndOpen(ctx context.Context, fs *flag.FlagSet, args []string, getenv func(string) string, stderr io.Writer) ([]string, *authServerParts, error) {
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts, err := openAuthServer(ctx, getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return positional, parts, nil
+}
+
 // usersCommand: users add|list|passwd|disable|enable.
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	const usage = "usage: users add <name> [-email E] [-password-stdin] | users list | users passwd <name> [-password-stdin] | users disable <name> | users enable <name>"
@@ -72,11 +86,7 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the user's email address (shown by userinfo only once marked verified)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	positional, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	parts, err := openAuthServer(ctx, getenv, stderr)
+	positional, parts, err := parseAndOpen(ctx, fs, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -212,11 +222,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 	var redirects stringList
 	fs.Var(&redirects, "redirect-uri", "an allowed redirect URI (repeat for more)")
 	confidential := fs.Bool("confidential", false, "issue a client secret (client_secret_basic)")
-	positional, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	parts, err := openAuthServer(ctx, getenv, stderr)
+	positional, parts, err := parseAndOpen(ctx, fs, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -281,11 +287,7 @@ func grantsCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs := flag.NewFlagSet("grants "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "only this user's grants")
-	positional, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	parts, err := openAuthServer(ctx, getenv, stderr)
+	positional, parts, err := parseAndOpen(ctx, fs, args, getenv, stderr)
 	if err != nil {
 		return err
 	}

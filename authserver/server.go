@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -213,20 +213,7 @@ func writeTooMany(w http.ResponseWriter, wait time.Duration, description string)
 
 // clientIP returns the caller's address, from the trusted proxy header when
 // one is configured.
-func (s *Server) clientIP(r *http.Request) string {
-	if h := s.opts.TrustedProxyHeader; h != "" {
-		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
-			if ip := net.ParseIP(v); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (s *Server) clientIP(r *http.Request) string { return clientip.From(r, s.opts.TrustedProxyHeader) }
 
 // lookupClient finds a client: an https client_id is a Client ID Metadata
 // Document to fetch, anything else a registered (DCR or pre-registered)

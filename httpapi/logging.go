@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 )
 
 // requestInfo is what inner handlers learn about a request and the access
@@ -66,7 +66,7 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 				slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("client_ip", clientIP(r, proxyHeader)),
+				slog.String("client_ip", clientip.From(r, proxyHeader)),
 			}
 			if info.rpcMethod != "" {
 				attrs = append(attrs, slog.String("rpc_method", info.rpcMethod))
@@ -81,21 +81,4 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 		}()
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 	})
-}
-
-// clientIP returns the caller's address: from the trusted proxy header when
-// one is configured (e.g. Fly-Client-IP), else from the socket.
-func clientIP(r *http.Request, proxyHeader string) string {
-	if proxyHeader != "" {
-		if v := strings.TrimSpace(r.Header.Get(proxyHeader)); v != "" {
-			if ip := net.ParseIP(v); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

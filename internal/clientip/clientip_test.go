@@ -1,0 +1,29 @@
+package clientip
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestFrom(t *testing.T) {
+	tests := []struct {
+		name, remote, header, value, want string
+	}{
+		{"socket", "192.0.2.1:5555", "", "", "192.0.2.1"},
+		{"socket IPv6", "[2001:db8::1]:5555", "", "", "2001:db8::1"},
+		{"trusted header", "10.0.0.1:5555", "Fly-Client-IP", "203.0.113.9", "203.0.113.9"},
+		{"header not configured is ignored", "10.0.0.1:5555", "", "203.0.113.9", "10.0.0.1"},
+		{"garbage in the header is ignored", "10.0.0.1:5555", "Fly-Client-IP", "not-an-ip", "10.0.0.1"},
+		{"header normalised", "10.0.0.1:5555", "Fly-Client-IP", " 2001:DB8::0001 ", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		if tt.value != "" {
+			r.Header.Set("Fly-Client-IP", tt.value)
+		}
+		if got := From(r, tt.header); got != tt.want {
+			t.Errorf("%s: From = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
