@@ -120,7 +120,7 @@ func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, what st
 // none itself: nobody could sign in. It is unavailable's HTML twin, with the
 // same Retry-After and text.
 func (s *Server) notSetUp(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.SetupHint == "" {
+	if s.opts.SetupHint == "" || s.HasUsers(r.Context()) {
 		return false
 	}
 	w.Header().Set("Retry-After", "60")

@@ -104,6 +104,7 @@ type pageEnvOptions struct {
 	issuer    string
 	setupHint string
 	cimd      *CIMDFetcher
+	noUsers   bool // start with no user at all
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -124,8 +125,10 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 		mux:    http.NewServeMux(),
 		log:    &ptLog{},
 		blocks: &ptBlocklist{clients: map[string]bool{}, subjects: map[string]bool{}},
-		alice:  mustAddUser(t, users, "alice", goodPassword, ""),
-		bob:    mustAddUser(t, users, "bob", goodPassword, ""),
+	}
+	if !opts.noUsers {
+		e.alice = mustAddUser(t, users, "alice", goodPassword, "")
+		e.bob = mustAddUser(t, users, "bob", goodPassword, "")
 	}
 	e.issuer = opts.issuer
 	if e.issuer == "" {
@@ -1109,14 +1112,23 @@ func TestPagesMethodsAndPaths(t *testing.T) {
 
 func TestPagesNotSetUp(t *testing.T) {
 	const hint = "Add one on the server with: kanban-mcp users add <name>"
-	e := newPageEnv(t, pageEnvOptions{setupHint: hint})
-	for _, path := range []string{PathAuthorize + "?" + e.params(nil).Encode(), PathAccount} {
+	e := newPageEnv(t, pageEnvOptions{setupHint: hint, noUsers: true})
+	paths := []string{PathAuthorize + "?" + e.params(nil).Encode(), PathAccount}
+	for _, path := range paths {
 		p := e.browser().get(path)
 		if p.status != http.StatusServiceUnavailable || p.header.Get("Retry-After") == "" {
 			t.Errorf("%s: status %d, Retry-After %q; want 503 with Retry-After", path, p.status, p.header.Get("Retry-After"))
 		}
 		if !strings.Contains(p.body, html.EscapeString(hint)) {
 			t.Errorf("%s: the page lacks the hint:\n%s", path, p.body)
+		}
+	}
+	// The operator adds the first user (the CLI, another process): the
+	// pages open without a restart.
+	mustAddUser(t, e.users, "carol", goodPassword, "")
+	for _, path := range paths {
+		if p := e.browser().get(path); p.status != http.StatusOK {
+			t.Errorf("%s after the first user was added: status %d, want 200", path, p.status)
 		}
 	}
 }
