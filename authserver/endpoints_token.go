@@ -119,11 +119,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, f = s.refresh(ctx, form, client, ip)
 	}
 	if f != nil {
-		if f.code == ErrCodeInvalidGrant {
-			s.limits.tokenFailures.Fail(pair)
-			if f.grantID != "" {
-				s.limits.grantFailures.Fail(f.grantID)
-			}
+		// An invalid_grant counts against its grant only, never against
+		// the (client_id, IP) pair: every ChatGPT user shares one client
+		// ID and OpenAI's addresses, and an attacker can make ChatGPT's
+		// backend exchange made-up codes, so counting them per pair would
+		// lock everyone out. Unknown 256-bit secrets cannot be guessed, so
+		// they need no count at all; the pair counts client
+		// authentication failures only.
+		if f.code == ErrCodeInvalidGrant && f.grantID != "" {
+			s.limits.grantFailures.Fail(f.grantID)
 		}
 		writeFailure(w, f)
 		return

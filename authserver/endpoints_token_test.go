@@ -479,38 +479,55 @@ func TestTokenBlocked(t *testing.T) {
 	}
 }
 
-// TestTokenFailureLimitPerClientAndIP: failures slow down one (client_id,
-// IP) pair only; the same client from another address and another client
-// from the same address are served, and a throttled request does no work.
+// TestTokenFailureLimitPerClientAndIP: failed client authentication slows
+// down one (client_id, IP) pair only, while made-up codes slow down nobody;
+// the same client from another address and another client from the same
+// address are served, and a throttled request does no work.
 func TestTokenFailureLimitPerClientAndIP(t *testing.T) {
 	e := newEPEnv(t, nil)
-	a, b := e.publicClient(t), e.publicClient(t)
 	const ip1, ip2 = "203.0.113.10", "203.0.113.20"
 
-	// 20 failures are free; the 21st starts the backoff (1 s).
-	for i := range 21 {
+	// Made-up codes do not count against the (client_id, IP) pair: every
+	// ChatGPT user shares one client ID and OpenAI's addresses, and an
+	// attacker can make that backend exchange junk, so counting them would
+	// lock everyone out. (Unknown 256-bit codes cannot be guessed.)
+	a := e.publicClient(t)
+	for i := range 25 {
 		r := e.postForm(t, PathToken, codeForm(a.ID, fmt.Sprintf("guess-%d", i), strings.Repeat("v", 43)), fromIP(ip1))
-		if r.Status != http.StatusBadRequest {
-			t.Fatalf("failure %d: status %d, body %s; want 400", i+1, r.Status, r.Body)
+		if r.Status != http.StatusBadRequest || r.JSON(t)["error"] != "invalid_grant" {
+			t.Fatalf("made-up code %d: status %d, body %s; want 400 invalid_grant", i+1, r.Status, r.Body)
 		}
 	}
 	code, verifier := e.authorize(t, a.ID, epAuthz{})
-	r := e.postForm(t, PathToken, codeForm(a.ID, code, verifier), fromIP(ip1))
+	tokens(t, e.postForm(t, PathToken, codeForm(a.ID, code, verifier), fromIP(ip1)))
+
+	// Failed client authentication does count: 20 are free, the 21st
+	// starts the backoff (1 s), for that pair only.
+	c, secret := e.confidentialClient(t, "client_secret_basic")
+	for i := range 21 {
+		r := e.postForm(t, PathToken, codeForm(c.ID, "x", strings.Repeat("v", 43)), withBasic(c.ID, secret+"wrong"), fromIP(ip1))
+		if r.Status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret %d: status %d, body %s; want 401", i+1, r.Status, r.Body)
+		}
+	}
+	code, verifier = e.authorize(t, c.ID, epAuthz{})
+	r := e.postForm(t, PathToken, codeForm(c.ID, code, verifier), withBasic(c.ID, secret), fromIP(ip1))
 	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "1" || r.Header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("after the failures: status %d, Retry-After %q, Cache-Control %q, body %s; want 429, 1, no-store",
 			r.Status, r.Header.Get("Retry-After"), r.Header.Get("Cache-Control"), r.Body)
 	}
 
-	// Others are not affected.
-	bCode, bVerifier := e.authorize(t, b.ID, epAuthz{})
-	tokens(t, e.postForm(t, PathToken, codeForm(b.ID, bCode, bVerifier), fromIP(ip1)))
-	a2Code, a2Verifier := e.authorize(t, a.ID, epAuthz{})
-	tokens(t, e.postForm(t, PathToken, codeForm(a.ID, a2Code, a2Verifier), fromIP(ip2)))
+	// Others are not affected: another client from the same address, the
+	// same client from another address.
+	bCode, bVerifier := e.authorize(t, a.ID, epAuthz{})
+	tokens(t, e.postForm(t, PathToken, codeForm(a.ID, bCode, bVerifier), fromIP(ip1)))
+	c2Code, c2Verifier := e.authorize(t, c.ID, epAuthz{})
+	tokens(t, e.postForm(t, PathToken, codeForm(c.ID, c2Code, c2Verifier), withBasic(c.ID, secret), fromIP(ip2)))
 
 	// After the wait, the code refused with 429 still works: the
 	// throttled request did not touch it.
 	e.clock.Advance(time.Second)
-	tokens(t, e.postForm(t, PathToken, codeForm(a.ID, code, verifier), fromIP(ip1)))
+	tokens(t, e.postForm(t, PathToken, codeForm(c.ID, code, verifier), withBasic(c.ID, secret), fromIP(ip1)))
 }
 
 // TestTokenFailureLimitPerGrant: wrong verifiers for one code, each from
