@@ -281,12 +281,13 @@ func isLoopbackHost(host string) bool {
 	return host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")
 }
 
-// IsLoopbackRedirectURI reports whether uri is a valid http redirect URI on
-// a loopback host. Remembered consent must not be used for such a URI: any
-// local process can listen there and reuse an approved client_id.
+// IsLoopbackRedirectURI reports whether uri is a valid redirect URI on a
+// loopback host, whatever its scheme. Remembered consent must not be used
+// for such a URI: any local process can listen there (also with a
+// self-signed certificate) and reuse an approved client_id.
 func IsLoopbackRedirectURI(uri string) bool {
 	u, problem := parseRedirectURI(uri)
-	return problem == "" && u.Scheme == "http"
+	return problem == "" && isLoopbackHost(u.Hostname())
 }
 
 // Client is a registered client.

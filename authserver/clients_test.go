@@ -401,7 +401,8 @@ func TestIsLoopbackRedirectURI(t *testing.T) {
 		"http://127.0.0.1:5000/cb":    true,
 		"http://[::1]/cb":             true,
 		"http://localhost:8080/cb":    true,
-		"https://localhost/cb":        false, // https: the consent rule is about http listeners
+		"https://localhost/cb":        true, // any local process can listen with a self-signed certificate
+		"https://127.0.0.1:8443/cb":   true,
 		chatGPTRedirect:               false,
 		"http://app.example/cb":       false,
 		"http://127.0.0.1/cb#x":       false,
