@@ -84,7 +84,7 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	verb, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	email := fs.String("email", "", "the user's email address (shown by userinfo only once marked verified)")
+	email := fs.String("email", "", "the user's email address, which the operator vouches for (userinfo shows it as verified)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 	positional, parts, err := parseAndOpen(ctx, fs, args, getenv, stderr)
 	if err != nil {
@@ -128,6 +128,12 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		u, err := parts.users.AddUser(ctx, positional[0], password, *email)
 		if err != nil {
 			return err
+		}
+		if *email != "" {
+			// The operator vouches for the address: userinfo may show it.
+			if err := parts.users.SetEmail(ctx, u.Name, *email, true); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "added user %s (subject %s)\n", u.Name, u.Subject)
 		return nil
@@ -271,7 +277,12 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err := parts.store.RemoveClient(ctx, positional[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed client %s\n", positional[0])
+		// Its tokens must stop working too, not only its refreshes.
+		n, err := parts.grants.RevokeGrantsOfClient(ctx, positional[0], authserver.RevokeReasonOperator)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed client %s and revoked its %d grants\n", positional[0], n)
 		return nil
 	}
 	return errors.New(usage)
@@ -321,6 +332,13 @@ func grantsCommand(ctx context.Context, args []string, getenv func(string) strin
 		changed, err := parts.grants.RevokeGrant(ctx, positional[0], authserver.RevokeReasonOperator)
 		if err != nil {
 			return err
+		}
+		// Forget the remembered consent, or the app would reconnect
+		// without asking the person.
+		if g, err := parts.grants.Grant(ctx, positional[0]); err == nil {
+			if _, err := parts.grants.ForgetConsent(ctx, g.Subject, g.ClientID); err != nil {
+				return err
+			}
 		}
 		if !changed {
 			fmt.Fprintf(stdout, "grant %s was already revoked\n", positional[0])

@@ -807,17 +807,38 @@ func (g *Grants) RevokeGrant(ctx context.Context, grantID, reason string) (bool,
 // person's connected apps lose access at once and for good: enabling the
 // account again does not bring them back.
 func (g *Grants) RevokeGrantsOfUser(ctx context.Context, subject, reason string) (int64, error) {
+	return g.revokeWhere(ctx, "subject", subject, reason)
+}
+
+// RevokeGrantsOfClient revokes every live grant of a client (used when the
+// operator removes the client) and forgets the consents given to it, so
+// that its tokens are refused from the next request and a client
+// registered again under another ID cannot inherit them.
+func (g *Grants) RevokeGrantsOfClient(ctx context.Context, clientID, reason string) (int64, error) {
+	n, err := g.revokeWhere(ctx, "client_id", clientID, reason)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := g.s.db.Writer.ExecContext(ctx, `DELETE FROM consents WHERE client_id = ?`, clientID); err != nil {
+		return n, fmt.Errorf("authserver: forget consents of client %s: %w", quoteShort(clientID), err)
+	}
+	return n, nil
+}
+
+// revokeWhere revokes the live grants whose column (subject or client_id)
+// equals value.
+func (g *Grants) revokeWhere(ctx context.Context, column, value, reason string) (int64, error) {
 	if reason == "" {
 		return 0, &ValidationError{Field: "reason", Reason: "must not be empty"}
 	}
 	res, err := g.s.db.Writer.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
-		WHERE subject = ? AND revoked_at IS NULL`, g.s.now().UnixNano(), reason, subject)
+		WHERE `+column+` = ? AND revoked_at IS NULL`, g.s.now().UnixNano(), reason, value)
 	if err != nil {
-		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(subject), err)
+		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(value), err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(subject), err)
+		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(value), err)
 	}
 	return n, nil
 }
