@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,6 +17,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 )
 
 // TestBuiltInAuthServerFlow runs `go run .`'s default setup (no
@@ -223,4 +228,36 @@ func randomVerifier(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// TestDemoUserIsRetiredOffLocal: a database first made by a local run keeps
+// its demo user; started as a reachable server, that account is disabled.
+func TestDemoUserIsRetiredOffLocal(t *testing.T) {
+	t.Parallel()
+	dbPath := filepath.Join(t.TempDir(), "kanban.db")
+	local := launchServer(t, testissuerForBuiltIn(t), map[string]string{"OAUTH_ISSUER": "", "DATABASE_URL": dbPath})
+	local.cancel()
+	<-local.exited
+
+	public := launchServer(t, testissuerForBuiltIn(t), map[string]string{
+		"OAUTH_ISSUER": "", "DATABASE_URL": dbPath, "BASE_URL": "https://kanban.example.com",
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(public.Log.String(), "disabled the demo user") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no demo-user warning; log:\n%s", public.Log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out bytes.Buffer
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": dbPath}[k] }
+	if code := run(context.Background(), []string{"users", "list"}, getenv, nil, &out, &out); code != 0 || !strings.Contains(out.String(), "disabled") {
+		t.Fatalf("users list (exit %d):\n%s", code, out.String())
+	}
+}
+
+// testissuerForBuiltIn gives launchServer the issuer it wants; with
+// OAUTH_ISSUER empty the built-in server is used and this one is ignored.
+func testissuerForBuiltIn(t *testing.T) *testissuer.Issuer {
+	return testissuer.New(t, testissuer.Options{})
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -76,6 +78,13 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 	case n == 0:
 		setupHint = "Add one on the server with: kanban-mcp users add <name>"
 		log.Warn("no user can sign in yet; the authorization endpoints answer 503 until one is added with: kanban-mcp users add <name>")
+	case !local:
+		// A database first made by a local `go run .` keeps its demo user;
+		// on a reachable server that account (whose password sat in a
+		// file) must not work.
+		if err := retireDemoUser(ctx, users, grants, log); err != nil {
+			return nil, err
+		}
 	}
 
 	server, err := authserver.NewServer(authserver.ServerOptions{
@@ -88,9 +97,12 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{}),
 		Blocked:             blocklist,
 		AccessTokenLifetime: cfg.AccessTokenTTL,
-		TrustedProxyHeader:  cfg.TrustedProxyHeader,
-		SetupHint:           setupHint,
-		Logger:              log,
+		// ID tokens must not outlive their key's time in the JWKS, which
+		// the keys size by the access-token lifetime.
+		IDTokenLifetime:    min(15*time.Minute, cfg.AccessTokenTTL),
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		SetupHint:          setupHint,
+		Logger:             log,
 	})
 	if err != nil {
 		return nil, err
@@ -128,10 +140,43 @@ func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.U
 		return nil
 	}
 	path := filepath.Join(filepath.Dir(cfg.DatabasePath), "demo-password.txt")
-	if err := os.WriteFile(path, []byte(password+"\n"), 0o600); err != nil {
+	// A fresh file, never an existing one (whose mode, or a symlink,
+	// could expose the password).
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("replace the demo password file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("write the demo password file: %w", err)
+	}
+	if _, err := f.WriteString(password + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write the demo password file: %w", err)
+	}
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("write the demo password file: %w", err)
 	}
 	fmt.Fprintf(stdout, "with the password in %s\n\n", path)
+	return nil
+}
+
+// retireDemoUser disables the demo user, if there is an active one, and
+// revokes its grants.
+func retireDemoUser(ctx context.Context, users *authserver.Users, grants *authserver.Grants, log *slog.Logger) error {
+	demo, err := users.UserByName(ctx, "demo")
+	if errors.Is(err, authserver.ErrNotFound) || (err == nil && demo.Disabled()) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := users.DisableUser(ctx, demo.Name); err != nil {
+		return err
+	}
+	if _, err := grants.RevokeGrantsOfUser(ctx, demo.Subject, authserver.RevokeReasonUserDisabled); err != nil {
+		return err
+	}
+	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: kanban-mcp users add <name>")
 	return nil
 }
 

@@ -54,6 +54,9 @@ type setting struct {
 	env, flag, def, help string
 }
 
+// secretSettings are never shown as a flag default (see Load).
+func secretSettings() map[string]bool { return map[string]bool{"KEY_ENCRYPTION_KEY": true} }
+
 func settings() []setting {
 	return []setting{
 		{"LISTEN_ADDR", "listen-addr", "127.0.0.1:8080", "address to listen on; defaults to :$PORT when PORT is set"},
@@ -87,16 +90,28 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	fs.SetOutput(out)
 	values := make(map[string]*string)
 	explicit := make(map[string]bool) // set in the environment or by a flag
+	secrets := map[string]string{}    // secret settings from the environment
+	isSecret := secretSettings()
 	for _, s := range settings() {
 		v := s.def
 		if e := getenv(s.env); e != "" {
 			v = e
 			explicit[s.env] = true
 		}
+		if isSecret[s.env] {
+			// A flag's default is printed by -h and by every flag error,
+			// so a secret from the environment must not become one.
+			secrets[s.env], v = v, ""
+		}
 		values[s.env] = fs.String(s.flag, v, s.help+" ($"+s.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	for env, v := range secrets {
+		if *values[env] == "" {
+			*values[env] = v
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q; settings are flags like -base-url=… or environment variables", fs.Args())
@@ -178,6 +193,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		bad("KEY_ENCRYPTION_KEY is shorter than 16 bytes; use a long random secret, e.g. the output of: openssl rand -base64 32")
 	}
 	c.AccessTokenTTL = positiveDuration(get("ACCESS_TOKEN_TTL"), "ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour, &errs)
+	if c.AccessTokenTTL%time.Second != 0 {
+		bad("ACCESS_TOKEN_TTL %s must be whole seconds (a token's exp and iat are in seconds), e.g. 15m or 90s", c.AccessTokenTTL)
+	}
 	c.RefreshTokenTTL = positiveDuration(get("REFRESH_TOKEN_TTL"), "REFRESH_TOKEN_TTL", time.Hour, 365*24*time.Hour, &errs)
 	c.UnusedClientExpiry = positiveDuration(get("CLIENT_UNUSED_TTL"), "CLIENT_UNUSED_TTL", time.Hour, 10*365*24*time.Hour, &errs)
 	c.Audience = get("OAUTH_AUDIENCE")

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -458,5 +459,34 @@ func TestIsLoopbackHost(t *testing.T) {
 		if got := config.IsLoopbackHost(tt.host); got != tt.want {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
 		}
+	}
+}
+
+// TestSecretsAreNotPrintedAsFlagDefaults: -h and flag errors print every
+// flag's default; a secret from the environment must not be one, yet it
+// still takes effect.
+func TestSecretsAreNotPrintedAsFlagDefaults(t *testing.T) {
+	const secret = "super-secret-encryption-key-123"
+	t.Setenv("KEY_ENCRYPTION_KEY", secret)
+	var out bytes.Buffer
+	if _, err := config.Load([]string{"-bogus"}, os.Getenv, &out); err == nil {
+		t.Fatal("Load accepted an unknown flag")
+	}
+	if strings.Contains(out.String(), secret) {
+		t.Errorf("the flag usage shows KEY_ENCRYPTION_KEY:\n%s", out.String())
+	}
+	c, err := config.Load(nil, os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeyEncryptionKey != secret {
+		t.Errorf("KeyEncryptionKey = %q, want the environment's value", c.KeyEncryptionKey)
+	}
+	c, err = config.Load([]string{"-key-encryption-key=from-the-flag-0123456789"}, os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeyEncryptionKey != "from-the-flag-0123456789" {
+		t.Errorf("the flag did not override the environment: %q", c.KeyEncryptionKey)
 	}
 }
