@@ -10,6 +10,10 @@
 //	kanban-mcp revoke subject <issuer> <subject> [-client <client_id>] [-note …]
 //	kanban-mcp revoke list
 //	kanban-mcp unrevoke <id>
+//	kanban-mcp users add|list|passwd|disable|enable …   the built-in authorization server's users
+//	kanban-mcp clients add|list|remove …                its pre-registered clients
+//	kanban-mcp grants list|revoke …                     what people have authorized
+//	kanban-mcp keys rotate [-now]                       its signing keys
 //
 // Configuration comes from the environment (see config.Load); serve also
 // takes flags that mirror it.
