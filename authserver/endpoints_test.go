@@ -700,8 +700,9 @@ func TestRegisterWhileUnavailable(t *testing.T) {
 	id, _ := r.JSON(t)["client_id"].(string)
 	form := codeForm(id, "no-such-code", strings.Repeat("v", 43))
 	tok := e.postForm(t, PathToken, form)
-	if tok.Status != http.StatusServiceUnavailable || !strings.Contains(string(tok.Body), "kanban-mcp users add NAME") {
-		t.Errorf("token: status %d, body %s; want 503 naming the setup command", tok.Status, tok.Body)
+	if tok.Status != http.StatusServiceUnavailable || !strings.Contains(string(tok.Body), "kanban-mcp users add NAME") ||
+		tok.JSON(t)["error"] != "temporarily_unavailable" || tok.Header.Get("Retry-After") == "" {
+		t.Errorf("token: status %d, body %s; want 503 temporarily_unavailable naming the setup command, with Retry-After", tok.Status, tok.Body)
 	}
 	if cc := tok.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("token: Cache-Control = %q, want no-store", cc)

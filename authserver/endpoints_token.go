@@ -57,7 +57,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	// unavailable answers in plain text; a token endpoint answer must
 	// never be cached, whatever it is.
 	w.Header().Set("Cache-Control", "no-store")
-	if s.unavailable(w) {
+	if s.unavailable(w, r) {
 		return
 	}
 	ctx := r.Context()

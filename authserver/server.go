@@ -239,14 +239,16 @@ func (s *Server) blocked(ctx context.Context, subject, clientID string) bool {
 	return revoked
 }
 
-// unavailable answers 503 while the server cannot sign anyone in: no user
-// exists yet.
-func (s *Server) unavailable(w http.ResponseWriter) bool {
-	if s.opts.SetupHint == "" || s.HasUsers(context.Background()) {
+// unavailable answers the token endpoint with 503 temporarily_unavailable
+// (an RFC 6749 §5.2 error body) while the server cannot sign anyone in: no
+// user exists yet. The pages have their own HTML answer (notSetUp).
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.SetupHint == "" || s.HasUsers(r.Context()) {
 		return false
 	}
 	w.Header().Set("Retry-After", "60")
-	http.Error(w, fmt.Sprintf("Sign-in is not set up yet: no user exists. %s", s.opts.SetupHint), http.StatusServiceUnavailable)
+	writeOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+		fmt.Sprintf("Sign-in is not set up yet: no user exists. %s", s.opts.SetupHint))
 	return true
 }
 
