@@ -7,6 +7,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 )
 
 // registrationResponse is the RFC 7591 §3.2.1 answer: the client's
@@ -42,7 +44,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	// Every attempt counts, well-formed or not: the limit bounds what one
 	// address can make this server store or parse.
-	if ok, wait := s.limits.register.Allow(ip); !ok {
+	if ok, wait := s.limits.register.Allow(clientip.Network(ip)); !ok {
 		s.log.InfoContext(ctx, "client registration throttled", "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many client registrations from this address; retry later.")
 		return

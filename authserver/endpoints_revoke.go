@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, f)
 		return
 	}
-	pair := ratelimit.Key(creds.id, ip)
+	pair := ratelimit.Key(creds.id, clientip.Network(ip))
 	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
 		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
 		return

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -684,6 +685,20 @@ func TestRegisterRateLimitPerIP(t *testing.T) {
 	e.clock.Advance(180 * time.Second)
 	if r := register("203.0.113.1"); r.Status != http.StatusCreated {
 		t.Errorf("after the wait: status %d, body %s; want 201", r.Status, r.Body)
+	}
+
+	// An IPv6 /64 counts as one address: changing the interface bits does
+	// not earn fresh registrations; another /64 does.
+	for i := range 10 {
+		if r := register(fmt.Sprintf("2001:db8:1:2::%x", i+1)); r.Status != http.StatusCreated {
+			t.Fatalf("IPv6 registration %d: status %d; want 201", i+1, r.Status)
+		}
+	}
+	if r := register("2001:db8:1:2:ffff::1"); r.Status != http.StatusTooManyRequests {
+		t.Errorf("11th registration from the same /64: status %d, want 429", r.Status)
+	}
+	if r := register("2001:db8:1:3::1"); r.Status != http.StatusCreated {
+		t.Errorf("another /64: status %d, want 201", r.Status)
 	}
 }
 

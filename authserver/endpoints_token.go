@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -85,7 +86,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	pair := ratelimit.Key(creds.id, ip)
+	pair := ratelimit.Key(creds.id, clientip.Network(ip))
 	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
 		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", creds.id, "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many failed token requests for this client from this address; retry later.")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -60,9 +61,9 @@ func (s *Server) attemptSignIn(r *http.Request, name, password string) (User, *s
 	if len(keyName) > MaxUserNameLen+1 {
 		keyName = keyName[:MaxUserNameLen+1]
 	}
-	pairKey := ratelimit.Key("user-ip", keyName, ip)
+	pairKey := ratelimit.Key("user-ip", keyName, clientip.Network(ip))
 	nameKey := ratelimit.Key("user", keyName)
-	ipKey := ratelimit.Key("ip", ip)
+	ipKey := ratelimit.Key("ip", clientip.Network(ip))
 
 	wait := max(s.limits.signInPair.Check(pairKey), s.limits.signInName.Check(nameKey), s.limits.signInIP.Check(ipKey))
 	if wait > 0 {

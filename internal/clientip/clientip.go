@@ -5,6 +5,7 @@ package clientip
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -25,4 +26,25 @@ func From(r *http.Request, trustedHeader string) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Network returns the unit that per-address limits should count: an IPv4
+// address as it is, an IPv6 address as its /64 prefix. One subscriber
+// usually holds a whole IPv6 /64, so counting single IPv6 addresses would
+// give one attacker billions of fresh buckets. Anything that is not an IP
+// address is returned unchanged.
+func Network(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	prefix, err := addr.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return prefix.String()
 }

@@ -27,3 +27,18 @@ func TestFrom(t *testing.T) {
 		}
 	}
 }
+
+func TestNetwork(t *testing.T) {
+	for ip, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
+		"not-an-ip":            "not-an-ip",
+	} {
+		if got := Network(ip); got != want {
+			t.Errorf("Network(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
