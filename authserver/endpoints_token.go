@@ -2,7 +2,6 @@ package authserver
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -156,7 +155,7 @@ func (s *Server) exchangeCode(ctx context.Context, form url.Values, client Clien
 			return nil, badRequest(errInvalidRequest, p.name+" is required.")
 		}
 	}
-	if _, _, f := s.grantWithBackoff(ctx, "authorization_codes", code); f != nil {
+	if _, _, f := s.grantWithBackoff(ctx, SecretCode, code); f != nil {
 		return nil, f
 	}
 	gr, err := s.opts.Grants.RedeemCode(ctx, RedeemRequest{
@@ -189,7 +188,7 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 	if token == "" {
 		return nil, badRequest(errInvalidRequest, "refresh_token is required.")
 	}
-	pre, found, f := s.grantWithBackoff(ctx, "refresh_tokens", token)
+	pre, found, f := s.grantWithBackoff(ctx, SecretRefreshToken, token)
 	if f != nil {
 		return nil, f
 	}
@@ -242,11 +241,11 @@ func checkRefreshScope(raw string, gr Grant) *failure {
 }
 
 // grantWithBackoff returns the grant that secret (a code or a refresh
-// token, in table) belongs to, and answers 429 when that grant has failed
+// token) belongs to, and answers 429 when that grant has failed
 // too often lately. An unknown secret has no grant (found is false) and
 // passes: the grant call will refuse it.
-func (s *Server) grantWithBackoff(ctx context.Context, table, secret string) (gr Grant, found bool, f *failure) {
-	gr, found, err := s.grantOfSecret(ctx, table, secret)
+func (s *Server) grantWithBackoff(ctx context.Context, kind SecretKind, secret string) (gr Grant, found bool, f *failure) {
+	gr, found, err := s.opts.Grants.GrantOfSecret(ctx, kind, secret)
 	if err != nil {
 		s.log.ErrorContext(ctx, "looking up a code's or token's grant failed", "err", err)
 		return Grant{}, false, serverError()
@@ -258,26 +257,6 @@ func (s *Server) grantWithBackoff(ctx context.Context, table, secret string) (gr
 		s.log.InfoContext(ctx, "token request throttled after failures on its grant", "grant_id", gr.ID, "wait", wait)
 		return Grant{}, false, &failure{status: http.StatusTooManyRequests, retryAfter: wait,
 			description: "Too many failed requests with this authorization; retry later."}
-	}
-	return gr, true, nil
-}
-
-// grantOfSecret returns the grant that the code or refresh token secret
-// belongs to; table is authorization_codes or refresh_tokens. It only
-// reads: every decision about the secret is Grants', in its transaction.
-// This lookup exists for the limits and checks that must run before that
-// transaction changes anything.
-func (s *Server) grantOfSecret(ctx context.Context, table, secret string) (Grant, bool, error) {
-	if table != "authorization_codes" && table != "refresh_tokens" {
-		return Grant{}, false, fmt.Errorf("authserver: no secrets in table %q", table)
-	}
-	gr, err := scanGrant(s.opts.Store.db.Reader.QueryRowContext(ctx,
-		`SELECT `+grantColumns+` FROM `+table+` t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`, hashSecret(secret)))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Grant{}, false, nil
-	}
-	if err != nil {
-		return Grant{}, false, fmt.Errorf("authserver: find the grant of a %s secret: %w", table, err)
 	}
 	return gr, true, nil
 }

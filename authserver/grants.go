@@ -884,6 +884,36 @@ func (g *Grants) RevokeRefreshToken(ctx context.Context, token, clientID string)
 const grantRefusedQuery = `SELECT g.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
 	FROM grants g JOIN users u ON u.id = g.subject WHERE g.id = ?`
 
+// SecretKind says which secret GrantOfSecret looks up.
+type SecretKind int
+
+// The secrets that belong to a grant.
+const (
+	SecretCode         SecretKind = iota // an authorization code
+	SecretRefreshToken                   // a refresh token
+)
+
+// GrantOfSecret returns the grant that a code or refresh token belongs to;
+// found is false for an unknown secret. It only reads: every decision about
+// the secret is made by RedeemCode and Refresh in their transactions. It
+// exists for the limits and checks that must run before those change
+// anything (a per-grant backoff, the blocklist).
+func (g *Grants) GrantOfSecret(ctx context.Context, kind SecretKind, secret string) (gr Grant, found bool, err error) {
+	table := "authorization_codes"
+	if kind == SecretRefreshToken {
+		table = "refresh_tokens"
+	}
+	gr, err = scanGrant(g.s.db.Reader.QueryRowContext(ctx,
+		`SELECT `+grantColumns+` FROM `+table+` t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`, hashSecret(secret)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, false, nil
+	}
+	if err != nil {
+		return Grant{}, false, fmt.Errorf("authserver: find the grant of a %s secret: %w", table, err)
+	}
+	return gr, true, nil
+}
+
 // GrantRevoked reports whether access through grant grantID must be
 // refused: it was revoked, its user is disabled, or there is no such grant
 // (fail closed: a token naming an unknown grant is not one of ours). On an

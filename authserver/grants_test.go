@@ -1169,3 +1169,39 @@ func TestPruneExpired(t *testing.T) {
 		t.Errorf("the live grant was revoked")
 	}
 }
+
+// TestGrantOfSecret: codes and refresh tokens lead to their grant; unknown
+// secrets, and a secret looked up as the other kind, to none.
+func TestGrantOfSecret(t *testing.T) {
+	e := newGrantEnv(t, GrantOptions{})
+	code := e.issueCode(t, e.codeRequest())
+	byCode, found, err := e.grants.GrantOfSecret(t.Context(), SecretCode, code)
+	if err != nil || !found {
+		t.Fatalf("GrantOfSecret(code) = %v, %v", found, err)
+	}
+	g := e.redeem(t, redeemRequest(code))
+	if byCode.ID != g.ID {
+		t.Errorf("the code's grant is %s, want %s", byCode.ID, g.ID)
+	}
+	refresh := e.issueRefresh(t, g.ID)
+	tests := []struct {
+		name   string
+		kind   SecretKind
+		secret string
+		want   string // grant ID, "" for none
+	}{
+		{"refresh token", SecretRefreshToken, refresh, g.ID},
+		{"refresh token looked up as a code", SecretCode, refresh, ""},
+		{"code looked up as a refresh token", SecretRefreshToken, code, ""},
+		{"unknown", SecretRefreshToken, "no-such-token", ""},
+	}
+	for _, tt := range tests {
+		gr, found, err := e.grants.GrantOfSecret(t.Context(), tt.kind, tt.secret)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := map[bool]string{true: gr.ID, false: ""}[found]; got != tt.want {
+			t.Errorf("%s: grant %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
