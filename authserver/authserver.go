@@ -22,6 +22,7 @@ package authserver
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -60,4 +61,27 @@ func Open(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 		now = time.Now
 	}
 	return &Store{db: db, now: now}, nil
+}
+
+// queryAll runs a query on the reader pool and scans every row with scan;
+// what names the list in errors. It returns an empty, non-nil slice when
+// there are no rows, so that lists print as [] rather than null.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("authserver: list %s: %w", what, err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("authserver: list %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("authserver: list %s: %w", what, err)
+	}
+	return out, nil
 }

@@ -445,23 +445,7 @@ func (s *Store) Client(ctx context.Context, clientID string) (Client, error) {
 
 // ListClients returns every registered client, oldest first.
 func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
-	rows, err := s.db.Reader.QueryContext(ctx, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, rowid`)
-	if err != nil {
-		return nil, fmt.Errorf("authserver: list clients: %w", err)
-	}
-	defer rows.Close()
-	clients := []Client{}
-	for rows.Next() {
-		c, err := scanClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("authserver: list clients: %w", err)
-		}
-		clients = append(clients, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("authserver: list clients: %w", err)
-	}
-	return clients, nil
+	return queryAll(ctx, s.db.Reader, "clients", scanClient, `SELECT `+clientColumns+` FROM clients ORDER BY created_at, rowid`)
 }
 
 // RemoveClient deletes the client clientID, or returns ErrNotFound.

@@ -984,23 +984,8 @@ func (g *Grants) ListGrants(ctx context.Context, subject string) ([]Grant, error
 		args = append(args, subject)
 	}
 	query += ` ORDER BY g.created_at DESC, g.id`
-	rows, err := g.s.db.Reader.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("authserver: list grants: %w", err)
-	}
-	defer rows.Close()
-	grants := []Grant{}
-	for rows.Next() {
-		gr, err := scanGrant(rows)
-		if err != nil {
-			return nil, fmt.Errorf("authserver: list grants: %w", err)
-		}
-		grants = append(grants, gr)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("authserver: list grants: %w", err)
-	}
-	return grants, nil
+	scan := func(row interface{ Scan(...any) error }) (Grant, error) { return scanGrant(row) }
+	return queryAll(ctx, g.s.db.Reader, "grants", scan, query, args...)
 }
 
 // TouchGrant records that grant grantID was just used, for the "last

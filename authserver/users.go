@@ -211,23 +211,8 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (User, error) {
 
 // ListUsers returns every account, ordered by name without regard to case.
 func (u *Users) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := u.s.db.Reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name, id`)
-	if err != nil {
-		return nil, fmt.Errorf("authserver: list users: %w", err)
-	}
-	defer rows.Close()
-	users := []User{}
-	for rows.Next() {
-		user, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("authserver: list users: %w", err)
-		}
-		users = append(users, user)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("authserver: list users: %w", err)
-	}
-	return users, nil
+	scan := func(row interface{ Scan(...any) error }) (User, error) { return scanUser(row) }
+	return queryAll(ctx, u.s.db.Reader, "users", scan, `SELECT `+userColumns+` FROM users ORDER BY name, id`)
 }
 
 // CountUsers returns how many accounts exist, disabled ones included.
