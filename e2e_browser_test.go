@@ -24,6 +24,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // chromiumPath is Debian's chromium (SPEC-NOTES §11); no browser is ever
@@ -130,7 +132,7 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 	// The browser: Debian's chromium with the flags of SPEC-NOTES §11 and a
 	// fresh profile. The deadline only guards against a hang.
 	profile := t.TempDir()
-	browserOut := &syncBuffer{}
+	browserOut := &syncbuf.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),

@@ -16,11 +16,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // testServer is a running kanban-mcp.
@@ -29,7 +30,7 @@ type testServer struct {
 	Issuer   *testissuer.Issuer
 	DBPath   string
 	Env      map[string]string
-	Log      *syncBuffer
+	Log      *syncbuf.Buffer
 	cancel   context.CancelFunc
 	finished chan error
 }
@@ -39,24 +40,6 @@ func (s *testServer) MCP() string { return s.URL + "/mcp" }
 
 // PRM returns the path-aware protected-resource metadata URL.
 func (s *testServer) PRM() string { return s.URL + "/.well-known/oauth-protected-resource/mcp" }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freePort finds a loopback port that is free right now. The server needs
 // it before it starts, because BASE_URL (and so the token audience) names
@@ -98,7 +81,7 @@ func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]
 	getenv := func(k string) string { return full[k] }
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &testServer{URL: base, Issuer: iss, DBPath: full["DATABASE_URL"], Env: full, Log: &syncBuffer{}, cancel: cancel, finished: make(chan error, 1)}
+	s := &testServer{URL: base, Issuer: iss, DBPath: full["DATABASE_URL"], Env: full, Log: &syncbuf.Buffer{}, cancel: cancel, finished: make(chan error, 1)}
 	ready := make(chan string, 1)
 	go func() { s.finished <- serve(ctx, nil, getenv, s.Log, s.Log, ready) }()
 	select {

@@ -27,6 +27,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // launchedServer is a serve() whose end the test observes itself.
@@ -55,7 +57,7 @@ func launchServer(t *testing.T, iss *testissuer.Issuer, env map[string]string) *
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &launchedServer{
-		testServer: &testServer{URL: base, Issuer: iss, DBPath: full["DATABASE_URL"], Env: full, Log: &syncBuffer{}, cancel: cancel},
+		testServer: &testServer{URL: base, Issuer: iss, DBPath: full["DATABASE_URL"], Env: full, Log: &syncbuf.Buffer{}, cancel: cancel},
 		exited:     make(chan struct{}),
 	}
 	ready := make(chan string, 1)

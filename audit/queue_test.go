@@ -14,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // recorder is a fake: a recording Writer stands in for the SQLite store,
@@ -211,7 +213,7 @@ func TestQueueFlushesAfterInterval(t *testing.T) {
 
 func TestQueueFullDropsOldest(t *testing.T) {
 	r := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	q := NewQueue(r, Options{Capacity: 5, FlushInterval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// Hold the goroutine inside the write of a first row, so that the
@@ -242,24 +244,6 @@ func TestQueueFullDropsOldest(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "dropped_total=3") {
 		t.Errorf("no drop warning in the log:\n%s", l)
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestQueueRecordDoesNotBlockOnStuckWriter(t *testing.T) {

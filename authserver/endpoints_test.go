@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // Names of the endpoint tests' fixtures.
@@ -47,7 +48,7 @@ type epEnv struct {
 	ts       *httptest.Server
 	issuer   string
 	resource string
-	logs     *epLogBuffer
+	logs     *syncbuf.Buffer
 	blocked  *epBlocklist
 	alice    User
 }
@@ -87,7 +88,7 @@ func newEPEnvWithoutUsers(t *testing.T, mod func(*ServerOptions)) *epEnv {
 		ts:       ts,
 		issuer:   ts.URL,
 		resource: ts.URL + "/mcp",
-		logs:     &epLogBuffer{},
+		logs:     &syncbuf.Buffer{},
 		blocked:  &epBlocklist{ids: map[string]bool{}},
 	}
 	opts := ServerOptions{
@@ -111,25 +112,6 @@ func newEPEnvWithoutUsers(t *testing.T, mod func(*ServerOptions)) *epEnv {
 	}
 	e.srv.Routes(mux)
 	return e
-}
-
-// epLogBuffer collects the server's log; handlers write from their own
-// goroutines.
-type epLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *epLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *epLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // epBlocklist stands in for the operator blocklist (the revocation

@@ -1,7 +1,6 @@
 package authserver
 
 import (
-	"bytes"
 	"context"
 	"html"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
 // The pages are tested as a browser uses them: a real Server on an
@@ -35,24 +36,6 @@ const (
 	ptState            = "st-123/xyz"
 	ptClientName       = "Test App"
 )
-
-// ptLog is a concurrency-safe buffer for the server's log.
-type ptLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *ptLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *ptLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // ptBlocklist is the operator blocklist: blocked clients and subjects.
 type ptBlocklist struct {
@@ -91,7 +74,7 @@ type pageEnv struct {
 	http     *httptest.Server // nil when the env is used through recorders only
 	issuer   string
 	resource string
-	log      *ptLog
+	log      *syncbuf.Buffer
 	blocks   *ptBlocklist
 	alice    User
 	bob      User
@@ -123,7 +106,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	e := &pageEnv{
 		t: t, clock: clock, store: st, users: users, grants: grants,
 		mux:    http.NewServeMux(),
-		log:    &ptLog{},
+		log:    &syncbuf.Buffer{},
 		blocks: &ptBlocklist{clients: map[string]bool{}, subjects: map[string]bool{}},
 	}
 	if !opts.noUsers {
