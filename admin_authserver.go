@@ -138,24 +138,18 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stdout, "added user %s (subject %s)\n", u.Name, u.Subject)
 		return nil
 	case verb == "disable" && len(positional) == 1:
+		// DisableUser also revokes the user's grants, forgets their consents
+		// and ends their sessions: their tokens are refused from the next
+		// request.
 		changed, err := parts.users.DisableUser(ctx, positional[0])
 		if err != nil {
 			return err
 		}
-		u, err := parts.users.UserByName(ctx, positional[0])
-		if err != nil {
-			return err
+		if !changed {
+			fmt.Fprintf(stdout, "%s was already disabled\n", positional[0])
+			return nil
 		}
-		// Disabling ends every grant at once; their tokens are refused from
-		// the next request.
-		n, err := parts.grants.RevokeGrantsOfUser(ctx, u.Subject, authserver.RevokeReasonUserDisabled)
-		if err != nil {
-			return err
-		}
-		if err := endSessions(ctx, parts, positional[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "disabled %s (was already disabled: %v); revoked %d grants\n", positional[0], !changed, n)
+		fmt.Fprintf(stdout, "disabled %s; their grants are revoked and their sessions ended\n", positional[0])
 		return nil
 	case verb == "enable" && len(positional) == 1:
 		changed, err := parts.users.EnableUser(ctx, positional[0])

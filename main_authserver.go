@@ -82,7 +82,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 		// A database first made by a local `go run .` keeps its demo user;
 		// on a reachable server that account (whose password sat in a
 		// file) must not work.
-		if err := retireDemoUser(ctx, users, grants, log); err != nil {
+		if err := retireDemoUser(ctx, users, log); err != nil {
 			return nil, err
 		}
 	}
@@ -160,20 +160,14 @@ func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.U
 	return nil
 }
 
-// retireDemoUser disables the demo user, if there is an active one, and
-// revokes its grants.
-func retireDemoUser(ctx context.Context, users *authserver.Users, grants *authserver.Grants, log *slog.Logger) error {
-	demo, err := users.UserByName(ctx, "demo")
-	if errors.Is(err, authserver.ErrNotFound) || (err == nil && demo.Disabled()) {
+// retireDemoUser disables the demo user, if there is an active one (which
+// also revokes its grants).
+func retireDemoUser(ctx context.Context, users *authserver.Users, log *slog.Logger) error {
+	changed, err := users.DisableUser(ctx, "demo")
+	if errors.Is(err, authserver.ErrNotFound) || (err == nil && !changed) {
 		return nil
 	}
 	if err != nil {
-		return err
-	}
-	if _, err := users.DisableUser(ctx, demo.Name); err != nil {
-		return err
-	}
-	if _, err := grants.RevokeGrantsOfUser(ctx, demo.Subject, authserver.RevokeReasonUserDisabled); err != nil {
 		return err
 	}
 	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: kanban-mcp users add <name>")

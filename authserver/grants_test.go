@@ -790,9 +790,20 @@ func TestDisabledUserGetsNoTokens(t *testing.T) {
 	g, tok := e.connect(t, e.codeRequest())
 	code := e.issueCode(t, e.codeRequest())
 
-	if _, err := e.users.DisableUser(ctx, "alice"); err != nil {
-		t.Fatalf("DisableUser: %v", err)
+	// First the account is only marked disabled (as UserDisabled sees it),
+	// to show that the refusals themselves change nothing.
+	setDisabled := func(disabled bool) {
+		t.Helper()
+		q := `UPDATE users SET disabled_at = NULL WHERE id = ?`
+		args := []any{e.alice.Subject}
+		if disabled {
+			q, args = `UPDATE users SET disabled_at = ? WHERE id = ?`, []any{e.store.now().UnixNano(), e.alice.Subject}
+		}
+		if _, err := e.store.db.Writer.ExecContext(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
 	}
+	setDisabled(true)
 	_, err := e.grants.RedeemCode(ctx, redeemRequest(code))
 	if diff := cmp.Diff(errRefused, summarize(t, err)); diff != "" {
 		t.Errorf("RedeemCode for a disabled user (-want +got):\n%s", diff)
@@ -805,18 +816,29 @@ func TestDisabledUserGetsNoTokens(t *testing.T) {
 		t.Errorf("GrantRevoked = false for a disabled user's grant")
 	}
 	if e.grant(t, g.ID).Revoked() {
-		t.Errorf("the refusals revoked the grant; disabling is what revokes (RevokeGrantsOfUser)")
+		t.Errorf("the refusals revoked the grant; only DisableUser revokes")
+	}
+	setDisabled(false)
+	e.redeem(t, redeemRequest(code))
+	tok = e.refresh(t, tok)
+	if e.revoked(t, g.ID) {
+		t.Errorf("GrantRevoked = true after the user was enabled again")
 	}
 
-	// The refusals changed nothing: once enabled again (without the
-	// grants having been revoked), the same code and token work.
+	// DisableUser revokes the grants for good: enabling the account again
+	// brings none of them back.
+	if _, err := e.users.DisableUser(ctx, "alice"); err != nil {
+		t.Fatalf("DisableUser: %v", err)
+	}
 	if _, err := e.users.EnableUser(ctx, "alice"); err != nil {
 		t.Fatalf("EnableUser: %v", err)
 	}
-	e.redeem(t, redeemRequest(code))
-	e.refresh(t, tok)
-	if e.revoked(t, g.ID) {
-		t.Errorf("GrantRevoked = true after the user was enabled again")
+	if !e.grant(t, g.ID).Revoked() {
+		t.Errorf("DisableUser left the grant live")
+	}
+	_, _, err = e.grants.Refresh(ctx, RefreshRequest{Token: tok, ClientID: gtClient})
+	if diff := cmp.Diff(errRefused, summarize(t, err)); diff != "" {
+		t.Errorf("Refresh after disable and enable (-want +got):\n%s", diff)
 	}
 }
 
@@ -1203,5 +1225,50 @@ func TestGrantOfSecret(t *testing.T) {
 		if got := map[bool]string{true: gr.ID, false: ""}[found]; got != tt.want {
 			t.Errorf("%s: grant %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestDisableUserEndsEverything: disabling an account revokes its grants,
+// forgets its consents and ends its sessions in one step, and touches no
+// one else's; enabling it restores none of that.
+func TestDisableUserEndsEverything(t *testing.T) {
+	e := newGrantEnv(t, GrantOptions{})
+	ctx := t.Context()
+	aliceGrant, _ := e.connect(t, e.codeRequest())
+	bobReq := e.codeRequest()
+	bobReq.Subject = e.bob.Subject
+	bobGrant, _ := e.connect(t, bobReq)
+	for _, u := range []User{e.alice, e.bob} {
+		if err := e.grants.RememberConsent(ctx, u.Subject, gtClient, "kanban.write"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sessionID, _, err := e.store.CreateSession(ctx, e.alice.Subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if changed, err := e.users.DisableUser(ctx, "alice"); err != nil || !changed {
+		t.Fatalf("DisableUser = %v, %v", changed, err)
+	}
+	if _, err := e.users.EnableUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+
+	g, err := e.grants.Grant(ctx, aliceGrant.ID)
+	if err != nil || !g.Revoked() || g.RevokeReason != RevokeReasonUserDisabled {
+		t.Errorf("alice's grant after disable: revoked %v (%q), %v", g.Revoked(), g.RevokeReason, err)
+	}
+	if _, ok, _ := e.grants.Consent(ctx, e.alice.Subject, gtClient); ok {
+		t.Error("alice's consent survived the disable")
+	}
+	if _, err := e.store.LookupSession(ctx, sessionID); err == nil {
+		t.Error("alice's session survived the disable")
+	}
+	if g, _ := e.grants.Grant(ctx, bobGrant.ID); g.Revoked() {
+		t.Error("disabling alice revoked bob's grant")
+	}
+	if _, ok, _ := e.grants.Consent(ctx, e.bob.Subject, gtClient); !ok {
+		t.Error("disabling alice forgot bob's consent")
 	}
 }

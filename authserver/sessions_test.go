@@ -113,8 +113,9 @@ func TestSessionRefusals(t *testing.T) {
 	if _, err := u.EnableUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.LookupSession(ctx, bobID); err != nil {
-		t.Errorf("the session after enabling the user again: %v", err)
+	// Disabling ended the session for good: enabling does not revive it.
+	if _, err := st.LookupSession(ctx, bobID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the session after enabling the user again: %v, want ErrNotFound", err)
 	}
 
 	if err := st.DeleteSession(ctx, aliceID); err != nil {

@@ -363,21 +363,38 @@ func (u *Users) SetEmail(ctx context.Context, name, email string, verified bool)
 }
 
 // DisableUser disables the account name and reports whether it was
-// enabled until now; ErrNotFound if there is none. A disabled account
-// cannot sign in, and UserDisabled reports it from the next call on, which
-// is what grant checks consult.
+// enabled until now; ErrNotFound if there is none. In the same transaction
+// it revokes the user's grants, forgets their consents and ends their
+// browser sessions: a disabled account cannot sign in, and nothing it
+// authorized keeps working (UserDisabled also reports it from the next
+// call on, which grant checks consult). Enabling it again restores none of
+// that.
 func (u *Users) DisableUser(ctx context.Context, name string) (bool, error) {
+	now := u.s.now().UnixNano()
 	return u.setDisabled(ctx, "disable", name, `UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL`,
-		u.s.now().UnixNano(), name)
+		func(tx *sql.Tx) error {
+			for _, q := range []string{
+				`UPDATE grants SET revoked_at = ?1, revoke_reason = ?2 WHERE subject = (SELECT id FROM users WHERE name = ?3) AND revoked_at IS NULL`,
+				`DELETE FROM consents WHERE subject = (SELECT id FROM users WHERE name = ?3)`,
+				`DELETE FROM sessions WHERE subject = (SELECT id FROM users WHERE name = ?3)`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, now, RevokeReasonUserDisabled, name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, now, name)
 }
 
 // EnableUser enables the account name again and reports whether it was
 // disabled until now; ErrNotFound if there is none.
 func (u *Users) EnableUser(ctx context.Context, name string) (bool, error) {
-	return u.setDisabled(ctx, "enable", name, `UPDATE users SET disabled_at = NULL WHERE name = ? AND disabled_at IS NOT NULL`, name)
+	return u.setDisabled(ctx, "enable", name, `UPDATE users SET disabled_at = NULL WHERE name = ? AND disabled_at IS NOT NULL`, nil, name)
 }
 
-func (u *Users) setDisabled(ctx context.Context, verb, name, query string, args ...any) (bool, error) {
+// setDisabled runs query (which changes disabled_at) and, when it changed
+// the account, also runs then in the same transaction.
+func (u *Users) setDisabled(ctx context.Context, verb, name, query string, then func(*sql.Tx) error, args ...any) (bool, error) {
 	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
@@ -390,6 +407,11 @@ func (u *Users) setDisabled(ctx context.Context, verb, name, query string, args 
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
+	}
+	if n > 0 && then != nil {
+		if err := then(tx); err != nil {
+			return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
+		}
 	}
 	if n == 0 {
 		var exists bool
