@@ -107,7 +107,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 	if err != nil {
 		return nil, err
 	}
-	go housekeeping(ctx, st, grants, cfg.UnusedClientExpiry, log)
+	go authserver.Housekeep(ctx, st, grants, cfg.UnusedClientExpiry, log)
 	return &builtInAuthServer{server: server, keys: keySource, grants: grants.RevocationChecker(cfg.Issuer), users: users}, nil
 }
 
@@ -172,28 +172,4 @@ func retireDemoUser(ctx context.Context, users *authserver.Users, log *slog.Logg
 	}
 	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: kanban-mcp users add <name>")
 	return nil
-}
-
-// housekeeping prunes expired codes, refresh tokens and sign-in sessions
-// and removes registered clients that were never used, hourly until ctx
-// ends.
-func housekeeping(ctx context.Context, st *authserver.Store, grants *authserver.Grants, unusedClient time.Duration, log *slog.Logger) {
-	ticker := time.NewTicker(time.Hour)
-	defer ticker.Stop()
-	for {
-		if _, err := grants.PruneExpired(ctx); err != nil && ctx.Err() == nil {
-			log.Error("pruning expired authorization codes and refresh tokens failed", "err", err)
-		}
-		if _, err := st.ExpireUnusedClients(ctx, unusedClient); err != nil && ctx.Err() == nil {
-			log.Error("expiring unused clients failed", "err", err)
-		}
-		if _, err := st.PruneSessions(ctx); err != nil && ctx.Err() == nil {
-			log.Error("pruning expired sign-in sessions failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
 }
