@@ -17,6 +17,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 // Options configure the HTTP surface.
@@ -77,6 +78,9 @@ func New(opts Options) (*Server, error) {
 	mcpServer := server.NewMCPServer("kanban-mcp", opts.Version,
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
+		// The board widget (MCP Apps): hosts that render UI read it with
+		// resources/read; others ignore it.
+		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
 		// The output schemas are generated from the very types the handlers
 		// return, so this never fires in a correct build; it turns any drift
@@ -85,6 +89,7 @@ func New(opts Options) (*Server, error) {
 		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. "+
 			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
 	)
+	mcpServer.AddResource(widget.Resource(), widget.Read)
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
 		Audit:            opts.Audit,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 type addCardArgs struct {
@@ -34,6 +35,7 @@ func AddCard() Tool {
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in addCardArgs) (*Result, error) {
 			card, err := s.AddCard(ctx, c.StoreCall(), store.NewCard{
 				BoardID: in.BoardID, ColumnID: in.ColumnID, Title: in.Title, Description: in.Description, Labels: in.Labels,

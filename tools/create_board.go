@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 type createBoardArgs struct {
@@ -29,6 +30,7 @@ func CreateBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Meta:        widget.TemplateMeta("Creating the board…", "Board created"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in createBoardArgs) (*Result, error) {
 			b, err := s.CreateBoard(ctx, c.StoreCall(), in.Title, in.Columns)
 			if err != nil {
@@ -39,6 +41,7 @@ func CreateBoard() Tool {
 				Structured: out,
 				Text:       fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
 				Recorded:   true,
+				Meta:       widgetHints(c, b.Owned),
 			}, nil
 		}),
 	}

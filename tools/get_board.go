@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 type getBoardArgs struct {
@@ -24,6 +25,7 @@ func GetBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Meta:        widget.TemplateMeta("Opening the board…", "Board shown"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getBoardArgs) (*Result, error) {
 			b, err := s.GetBoard(ctx, c.Viewer, in.BoardID)
 			if err != nil {
@@ -40,6 +42,7 @@ func GetBoard() Tool {
 					Summary:    fmt.Sprintf("viewed board '%s'", b.Title),
 					BoardOwner: ownerIf(b.Owned, c.Viewer),
 				},
+				Meta: widgetHints(c, b.Owned),
 			}, nil
 		}),
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 type moveCardArgs struct {
@@ -37,6 +38,7 @@ func MoveCard() Tool {
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {
 			m, err := s.MoveCard(ctx, c.StoreCall(), in.CardID, in.ColumnID, in.Position)
 			if err != nil {

@@ -3,7 +3,9 @@ package tools
 import (
 	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
 // The structured content types. Their JSON shapes are the tools' output
@@ -116,6 +118,17 @@ func ownerIf(owned bool, viewer store.Actor) store.Actor {
 		return viewer
 	}
 	return store.Actor{}
+}
+
+// widgetHints is the result _meta of a tool the widget renders: whether
+// the viewer may change the board, so that the widget can say so up front.
+func widgetHints(c *Call, owned bool) map[string]any {
+	p := c.Principal
+	return widget.ResultMeta(widget.ViewerHints{
+		SignedIn:   p != nil,
+		CanWrite:   owned && p != nil && p.Scopes.Allow(auth.ScopeWrite),
+		WriteScope: string(auth.ScopeWrite),
+	})
 }
 
 // plural formats a count with a singular or plural noun.

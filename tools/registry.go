@@ -122,7 +122,11 @@ func (o Options) enforce(t Tool) server.ToolHandlerFunc {
 			act.BoardOwner = res.Activity.BoardOwner
 			o.Audit.Record(act)
 		}
-		return mcp.NewToolResultStructured(res.Structured, res.Text), nil
+		out := mcp.NewToolResultStructured(res.Structured, res.Text)
+		if res.Meta != nil {
+			out.Meta = mcp.NewMetaFromMap(res.Meta)
+		}
+		return out, nil
 	}
 }
 

@@ -142,6 +142,9 @@ type Result struct {
 	// Recorded says the store already wrote the activity row in the same
 	// transaction as the change, so the registry must not write another.
 	Recorded bool
+	// Meta is the result's _meta: what only a UI (the widget) needs. Hosts
+	// hand it to the widget and not to the model.
+	Meta map[string]any
 }
 
 // validate checks a declaration before it can be registered.

@@ -1,0 +1,138 @@
+// The View side of the MCP Apps bridge (SEP-1865, version 2026-01-26):
+// JSON-RPC 2.0 over postMessage with the host that embeds this page.
+//
+// Why not the official @modelcontextprotocol/ext-apps App SDK: version
+// 2.0.4 pulls in @modelcontextprotocol/client, core and zod, and a minimal
+// App bundles to about 650 KB minified (147 KB gzipped), all inlined into
+// every widget load, and it needs a Node build. The board uses a handful of
+// messages; this file speaks them in about 150 lines with no build step.
+// The browser test drives it against a host written from the specification.
+"use strict";
+
+const McpAppsBridge = (() => {
+  const PROTOCOL_VERSION = "2026-01-26";
+
+  /** An error answer from the host, or a request that got no answer. */
+  class RpcError extends Error {
+    constructor(error) {
+      super(error && typeof error.message === "string" ? error.message : "The host reported an error.");
+      this.name = "RpcError";
+      this.code = error && error.code;
+      this.data = error && error.data;
+    }
+  }
+
+  /**
+   * create returns a bridge to `host` (the parent window). It listens on
+   * `self` and accepts messages only from `host`: another frame cannot
+   * pose as the host.
+   */
+  function create({ host = window.parent, self = window, appInfo, appCapabilities = {}, timeoutMs = 60000 } = {}) {
+    let nextId = 1;
+    const pending = new Map();
+    const notificationHandlers = new Map();
+    const requestHandlers = new Map([["ping", () => ({})]]);
+
+    // The page runs in a sandboxed frame whose host origin it cannot know
+    // in advance, hence "*"; nothing secret is ever sent.
+    const post = (message) => host.postMessage(message, "*");
+    const isId = (id) => typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+
+    function onMessage(event) {
+      if (event.source !== host) return;
+      const msg = event.data;
+      if (!msg || typeof msg !== "object" || msg.jsonrpc !== "2.0") return;
+      if (typeof msg.method === "string") {
+        if (isId(msg.id)) {
+          answer(msg);
+        } else {
+          const handler = notificationHandlers.get(msg.method);
+          if (handler) handler(msg.params && typeof msg.params === "object" ? msg.params : {});
+        }
+        return;
+      }
+      const waiter = isId(msg.id) && pending.get(msg.id);
+      if (!waiter) return;
+      pending.delete(msg.id);
+      clearTimeout(waiter.timer);
+      if (msg.error) waiter.reject(new RpcError(msg.error));
+      else waiter.resolve(msg.result && typeof msg.result === "object" ? msg.result : {});
+    }
+
+    async function answer(msg) {
+      const handler = requestHandlers.get(msg.method);
+      if (!handler) {
+        post({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: `Method not found: ${msg.method}` } });
+        return;
+      }
+      try {
+        const result = await handler(msg.params && typeof msg.params === "object" ? msg.params : {});
+        post({ jsonrpc: "2.0", id: msg.id, result: result || {} });
+      } catch (err) {
+        post({ jsonrpc: "2.0", id: msg.id, error: { code: -32603, message: String((err && err.message) || err) } });
+      }
+    }
+
+    /** request sends a request and resolves with its result. */
+    function request(method, params, timeout = timeoutMs) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new RpcError({ code: -32001, message: `The host did not answer ${method} within ${Math.round(timeout / 1000)} s.` }));
+        }, timeout);
+        pending.set(id, { resolve, reject, timer });
+        post({ jsonrpc: "2.0", id, method, params });
+      });
+    }
+
+    /** notify sends a notification. */
+    function notify(method, params) {
+      post({ jsonrpc: "2.0", method, params: params || {} });
+    }
+
+    /**
+     * watchSize reports the element's size whenever it changes, at most once
+     * a frame, so that a host with flexible dimensions can fit the frame.
+     */
+    function watchSize(element) {
+      let last = "";
+      let queued = false;
+      const report = () => {
+        queued = false;
+        const rect = element.getBoundingClientRect();
+        const size = { width: Math.ceil(rect.width), height: Math.ceil(rect.height) };
+        const key = size.width + "x" + size.height;
+        if (key === last || size.width === 0) return;
+        last = key;
+        notify("ui/notifications/size-changed", size);
+      };
+      new ResizeObserver(() => {
+        if (!queued) {
+          queued = true;
+          requestAnimationFrame(report);
+        }
+      }).observe(element);
+    }
+
+    self.addEventListener("message", onMessage);
+
+    return {
+      request,
+      notify,
+      watchSize,
+      onNotification: (method, handler) => notificationHandlers.set(method, handler),
+      onRequest: (method, handler) => requestHandlers.set(method, handler),
+      /** connect runs the handshake and resolves with the host's answer. */
+      async connect(timeout = 30000) {
+        const result = await request("ui/initialize", { protocolVersion: PROTOCOL_VERSION, appInfo, appCapabilities }, timeout);
+        notify("ui/notifications/initialized", {});
+        return result;
+      },
+      /** callTool asks the host to call one of this server's tools. */
+      callTool: (name, args) => request("tools/call", { name, arguments: args }),
+    };
+  }
+
+  return { create, RpcError, PROTOCOL_VERSION };
+})();
