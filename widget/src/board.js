@@ -18,7 +18,6 @@
     boardId: "",
     adding: null, // { columnId, draft } while the add form is open
     dragging: null, // { cardId } during a drag
-    renderQueued: false,
   };
   let nextOp = 1;
 
@@ -115,18 +114,10 @@
     return h;
   }
 
-  function scheduleRender() {
-    if (state.renderQueued) return;
-    state.renderQueued = true;
-    requestAnimationFrame(() => {
-      state.renderQueued = false;
-      // Rebuilding the columns under a drag would cancel it; render at its end.
-      if (!state.dragging) render();
-    });
-  }
-
   function render() {
     if (!state.confirmed) return;
+    // Rebuilding the columns under a drag would cancel it; dragend renders.
+    if (state.dragging) return;
     const board = shownBoard();
     const pendingIds = new Set(state.pending.map((op) => op.cardId || op.tempId));
     const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.cardId : undefined;
@@ -377,6 +368,7 @@
       const moved = result.structuredContent && result.structuredContent.card;
       if (!moved) throw refusalFromText("The server's answer had no card in it.");
       place(state.confirmed, moved, moved.column_id, moved.position);
+      hideNotice();
       announce(`Moved “${moved.title}” to ${moved.column_name}.`);
     } catch (err) {
       showRefusal(err, "The card was not moved");
@@ -397,6 +389,7 @@
       const card = result.structuredContent;
       if (!card || !card.id) throw refusalFromText("The server's answer had no card in it.");
       place(state.confirmed, card, card.column_id, card.position);
+      hideNotice();
       announce(`Added “${card.title}” to ${card.column_name}.`);
     } catch (err) {
       // Nothing typed is lost: the title goes back into the open form.
@@ -530,6 +523,14 @@
   });
 
   bridge.onNotification("ui/notifications/tool-result", (result) => {
+    // Once a board is shown, hosts may also report the results of the
+    // widget's own calls here; those are already handled where the call
+    // was made. Only a board replaces the board, and not under pending
+    // changes, which would otherwise be shown twice or lost.
+    if (state.confirmed) {
+      if (result.isError !== true && isBoard(result.structuredContent) && state.pending.length === 0) showBoard(result);
+      return;
+    }
     if (result.isError === true) {
       const r = refusalOf(result);
       showPlaceholder(r.kind === "signin" ? "Sign in to see this board." : r.kind === "scope" ? "This connection may not read this board." : r.text, "error");
