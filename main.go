@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go audit.EnforceRetention(ctx, st, cfg.AuditRetention, log)
 
 	authn := &auth.Authenticator{
-		Revocations:      blocklist,
+		Revocations:      cachedRevocations(db, blocklist),
 		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
 		Logger:           log,
 	}
@@ -166,7 +166,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		authn.Verifier = verifier
-		authn.Revocations = auth.AnyRevoked(blocklist, built.grants)
+		authn.Revocations = cachedRevocations(db, auth.AnyRevoked(blocklist, built.grants))
 		keysReady = verifier.Ready
 		mount = built.server.Routes
 		readyChecks["users"] = func(ctx context.Context) string {
@@ -251,4 +251,14 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// revocationCacheEntries bounds the revocation cache: one entry per
+// user, client and grant seen since the last revocation.
+const revocationCacheEntries = 100_000
+
+// cachedRevocations answers the revocation check of every request from
+// memory; any revocation, by this process or by the CLI, drops the cache.
+func cachedRevocations(db *sqlitedb.DB, checks auth.RevocationChecker) auth.RevocationChecker {
+	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries)
 }

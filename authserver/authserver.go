@@ -85,3 +85,21 @@ func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(int
 	}
 	return out, nil
 }
+
+// revocationChanged tells the resource server's revocation cache, in this
+// process and in others sharing the database (the CLI changes grants while
+// the server runs), that a grant was revoked or a user disabled or
+// enabled. Call it after the change committed.
+func (s *Store) revocationChanged() error {
+	if err := s.db.NoteRevocationChange(); err != nil {
+		return fmt.Errorf("the change is saved, but a running server may not refuse its tokens until restarted: %w", err)
+	}
+	return nil
+}
+
+// revocationChangedHere is revocationChanged for changes that only the
+// running server makes (a replayed code, a reused refresh token, RFC 7009
+// revocation): its own cache learns at once whatever happens to the file
+// that tells other processes, so a failure to write that file must not
+// turn the refusal the client is owed into a server error.
+func (s *Store) revocationChangedHere() { _ = s.db.NoteRevocationChange() }

@@ -480,6 +480,7 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 		if err := tx.Commit(); err != nil {
 			return Grant{}, fmt.Errorf("authserver: redeem code: revoke after a replay: %w", err)
 		}
+		g.s.revocationChangedHere()
 		e := invalidGrant(gr.ID, "The authorization code was already used; the access it granted is revoked.")
 		e.Revoked = revoked
 		return Grant{}, e
@@ -765,6 +766,7 @@ func (g *Grants) refuseReuse(ctx context.Context, tx *sql.Tx, gr Grant, now time
 	if err := tx.Commit(); err != nil {
 		return Grant{}, "", fmt.Errorf("authserver: refresh: revoke after a reuse: %w", err)
 	}
+	g.s.revocationChangedHere()
 	e := invalidGrant(gr.ID, "The refresh token was already used; the authorization is revoked. Sign in again.")
 	e.Revoked = revoked
 	return Grant{}, "", e
@@ -798,6 +800,11 @@ func (g *Grants) RevokeGrant(ctx context.Context, grantID, reason string) (bool,
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("authserver: revoke grant %s: %w", quoteShort(grantID), err)
+	}
+	if revoked {
+		if err := g.s.revocationChanged(); err != nil {
+			return true, fmt.Errorf("authserver: revoke grant %s: %w", quoteShort(grantID), err)
+		}
 	}
 	return revoked, nil
 }
@@ -840,6 +847,11 @@ func (g *Grants) revokeWhere(ctx context.Context, column, value, reason string) 
 	if err != nil {
 		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(value), err)
 	}
+	if n > 0 {
+		if err := g.s.revocationChanged(); err != nil {
+			return n, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(value), err)
+		}
+	}
 	return n, nil
 }
 
@@ -874,6 +886,7 @@ func (g *Grants) RevokeRefreshToken(ctx context.Context, token, clientID string)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("authserver: revoke refresh token: %w", err)
 	}
+	g.s.revocationChangedHere()
 	return nil
 }
 

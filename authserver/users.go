@@ -425,5 +425,12 @@ func (u *Users) setDisabled(ctx context.Context, verb, name, query string, then 
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
 	}
+	// A disabled user's tokens are refused like revoked ones (and an
+	// enabled user's are not), so revocation caches must start over.
+	if n > 0 {
+		if err := u.s.revocationChanged(); err != nil {
+			return true, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
+		}
+	}
 	return n > 0, nil
 }

@@ -206,6 +206,9 @@ func (l *List) add(ctx context.Context, e Entry) (Entry, error) {
 		return Entry{}, fmt.Errorf("revocation: add: commit: %w", err)
 	}
 	e.CreatedAt = time.Unix(0, createdAt).UTC()
+	if err := l.changed(); err != nil {
+		return e, fmt.Errorf("revocation: add: %w", err)
+	}
 	return e, nil
 }
 
@@ -247,7 +250,21 @@ func (l *List) Remove(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("revocation: remove %q: %w", id, err)
 	}
+	if n > 0 {
+		if err := l.changed(); err != nil {
+			return true, fmt.Errorf("revocation: remove %q: %w", id, err)
+		}
+	}
 	return n > 0, nil
+}
+
+// changed tells revocation caches, in this process and in the running
+// server, that the blocklist changed.
+func (l *List) changed() error {
+	if err := l.db.NoteRevocationChange(); err != nil {
+		return fmt.Errorf("the change is saved, but a running server may not see it until restarted: %w", err)
+	}
+	return nil
 }
 
 // checkValue validates one argument. Control characters are refused

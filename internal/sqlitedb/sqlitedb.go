@@ -42,6 +42,8 @@ type DB struct {
 	Writer *sql.DB
 	Reader *sql.DB
 	Path   string
+
+	revocations *revocationSignal
 }
 
 // Open opens (creating if needed) the database file at path and its folder.
@@ -90,7 +92,7 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 
-	db := &DB{Writer: writer, Reader: reader, Path: path}
+	db := &DB{Writer: writer, Reader: reader, Path: path, revocations: newRevocationSignal(path)}
 	// Touch the writer first so the file and its WAL mode exist before any
 	// reader (query_only) connection opens it.
 	if err := writer.PingContext(ctx); err != nil {

@@ -1,0 +1,74 @@
+package auth
+
+import (
+	"context"
+	"sync"
+)
+
+// CachedRevocations answers revocation checks from memory, so that the
+// check every request needs costs a map lookup instead of SQL. version
+// must return a number that changes whenever any revocation changes, in
+// this process or another (sqlitedb.DB.RevocationVersion does); the whole
+// cache is dropped when it does, so a revocation binds from the next
+// request. A failing version or check is never cached and fails closed.
+// The cache holds at most maxEntries principals; when full it starts over.
+func CachedRevocations(inner RevocationChecker, version func() (uint64, error), maxEntries int) RevocationChecker {
+	return &revocationCache{inner: inner, version: version, max: max(1, maxEntries), answers: make(map[revocationKey]bool)}
+}
+
+type revocationCache struct {
+	inner   RevocationChecker
+	version func() (uint64, error)
+	max     int
+
+	mu      sync.RWMutex
+	current uint64 // the version the answers belong to
+	answers map[revocationKey]bool
+}
+
+// revocationKey is everything a revocation decision depends on.
+type revocationKey struct {
+	issuer, subject, clientID, grantID string
+}
+
+func (c *revocationCache) Revoked(ctx context.Context, p *Principal) (bool, error) {
+	if p == nil {
+		return c.inner.Revoked(ctx, p)
+	}
+	v, err := c.version()
+	if err != nil {
+		return false, err
+	}
+	key := revocationKey{p.Issuer, p.Subject, p.ClientID, p.GrantID}
+	c.mu.RLock()
+	revoked, hit := c.answers[key]
+	hit = hit && c.current == v
+	c.mu.RUnlock()
+	if hit {
+		return revoked, nil
+	}
+
+	revoked, err = c.inner.Revoked(ctx, p)
+	if err != nil {
+		return revoked, err
+	}
+	c.mu.Lock()
+	if c.current != v {
+		// Revocations changed since the answers were gathered: start over.
+		// An answer gathered under an older version than the cache's is
+		// dropped, and one gathered before a later change is dropped with
+		// its version at the next request.
+		if v < c.current {
+			c.mu.Unlock()
+			return revoked, nil
+		}
+		clear(c.answers)
+		c.current = v
+	}
+	if len(c.answers) >= c.max {
+		clear(c.answers)
+	}
+	c.answers[key] = revoked
+	c.mu.Unlock()
+	return revoked, nil
+}
