@@ -113,4 +113,6 @@ func TestCachedRevocationsDropsStaleAnswers(t *testing.T) {
 
 type revocationFunc func(context.Context, *auth.Principal) (bool, error)
 
-func (f revocationFunc) Revoked(ctx context.Context, p *auth.Principal) (bool, error) { return f(ctx, p) }
+func (f revocationFunc) Revoked(ctx context.Context, p *auth.Principal) (bool, error) {
+	return f(ctx, p)
+}
