@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +54,16 @@ type VerifierConfig struct {
 	// Keys, when set, replaces fetching keys from the issuer (the built-in
 	// authorization server feeds its key table in directly).
 	Keys KeySource
+	// CacheEntries bounds the cache of verified tokens; 0 means
+	// DefaultTokenCacheEntries and a negative value turns the cache off.
+	CacheEntries int
+	// Now returns the current time; nil means time.Now. For tests.
+	Now func() time.Time
 }
+
+// DefaultTokenCacheEntries is the verified-token cache's default bound:
+// about 10 MB of principals at most.
+const DefaultTokenCacheEntries = 20_000
 
 // Verifier checks access tokens (JWTs) and turns them into principals.
 type Verifier struct {
@@ -61,6 +71,7 @@ type Verifier struct {
 	keys   KeySource
 	parser *jwt.Parser
 	log    *slog.Logger
+	cache  *tokenCache
 }
 
 // NewVerifier returns a verifier for cfg. Unless cfg.Keys is set, it
@@ -93,16 +104,24 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		}
 		keys = rk
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CacheEntries == 0 {
+		cfg.CacheEntries = DefaultTokenCacheEntries
+	}
 	return &Verifier{
-		cfg:  cfg,
-		keys: keys,
-		log:  log,
+		cfg:   cfg,
+		keys:  keys,
+		log:   log,
+		cache: newTokenCache(cfg.CacheEntries, cfg.Now),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(allowedAlgorithms()),
 			jwt.WithIssuer(cfg.Issuer),
 			jwt.WithAudience(cfg.Audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithLeeway(Leeway),
+			jwt.WithTimeFunc(cfg.Now),
 		),
 	}, nil
 }
@@ -144,11 +163,26 @@ type claims struct {
 }
 
 // Verify checks raw and returns its principal. Every failure is a
-// *TokenError.
+// *TokenError. A token that verified before and has not expired is
+// answered from the cache of verified tokens.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes {
 		return nil, &TokenError{Description: "The access token is too large."}
 	}
+	key := sha256.Sum256([]byte(raw))
+	if p, ok := v.cache.get(key); ok {
+		return p, nil
+	}
+	p, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(key, p)
+	return p, nil
+}
+
+// verify is Verify without the cache: the signature and every claim.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	var c claims
 	_, err := v.parser.ParseWithClaims(raw, &c, v.keys.Keyfunc(ctx))
 	if err != nil && errors.Is(err, errUnknownKey) && !v.keys.Ready() {
