@@ -21,7 +21,7 @@ type discard struct{}
 
 func (discard) Record(store.Activity) {}
 
-func openStore(t *testing.T) store.Store {
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
 	if err != nil {
