@@ -14,6 +14,7 @@
 //	kanban-mcp clients add|list|remove …                its pre-registered clients
 //	kanban-mcp grants list|revoke …                     what people have authorized
 //	kanban-mcp keys rotate [-now]                       its signing keys
+//	kanban-mcp bench [-duration 10s] [-concurrency 32] …  measure speed against baselines (bench.go)
 //
 // Configuration comes from the environment (see config.Load); serve also
 // takes flags that mirror it.
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = grantsCommand(ctx, args, getenv, stdout, stderr)
 	case "keys":
 		err = keysCommand(ctx, args, getenv, stdout, stderr)
+	case "bench", "bench-baseline": // bench-baseline: a baseline server that bench starts
+		err = benchCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -104,6 +107,7 @@ const usage = `Usage:
   kanban-mcp clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
   kanban-mcp grants list [-user NAME] | grants revoke <grant_id>
   kanban-mcp keys rotate [-now]
+  kanban-mcp bench [-duration 10s] [-warmup 1s] [-concurrency 32] [-scenarios list] [-out file]   measure speed against baselines
 `
 
 // serve runs the server until ctx ends. ready, when not nil, receives the

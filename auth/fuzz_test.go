@@ -313,4 +313,3 @@ func signES256(t *testing.T, key crypto.Signer, header map[string]any, payload [
 	s.FillBytes(sig[32:])
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
-
