@@ -155,7 +155,7 @@ func TestRegistrationRequestJSON(t *testing.T) {
 	}
 }
 
-func mustValidate(t *testing.T, req RegistrationRequest) Registration {
+func mustValidate(t testing.TB, req RegistrationRequest) Registration {
 	t.Helper()
 	reg, err := ValidateRegistration(req)
 	if err != nil {
@@ -164,7 +164,7 @@ func mustValidate(t *testing.T, req RegistrationRequest) Registration {
 	return reg
 }
 
-func mustRegister(t *testing.T, s *Store, req RegistrationRequest, source ClientSource) (Client, string) {
+func mustRegister(t testing.TB, s *Store, req RegistrationRequest, source ClientSource) (Client, string) {
 	t.Helper()
 	c, secret, err := s.RegisterClient(t.Context(), mustValidate(t, req), source)
 	if err != nil {

@@ -55,7 +55,7 @@ type epEnv struct {
 
 // newEPEnv starts a server with the user alice; mod may change its
 // options before NewServer.
-func newEPEnv(t *testing.T, mod func(*ServerOptions)) *epEnv {
+func newEPEnv(t testing.TB, mod func(*ServerOptions)) *epEnv {
 	t.Helper()
 	e := newEPEnvWithoutUsers(t, mod)
 	e.alice = mustAddUser(t, e.users, "alice", goodPassword, "")
@@ -63,7 +63,7 @@ func newEPEnv(t *testing.T, mod func(*ServerOptions)) *epEnv {
 }
 
 // newEPEnvWithoutUsers starts a server on a database without users.
-func newEPEnvWithoutUsers(t *testing.T, mod func(*ServerOptions)) *epEnv {
+func newEPEnvWithoutUsers(t testing.TB, mod func(*ServerOptions)) *epEnv {
 	t.Helper()
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	store := openTestStore(t, clock)
@@ -176,7 +176,7 @@ func withHeader(name, value string) epMod { return func(r *http.Request) { r.Hea
 func withQuery(q string) epMod { return func(r *http.Request) { r.URL.RawQuery = q } }
 
 // do sends a request to the test server and reads the whole answer.
-func (e *epEnv) do(t *testing.T, method, path, contentType string, body io.Reader, mods ...epMod) epResp {
+func (e *epEnv) do(t testing.TB, method, path, contentType string, body io.Reader, mods ...epMod) epResp {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, e.ts.URL+path, body)
 	if err != nil {
@@ -201,14 +201,14 @@ func (e *epEnv) do(t *testing.T, method, path, contentType string, body io.Reade
 }
 
 // postForm posts form to path as application/x-www-form-urlencoded.
-func (e *epEnv) postForm(t *testing.T, path string, form url.Values, mods ...epMod) epResp {
+func (e *epEnv) postForm(t testing.TB, path string, form url.Values, mods ...epMod) epResp {
 	t.Helper()
 	return e.do(t, http.MethodPost, path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), mods...)
 }
 
 // publicClient registers a public client (auth method none) with the
 // grant types given (default: authorization_code and refresh_token).
-func (e *epEnv) publicClient(t *testing.T, grantTypes ...string) Client {
+func (e *epEnv) publicClient(t testing.TB, grantTypes ...string) Client {
 	t.Helper()
 	if len(grantTypes) == 0 {
 		grantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}

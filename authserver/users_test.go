@@ -40,7 +40,7 @@ func (c *testClock) Advance(d time.Duration) {
 
 // openTestStore opens a Store on a fresh database file in t.TempDir(),
 // closed when the test ends.
-func openTestStore(t *testing.T, clock *testClock) *Store {
+func openTestStore(t testing.TB, clock *testClock) *Store {
 	t.Helper()
 	db, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
 	if err != nil {
@@ -64,7 +64,7 @@ func newTestUsers(t *testing.T) (*Users, *testClock) {
 	return NewUsers(openTestStore(t, clock), testHasher(t, testHashParams, 2)), clock
 }
 
-func mustAddUser(t *testing.T, u *Users, name, password, email string) User {
+func mustAddUser(t testing.TB, u *Users, name, password, email string) User {
 	t.Helper()
 	user, err := u.AddUser(t.Context(), name, password, email)
 	if err != nil {
