@@ -24,16 +24,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
-
-// chromiumPath is Debian's chromium (SPEC-NOTES §11); no browser is ever
-// downloaded.
-const chromiumPath = "/usr/bin/chromium"
-
-// browserWidth is the narrowest phone width the pages must be tidy at.
-const browserWidth = 360
 
 // TestBrowserSignInConsentRevoke drives the sign-in, consent and account
 // pages by clicking: sign in as the demo user, lower the requested admin
@@ -43,12 +34,7 @@ const browserWidth = 360
 // clean browser console and, through the page width, that the pages fit a
 // 360 px screen; screenshots go to KANBAN_ARTIFACTS when it is set.
 func TestBrowserSignInConsentRevoke(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %s is missing (%v): .ci/run must install Debian's chromium (apt-get install -y chromium)", chromiumPath, err)
-		}
-		t.Skipf("browser test skipped: %s not found; install Debian's chromium (apt-get install -y chromium) to run it (with CI=true its absence fails)", chromiumPath)
-	}
+	requireChromium(t)
 	t.Parallel()
 
 	srv := startServer(t, map[string]string{"OAUTH_ISSUER": ""})
@@ -131,58 +117,18 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 
 	// The browser: Debian's chromium with the flags of SPEC-NOTES §11 and a
 	// fresh profile. The deadline only guards against a hang.
-	profile := t.TempDir()
-	browserOut := &syncbuf.Buffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(profile),
-		chromedp.CombinedOutput(browserOut),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	// Cleanups run last-in first-out: the browser has exited before the
-	// profile folder is removed.
-	t.Cleanup(func() { cancelTab(); cancelAlloc(); cancel() })
-
+	b := startBrowser(t, 60*time.Second, srv.Log.String)
+	ctx := b.Ctx
 	fail := func(step string, err error) {
 		t.Helper()
-		t.Fatalf("%s: %v\nbrowser output:\n%s\nserver log:\n%s", step, err, browserOut.String(), srv.Log.String())
+		b.fail(t, step, err)
 	}
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			fail(step, err)
-		}
+		b.do(t, step, actions...)
 	}
-	do("start " + chromiumPath)
-
-	// The console, in order: console API calls, uncaught exceptions and the
-	// browser's own log (failed loads, CSP violations), up to a mark that
-	// the test logs at the end.
-	const consoleEnd = "kanban-e2e: end of the console"
-	messages := chromedp.Console(ctx)
-	var console []chromedp.ConsoleMessage
-	consoleDone := make(chan struct{})
-	go func() {
-		defer close(consoleDone)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleLog && m.Text == consoleEnd {
-				return
-			}
-			console = append(console, m)
-		}
-	}()
+	// The console, from here to a mark that the test logs at the end.
+	console := watchConsole(ctx)
 
 	// navigate and clickLoad load a page and return the document's HTTP
 	// status and headers as the browser got them.
@@ -336,34 +282,7 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 
 	// Nothing went wrong in the browser: no console error, no exception, no
 	// failed load.
-	do("mark the end of the console", chromedp.Evaluate[chromedp.Void](fmt.Sprintf("console.log(%q)", consoleEnd)))
-	select {
-	case <-consoleDone:
-	case <-ctx.Done():
-		t.Fatal("the console never showed the end mark")
-	}
-	var consoleErrors []string
-	for _, m := range console {
-		bad := m.Type == chromedp.ConsoleError || m.Type == "assert" || m.IsException()
-		t.Logf("browser console: %s %s", m, m.URL)
-		if bad {
-			consoleErrors = append(consoleErrors, fmt.Sprintf("%s at %s:%d", m, m.URL, m.Line+1))
-		}
-	}
-	if len(consoleErrors) > 0 {
-		t.Errorf("browser console errors:\n%s", strings.Join(consoleErrors, "\n"))
-	}
-}
-
-// browserRun runs one browser action and returns its value, failing the
-// test with the step's name.
-func browserRun[T any](t *testing.T, ctx context.Context, step string, a chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("%s: %v", step, err)
-	}
-	return v
+	checkConsoleClean(t, console.end(t, b, ctx))
 }
 
 // checkCSRF asserts that the form has a hidden, non-empty csrf field. It

@@ -244,19 +244,31 @@
     const input = el("input", { name: "title", type: "text", maxLength: 200, required: true, autocomplete: "off", placeholder: "Card title", "aria-label": `New card in ${column.name}` });
     input.value = state.adding.draft;
     input.addEventListener("input", () => { state.adding.draft = input.value; });
+    const add = el("button", { type: "button", class: "primary", text: "Add" });
     const cancel = el("button", { type: "button", class: "secondary", text: "Cancel" });
     const close = () => { state.adding = null; render(); };
-    cancel.addEventListener("click", close);
-    input.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
-    const form = el("form", { class: "add-card-form" }, input, el("div", { class: "form-actions" }, el("button", { type: "submit", text: "Add" }), cancel));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
+    // Enter and the Add button add the card directly.
+    const submit = () => {
       const title = input.value.trim();
-      if (!title) return;
+      if (!title) {
+        input.focus();
+        return;
+      }
       state.adding = { columnId: column.id, draft: "" };
       addCard(column.id, title);
+    };
+    add.addEventListener("click", submit);
+    cancel.addEventListener("click", close);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
     });
-    return form;
+    // A group, not a <form>: hosts frame widgets without allow-forms, and
+    // Chromium then blocks (and logs) even the implicit submission on Enter.
+    return el("div", { class: "add-card-form", role: "group", "aria-label": `Add a card to ${column.name}` }, input, el("div", { class: "form-actions" }, add, cancel));
   }
 
   function renderReadOnlyHint(board) {
