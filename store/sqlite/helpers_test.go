@@ -54,7 +54,7 @@ type env struct {
 
 // newEnv opens a Store on a new file in t.TempDir(). A nil Now gets a
 // testClock stepping one millisecond.
-func newEnv(t *testing.T, opts Options) *env {
+func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = newClock(time.Millisecond).Now
@@ -70,7 +70,7 @@ func newEnv(t *testing.T, opts Options) *env {
 }
 
 // openStore opens path and a Store on it; the caller closes it.
-func openStore(t *testing.T, path string, opts Options) (*Store, *sqlitedb.DB) {
+func openStore(t testing.TB, path string, opts Options) (*Store, *sqlitedb.DB) {
 	t.Helper()
 	db, err := sqlitedb.Open(t.Context(), path, sqlitedb.SyncNormal)
 	if err != nil {

@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// BenchmarkStore measures each store operation on a real database file
+// (WAL, synchronous=NORMAL, as served), one operation at a time. The
+// board under test has 50 cards in 3 columns, the load harness's shape.
+func BenchmarkStore(b *testing.B) {
+	e := newEnv(b, Options{Now: time.Now, Quotas: store.Quotas{BoardsPerUser: 1_000_000, CardsPerBoard: 10_000_000}})
+	ctx := b.Context()
+	board, err := e.s.CreateBoard(ctx, call(alice, "create_board"), "Bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var cards []*store.Card
+	for i := range 50 {
+		c, err := e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{
+			BoardID: board.ID, ColumnID: board.Columns[i%3].ID,
+			Title: fmt.Sprintf("Card %d", i), Description: "A description of moderate length.", Labels: []string{"bench"},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cards = append(cards, c)
+	}
+	// A second board receives the cards that the write benchmarks add, so
+	// the read benchmarks keep their 50.
+	sink, err := e.s.CreateBoard(ctx, call(alice, "create_board"), "Sink", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	run := func(name string, op func(i int) error) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := op(i); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+	run("GetBoard50", func(int) error { _, err := e.s.GetBoard(ctx, alice, board.ID); return err })
+	run("ListBoards", func(int) error { _, err := e.s.ListBoards(ctx, alice, store.Page{Limit: 50}); return err })
+	run("SearchCards", func(int) error {
+		_, err := e.s.SearchCards(ctx, alice, store.CardQuery{Query: "Card 4", Page: store.Page{Limit: 20}})
+		return err
+	})
+	run("ListActivity", func(int) error { _, err := e.s.ListActivity(ctx, alice, board.ID, store.Page{Limit: 50}); return err })
+	run("AddCard", func(i int) error {
+		_, err := e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{
+			BoardID: sink.ID, ColumnID: sink.Columns[i%3].ID, Title: fmt.Sprintf("Added %d", i),
+		})
+		return err
+	})
+	run("UpdateCard", func(i int) error {
+		d := fmt.Sprintf("Update %d", i)
+		_, err := e.s.UpdateCard(ctx, call(alice, "update_card"), store.CardUpdate{CardID: cards[i%50].ID, Description: &d})
+		return err
+	})
+	run("MoveCard", func(i int) error {
+		pos := 0
+		_, err := e.s.MoveCard(ctx, call(alice, "move_card"), cards[i%50].ID, board.Columns[(i+1)%3].ID, &pos)
+		return err
+	})
+	run("RecordActivity16", func(i int) error {
+		rows := make([]store.Activity, 16)
+		for j := range rows {
+			rows[j] = store.Activity{At: time.Now(), Tool: "get_board", Actor: alice, Outcome: store.OutcomeOK, BoardID: board.ID, Summary: "viewed"}
+		}
+		return e.s.RecordActivity(ctx, rows)
+	})
+	run("CreateAndDeleteBoard", func(i int) error {
+		nb, err := e.s.CreateBoard(ctx, call(bob, "create_board"), fmt.Sprintf("Tmp %d", i), nil)
+		if err != nil {
+			return err
+		}
+		_, err = e.s.DeleteBoard(ctx, call(bob, "delete_board"), nb.ID)
+		return err
+	})
+}
