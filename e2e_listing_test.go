@@ -300,3 +300,38 @@ func TestEveryAdvertisedArgumentIsAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestToolsListRewriteKeepsTheID checks the tools/list rewrite (and its
+// memo) with ids that try to confuse it: the reply must stay valid JSON,
+// echo the id exactly, and carry top-level securitySchemes every time.
+func TestToolsListRewriteKeepsTheID(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	for _, id := range []any{1.0, 2.0, "abc", `x,"result":{"tools":[]}`, `"}`, 1e15} {
+		body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/list"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := srv.post(t, body, nil)
+		var msg struct {
+			ID     any `json:"id"`
+			Result struct {
+				Tools []map[string]json.RawMessage `json:"tools"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(resp.Body, &msg); err != nil {
+			t.Fatalf("id %v: reply is not JSON: %v\n%s", id, err, resp.Body)
+		}
+		if diff := cmp.Diff(id, msg.ID); diff != "" {
+			t.Errorf("id echoed (-want +got):\n%s", diff)
+		}
+		if len(msg.Result.Tools) != len(tools.All()) {
+			t.Fatalf("id %v: %d tools, want %d", id, len(msg.Result.Tools), len(tools.All()))
+		}
+		for _, tool := range msg.Result.Tools {
+			if tool[tools.SecuritySchemesKey] == nil {
+				t.Errorf("id %v: tool %s lacks top-level securitySchemes", id, tool["name"])
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -36,6 +37,9 @@ type mcpEndpoint struct {
 	registry *tools.Registry
 	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
 	maxBytes int64
+
+	listMu   sync.Mutex
+	listMemo *listMemo // the last tools/list result and its rewrite
 }
 
 func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool) (*mcpEndpoint, error) {
@@ -156,18 +160,53 @@ func refusalOutcome(status int, p *auth.Principal) (store.Outcome, string) {
 // document. The values come from the same declarations as the _meta copy,
 // so the two are identical. A reply that is not a JSON-RPC result with a
 // tools array is passed through untouched.
+//
+// The list rarely changes while replies differ only in their id, so the
+// rewritten result is remembered for the last result mcp-go produced:
+// a repeat costs a comparison instead of a decode and re-encode.
 func (e *mcpEndpoint) addSecuritySchemes(reply []byte) []byte {
-	var msg map[string]json.RawMessage
-	if json.Unmarshal(reply, &msg) != nil || msg["result"] == nil {
+	// mcp-go writes {"jsonrpc":…,"id":…,"result":…}: the first
+	// unescaped ,"result": is the result's (a string id escapes its quotes).
+	const key = `,"result":`
+	i := bytes.Index(reply, []byte(key))
+	trimmed := bytes.TrimRight(reply, "\n")
+	if i < 0 || !bytes.HasSuffix(trimmed, []byte("}")) {
 		return reply
 	}
+	result := trimmed[i+len(key) : len(trimmed)-1]
+
+	e.listMu.Lock()
+	memo := e.listMemo
+	e.listMu.Unlock()
+	if memo == nil || !bytes.Equal(memo.in, result) {
+		out, ok := e.rewriteToolsResult(result)
+		if !ok {
+			return reply
+		}
+		memo = &listMemo{in: bytes.Clone(result), out: out}
+		e.listMu.Lock()
+		e.listMemo = memo
+		e.listMu.Unlock()
+	}
+	out := make([]byte, 0, i+len(key)+len(memo.out)+1)
+	out = append(out, reply[:i+len(key)]...)
+	out = append(out, memo.out...)
+	return append(out, '}')
+}
+
+// listMemo is a tools/list result and its rewritten form.
+type listMemo struct{ in, out []byte }
+
+// rewriteToolsResult adds the top-level securitySchemes to every tool of a
+// tools/list result.
+func (e *mcpEndpoint) rewriteToolsResult(raw []byte) ([]byte, bool) {
 	var result map[string]json.RawMessage
-	if json.Unmarshal(msg["result"], &result) != nil || result["tools"] == nil {
-		return reply
+	if json.Unmarshal(raw, &result) != nil || result["tools"] == nil {
+		return nil, false
 	}
 	var list []map[string]json.RawMessage
 	if json.Unmarshal(result["tools"], &list) != nil {
-		return reply
+		return nil, false
 	}
 	for _, t := range list {
 		var name string
@@ -180,16 +219,13 @@ func (e *mcpEndpoint) addSecuritySchemes(reply []byte) []byte {
 	}
 	var err error
 	if result["tools"], err = json.Marshal(list); err != nil {
-		return reply
+		return nil, false
 	}
-	if msg["result"], err = json.Marshal(result); err != nil {
-		return reply
-	}
-	out, err := json.Marshal(msg)
+	out, err := json.Marshal(result)
 	if err != nil {
-		return reply
+		return nil, false
 	}
-	return out
+	return out, true
 }
 
 func capLen(s string, n int) string {
