@@ -107,7 +107,7 @@ const usage = `Usage:
   kanban-mcp clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
   kanban-mcp grants list [-user NAME] | grants revoke <grant_id>
   kanban-mcp keys rotate [-now]
-  kanban-mcp bench [-duration 10s] [-warmup 1s] [-concurrency 32] [-scenarios list] [-out file]   measure speed against baselines
+  kanban-mcp bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
 `
 
 // serve runs the server until ctx ends. ready, when not nil, receives the
