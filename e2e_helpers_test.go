@@ -74,6 +74,8 @@ func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]
 		"OAUTH_ISSUER":   iss.URL,
 		"AUTH_CHALLENGE": "tool-result",
 		"LOG_LEVEL":      "debug",
+		// Every result the tests see is also checked against its schema.
+		"VALIDATE_OUTPUT": "true",
 	}
 	for k, v := range env {
 		full[k] = v

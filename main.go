@@ -202,6 +202,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AllowedHosts:       cfg.AllowedHosts,
 		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Challenge:          cfg.AuthChallenge,
+		ValidateOutput:     cfg.ValidateOutput,
 		Version:            version,
 		Store:              st,
 		Audit:              queue,

@@ -45,6 +45,11 @@ type Config struct {
 	Synchronous        sqlitedb.Synchronous
 	Quotas             store.Quotas
 	LogLevel           string
+	// ValidateOutput checks every tool result against the tool's output
+	// schema. The schemas are generated from the result types, so this
+	// only catches a broken build; the tests turn it on, production need
+	// not pay for it.
+	ValidateOutput bool
 }
 
 // setting is one configuration value: its environment variable, the flag
@@ -79,6 +84,7 @@ func settings() []setting {
 		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas().BoardsPerUser), "boards one user may own"},
 		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas().CardsPerBoard), "cards one board may hold"},
 		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
+		{"VALIDATE_OUTPUT", "validate-output", "false", "check every tool result against its output schema (development; costs CPU)"},
 	}
 }
 
@@ -262,6 +268,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	case "debug", "info", "warn", "error":
 	default:
 		bad("LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
+	}
+	switch v := strings.ToLower(get("VALIDATE_OUTPUT")); v {
+	case "true", "1", "yes", "on":
+		c.ValidateOutput = true
+	case "false", "0", "no", "off":
+	default:
+		bad("VALIDATE_OUTPUT %q is not true or false", v)
 	}
 
 	if len(errs) > 0 {

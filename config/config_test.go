@@ -24,7 +24,7 @@ var envNames = []string{
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
 	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
-	"LOG_LEVEL",
+	"LOG_LEVEL", "VALIDATE_OUTPUT",
 }
 
 // load sets env (after clearing every other variable) and loads the
@@ -93,6 +93,7 @@ type view struct {
 	Synchronous                                 sqlitedb.Synchronous
 	Quotas                                      store.Quotas
 	LogLevel                                    string
+	ValidateOutput                              bool
 	BuiltInAuthServer                           bool
 	KeyEncryptionKey                            string
 	AccessTokenTTL, RefreshTokenTTL             time.Duration
@@ -104,7 +105,7 @@ func viewOf(c *config.Config) view {
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
 		AuthChallenge: c.AuthChallenge, AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
-		AuditRetention: c.AuditRetention, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel,
+		AuditRetention: c.AuditRetention, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
 		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, UnusedClientExpiry: c.UnusedClientExpiry,
 	}
@@ -273,6 +274,7 @@ func TestLoadSettings(t *testing.T) {
 		{name: "AUDIT_RETENTION", env: map[string]string{"AUDIT_RETENTION": "720h"}, change: func(v *view) { v.AuditRetention = 720 * time.Hour }},
 		{name: "quotas", env: map[string]string{"MAX_BOARDS_PER_USER": "3", "MAX_CARDS_PER_BOARD": "50"}, change: func(v *view) { v.Quotas = store.Quotas{BoardsPerUser: 3, CardsPerBoard: 50} }},
 		{name: "LOG_LEVEL", env: map[string]string{"LOG_LEVEL": "WARN"}, change: func(v *view) { v.LogLevel = "warn" }},
+		{name: "VALIDATE_OUTPUT", env: map[string]string{"VALIDATE_OUTPUT": "true"}, change: func(v *view) { v.ValidateOutput = true }},
 		{name: "surrounding spaces are trimmed", env: map[string]string{"BASE_URL": " https://x.example ", "LOG_LEVEL": " debug "}, change: func(v *view) {
 			v.BaseURL, v.Resource, v.Audience, v.LogLevel = "https://x.example", "https://x.example/mcp", "https://x.example/mcp", "debug"
 		}},
@@ -326,6 +328,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"AUTH_CHALLENGE", map[string]string{"AUTH_CHALLENGE": "html"}, []string{"AUTH_CHALLENGE"}},
 		{"SQLITE_SYNCHRONOUS", map[string]string{"SQLITE_SYNCHRONOUS": "off"}, []string{"SQLITE_SYNCHRONOUS"}},
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "verbose"}, []string{"LOG_LEVEL"}},
+		{"VALIDATE_OUTPUT", map[string]string{"VALIDATE_OUTPUT": "sometimes"}, []string{"VALIDATE_OUTPUT"}},
 		{"ALLOWED_HOSTS with a scheme", map[string]string{"ALLOWED_HOSTS": "https://a.example"}, []string{"ALLOWED_HOSTS"}},
 		{"ALLOWED_HOSTS with a port", map[string]string{"ALLOWED_HOSTS": "a.example:443"}, []string{"ALLOWED_HOSTS"}},
 		{"TRUSTED_PROXY_HEADER with a colon", map[string]string{"TRUSTED_PROXY_HEADER": "Fly-Client-IP:"}, []string{"TRUSTED_PROXY_HEADER"}},

@@ -46,6 +46,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
+	// ValidateOutput checks every tool result against its output schema
+	// (config.Config.ValidateOutput).
+	ValidateOutput bool
 }
 
 // Server is the HTTP surface.
@@ -75,20 +78,25 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("httpapi: an Authenticator is required")
 	}
 
-	mcpServer := server.NewMCPServer("kanban-mcp", opts.Version,
+	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		// The board widget (MCP Apps): hosts that render UI read it with
 		// resources/read; others ignore it.
 		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
-		// The output schemas are generated from the very types the handlers
-		// return, so this never fires in a correct build; it turns any drift
-		// into a loud failure instead of a silently wrong contract.
-		server.WithOutputSchemaValidation(),
-		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. "+
+		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. " +
 			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
-	)
+	}
+	if opts.ValidateOutput {
+		// The output schemas are generated from the very types the handlers
+		// return, so this never fires in a correct build; the tests turn it
+		// on to make any drift a loud failure. It re-encodes and validates
+		// every result, about a third of get_board's CPU, hence off in
+		// production.
+		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
+	}
+	mcpServer := server.NewMCPServer("kanban-mcp", opts.Version, serverOpts...)
 	mcpServer.AddResource(widget.Resource(), widget.Read)
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
