@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -11,7 +10,7 @@ import (
 )
 
 // insertActivity inserts one activity row; a.At must be set.
-func insertActivity(ctx context.Context, tx *sql.Tx, a store.Activity) error {
+func insertActivity(ctx context.Context, tx *txn, a store.Activity) error {
 	ids, err := encodeJSONList(a.IDs)
 	if err != nil {
 		return err
@@ -63,7 +62,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 				ORDER BY id DESC LIMIT ?5))
 		ORDER BY id DESC
 		LIMIT ?5`
-	err = s.read(ctx, "list activity", func(tx *sql.Tx) error {
+	err = s.read(ctx, "list activity", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, query, viewer.Issuer, viewer.Subject, before.Key, boardID, limit+1)
 		if err != nil {
 			return err
@@ -104,11 +103,12 @@ func (s *Store) RecordActivity(ctx context.Context, rows []store.Activity) error
 	if len(rows) == 0 {
 		return nil
 	}
-	tx, err := s.db.Writer.BeginTx(ctx, nil)
+	sqlTx, err := s.db.Writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record activity: begin: %w", err)
 	}
-	defer tx.Rollback() // a no-op after Commit
+	defer sqlTx.Rollback() // a no-op after Commit
+	tx := &txn{Tx: sqlTx, stmts: s.writeStmts}
 	now := s.now()
 	for _, a := range rows {
 		if a.At.IsZero() {

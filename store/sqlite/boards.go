@@ -40,7 +40,7 @@ func errBoardNotOwned(id string) error {
 }
 
 // visibleBoard loads a board that viewer may read.
-func visibleBoard(ctx context.Context, tx *sql.Tx, viewer store.Actor, id string) (boardRow, error) {
+func visibleBoard(ctx context.Context, tx *txn, viewer store.Actor, id string) (boardRow, error) {
 	const query = `SELECT id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at
 		FROM boards
 		WHERE id = ?1 AND (visibility = 'public' OR (?3 <> '' AND owner_iss = ?2 AND owner_sub = ?3))`
@@ -58,7 +58,7 @@ func visibleBoard(ctx context.Context, tx *sql.Tx, viewer store.Actor, id string
 
 // ownedBoard loads a board that actor owns. Anonymous actors own nothing:
 // owner_sub is never empty.
-func ownedBoard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (boardRow, error) {
+func ownedBoard(ctx context.Context, tx *txn, actor store.Actor, id string) (boardRow, error) {
 	const query = `SELECT id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at
 		FROM boards
 		WHERE id = ? AND owner_iss = ? AND owner_sub = ?`
@@ -78,7 +78,7 @@ func ownedBoard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (
 // a board aliased b.
 const boardSummaryColumns = `b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at,
 	(SELECT count(*) FROM columns c WHERE c.board_id = b.id),
-	(SELECT count(*) FROM cards k WHERE k.board_id = b.id)`
+	b.card_count`
 
 // scanBoardSummary reads one row selected with boardSummaryColumns.
 func scanBoardSummary(scan func(...any) error, viewer store.Actor) (store.BoardSummary, error) {
@@ -99,7 +99,7 @@ func scanBoardSummary(scan func(...any) error, viewer store.Actor) (store.BoardS
 
 // loadBoardSummary reads the summary of board id, which the caller has
 // already found.
-func loadBoardSummary(ctx context.Context, tx *sql.Tx, viewer store.Actor, id string) (store.BoardSummary, error) {
+func loadBoardSummary(ctx context.Context, tx *txn, viewer store.Actor, id string) (store.BoardSummary, error) {
 	const query = `SELECT ` + boardSummaryColumns + ` FROM boards b WHERE b.id = ?`
 	s, err := scanBoardSummary(tx.QueryRowContext(ctx, query, id).Scan, viewer)
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 		ORDER BY b.created_at, b.id
 		LIMIT ?5`
 	list := store.BoardList{Boards: []store.BoardSummary{}}
-	err = s.read(ctx, "list boards", func(tx *sql.Tx) error {
+	err = s.read(ctx, "list boards", func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, query, after.Key, after.ID, viewer.Issuer, viewer.Subject, limit+1)
 		if err != nil {
 			return err
@@ -170,72 +170,95 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
 		return nil, err
 	}
-	var board *store.Board
-	err := s.read(ctx, "get board", func(tx *sql.Tx) error {
-		b, err := visibleBoard(ctx, tx, viewer, boardID)
-		if err != nil {
-			return err
+	if b, cached, visible := s.boards.get(boardID, viewer); cached {
+		if !visible {
+			return nil, errBoardNotVisible(boardID)
 		}
-		board = &store.Board{
-			ID:         b.ID,
-			Title:      b.Title,
-			Visibility: b.Visibility,
-			Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
-			Version:    b.Version,
-			CreatedAt:  timeOf(b.CreatedAt),
-			UpdatedAt:  timeOf(b.UpdatedAt),
-			Columns:    []store.Column{},
-		}
-
-		const columnsQuery = `SELECT id, name, position FROM columns WHERE board_id = ? ORDER BY position`
-		rows, err := tx.QueryContext(ctx, columnsQuery, boardID)
-		if err != nil {
-			return fmt.Errorf("load columns: %w", err)
-		}
-		defer rows.Close()
-		index := map[string]int{} // column ID → index in board.Columns
-		for rows.Next() {
-			col := store.Column{Cards: []store.Card{}}
-			if err := rows.Scan(&col.ID, &col.Name, &col.Position); err != nil {
-				return fmt.Errorf("load columns: %w", err)
-			}
-			index[col.ID] = len(board.Columns)
-			board.Columns = append(board.Columns, col)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("load columns: %w", err)
-		}
-
-		const cardsQuery = `SELECT ` + cardColumns + `
-			FROM cards k JOIN columns c ON c.id = k.column_id
-			WHERE k.board_id = ?
-			ORDER BY c.position, k.position`
-		cardRows, err := tx.QueryContext(ctx, cardsQuery, boardID)
-		if err != nil {
-			return fmt.Errorf("load cards: %w", err)
-		}
-		defer cardRows.Close()
-		for cardRows.Next() {
-			card, err := scanCard(cardRows.Scan)
-			if err != nil {
-				return fmt.Errorf("load cards: %w", err)
-			}
-			i, ok := index[card.ColumnID]
-			if !ok {
-				return fmt.Errorf("load cards: card %s is in unknown column %s", card.ID, card.ColumnID)
-			}
-			board.Columns[i].Cards = append(board.Columns[i].Cards, card)
-		}
-		if err := cardRows.Err(); err != nil {
-			return fmt.Errorf("load cards: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return b, nil
 	}
+	gen := s.boards.generation(boardID)
+	// One prepared statement reads the board, its columns and its cards:
+	// a single statement sees one snapshot, so no transaction is needed,
+	// and the most frequent read costs one round through SQLite.
+	rows, err := s.getBoard.QueryContext(ctx, boardID, viewer.Issuer, viewer.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("get board: %w", err)
+	}
+	defer rows.Close()
+	var board *store.Board
+	var ownerIss, ownerSub string
+	for rows.Next() {
+		var (
+			b                 boardRow
+			colID, colName    sql.NullString
+			colPos            sql.NullInt64
+			cardID, title     sql.NullString
+			description       sql.NullString
+			labels            sql.NullString
+			position, version sql.NullInt64
+			created, updated  sql.NullInt64
+		)
+		if err := rows.Scan(&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt,
+			&colID, &colName, &colPos,
+			&cardID, &title, &description, &labels, &position, &version, &created, &updated); err != nil {
+			return nil, fmt.Errorf("get board: %w", err)
+		}
+		if board == nil {
+			board = &store.Board{
+				ID:         b.ID,
+				Title:      b.Title,
+				Visibility: b.Visibility,
+				Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
+				Version:    b.Version,
+				CreatedAt:  timeOf(b.CreatedAt),
+				UpdatedAt:  timeOf(b.UpdatedAt),
+				Columns:    []store.Column{},
+			}
+			ownerIss, ownerSub = b.OwnerIss, b.OwnerSub
+		}
+		if !colID.Valid {
+			continue // a board without columns
+		}
+		if n := len(board.Columns); n == 0 || board.Columns[n-1].ID != colID.String {
+			board.Columns = append(board.Columns, store.Column{ID: colID.String, Name: colName.String, Position: int(colPos.Int64), Cards: []store.Card{}})
+		}
+		if !cardID.Valid {
+			continue // an empty column
+		}
+		col := &board.Columns[len(board.Columns)-1]
+		card := store.Card{
+			ID: cardID.String, BoardID: b.ID, ColumnID: col.ID, ColumnName: col.Name,
+			Title: title.String, Description: description.String,
+			Position: int(position.Int64), Version: version.Int64,
+			CreatedAt: timeOf(created.Int64), UpdatedAt: timeOf(updated.Int64),
+		}
+		if card.Labels, err = decodeJSONList(labels.String); err != nil {
+			return nil, fmt.Errorf("get board: %w", err)
+		}
+		col.Cards = append(col.Cards, card)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get board: %w", err)
+	}
+	if board == nil {
+		return nil, errBoardNotVisible(boardID)
+	}
+	s.boards.put(board, ownerIss, ownerSub, gen)
 	return board, nil
 }
+
+// getBoardQuery is GetBoard's one statement: the board if viewer may see
+// it (public, or viewer owns it), each of its columns in order, and each
+// column's cards in order; a column without cards gives one row with NULL
+// card fields.
+const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at,
+		c.id, c.name, c.position,
+		k.id, k.title, k.description, k.labels, k.position, k.version, k.created_at, k.updated_at
+	FROM boards b
+	LEFT JOIN columns c ON c.board_id = b.id
+	LEFT JOIN cards k ON k.column_id = c.id
+	WHERE b.id = ?1 AND (b.visibility = 'public' OR (?3 <> '' AND b.owner_iss = ?2 AND b.owner_sub = ?3))
+	ORDER BY c.position, k.position`
 
 // CreateBoard creates a private board owned by c.Actor with the given
 // columns, or "To do", "Doing", "Done" when none are given.
@@ -271,7 +294,7 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 	}
 
 	var board *store.Board
-	err := s.write(ctx, "create board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "create board", c, func(tx *txn, now int64) (store.Activity, error) {
 		const countQuery = `SELECT count(*) FROM boards WHERE owner_iss = ? AND owner_sub = ?`
 		var owned int
 		if err := tx.QueryRowContext(ctx, countQuery, c.Actor.Issuer, c.Actor.Subject).Scan(&owned); err != nil {
@@ -330,7 +353,7 @@ func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v 
 		return nil, store.Errorf(store.Invalid, "visibility must be %q or %q; got %q", store.Private, store.Public, v)
 	}
 	var summary store.BoardSummary
-	err := s.write(ctx, "share board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "share board", c, func(tx *txn, now int64) (store.Activity, error) {
 		b, err := ownedBoard(ctx, tx, c.Actor, boardID)
 		if err != nil {
 			return store.Activity{}, err
@@ -365,7 +388,7 @@ func (s *Store) DeleteBoard(ctx context.Context, c store.Call, boardID string) (
 		return nil, err
 	}
 	var summary store.BoardSummary
-	err := s.write(ctx, "delete board", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "delete board", c, func(tx *txn, now int64) (store.Activity, error) {
 		if _, err := ownedBoard(ctx, tx, c.Actor, boardID); err != nil {
 			return store.Activity{}, err
 		}

@@ -47,7 +47,7 @@ func errCardNotOwned(id string) error {
 
 // ownedCard loads a card on a board that actor owns, with the board's
 // title.
-func ownedCard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (store.Card, string, error) {
+func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
 	const query = `SELECT ` + cardColumns + `, b.title
 		FROM cards k
 		JOIN columns c ON c.id = k.column_id
@@ -66,7 +66,7 @@ func ownedCard(ctx context.Context, tx *sql.Tx, actor store.Actor, id string) (s
 
 // columnOnBoard returns the name of column columnID when it is on board
 // boardID.
-func columnOnBoard(ctx context.Context, tx *sql.Tx, columnID, boardID string) (string, error) {
+func columnOnBoard(ctx context.Context, tx *txn, columnID, boardID string) (string, error) {
 	var name string
 	err := tx.QueryRowContext(ctx, `SELECT name FROM columns WHERE id = ? AND board_id = ?`, columnID, boardID).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -80,16 +80,19 @@ func columnOnBoard(ctx context.Context, tx *sql.Tx, columnID, boardID string) (s
 
 // countColumnCards returns how many cards column columnID holds, which is
 // also the position just past its last card.
-func countColumnCards(ctx context.Context, tx *sql.Tx, columnID string) (int, error) {
+func countColumnCards(ctx context.Context, tx *txn, columnID string) (int, error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE column_id = ?`, columnID).Scan(&n); err != nil {
+	// Positions are dense (0 … n-1: every move and delete closes its gap),
+	// so the highest plus one is the count, read from the index's end
+	// instead of counting the column.
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = ?`, columnID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count cards in column: %w", err)
 	}
 	return n, nil
 }
 
 // touchBoard records that something on a board changed.
-func touchBoard(ctx context.Context, tx *sql.Tx, boardID string, now int64) error {
+func touchBoard(ctx context.Context, tx *txn, boardID string, now int64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE boards SET updated_at = ? WHERE id = ?`, now, boardID); err != nil {
 		return fmt.Errorf("touch board: %w", err)
 	}
@@ -120,7 +123,7 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 	}
 
 	var card *store.Card
-	err = s.write(ctx, "add card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err = s.write(ctx, "add card", c, func(tx *txn, now int64) (store.Activity, error) {
 		b, err := ownedBoard(ctx, tx, c.Actor, in.BoardID)
 		if err != nil {
 			return store.Activity{}, err
@@ -130,7 +133,7 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 			return store.Activity{}, err
 		}
 		var onBoard int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE board_id = ?`, in.BoardID).Scan(&onBoard); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT card_count FROM boards WHERE id = ?`, in.BoardID).Scan(&onBoard); err != nil {
 			return store.Activity{}, fmt.Errorf("count cards on board: %w", err)
 		}
 		if onBoard >= s.quotas.CardsPerBoard {
@@ -206,7 +209,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 	}
 
 	var card store.Card
-	err := s.write(ctx, "update card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Activity, error) {
 		var err error
 		if card, _, err = ownedCard(ctx, tx, c.Actor, in.CardID); err != nil {
 			return store.Activity{}, err
@@ -277,7 +280,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 	}
 
 	var move store.CardMove
-	err := s.write(ctx, "move card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "move card", c, func(tx *txn, now int64) (store.Activity, error) {
 		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Activity{}, err
@@ -374,7 +377,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		return nil, err
 	}
 	var deleted store.DeletedCard
-	err := s.write(ctx, "delete card", c, func(tx *sql.Tx, now int64) (store.Activity, error) {
+	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Activity, error) {
 		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Activity{}, err
@@ -466,7 +469,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 		ORDER BY k.created_at, k.id`
 
 	lowered := strings.ToLower(query)
-	err = s.read(ctx, "search cards", func(tx *sql.Tx) error {
+	err = s.read(ctx, "search cards", func(tx *txn) error {
 		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
 		if q.BoardID != "" {
 			if _, err := visibleBoard(ctx, tx, viewer, q.BoardID); err != nil {
@@ -513,7 +516,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 // searchableColumn checks that column columnID is on board boardID, or on
 // one of the viewer's own boards when boardID is empty. The caller has
 // already checked that boardID is visible.
-func searchableColumn(ctx context.Context, tx *sql.Tx, viewer store.Actor, columnID, boardID string) error {
+func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID, boardID string) error {
 	if boardID != "" {
 		_, err := columnOnBoard(ctx, tx, columnID, boardID)
 		return err

@@ -32,6 +32,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -68,6 +69,13 @@ type Store struct {
 	db     *sqlitedb.DB
 	quotas store.Quotas
 	now    func() time.Time
+
+	// getBoard is prepared once: get_board is the most frequent call.
+	getBoard *sql.Stmt
+	// The statements of transactions, prepared on first use.
+	writeStmts, readStmts *stmtCache
+	// boards holds recently read boards; write invalidates what it changes.
+	boards *boardCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -93,6 +101,11 @@ func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.writeStmts, s.readStmts = newStmtCache(db.Writer), newStmtCache(db.Reader)
+	s.boards = newBoardCache()
+	if s.getBoard, err = db.Reader.PrepareContext(ctx, getBoardQuery); err != nil {
+		return nil, fmt.Errorf("prepare get board: %w", err)
+	}
 	return s, nil
 }
 
@@ -105,7 +118,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database the Store was created with.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	serr := errors.Join(s.getBoard.Close(), s.writeStmts.close(), s.readStmts.close())
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return serr
+}
 
 // write runs fn in one writer transaction. When fn succeeds, write completes
 // the activity row fn returns (time, tool, outcome, actor, owner) and inserts
@@ -120,12 +139,13 @@ func (s *Store) Close() error { return s.db.Close() }
 // Anonymous actors need no check here: they own no board (owner_sub is
 // never empty), so the ownership lookups in fn fail with NotFound, exactly
 // as for someone else's board.
-func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *sql.Tx, now int64) (store.Activity, error)) error {
-	tx, err := s.db.Writer.BeginTx(ctx, nil)
+func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *txn, now int64) (store.Activity, error)) error {
+	sqlTx, err := s.db.Writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
 	}
-	defer tx.Rollback() // a no-op after Commit
+	defer sqlTx.Rollback() // a no-op after Commit
+	tx := &txn{Tx: sqlTx, stmts: s.writeStmts}
 
 	now := s.now()
 	a, err := fn(tx, nanos(now))
@@ -147,18 +167,22 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", op, err)
 	}
+	// Every write names the board it changed in its activity row; a write
+	// that named none would forget every cached board, to be safe.
+	s.boards.invalidate(a.BoardID)
 	return nil
 }
 
 // read runs fn in a read transaction on the reader pool, so that its
 // queries see one snapshot. Domain errors are returned as they are;
 // anything else is wrapped with op.
-func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.Reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (s *Store) read(ctx context.Context, op string, fn func(tx *txn) error) error {
+	sqlTx, err := s.db.Reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
 	}
-	defer tx.Rollback() // read-only: nothing to commit
+	defer sqlTx.Rollback() // read-only: nothing to commit
+	tx := &txn{Tx: sqlTx, stmts: s.readStmts}
 	if err := fn(tx); err != nil {
 		if store.ErrorCode(err) != "" {
 			return err
@@ -204,6 +228,9 @@ func encodeJSONList(list []string) (string, error) {
 // decodeJSONList reads a JSON array stored by encodeJSONList; the result is
 // never nil.
 func decodeJSONList(s string) ([]string, error) {
+	if s == "[]" {
+		return []string{}, nil // most cards have no labels: skip the decoder
+	}
 	list := []string{}
 	if err := json.Unmarshal([]byte(s), &list); err != nil {
 		return nil, fmt.Errorf("decode stored list %q: %w", s, err)
