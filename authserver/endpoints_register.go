@@ -61,7 +61,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	// (logo_uri, scope, contacts, …).
 	err := dec.Decode(&req)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
+		switch _, extra := dec.Token(); {
+		case extra == io.EOF:
+		case errors.As(extra, new(*http.MaxBytesError)):
+			// The object fitted, but what follows it does not.
+			err = extra
+		default:
 			err = errors.New("data after the JSON object")
 		}
 	}

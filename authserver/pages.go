@@ -216,6 +216,10 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) parsePostForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			s.errorPage(w, r, http.StatusRequestEntityTooLarge, "The form is too large", fmt.Sprintf("A form may hold at most %d bytes.", maxFormBytes), "Go back, reload the page and try again.")
+			return nil, false
+		}
 		s.errorPage(w, r, http.StatusBadRequest, "The form could not be read", "The form could not be read.", "Go back, reload the page and try again.")
 		return nil, false
 	}
