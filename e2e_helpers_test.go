@@ -113,7 +113,7 @@ func (s *testServer) waitReady(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := testClient.Get(s.URL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -166,10 +166,14 @@ func (s *testServer) post(t *testing.T, body []byte, headers map[string]string) 
 	return do(t, req)
 }
 
+// testClient bounds every request of the end-to-end tests, so that a hung
+// server fails the test that met it, with its log, instead of the run.
+var testClient = &http.Client{Timeout: time.Minute}
+
 // do sends req and reads the whole answer.
 func do(t *testing.T, req *http.Request) rpcResponse {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,9 +79,10 @@ func New(t testing.TB, opts Options) *Issuer {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
-	iss.Server = httptest.NewServer(mux)
-	t.Cleanup(iss.Server.Close)
-	iss.URL = iss.Server.URL + opts.Suffix
+	// Every field is set before the server starts: a request (from another
+	// process, say) may arrive the moment it listens.
+	iss.Server = httptest.NewUnstartedServer(mux)
+	iss.URL = "http://" + iss.Server.Listener.Addr().String() + opts.Suffix
 	alg := opts.Alg
 	if alg == "" {
 		alg = "RS256"
@@ -89,6 +90,8 @@ func New(t testing.TB, opts Options) *Issuer {
 	k := NewKey(t, alg)
 	iss.published = []Key{k}
 	iss.signing = k
+	iss.Server.Start()
+	t.Cleanup(iss.Server.Close)
 	return iss
 }
 
