@@ -19,20 +19,10 @@ import (
 // checks that every scenario was measured without a single error, never
 // how fast.
 func TestBench(t *testing.T) {
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Skip("TestBench builds the binary and needs the go command, which is neither in GOROOT/bin nor on PATH")
-		}
-	}
+	bin := kanbanBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "kanban-mcp")
-	build := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 
 	out := filepath.Join(dir, "r.json")
 	var stdout, stderr bytes.Buffer
