@@ -539,16 +539,8 @@ func TestHardeningOversizedBodies(t *testing.T) {
 	}
 	send := func(t *testing.T, path, contentType string, body []byte, chunked bool) rpcResponse {
 		t.Helper()
-		var r io.Reader = bytes.NewReader(body)
-		if chunked {
-			pr, pw := io.Pipe()
-			go func() {
-				_, err := pw.Write(body)
-				pw.CloseWithError(err)
-			}()
-			defer pr.Close()
-			r = pr
-		}
+		r, done := requestBody(body, chunked)
+		defer done()
 		req, err := http.NewRequest(http.MethodPost, srv.URL+path, r)
 		if err != nil {
 			t.Fatal(err)

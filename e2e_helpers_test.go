@@ -382,3 +382,18 @@ func (s *testServer) newFixture(t *testing.T, subject, title string) fixture {
 }
 
 func describe(v any) string { return fmt.Sprintf("%v", v) }
+
+// requestBody is body as a request body: with a known length, or through
+// a pipe, so that the client sends it chunked without a Content-Length.
+// Call done when the request has finished.
+func requestBody(body []byte, chunked bool) (r io.Reader, done func()) {
+	if !chunked {
+		return bytes.NewReader(body), func() {}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := pw.Write(body)
+		pw.CloseWithError(err)
+	}()
+	return pr, func() { pr.Close() }
+}

@@ -463,16 +463,8 @@ func TestBodyLimitsAndMalformedJSON(t *testing.T) {
 
 	send := func(t *testing.T, body []byte, chunked bool) rpcResponse {
 		t.Helper()
-		var r io.Reader = bytes.NewReader(body)
-		if chunked {
-			pr, pw := io.Pipe()
-			go func() {
-				_, err := pw.Write(body)
-				pw.CloseWithError(err)
-			}()
-			defer pr.Close()
-			r = pr
-		}
+		r, done := requestBody(body, chunked)
+		defer done()
 		req, err := http.NewRequest(http.MethodPost, srv.MCP(), r)
 		if err != nil {
 			t.Fatal(err)
