@@ -78,6 +78,22 @@ func BenchmarkStore(b *testing.B) {
 		}
 		return e.s.RecordActivity(ctx, rows)
 	})
+	run("AddAndDeleteCard", func(i int) error {
+		c, err := e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: sink.ID, ColumnID: sink.Columns[0].ID, Title: "Short-lived"})
+		if err != nil {
+			return err
+		}
+		_, err = e.s.DeleteCard(ctx, call(alice, "delete_card"), c.ID)
+		return err
+	})
+	run("ShareBoard", func(i int) error {
+		v := store.Public
+		if i%2 == 1 {
+			v = store.Private
+		}
+		_, err := e.s.ShareBoard(ctx, call(alice, "share_board"), board.ID, v)
+		return err
+	})
 	run("CreateAndDeleteBoard", func(i int) error {
 		nb, err := e.s.CreateBoard(ctx, call(bob, "create_board"), fmt.Sprintf("Tmp %d", i), nil)
 		if err != nil {
