@@ -12,6 +12,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/loadtest"
 )
 
 // TestBench builds the binary and runs `kanban-mcp bench` briefly, as a
@@ -41,7 +43,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep benchReport
+	var rep loadtest.Report
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatalf("the results are not the report's JSON: %v\n%s", err, raw)
 	}
@@ -61,7 +63,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 ≤ p99", s.Name, s.P50MS, s.P99MS)
 		}
 	}
-	want := []string{scenarioBare, scenarioMCPGo, scenarioToolsList, scenarioListBoards, scenarioGetBoard, scenarioAddCard, scenarioMix}
+	want := []string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo, loadtest.ScenarioToolsList, loadtest.ScenarioListBoards, loadtest.ScenarioGetBoard, loadtest.ScenarioAddCard, loadtest.ScenarioMix}
 	if !slices.Equal(names, want) {
 		t.Errorf("scenarios %q, want %q", names, want)
 	}
@@ -94,8 +96,8 @@ func TestBenchFlags(t *testing.T) {
 		wantErr bool
 		want    []string
 	}{
-		{args: nil, want: serverScenarios()},
-		{args: []string{"-scenarios", "get_board, mix,bare,mix"}, want: []string{scenarioGetBoard, scenarioMix}},
+		{args: nil, want: loadtest.ServerScenarios()},
+		{args: []string{"-scenarios", "get_board, mix,bare,mix"}, want: []string{loadtest.ScenarioGetBoard, loadtest.ScenarioMix}},
 		{args: []string{"-scenarios", "bare"}, want: nil},
 		{args: []string{"-scenarios", "get_boards"}, wantErr: true},
 		{args: []string{"-duration", "0s"}, wantErr: true},
@@ -107,8 +109,8 @@ func TestBenchFlags(t *testing.T) {
 			t.Errorf("parseBenchFlags(%q) error %v, want error %v", tt.args, err, tt.wantErr)
 			continue
 		}
-		if err == nil && !slices.Equal(o.scenarios, tt.want) {
-			t.Errorf("parseBenchFlags(%q) scenarios %q, want %q", tt.args, o.scenarios, tt.want)
+		if err == nil && !slices.Equal(o.Scenarios, tt.want) {
+			t.Errorf("parseBenchFlags(%q) scenarios %q, want %q", tt.args, o.Scenarios, tt.want)
 		}
 	}
 }
