@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"time"
@@ -196,5 +197,20 @@ func readiness(st store.Store, keysReady func() bool, more map[string]func(conte
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": checks})
+	}
+}
+
+// NewHTTPServer wraps h in an http.Server with the limits every listener
+// of this program uses: slow or oversized headers and bodies are cut off
+// (slowloris), idle connections are closed. errorLog may be nil.
+func NewHTTPServer(h http.Handler, errorLog *log.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errorLog,
 	}
 }
