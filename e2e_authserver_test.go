@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
 )
 
 // TestBuiltInAuthServerFlow runs `go run .`'s default setup (no
@@ -32,6 +34,40 @@ import (
 func TestBuiltInAuthServerFlow(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http"})
+	access, clientID, browser := builtInToken(t, srv, "kanban.write")
+
+	// The token works on the resource server, with exactly the chosen level.
+	who := srv.mustCall(t, access, "whoami", nil).Structured
+	if str(who, "client_id") != clientID || !strings.Contains(describe(who["scopes"]), "kanban.write") || strings.Contains(describe(who["scopes"]), "kanban.admin") {
+		t.Fatalf("whoami = %v", who)
+	}
+	srv.mustCall(t, access, "create_board", map[string]any{"title": "Signed in"})
+	if resp := srv.call(t, access, "share_board", map[string]any{"board_id": "b_x", "visibility": "public"}); resp.Status != http.StatusForbidden {
+		t.Errorf("admin tool with a write token: status %d, want 403", resp.Status)
+	}
+
+	// The person revokes the connection on /account; the very next call
+	// with the token is refused.
+	page := fetchPage(t, browser, http.MethodGet, srv.URL+"/account", nil)
+	revoke := regexp.MustCompile(`(?s)<form[^>]*action="([^"]*revoke[^"]*)"[^>]*>(.*?)</form>`).FindStringSubmatch(page)
+	if revoke == nil {
+		t.Fatalf("no revoke form on /account:\n%s", page)
+	}
+	target, _ := url.Parse(html.UnescapeString(revoke[1]))
+	resp := browse(t, browser, http.MethodPost, srv.URL+target.Path, hiddenFields(revoke[2]))
+	if resp.Status >= 400 {
+		t.Fatalf("revoke on /account: %d %s", resp.Status, resp.Body)
+	}
+	checkInvalidToken(t, srv, srv.call(t, access, "whoami", nil))
+}
+
+// builtInToken runs the whole authorization flow against the built-in
+// authorization server over plain HTTP, as an MCP client and a person at a
+// browser would: discovery, registration, sign-in as the demo user,
+// consent at level, code exchange. It returns the access token, the
+// client's ID and the browser (signed in, for /account).
+func builtInToken(t *testing.T, srv *testServer, level string) (access, clientID string, browser *http.Client) {
+	t.Helper()
 	password, err := os.ReadFile(filepath.Join(filepath.Dir(srv.DBPath), "demo-password.txt"))
 	if err != nil {
 		t.Fatalf("demo password file: %v\nlog:\n%s", err, srv.Log.String())
@@ -62,19 +98,19 @@ func TestBuiltInAuthServerFlow(t *testing.T) {
 		"client_name": "Flow test", "redirect_uris": []string{redirect},
 		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
 	})
-	clientID, _ := reg["client_id"].(string)
+	clientID, _ = reg["client_id"].(string)
 	if clientID == "" {
 		t.Fatalf("registration: %v", reg)
 	}
 
 	// The browser: sign in, then choose "write" on the consent page.
 	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	browser = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	verifier := randomVerifier(t)
 	challenge := sha256.Sum256([]byte(verifier))
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},
-		"scope": {"kanban.write"}, "state": {"st-1"}, "resource": {srv.MCP()},
+		"scope": {level}, "state": {"st-1"}, "resource": {srv.MCP()},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
 	}
 	page := fetchPage(t, browser, http.MethodGet, meta.Authorize+"?"+q.Encode(), nil)
@@ -86,7 +122,7 @@ func TestBuiltInAuthServerFlow(t *testing.T) {
 		t.Fatalf("no consent page after sign-in:\n%s", page)
 	}
 	form = hiddenFields(page)
-	form.Set("level", "kanban.write")
+	form.Set("level", level)
 	form.Set("decision", "allow")
 	resp := browse(t, browser, http.MethodPost, meta.Authorize, form)
 	loc, err := url.Parse(resp.Header.Get("Location"))
@@ -102,34 +138,12 @@ func TestBuiltInAuthServerFlow(t *testing.T) {
 		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
 		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {srv.MCP()},
 	})
-	access, _ := tok["access_token"].(string)
+	access, _ = tok["access_token"].(string)
 	if access == "" || tok["refresh_token"] == nil {
 		t.Fatalf("token response: %v", tok)
 	}
 
-	// The token works on the resource server, with exactly the chosen level.
-	who := srv.mustCall(t, access, "whoami", nil).Structured
-	if str(who, "client_id") != clientID || !strings.Contains(describe(who["scopes"]), "kanban.write") || strings.Contains(describe(who["scopes"]), "kanban.admin") {
-		t.Fatalf("whoami = %v", who)
-	}
-	srv.mustCall(t, access, "create_board", map[string]any{"title": "Signed in"})
-	if resp := srv.call(t, access, "share_board", map[string]any{"board_id": "b_x", "visibility": "public"}); resp.Status != http.StatusForbidden {
-		t.Errorf("admin tool with a write token: status %d, want 403", resp.Status)
-	}
-
-	// The person revokes the connection on /account; the very next call
-	// with the token is refused.
-	page = fetchPage(t, browser, http.MethodGet, srv.URL+"/account", nil)
-	revoke := regexp.MustCompile(`(?s)<form[^>]*action="([^"]*revoke[^"]*)"[^>]*>(.*?)</form>`).FindStringSubmatch(page)
-	if revoke == nil {
-		t.Fatalf("no revoke form on /account:\n%s", page)
-	}
-	target, _ := url.Parse(html.UnescapeString(revoke[1]))
-	resp = browse(t, browser, http.MethodPost, srv.URL+target.Path, hiddenFields(revoke[2]))
-	if resp.Status >= 400 {
-		t.Fatalf("revoke on /account: %d %s", resp.Status, resp.Body)
-	}
-	checkInvalidToken(t, srv, srv.call(t, access, "whoami", nil))
+	return access, clientID, browser
 }
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
@@ -260,4 +274,56 @@ func TestDemoUserIsRetiredOffLocal(t *testing.T) {
 // OAUTH_ISSUER empty the built-in server is used and this one is ignored.
 func testissuerForBuiltIn(t *testing.T) *testissuer.Issuer {
 	return testissuer.New(t, testissuer.Options{})
+}
+
+// TestCLIRevokesBuiltInGrantsAtOnce: the operator's grant and user
+// commands run in another process, beside the server that has already
+// answered (and so remembered) the tokens' revocation checks; the very
+// next request with each token must be refused all the same.
+func TestCLIRevokesBuiltInGrantsAtOnce(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, map[string]string{"OAUTH_ISSUER": ""})
+	getenv := func(k string) string { return srv.Env[k] }
+	cli := func(args ...string) {
+		t.Helper()
+		var out bytes.Buffer
+		if code := run(context.Background(), args, getenv, strings.NewReader(""), &out, &out); code != 0 {
+			t.Fatalf("kanban-mcp %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
+		}
+	}
+
+	first, _, _ := builtInToken(t, srv, "kanban.read")
+	second, _, _ := builtInToken(t, srv, "kanban.read")
+	for _, tok := range []string{first, second} {
+		srv.mustCall(t, tok, "whoami", nil) // the server now remembers: not revoked
+	}
+
+	cli("grants", "revoke", grantIDOf(t, first))
+	checkInvalidToken(t, srv, srv.call(t, first, "whoami", nil))
+	srv.mustCall(t, second, "whoami", nil) // another grant: untouched
+
+	cli("users", "disable", "demo")
+	checkInvalidToken(t, srv, srv.call(t, second, "whoami", nil))
+}
+
+// grantIDOf reads the grant an access token of the built-in server names.
+func grantIDOf(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := claims[auth.GrantIDClaim].(string)
+	if id == "" {
+		t.Fatalf("token names no grant: %v", claims)
+	}
+	return id
 }
