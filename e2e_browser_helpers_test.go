@@ -168,3 +168,17 @@ func checkConsoleClean(t *testing.T, messages []chromedp.ConsoleMessage) {
 		t.Errorf("browser console errors:\n%s", strings.Join(consoleErrors, "\n"))
 	}
 }
+
+// artifactsDir is where the browser tests save screenshots: KANBAN_ARTIFACTS
+// when it is set (CI keeps that folder), else a folder of the test's own.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("KANBAN_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -108,12 +108,7 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 		checkNoFraming(t, "GET "+target, resp.Header.Get("Content-Security-Policy"), resp.Header.Get("X-Frame-Options"))
 	}
 
-	artifacts := os.Getenv("KANBAN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t)
 
 	// The browser: Debian's chromium with the flags of SPEC-NOTES §11 and a
 	// fresh profile. The deadline only guards against a hang.

@@ -74,12 +74,7 @@ func TestWidgetInBrowser(t *testing.T) {
 	sandbox := startSandbox(t, res)
 	host := startWidgetHost(t, srv, sandbox.URL)
 
-	artifacts := os.Getenv("KANBAN_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := artifactsDir(t)
 
 	b := startBrowser(t, 60*time.Second, srv.Log.String)
 	console := watchConsole(b.Ctx)

@@ -3,34 +3,18 @@ package httpapi_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
-	"github.com/kanban-mcp/kanban-mcp/store"
-	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
 )
-
-type discard struct{}
-
-func (discard) Record(store.Activity) {}
 
 // BenchmarkToolsList is an anonymous tools/list through the whole /mcp
 // handler in process: mcp-go's dispatch and serialisation of the twelve
 // descriptors, and the rewrite that adds their top-level securitySchemes.
 func BenchmarkToolsList(b *testing.B) {
-	db, err := sqlitedb.Open(b.Context(), filepath.Join(b.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := sqlite.New(b.Context(), db, sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := openStore(b)
 	srv, err := httpapi.New(httpapi.Options{
 		BaseURL:       "http://127.0.0.1:8080",
 		Challenge:     auth.ChallengeToolResult,

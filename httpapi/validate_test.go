@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,9 +11,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
-	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -35,15 +32,7 @@ func TestValidateOutput(t *testing.T) {
 			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Text: "drifted"}, nil
 		},
 	}
-	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.New(t.Context(), db, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t)
 
 	for _, validate := range []bool{true, false} {
 		srv, err := httpapi.New(httpapi.Options{
