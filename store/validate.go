@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,7 +64,7 @@ func ValidateTitle(what, title string) error {
 	case hasControl(t, ""):
 		return Errorf(Invalid, "%s must be a single line without control characters", what)
 	}
-	return nil
+	return checkName(what, t)
 }
 
 // ValidateDescription checks a card description. Line breaks and tabs are
@@ -90,6 +91,41 @@ func hasControl(s, allowed string) bool {
 	return false
 }
 
+// checkName refuses what a name shown to people must not hold: characters
+// that reorder or hide the text around them, line and paragraph
+// separators, and names that would render as nothing at all. Such names
+// make one board, column or label look like another (or like nothing) in
+// a list; descriptions are free text and keep them. ZWJ and ZWNJ stay
+// allowed: emoji sequences and Persian and Indic scripts need them.
+func checkName(what, name string) error {
+	visible := false
+	for _, r := range name {
+		switch {
+		case unicode.Is(unicode.Bidi_Control, r):
+			return Errorf(Invalid, "%s must not contain bidirectional control characters (U+%04X), which reorder the text shown around them", what, r)
+		case r == '\u200B' || r == '\uFEFF':
+			return Errorf(Invalid, "%s must not contain zero-width spaces (U+%04X)", what, r)
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return Errorf(Invalid, "%s must be a single line without line or paragraph separators (U+%04X)", what, r)
+		case !invisible(r):
+			visible = true
+		}
+	}
+	if !visible {
+		return Errorf(Invalid, "%s must contain at least one visible character", what)
+	}
+	return nil
+}
+
+// invisible reports whether r draws nothing on its own: spaces, format
+// characters (ZWJ, ZWNJ, soft hyphen, word joiner, …), combining marks
+// without a base, variation selectors, the other default-ignorable code
+// points (Hangul fillers, …) and the blank braille pattern.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u2800' ||
+		unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
 // NormalizeLabels trims labels, drops duplicates (keeping the first
 // spelling) and checks the limits. It returns a non-nil slice.
 func NormalizeLabels(labels []string) ([]string, error) {
@@ -106,6 +142,9 @@ func NormalizeLabels(labels []string) ([]string, error) {
 			return nil, Errorf(Invalid, "label %q is longer than %d characters", l, MaxLabelLen)
 		case hasControl(l, ""):
 			return nil, Errorf(Invalid, "labels must not contain control characters")
+		}
+		if err := checkName(fmt.Sprintf("label %q", l), l); err != nil {
+			return nil, err
 		}
 		key := strings.ToLower(l)
 		if seen[key] {

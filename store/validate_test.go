@@ -20,6 +20,27 @@ func TestValidators(t *testing.T) {
 		{"title with a newline", ValidateTitle("title", "a\nb"), Invalid},
 		{"title with NUL", ValidateTitle("title", "a\x00b"), Invalid},
 		{"title invalid UTF-8", ValidateTitle("title", "a\xffb"), Invalid},
+		{"title with right-to-left override", ValidateTitle("title", "invoice\u202Efdp.exe"), Invalid},
+		{"title with left-to-right embedding", ValidateTitle("title", "a\u202Ab"), Invalid},
+		{"title with first strong isolate", ValidateTitle("title", "a\u2068b"), Invalid},
+		{"title with pop directional isolate", ValidateTitle("title", "a\u2069b"), Invalid},
+		{"title with left-to-right mark", ValidateTitle("title", "a\u200Eb"), Invalid},
+		{"title with right-to-left mark", ValidateTitle("title", "a\u200Fb"), Invalid},
+		{"title with Arabic letter mark", ValidateTitle("title", "a\u061Cb"), Invalid},
+		{"title with zero-width space", ValidateTitle("title", "a\u200Bb"), Invalid},
+		{"title with byte order mark", ValidateTitle("title", "\uFEFFab"), Invalid},
+		{"title with line separator", ValidateTitle("title", "a\u2028b"), Invalid},
+		{"title with paragraph separator", ValidateTitle("title", "a\u2029b"), Invalid},
+		{"title of joiners only", ValidateTitle("title", "\u200D\u200C"), Invalid},
+		{"title of a soft hyphen and a word joiner", ValidateTitle("title", "\u00AD\u2060"), Invalid},
+		{"title of Hangul fillers", ValidateTitle("title", "\u3164\u115F"), Invalid},
+		{"title of a blank braille pattern", ValidateTitle("title", "\u2800"), Invalid},
+		{"title of a lone combining mark", ValidateTitle("title", "\u0301"), Invalid},
+		{"title of ideographic spaces", ValidateTitle("title", "\u3000x\u3000"), ""},
+		{"title with an emoji ZWJ sequence", ValidateTitle("title", "Team \U0001F469\u200D\U0001F4BB"), ""},
+		{"title in Persian with ZWNJ", ValidateTitle("title", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"), ""},
+		{"title in Hindi with ZWJ", ValidateTitle("title", "\u0915\u094D\u200D\u0937"), ""},
+		{"title in Hebrew", ValidateTitle("title", "\u05E9\u05DC\u05D5\u05DD"), ""},
 		{"description with line breaks and tabs", ValidateDescription("a\n\tb\r\n"), ""},
 		{"description with a bell", ValidateDescription("a\ab"), Invalid},
 		{"description too long", ValidateDescription(strings.Repeat("x", MaxDescriptionLen+1)), Invalid},
@@ -32,6 +53,23 @@ func TestValidators(t *testing.T) {
 		if got := ErrorCode(tt.err); got != tt.want {
 			t.Errorf("%s: code %q, want %q (err %v)", tt.name, got, tt.want, tt.err)
 		}
+	}
+}
+
+func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
+	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF"} {
+		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
+			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
+		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF") {
+			t.Errorf("NormalizeLabels(%q): the message %q repeats the hidden character instead of escaping it", label, err)
+		}
+	}
+	got, err := NormalizeLabels([]string{"\U0001F468\u200D\U0001F373", "\u0645\u06CC\u200C\u0634\u0648\u062F"})
+	if err != nil {
+		t.Fatalf("labels with ZWJ and ZWNJ refused: %v", err)
+	}
+	if len(got) != 2 {
+		t.Errorf("labels with ZWJ and ZWNJ: got %q, want both kept", got)
 	}
 }
 
