@@ -29,7 +29,7 @@ const MaxBodyBytes = 1 << 20
 // 401 or 403, and a tools/list reply gains top-level securitySchemes.
 //
 // The writer is buffering and reports CanStream false, so mcp-go never
-// upgrades a reply to text/event-stream (and GET answers 405): every reply
+// upgrades a reply to text/event-stream: every reply
 // is one JSON document that can be inspected and rewritten safely.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
@@ -65,31 +65,46 @@ type rpcEnvelope struct {
 	} `json:"params"`
 }
 
+// allowedMethods is what /mcp serves. The server is stateless and never
+// streams, so there is no GET stream to open and no session for a DELETE to
+// end: both get 405 with Allow, as the Streamable HTTP transport allows,
+// and so does every other method. OPTIONS answers CORS preflights (mcpCORS)
+// and plain capability probes.
+const allowedMethods = "POST, OPTIONS"
+
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodOptions:
+		w.Header().Set("Allow", allowedMethods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		w.Header().Set("Allow", allowedMethods)
+		writeRPCError(w, http.StatusMethodNotAllowed, mcp.INVALID_REQUEST,
+			fmt.Sprintf("%s is not supported: this server is stateless and does not stream; send JSON-RPC requests with POST", capLen(r.Method, 16)))
+		return
+	}
 	info := requestInfoFrom(r.Context())
 
-	var body []byte
-	var env rpcEnvelope
-	if r.Method == http.MethodPost {
-		if r.ContentLength > e.maxBytes {
+	if r.ContentLength > e.maxBytes {
+		writeTooLarge(w, e.maxBytes)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.maxBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
 			writeTooLarge(w, e.maxBytes)
 			return
 		}
-		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, e.maxBytes))
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				writeTooLarge(w, e.maxBytes)
-				return
-			}
-			writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
-			return
-		}
-		if json.Unmarshal(body, &env) == nil {
-			// Both values are the client's; cap them before they reach a log.
-			info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
-		}
+		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+		return
+	}
+	var env rpcEnvelope
+	if json.Unmarshal(body, &env) == nil {
+		// Both values are the client's; cap them before they reach a log.
+		info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
 	}
 
 	refusal := &statusRecorder{ResponseWriter: w}
