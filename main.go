@@ -247,7 +247,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: readableDurations}))
+}
+
+// readableDurations writes durations as Go duration strings ("1.5s"): the
+// JSON handler's default, integer nanoseconds, reads as a count of seconds
+// to anyone who does not know it.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // revocationCacheEntries bounds the revocation cache: one entry per

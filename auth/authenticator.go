@@ -56,6 +56,10 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		// No header, or another scheme (Basic, DPoP, …): no bearer token,
 		// so the request is anonymous and protected tools will challenge
 		// it (RFC 6750 §3.1: no error code for an unsupported method).
+		if values := r.Header.Values("Authorization"); len(values) > 0 {
+			a.logger().DebugContext(r.Context(), "Authorization header without the Bearer scheme; the request is anonymous",
+				"scheme", schemeName(values[0]))
+		}
 		return nil, true
 	}
 	if !wellFormed {
@@ -115,6 +119,21 @@ func (a *Authenticator) logger() *slog.Logger {
 }
 
 // bearerToken looks for a bearer token in the Authorization header values.
+// schemeName names the authentication scheme of an Authorization value for
+// the log. Only registered scheme names are repeated: anything else may be
+// a credential sent without a scheme (a bare token), so it is not logged.
+func schemeName(value string) string {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(value), " ")
+	switch s := strings.ToLower(scheme); s {
+	case "basic", "digest", "dpop", "gnap", "hoba", "mutual", "negotiate", "ntlm", "privatetoken",
+		"concealed", "scram-sha-1", "scram-sha-256", "vapid", "aws4-hmac-sha256", "token", "mac", "oauth":
+		return s
+	case "":
+		return "(empty)"
+	}
+	return "(not a known scheme; not logged)"
+}
+
 // present is false when no value uses the Bearer scheme; wellFormed is
 // false when one does but the header is not exactly one "Bearer <token>".
 // The scheme is case-insensitive (RFC 7235 §2.1).
