@@ -612,7 +612,7 @@ func TestHealthAndReady(t *testing.T) {
 			t.Errorf("/healthz = %d %q, want 200 ok", resp.Status, resp.Body)
 		}
 		status, r := readyz(t, srv)
-		if diff := cmp.Diff(ready{Ready: true, Checks: map[string]string{"database": "ok", "signing_keys": "ok"}}, r); status != http.StatusOK || diff != "" {
+		if diff := cmp.Diff(ready{Ready: true, Checks: map[string]string{"database": "ok", "signing_keys": "ok", "disk": "ok"}}, r); status != http.StatusOK || diff != "" {
 			t.Errorf("/readyz status %d (want 200), body (-want +got):\n%s", status, diff)
 		}
 	})
@@ -624,7 +624,7 @@ func TestHealthAndReady(t *testing.T) {
 		srv := launchServer(t, iss, nil)
 		tok := srv.token(t, "alice", "agent-1", "kanban.read")
 
-		wantDown := ready{Ready: false, Checks: map[string]string{"database": "ok", "signing_keys": "not loaded yet"}}
+		wantDown := ready{Ready: false, Checks: map[string]string{"database": "ok", "signing_keys": "not loaded yet", "disk": "ok"}}
 		for range 3 {
 			status, r := readyz(t, srv.testServer)
 			if diff := cmp.Diff(wantDown, r); status != http.StatusServiceUnavailable || diff != "" {
@@ -651,7 +651,7 @@ func TestHealthAndReady(t *testing.T) {
 		for {
 			status, r := readyz(t, srv.testServer)
 			if status == http.StatusOK {
-				if diff := cmp.Diff(ready{Ready: true, Checks: map[string]string{"database": "ok", "signing_keys": "ok"}}, r); diff != "" {
+				if diff := cmp.Diff(ready{Ready: true, Checks: map[string]string{"database": "ok", "signing_keys": "ok", "disk": "ok"}}, r); diff != "" {
 					t.Errorf("/readyz once ready (-want +got):\n%s", diff)
 				}
 				break

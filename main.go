@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
+	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
@@ -135,7 +137,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer blocklist.Close()
 
-	queue := audit.NewQueue(st, audit.Options{Logger: log})
+	disk := diskspace.NewGuard(diskspace.GuardOptions{
+		Dir:    filepath.Dir(cfg.DatabasePath),
+		Margin: cfg.MinFreeDisk,
+		Hint:   "activity rows of callers without a valid token are not kept; free space or grow the volume before writes fail (MIN_FREE_DISK sets the margin)",
+		Logger: log,
+	})
+	go disk.Run(ctx, diskCheckInterval)
+	queue := audit.NewQueue(st, audit.Options{
+		Logger: log,
+		Budget: audit.NewMemoryBudget(audit.BudgetOptions{
+			PerHour:           cfg.AnonAuditPerHour,
+			PerNetworkPerHour: cfg.AnonAuditPerIPPerHour,
+		}),
+		LowDisk: disk.Low,
+	})
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -152,7 +168,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	var keysReady func() bool
 	var mount func(*http.ServeMux)
-	readyChecks := map[string]func(context.Context) string{}
+	readyChecks := map[string]func(context.Context) string{
+		"disk": func(context.Context) string { return disk.Problem() },
+	}
 	switch {
 	case cfg.BuiltInAuthServer:
 		built, err := startAuthServer(ctx, cfg, db, blocklist, log, stdout)
@@ -259,6 +277,11 @@ func readableDurations(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// diskCheckInterval is how often free disk space is measured: often enough
+// to notice a disk filling up long before it is full, rarely enough to cost
+// nothing.
+const diskCheckInterval = 5 * time.Second
 
 // revocationCacheEntries bounds the revocation cache: one entry per
 // user, client and grant seen since the last revocation.

@@ -9,10 +9,15 @@
 //
 // The queue trades completeness for never slowing a request down: Record
 // never blocks, and when the store falls behind the oldest queued rows are
-// dropped (and counted) rather than the caller waiting. Rows live only in
-// memory until written, so a crash loses at most the rows of the last
-// FlushInterval plus one write — ≤ 1 s with the defaults. A clean shutdown
-// (Close) loses nothing.
+// dropped (and counted) rather than the caller waiting. The waiting rows are
+// bounded in number and in bytes. Rows live only in memory until written, so
+// a crash loses at most the rows of the last FlushInterval plus one write —
+// ≤ 1 s with the defaults. A clean shutdown (Close) loses nothing.
+//
+// Rows of callers without a valid token (RecordAnonymous) cost an attacker
+// nothing, so they are kept only within a Budget and while the disk has
+// room; the ones not kept are counted in one summary row (OutcomeDropped)
+// and one log line per SummaryInterval.
 package audit
 
 import (
@@ -24,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -38,15 +44,25 @@ var _ Writer = store.Store(nil)
 
 // The defaults of Options.
 const (
-	DefaultCapacity      = 4096
-	DefaultBatchSize     = 256
-	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultCapacity        = 4096
+	DefaultMaxBytes        = 4 << 20
+	DefaultBatchSize       = 256
+	DefaultFlushInterval   = 200 * time.Millisecond
+	DefaultSummaryInterval = 5 * time.Minute
 )
+
+// OutcomeDropped marks the summary row that counts the rows of callers
+// without a valid token that were not kept. It is not a tool call, so the
+// row names no tool and no caller.
+const OutcomeDropped store.Outcome = "dropped"
 
 // Options tune a Queue. Zero (or negative) values take the defaults.
 type Options struct {
 	// Capacity is how many rows may wait; beyond it the oldest are dropped.
 	Capacity int
+	// MaxBytes bounds the estimated size of the waiting rows (see
+	// rowSize); beyond it the oldest are dropped.
+	MaxBytes int
 	// BatchSize is the most rows written in one transaction, and the number
 	// of waiting rows that triggers a write without waiting for
 	// FlushInterval.
@@ -55,6 +71,16 @@ type Options struct {
 	FlushInterval time.Duration
 	// Logger receives write failures; nil discards them.
 	Logger *slog.Logger
+
+	// Budget bounds the rows that RecordAnonymous keeps; nil keeps them
+	// all.
+	Budget Budget
+	// LowDisk reports that the database's disk is nearly full; while it
+	// does, RecordAnonymous keeps no rows. nil never reports so.
+	LowDisk func() bool
+	// SummaryInterval is how often the rows that RecordAnonymous did not
+	// keep are counted in one summary row and one log line.
+	SummaryInterval time.Duration
 }
 
 // Queue is a bounded, batching, non-blocking queue of activity rows in
@@ -66,18 +92,32 @@ type Queue struct {
 	// BatchSize, or Capacity when that is smaller, so that a full queue is
 	// written at once instead of dropping rows until the timer fires.
 	threshold int
-	interval  time.Duration
-	log       *slog.Logger
+	// maxBytes bounds bytes; byteThreshold (half of it) triggers a write
+	// like threshold does.
+	maxBytes, byteThreshold int
+	interval                time.Duration
+	log                     *slog.Logger
 
-	// mu guards the ring and closed. It is held only to add or take rows,
-	// never during a write, so Record waits at most for a copy of one batch.
+	budget       Budget
+	lowDisk      func() bool
+	summaryEvery time.Duration
+
+	// mu guards the ring, bytes and closed. It is held only to add or take
+	// rows, never during a write, so Record waits at most for a copy of one
+	// batch.
 	mu     sync.Mutex
 	ring   []store.Activity // fixed length Capacity
 	head   int              // index of the oldest waiting row
 	n      int              // number of waiting rows
+	bytes  int              // rowSize of the waiting rows, summed
 	closed bool
 
 	dropped atomic.Uint64
+
+	// withheldMu guards withheld: the rows RecordAnonymous did not keep
+	// since the last summary.
+	withheldMu sync.Mutex
+	withheld   withheld
 
 	// wake tells the goroutine that the state changed (first row waiting,
 	// threshold reached). Its buffer of one makes signalling non-blocking
@@ -112,34 +152,48 @@ func NewQueue(w Writer, opts Options) *Queue {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultBatchSize
 	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.SummaryInterval <= 0 {
+		opts.SummaryInterval = DefaultSummaryInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.LowDisk == nil {
+		opts.LowDisk = func() bool { return false }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
-		w:         w,
-		batchSize: opts.BatchSize,
-		threshold: min(opts.BatchSize, opts.Capacity),
-		interval:  opts.FlushInterval,
-		log:       opts.Logger,
-		ring:      make([]store.Activity, opts.Capacity),
-		wake:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-		ctx:       ctx,
-		cancel:    cancel,
+		w:             w,
+		batchSize:     opts.BatchSize,
+		threshold:     min(opts.BatchSize, opts.Capacity),
+		maxBytes:      opts.MaxBytes,
+		byteThreshold: opts.MaxBytes / 2,
+		interval:      opts.FlushInterval,
+		log:           opts.Logger,
+		budget:        opts.Budget,
+		lowDisk:       opts.LowDisk,
+		summaryEvery:  opts.SummaryInterval,
+		ring:          make([]store.Activity, opts.Capacity),
+		wake:          make(chan struct{}, 1),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+		ctx:           ctx,
+		cancel:        cancel,
 	}
 	go q.run()
 	return q
 }
 
-// Record queues a for writing. It never blocks: when the queue is full the
-// oldest waiting row is dropped to make room, and after Close a is dropped;
-// both count in Dropped. A zero a.At is set to now, so that the row carries
-// the time of the call rather than of the batch write.
+// Record queues a for writing. It never blocks: when the queue is full (in
+// rows or bytes) the oldest waiting rows are dropped to make room, and after
+// Close a is dropped; both count in Dropped. A zero a.At is set to now, so
+// that the row carries the time of the call rather than of the batch write.
 func (q *Queue) Record(a store.Activity) {
 	if a.At.IsZero() {
 		a.At = time.Now()
@@ -154,25 +208,126 @@ func (q *Queue) Record(a store.Activity) {
 		q.dropped.Add(1)
 		return
 	}
-	if q.n == len(q.ring) {
-		// Full: overwrite the oldest row. Newer rows are the more useful
-		// ones when the store has been behind for a while.
-		q.ring[q.head] = a
-		q.head = (q.head + 1) % len(q.ring)
-		q.mu.Unlock()
+	signal := q.push(a)
+	q.mu.Unlock()
+	if signal {
+		q.signal()
+	}
+}
+
+// RecordAnonymous queues the row of a caller without a valid token, from
+// the address clientIP, like Record, if the disk has room and the Budget
+// allows it. Otherwise the row is only counted, for the next summary.
+func (q *Queue) RecordAnonymous(clientIP string, a store.Activity) {
+	network := clientip.Network(clientIP)
+	switch {
+	case q.lowDisk():
+		q.withhold(network, false)
+	case q.budget != nil && !q.budget.Allow(network):
+		q.withhold(network, true)
+	default:
+		q.Record(a)
+	}
+}
+
+// push adds a to the ring, first dropping the oldest rows (newer rows are
+// the more useful ones when the store has been behind for a while) until
+// it fits within Capacity and MaxBytes. A row larger than MaxBytes on its
+// own is dropped instead. q.mu must be held. It reports whether the
+// goroutine needs waking.
+func (q *Queue) push(a store.Activity) bool {
+	size := rowSize(a)
+	if size > q.maxBytes {
 		q.dropped.Add(1)
-		return
+		return false
+	}
+	for q.n == len(q.ring) || q.bytes+size > q.maxBytes {
+		q.bytes -= rowSize(q.ring[q.head])
+		q.ring[q.head] = store.Activity{}
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
+		q.dropped.Add(1)
 	}
 	q.ring[(q.head+q.n)%len(q.ring)] = a
 	q.n++
-	signal := q.n == 1 || q.n == q.threshold
-	q.mu.Unlock()
+	q.bytes += size
+	return q.n == 1 || q.n == q.threshold || (q.bytes >= q.byteThreshold && q.bytes-size < q.byteThreshold)
+}
 
+func (q *Queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default: // a wake is already pending
+	}
+}
+
+// rowOverhead is what a row costs in memory besides its strings: the
+// struct, the string and slice headers, the time.
+const rowOverhead = 256
+
+// rowSize estimates the memory a queued row holds.
+func rowSize(a store.Activity) int {
+	n := rowOverhead + len(a.Tool) + len(a.Outcome) + len(a.BoardID) + len(a.Summary) +
+		len(a.Actor.Issuer) + len(a.Actor.Subject) + len(a.Actor.ClientID) +
+		len(a.BoardOwner.Issuer) + len(a.BoardOwner.Subject) + len(a.BoardOwner.ClientID)
+	for _, id := range a.IDs {
+		n += 16 + len(id)
+	}
+	return n
+}
+
+// withheld counts the rows RecordAnonymous did not keep.
+type withheld struct {
+	overBudget, lowDisk int
+	networks            map[string]struct{} // at most maxWithheldNetworks
+}
+
+// maxWithheldNetworks bounds the memory that counting distinct networks
+// takes between two summaries.
+const maxWithheldNetworks = 10_000
+
+func (q *Queue) withhold(network string, overBudget bool) {
+	q.withheldMu.Lock()
+	defer q.withheldMu.Unlock()
+	w := &q.withheld
+	if overBudget {
+		w.overBudget++
+	} else {
+		w.lowDisk++
+	}
+	if w.networks == nil {
+		w.networks = make(map[string]struct{})
+	}
+	if len(w.networks) < maxWithheldNetworks {
+		w.networks[network] = struct{}{}
+	}
+}
+
+// summarize turns the rows withheld since the last summary into one
+// summary row and one log line; it does nothing when there are none. The
+// summary is queued even after Close, so that the last one is written too.
+func (q *Queue) summarize() {
+	q.withheldMu.Lock()
+	w := q.withheld
+	q.withheld = withheld{}
+	q.withheldMu.Unlock()
+	total := w.overBudget + w.lowDisk
+	if total == 0 {
+		return
+	}
+	networks := fmt.Sprint(len(w.networks))
+	if len(w.networks) == maxWithheldNetworks {
+		networks = "at least " + networks
+	}
+	summary := fmt.Sprintf("dropped %d activity rows of callers without a valid token (%d over budget, %d while disk space was low; client networks: %s)",
+		total, w.overBudget, w.lowDisk, networks)
+	q.log.Warn("audit: activity rows of callers without a valid token were not kept",
+		"dropped", total, "over_budget", w.overBudget, "low_disk", w.lowDisk, "client_networks", len(w.networks))
+	q.mu.Lock()
+	signal := q.push(store.Activity{At: time.Now(), Outcome: OutcomeDropped, Summary: summary})
+	q.mu.Unlock()
 	if signal {
-		select {
-		case q.wake <- struct{}{}:
-		default: // a wake is already pending
-		}
+		q.signal()
 	}
 }
 
@@ -224,15 +379,23 @@ func (q *Queue) run() {
 	timer := time.NewTimer(q.interval)
 	timer.Stop()
 	armed := false
+	summaries := time.NewTicker(q.summaryEvery)
+	defer summaries.Stop()
+	summarizedAtClose := false
 	for {
 		q.mu.Lock()
-		n, closed := q.n, q.closed
+		n, bytes, closed := q.n, q.bytes, q.closed
 		q.mu.Unlock()
 
+		if closed && !summarizedAtClose {
+			q.summarize()
+			summarizedAtClose = true
+			continue
+		}
 		switch {
 		case closed && n == 0:
 			return
-		case closed || n >= q.threshold:
+		case closed || n >= q.threshold || bytes >= q.byteThreshold:
 			q.writeBatch()
 			if q.Pending() == 0 {
 				timer.Stop()
@@ -247,6 +410,8 @@ func (q *Queue) run() {
 		select {
 		case <-q.wake:
 		case <-q.stop:
+		case <-summaries.C:
+			q.summarize()
 		case <-timer.C:
 			armed = false
 			// Fewer than threshold rows wait (or they would have been
@@ -267,6 +432,7 @@ func (q *Queue) writeBatch() {
 	for i := range k {
 		j := (q.head + i) % len(q.ring)
 		batch[i] = q.ring[j]
+		q.bytes -= rowSize(batch[i])
 		q.ring[j] = store.Activity{} // let the strings go
 	}
 	q.head = (q.head + k) % len(q.ring)

@@ -42,9 +42,17 @@ type Config struct {
 	AllowedHosts       []string
 	TrustedProxyHeader string
 	AuditRetention     time.Duration
-	Synchronous        sqlitedb.Synchronous
-	Quotas             store.Quotas
-	LogLevel           string
+	// AnonAuditPerHour and AnonAuditPerIPPerHour budget the activity rows
+	// of callers without a valid token: for the whole server, and for one
+	// client network (an IPv4 address or an IPv6 /64).
+	AnonAuditPerHour      int
+	AnonAuditPerIPPerHour int
+	// MinFreeDisk is the free space on the database's filesystem below
+	// which those rows stop and /readyz fails; 0 turns the guard off.
+	MinFreeDisk uint64
+	Synchronous sqlitedb.Synchronous
+	Quotas      store.Quotas
+	LogLevel    string
 	// ValidateOutput checks every tool result against the tool's output
 	// schema. The schemas are generated from the result types, so this
 	// only catches a broken build; the tests turn it on, production need
@@ -80,6 +88,9 @@ func settings() []setting {
 		{"ALLOWED_HOSTS", "allowed-hosts", "", "extra host names accepted in Host and Origin, comma-separated"},
 		{"TRUSTED_PROXY_HEADER", "trusted-proxy-header", "", "header carrying the client IP behind a proxy, e.g. Fly-Client-IP"},
 		{"AUDIT_RETENTION", "audit-retention", "2160h", "how long activity rows are kept"},
+		{"AUDIT_ANON_ROWS_PER_HOUR", "audit-anon-rows-per-hour", "120", "activity rows of callers without a valid token kept per hour, server-wide (0: none)"},
+		{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "audit-anon-rows-per-ip-per-hour", "20", "of those, rows one client address (IPv6: one /64) may leave per hour"},
+		{"MIN_FREE_DISK", "min-free-disk", "64MiB", "free space on the database's filesystem below which those rows stop and /readyz fails (0: off)"},
 		{"SQLITE_SYNCHRONOUS", "sqlite-synchronous", "normal", "normal (survives crashes) or full (also power loss)"},
 		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas().BoardsPerUser), "boards one user may own"},
 		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas().CardsPerBoard), "cards one board may hold"},
@@ -253,6 +264,11 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	case c.AuditRetention < time.Hour:
 		bad("AUDIT_RETENTION %s is shorter than an hour; use e.g. 2160h for 90 days", c.AuditRetention)
 	}
+	c.AnonAuditPerHour = nonNegativeInt(get("AUDIT_ANON_ROWS_PER_HOUR"), "AUDIT_ANON_ROWS_PER_HOUR", &errs)
+	c.AnonAuditPerIPPerHour = nonNegativeInt(get("AUDIT_ANON_ROWS_PER_IP_PER_HOUR"), "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", &errs)
+	if c.MinFreeDisk, err = parseSize(get("MIN_FREE_DISK")); err != nil {
+		bad("MIN_FREE_DISK %q %v; use e.g. 64MiB, 500MB or 0 to turn the guard off", get("MIN_FREE_DISK"), err)
+	}
 	switch strings.ToLower(get("SQLITE_SYNCHRONOUS")) {
 	case "normal":
 		c.Synchronous = sqlitedb.SyncNormal
@@ -353,6 +369,47 @@ func positiveInt(v, name string, errs *[]error) int {
 		return 0
 	}
 	return n
+}
+
+// maxBudget bounds the hourly audit budgets: a larger one is no budget at
+// all, and would overflow the token bucket's arithmetic.
+const maxBudget = 1_000_000_000
+
+func nonNegativeInt(v, name string, errs *[]error) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxBudget {
+		*errs = append(*errs, fmt.Errorf("%s %q must be a whole number between 0 and %d", name, v, maxBudget))
+		return 0
+	}
+	return n
+}
+
+// parseSize reads a byte count: a whole number, optionally followed by a
+// unit (B, KB, MB, GB, TB, or KiB, MiB, GiB, TiB).
+func parseSize(v string) (uint64, error) {
+	// Longer suffixes first: "MiB" also ends in "B".
+	sizeUnits := []struct {
+		suffix string
+		factor uint64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+	}
+	num, factor := v, uint64(1)
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, factor = strings.TrimSpace(rest), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return 0, errors.New("is not a size (a whole number with an optional unit B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
+	}
+	if n > (1<<63)/factor {
+		return 0, errors.New("is too large")
+	}
+	return n * factor, nil
 }
 
 // IsLoopbackHost reports whether host (without port) is a loopback name or

@@ -23,6 +23,7 @@ var envNames = []string{
 	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
+	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK",
 	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
 	"LOG_LEVEL", "VALIDATE_OUTPUT",
 }
@@ -90,6 +91,8 @@ type view struct {
 	AllowedHosts                                []string
 	TrustedProxyHeader                          string
 	AuditRetention                              time.Duration
+	AnonAuditPerHour, AnonAuditPerIPPerHour     int
+	MinFreeDisk                                 uint64
 	Synchronous                                 sqlitedb.Synchronous
 	Quotas                                      store.Quotas
 	LogLevel                                    string
@@ -105,7 +108,8 @@ func viewOf(c *config.Config) view {
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
 		AuthChallenge: c.AuthChallenge, AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
-		AuditRetention: c.AuditRetention, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
+		AuditRetention: c.AuditRetention, AnonAuditPerHour: c.AnonAuditPerHour, AnonAuditPerIPPerHour: c.AnonAuditPerIPPerHour,
+		MinFreeDisk: c.MinFreeDisk, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
 		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, UnusedClientExpiry: c.UnusedClientExpiry,
 	}
@@ -121,9 +125,14 @@ func defaults() view {
 		ScopeClaim:     "auto",
 		AuthChallenge:  auth.ChallengeToolResult,
 		AuditRetention: 2160 * time.Hour,
-		Synchronous:    sqlitedb.SyncNormal,
-		Quotas:         store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},
-		LogLevel:       "info",
+		// 120 anonymous rows an hour, 20 per address, and a 64 MiB margin:
+		// see the README's Audit section for what they mean on disk.
+		AnonAuditPerHour:      120,
+		AnonAuditPerIPPerHour: 20,
+		MinFreeDisk:           64 << 20,
+		Synchronous:           sqlitedb.SyncNormal,
+		Quotas:                store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},
+		LogLevel:              "info",
 		// No OAUTH_ISSUER: the built-in authorization server, issuer BASE_URL.
 		BuiltInAuthServer:  true,
 		Issuer:             "http://localhost:8080",
@@ -272,6 +281,13 @@ func TestLoadSettings(t *testing.T) {
 		{name: "ALLOWED_HOSTS with empty entries", env: map[string]string{"ALLOWED_HOSTS": " ,a.example,, "}, change: func(v *view) { v.AllowedHosts = []string{"a.example"} }},
 		{name: "TRUSTED_PROXY_HEADER", env: map[string]string{"TRUSTED_PROXY_HEADER": "Fly-Client-IP"}, change: func(v *view) { v.TrustedProxyHeader = "Fly-Client-IP" }},
 		{name: "AUDIT_RETENTION", env: map[string]string{"AUDIT_RETENTION": "720h"}, change: func(v *view) { v.AuditRetention = 720 * time.Hour }},
+		{name: "anonymous audit budget", env: map[string]string{"AUDIT_ANON_ROWS_PER_HOUR": "1000", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR": "0"}, change: func(v *view) {
+			v.AnonAuditPerHour, v.AnonAuditPerIPPerHour = 1000, 0
+		}},
+		{name: "MIN_FREE_DISK in MB", env: map[string]string{"MIN_FREE_DISK": "500MB"}, change: func(v *view) { v.MinFreeDisk = 500_000_000 }},
+		{name: "MIN_FREE_DISK in GiB with a space", env: map[string]string{"MIN_FREE_DISK": "2 GiB"}, change: func(v *view) { v.MinFreeDisk = 2 << 30 }},
+		{name: "MIN_FREE_DISK in bytes", env: map[string]string{"MIN_FREE_DISK": "1048576"}, change: func(v *view) { v.MinFreeDisk = 1 << 20 }},
+		{name: "MIN_FREE_DISK off", env: map[string]string{"MIN_FREE_DISK": "0"}, change: func(v *view) { v.MinFreeDisk = 0 }},
 		{name: "quotas", env: map[string]string{"MAX_BOARDS_PER_USER": "3", "MAX_CARDS_PER_BOARD": "50"}, change: func(v *view) { v.Quotas = store.Quotas{BoardsPerUser: 3, CardsPerBoard: 50} }},
 		{name: "LOG_LEVEL", env: map[string]string{"LOG_LEVEL": "WARN"}, change: func(v *view) { v.LogLevel = "warn" }},
 		{name: "VALIDATE_OUTPUT", env: map[string]string{"VALIDATE_OUTPUT": "true"}, change: func(v *view) { v.ValidateOutput = true }},
@@ -335,6 +351,13 @@ func TestLoadInvalid(t *testing.T) {
 		{"AUDIT_RETENTION in days", map[string]string{"AUDIT_RETENTION": "90d"}, []string{"AUDIT_RETENTION", "hours"}},
 		{"AUDIT_RETENTION under an hour", map[string]string{"AUDIT_RETENTION": "30m"}, []string{"AUDIT_RETENTION"}},
 		{"AUDIT_RETENTION negative", map[string]string{"AUDIT_RETENTION": "-2160h"}, []string{"AUDIT_RETENTION"}},
+		{"AUDIT_ANON_ROWS_PER_HOUR negative", map[string]string{"AUDIT_ANON_ROWS_PER_HOUR": "-1"}, []string{"AUDIT_ANON_ROWS_PER_HOUR", "between 0 and"}},
+		{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR not a number", map[string]string{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR": "many"}, []string{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR"}},
+		{"AUDIT_ANON_ROWS_PER_HOUR too large", map[string]string{"AUDIT_ANON_ROWS_PER_HOUR": "10000000000"}, []string{"AUDIT_ANON_ROWS_PER_HOUR"}},
+		{"MIN_FREE_DISK unknown unit", map[string]string{"MIN_FREE_DISK": "64 megs"}, []string{"MIN_FREE_DISK", "64MiB"}},
+		{"MIN_FREE_DISK fraction", map[string]string{"MIN_FREE_DISK": "1.5GiB"}, []string{"MIN_FREE_DISK"}},
+		{"MIN_FREE_DISK negative", map[string]string{"MIN_FREE_DISK": "-1MiB"}, []string{"MIN_FREE_DISK"}},
+		{"MIN_FREE_DISK overflowing", map[string]string{"MIN_FREE_DISK": "99999999999TiB"}, []string{"MIN_FREE_DISK", "too large"}},
 		{"MAX_BOARDS_PER_USER zero", map[string]string{"MAX_BOARDS_PER_USER": "0"}, []string{"MAX_BOARDS_PER_USER"}},
 		{"MAX_BOARDS_PER_USER negative", map[string]string{"MAX_BOARDS_PER_USER": "-5"}, []string{"MAX_BOARDS_PER_USER"}},
 		{"MAX_CARDS_PER_BOARD not a number", map[string]string{"MAX_CARDS_PER_BOARD": "lots"}, []string{"MAX_CARDS_PER_BOARD"}},

@@ -12,7 +12,8 @@ import (
 // discard drops activity rows; these tests are not about the audit.
 type discard struct{}
 
-func (discard) Record(store.Activity) {}
+func (discard) Record(store.Activity)                  {}
+func (discard) RecordAnonymous(string, store.Activity) {}
 
 // openStore opens a store on a fresh database file.
 func openStore(t testing.TB) store.Store {

@@ -115,7 +115,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if env.Method == string(mcp.MethodToolsCall) {
 			outcome, summary := refusalOutcome(refusal.status, p)
-			e.registry.RecordRefusedCall(env.Params.Name, env.Params.Arguments, p, outcome, summary)
+			e.registry.RecordRefusedCall(r.Context(), env.Params.Name, env.Params.Arguments, p, outcome, summary)
 		}
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -15,13 +14,19 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
 // Recorder takes the activity rows that are not written together with a
-// change: reads, denials and failures. Record must not block.
+// change: reads, denials and failures. Neither method may block.
 type Recorder interface {
+	// Record takes the row of a caller with a valid token.
 	Record(store.Activity)
+	// RecordAnonymous takes the row of a caller without a valid token
+	// (none, or one refused), from the address clientIP. Such rows cost
+	// nothing to cause, so the recorder may keep only some of them.
+	RecordAnonymous(clientIP string, a store.Activity)
 }
 
 // Options are what the registered tools share.
@@ -40,8 +45,8 @@ type Options struct {
 
 // Registry is the set of registered tools.
 type Registry struct {
-	opts  Options
-	names map[string]bool
+	opts Options
+	ids  map[string][]idArgument // tool name → its declared ID arguments
 }
 
 // Register validates every declaration and adds it to s behind the
@@ -56,52 +61,55 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) (*Registry, erro
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	seen := make(map[string]bool)
+	ids := make(map[string][]idArgument)
 	var entries []server.ServerTool
 	for _, t := range tools {
 		if err := t.validate(); err != nil {
 			return nil, err
 		}
-		if seen[t.Name] {
+		if _, dup := ids[t.Name]; dup {
 			return nil, fmt.Errorf("tool %q is declared twice", t.Name)
 		}
-		seen[t.Name] = true
-		entries = append(entries, server.ServerTool{Tool: t.Descriptor(), Handler: opts.enforce(t)})
+		ids[t.Name] = t.idArguments()
+		entries = append(entries, server.ServerTool{Tool: t.Descriptor(), Handler: opts.enforce(t, ids[t.Name])})
 	}
 	s.AddTools(entries...)
-	return &Registry{opts: opts, names: seen}, nil
+	return &Registry{opts: opts, ids: ids}, nil
 }
 
 // RecordRefusedCall audits a tools/call that the HTTP layer refused before
 // it could reach the tool (a bad, expired or revoked token, a malformed
 // Authorization header), so that every call of a registered tool leaves a
 // row. p is the caller when the token was valid but revoked, else nil.
-// Calls of names that are not registered tools are not recorded.
-func (r *Registry) RecordRefusedCall(tool string, args json.RawMessage, p *auth.Principal, outcome store.Outcome, summary string) {
-	if !r.names[tool] {
+// Calls of names that are not registered tools are not recorded. None of
+// these callers has a valid token, so their rows are anonymous ones (see
+// Recorder).
+func (r *Registry) RecordRefusedCall(ctx context.Context, tool string, args json.RawMessage, p *auth.Principal, outcome store.Outcome, summary string) {
+	ids, ok := r.ids[tool]
+	if !ok {
 		return
 	}
-	act := store.Activity{At: r.opts.Now(), Tool: tool, Actor: actorOf(p)}
-	r.opts.recordRefusal(act, &Call{args: args}, outcome, summary)
+	act := refusal(store.Activity{At: r.opts.Now(), Tool: tool, Actor: actorOf(p)}, ids, args, outcome, summary)
+	r.opts.Audit.RecordAnonymous(clientip.FromContext(ctx), act)
 }
 
 // enforce wraps a tool's handler with the check of its Requirement, the
 // challenges and the audit. Authorisation runs before the arguments are
 // read, so a caller without the needed token gets the challenge, not an
 // argument error, and the refusal is audited.
-func (o Options) enforce(t Tool) server.ToolHandlerFunc {
+func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p := auth.PrincipalFrom(ctx)
-		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req)}
+		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req), ids: ids}
 		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
 
 		switch t.Requires.Check(p) {
 		case auth.DenyNoToken:
-			o.recordRefusal(act, call, store.OutcomeUnauthenticated, "refused: no access token")
+			o.recordRefusal(ctx, act, call, store.OutcomeUnauthenticated, "refused: no access token")
 			desc := fmt.Sprintf("Sign in to use %s: it needs the %s scope.", t.Name, t.Requires.Scope)
 			return o.challenge(ctx, t, http.StatusUnauthorized, auth.ErrInvalidToken, desc), nil
 		case auth.DenyScope:
-			o.recordRefusal(act, call, store.OutcomeInsufficientScope, fmt.Sprintf("refused: token lacks %s", t.Requires.Scope))
+			o.recordRefusal(ctx, act, call, store.OutcomeInsufficientScope, fmt.Sprintf("refused: token lacks %s", t.Requires.Scope))
 			desc := fmt.Sprintf("%s needs the %s scope, which this connection was not granted; reconnect and grant it.", t.Name, t.Requires.Scope)
 			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
 		case auth.Allow:
@@ -120,7 +128,7 @@ func (o Options) enforce(t Tool) server.ToolHandlerFunc {
 			act.IDs = res.Activity.IDs
 			act.Summary = res.Activity.Summary
 			act.BoardOwner = res.Activity.BoardOwner
-			o.Audit.Record(act)
+			o.record(ctx, p, act)
 		}
 		out := mcp.NewToolResultStructured(res.Structured, res.Text)
 		if res.Meta != nil {
@@ -137,7 +145,7 @@ func (o Options) enforce(t Tool) server.ToolHandlerFunc {
 func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activity, err error) (*mcp.CallToolResult, error) {
 	outcome := store.OutcomeOf(err)
 	if outcome == store.OutcomeError {
-		o.recordRefusal(act, call, outcome, failureSummary(outcome))
+		o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 		o.Logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "err", err)
 		return nil, errors.New("internal error: the server could not complete this call and has logged why; try again later")
 	}
@@ -149,17 +157,17 @@ func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activ
 	if outcome == store.OutcomeNotFound && t.Requires.Anonymous && t.Requires.Scope != "" && call.Viewer.Anonymous() {
 		if call.Principal != nil {
 			// What the caller gets is a step-up challenge; audit it as such.
-			o.recordRefusal(act, call, store.OutcomeInsufficientScope, fmt.Sprintf("not found without %s", t.Requires.Scope))
+			o.recordRefusal(ctx, act, call, store.OutcomeInsufficientScope, fmt.Sprintf("not found without %s", t.Requires.Scope))
 			desc := fmt.Sprintf("%s If it is yours, reconnect and grant the %s scope.", msg, t.Requires.Scope)
 			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
 		}
 		if o.Challenge == auth.ChallengeToolResult {
-			o.recordRefusal(act, call, outcome, failureSummary(outcome))
+			o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 			desc := fmt.Sprintf("%s If it is a private board of yours, sign in to see it.", msg)
 			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), nil
 		}
 	}
-	o.recordRefusal(act, call, outcome, failureSummary(outcome))
+	o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 	return mcp.NewToolResultError(msg), nil
 }
 
@@ -206,15 +214,32 @@ func neededScopes(t Tool) auth.Scopes {
 	return auth.Scopes{string(t.Requires.Scope)}
 }
 
-// recordRefusal audits a call that did not succeed. It keeps only the IDs
-// the caller supplied, never names looked up from data the caller may not
-// see.
-func (o Options) recordRefusal(act store.Activity, call *Call, outcome store.Outcome, summary string) {
+// recordRefusal audits a call that did not succeed.
+func (o Options) recordRefusal(ctx context.Context, act store.Activity, call *Call, outcome store.Outcome, summary string) {
+	o.record(ctx, call.Principal, refusal(act, call.ids, call.args, outcome, summary))
+}
+
+// record hands a row that is not part of a write to the recorder: as an
+// anonymous one when the caller sent no valid token.
+func (o Options) record(ctx context.Context, p *auth.Principal, act store.Activity) {
+	if p == nil {
+		o.Audit.RecordAnonymous(clientip.FromContext(ctx), act)
+		return
+	}
+	o.Audit.Record(act)
+}
+
+// refusal completes the row of a call that did not succeed. It keeps only
+// the IDs the caller supplied in the tool's declared ID arguments, and only
+// those of the right form: never names looked up from data the caller may
+// not see, and nothing else the caller sent, whose size the caller
+// chooses.
+func refusal(act store.Activity, ids []idArgument, args json.RawMessage, outcome store.Outcome, summary string) store.Activity {
 	act.Outcome = outcome
-	act.IDs = suppliedIDs(call.args)
+	act.IDs = suppliedIDs(ids, args)
 	act.BoardID = suppliedBoardID(act.IDs)
 	act.Summary = summary
-	o.Audit.Record(act)
+	return act
 }
 
 func failureSummary(o store.Outcome) string {
@@ -231,27 +256,27 @@ func failureSummary(o store.Outcome) string {
 	return "failed: server error"
 }
 
-// suppliedIDs returns the string values of the arguments whose names end
-// in "_id", in argument-name order.
-func suppliedIDs(args json.RawMessage) []string {
-	var m map[string]any
+// suppliedIDs returns the values of the declared ID arguments (in the
+// order of ids, which is by name) that are valid IDs of their kind.
+func suppliedIDs(ids []idArgument, args json.RawMessage) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
 	if json.Unmarshal(args, &m) != nil {
 		return nil
 	}
-	var names []string
-	for k := range m {
-		if strings.HasSuffix(k, "_id") {
-			names = append(names, k)
+	var out []string
+	for _, a := range ids {
+		var v string
+		if raw, ok := m[a.name]; !ok || json.Unmarshal(raw, &v) != nil {
+			continue
+		}
+		if store.ValidateID(a.name, a.prefix, v) == nil {
+			out = append(out, v)
 		}
 	}
-	slices.Sort(names)
-	var ids []string
-	for _, k := range names {
-		if s, ok := m[k].(string); ok && s != "" && len(s) <= 64 {
-			ids = append(ids, s)
-		}
-	}
-	return ids
+	return out
 }
 
 func suppliedBoardID(ids []string) string {

@@ -19,7 +19,8 @@ import (
 // audit path is tested end to end.
 type discard struct{}
 
-func (discard) Record(store.Activity) {}
+func (discard) Record(store.Activity)                  {}
+func (discard) RecordAnonymous(string, store.Activity) {}
 
 func openStore(t testing.TB) store.Store {
 	t.Helper()

@@ -14,6 +14,24 @@ import (
 func minimum(n int) mcp.PropertyOption { return func(s map[string]any) { s["minimum"] = n } }
 func maximum(n int) mcp.PropertyOption { return func(s map[string]any) { s["maximum"] = n } }
 
+// idPrefix returns the prefix of the IDs that the argument name carries.
+// Every tool names an ID argument the same way, so the name alone says what
+// an ID must look like: the audit trail keeps only the declared ID
+// arguments whose values have the right form.
+func idPrefix(name string) (string, bool) {
+	switch name {
+	case "board_id":
+		return store.BoardPrefix, true
+	case "column_id":
+		return store.ColumnPrefix, true
+	case "card_id":
+		return store.CardPrefix, true
+	}
+	return "", false
+}
+
+// idArg declares an ID argument; name must be one that idPrefix knows
+// (Tool.validate checks).
 func idArg(name, what string, required bool) mcp.ToolOption {
 	opts := []mcp.PropertyOption{mcp.Description("ID of the " + what), mcp.MaxLength(64)}
 	if required {

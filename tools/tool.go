@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -72,6 +74,7 @@ type Call struct {
 	Principal *auth.Principal
 
 	args json.RawMessage
+	ids  []idArgument // the tool's declared ID arguments
 }
 
 // StoreCall describes this call to the store, for the activity row that a
@@ -164,6 +167,11 @@ func (t Tool) validate() error {
 	if t.Handle == nil {
 		problems = append(problems, "no handler")
 	}
+	for _, name := range t.inputNames() {
+		if _, ok := idPrefix(name); !ok && strings.HasSuffix(name, "_id") {
+			problems = append(problems, fmt.Sprintf("argument %q looks like an ID but idPrefix does not know its prefix; add it there", name))
+		}
+	}
 	switch s := t.Requires.Scope; {
 	case s != "" && !s.Implies(s):
 		problems = append(problems, fmt.Sprintf("unknown scope %q", s))
@@ -228,6 +236,26 @@ func Bound[In any](fn func(ctx context.Context, s store.Store, c *Call, in In) (
 		}
 		return fn(ctx, s, c, in)
 	}
+}
+
+// inputNames lists the tool's declared input properties, sorted.
+func (t Tool) inputNames() []string {
+	return slices.Sorted(maps.Keys(mcp.NewTool(t.Name, t.Input...).InputSchema.Properties))
+}
+
+// idArgument is an ID argument that a tool declares.
+type idArgument struct{ name, prefix string }
+
+// idArguments lists the ID arguments the tool declares, by name: the only
+// arguments of a refused or failed call that its audit row keeps.
+func (t Tool) idArguments() []idArgument {
+	var out []idArgument
+	for _, name := range t.inputNames() {
+		if prefix, ok := idPrefix(name); ok {
+			out = append(out, idArgument{name, prefix})
+		}
+	}
+	return out
 }
 
 // idCheck is one ID argument to check: its name, expected prefix and value.

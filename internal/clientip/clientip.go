@@ -3,6 +3,7 @@
 package clientip
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,4 +48,20 @@ func Network(ip string) string {
 		return ip
 	}
 	return prefix.String()
+}
+
+type contextKey struct{}
+
+// NewContext returns ctx carrying the caller's address ip, so that layers
+// below HTTP (the tools and their audit) can apply per-address limits
+// without seeing the request.
+func NewContext(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, contextKey{}, ip)
+}
+
+// FromContext returns the caller's address that NewContext stored, or ""
+// when there is none.
+func FromContext(ctx context.Context) string {
+	ip, _ := ctx.Value(contextKey{}).(string)
+	return ip
 }

@@ -1,6 +1,7 @@
 package clientip
 
 import (
+	"context"
 	"net/http/httptest"
 	"testing"
 )
@@ -40,5 +41,14 @@ func TestNetwork(t *testing.T) {
 		if got := Network(ip); got != want {
 			t.Errorf("Network(%q) = %q, want %q", ip, got, want)
 		}
+	}
+}
+
+func TestContext(t *testing.T) {
+	if got := FromContext(context.Background()); got != "" {
+		t.Errorf("FromContext of a bare context = %q, want empty", got)
+	}
+	if got := FromContext(NewContext(context.Background(), "2001:db8::1")); got != "2001:db8::1" {
+		t.Errorf("FromContext = %q, want 2001:db8::1", got)
 	}
 }
