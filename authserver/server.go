@@ -113,7 +113,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		tokenSuccesses: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 120, Per: time.Minute, Burst: 120, Now: now}),
 		signInPair:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
-		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
 	}
 	return s, nil
 }
