@@ -87,16 +87,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	pair := ratelimit.Key(creds.id, clientip.Network(ip))
 	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", creds.id, "ip", ip, "wait", wait)
+		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many failed token requests for this client from this address; retry later.")
 		return
 	}
-	client, f := s.authenticateClient(ctx, creds)
+	client, f := s.authenticateClient(ctx, creds, ip)
 	if f != nil {
 		if f.code == errInvalidClient {
 			s.limits.tokenFailures.Fail(pair)
 		}
-		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", creds.id, "ip", ip,
+		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", loggedClientID(creds.id), "ip", ip,
 			"error", f.code, "reason", f.description)
 		writeFailure(w, f)
 		return
