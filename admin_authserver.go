@@ -77,7 +77,7 @@ func parseAndOpen(ctx context.Context, fs *flag.FlagSet, args []string, getenv f
 
 // usersCommand: users add|list|passwd|disable|enable.
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	const usage = "usage: users add <name> [-email E] [-password-stdin] | users list | users passwd <name> [-password-stdin] | users disable <name> | users enable <name>"
+	const usage = "usage: users add <name> [-email E] [-password-stdin] | users list | users passwd <name> [-password-stdin] [-keep-grants] | users disable <name> | users enable <name>"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -86,6 +86,7 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "the user's email address, which the operator vouches for (userinfo shows it as verified)")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	keepGrants := fs.Bool("keep-grants", false, "passwd: leave the user's connected apps (grants) working; by default they are revoked")
 	positional, parts, err := parseAndOpen(ctx, fs, args, getenv, stderr)
 	if err != nil {
 		return err
@@ -114,15 +115,13 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 		if verb == "passwd" {
-			if err := parts.users.SetPassword(ctx, positional[0], password); err != nil {
-				return err
-			}
 			// A new password ends the browser sessions signed in with the
-			// old one.
-			if err := endSessions(ctx, parts, positional[0]); err != nil {
+			// old one and, unless kept, the apps connected with it.
+			done, err := parts.users.SetPassword(ctx, positional[0], password, authserver.SetPasswordOptions{KeepGrants: *keepGrants})
+			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "password of %s changed; signed out of the browser\n", positional[0])
+			fmt.Fprintf(stdout, "password of %s changed; %s\n", positional[0], describePasswordChange(done, *keepGrants))
 			return nil
 		}
 		u, err := parts.users.AddUser(ctx, positional[0], password, *email)
@@ -162,14 +161,20 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	return errors.New(usage)
 }
 
-// endSessions signs the user out of every browser session.
-func endSessions(ctx context.Context, parts *authServerParts, name string) error {
-	u, err := parts.users.UserByName(ctx, name)
-	if err != nil {
-		return err
+// describePasswordChange says what else a password change did.
+func describePasswordChange(done authserver.PasswordChange, keptGrants bool) string {
+	count := func(n int64, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
 	}
-	_, err = parts.store.DeleteSessionsOfUser(ctx, u.Subject)
-	return err
+	sessions := "signed out of " + count(done.SessionsEnded, "browser session", "browser sessions")
+	if keptGrants {
+		return sessions + "; connected apps keep their access (-keep-grants)"
+	}
+	return sessions + "; revoked " + count(done.GrantsRevoked, "grant", "grants") +
+		": connected apps are refused from their next request and must be connected again"
 }
 
 // readPassword reads a new password: from the first line of stdin with

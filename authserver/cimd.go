@@ -18,6 +18,14 @@ package authserver
 //     HTTP redirects"), and accepts only 200 with a JSON content type.
 //   - bounds every fetch in time and size, and caches the result, so the
 //     third party behind a client_id is not fetched once per request.
+//   - limits the fetches anyone can make it start: a few per minute per
+//     requester (the caller's address), and a fixed number in flight at
+//     once from everybody. Without that, each distinct client_id sent to
+//     the open authorization, token and revocation endpoints would make
+//     this server send a request wherever the client_id points: a
+//     reflector for anyone's traffic.
+//   - keeps failures in a cache of their own, so that junk client_ids
+//     cannot push good documents (ChatGPT's, say) out of the cache.
 
 import (
 	"bytes"
@@ -40,6 +48,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // SourceCIMD: a client whose client_id is an https URL and whose metadata
@@ -80,8 +90,25 @@ const (
 	// DefaultCIMDFailureTTL is how long a failed fetch is remembered. See
 	// CIMDOptions.FailureTTL.
 	DefaultCIMDFailureTTL = 30 * time.Second
-	// DefaultCIMDMaxEntries bounds the cache (documents and failures).
+	// DefaultCIMDMaxEntries bounds the cache of good documents.
 	DefaultCIMDMaxEntries = 1000
+	// DefaultCIMDMaxFailures bounds the cache of failed fetches.
+	DefaultCIMDMaxFailures = 1000
+
+	// DefaultCIMDRequesterFetches fetches per DefaultCIMDRequesterWindow
+	// may be started by one requester, all at once if it likes. A person
+	// signing in, or a client's backend, needs one document, fetched once
+	// per cache lifetime; ten a minute leaves room for a developer trying
+	// out client_ids, and bounds what one address can make this server
+	// send elsewhere to one request every six seconds.
+	DefaultCIMDRequesterFetches = 10
+	DefaultCIMDRequesterWindow  = time.Minute
+	// DefaultCIMDMaxInFlight bounds the fetches running at once, from all
+	// requesters together: the memory and connections they hold, and what
+	// many addresses together can make this server send. Slots free up
+	// within the fetch timeout at the latest; lookups answered from the
+	// cache need none.
+	DefaultCIMDMaxInFlight = 16
 )
 
 // CIMDOptions tune NewCIMDFetcher. The zero value is the production
@@ -110,9 +137,25 @@ type CIMDOptions struct {
 	// request. The delay is kept short so that a fixed document is picked
 	// up by the time a person retries.
 	FailureTTL time.Duration
-	// MaxEntries bounds the cache; 0 means DefaultCIMDMaxEntries. When it
-	// is full, the oldest entry goes.
+	// MaxEntries bounds the cache of good documents; 0 means
+	// DefaultCIMDMaxEntries. When it is full, the least recently used
+	// document goes.
 	MaxEntries int
+	// MaxFailures bounds the cache of failures, which is separate from the
+	// documents' so that failures never evict a document; 0 means
+	// DefaultCIMDMaxFailures. When it is full, the oldest failure goes.
+	MaxFailures int
+	// RequesterFetches and RequesterWindow limit the fetches one
+	// requester (the key Client is given) may start: RequesterFetches at
+	// once, and one more every RequesterWindow/RequesterFetches. Lookups
+	// answered from the cache, or joining a fetch already running, do not
+	// count. 0 means DefaultCIMDRequesterFetches and
+	// DefaultCIMDRequesterWindow.
+	RequesterFetches int
+	RequesterWindow  time.Duration
+	// MaxInFlight bounds the fetches running at once, from all requesters;
+	// 0 means DefaultCIMDMaxInFlight.
+	MaxInFlight int
 	// Now returns the current time (cache expiry only); nil means time.Now.
 	Now func() time.Time
 	// RootCAs verifies the document servers' certificates; nil means the
@@ -165,6 +208,15 @@ const (
 	// offers no token endpoint authentication method this server supports
 	// (only "none" is; the draft names unauthorized_client for this case).
 	CIMDUnsupportedAuthMethod CIMDErrorKind = "unsupported_auth_method"
+
+	// The two kinds below say nothing about the document: nothing was
+	// fetched, and nothing is cached. CIMDError.RetryAfter says when to try
+	// again.
+
+	// CIMDRateLimited: the requester has started too many fetches lately.
+	CIMDRateLimited CIMDErrorKind = "rate_limited"
+	// CIMDBusy: too many fetches are in flight right now.
+	CIMDBusy CIMDErrorKind = "busy"
 )
 
 // CIMDError is why a client's metadata document could not be used. Error()
@@ -176,8 +228,15 @@ type CIMDError struct {
 	ClientID string
 	// Reason completes "the client metadata document at <client_id> …".
 	Reason string
-	cause  error
+	// RetryAfter, for CIMDRateLimited and CIMDBusy, is how long to wait
+	// before trying again.
+	RetryAfter time.Duration
+	cause      error
 }
+
+// Limited reports whether the document was not fetched because of a limit
+// (CIMDRateLimited, CIMDBusy): the request may succeed later, unchanged.
+func (e *CIMDError) Limited() bool { return e.Kind == CIMDRateLimited || e.Kind == CIMDBusy }
 
 func (e *CIMDError) Error() string {
 	return "client metadata document " + quoteShort(e.ClientID) + ": " + e.Reason
@@ -246,19 +305,21 @@ func cimdClientIDProblem(raw string) string {
 // is safe for concurrent use; concurrent lookups of one client_id share a
 // single fetch.
 type CIMDFetcher struct {
-	http       *http.Client
-	now        func() time.Time
-	maxBytes   int64
-	timeout    time.Duration
-	defaultTTL time.Duration
-	minTTL     time.Duration
-	maxTTL     time.Duration
-	failureTTL time.Duration // <= 0: failures are not remembered
-	maxEntries int
+	http        *http.Client
+	now         func() time.Time
+	maxBytes    int64
+	timeout     time.Duration
+	defaultTTL  time.Duration
+	minTTL      time.Duration
+	maxTTL      time.Duration
+	failureTTL  time.Duration // <= 0: failures are not remembered
+	maxInFlight int
+	// perRequester limits the fetches each requester starts.
+	perRequester *ratelimit.Window
 
 	mu       sync.Mutex
-	entries  map[string]*cimdEntry
-	order    *list.List // of *cimdEntry, oldest first
+	docs     *cimdCache // good documents, least recently used first
+	failures *cimdCache // failed fetches, oldest first
 	inflight map[string]*cimdCall
 
 	// testHookJoined, when set (by tests, before any lookup), is called each
@@ -274,6 +335,55 @@ type cimdEntry struct {
 	expires time.Time
 	elem    *list.Element
 }
+
+// cimdCache is a bounded map of outcomes by client_id. When full, the entry
+// at the front of its order goes.
+type cimdCache struct {
+	max     int
+	entries map[string]*cimdEntry
+	order   *list.List // of *cimdEntry
+}
+
+func newCIMDCache(maxEntries int) *cimdCache {
+	return &cimdCache{max: maxEntries, entries: map[string]*cimdEntry{}, order: list.New()}
+}
+
+// get returns key's entry while it is fresh at now (and drops it once it
+// is not). touch moves it to the back of the order: recently used.
+func (c *cimdCache) get(key string, now time.Time, touch bool) (*cimdEntry, bool) {
+	e, ok := c.entries[key]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.expires) {
+		c.remove(e)
+		return nil, false
+	}
+	if touch {
+		c.order.MoveToBack(e.elem)
+	}
+	return e, true
+}
+
+// put stores e, replacing key's entry if any, evicting from the front of
+// the order to stay within max.
+func (c *cimdCache) put(e *cimdEntry) {
+	if old, ok := c.entries[e.key]; ok {
+		c.remove(old)
+	}
+	for c.order.Len() >= c.max {
+		c.remove(c.order.Front().Value.(*cimdEntry))
+	}
+	e.elem = c.order.PushBack(e)
+	c.entries[e.key] = e
+}
+
+func (c *cimdCache) remove(e *cimdEntry) {
+	c.order.Remove(e.elem)
+	delete(c.entries, e.key)
+}
+
+func (c *cimdCache) len() int { return c.order.Len() }
 
 // cimdCall is a fetch in flight; done is closed once client and err are
 // set.
@@ -292,18 +402,24 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 		}
 		return d
 	}
+	orDefaultN := func(n, def int) int {
+		if n <= 0 {
+			return def
+		}
+		return n
+	}
 	f := &CIMDFetcher{
-		now:        opts.Now,
-		maxBytes:   opts.MaxBytes,
-		timeout:    orDefault(opts.Timeout, DefaultCIMDTimeout),
-		defaultTTL: orDefault(opts.DefaultTTL, DefaultCIMDTTL),
-		minTTL:     orDefault(opts.MinTTL, DefaultCIMDMinTTL),
-		maxTTL:     orDefault(opts.MaxTTL, DefaultCIMDMaxTTL),
-		failureTTL: opts.FailureTTL,
-		maxEntries: opts.MaxEntries,
-		entries:    map[string]*cimdEntry{},
-		order:      list.New(),
-		inflight:   map[string]*cimdCall{},
+		now:         opts.Now,
+		maxBytes:    opts.MaxBytes,
+		timeout:     orDefault(opts.Timeout, DefaultCIMDTimeout),
+		defaultTTL:  orDefault(opts.DefaultTTL, DefaultCIMDTTL),
+		minTTL:      orDefault(opts.MinTTL, DefaultCIMDMinTTL),
+		maxTTL:      orDefault(opts.MaxTTL, DefaultCIMDMaxTTL),
+		failureTTL:  opts.FailureTTL,
+		maxInFlight: orDefaultN(opts.MaxInFlight, DefaultCIMDMaxInFlight),
+		docs:        newCIMDCache(orDefaultN(opts.MaxEntries, DefaultCIMDMaxEntries)),
+		failures:    newCIMDCache(orDefaultN(opts.MaxFailures, DefaultCIMDMaxFailures)),
+		inflight:    map[string]*cimdCall{},
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -317,9 +433,11 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 	if f.failureTTL == 0 {
 		f.failureTTL = DefaultCIMDFailureTTL
 	}
-	if f.maxEntries <= 0 {
-		f.maxEntries = DefaultCIMDMaxEntries
-	}
+	f.perRequester = ratelimit.NewWindow(ratelimit.WindowOptions{
+		Rate: orDefaultN(opts.RequesterFetches, DefaultCIMDRequesterFetches),
+		Per:  orDefault(opts.RequesterWindow, DefaultCIMDRequesterWindow),
+		Now:  f.now,
+	})
 
 	allowed := opts.UnsafeAllowAddressesForTests
 	if allowed == nil {
@@ -370,28 +488,46 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 // Client returns the client whose client_id is the URL clientID, from the
 // cache or by fetching its metadata document. The client is public (token
 // endpoint auth method "none"), its Source is SourceCIMD, and its
-// CreatedAt is when the document was fetched. Errors are *CIMDError (and
-// cached for FailureTTL), or the error of ctx when it ends first; the
-// fetch itself then goes on, bounded by the timeout, for the others
-// waiting on it and for the cache.
-func (f *CIMDFetcher) Client(ctx context.Context, clientID string) (Client, error) {
+// CreatedAt is when the document was fetched.
+//
+// requester identifies who asks, for the per-requester limit on fetches:
+// the network of the caller's address (clientip.Network). A lookup that
+// would start a fetch is refused, with nothing fetched or cached, when the
+// requester has started too many lately (CIMDRateLimited) or too many
+// fetches are running (CIMDBusy).
+//
+// Errors are *CIMDError (cached for FailureTTL, unless Limited), or the
+// error of ctx when it ends first; the fetch itself then goes on, bounded
+// by the timeout, for the others waiting on it and for the cache.
+func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (Client, error) {
 	if problem := cimdClientIDProblem(clientID); problem != "" {
 		return Client{}, &CIMDError{Kind: CIMDInvalidClientID, ClientID: clientID, Reason: "the client_id " + problem}
 	}
 
 	f.mu.Lock()
-	if e, ok := f.entries[clientID]; ok {
-		if f.now().Before(e.expires) {
-			f.mu.Unlock()
-			if e.err != nil {
-				return Client{}, e.err
-			}
-			return cimdCloneClient(e.client), nil
-		}
-		f.removeLocked(e)
+	now := f.now()
+	if e, ok := f.docs.get(clientID, now, true); ok {
+		f.mu.Unlock()
+		return cimdCloneClient(e.client), nil
+	}
+	if e, ok := f.failures.get(clientID, now, false); ok {
+		f.mu.Unlock()
+		return Client{}, e.err
 	}
 	call, joined := f.inflight[clientID]
 	if !joined {
+		// The global cap first, so that a refusal for it does not spend
+		// the requester's allowance.
+		if len(f.inflight) >= f.maxInFlight {
+			f.mu.Unlock()
+			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: f.timeout,
+				Reason: "this server is fetching too many client metadata documents right now; try again in a few seconds"}
+		}
+		if ok, wait := f.perRequester.Allow(requester); !ok {
+			f.mu.Unlock()
+			return Client{}, &CIMDError{Kind: CIMDRateLimited, ClientID: clientID, RetryAfter: wait,
+				Reason: fmt.Sprintf("too many client metadata documents were fetched for your address lately; try again in %s seconds", ratelimit.RetryAfterSeconds(wait))}
+		}
 		call = &cimdCall{done: make(chan struct{})}
 		f.inflight[clientID] = call
 		// Detached from ctx: if the first caller gives up, the others
@@ -426,32 +562,13 @@ func (f *CIMDFetcher) run(ctx context.Context, clientID string, call *cimdCall) 
 	defer f.mu.Unlock()
 	switch {
 	case err == nil:
-		f.storeLocked(&cimdEntry{key: clientID, client: client, expires: now.Add(ttl)})
+		f.docs.put(&cimdEntry{key: clientID, client: client, expires: now.Add(ttl)})
 	case f.failureTTL > 0:
-		f.storeLocked(&cimdEntry{key: clientID, err: err, expires: now.Add(f.failureTTL)})
+		f.failures.put(&cimdEntry{key: clientID, err: err, expires: now.Add(f.failureTTL)})
 	}
 	call.client, call.err = client, err
 	delete(f.inflight, clientID)
 	close(call.done)
-}
-
-// storeLocked caches e, evicting the oldest entries to stay within
-// maxEntries. f.mu must be held.
-func (f *CIMDFetcher) storeLocked(e *cimdEntry) {
-	if old, ok := f.entries[e.key]; ok {
-		f.removeLocked(old)
-	}
-	for f.order.Len() >= f.maxEntries {
-		f.removeLocked(f.order.Front().Value.(*cimdEntry))
-	}
-	e.elem = f.order.PushBack(e)
-	f.entries[e.key] = e
-}
-
-// removeLocked drops e from the cache. f.mu must be held.
-func (f *CIMDFetcher) removeLocked(e *cimdEntry) {
-	f.order.Remove(e.elem)
-	delete(f.entries, e.key)
 }
 
 // cimdCloneClient copies c's slices, so that a caller cannot change what the

@@ -100,10 +100,18 @@ func cimdLoopbackOnly(a netip.Addr) bool {
 	return a == netip.MustParseAddr("127.0.0.1") || a == netip.MustParseAddr("::1")
 }
 
+// cimdTestRequester is the requester of the fetcher tests' lookups.
+const cimdTestRequester = "192.0.2.1"
+
 // newTestCIMDFetcher returns a fetcher that trusts srv's certificate and
-// may connect to loopback only.
+// may connect to loopback only. Unless opts say otherwise, one requester
+// may start a thousand fetches a minute: the tests that are not about that
+// limit fetch more than the default's ten.
 func newTestCIMDFetcher(srv *cimdServer, opts CIMDOptions) *CIMDFetcher {
 	opts.RootCAs = srv.certPool()
+	if opts.RequesterFetches == 0 {
+		opts.RequesterFetches = 1000
+	}
 	if opts.UnsafeAllowAddressesForTests == nil {
 		opts.UnsafeAllowAddressesForTests = cimdLoopbackOnly
 	}
@@ -184,7 +192,7 @@ func TestCIMDHappyPath(t *testing.T) {
 	})})
 	f := newTestCIMDFetcher(srv, CIMDOptions{Now: clk.Now})
 
-	c, err := f.Client(t.Context(), id)
+	c, err := f.Client(t.Context(), id, cimdTestRequester)
 	if err != nil {
 		t.Fatalf("Client: %v", err)
 	}
@@ -336,7 +344,7 @@ func TestCIMDRefusesDocuments(t *testing.T) {
 			path := fmt.Sprintf("/refused/%d.json", i)
 			id := srv.URL + path
 			srv.route(path, cimdRoute{body: tt.body(id)})
-			c, err := f.Client(t.Context(), id)
+			c, err := f.Client(t.Context(), id, cimdTestRequester)
 			if err == nil {
 				t.Fatalf("accepted: %+v", c)
 			}
@@ -431,7 +439,7 @@ func TestCIMDAcceptsDocuments(t *testing.T) {
 			path := fmt.Sprintf("/accepted/%d.json", i)
 			id := srv.URL + path + tt.query
 			srv.route(path, cimdRoute{header: tt.header, body: tt.body(id)})
-			c, err := f.Client(t.Context(), id)
+			c, err := f.Client(t.Context(), id, cimdTestRequester)
 			if err != nil {
 				t.Fatalf("Client: %v", err)
 			}
@@ -503,7 +511,7 @@ func TestCIMDRefusesResponses(t *testing.T) {
 			path := fmt.Sprintf("/responses/%d.json", i)
 			id := srv.URL + path
 			srv.route(path, tt.route(id))
-			c, err := f.Client(t.Context(), id)
+			c, err := f.Client(t.Context(), id, cimdTestRequester)
 			if tt.kind == "" {
 				if err != nil {
 					t.Fatalf("Client: %v", err)
@@ -538,7 +546,7 @@ func TestCIMDDoesNotFollowRedirects(t *testing.T) {
 			srv.route(from, cimdRoute{handler: func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, target, status)
 			}})
-			_, err := f.Client(t.Context(), id)
+			_, err := f.Client(t.Context(), id, cimdTestRequester)
 			requireCIMDError(t, err, CIMDRedirect)
 			if strings.Contains(err.Error(), target) {
 				t.Errorf("error %q repeats the redirect target", err)
@@ -564,7 +572,7 @@ func TestCIMDTimeout(t *testing.T) {
 		}
 	}})
 	f := newTestCIMDFetcher(srv, CIMDOptions{Timeout: 200 * time.Millisecond})
-	_, err := f.Client(t.Context(), id)
+	_, err := f.Client(t.Context(), id, cimdTestRequester)
 	requireCIMDError(t, err, CIMDTimeout)
 	if !strings.Contains(err.Error(), "did not send the document") {
 		t.Errorf("error = %q", err)
@@ -594,7 +602,7 @@ func TestCIMDRefusesSpecialAddressesAtConnectTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv.route("/client.json", cimdRoute{body: cimdDoc(tt.clientID, nil)})
-			_, err := f.Client(t.Context(), tt.clientID)
+			_, err := f.Client(t.Context(), tt.clientID, cimdTestRequester)
 			requireCIMDError(t, err, CIMDAddressNotAllowed)
 			if !strings.Contains(err.Error(), "not allowed to connect") {
 				t.Errorf("error %q does not say the address is not allowed", err)
@@ -740,7 +748,7 @@ func TestCIMDRefusesClientIDsWithoutFetching(t *testing.T) {
 		srv.URL + "/a/../client.json",
 		srv.URL + "/client.json#x",
 	} {
-		_, err := f.Client(t.Context(), id)
+		_, err := f.Client(t.Context(), id, cimdTestRequester)
 		requireCIMDError(t, err, CIMDInvalidClientID)
 	}
 	srv.mu.Lock()
@@ -767,19 +775,19 @@ func TestCIMDCacheServesRepeatLookups(t *testing.T) {
 	srv.route("/client.json", cimdRoute{body: cimdDoc(id, nil)})
 	f := newTestCIMDFetcher(srv, CIMDOptions{})
 
-	first, err := f.Client(t.Context(), id)
+	first, err := f.Client(t.Context(), id, cimdTestRequester)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Changing a returned client must not change what the cache holds,
 	// whether the client came from the fetch or from the cache.
 	first.RedirectURIs[0] = "https://evil.example/callback"
-	second, err := f.Client(t.Context(), id)
+	second, err := f.Client(t.Context(), id, cimdTestRequester)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second.GrantTypes[0] = "evil"
-	third, err := f.Client(t.Context(), id)
+	third, err := f.Client(t.Context(), id, cimdTestRequester)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -855,7 +863,7 @@ func TestCIMDCacheHonoursCacheControl(t *testing.T) {
 	lookupAll := func(step string, want map[string]int) {
 		t.Helper()
 		for path := range paths {
-			if _, err := f.Client(t.Context(), srv.URL+path); err != nil {
+			if _, err := f.Client(t.Context(), srv.URL+path, cimdTestRequester); err != nil {
 				t.Fatalf("%s: %s: %v", step, path, err)
 			}
 			if n := srv.hitCount(path); n != want[path] {
@@ -880,14 +888,14 @@ func TestCIMDRemembersFailuresBriefly(t *testing.T) {
 	id := srv.route("/client.json", cimdRoute{status: http.StatusNotFound})
 	f := newTestCIMDFetcher(srv, CIMDOptions{Now: clk.Now, FailureTTL: 30 * time.Second})
 
-	_, err := f.Client(t.Context(), id)
+	_, err := f.Client(t.Context(), id, cimdTestRequester)
 	first := requireCIMDError(t, err, CIMDBadStatus)
 
 	// The document is fixed, but the failure is remembered for 30s: no
 	// request reaches the server meanwhile.
 	srv.route("/client.json", cimdRoute{body: cimdDoc(id, nil)})
 	clk.Advance(29 * time.Second)
-	_, err = f.Client(t.Context(), id)
+	_, err = f.Client(t.Context(), id, cimdTestRequester)
 	if again := requireCIMDError(t, err, CIMDBadStatus); again != first {
 		t.Errorf("second error %v is not the remembered one", again)
 	}
@@ -896,7 +904,7 @@ func TestCIMDRemembersFailuresBriefly(t *testing.T) {
 	}
 
 	clk.Advance(2 * time.Second)
-	if _, err := f.Client(t.Context(), id); err != nil {
+	if _, err := f.Client(t.Context(), id, cimdTestRequester); err != nil {
 		t.Fatalf("after the failure TTL: %v", err)
 	}
 	if n := srv.hitCount("/client.json"); n != 2 {
@@ -907,7 +915,7 @@ func TestCIMDRemembersFailuresBriefly(t *testing.T) {
 		id := srv.route("/gone.json", cimdRoute{status: http.StatusGone})
 		f := newTestCIMDFetcher(srv, CIMDOptions{Now: clk.Now, FailureTTL: -1})
 		for range 3 {
-			_, err := f.Client(t.Context(), id)
+			_, err := f.Client(t.Context(), id, cimdTestRequester)
 			requireCIMDError(t, err, CIMDBadStatus)
 		}
 		if n := srv.hitCount("/gone.json"); n != 3 {
@@ -923,7 +931,7 @@ func TestCIMDCacheIsBounded(t *testing.T) {
 		srv.route(p, cimdRoute{body: cimdDoc(srv.URL+p, nil)})
 	}
 	for _, p := range []string{"/1.json", "/2.json", "/3.json", "/3.json", "/2.json", "/1.json"} {
-		if _, err := f.Client(t.Context(), srv.URL+p); err != nil {
+		if _, err := f.Client(t.Context(), srv.URL+p, cimdTestRequester); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
 	}
@@ -935,8 +943,8 @@ func TestCIMDCacheIsBounded(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.entries) != 2 || f.order.Len() != 2 {
-		t.Errorf("cache holds %d entries (%d in order), want 2", len(f.entries), f.order.Len())
+	if len(f.docs.entries) != 2 || f.docs.len() != 2 {
+		t.Errorf("cache holds %d entries (%d in order), want 2", len(f.docs.entries), f.docs.len())
 	}
 }
 
@@ -983,7 +991,7 @@ func TestCIMDConcurrentLookupsShareOneFetch(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			c, err := f.Client(t.Context(), id)
+			c, err := f.Client(t.Context(), id, cimdTestRequester)
 			if err == nil && c.ID != id {
 				err = fmt.Errorf("client %q", c.ID)
 			}
@@ -1020,7 +1028,7 @@ func TestCIMDCallerGivingUpDoesNotSpoilTheFetch(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := f.Client(ctx, id)
+		_, err := f.Client(ctx, id, cimdTestRequester)
 		errc <- err
 	}()
 	cimdWait(t, entered, "the fetch")
@@ -1031,7 +1039,7 @@ func TestCIMDCallerGivingUpDoesNotSpoilTheFetch(t *testing.T) {
 	close(release)
 	// The fetch went on without the caller: this lookup joins it or finds
 	// its result in the cache.
-	if _, err := f.Client(t.Context(), id); err != nil {
+	if _, err := f.Client(t.Context(), id, cimdTestRequester); err != nil {
 		t.Fatalf("Client: %v", err)
 	}
 	if got := srv.hitCount("/client.json"); got != 1 {

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // maxRequestBody caps the body of registration, token and revocation
@@ -47,6 +48,7 @@ const (
 	errUnsupportedGrantType = "unsupported_grant_type"
 	errInvalidScope         = "invalid_scope"
 	errServerError          = "server_error"
+	errUnavailable          = "temporarily_unavailable"
 )
 
 // Supported values published in the metadata. Each list is what the code
@@ -194,7 +196,7 @@ type failure struct {
 	// basicChallenge adds WWW-Authenticate: Basic to a 401 (RFC 6749
 	// §5.2: required when the client tried HTTP Basic).
 	basicChallenge bool
-	// retryAfter is the wait of a 429.
+	// retryAfter is the wait of a 429 or 503.
 	retryAfter time.Duration
 	// grantID is the grant whose code or refresh token failed, when it
 	// is known: its failures are limited per grant.
@@ -218,6 +220,9 @@ func writeFailure(w http.ResponseWriter, f *failure) {
 	}
 	if f.basicChallenge && f.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kanban-mcp", charset="UTF-8"`)
+	}
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(f.retryAfter))
 	}
 	writeOAuthError(w, f.status, f.code, f.description)
 }
@@ -330,22 +335,25 @@ func readClientCredentials(r *http.Request, form url.Values) (clientCredentials,
 // present a secret; a confidential one must present the right secret by
 // the method it registered. Every refusal is 401 invalid_client; the
 // description says what to change, never whether the client exists.
-func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials) (Client, *failure) {
+func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials, ip string) (Client, *failure) {
 	refuse := func(description string, basic bool) (Client, *failure) {
 		return Client{}, &failure{status: http.StatusUnauthorized, code: errInvalidClient,
 			description: description, basicChallenge: basic || creds.basic}
 	}
-	client, err := s.lookupClient(ctx, creds.id)
+	client, err := s.lookupClient(ctx, creds.id, ip)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return refuse("Client authentication failed: unknown client, or wrong credentials.", false)
 		}
 		if ce, ok := errors.AsType[*CIMDError](err); ok {
 			s.log.InfoContext(ctx, "client metadata document refused at the token endpoint",
-				"client_id", creds.id, "kind", string(ce.Kind), "err", err)
+				"client_id", loggedClientID(creds.id), "kind", string(ce.Kind), "ip", ip, "err", err)
+			if ce.Limited() {
+				return Client{}, cimdLimitFailure(ce)
+			}
 			return refuse("The client's metadata document cannot be used: "+ce.Reason, false)
 		}
-		s.log.ErrorContext(ctx, "client lookup failed", "client_id", creds.id, "err", err)
+		s.log.ErrorContext(ctx, "client lookup failed", "client_id", loggedClientID(creds.id), "err", err)
 		return Client{}, serverError()
 	}
 	registered := client.TokenEndpointAuthMethod
@@ -370,6 +378,19 @@ func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials
 		return Client{}, serverError()
 	}
 	return client, nil
+}
+
+// cimdLimitFailure answers a client metadata document that was not
+// fetched because of a limit: 429 slow_down when the caller's address
+// fetched too many, 503 temporarily_unavailable when the server is busy
+// fetching; both with Retry-After, neither a verdict on the client.
+func cimdLimitFailure(ce *CIMDError) *failure {
+	if ce.Kind == CIMDRateLimited {
+		return &failure{status: http.StatusTooManyRequests, retryAfter: ce.RetryAfter,
+			description: "Too many client metadata documents were fetched for this address lately; retry later."}
+	}
+	return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: ce.RetryAfter,
+		description: "The server is fetching too many client metadata documents right now; retry in a few seconds."}
 }
 
 // verifier returns a verifier of our own access tokens: issuer and

@@ -47,12 +47,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
 		return
 	}
-	client, f := s.authenticateClient(ctx, creds)
+	client, f := s.authenticateClient(ctx, creds, ip)
 	if f != nil {
 		if f.code == errInvalidClient {
 			s.limits.tokenFailures.Fail(pair)
 		}
-		s.log.InfoContext(ctx, "revocation refused", "client_id", creds.id, "ip", ip, "error", f.code, "reason", f.description)
+		s.log.InfoContext(ctx, "revocation refused", "client_id", loggedClientID(creds.id), "ip", ip, "error", f.code, "reason", f.description)
 		writeFailure(w, f)
 		return
 	}

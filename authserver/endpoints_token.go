@@ -87,16 +87,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 	pair := ratelimit.Key(creds.id, clientip.Network(ip))
 	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", creds.id, "ip", ip, "wait", wait)
+		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many failed token requests for this client from this address; retry later.")
 		return
 	}
-	client, f := s.authenticateClient(ctx, creds)
+	client, f := s.authenticateClient(ctx, creds, ip)
 	if f != nil {
 		if f.code == errInvalidClient {
 			s.limits.tokenFailures.Fail(pair)
 		}
-		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", creds.id, "ip", ip,
+		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", loggedClientID(creds.id), "ip", ip,
 			"error", f.code, "reason", f.description)
 		writeFailure(w, f)
 		return
@@ -195,7 +195,7 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 	// Scope and blocklist are checked before Refresh rotates the token,
 	// so that a refused request leaves the client's chain as it was.
 	if found && pre.ClientID == client.ID {
-		if f := checkRefreshScope(form.Get("scope"), pre); f != nil {
+		if _, f := refreshScope(form.Get("scope"), pre); f != nil {
 			return nil, f
 		}
 		if s.blocked(ctx, pre.Subject, client.ID) {
@@ -207,37 +207,70 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 	if err != nil {
 		return nil, s.grantFailure(ctx, err, GrantRefreshToken, client.ID, ip)
 	}
+	// The grant's scope never changes, so this is what was checked above;
+	// it is taken from the grant Refresh returned all the same, so that
+	// no token is ever minted with more than its own grant holds.
+	scope, f := refreshScope(form.Get("scope"), gr)
+	if f != nil {
+		return nil, f
+	}
+	// The access token carries the requested scope; the new refresh
+	// token (next) stays the grant's, with the grant's whole scope: RFC
+	// 6749 §6 requires a new refresh token's scope to be "identical to
+	// that of the refresh token included by the client in the request",
+	// so a later refresh may ask for the whole grant again.
+	gr.Scope = scope
 	return s.mintTokens(ctx, gr, next, false)
 }
 
-// checkRefreshScope checks the optional scope of a refresh request against
-// the grant (RFC 6749 §6: it must not ask for more than was granted).
+// refreshScope is the scope of the access token a refresh request asks
+// for: RFC 6749 §6 lets the client ask for part of what was granted, never
+// more, and then the token must carry exactly that part.
 //
-// Grants have no narrower tokens, so a scope that asks for less gets the
-// whole grant, and the response's scope says so (RFC 6749 §3.3 lets the
-// server ignore part of the request when it tells the client). A known
-// scope that was not granted (kanban.write on a read grant, openid
-// without it) is invalid_scope: the client must go through consent. A
-// scope this server does not know is ignored, as at the authorization
-// endpoint: a client that requested "email" there and repeats its request
-// here must not be disconnected for it.
-func checkRefreshScope(raw string, gr Grant) *failure {
+// Without a scope parameter, or with one naming no scope this server
+// knows, the token carries the whole grant. A kanban level asks for itself
+// and the levels it implies (kanban.write: kanban.write and kanban.read),
+// as at the authorization endpoint; openid and profile ask for
+// themselves. A known scope that was not granted (kanban.write on a read
+// grant, openid without it) is invalid_scope: the client must go through
+// consent. A scope this server does not know is ignored, as at the
+// authorization endpoint: a client that requested "email" there and
+// repeats its request here must not be disconnected for it. The scope is
+// returned in the grant's order, which the response's scope repeats.
+func refreshScope(raw string, gr Grant) ([]string, *failure) {
 	held := auth.Scopes(gr.Scope)
+	var level auth.Scope // the highest kanban level asked for
+	var oidc []string
 	for _, sc := range strings.Fields(raw) {
 		switch {
 		case isKanbanScope(auth.Scope(sc)):
 			if !held.Allow(auth.Scope(sc)) {
-				return badRequest(errInvalidScope, fmt.Sprintf(
+				return nil, badRequest(errInvalidScope, fmt.Sprintf(
 					"The scope %s was not granted (granted: %s); a higher level needs a new authorization.", quoteShort(sc), gr.ScopeString()))
+			}
+			if !level.Implies(auth.Scope(sc)) {
+				level = auth.Scope(sc)
 			}
 		case sc == ScopeOpenID || sc == ScopeProfile:
 			if !gr.Has(sc) {
-				return badRequest(errInvalidScope, fmt.Sprintf(
+				return nil, badRequest(errInvalidScope, fmt.Sprintf(
 					"The scope %s was not granted (granted: %s).", quoteShort(sc), gr.ScopeString()))
 			}
+			oidc = append(oidc, sc)
 		}
 	}
-	return nil
+	if level == "" && len(oidc) == 0 {
+		return slices.Clone(gr.Scope), nil
+	}
+	var scope []string
+	for _, sc := range gr.Scope {
+		// level.Implies is false for every scope when no level was asked.
+		asked := isKanbanScope(auth.Scope(sc)) && level.Implies(auth.Scope(sc))
+		if asked || slices.Contains(oidc, sc) {
+			scope = append(scope, sc)
+		}
+	}
+	return scope, nil
 }
 
 // grantWithBackoff returns the grant that secret (a code or a refresh

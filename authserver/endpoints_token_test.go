@@ -382,18 +382,22 @@ func TestTokenRefreshRotation(t *testing.T) {
 	first := e.connect(t, c.ID, epAuthz{scope: []string{"kanban.write", "openid"}})
 	grantID := grantOf(t, first.AccessToken)
 
-	// Refresh, with the optional resource and a narrower scope: the answer
-	// carries the whole grant, and says so.
+	// Refresh, with the optional resource and a narrower scope (and one
+	// this server does not know): the access token carries exactly the
+	// part asked for, and the answer says so (RFC 6749 §6).
 	f := refreshForm(c.ID, first.RefreshToken)
 	f.Set("resource", e.resource)
 	f.Set("scope", "kanban.read email")
 	r := e.postForm(t, PathToken, f)
 	want := map[string]any{"access_token": "<token>", "token_type": "Bearer", "expires_in": float64(900),
-		"refresh_token": "<token>", "scope": "kanban.write kanban.read openid"}
+		"refresh_token": "<token>", "scope": "kanban.read"}
 	if diff := cmp.Diff(want, tokenShape(t, r)); diff != "" {
 		t.Fatalf("refresh answer (-want +got); no id_token on refresh:\n%s", diff)
 	}
 	second := tokens(t, r)
+	if _, claims := decodeJWT(t, second.AccessToken); claims["scope"] != "kanban.read" {
+		t.Errorf("narrowed access token's scope claim = %v, want kanban.read", claims["scope"])
+	}
 	if second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
 		t.Errorf("the refresh did not rotate the tokens")
 	}
@@ -401,8 +405,13 @@ func TestTokenRefreshRotation(t *testing.T) {
 		t.Errorf("refreshed access token: grant %q, subject %q; want %q, %q", p.GrantID, p.Subject, grantID, e.alice.Subject)
 	}
 
-	// The new token rotates in turn.
+	// The new token rotates in turn. It keeps the grant's whole scope
+	// (RFC 6749 §6: a new refresh token's scope is the old one's), so a
+	// refresh without scope gets all of it again.
 	third := tokens(t, e.postForm(t, PathToken, refreshForm(c.ID, second.RefreshToken)))
+	if third.Scope != "kanban.write kanban.read openid" {
+		t.Errorf("refresh without scope after a narrowed one: scope %q, want the whole grant", third.Scope)
+	}
 
 	// The first token, used again after its successor was used: reuse.
 	// The grant dies, and the live chain with it.
@@ -600,5 +609,40 @@ func TestTokenCIMDClient(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "recording the client's use failed") {
 		t.Errorf("the server tried to touch a CIMD client, which is not stored:\n%s", e.logs.String())
+	}
+}
+
+func TestRefreshScope(t *testing.T) {
+	grant := Grant{Scope: []string{"kanban.write", "kanban.read", "openid"}}
+	tests := []struct {
+		requested string
+		want      []string // nil: invalid_scope
+	}{
+		{"", []string{"kanban.write", "kanban.read", "openid"}},
+		{"email", []string{"kanban.write", "kanban.read", "openid"}}, // nothing this server knows
+		{"kanban.read", []string{"kanban.read"}},
+		{"kanban.write", []string{"kanban.write", "kanban.read"}},
+		{"kanban.read kanban.write", []string{"kanban.write", "kanban.read"}},
+		{"openid kanban.read email", []string{"kanban.read", "openid"}},
+		{"openid", []string{"openid"}},
+		{"kanban.write kanban.read openid", []string{"kanban.write", "kanban.read", "openid"}},
+		{"kanban.admin", nil},
+		{"kanban.read profile", nil},
+	}
+	for _, tc := range tests {
+		got, f := refreshScope(tc.requested, grant)
+		switch {
+		case tc.want == nil && (f == nil || f.code != errInvalidScope):
+			t.Errorf("refreshScope(%q) = %v, %+v; want invalid_scope", tc.requested, got, f)
+		case tc.want != nil && f != nil:
+			t.Errorf("refreshScope(%q) refused: %+v", tc.requested, f)
+		case tc.want != nil:
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("refreshScope(%q) (-want +got):\n%s", tc.requested, diff)
+			}
+		}
+	}
+	if grant.Scope[0] != "kanban.write" || len(grant.Scope) != 3 {
+		t.Errorf("refreshScope changed the grant's scope: %v", grant.Scope)
 	}
 }

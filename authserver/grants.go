@@ -58,12 +58,13 @@ const (
 // CLI) so that the same event reads the same everywhere. Any non-empty
 // text is accepted.
 const (
-	RevokeReasonCodeReplay   = "authorization code replayed"
-	RevokeReasonRefreshReuse = "refresh token reused"
-	RevokeReasonClient       = "revoked by the client"
-	RevokeReasonUser         = "revoked by the user"
-	RevokeReasonOperator     = "revoked by the operator"
-	RevokeReasonUserDisabled = "user disabled"
+	RevokeReasonCodeReplay      = "authorization code replayed"
+	RevokeReasonRefreshReuse    = "refresh token reused"
+	RevokeReasonClient          = "revoked by the client"
+	RevokeReasonUser            = "revoked by the user"
+	RevokeReasonOperator        = "revoked by the operator"
+	RevokeReasonUserDisabled    = "user disabled"
+	RevokeReasonPasswordChanged = "password changed"
 )
 
 // Sizes of what IssueCode stores.

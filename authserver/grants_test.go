@@ -1272,3 +1272,64 @@ func TestDisableUserEndsEverything(t *testing.T) {
 		t.Error("disabling alice forgot bob's consent")
 	}
 }
+
+// TestSetPasswordRevokesGrants: a new password revokes the user's live
+// grants (their refresh tokens stop working) and forgets their consents,
+// and touches nobody else's; with KeepGrants it leaves them all alone.
+func TestSetPasswordRevokesGrants(t *testing.T) {
+	e := newGrantEnv(t, GrantOptions{})
+	ctx := t.Context()
+	consent := func(subject string) bool {
+		t.Helper()
+		_, ok, err := e.grants.Consent(ctx, subject, gtClient)
+		if err != nil {
+			t.Fatalf("Consent: %v", err)
+		}
+		return ok
+	}
+	mine, myToken := e.connect(t, e.codeRequest())
+	theirsReq := e.codeRequest()
+	theirsReq.Subject = e.bob.Subject
+	theirs, theirToken := e.connect(t, theirsReq)
+	for _, sub := range []string{e.alice.Subject, e.bob.Subject} {
+		if err := e.grants.RememberConsent(ctx, sub, gtClient, "kanban.write"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Kept: everything goes on working.
+	done, err := e.users.SetPassword(ctx, "alice", "a first new long password", SetPasswordOptions{KeepGrants: true})
+	if err != nil || done.GrantsRevoked != 0 {
+		t.Fatalf("SetPassword(KeepGrants) = %+v, %v; want no grant revoked", done, err)
+	}
+	myToken = e.refresh(t, myToken)
+	if e.revoked(t, mine.ID) || !consent(e.alice.Subject) {
+		t.Errorf("KeepGrants: the grant or the consent is gone")
+	}
+
+	// Not kept: the grant is revoked, with the reason, and its refresh
+	// token refused; the consent is forgotten; bob keeps his.
+	done, err = e.users.SetPassword(ctx, "ALICE", "a second new long password", SetPasswordOptions{})
+	if err != nil || done.GrantsRevoked != 1 {
+		t.Fatalf("SetPassword = %+v, %v; want 1 grant revoked", done, err)
+	}
+	if g := e.grant(t, mine.ID); !g.Revoked() || g.RevokeReason != RevokeReasonPasswordChanged {
+		t.Errorf("grant after the password change: revoked %v, reason %q; want revoked, %q", g.Revoked(), g.RevokeReason, RevokeReasonPasswordChanged)
+	}
+	_, _, err = e.grants.Refresh(ctx, RefreshRequest{Token: myToken, ClientID: gtClient})
+	if te, ok := errors.AsType[*TokenRequestError](err); !ok || te.Code != ErrCodeInvalidGrant {
+		t.Errorf("refresh after the password change: %v; want invalid_grant", err)
+	}
+	if consent(e.alice.Subject) {
+		t.Errorf("the consent survived the password change")
+	}
+	if e.revoked(t, theirs.ID) || !consent(e.bob.Subject) {
+		t.Errorf("another user's grant or consent was touched")
+	}
+	e.refresh(t, theirToken)
+
+	// Nothing left to revoke: none counted.
+	if done, err := e.users.SetPassword(ctx, "alice", "a third new long password", SetPasswordOptions{}); err != nil || done.GrantsRevoked != 0 {
+		t.Errorf("SetPassword again = %+v, %v; want no grant revoked", done, err)
+	}
+}

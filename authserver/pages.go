@@ -26,8 +26,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // Limits on authorization request parameters and forms.
@@ -91,6 +93,7 @@ type authzFailure struct {
 	status         int
 	title, message string
 	detail         string
+	retryAfter     time.Duration // > 0: sent as Retry-After
 	// Redirect.
 	code, description string
 }
@@ -325,7 +328,7 @@ func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *a
 // answered (an error page or an error redirect with status) and returns
 // false.
 func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request, params url.Values, status int) (*authzRequest, bool) {
-	req, failure, err := s.parseAuthorizeRequest(r.Context(), params)
+	req, failure, err := s.parseAuthorizeRequest(r.Context(), params, s.clientIP(r))
 	switch {
 	case err != nil:
 		s.serverErrorPage(w, r, "authorize: client look-up failed", err)
@@ -337,7 +340,11 @@ func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request, params
 		s.authzRedirectError(w, req, status, failure.code, failure.description)
 		return nil, false
 	default:
-		s.log.InfoContext(r.Context(), "authorization request refused before its redirect URI was verified", "title", failure.title)
+		s.log.InfoContext(r.Context(), "authorization request refused before its redirect URI was verified",
+			"client_id", loggedClientID(params.Get("client_id")), "title", failure.title)
+		if failure.retryAfter > 0 {
+			w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(failure.retryAfter))
+		}
 		s.errorPage(w, r, failure.status, failure.title, failure.message, failure.detail)
 		return nil, false
 	}
@@ -349,8 +356,9 @@ func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request, params
 // code, somewhere the client never registered); only then the rest, whose
 // failures go to the now verified redirect URI. req is set whenever a
 // redirect failure is returned. err is for failures that are not the
-// request's (the database).
-func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values) (req *authzRequest, failure *authzFailure, err error) {
+// request's (the database). ip is the caller's address, for the limits on
+// fetching client metadata documents.
+func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, ip string) (req *authzRequest, failure *authzFailure, err error) {
 	const tryAgain = "Go back to the application and connect again. If this keeps happening, the application's settings need fixing."
 	for _, name := range []string{"client_id", "redirect_uri"} {
 		if len(params[name]) > 1 {
@@ -363,15 +371,25 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values) (
 		return nil, pageFailure("This request cannot be completed",
 			"The request does not say which application is asking (client_id is missing).", tryAgain), nil
 	}
-	client, err := s.lookupClient(ctx, clientID)
+	client, err := s.lookupClient(ctx, clientID, ip)
 	var cimdErr *CIMDError
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, pageFailure("Unknown application",
 			"No application is registered with this client_id.",
 			"Its registration may have expired. "+tryAgain), nil
+	case errors.As(err, &cimdErr) && cimdErr.Limited():
+		s.log.InfoContext(ctx, "client metadata document not fetched: limit reached", "client_id", loggedClientID(clientID),
+			"kind", string(cimdErr.Kind), "ip", ip)
+		f := pageFailure("Try again in a moment",
+			"The application's metadata document could not be fetched just now.", cimdErr.Reason+".")
+		f.status, f.retryAfter = http.StatusServiceUnavailable, cimdErr.RetryAfter
+		if cimdErr.Kind == CIMDRateLimited {
+			f.status = http.StatusTooManyRequests
+		}
+		return nil, f, nil
 	case errors.As(err, &cimdErr):
-		s.log.InfoContext(ctx, "client metadata document refused", "client_id", clientID, "kind", string(cimdErr.Kind), "err", err)
+		s.log.InfoContext(ctx, "client metadata document refused", "client_id", loggedClientID(clientID), "kind", string(cimdErr.Kind), "err", err)
 		return nil, pageFailure("The application could not be verified",
 			"The application's metadata document could not be used.", cimdErr.Error()), nil
 	case err != nil:

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 )
 
 // Account paths, below PathAccount.
@@ -75,29 +74,34 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, "account: listing grants failed", err)
 		return
 	}
-	names := map[string]string{}
+	type clientName struct {
+		name       string
+		unverified bool
+	}
+	names := map[string]clientName{}
 	rows := make([]grantRow, 0, len(grants))
 	for _, g := range grants {
-		name, ok := names[g.ClientID]
+		cn, ok := names[g.ClientID]
 		if !ok {
-			if name, err = s.grantClientName(r, g.ClientID); err != nil {
+			if cn.name, cn.unverified, err = s.grantClientName(r, g.ClientID); err != nil {
 				s.serverErrorPage(w, r, "account: client look-up failed", err)
 				return
 			}
-			names[g.ClientID] = name
+			names[g.ClientID] = cn
 		}
 		title, _ := levelText(g.Level())
 		rows = append(rows, grantRow{
-			ID:           g.ID,
-			ClientName:   name,
-			ClientID:     g.ClientID,
-			Level:        title,
-			Scope:        g.ScopeString(),
-			Created:      pageTime(g.CreatedAt),
-			LastUsed:     pageTime(g.LastUsedAt),
-			Revoked:      g.Revoked(),
-			RevokedAt:    pageTime(g.RevokedAt),
-			RevokeReason: g.RevokeReason,
+			ID:             g.ID,
+			ClientName:     cn.name,
+			NameUnverified: cn.unverified,
+			ClientID:       g.ClientID,
+			Level:          title,
+			Scope:          g.ScopeString(),
+			Created:        pageTime(g.CreatedAt),
+			LastUsed:       pageTime(g.LastUsedAt),
+			Revoked:        g.Revoked(),
+			RevokedAt:      pageTime(g.RevokedAt),
+			RevokeReason:   g.RevokeReason,
 		})
 	}
 	notice := ""
@@ -116,23 +120,25 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 // grantClientName names a grant's client without fetching anything: a
 // CIMD client by the host that publishes its metadata (a page view must not
 // make this server fetch URLs), a registered client by its name, and a
-// client that was removed (an expired registration) as such.
-func (s *Server) grantClientName(r *http.Request, clientID string) (string, error) {
+// client that was removed (an expired registration) as such. unverified
+// says that the name is one the client chose for itself (dynamic
+// registration), which the page says, as the consent page does
+// (clientDisplay): anyone can register as "ChatGPT".
+func (s *Server) grantClientName(r *http.Request, clientID string) (name string, unverified bool, err error) {
 	if IsCIMDClientID(clientID) {
 		if u, err := url.Parse(clientID); err == nil && u.Host != "" {
-			return u.Host, nil
+			return u.Host, false, nil
 		}
 	}
 	c, err := s.opts.Store.Client(r.Context(), clientID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return "A removed application", nil
+		return "A removed application", false, nil
 	case err != nil:
-		return "", err
-	case strings.TrimSpace(c.Name) == "":
-		return "An application", nil
+		return "", false, err
 	}
-	return c.Name, nil
+	name, unverified, _, _ = clientDisplay(c)
+	return name, unverified, nil
 }
 
 // showAccountSignIn renders the sign-in form that leads to /account.

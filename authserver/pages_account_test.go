@@ -3,11 +3,13 @@ package authserver
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 )
@@ -199,5 +201,45 @@ func TestPagesAccountSignOut(t *testing.T) {
 	// Signing out without a session is harmless.
 	if got := e.browser().post(pathAccountSignOut, url.Values{}); got.status != http.StatusSeeOther {
 		t.Errorf("sign-out without a session: status %d, want 303", got.status)
+	}
+}
+
+// TestPagesAccountFlagsSelfChosenNames: as on the consent page, a name a
+// client chose for itself (dynamic registration) carries a note; the name
+// of a client the operator registered does not, nor does a CIMD client,
+// which is named by the host that publishes its metadata.
+func TestPagesAccountFlagsSelfChosenNames(t *testing.T) {
+	e := newPageEnv(t, pageEnvOptions{})
+	b := e.browser()
+	b.connect(e.params(nil), "alice", auth.ScopeRead) // e.client: registered dynamically
+
+	reg, err := ValidateRegistration(RegistrationRequest{RedirectURIs: []string{ptRedirect}, TokenEndpointAuthMethod: AuthMethodNone, ClientName: "Operator app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, _, err := e.store.RegisterClient(t.Context(), reg, SourcePreregistered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, clientID := range []string{operator.ID, "https://app.example/client.json"} {
+		req := CodeRequest{Subject: e.alice.Subject, ClientID: clientID, RedirectURI: ptRedirect,
+			CodeChallenge: gtChallenge, Resource: e.resource, Scope: []string{"kanban.read"}}
+		if _, err := e.grants.IssueCode(t.Context(), req); err != nil {
+			t.Fatalf("IssueCode for %s: %v", clientID, err)
+		}
+	}
+
+	p := b.get(PathAccount)
+	var headings []string
+	for _, h := range regexp.MustCompile(`(?s)<h2>(.*?)</h2>`).FindAllStringSubmatch(p.body, -1) {
+		headings = append(headings, h[1])
+	}
+	want := []string{
+		ptClientName + ` <span class="note">(name chosen by the application)</span>`,
+		"Operator app",
+		"app.example",
+	}
+	if diff := cmp.Diff(want, headings, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("client names on /account (-want +got):\n%s", diff)
 	}
 }

@@ -37,6 +37,7 @@ type levelOption struct {
 // grantRow is one grant on the account page.
 type grantRow struct {
 	ID, ClientName, ClientID string
+	NameUnverified           bool // the client chose its name itself
 	Level, Scope             string
 	Created, LastUsed        string
 	Revoked                  bool

@@ -37,7 +37,7 @@ func TestTemplatesParse(t *testing.T) {
 			UserName: "u", ClientName: "c", NameUnverified: true, ClientIDLabel: "Client ID", ClientID: "id",
 			RedirectHost: "h", RedirectLoopback: true,
 			Levels:    []levelOption{{ID: "read", Scope: "kanban.read", Title: "Read", Checked: true}},
-			Grants:    []grantRow{{ID: "g_1", ClientName: "c"}, {ID: "g_2", Revoked: true}},
+			Grants:    []grantRow{{ID: "g_1", ClientName: "c", NameUnverified: true}, {ID: "g_2", Revoked: true}},
 			Detail:    "D",
 			SetupHint: "H",
 		}

@@ -34,6 +34,12 @@ const (
 // tried, so it neither counts nor costs a password hash; nothing ever
 // locks: after the wait the right password works.
 //
+// Only one attempt per name, and per (name, IP), is tried at a time (two
+// per IP, for people behind one address signing in at the same moment):
+// one more that arrives meanwhile is throttled like an attempt during a
+// delay. Without that, a burst of parallel requests would all be hashed
+// before the first of their failures counted.
+//
 // A success clears the pair and name keys, but not the IP's: it proves the
 // caller knows that one account's password, not that the other failures
 // from the address (possibly guesses at other names by someone who holds an
@@ -65,27 +71,64 @@ func (s *Server) attemptSignIn(r *http.Request, name, password string) (User, *s
 	nameKey := ratelimit.Key("user", keyName)
 	ipKey := ratelimit.Key("ip", clientip.Network(ip))
 
-	wait := max(s.limits.signInPair.Check(pairKey), s.limits.signInName.Check(nameKey), s.limits.signInIP.Check(ipKey))
+	// The attempt is reserved on all three keys before the password is
+	// hashed, and counted when the hash has answered: parallel requests
+	// get no further than a sequence would (see ratelimit.Backoff.Reserve).
+	byPair, byName, byIP, wait := reserveAll(
+		limitKey{s.limits.signInPair, pairKey},
+		limitKey{s.limits.signInName, nameKey},
+		limitKey{s.limits.signInIP, ipKey})
 	if wait > 0 {
 		s.log.InfoContext(ctx, "sign-in throttled", "ip", ip, "retry_after", wait)
 		return User{}, &signInFailure{status: http.StatusTooManyRequests, message: tooManyMessage(wait), retryAfter: wait}, nil
 	}
+	// Whatever happens below (an error, a panic), the slots are freed.
+	defer func() { byPair.Cancel(); byName.Cancel(); byIP.Cancel() }()
 
 	user, err := s.opts.Users.Authenticate(ctx, name, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		s.limits.signInPair.Fail(pairKey)
-		s.limits.signInName.Fail(nameKey)
-		s.limits.signInIP.Fail(ipKey)
+		byPair.Fail()
+		byName.Fail()
+		byIP.Fail()
 		s.log.InfoContext(ctx, "sign-in failed", "ip", ip)
 		return User{}, &signInFailure{status: http.StatusBadRequest, message: msgSignInWrong}, nil
 	}
 	if err != nil {
 		return User{}, nil, err
 	}
-	s.limits.signInPair.Succeed(pairKey)
-	s.limits.signInName.Succeed(nameKey)
+	byPair.Succeed()
+	byName.Succeed()
 	s.log.InfoContext(ctx, "signed in", "sub", user.Subject, "ip", ip)
 	return user, nil, nil
+}
+
+// limitKey is one limit of a sign-in attempt: a backoff, and the key the
+// attempt counts against in it.
+type limitKey struct {
+	limiter *ratelimit.Backoff
+	key     string
+}
+
+// reserveAll reserves an attempt on the three limits, or on none: when one
+// refuses, the reservations already made are cancelled, and wait is the
+// longest wait any of the three asks for.
+func reserveAll(pair, name, ip limitKey) (rPair, rName, rIP *ratelimit.Reservation, wait time.Duration) {
+	all := [3]limitKey{pair, name, ip}
+	var got [3]*ratelimit.Reservation
+	for i, l := range all {
+		r, w := l.limiter.Reserve(l.key)
+		if r == nil {
+			for _, held := range got[:i] {
+				held.Cancel()
+			}
+			for _, other := range all {
+				w = max(w, other.limiter.Check(other.key))
+			}
+			return nil, nil, nil, w
+		}
+		got[i] = r
+	}
+	return got[0], got[1], got[2], 0
 }
 
 // tooManyMessage tells a throttled person how long to wait, in the same

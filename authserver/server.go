@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
@@ -113,7 +114,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		tokenSuccesses: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 120, Per: time.Minute, Burst: 120, Now: now}),
 		signInPair:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
-		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
 	}
 	return s, nil
 }
@@ -215,14 +216,38 @@ func writeTooMany(w http.ResponseWriter, wait time.Duration, description string)
 // one is configured.
 func (s *Server) clientIP(r *http.Request) string { return clientip.From(r, s.opts.TrustedProxyHeader) }
 
-// lookupClient finds a client: an https client_id is a Client ID Metadata
-// Document to fetch, anything else a registered (DCR or pre-registered)
-// client.
-func (s *Server) lookupClient(ctx context.Context, clientID string) (Client, error) {
+// lookupClient finds a client for a request from ip: an https client_id is
+// a Client ID Metadata Document to fetch (within the fetcher's limits per
+// requester, here ip's network), anything else a registered (DCR or
+// pre-registered) client.
+func (s *Server) lookupClient(ctx context.Context, clientID, ip string) (Client, error) {
 	if IsCIMDClientID(clientID) {
-		return s.opts.CIMD.Client(ctx, clientID)
+		return s.opts.CIMD.Client(ctx, clientID, clientip.Network(ip))
 	}
 	return s.opts.Store.Client(ctx, clientID)
+}
+
+// maxLoggedClientID is how many characters of a refused client_id the log
+// keeps.
+const maxLoggedClientID = 200
+
+// loggedClientID is a client_id as the log shows it when the request
+// naming it was refused: cut to maxLoggedClientID characters, the last
+// being "…" when something was cut. Such a client_id is whatever the
+// request said, up to the size of the request, and each refusal is one
+// log line. The cut never splits a UTF-8 character.
+func loggedClientID(id string) string {
+	n := 0
+	for i := range id {
+		if n == maxLoggedClientID-1 {
+			if utf8.RuneCountInString(id[i:]) > 1 {
+				return id[:i] + "…"
+			}
+			return id
+		}
+		n++
+	}
+	return id
 }
 
 // blocked reports whether the operator's blocklist refuses this user or

@@ -164,20 +164,6 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteSessionsOfUser signs subject out everywhere and returns how many
-// sessions ended; for a password change, say.
-func (s *Store) DeleteSessionsOfUser(ctx context.Context, subject string) (int64, error) {
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM sessions WHERE subject = ?`, subject)
-	if err != nil {
-		return 0, fmt.Errorf("authserver: delete sessions of %s: %w", quoteShort(subject), err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("authserver: delete sessions of %s: %w", quoteShort(subject), err)
-	}
-	return n, nil
-}
-
 // PruneSessions deletes the sessions that expired or went idle, and returns
 // how many it deleted. LookupSession refuses them anyway; this only keeps
 // the table small, so call it from a timer (hourly is plenty).

@@ -177,9 +177,10 @@ func TestPruneAndDeleteSessions(t *testing.T) {
 	if _, err := st.LookupSession(ctx, live); err != nil {
 		t.Errorf("PruneSessions deleted a live session: %v", err)
 	}
-	n, err = st.DeleteSessionsOfUser(ctx, bob.Subject)
-	if err != nil || n != 2 {
-		t.Errorf("DeleteSessionsOfUser(bob) = %d, %v; want 2", n, err)
+	// A new password signs the user out everywhere.
+	done, err := u.SetPassword(ctx, bob.Name, "bob's new long password", SetPasswordOptions{})
+	if err != nil || done.SessionsEnded != 2 {
+		t.Errorf("SetPassword(bob) = %+v, %v; want 2 sessions ended", done, err)
 	}
 	var left int
 	if err := st.db.Reader.QueryRow(`SELECT count(*) FROM sessions`).Scan(&left); err != nil || left != 1 {

@@ -318,26 +318,87 @@ func (u *Users) rehash(ctx context.Context, subject, old, password string) {
 	_, _ = u.s.db.Writer.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, subject, old)
 }
 
+// SetPasswordOptions tune SetPassword.
+type SetPasswordOptions struct {
+	// KeepGrants leaves the account's grants (its connected apps) and
+	// remembered consents as they are.
+	KeepGrants bool
+}
+
+// PasswordChange is what SetPassword did besides setting the password.
+type PasswordChange struct {
+	SessionsEnded int64 // browser sessions signed out
+	GrantsRevoked int64 // live grants revoked (none with KeepGrants)
+}
+
 // SetPassword sets the password of the account name (in any case), or
-// returns ErrNotFound. It does not revoke existing grants.
-func (u *Users) SetPassword(ctx context.Context, name, password string) error {
+// returns ErrNotFound. In the same transaction it ends the account's
+// browser sessions and, unless opts.KeepGrants, revokes its live grants
+// and forgets its consents.
+//
+// A password is changed mostly because it leaked. Whoever used it may have
+// connected an agent, whose refresh token would otherwise keep working
+// for as long as the agent keeps refreshing; so the agents go too, and
+// reconnecting asks the person again. The revocation reaches running
+// servers as DisableUser's does (revocationChanged): their tokens are
+// refused from the next request.
+func (u *Users) SetPassword(ctx context.Context, name, password string, opts SetPasswordOptions) (PasswordChange, error) {
+	var done PasswordChange
 	if err := ValidatePassword(password); err != nil {
-		return err
+		return done, err
 	}
 	hash, err := u.h.Hash(ctx, password)
 	if err != nil {
-		return err
+		return done, err
 	}
-	res, err := u.s.db.Writer.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	fail := func(err error) (PasswordChange, error) {
+		return PasswordChange{}, fmt.Errorf("authserver: set password of %q: %w", name, err)
+	}
+	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("authserver: set password of %q: %w", name, err)
+		return fail(err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	if err != nil {
+		return fail(err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("authserver: set password of %q: %w", name, err)
+		return fail(err)
 	} else if n == 0 {
-		return fmt.Errorf("authserver: set password of %q: %w", name, ErrNotFound)
+		return fail(ErrNotFound)
 	}
-	return nil
+	const ofUser = `subject = (SELECT id FROM users WHERE name = ?)`
+	if done.SessionsEnded, err = execCount(ctx, tx, `DELETE FROM sessions WHERE `+ofUser, name); err != nil {
+		return fail(err)
+	}
+	if !opts.KeepGrants {
+		if done.GrantsRevoked, err = execCount(ctx, tx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
+			WHERE `+ofUser+` AND revoked_at IS NULL`, u.s.now().UnixNano(), RevokeReasonPasswordChanged, name); err != nil {
+			return fail(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE `+ofUser, name); err != nil {
+			return fail(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
+	}
+	if done.GrantsRevoked > 0 {
+		if err := u.s.revocationChanged(); err != nil {
+			return done, fmt.Errorf("authserver: set password of %q: %w", name, err)
+		}
+	}
+	return done, nil
+}
+
+// execCount runs a statement in tx and returns how many rows it changed.
+func execCount(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // SetEmail sets (or, with "", clears) the email of the account name, and

@@ -147,7 +147,7 @@ func TestSubjectNotDerivedFromName(t *testing.T) {
 		t.Errorf("the same name got the same subject %q twice", a.Subject)
 	}
 	// And it stays: signing in and changing the password do not change it.
-	if err := u1.SetPassword(t.Context(), "carol", "another long password"); err != nil {
+	if _, err := u1.SetPassword(t.Context(), "carol", "another long password", SetPasswordOptions{}); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	got, err := u1.Authenticate(t.Context(), "CAROL", "another long password")
@@ -327,16 +327,16 @@ func TestSetPassword(t *testing.T) {
 	ctx := t.Context()
 	mustAddUser(t, u, "leo", goodPassword, "")
 
-	if err := u.SetPassword(ctx, "leo", "short"); err == nil {
+	if _, err := u.SetPassword(ctx, "leo", "short", SetPasswordOptions{}); err == nil {
 		t.Errorf("SetPassword(short) succeeded")
 	}
 	if _, err := u.Authenticate(ctx, "leo", goodPassword); err != nil {
 		t.Errorf("a refused SetPassword changed the password: %v", err)
 	}
-	if err := u.SetPassword(ctx, "nobody", "a new long password"); !errors.Is(err, ErrNotFound) {
+	if _, err := u.SetPassword(ctx, "nobody", "a new long password", SetPasswordOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetPassword(unknown user) = %v; want ErrNotFound", err)
 	}
-	if err := u.SetPassword(ctx, "LEO", "a new long password"); err != nil {
+	if _, err := u.SetPassword(ctx, "LEO", "a new long password", SetPasswordOptions{}); err != nil {
 		t.Fatalf("SetPassword: %v", err)
 	}
 	if _, err := u.Authenticate(ctx, "leo", goodPassword); err != ErrInvalidCredentials {

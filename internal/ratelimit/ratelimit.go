@@ -7,7 +7,9 @@
 //   - Backoff, a growing delay after failures: a few failures are free, then
 //     each further failure doubles the wait before the next attempt, up to a
 //     cap. It slows down guessing (passwords, codes, client secrets) without
-//     ever locking anybody out.
+//     ever locking anybody out. Its Reserve also bounds how many attempts
+//     per key may be in flight at once, so that parallel requests cannot
+//     all be tried before the first of their failures is counted.
 //
 // # Choosing keys
 //
@@ -205,6 +207,9 @@ type BackoffOptions struct {
 	Forget time.Duration
 	// MaxKeys bounds memory; zero means DefaultMaxKeys.
 	MaxKeys int
+	// MaxInFlight is how many attempts Reserve lets run at once per key;
+	// zero means one. (Check and Fail ignore it.)
+	MaxInFlight int
 	// Now is the clock; nil means time.Now. Tests inject their own.
 	Now func() time.Time
 }
@@ -222,26 +227,40 @@ type BackoffOptions struct {
 // why the per-user-name limit deserves a smaller Max than a per-(user, IP)
 // one, and why a success clears the key.
 //
-// The intended call pattern, for every key that applies to the attempt:
+// Where an attempt is costly to try and its failure is known only at the
+// end (a password hash), reserve it, for every key that applies:
+//
+//	r, wait := b.Reserve(key)
+//	if wait > 0 { answer 429 with Retry-After: RetryAfterSeconds(wait) }
+//	… try …
+//	if failed { r.Fail() } else { r.Succeed() }   // or r.Cancel(): nothing learned
+//
+// Reserve checks the delay and marks the attempt in flight in one step, and
+// refuses (with a wait of at least Base) while MaxInFlight attempts of the
+// key are in flight. A burst of parallel attempts therefore gets no further
+// than a sequence would: at most Free+MaxInFlight attempts are tried before
+// the first delay, and none while one is due.
+//
+// Check and Fail are the same without a reservation, for attempts that are
+// cheap and cannot be raced in a useful way:
 //
 //	if wait := b.Check(key); wait > 0 { answer 429 with Retry-After: RetryAfterSeconds(wait) }
 //	… try …
 //	if failed { b.Fail(key) } else { b.Succeed(key) }
 //
 // Attempts refused by Check must not be tried and so must not call Fail.
-// Check does not reserve anything: attempts that pass Check at the same
-// moment all proceed, and each of their failures counts. A burst is thus
-// bounded by how many attempts can be in flight at once (the password
-// hasher's concurrency limit, say), after which the key is at Max.
+// Check reserves nothing: attempts that pass Check at the same moment all
+// proceed, and each of their failures counts only afterwards.
 //
 // A Backoff is safe for concurrent use. A nil *Backoff never delays
 // anything.
 type Backoff struct {
-	now    func() time.Time
-	free   int
-	base   time.Duration
-	max    time.Duration
-	forget time.Duration
+	now         func() time.Time
+	free        int
+	base        time.Duration
+	max         time.Duration
+	forget      time.Duration
+	maxInFlight int
 
 	mu   sync.Mutex
 	keys *lru[backoffState]
@@ -250,25 +269,38 @@ type Backoff struct {
 type backoffState struct {
 	failures int       // since the last success or reset; stops growing once the delay is at max
 	last     time.Time // time of the last failure
+	inFlight int       // reserved attempts not yet released
 }
 
+// idle reports whether st is indistinguishable from a key never seen.
+func (st *backoffState) idle() bool { return st.failures == 0 && st.inFlight == 0 }
+
 // NewBackoff returns a Backoff. It panics when the options are invalid (a
-// negative Free or MaxKeys, a non-positive Base, Max below Base, Forget
+// negative Free, MaxKeys or MaxInFlight, a non-positive Base, Max below Base, Forget
 // below Max), because those are programming errors.
 func NewBackoff(o BackoffOptions) *Backoff {
-	if o.Free < 0 || o.MaxKeys < 0 {
-		panic(fmt.Sprintf("ratelimit: NewBackoff got a negative Free (%d) or MaxKeys (%d)", o.Free, o.MaxKeys))
+	if o.Free < 0 || o.MaxKeys < 0 || o.MaxInFlight < 0 {
+		panic(fmt.Sprintf("ratelimit: NewBackoff got a negative Free (%d), MaxKeys (%d) or MaxInFlight (%d)", o.Free, o.MaxKeys, o.MaxInFlight))
 	}
 	if o.Base <= 0 || o.Max < o.Base || o.Forget < o.Max {
 		panic(fmt.Sprintf("ratelimit: NewBackoff needs 0 < Base ≤ Max ≤ Forget, got Base %v, Max %v, Forget %v", o.Base, o.Max, o.Forget))
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 1
+	}
+	keys := newLRU[backoffState](o.MaxKeys)
+	// A key with an attempt in flight is never evicted: forgetting it
+	// would let another attempt start beside it. Memory then exceeds
+	// MaxKeys by at most the number of attempts in flight.
+	keys.pinned = func(st *backoffState) bool { return st.inFlight > 0 }
 	return &Backoff{
-		now:    clockOrDefault(o.Now),
-		free:   o.Free,
-		base:   o.Base,
-		max:    o.Max,
-		forget: o.Forget,
-		keys:   newLRU[backoffState](o.MaxKeys),
+		now:         clockOrDefault(o.Now),
+		free:        o.Free,
+		base:        o.Base,
+		max:         o.Max,
+		forget:      o.Forget,
+		maxInFlight: o.MaxInFlight,
+		keys:        keys,
 	}
 }
 
@@ -307,14 +339,28 @@ func (b *Backoff) Check(key string) (wait time.Duration) {
 		return 0
 	}
 	if b.stale(st, now) {
-		b.keys.remove(key)
+		b.forgetFailuresLocked(key, st)
 		return 0
 	}
+	return b.waitAfterFailures(st, now)
+}
+
+// waitAfterFailures is how long after now st's failures ask to wait.
+func (b *Backoff) waitAfterFailures(st *backoffState, now time.Time) time.Duration {
 	d := b.delay(st.failures)
-	wait = st.last.Add(d).Sub(now)
+	wait := st.last.Add(d).Sub(now)
 	// An injected clock that steps back would make the wait exceed the
 	// delay; the promise is "at most Max", so hold it regardless.
 	return max(0, min(wait, d))
+}
+
+// forgetFailuresLocked clears key's failures, and drops the key unless an
+// attempt of it is in flight. b.mu must be held.
+func (b *Backoff) forgetFailuresLocked(key string, st *backoffState) {
+	st.failures, st.last = 0, time.Time{}
+	if st.idle() {
+		b.keys.remove(key)
+	}
 }
 
 // Fail records a failed attempt for key, made now.
@@ -328,8 +374,14 @@ func (b *Backoff) Fail(key string) {
 	st, found := b.keys.get(key)
 	if !found {
 		st = b.keys.add(key, backoffState{})
-	} else if b.stale(st, now) {
-		*st = backoffState{}
+	}
+	b.failLocked(st, now)
+}
+
+// failLocked records a failure made now in st. b.mu must be held.
+func (b *Backoff) failLocked(st *backoffState, now time.Time) {
+	if b.stale(st, now) {
+		st.failures = 0
 	}
 	// Once the delay has reached Max, more failures change nothing;
 	// not counting them keeps the counter from ever overflowing.
@@ -347,7 +399,104 @@ func (b *Backoff) Succeed(key string) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.keys.remove(key)
+	if st, found := b.keys.get(key); found {
+		b.forgetFailuresLocked(key, st)
+	}
+}
+
+// Reserve is Check and the start of an attempt in one step: when key may
+// try now and fewer than MaxInFlight of its attempts are in flight, it
+// returns a Reservation, whose Fail, Succeed or Cancel ends the attempt.
+// Otherwise it returns a nil Reservation and how long to wait: the delay
+// Check would report, or, when attempts are in flight, the delay that
+// their failure would bring and at least Base (they are usually over well
+// before that).
+//
+// Exactly one of the Reservation's methods must be called, whatever
+// happens to the attempt (defer Cancel: after Fail or Succeed it does
+// nothing); a reservation never released would hold its slot for good.
+func (b *Backoff) Reserve(key string) (r *Reservation, wait time.Duration) {
+	if b == nil {
+		return &Reservation{}, 0
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st, found := b.keys.get(key)
+	if !found {
+		st = b.keys.add(key, backoffState{})
+	}
+	if b.stale(st, now) {
+		st.failures, st.last = 0, time.Time{}
+	}
+	// Every refusal below leaves st with failures or attempts in flight,
+	// so no idle key stays behind.
+	if wait := b.waitAfterFailures(st, now); wait > 0 {
+		return nil, wait
+	}
+	if st.inFlight >= b.maxInFlight {
+		return nil, max(b.base, b.delay(st.failures+st.inFlight))
+	}
+	st.inFlight++
+	return &Reservation{b: b, key: key}, 0
+}
+
+// Reservation is an attempt in flight, made by Backoff.Reserve. A nil
+// *Reservation, and one of a nil *Backoff, does nothing.
+type Reservation struct {
+	b     *Backoff
+	key   string
+	ended bool // guarded by b.mu
+}
+
+// Fail ends the attempt as a failure: it counts as Backoff.Fail does.
+func (r *Reservation) Fail() { r.end(outcomeFailed) }
+
+// Succeed ends the attempt as a success: the key's failures are
+// forgotten, as Backoff.Succeed does.
+func (r *Reservation) Succeed() { r.end(outcomeSucceeded) }
+
+// Cancel ends the attempt without counting it either way: it was not
+// tried, or failed for reasons that are not the caller's (a database
+// error). After Fail or Succeed it does nothing, so it may be deferred.
+func (r *Reservation) Cancel() { r.end(outcomeCancelled) }
+
+type outcome int
+
+const (
+	outcomeFailed outcome = iota
+	outcomeSucceeded
+	outcomeCancelled
+)
+
+func (r *Reservation) end(o outcome) {
+	if r == nil || r.b == nil {
+		return
+	}
+	b := r.b
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.ended {
+		return
+	}
+	r.ended = true
+	// The key is there: a key with an attempt in flight is neither
+	// evicted nor swept.
+	st, found := b.keys.get(r.key)
+	if !found {
+		st = b.keys.add(r.key, backoffState{inFlight: 1})
+	}
+	st.inFlight--
+	switch o {
+	case outcomeFailed:
+		b.failLocked(st, now)
+	case outcomeSucceeded:
+		st.failures, st.last = 0, time.Time{}
+	}
+	if st.idle() {
+		b.keys.remove(r.key)
+	}
 }
 
 // Sweep forgets keys with no failure for Forget.
@@ -358,7 +507,7 @@ func (b *Backoff) Sweep() {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.keys.removeIf(func(st *backoffState) bool { return b.stale(st, now) })
+	b.keys.removeIf(func(st *backoffState) bool { return st.inFlight == 0 && b.stale(st, now) })
 }
 
 // Len reports how many keys the Backoff tracks now.
@@ -437,6 +586,10 @@ type lru[V any] struct {
 	max   int
 	order *list.List               // of *lruEntry[V], most recently used first
 	index map[string]*list.Element // key → its element in order
+	// pinned, when set, names values that must not be evicted; add then
+	// evicts the least recently used value that is not pinned, and none
+	// when all are.
+	pinned func(*V) bool
 }
 
 type lruEntry[V any] struct {
@@ -463,12 +616,17 @@ func (l *lru[V]) get(key string) (*V, bool) {
 }
 
 // add inserts key, which must be absent, evicting the least recently used
-// key when full, and returns a pointer to the stored value.
+// key that is not pinned when full, and returns a pointer to the stored
+// value.
 func (l *lru[V]) add(key string, val V) *V {
 	if l.order.Len() >= l.max {
-		oldest := l.order.Back()
-		delete(l.index, oldest.Value.(*lruEntry[V]).key)
-		l.order.Remove(oldest)
+		for e := l.order.Back(); e != nil; e = e.Prev() {
+			if ent := e.Value.(*lruEntry[V]); l.pinned == nil || !l.pinned(&ent.val) {
+				delete(l.index, ent.key)
+				l.order.Remove(e)
+				break
+			}
+		}
 	}
 	ent := &lruEntry[V]{key: key, val: val}
 	l.index[key] = l.order.PushFront(ent)

@@ -642,6 +642,16 @@ func TestNilLimitersAllowEverything(t *testing.T) {
 		t.Errorf("nil Backoff: Check = %v, want 0", got)
 	}
 	b.Succeed("k")
+	r, wait := b.Reserve("k")
+	if r == nil || wait != 0 {
+		t.Errorf("nil Backoff: Reserve = %v, %v; want a reservation, 0", r, wait)
+	}
+	r.Fail()
+	r.Succeed()
+	r.Cancel()
+	var none *Reservation
+	none.Fail() // a refused reservation is nil: ending it must not panic
+	none.Cancel()
 	w.Sweep()
 	b.Sweep()
 	if w.Len() != 0 || b.Len() != 0 {
@@ -659,8 +669,11 @@ func TestInvalidOptionsPanic(t *testing.T) {
 		"negative keys":   func() { NewWindow(WindowOptions{Rate: 1, Per: time.Second, MaxKeys: -1}) },
 		"burst overflows": func() { NewWindow(WindowOptions{Rate: 1, Per: time.Hour, Burst: 1 << 40}) },
 		"negative free":   func() { NewBackoff(BackoffOptions{Free: -1, Base: 1, Max: 1, Forget: 1}) },
-		"zero base":       func() { NewBackoff(BackoffOptions{Max: 1, Forget: 1}) },
-		"max below base":  func() { NewBackoff(BackoffOptions{Base: 2, Max: 1, Forget: 2}) },
+		"negative in flight": func() {
+			NewBackoff(BackoffOptions{Base: 1, Max: 1, Forget: 1, MaxInFlight: -1})
+		},
+		"zero base":      func() { NewBackoff(BackoffOptions{Max: 1, Forget: 1}) },
+		"max below base": func() { NewBackoff(BackoffOptions{Base: 2, Max: 1, Forget: 2}) },
 		"forget below max": func() {
 			NewBackoff(BackoffOptions{Base: time.Second, Max: time.Minute, Forget: time.Second})
 		},
@@ -674,5 +687,157 @@ func TestInvalidOptionsPanic(t *testing.T) {
 			}()
 			f()
 		})
+	}
+}
+
+// reserveOK reserves an attempt for key and fails the test if it is
+// refused.
+func reserveOK(t *testing.T, b *Backoff, key string) *Reservation {
+	t.Helper()
+	r, wait := b.Reserve(key)
+	if r == nil || wait != 0 {
+		t.Fatalf("Reserve(%q) = %v, %v; want a reservation", key, r, wait)
+	}
+	return r
+}
+
+func TestBackoffReserve(t *testing.T) {
+	var c clock
+	b := NewBackoff(BackoffOptions{Free: 2, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: c.Now})
+
+	// One attempt in flight: a second one waits, at least Base.
+	first := reserveOK(t, b, "k")
+	if r, wait := b.Reserve("k"); r != nil || wait != time.Second {
+		t.Fatalf("second attempt in flight: Reserve = %v, %v; want nil, 1s", r, wait)
+	}
+	if got := b.Check("k"); got != 0 {
+		t.Errorf("Check with an attempt in flight = %v; Check ignores reservations", got)
+	}
+	first.Fail()
+	first.Fail() // a second end changes nothing
+	first.Cancel()
+
+	// Free 2: the second failure is free too, the third earns 1s.
+	reserveOK(t, b, "k").Fail()
+	reserveOK(t, b, "k").Fail()
+	if r, wait := b.Reserve("k"); r != nil || wait != time.Second {
+		t.Fatalf("after 3 failures: Reserve = %v, %v; want nil, 1s", r, wait)
+	}
+	c.Advance(time.Second)
+	r := reserveOK(t, b, "k")
+	// In flight after 3 failures: if it fails, the next waits 2s.
+	if r2, wait := b.Reserve("k"); r2 != nil || wait != 2*time.Second {
+		t.Fatalf("in flight after 3 failures: Reserve = %v, %v; want nil, 2s", r2, wait)
+	}
+	// Cancel counts nothing: the key may try again at once.
+	r.Cancel()
+	reserveOK(t, b, "k").Succeed()
+	// Success forgets the failures, and the key.
+	if b.Len() != 0 {
+		t.Errorf("Len = %d after a success, want 0", b.Len())
+	}
+	// A refused or cancelled attempt of a fresh key leaves nothing behind.
+	reserveOK(t, b, "fresh").Cancel()
+	if b.Len() != 0 {
+		t.Errorf("Len = %d after a cancelled attempt of a fresh key, want 0", b.Len())
+	}
+}
+
+func TestBackoffReserveMaxInFlight(t *testing.T) {
+	var c clock
+	b := NewBackoff(BackoffOptions{Free: 5, Base: time.Second, Max: time.Minute, Forget: time.Hour, MaxInFlight: 3, Now: c.Now})
+	var held []*Reservation
+	for range 3 {
+		held = append(held, reserveOK(t, b, "ip"))
+	}
+	if r, wait := b.Reserve("ip"); r != nil || wait != time.Second {
+		t.Fatalf("fourth attempt: Reserve = %v, %v; want nil, 1s", r, wait)
+	}
+	reserveOK(t, b, "other").Cancel() // keys are independent
+	held[0].Succeed()
+	held[1].Fail()
+	reserveOK(t, b, "ip").Cancel()
+	held[2].Cancel()
+}
+
+// TestBackoffReserveBurst is the race a parallel attacker runs: many
+// goroutines reserve and fail at once, with the clock standing still.
+// However they interleave, no more than Free+MaxInFlight attempts are
+// tried before the first delay.
+func TestBackoffReserveBurst(t *testing.T) {
+	for _, inFlight := range []int{1, 2, 4} {
+		t.Run(fmt.Sprint("MaxInFlight ", inFlight), func(t *testing.T) {
+			var c clock
+			const free = 3
+			b := NewBackoff(BackoffOptions{Free: free, Base: time.Second, Max: time.Minute, Forget: time.Hour, MaxInFlight: inFlight, Now: c.Now})
+			var tried, refused atomic.Int64
+			var wg sync.WaitGroup
+			begin := make(chan struct{})
+			for range 200 {
+				wg.Go(func() {
+					<-begin
+					r, wait := b.Reserve("victim")
+					if r == nil {
+						if wait < time.Second {
+							t.Errorf("refused with a wait of %v, want at least Base", wait)
+						}
+						refused.Add(1)
+						return
+					}
+					tried.Add(1)
+					r.Fail()
+				})
+			}
+			close(begin)
+			wg.Wait()
+			if got, most := tried.Load(), int64(free+inFlight); got < 1 || got > most {
+				t.Errorf("%d of 200 parallel attempts tried; want between 1 and Free+MaxInFlight = %d", got, most)
+			}
+			if tried.Load()+refused.Load() != 200 {
+				t.Errorf("%d tried + %d refused, want 200 answered", tried.Load(), refused.Load())
+			}
+		})
+	}
+}
+
+// TestBackoffInFlightKeysStay: a key with an attempt in flight is neither
+// evicted by a flood of new keys nor swept, so that forgetting it cannot
+// let a second attempt start beside the first.
+func TestBackoffInFlightKeysStay(t *testing.T) {
+	var c clock
+	const maxKeys = 10
+	b := NewBackoff(BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Minute, MaxKeys: maxKeys, Now: c.Now})
+	r := reserveOK(t, b, "victim")
+	for i := range 1000 {
+		b.Fail(fmt.Sprint("flood-", i))
+	}
+	if n := b.Len(); n != maxKeys {
+		t.Errorf("Len = %d, want %d: the bound holds, the pinned key included", n, maxKeys)
+	}
+	c.Advance(time.Hour)
+	b.Sweep()
+	if got, wait := b.Reserve("victim"); got != nil || wait != time.Second {
+		t.Fatalf("victim after the flood and a sweep: Reserve = %v, %v; want nil, 1s (still in flight)", got, wait)
+	}
+	r.Fail()
+	if got := b.Check("victim"); got != time.Second {
+		t.Errorf("victim after its failure: Check = %v, want 1s", got)
+	}
+	// With every key pinned, a new key still gets in: memory exceeds
+	// MaxKeys by the attempts in flight, and nobody is refused for it.
+	c.Advance(time.Hour)
+	b.Sweep()
+	var held []*Reservation
+	for i := range maxKeys + 5 {
+		held = append(held, reserveOK(t, b, fmt.Sprint("busy-", i)))
+	}
+	if n := b.Len(); n != maxKeys+5 {
+		t.Errorf("Len = %d with %d attempts in flight, want %d", n, maxKeys+5, maxKeys+5)
+	}
+	for _, h := range held {
+		h.Cancel()
+	}
+	if n := b.Len(); n != 0 {
+		t.Errorf("Len = %d after every attempt was cancelled, want 0", n)
 	}
 }
