@@ -54,6 +54,8 @@ package ratelimit
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -548,6 +550,11 @@ func runSweeper(ctx context.Context, every time.Duration, sweep func()) {
 // separator would be ambiguous, because client IDs (CIMD URLs), user
 // names and IPv6 addresses can contain any separator, so ("a:b", "c") and
 // ("a", "b:c") would share a bucket.
+//
+// A key longer than maxKeyLen is replaced by its SHA-256: its parts are
+// often the client's (a client_id can be as long as a request body), and
+// a limiter holds thousands of keys, so a long key would let one client
+// pin megabytes of memory per request.
 func Key(parts ...string) string {
 	var sb strings.Builder
 	for _, p := range parts {
@@ -555,8 +562,16 @@ func Key(parts ...string) string {
 		sb.WriteByte(':')
 		sb.WriteString(p)
 	}
-	return sb.String()
+	if sb.Len() <= maxKeyLen {
+		return sb.String()
+	}
+	sum := sha256.Sum256([]byte(sb.String()))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
+
+// maxKeyLen is the longest key kept as it is: room for a user name or a
+// client_id URL of ordinary length and an IPv6 network.
+const maxKeyLen = 256
 
 // RetryAfterSeconds formats d for the Retry-After header: whole seconds,
 // rounded up, so that a client that waits as told is not refused again for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -508,6 +509,28 @@ func TestKeyUnambiguous(t *testing.T) {
 	}
 	if Key("a", "b") != Key("a", "b") {
 		t.Error("Key is not deterministic")
+	}
+}
+
+// TestKeyBounded: a key made of client-chosen parts never outgrows
+// maxKeyLen (plus the digest's prefix), and long keys stay distinct.
+func TestKeyBounded(t *testing.T) {
+	long := strings.Repeat("x", 64<<10)
+	a, b := Key("https://"+long, "2001:db8::/64"), Key("https://"+long+"y", "2001:db8::/64")
+	for _, k := range []string{a, b} {
+		if len(k) > maxKeyLen+len("sha256:") {
+			t.Errorf("a key of a 64 KiB part is %d bytes long; want at most %d", len(k), maxKeyLen+len("sha256:"))
+		}
+	}
+	if a == b {
+		t.Error("two different long keys share a digest")
+	}
+	short := Key("alice", "203.0.113.1")
+	if short != "5:alice11:203.0.113.1" {
+		t.Errorf("a short key is %q; want it kept readable", short)
+	}
+	if edge := Key(strings.Repeat("y", maxKeyLen-4)); len(edge) != maxKeyLen || strings.HasPrefix(edge, "sha256:") {
+		t.Errorf("a key of exactly maxKeyLen bytes became %q", edge)
 	}
 }
 
