@@ -168,9 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	var keysReady func() bool
 	var mount func(*http.ServeMux)
-	readyChecks := map[string]func(context.Context) string{
-		"disk": func(context.Context) string { return disk.Problem() },
-	}
+	readyChecks := map[string]func(context.Context) string{}
 	switch {
 	case cfg.BuiltInAuthServer:
 		built, err := startAuthServer(ctx, cfg, db, blocklist, log, stdout)
@@ -227,6 +225,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Authenticator:      authn,
 		KeysReady:          keysReady,
 		Ready:              readyChecks,
+		Warn:               map[string]func(context.Context) string{"disk": func(context.Context) string { return disk.Problem() }},
 		Mount:              mount,
 		Logger:             log,
 	})

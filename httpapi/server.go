@@ -41,6 +41,10 @@ type Options struct {
 	// built-in authorization server): a non-empty answer is the problem,
 	// and makes /readyz answer 503.
 	Ready map[string]func(ctx context.Context) string
+	// Warn holds checks whose problems /readyz reports without answering
+	// 503 (e.g. "disk" when free space runs low): the server still serves,
+	// and taking it out of rotation would turn a warning into an outage.
+	Warn map[string]func(ctx context.Context) string
 	// Mount registers further routes on the mux (the built-in
 	// authorization server's endpoints and pages); nil adds none.
 	Mount  func(mux *http.ServeMux)
@@ -147,7 +151,7 @@ func New(opts Options) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", readiness(opts.Store, opts.KeysReady, opts.Ready))
+	mux.HandleFunc("GET /readyz", readiness(opts.Store, opts.KeysReady, opts.Ready, opts.Warn))
 	if opts.Mount != nil {
 		opts.Mount(mux)
 	}
@@ -169,8 +173,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Shutdown(ctx context.Context) error { return s.mcp.Shutdown(ctx) }
 
 // readiness reports whether the database answers and, when there is an
-// issuer, whether its signing keys are loaded.
-func readiness(st store.Store, keysReady func() bool, more map[string]func(context.Context) string) http.HandlerFunc {
+// issuer, whether its signing keys are loaded, with the further checks and
+// warnings by name.
+func readiness(st store.Store, keysReady func() bool, more, warn map[string]func(context.Context) string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -189,6 +194,12 @@ func readiness(st store.Store, keysReady func() bool, more map[string]func(conte
 			checks[name] = "ok"
 			if problem := check(ctx); problem != "" {
 				checks[name], ready = problem, false
+			}
+		}
+		for name, check := range warn {
+			checks[name] = "ok"
+			if problem := check(ctx); problem != "" {
+				checks[name] = problem
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")
