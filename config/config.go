@@ -90,7 +90,7 @@ func settings() []setting {
 		{"AUDIT_RETENTION", "audit-retention", "2160h", "how long activity rows are kept"},
 		{"AUDIT_ANON_ROWS_PER_HOUR", "audit-anon-rows-per-hour", "120", "activity rows of callers without a valid token kept per hour, server-wide (0: none)"},
 		{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "audit-anon-rows-per-ip-per-hour", "20", "of those, rows one client address (IPv6: one /64) may leave per hour"},
-		{"MIN_FREE_DISK", "min-free-disk", "64MiB", "free space on the database's filesystem below which those rows stop and /readyz fails (0: off)"},
+		{"MIN_FREE_DISK", "min-free-disk", "64MiB", "free space on the database's filesystem below which those rows stop and /readyz warns (0: off)"},
 		{"SQLITE_SYNCHRONOUS", "sqlite-synchronous", "normal", "normal (survives crashes) or full (also power loss)"},
 		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas().BoardsPerUser), "boards one user may own"},
 		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas().CardsPerBoard), "cards one board may hold"},
