@@ -148,8 +148,9 @@ func anonymousGetBoard(ctx context.Context, client *http.Client, mcpURL, boardID
 // (1,000 cards, each with a 10,000-character description, a 200-character
 // title and ten labels), one anonymous get_board answers with card
 // summaries whose size the declared limits bound, each long description
-// cut to a marked preview; get_card returns any one card whole, to anyone
-// who may see the board; search_cards cuts descriptions the same way.
+// cut to a marked preview that update_card refuses to write back; get_card
+// returns any one card whole, to anyone who may see the board; search_cards
+// cuts descriptions the same way.
 func TestSecFullBoardAnswerIsBounded(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
@@ -188,6 +189,17 @@ func TestSecFullBoardAnswerIsBounded(t *testing.T) {
 	}
 	if seen != len(fb.Descriptions) {
 		t.Errorf("get_board shows %d cards, want %d", seen, len(fb.Descriptions))
+	}
+
+	// The owner's agent writing back what get_board showed must not cut
+	// the description short.
+	first := list(list(res.Structured, "columns")[0].(map[string]any), "cards")[0].(map[string]any)
+	refused := srv.call(t, fb.OwnerToken, "update_card", map[string]any{"card_id": str(first, "id"), "description": str(first, "description")}).result(t)
+	if !refused.IsError || !strings.Contains(refused.Text(), "get_card") {
+		t.Errorf("update_card with the preview get_board showed: %q; want a refusal that points to get_card", refused.Text())
+	}
+	if got := srv.mustCall(t, fb.OwnerToken, "get_card", map[string]any{"card_id": str(first, "id")}); str(got.Structured, "description") != fb.Descriptions[str(first, "id")] {
+		t.Errorf("card %s lost its description to an update with its preview", str(first, "id"))
 	}
 
 	// get_card, anonymously: the whole card, for every card checked here.

@@ -263,6 +263,12 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			changed = append(changed, "title")
 		}
 		if in.Description != nil && *in.Description != card.Description {
+			// Boards and searches show a preview; written back, it would
+			// silently drop the rest of the description.
+			if preview, cut := store.PreviewDescription(card.Description); cut && *in.Description == preview {
+				return store.Activity{}, store.Errorf(store.Invalid,
+					"description is the cut preview that get_board and search_cards show, not the whole description; read it with get_card and change that")
+			}
 			card.Description = *in.Description
 			changed = append(changed, "description")
 		}

@@ -98,3 +98,35 @@ func TestBoardReadsCarryPreviews(t *testing.T) {
 		t.Errorf("GetCard returned %d characters (truncated %v), want the whole %d", utf8.RuneCountInString(view.Card.Description), view.Card.DescriptionTruncated, store.MaxDescriptionLen)
 	}
 }
+
+// TestUpdateCardRefusesThePreview: writing back the preview a board shows
+// would cut the description short; it is refused and nothing changes. A
+// short description, which is its own preview, can be written as ever.
+func TestUpdateCardRefusesThePreview(t *testing.T) {
+	e := newEnv(t, Options{})
+	b := e.mustBoard(t, alice, "Launch")
+	long := longDescription()
+	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	shown := e.mustGet(t, alice, b.ID).Columns[0].Cards[0]
+
+	_, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &shown.Description})
+	wantCode(t, err, store.Invalid)
+	if !strings.Contains(err.Error(), "get_card") {
+		t.Errorf("refusal %q does not say to read the card with get_card", err)
+	}
+	view, err := e.s.GetCard(t.Context(), alice, card.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if view.Card.Description != long || view.Card.Version != card.Version {
+		t.Errorf("after the refused update the card has version %d and %d characters; want it unchanged", view.Card.Version, utf8.RuneCountInString(view.Card.Description))
+	}
+
+	short := "A short description ends here…"
+	for range 2 {
+		got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &short})
+		if err != nil || got.Description != short {
+			t.Fatalf("UpdateCard with a short description: %v, %+v", err, got)
+		}
+	}
+}
