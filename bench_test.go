@@ -63,7 +63,7 @@ func TestBench(t *testing.T) {
 			t.Errorf("%s: p50 %v ms, p99 %v ms; want 0 < p50 ≤ p99", s.Name, s.P50MS, s.P99MS)
 		}
 	}
-	want := []string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo, loadtest.ScenarioToolsList, loadtest.ScenarioListBoards, loadtest.ScenarioGetBoard, loadtest.ScenarioAddCard, loadtest.ScenarioMix}
+	want := []string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo, loadtest.ScenarioToolsList, loadtest.ScenarioListBoards, loadtest.ScenarioGetBoard, loadtest.ScenarioAddCard, loadtest.ScenarioMix, loadtest.ScenarioFullBoard}
 	if !slices.Equal(names, want) {
 		t.Errorf("scenarios %q, want %q", names, want)
 	}

@@ -168,6 +168,7 @@ type idorCase struct {
 func idorCases(otherBoard, otherCard string) []idorCase {
 	return []idorCase{
 		{"get_board", "get_board", func(ids idSet) map[string]any { return map[string]any{"board_id": ids.Board} }},
+		{"get_card", "get_card", func(ids idSet) map[string]any { return map[string]any{"card_id": ids.Card} }},
 		{"search_cards by board", "search_cards", func(ids idSet) map[string]any { return map[string]any{"query": "", "board_id": ids.Board} }},
 		{"search_cards by board with query", "search_cards", func(ids idSet) map[string]any { return map[string]any{"query": "zeta", "board_id": ids.Board} }},
 		{"search_cards by column", "search_cards", func(ids idSet) map[string]any { return map[string]any{"query": "", "column_id": ids.Col0} }},

@@ -45,9 +45,9 @@ import (
 // reads the code from the Location header instead of following it.
 const sdkRedirectURI = "http://127.0.0.1:9/callback"
 
-// sdkToolNames are the twelve tools every caller can list.
+// sdkToolNames are the tools every caller can list.
 var sdkToolNames = []string{
-	"add_card", "create_board", "delete_board", "delete_card", "get_board", "list_activity",
+	"add_card", "create_board", "delete_board", "delete_card", "get_board", "get_card", "list_activity",
 	"list_boards", "move_card", "search_cards", "share_board", "update_card", "whoami",
 }
 

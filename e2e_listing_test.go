@@ -104,6 +104,7 @@ func TestToolsListSecuritySchemes(t *testing.T) {
 	want := map[string]string{
 		"list_boards":   `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
 		"get_board":     `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
+		"get_card":      `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
 		"whoami":        `[{"type":"noauth"},{"type":"oauth2"}]`,
 		"search_cards":  `[{"type":"oauth2","scopes":["kanban.read"]}]`,
 		"list_activity": `[{"type":"oauth2","scopes":["kanban.read"]}]`,
@@ -167,6 +168,7 @@ func TestAnnotationsAreTruthful(t *testing.T) {
 	want := map[string]hints{
 		"list_boards":   {ReadOnly: true, Idempotent: true},
 		"get_board":     {ReadOnly: true, Idempotent: true},
+		"get_card":      {ReadOnly: true, Idempotent: true},
 		"whoami":        {ReadOnly: true, Idempotent: true},
 		"search_cards":  {ReadOnly: true, Idempotent: true},
 		"list_activity": {ReadOnly: true, Idempotent: true},

@@ -18,7 +18,7 @@ import (
 )
 
 // TestLostUpdate runs rounds in which 16 clients (one user, 16 agents,
-// each with its own token) read a card with get_board and then, all at
+// each with its own token) read a card with get_card and then, all at
 // once, call update_card with the version they read and a change of their
 // own. It asserts, per round: exactly one success, at version+1, reporting
 // exactly the winner's change; every other call an isError result with
@@ -45,32 +45,21 @@ func TestLostUpdate(t *testing.T) {
 	defer transport.CloseIdleConnections()
 	caller := toolCaller{client: &http.Client{Transport: transport, Timeout: time.Minute}, url: srv.MCP()}
 
-	// readCard reads the fixture's card with get_board; safe in any
+	// readCard reads the fixture's card, whole, with get_card; safe in any
 	// goroutine.
 	readCard := func(token string) (apiCard, error) {
-		ans, err := caller.call(context.Background(), token, "get_board", map[string]any{"board_id": f.BoardID})
+		ans, err := caller.call(context.Background(), token, "get_card", map[string]any{"card_id": f.CardID})
 		if err != nil {
 			return apiCard{}, err
 		}
 		if ans.IsError {
-			return apiCard{}, fmt.Errorf("get_board refused: %s", ans.Text)
+			return apiCard{}, fmt.Errorf("get_card refused: %s", ans.Text)
 		}
-		var b struct {
-			Columns []struct {
-				Cards []apiCard `json:"cards"`
-			} `json:"columns"`
+		var card apiCard
+		if err := json.Unmarshal(ans.Structured, &card); err != nil {
+			return apiCard{}, fmt.Errorf("get_card structuredContent: %v", err)
 		}
-		if err := json.Unmarshal(ans.Structured, &b); err != nil {
-			return apiCard{}, fmt.Errorf("get_board structuredContent: %v", err)
-		}
-		for _, col := range b.Columns {
-			for _, card := range col.Cards {
-				if card.ID == f.CardID {
-					return card, nil
-				}
-			}
-		}
-		return apiCard{}, fmt.Errorf("card %s is not on board %s: %s", f.CardID, f.BoardID, ans.Structured)
+		return card, nil
 	}
 	conflictText := func(current, expected int64) string {
 		return fmt.Sprintf("card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry.",
@@ -150,7 +139,7 @@ func TestLostUpdate(t *testing.T) {
 				for c, o := range out {
 					switch {
 					case o.readErr != nil:
-						t.Errorf("client %02d: get_board: %v", c, o.readErr)
+						t.Errorf("client %02d: get_card: %v", c, o.readErr)
 					case !cmp.Equal(o.read, before):
 						t.Errorf("client %02d read a different card than client 00 with nothing written in between (-client 00 +client %02d):\n%s", c, c, cmp.Diff(before, o.read))
 					}

@@ -29,6 +29,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // launchedServer is a serve() whose end the test observes itself.
@@ -347,8 +348,8 @@ func TestHostAndOrigin(t *testing.T) {
 				t.Errorf("a refused request carries Access-Control-Allow-Origin %q", resp.Header.Get("Access-Control-Allow-Origin"))
 			}
 			if tt.path == "/mcp" && tt.wantStatus == 200 && tt.method == "POST" {
-				if n := len(list(resp.JSON(t), "result", "tools")); n != 12 {
-					t.Errorf("tools/list returned %d tools, want 12", n)
+				if n, want := len(list(resp.JSON(t), "result", "tools")), len(tools.All()); n != want {
+					t.Errorf("tools/list returned %d tools, want %d", n, want)
 				}
 			}
 			for k, want := range tt.wantHeaders {
@@ -500,8 +501,8 @@ func TestBodyLimitsAndMalformedJSON(t *testing.T) {
 			if resp.Status != http.StatusOK {
 				t.Fatalf("status %d, want 200; body %.300s", resp.Status, resp.Body)
 			}
-			if n := len(list(resp.JSON(t), "result", "tools")); n != 12 {
-				t.Errorf("%d tools, want 12", n)
+			if n, want := len(list(resp.JSON(t), "result", "tools")), len(tools.All()); n != want {
+				t.Errorf("%d tools, want %d", n, want)
 			}
 		})
 		t.Run(name+"/1 MiB + 1 byte", func(t *testing.T) {
@@ -834,7 +835,7 @@ func TestRealMCPClient(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
 	// mcp-go lists tools sorted by name.
-	wantTools := []string{"add_card", "create_board", "delete_board", "delete_card", "get_board", "list_activity",
+	wantTools := []string{"add_card", "create_board", "delete_board", "delete_card", "get_board", "get_card", "list_activity",
 		"list_boards", "move_card", "search_cards", "share_board", "update_card", "whoami"}
 
 	tests := []struct {

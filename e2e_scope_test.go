@@ -34,6 +34,7 @@ func scopeMatrix() []matrixRow {
 	return []matrixRow{
 		{"list_boards", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
 		{"get_board", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"board_id": f.BoardID} }},
+		{"get_card", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"card_id": f.CardID} }},
 		{"whoami", "", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
 		{"search_cards", "kanban.read", [4]access{needToken, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"query": "first"} }},
 		{"list_activity", "kanban.read", [4]access{needToken, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
@@ -70,7 +71,7 @@ func TestScopeMatrix(t *testing.T) {
 				for i, level := range callerLevels {
 					t.Run(row.tool+"/"+level, func(t *testing.T) {
 						f := srv.newFixture(t, "alice", "Matrix "+row.tool)
-						if row.tool == "get_board" && level == "anonymous" {
+						if (row.tool == "get_board" || row.tool == "get_card") && level == "anonymous" {
 							// Anonymous callers can read public boards only.
 							srv.mustCall(t, f.AdminTok, "share_board", map[string]any{"board_id": f.BoardID, "visibility": "public"})
 						}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -31,28 +32,48 @@ const MaxBodyBytes = 1 << 20
 // The writer is buffering and reports CanStream false, so mcp-go never
 // upgrades a reply to text/event-stream: every reply
 // is one JSON document that can be inspected and rewritten safely.
+//
+// Calls of tools declared LargeAnswer take one of a few slots while their
+// answer is built (read, encoded and buffered), and wait for one when all
+// are taken, for as long as their client waits: what building answers
+// costs at once is bounded by the slots, not by the number of callers.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
 	authn    *auth.Authenticator
 	registry *tools.Registry
 	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
 	maxBytes int64
+	large    map[string]bool // tools declared LargeAnswer
+	slots    chan struct{}   // one token per large answer being built
 
 	listMu   sync.Mutex
 	listMemo *listMemo // the last tools/list result and its rewrite
 }
 
-func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool) (*mcpEndpoint, error) {
+func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, largeAnswers int) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
+	large := make(map[string]bool)
 	for _, t := range decls {
 		b, err := json.Marshal(t.Requires.SecuritySchemes())
 		if err != nil {
 			return nil, fmt.Errorf("marshal securitySchemes of %s: %w", t.Name, err)
 		}
 		schemes[t.Name] = b
+		if t.LargeAnswer {
+			large[t.Name] = true
+		}
 	}
-	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes}, nil
+	if largeAnswers <= 0 {
+		largeAnswers = DefaultLargeAnswers()
+	}
+	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
+		large: large, slots: make(chan struct{}, largeAnswers)}, nil
 }
+
+// DefaultLargeAnswers is how many large answers are built at once unless
+// Options say otherwise: building one is CPU work, so twice the cores keep
+// them busy while others wait for a database read.
+func DefaultLargeAnswers() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
 
 // rpcEnvelope is the part of a JSON-RPC request the endpoint looks at: the
 // method (for logging and the tools/list rewrite) and the tool name (for
@@ -126,13 +147,20 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, deferred := auth.WithDeferredChallenge(ctx)
 
 	buf := &bufferedResponse{header: make(http.Header)}
-	e.mcp.Handle(buf, &server.HTTPRequest{
+	req := &server.HTTPRequest{
 		Method:  r.Method,
 		URL:     r.URL,
 		Header:  r.Header,
 		Body:    body,
 		Context: ctx,
-	})
+	}
+	if env.Method == string(mcp.MethodToolsCall) && e.large[env.Params.Name] {
+		if !e.handleLarge(buf, req) {
+			return // the client left while waiting: nobody to answer
+		}
+	} else {
+		e.mcp.Handle(buf, req)
+	}
 
 	if status, c, ok := deferred.Get(); ok {
 		c.WriteHTTP(w, status)
@@ -148,6 +176,22 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(buf.status())
 	_, _ = w.Write(out)
+}
+
+// handleLarge has mcp-go build a large answer in one of the slots, waiting
+// for a free one for as long as the client waits; false when it left
+// first.
+func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest) bool {
+	select {
+	case e.slots <- struct{}{}:
+	case <-req.Context.Done():
+		return false
+	}
+	// Released once built: what remains is one buffer to send, and a slow
+	// client must not keep others waiting while it reads.
+	defer func() { <-e.slots }()
+	e.mcp.Handle(buf, req)
+	return true
 }
 
 // refusalOutcome classifies a request that authentication turned away, for

@@ -54,6 +54,9 @@ type Options struct {
 	// ValidateOutput checks every tool result against its output schema
 	// (config.Config.ValidateOutput).
 	ValidateOutput bool
+	// LargeAnswers is how many answers of tools declared LargeAnswer are
+	// built at once; more calls wait. Zero means DefaultLargeAnswers().
+	LargeAnswers int
 }
 
 // Server is the HTTP surface.
@@ -121,7 +124,7 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools)
+	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools, opts.LargeAnswers)
 	if err != nil {
 		return nil, err
 	}

@@ -28,10 +28,18 @@ type Store interface {
 	// public boards, and for a signed-in viewer also its own.
 	ListBoards(ctx context.Context, viewer Actor, page Page) (BoardList, error)
 	// GetBoard returns a board with its columns and their cards in order.
+	// Card descriptions are previews (PreviewDescription), so that one
+	// board costs a bounded amount however long its descriptions are;
+	// GetCard returns a whole card.
 	GetBoard(ctx context.Context, viewer Actor, boardID string) (*Board, error)
+	// GetCard returns one whole card on a board that viewer may see, with
+	// the board's title. A card on someone else's private board is not
+	// found, exactly like a card that does not exist.
+	GetCard(ctx context.Context, viewer Actor, cardID string) (*CardView, error)
 	// SearchCards finds cards on the viewer's own boards (or on the one
 	// board q.BoardID, when the viewer may see it) whose title, description
-	// or labels contain q.Query, case-insensitively.
+	// or labels contain q.Query, case-insensitively. It matches the whole
+	// description and returns previews of the descriptions, as GetBoard.
 	SearchCards(ctx context.Context, viewer Actor, q CardQuery) (CardList, error)
 	// ListActivity returns activity rows newest first: rows the viewer made,
 	// and rows recorded against boards the viewer owned at the time. With
@@ -124,17 +132,30 @@ type Column struct {
 
 // Card is one card. Position is 0-based within its column.
 type Card struct {
-	ID          string
-	BoardID     string
-	ColumnID    string
-	ColumnName  string
-	Title       string
+	ID         string
+	BoardID    string
+	ColumnID   string
+	ColumnName string
+	Title      string
+	// Description is the whole text, or, on cards that GetBoard and
+	// SearchCards return, its preview: see DescriptionTruncated.
 	Description string
-	Labels      []string
-	Position    int
-	Version     int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// DescriptionTruncated says that Description is the preview of a
+	// longer text, which GetCard returns.
+	DescriptionTruncated bool
+	Labels               []string
+	Position             int
+	Version              int64
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+}
+
+// CardView is what GetCard returns: a whole card, the title of its board,
+// and whether the viewer owns that board.
+type CardView struct {
+	Card       Card
+	BoardTitle string
+	Owned      bool
 }
 
 // BoardSummary describes a board without its cards.

@@ -6,6 +6,7 @@ func All() []Tool {
 	return []Tool{
 		ListBoards(),
 		GetBoard(),
+		GetCard(),
 		Whoami(),
 		SearchCards(),
 		ListActivity(),

@@ -18,13 +18,15 @@ type getBoardArgs struct {
 // GetBoard declares get_board.
 func GetBoard() Tool {
 	return Tool{
-		Name:        "get_board",
-		Title:       "Show a board",
-		Description: "Show one board with its columns and their cards in order. Public boards are visible to anyone; private boards only to their owner.",
+		Name:  "get_board",
+		Title: "Show a board",
+		Description: "Show one board with its columns and their cards in order: each card's title, labels, position, version and description, " +
+			"long descriptions cut (description_truncated; get_card shows a whole card). Public boards are visible to anyone; private boards only to their owner.",
 		Input:       []mcp.ToolOption{idArg("board_id", "board (b_…)", true)},
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		LargeAnswer: true,
 		Meta:        widget.TemplateMeta("Opening the board…", "Board shown"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getBoardArgs) (*Result, error) {
 			b, err := s.GetBoard(ctx, c.Viewer, in.BoardID)
@@ -32,10 +34,15 @@ func GetBoard() Tool {
 				return nil, err
 			}
 			out := boardFrom(b)
+			text := fmt.Sprintf("Board '%s' — %s, %s.", b.Title,
+				plural(len(out.Columns), "column", "columns"), plural(out.CardCount, "card", "cards"))
+			if cut := truncatedCount(out); cut > 0 {
+				text += fmt.Sprintf(" %s cut short (description_truncated); get_card shows a whole card.",
+					plural(cut, "description is", "descriptions are"))
+			}
 			return &Result{
 				Structured: out,
-				Text: fmt.Sprintf("Board '%s' — %s, %s.", b.Title,
-					plural(len(out.Columns), "column", "columns"), plural(out.CardCount, "card", "cards")),
+				Text:       text,
 				Activity: store.Activity{
 					BoardID:    b.ID,
 					IDs:        []string{b.ID},
@@ -50,4 +57,17 @@ func GetBoard() Tool {
 
 func (a getBoardArgs) validate() error {
 	return checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID})
+}
+
+// truncatedCount counts the cards of a board whose description is cut.
+func truncatedCount(b boardOutput) int {
+	n := 0
+	for _, col := range b.Columns {
+		for _, card := range col.Cards {
+			if card.DescriptionTruncated {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -23,12 +23,36 @@ type boardOutput struct {
 }
 
 type columnOutput struct {
-	ID        string       `json:"id"`
-	Name      string       `json:"name"`
-	CardCount int          `json:"card_count"`
-	Cards     []cardOutput `json:"cards"`
+	ID        string              `json:"id"`
+	Name      string              `json:"name"`
+	CardCount int                 `json:"card_count"`
+	Cards     []cardSummaryOutput `json:"cards"`
 }
 
+// cardSummaryOutput is a card where many are shown at once (a board, a
+// search): everything but the whole description, of which it shows a
+// preview. It is the one shape of a card in a list, so that what one
+// answer can cost is bounded in one place; get_card shows a whole card.
+type cardSummaryOutput struct {
+	ID                   string   `json:"id"`
+	Title                string   `json:"title"`
+	Description          string   `json:"description" jsonschema:"the description; when description_truncated, only its beginning, ending in …"`
+	DescriptionTruncated bool     `json:"description_truncated" jsonschema:"the description is longer than shown here; get_card returns the whole card"`
+	Labels               []string `json:"labels"`
+	Position             int      `json:"position" jsonschema:"0-based position in its column"`
+	Version              int64    `json:"version" jsonschema:"pass as expected_version to update_card to refuse stale updates"`
+}
+
+// foundCardOutput is a card found by a search: its summary and where it is.
+type foundCardOutput struct {
+	cardSummaryOutput
+	BoardID    string `json:"board_id"`
+	ColumnID   string `json:"column_id"`
+	ColumnName string `json:"column_name"`
+}
+
+// cardOutput is a whole card: what get_card shows and what the tools that
+// change a card answer with.
 type cardOutput struct {
 	ID          string   `json:"id"`
 	BoardID     string   `json:"board_id"`
@@ -63,9 +87,9 @@ func boardFrom(b *store.Board) boardOutput {
 		Columns:    make([]columnOutput, 0, len(b.Columns)),
 	}
 	for _, col := range b.Columns {
-		c := columnOutput{ID: col.ID, Name: col.Name, CardCount: len(col.Cards), Cards: make([]cardOutput, 0, len(col.Cards))}
+		c := columnOutput{ID: col.ID, Name: col.Name, CardCount: len(col.Cards), Cards: make([]cardSummaryOutput, 0, len(col.Cards))}
 		for _, card := range col.Cards {
-			c.Cards = append(c.Cards, cardFrom(card))
+			c.Cards = append(c.Cards, cardSummaryFrom(card))
 		}
 		out.CardCount += len(col.Cards)
 		out.Columns = append(out.Columns, c)
@@ -74,10 +98,6 @@ func boardFrom(b *store.Board) boardOutput {
 }
 
 func cardFrom(c store.Card) cardOutput {
-	labels := c.Labels
-	if labels == nil {
-		labels = []string{}
-	}
 	return cardOutput{
 		ID:          c.ID,
 		BoardID:     c.BoardID,
@@ -85,10 +105,39 @@ func cardFrom(c store.Card) cardOutput {
 		ColumnName:  c.ColumnName,
 		Title:       c.Title,
 		Description: c.Description,
-		Labels:      labels,
+		Labels:      nonNil(c.Labels),
 		Position:    c.Position,
 		Version:     c.Version,
 	}
+}
+
+// cardSummaryFrom summarizes a card. The store already returns previews
+// where it returns many cards; cutting here as well keeps the bound
+// whatever the store does (a preview's preview is itself).
+func cardSummaryFrom(c store.Card) cardSummaryOutput {
+	description, cut := store.PreviewDescription(c.Description)
+	return cardSummaryOutput{
+		ID:                   c.ID,
+		Title:                c.Title,
+		Description:          description,
+		DescriptionTruncated: c.DescriptionTruncated || cut,
+		Labels:               nonNil(c.Labels),
+		Position:             c.Position,
+		Version:              c.Version,
+	}
+}
+
+// foundCardFrom is a search result: the card's summary and its place.
+func foundCardFrom(c store.Card) foundCardOutput {
+	return foundCardOutput{cardSummaryOutput: cardSummaryFrom(c), BoardID: c.BoardID, ColumnID: c.ColumnID, ColumnName: c.ColumnName}
+}
+
+// nonNil makes an absent list an empty one, which JSON shows as [].
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func summaryFrom(b store.BoardSummary) boardSummaryOutput {

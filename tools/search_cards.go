@@ -20,8 +20,8 @@ type searchCardsArgs struct {
 }
 
 type searchCardsOutput struct {
-	Cards      []cardOutput `json:"cards"`
-	NextCursor string       `json:"next_cursor,omitempty" jsonschema:"pass as cursor to get the next page; absent on the last page"`
+	Cards      []foundCardOutput `json:"cards"`
+	NextCursor string            `json:"next_cursor,omitempty" jsonschema:"pass as cursor to get the next page; absent on the last page"`
 }
 
 // SearchCards declares search_cards.
@@ -30,7 +30,8 @@ func SearchCards() Tool {
 		Name:  "search_cards",
 		Title: "Search cards",
 		Description: "Find cards whose title, description or labels contain the query (case-insensitive). " +
-			"Searches your own boards, or one board you can see when board_id is given. Narrow with column_id or label.",
+			"Searches your own boards, or one board you can see when board_id is given. Narrow with column_id or label. " +
+			"Long descriptions are shown cut (description_truncated); get_card shows a whole card.",
 		Input: append([]mcp.ToolOption{
 			mcp.WithString("query", mcp.Required(), mcp.MaxLength(store.MaxQueryLen),
 				mcp.Description("Text to look for; may be empty when board_id, column_id or label narrows the search")),
@@ -41,6 +42,7 @@ func SearchCards() Tool {
 		Output:      mcp.WithOutputSchema[searchCardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeRead},
+		LargeAnswer: true,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in searchCardsArgs) (*Result, error) {
 			list, err := s.SearchCards(ctx, c.Viewer, store.CardQuery{
 				Query: in.Query, BoardID: in.BoardID, ColumnID: in.ColumnID, Label: in.Label,
@@ -49,10 +51,10 @@ func SearchCards() Tool {
 			if err != nil {
 				return nil, err
 			}
-			out := searchCardsOutput{Cards: make([]cardOutput, 0, len(list.Cards)), NextCursor: list.NextCursor}
+			out := searchCardsOutput{Cards: make([]foundCardOutput, 0, len(list.Cards)), NextCursor: list.NextCursor}
 			ids := make([]string, 0, len(list.Cards))
 			for _, card := range list.Cards {
-				out.Cards = append(out.Cards, cardFrom(card))
+				out.Cards = append(out.Cards, foundCardFrom(card))
 				ids = append(ids, card.ID)
 			}
 			text := fmt.Sprintf("Found %s.", plural(len(out.Cards), "card", "cards"))

@@ -41,6 +41,11 @@ type Tool struct {
 	Output      mcp.ToolOption
 	Annotations Annotations
 	Requires    auth.Requirement
+	// LargeAnswer marks a tool whose answer grows with the data (a whole
+	// board, a page of cards): the HTTP layer builds only a few such
+	// answers at a time, so that many callers at once cannot take the
+	// server's memory.
+	LargeAnswer bool
 	// Meta holds extra _meta entries of the descriptor (e.g. UI templates).
 	Meta   map[string]any
 	Handle Handler

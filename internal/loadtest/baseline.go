@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -114,8 +115,37 @@ func FixtureCards() []CardSpec {
 	return cards
 }
 
+// FullBoardCardCount is how many cards the full_board scenario's board
+// holds: the default quota, the most a board has unless the operator
+// raises it.
+var FullBoardCardCount = store.DefaultQuotas().CardsPerBoard
+
+// FullBoardDescription is card n's description on the full board: the
+// longest allowed, in words.
+func FullBoardDescription(n int) string {
+	head := fmt.Sprintf("Card %d of the full board. ", n)
+	words := strings.Repeat("A long description, as long as a description may be. ", store.MaxDescriptionLen/53+1)
+	return head + words[:store.MaxDescriptionLen-len(head)]
+}
+
+// FullBoardCards are the full board's cards: FullBoardCardCount of them,
+// each with the longest description allowed.
+func FullBoardCards() []CardSpec {
+	cards := make([]CardSpec, FullBoardCardCount)
+	for i := range cards {
+		cards[i] = CardSpec{
+			Column:      i % len(BoardColumns()),
+			Title:       fmt.Sprintf("Full board card %04d", i+1),
+			Description: FullBoardDescription(i + 1),
+			Labels:      []string{"full"},
+		}
+	}
+	return cards
+}
+
 // Board is get_board's structured content, field for field (tools'
 // boardOutput, which is not exported): the mcpgo baseline returns one.
+// Its cards are summaries, as get_board's (tools' cardSummaryOutput).
 type Board struct {
 	ID         string   `json:"id"`
 	Title      string   `json:"title"`
@@ -137,15 +167,13 @@ type Column struct {
 
 // Card is a card of a Board.
 type Card struct {
-	ID          string   `json:"id"`
-	BoardID     string   `json:"board_id"`
-	ColumnID    string   `json:"column_id"`
-	ColumnName  string   `json:"column_name"`
-	Title       string   `json:"title"`
-	Description string   `json:"description"`
-	Labels      []string `json:"labels"`
-	Position    int      `json:"position"`
-	Version     int64    `json:"version"`
+	ID                   string   `json:"id"`
+	Title                string   `json:"title"`
+	Description          string   `json:"description"`
+	DescriptionTruncated bool     `json:"description_truncated"`
+	Labels               []string `json:"labels"`
+	Position             int      `json:"position"`
+	Version              int64    `json:"version"`
 }
 
 // FixtureBoard is the benchmark board with FixtureCards, as get_board
@@ -167,9 +195,6 @@ func FixtureBoard(updated time.Time) Board {
 		col := &b.Columns[spec.Column]
 		col.Cards = append(col.Cards, Card{
 			ID:          store.NewID(store.CardPrefix),
-			BoardID:     b.ID,
-			ColumnID:    col.ID,
-			ColumnName:  col.Name,
 			Title:       spec.Title,
 			Description: spec.Description,
 			Labels:      spec.Labels,

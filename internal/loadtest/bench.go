@@ -31,12 +31,13 @@ const (
 	ScenarioGetBoard   = "get_board"
 	ScenarioAddCard    = "add_card"
 	ScenarioMix        = "mix"
+	ScenarioFullBoard  = "full_board"
 )
 
 // ServerScenarios are the server's scenarios, which -scenarios chooses
 // from; the baselines always run, since every ratio needs them.
 func ServerScenarios() []string {
-	return []string{ScenarioToolsList, ScenarioListBoards, ScenarioGetBoard, ScenarioAddCard, ScenarioMix}
+	return []string{ScenarioToolsList, ScenarioListBoards, ScenarioGetBoard, ScenarioAddCard, ScenarioMix, ScenarioFullBoard}
 }
 
 // BenchOptions are what `kanban-mcp bench` was asked to do.
@@ -60,6 +61,7 @@ type benchFixture struct {
 	boardID     string   // the 50-card board get_board reads
 	loadBoardID string   // the board add_card fills
 	loadColumns []string // its column IDs
+	fullBoardID string   // the public board at the card quota, when full_board runs
 	tokens      []string // kanban.write tokens, one per connection
 }
 
@@ -172,11 +174,14 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 	defer transport.CloseIdleConnections()
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
 
-	fx, err := benchSetup(ctx, client, iss, srv.url, o.Concurrency)
+	fx, err := benchSetup(ctx, client, iss, srv.url, o.Concurrency, slices.Contains(o.Scenarios, ScenarioFullBoard))
 	if err != nil {
 		return fmt.Errorf("set up the server's boards: %w\nserver output:\n%s", err, srv.LogTail())
 	}
 	progress("set up a %d-card board, a public board and a board to add cards to", BoardCardCount)
+	if fx.fullBoardID != "" {
+		progress("set up a public board of %d cards with descriptions at the length limit", FullBoardCardCount)
+	}
 
 	rep := &Report{
 		Date:        time.Now().UTC().Format(time.RFC3339),
@@ -270,10 +275,11 @@ func freeLoopbackAddr() (string, error) {
 
 // benchSetup creates, through the server's own tools: the 50-card board
 // that get_board reads, a public board so that anonymous list_boards has
-// something to list, and an empty board for add_card. It mints a write
+// something to list, an empty board for add_card, and with full a public
+// board filled to the default card quota for full_board. It mints a write
 // token per connection (same user and client, distinct jti) and an admin
 // token for share_board.
-func benchSetup(ctx context.Context, client *http.Client, iss *Issuer, origin string, concurrency int) (benchFixture, error) {
+func benchSetup(ctx context.Context, client *http.Client, iss *Issuer, origin string, concurrency int, full bool) (benchFixture, error) {
 	var fx benchFixture
 	mcpURL := origin + "/mcp"
 	grant := Grant{Audience: mcpURL, Subject: "bench-user", ClientID: "kanban-bench", Scope: "kanban.write"}
@@ -342,6 +348,20 @@ func benchSetup(ctx context.Context, client *http.Client, iss *Issuer, origin st
 	fx.loadBoardID = load.ID
 	for _, c := range load.Columns {
 		fx.loadColumns = append(fx.loadColumns, c.ID)
+	}
+
+	if full {
+		fullBoard, err := create("Full public board")
+		if err != nil {
+			return fx, err
+		}
+		if err := fill(fullBoard, FullBoardCards()); err != nil {
+			return fx, err
+		}
+		if err := callTool(ctx, client, mcpURL, admin, "share_board", map[string]any{"board_id": fullBoard.ID, "visibility": "public"}, nil); err != nil {
+			return fx, err
+		}
+		fx.fullBoardID = fullBoard.ID
 	}
 	return fx, nil
 }
@@ -432,6 +452,9 @@ func benchScenarios(o BenchOptions, srv *benchChild, baselines map[string]*bench
 			}
 			return authGetBoard(w, n)
 		}}, srv},
+		// Anonymous readers of the largest board a user can make public:
+		// what one answer costs, and the memory many of them take.
+		{Scenario{Name: ScenarioFullBoard, URL: mcp(srv), Next: fixed(toolCall(1, "get_board", map[string]any{"board_id": fx.fullBoardID}))}, srv},
 	}
 	var chosen []benchScenario
 	for _, s := range all {

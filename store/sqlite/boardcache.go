@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"container/list"
 	"hash/maphash"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -20,25 +22,38 @@ import (
 // generation before it queries and stores only if it is unchanged, and
 // storing and invalidating hold the same lock, so a stale board is either
 // never stored or removed by the invalidation that follows.
+//
+// It is bounded by bytes, not by boards: boards differ in size by a factor
+// of a thousand, so a count would bound nothing. Boards hold description
+// previews (GetBoard reads no more), which keeps even a full board small.
 type boardCache struct {
-	seed maphash.Seed
+	seed     maphash.Seed
+	maxBytes int64
 
 	mu          sync.Mutex
-	boards      map[string]cachedBoard
-	generations [256]uint64 // by a hash of the board ID: bounded memory
+	boards      map[string]*list.Element // of *cachedBoard, in lru
+	lru         list.List                // most recently used first
+	bytes       int64                    // the sum of the cached boards' sizes
+	generations [256]uint64              // by a hash of the board ID: bounded memory
 }
 
 // cachedBoard is a board as stored, with what visibility decisions need.
+// It is never changed once cached, so it may be read without the lock.
 type cachedBoard struct {
 	board              store.Board // Owned is set per viewer on the way out
 	ownerIss, ownerSub string
+	size               int64 // boardSize's estimate
 }
 
-// maxCachedBoards bounds the cache (a 50-card board is about 20 KB).
-const maxCachedBoards = 256
+// DefaultBoardCacheBytes bounds the board cache when Options does not. A
+// full board (1,000 cards, descriptions cut to previews) takes about 1 MB
+// of it, a 50-card board about 30 KB.
+const DefaultBoardCacheBytes = 32 << 20
 
-func newBoardCache() *boardCache {
-	return &boardCache{seed: maphash.MakeSeed(), boards: make(map[string]cachedBoard)}
+// newBoardCache makes a cache that holds at most maxBytes of boards, as
+// boardSize counts them; a board larger than that is not cached.
+func newBoardCache(maxBytes int64) *boardCache {
+	return &boardCache{seed: maphash.MakeSeed(), maxBytes: maxBytes, boards: make(map[string]*list.Element)}
 }
 
 func (c *boardCache) slot(id string) *uint64 {
@@ -56,11 +71,15 @@ func (c *boardCache) generation(id string) uint64 {
 // when it is not cached, visible false when viewer may not see it.
 func (c *boardCache) get(id string, viewer store.Actor) (b *store.Board, ok, visible bool) {
 	c.mu.Lock()
-	e, ok := c.boards[id]
+	el, ok := c.boards[id]
+	if ok {
+		c.lru.MoveToFront(el)
+	}
 	c.mu.Unlock()
 	if !ok {
 		return nil, false, false
 	}
+	e := el.Value.(*cachedBoard)
 	owned := owns(viewer, e.ownerIss, e.ownerSub)
 	if e.board.Visibility != store.Public && !owned {
 		return nil, true, false
@@ -71,19 +90,60 @@ func (c *boardCache) get(id string, viewer store.Actor) (b *store.Board, ok, vis
 }
 
 // put stores a board read at generation gen, unless the board was
-// invalidated since.
+// invalidated since, making room by forgetting the boards used longest
+// ago.
 func (c *boardCache) put(b *store.Board, ownerIss, ownerSub string, gen uint64) {
+	e := &cachedBoard{board: *copyBoard(b), ownerIss: ownerIss, ownerSub: ownerSub}
+	e.board.Owned = false
+	e.size = boardSize(&e.board, ownerIss, ownerSub)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if *c.slot(b.ID) != gen {
+	if *c.slot(b.ID) != gen || e.size > c.maxBytes {
 		return
 	}
-	if len(c.boards) >= maxCachedBoards {
-		clear(c.boards) // rare; simpler than tracking use
+	c.remove(b.ID)
+	for c.bytes+e.size > c.maxBytes {
+		c.remove(c.lru.Back().Value.(*cachedBoard).board.ID)
 	}
-	e := cachedBoard{board: *copyBoard(b), ownerIss: ownerIss, ownerSub: ownerSub}
-	e.board.Owned = false
-	c.boards[b.ID] = e
+	c.boards[b.ID] = c.lru.PushFront(e)
+	c.bytes += e.size
+}
+
+// remove forgets board id, if cached; the caller holds the lock.
+func (c *boardCache) remove(id string) {
+	el, ok := c.boards[id]
+	if !ok {
+		return
+	}
+	c.bytes -= el.Value.(*cachedBoard).size
+	c.lru.Remove(el)
+	delete(c.boards, id)
+}
+
+// usage reports how many boards are cached and their total size.
+func (c *boardCache) usage() (boards int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.boards), c.bytes
+}
+
+// boardSize estimates the memory a cached board holds: its strings and
+// the structs around them. Strings that may share memory (a card's board
+// and column IDs) are counted each time, so the estimate errs high.
+func boardSize(b *store.Board, ownerIss, ownerSub string) int64 {
+	n := int(unsafe.Sizeof(list.Element{})+unsafe.Sizeof(cachedBoard{})) +
+		len(b.ID) + len(b.Title) + len(b.Visibility) + len(ownerIss) + len(ownerSub)
+	for _, col := range b.Columns {
+		n += int(unsafe.Sizeof(col)) + len(col.ID) + len(col.Name)
+		for _, card := range col.Cards {
+			n += int(unsafe.Sizeof(card)) + len(card.ID) + len(card.BoardID) + len(card.ColumnID) +
+				len(card.ColumnName) + len(card.Title) + len(card.Description)
+			for _, l := range card.Labels {
+				n += int(unsafe.Sizeof(l)) + len(l)
+			}
+		}
+	}
+	return int64(n)
 }
 
 // invalidate forgets board id; "" forgets every board.
@@ -95,10 +155,12 @@ func (c *boardCache) invalidate(id string) {
 			c.generations[i]++
 		}
 		clear(c.boards)
+		c.lru.Init()
+		c.bytes = 0
 		return
 	}
 	*c.slot(id)++
-	delete(c.boards, id)
+	c.remove(id)
 }
 
 // copyBoard copies a board deeply, so that neither the cache nor a caller

@@ -165,7 +165,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 }
 
 // GetBoard returns a board the viewer may read with its columns and cards
-// in position order.
+// in position order, each card with a preview of its description.
 func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string) (*store.Board, error) {
 	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
 		return nil, err
@@ -179,8 +179,10 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	gen := s.boards.generation(boardID)
 	// One prepared statement reads the board, its columns and its cards:
 	// a single statement sees one snapshot, so no transaction is needed,
-	// and the most frequent read costs one round through SQLite.
-	rows, err := s.getBoard.QueryContext(ctx, boardID, viewer.Issuer, viewer.Subject)
+	// and the most frequent read costs one round through SQLite. It reads
+	// only as much of each description as its preview needs, so that
+	// neither this read nor the cached board grows with the descriptions.
+	rows, err := s.getBoard.QueryContext(ctx, boardID, viewer.Issuer, viewer.Subject, store.DescriptionPreviewLen+1)
 	if err != nil {
 		return nil, fmt.Errorf("get board: %w", err)
 	}
@@ -228,10 +230,11 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 		col := &board.Columns[len(board.Columns)-1]
 		card := store.Card{
 			ID: cardID.String, BoardID: b.ID, ColumnID: col.ID, ColumnName: col.Name,
-			Title: title.String, Description: description.String,
+			Title:    title.String,
 			Position: int(position.Int64), Version: version.Int64,
 			CreatedAt: timeOf(created.Int64), UpdatedAt: timeOf(updated.Int64),
 		}
+		card.Description, card.DescriptionTruncated = store.PreviewDescription(description.String)
 		if card.Labels, err = decodeJSONList(labels.String); err != nil {
 			return nil, fmt.Errorf("get board: %w", err)
 		}
@@ -250,10 +253,11 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 // getBoardQuery is GetBoard's one statement: the board if viewer may see
 // it (public, or viewer owns it), each of its columns in order, and each
 // column's cards in order; a column without cards gives one row with NULL
-// card fields.
+// card fields. Of each description it reads the first ?4 characters
+// (SQLite's substr counts characters in text, not bytes).
 const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at,
 		c.id, c.name, c.position,
-		k.id, k.title, k.description, k.labels, k.position, k.version, k.created_at, k.updated_at
+		k.id, k.title, substr(k.description, 1, ?4), k.labels, k.position, k.version, k.created_at, k.updated_at
 	FROM boards b
 	LEFT JOIN columns c ON c.board_id = b.id
 	LEFT JOIN cards k ON k.column_id = c.id

@@ -232,6 +232,10 @@ func TestIsolation(t *testing.T) {
 		_, missErr := e.s.GetBoard(t.Context(), who, missingBoard)
 		sameMessage(t, err, b.ID, missErr, missingBoard)
 
+		_, err = e.s.GetCard(t.Context(), who, card.ID)
+		_, missErr = e.s.GetCard(t.Context(), who, missingCard)
+		sameMessage(t, err, card.ID, missErr, missingCard)
+
 		_, err = e.s.SearchCards(t.Context(), who, store.CardQuery{BoardID: b.ID})
 		_, missErr = e.s.SearchCards(t.Context(), who, store.CardQuery{BoardID: missingBoard})
 		sameMessage(t, err, b.ID, missErr, missingBoard)
@@ -277,6 +281,10 @@ func TestIsolation(t *testing.T) {
 			}
 			if got.Owned || got.Columns[0].Cards[0].ID != card.ID {
 				t.Errorf("public board as %q: owned=%v, cards %+v", who.Subject, got.Owned, got.Columns[0].Cards)
+			}
+			view, err := e.s.GetCard(t.Context(), who, card.ID)
+			if err != nil || view.Owned || view.Card.ID != card.ID {
+				t.Errorf("GetCard on the public board as %q: %v, %+v", who.Subject, err, view)
 			}
 			list, err := e.s.ListBoards(t.Context(), who, store.Page{})
 			if err != nil {

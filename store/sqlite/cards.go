@@ -64,6 +64,40 @@ func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (stor
 	return card, boardTitle, nil
 }
 
+// GetCard returns a whole card on a board the viewer may read: a public
+// board, or one of its own.
+func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) (*store.CardView, error) {
+	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+		return nil, err
+	}
+	// The visibility rule of visibleBoard, in the same statement, so that a
+	// card on someone else's private board is exactly as missing as a card
+	// that does not exist.
+	const query = `SELECT ` + cardColumns + `, b.title, b.owner_iss, b.owner_sub
+		FROM cards k
+		JOIN columns c ON c.id = k.column_id
+		JOIN boards b ON b.id = k.board_id
+		WHERE k.id = ?1 AND (b.visibility = 'public' OR (?3 <> '' AND b.owner_iss = ?2 AND b.owner_sub = ?3))`
+	var view store.CardView
+	err := s.read(ctx, "get card", func(tx *txn) error {
+		var ownerIss, ownerSub string
+		card, err := scanCard(tx.QueryRowContext(ctx, query, cardID, viewer.Issuer, viewer.Subject).Scan,
+			&view.BoardTitle, &ownerIss, &ownerSub)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.Errorf(store.NotFound, "card %s was not found", cardID)
+		}
+		if err != nil {
+			return err
+		}
+		view.Card, view.Owned = card, owns(viewer, ownerIss, ownerSub)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &view, nil
+}
+
 // columnOnBoard returns the name of column columnID when it is on board
 // boardID.
 func columnOnBoard(ctx context.Context, tx *txn, columnID, boardID string) (string, error) {
@@ -229,6 +263,12 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			changed = append(changed, "title")
 		}
 		if in.Description != nil && *in.Description != card.Description {
+			// Boards and searches show a preview; written back, it would
+			// silently drop the rest of the description.
+			if preview, cut := store.PreviewDescription(card.Description); cut && *in.Description == preview {
+				return store.Activity{}, store.Errorf(store.Invalid,
+					"description is the cut preview that get_board and search_cards show, not the whole description; read it with get_card and change that")
+			}
 			card.Description = *in.Description
 			changed = append(changed, "description")
 		}
@@ -412,7 +452,8 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 }
 
 // SearchCards finds cards whose title, description or labels contain
-// q.Query, case-insensitively, oldest first by (created_at, id).
+// q.Query, case-insensitively, oldest first by (created_at, id), each with
+// a preview of its description.
 //
 // The text is matched in Go, not in SQL: SQLite's lower() and LIKE fold
 // ASCII letters only, and LIKE would need its wildcards escaped. SQL
@@ -495,6 +536,9 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			if !cardMatches(card, lowered, label) {
 				continue
 			}
+			// Matched on the whole text; a page of results keeps only
+			// previews, as a board does.
+			card.Description, card.DescriptionTruncated = store.PreviewDescription(card.Description)
 			list.Cards = append(list.Cards, card)
 			if len(list.Cards) > limit {
 				break

@@ -61,6 +61,10 @@ type Options struct {
 	// Now returns the current time; nil means time.Now. Tests set it to get
 	// predictable timestamps.
 	Now func() time.Time
+	// BoardCacheBytes bounds the memory of the cache of read boards; zero
+	// means DefaultBoardCacheBytes, and a negative value turns the cache
+	// off.
+	BoardCacheBytes int64
 }
 
 // Store is the SQLite implementation of store.Store. It is safe for
@@ -102,7 +106,11 @@ func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 		s.now = time.Now
 	}
 	s.writeStmts, s.readStmts = newStmtCache(db.Writer), newStmtCache(db.Reader)
-	s.boards = newBoardCache()
+	cacheBytes := opts.BoardCacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultBoardCacheBytes
+	}
+	s.boards = newBoardCache(cacheBytes)
 	if s.getBoard, err = db.Reader.PrepareContext(ctx, getBoardQuery); err != nil {
 		return nil, fmt.Errorf("prepare get board: %w", err)
 	}
