@@ -148,40 +148,55 @@ func (h *crashHarness) logs() string {
 // and waits until /readyz answers 200. A port taken between freePort and
 // the child's listen is retried on another one.
 func (h *crashHarness) start() *crashChild {
-	t := h.t
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		port := strconv.Itoa(freePort(t))
-		c := &crashChild{
-			Instance: len(h.children) + 1,
-			URL:      "http://127.0.0.1:" + port,
-			log:      &syncbuf.Buffer{},
-			exited:   make(chan struct{}),
-		}
-		// Both documented durability levels must survive a process crash;
-		// the instances alternate between them on the one database.
-		c.Synchronous = []string{"normal", "full"}[c.Instance%2]
-		c.cmd = exec.Command(h.bin, "serve")
-		// Exactly this environment: nothing of the test's leaks in.
-		c.cmd.Env = []string{
+	h.t.Helper()
+	instance := len(h.children) + 1
+	// Both documented durability levels must survive a process crash;
+	// the instances alternate between them on the one database.
+	synchronous := []string{"normal", "full"}[instance%2]
+	c := startChild(h.t, h.bin, instance, func(url, port string) []string {
+		return []string{
 			"DATABASE_URL=" + h.dbPath,
 			"LISTEN_ADDR=127.0.0.1:" + port,
-			"BASE_URL=" + c.URL,
+			"BASE_URL=" + url,
 			"OAUTH_ISSUER=" + h.issuer.URL,
 			"AUTH_SERVER=off",
 			"AUTH_CHALLENGE=tool-result",
 			"MAX_BOARDS_PER_USER=1000",
 			"MAX_CARDS_PER_BOARD=1000000",
 			"LOG_LEVEL=info",
-			"SQLITE_SYNCHRONOUS=" + c.Synchronous,
+			"SQLITE_SYNCHRONOUS=" + synchronous,
 			"VALIDATE_OUTPUT=true", // as startServer: results are checked against their schemas
 		}
+	}, func(c *crashChild) { h.children = append(h.children, c) })
+	c.Synchronous = synchronous
+	return c
+}
+
+// startChild runs `bin serve` on a free port with exactly the environment
+// that env returns for its URL and port (nothing of the test's leaks in)
+// and waits until /readyz answers 200; started sees every process started,
+// also those that failed. The process is killed when the test ends. A port
+// taken between freePort and the child's listen is retried on another one.
+func startChild(t *testing.T, bin string, instance int, env func(url, port string) []string, started func(*crashChild)) *crashChild {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port := strconv.Itoa(freePort(t))
+		c := &crashChild{
+			Instance: instance,
+			URL:      "http://127.0.0.1:" + port,
+			log:      &syncbuf.Buffer{},
+			exited:   make(chan struct{}),
+		}
+		c.cmd = exec.Command(bin, "serve")
+		c.cmd.Env = env(c.URL, port)
 		c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 		c.cmd.WaitDelay = 5 * time.Second
 		if err := c.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", h.bin, err)
+			t.Fatalf("start %s: %v", bin, err)
 		}
-		h.children = append(h.children, c)
+		if started != nil {
+			started(c)
+		}
 		go func() {
 			c.waitErr = c.cmd.Wait()
 			close(c.exited)
@@ -199,7 +214,7 @@ func (h *crashHarness) start() *crashChild {
 		if !c.running() && strings.Contains(c.log.String(), "address already in use") && attempt < 3 {
 			continue
 		}
-		t.Fatalf("server instance %d did not become ready: %v", c.Instance, err)
+		t.Fatalf("server instance %d did not become ready: %v\n%s", c.Instance, err, c.log.String())
 	}
 }
 

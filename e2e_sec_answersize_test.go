@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/loadtest"
-	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -274,38 +271,21 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 	}
 	bin := kanbanBinary(t)
 	iss := testissuer.New(t, testissuer.Options{})
-	port := strconv.Itoa(freePort(t))
-	child := &crashChild{Instance: 1, URL: "http://127.0.0.1:" + port, log: &syncbuf.Buffer{}, exited: make(chan struct{})}
-	child.cmd = exec.Command(bin, "serve")
-	child.cmd.Env = []string{ // the defaults of production, quotas included
-		"DATABASE_URL=" + filepath.Join(t.TempDir(), "kanban.db"),
-		"LISTEN_ADDR=127.0.0.1:" + port,
-		"BASE_URL=" + child.URL,
-		"OAUTH_ISSUER=" + iss.URL,
-		"AUTH_SERVER=off",
-		"LOG_LEVEL=warn",
-	}
-	child.cmd.Stdout, child.cmd.Stderr = child.log, child.log
-	child.cmd.WaitDelay = 5 * time.Second
-	if err := child.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		child.waitErr = child.cmd.Wait()
-		close(child.exited)
-	}()
-	t.Cleanup(func() {
-		if child.running() {
-			_ = child.cmd.Process.Kill()
-			<-child.exited
+	child := startChild(t, bin, 1, func(url, port string) []string {
+		return []string{ // the defaults of production, quotas included
+			"DATABASE_URL=" + filepath.Join(t.TempDir(), "kanban.db"),
+			"LISTEN_ADDR=127.0.0.1:" + port,
+			"BASE_URL=" + url,
+			"OAUTH_ISSUER=" + iss.URL,
+			"AUTH_SERVER=off",
+			"LOG_LEVEL=warn",
 		}
+	}, nil)
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server output:\n%s", child.log.String())
 		}
 	})
-	if err := child.waitReady(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
 	pid := child.cmd.Process.Pid
 	srv := &testServer{URL: child.URL, Issuer: iss}
 	fb := fillFullBoard(t, srv)
