@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,9 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 )
 
 // TestBuiltInAuthServerFlow runs `go run .`'s default setup (no
@@ -91,59 +90,21 @@ func builtInToken(t *testing.T, srv *testServer, level string) (access, clientID
 		Register  string `json:"registration_endpoint"`
 	}
 	getJSON(t, srv.URL+"/.well-known/oauth-authorization-server", &meta)
-
-	// Dynamic client registration, as an MCP client does it.
-	const redirect = "http://127.0.0.1:9/callback"
-	reg := postJSON(t, meta.Register, map[string]any{
-		"client_name": "Flow test", "redirect_uris": []string{redirect},
-		"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"},
-	})
-	clientID, _ = reg["client_id"].(string)
-	if clientID == "" {
-		t.Fatalf("registration: %v", reg)
+	// secConnect and secRegister use these endpoints by their paths.
+	want := map[string]string{"authorization_endpoint": srv.URL + "/oauth/authorize", "token_endpoint": srv.URL + "/oauth/token",
+		"registration_endpoint": srv.URL + "/oauth/register"}
+	got := map[string]string{"authorization_endpoint": meta.Authorize, "token_endpoint": meta.Token, "registration_endpoint": meta.Register}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("authorization server metadata endpoints (-want +got):\n%s", diff)
 	}
 
-	// The browser: sign in, then choose "write" on the consent page.
-	jar, _ := cookiejar.New(nil)
-	browser = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	verifier := randomVerifier(t)
-	challenge := sha256.Sum256([]byte(verifier))
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {redirect},
-		"scope": {level}, "state": {"st-1"}, "resource": {srv.MCP()},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
-	}
-	page := fetchPage(t, browser, http.MethodGet, meta.Authorize+"?"+q.Encode(), nil)
-	form := hiddenFields(page)
-	form.Set("username", "demo")
-	form.Set("password", strings.TrimSpace(string(password)))
-	page = fetchPage(t, browser, http.MethodPost, meta.Authorize, form)
-	if !strings.Contains(page, `name="level"`) {
-		t.Fatalf("no consent page after sign-in:\n%s", page)
-	}
-	form = hiddenFields(page)
-	form.Set("level", level)
-	form.Set("decision", "allow")
-	resp := browse(t, browser, http.MethodPost, meta.Authorize, form)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Status/100 != 3 || loc.Query().Get("code") == "" {
-		t.Fatalf("consent answered %d Location %q", resp.Status, resp.Header.Get("Location"))
-	}
-	if loc.Query().Get("state") != "st-1" || loc.Query().Get("iss") != srv.URL {
-		t.Errorf("redirect %s lacks state or iss", loc)
-	}
-
-	// The client: exchange the code.
-	tok := postForm(t, meta.Token, url.Values{
-		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {redirect},
-		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {srv.MCP()},
-	})
-	access, _ = tok["access_token"].(string)
-	if access == "" || tok["refresh_token"] == nil {
-		t.Fatalf("token response: %v", tok)
-	}
-
-	return access, clientID, browser
+	// Dynamic client registration, as an MCP client does it; then the
+	// browser signs in and chooses level on the consent page, and the
+	// client exchanges the code.
+	clientID = secRegister(t, srv, "Flow test")
+	browser = secBrowser()
+	tok := secConnect(t, srv, browser, clientID, "demo", strings.TrimSpace(string(password)), level)
+	return tok.Access, clientID, browser
 }
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)

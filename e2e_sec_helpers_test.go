@@ -75,6 +75,9 @@ func secConnect(t *testing.T, srv *testServer, browser *http.Client, clientID, u
 	if err != nil || resp.Status != http.StatusSeeOther || loc.Query().Get("code") == "" {
 		t.Fatalf("consent answered %d Location %q", resp.Status, resp.Header.Get("Location"))
 	}
+	if loc.Query().Get("state") != "sec-state" || loc.Query().Get("iss") != srv.URL {
+		t.Errorf("redirect %s lacks the state or the iss (RFC 9207)", loc)
+	}
 	tok := postForm(t, srv.URL+"/oauth/token", url.Values{
 		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {secRedirect},
 		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {srv.MCP()},
