@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -37,6 +39,13 @@ const MaxBodyBytes = 1 << 20
 // answer is built (read, encoded and buffered), and wait for one when all
 // are taken, for as long as their client waits: what building answers
 // costs at once is bounded by the slots, not by the number of callers.
+// A built answer then holds its bytes until its client has read it, so
+// before leaving its slot it also takes its size from a byte budget
+// (answerMemory), which it gives back once sent; and it must be read
+// within largeAnswerWriteTimeout. A client that never reads therefore
+// holds at most its answer's share of the budget, for a bounded time.
+// Request bodies, which are read whole before anything else, take their
+// size from a budget of their own (bodyMemory) until the request ends.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
 	authn    *auth.Authenticator
@@ -46,11 +55,35 @@ type mcpEndpoint struct {
 	large    map[string]bool // tools declared LargeAnswer
 	slots    chan struct{}   // one token per large answer being built
 
+	answerMemory *semaphore.Weighted // bytes of built large answers not yet sent
+	answerBudget int64
+	bodyMemory   *semaphore.Weighted // bytes of request bodies being served
+
 	listMu   sync.Mutex
 	listMemo *listMemo // the last tools/list result and its rewrite
 }
 
-func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, largeAnswers int) (*mcpEndpoint, error) {
+// memoryLimits are the endpoint's bounds on what requests hold in memory;
+// zero values take the defaults.
+type memoryLimits struct {
+	largeAnswers int   // large answers built at once
+	answerBytes  int64 // built large answers waiting to be sent
+	bodyBytes    int64 // request bodies being served
+}
+
+// The defaults of memoryLimits' byte budgets: a full board's answer is
+// about 1 MB (at worst 5 MB, when every character needs a JSON escape),
+// and an ordinary request body a few hundred bytes.
+const (
+	DefaultAnswerMemory = 16 << 20
+	DefaultBodyMemory   = 16 << 20
+)
+
+// largeAnswerWriteTimeout is how long a client has to read a large answer:
+// 5 MB at 2 Mbit/s. The server's WriteTimeout (60 s) is for everything else.
+const largeAnswerWriteTimeout = 20 * time.Second
+
+func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
 	large := make(map[string]bool)
 	for _, t := range decls {
@@ -63,17 +96,26 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, r
 			large[t.Name] = true
 		}
 	}
-	if largeAnswers <= 0 {
-		largeAnswers = DefaultLargeAnswers()
+	if limits.largeAnswers <= 0 {
+		limits.largeAnswers = DefaultLargeAnswers()
+	}
+	if limits.answerBytes <= 0 {
+		limits.answerBytes = DefaultAnswerMemory
+	}
+	if limits.bodyBytes <= 0 {
+		limits.bodyBytes = DefaultBodyMemory
 	}
 	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
-		large: large, slots: make(chan struct{}, largeAnswers)}, nil
+		large: large, slots: make(chan struct{}, limits.largeAnswers),
+		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
+		bodyMemory: semaphore.NewWeighted(max(limits.bodyBytes, MaxBodyBytes))}, nil
 }
 
 // DefaultLargeAnswers is how many large answers are built at once unless
-// Options say otherwise: building one is CPU work, so twice the cores keep
-// them busy while others wait for a database read.
-func DefaultLargeAnswers() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
+// Options say otherwise: building one is CPU work (reading a board is one
+// statement; encoding it is most of the cost), so one per core keeps the
+// cores busy, and each more would only add its garbage to the heap.
+func DefaultLargeAnswers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // rpcEnvelope is the part of a JSON-RPC request the endpoint looks at: the
 // method (for logging and the tools/list rewrite) and the tool name (for
@@ -112,6 +154,15 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeTooLarge(w, e.maxBytes)
 		return
 	}
+	// A body of unknown length may be as large as the limit.
+	reserved := e.maxBytes
+	if r.ContentLength >= 0 {
+		reserved = r.ContentLength
+	}
+	if e.bodyMemory.Acquire(r.Context(), reserved) != nil {
+		return // the client left while waiting: nobody to answer
+	}
+	defer func() { e.bodyMemory.Release(reserved) }()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.maxBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -155,9 +206,12 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Context: ctx,
 	}
 	if env.Method == string(mcp.MethodToolsCall) && e.large[env.Params.Name] {
-		if !e.handleLarge(buf, req) {
+		sent, ok := e.handleLarge(buf, req)
+		if !ok {
 			return // the client left while waiting: nobody to answer
 		}
+		defer sent()
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(largeAnswerWriteTimeout))
 	} else {
 		e.mcp.Handle(buf, req)
 	}
@@ -167,10 +221,15 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := buf.body.Bytes()
-	if info.rpcMethod == string(mcp.MethodToolsList) && buf.status() == http.StatusOK {
+	switch {
+	case info.rpcMethod == string(mcp.MethodToolsList) && buf.status() == http.StatusOK:
 		out = e.addSecuritySchemes(out)
 		buf.header.Del("Content-Length")
+	case info.rpcMethod == string(mcp.MethodToolsCall):
+		buf.unescapeHTML() // a large answer's was done before it was counted
+		out = buf.body.Bytes()
 	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}
@@ -179,19 +238,69 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLarge has mcp-go build a large answer in one of the slots, waiting
-// for a free one for as long as the client waits; false when it left
-// first.
-func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest) bool {
+// for a free one for as long as the client waits, and then takes the
+// answer's size from the answer budget; sent gives it back once the
+// answer is written. ok is false when the client left first.
+//
+// The slot is kept while the answer waits for the budget, so the answers
+// built but not yet counted are at most one per slot; it is given back
+// before the answer is written, so a slow reader keeps nobody from having
+// theirs built.
+func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest) (sent func(), ok bool) {
 	select {
 	case e.slots <- struct{}{}:
 	case <-req.Context.Done():
-		return false
+		return nil, false
 	}
-	// Released once built: what remains is one buffer to send, and a slow
-	// client must not keep others waiting while it reads.
 	defer func() { <-e.slots }()
 	e.mcp.Handle(buf, req)
-	return true
+	buf.unescapeHTML()
+	// The buffer's capacity is what it holds; an answer larger than the
+	// whole budget waits for all of it.
+	size := min(int64(buf.body.Cap()), e.answerBudget)
+	if e.answerMemory.Acquire(req.Context, size) != nil {
+		return nil, false
+	}
+	return func() { e.answerMemory.Release(size) }, true
+}
+
+// unescapeHTML turns the escapes that encoding/json writes for <, > and &
+// (\u003c, \u003e, \u0026) back into the characters, in place. mcp-go
+// encodes replies with HTML escaping on, which makes each of these
+// characters six bytes: a board whose text is all "<" answered five times
+// larger than one of letters. The reply is JSON sent as application/json
+// with nosniff, never HTML, so the characters are safe as they are. An
+// escaped backslash is copied with the character after it, so "\\u003c"
+// (a backslash, then the text u003c) stays as it is.
+func unescapeHTML(b []byte) []byte {
+	if !bytes.Contains(b, []byte(`\u00`)) {
+		return b
+	}
+	w := 0
+	for r := 0; r < len(b); r++ {
+		c := b[r]
+		if c == '\\' && r+1 < len(b) {
+			if r+5 < len(b) && b[r+1] == 'u' && b[r+2] == '0' && b[r+3] == '0' {
+				switch string(b[r+4 : r+6]) {
+				case "3c":
+					b[w], w, r = '<', w+1, r+5
+					continue
+				case "3e":
+					b[w], w, r = '>', w+1, r+5
+					continue
+				case "26":
+					b[w], w, r = '&', w+1, r+5
+					continue
+				}
+			}
+			b[w], b[w+1] = c, b[r+1]
+			w, r = w+2, r+1
+			continue
+		}
+		b[w] = c
+		w++
+	}
+	return b[:w]
 }
 
 // refusalOutcome classifies a request that authentication turned away, for
@@ -313,7 +422,24 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	}
 	return b.body.Write(p)
 }
-func (b *bufferedResponse) Flush()          {}
+func (b *bufferedResponse) Flush() {}
+
+// unescapeHTML shortens the reply with unescapeHTML. A reply that shrank to
+// less than half of its buffer moves to a buffer of its own size, so that
+// what it holds while waiting to be sent is what will be sent.
+func (b *bufferedResponse) unescapeHTML() {
+	out := b.body.Bytes()
+	short := unescapeHTML(out)
+	if len(short) == len(out) {
+		return
+	}
+	b.header.Del("Content-Length")
+	if len(short) < b.body.Cap()/2 {
+		b.body = *bytes.NewBuffer(bytes.Clone(short))
+		return
+	}
+	b.body.Truncate(len(short))
+}
 func (b *bufferedResponse) CanStream() bool { return false }
 func (b *bufferedResponse) status() int {
 	if b.code == 0 {

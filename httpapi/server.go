@@ -57,6 +57,11 @@ type Options struct {
 	// LargeAnswers is how many answers of tools declared LargeAnswer are
 	// built at once; more calls wait. Zero means DefaultLargeAnswers().
 	LargeAnswers int
+	// AnswerMemory bounds the bytes of built large answers waiting to be
+	// read by their clients, and BodyMemory the bytes of request bodies
+	// being served; more requests wait. Zero means DefaultAnswerMemory and
+	// DefaultBodyMemory.
+	AnswerMemory, BodyMemory int64
 }
 
 // Server is the HTTP surface.
@@ -124,7 +129,8 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools, opts.LargeAnswers)
+	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools,
+		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory})
 	if err != nil {
 		return nil, err
 	}
