@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"runtime"
@@ -51,8 +52,11 @@ func fullDescription(n int) string {
 }
 
 // fillFullBoard creates a public board of owner's and adds cards to it
-// until the default quota, through add_card, four at a time.
-func fillFullBoard(t *testing.T, srv *testServer) fullBoard {
+// until the default quota, through add_card, four at a time. With escapes,
+// titles, labels and descriptions are made of characters that JSON writes
+// as six-byte escapes ("<" is \u003c), the largest answer a full board can
+// give.
+func fillFullBoard(t *testing.T, srv *testServer, escapes bool) fullBoard {
 	t.Helper()
 	tok := srv.token(t, "board-owner", "filler", "kanban.admin")
 	b := srv.mustCall(t, tok, "create_board", map[string]any{"title": "Everything at the limit"})
@@ -66,6 +70,9 @@ func fillFullBoard(t *testing.T, srv *testServer) fullBoard {
 	labels := make([]string, store.MaxLabels)
 	for i := range labels {
 		labels[i] = fmt.Sprintf("label-%02d-", i) + strings.Repeat("x", store.MaxLabelLen-9)
+		if escapes {
+			labels[i] = fmt.Sprintf("l%02d", i) + strings.Repeat("&", store.MaxLabelLen-3)
+		}
 	}
 	caller := toolCaller{client: &http.Client{Timeout: time.Minute}, url: srv.MCP()}
 	cards := store.DefaultQuotas().CardsPerBoard
@@ -80,6 +87,10 @@ func fillFullBoard(t *testing.T, srv *testServer) fullBoard {
 			for n := int(next.Add(1)) - 1; n < cards; n = int(next.Add(1)) - 1 {
 				title := fmt.Sprintf("Card %04d ", n) + strings.Repeat("t", store.MaxTitleLen-10)
 				d := fullDescription(n)
+				if escapes {
+					title = fmt.Sprintf("Card %04d ", n) + strings.Repeat("<", store.MaxTitleLen-10)
+					d = strings.Repeat(">", store.MaxDescriptionLen-10) + fmt.Sprintf(" [%04d]", n)
+				}
 				ans, err := caller.call(context.Background(), tok, "add_card", map[string]any{
 					"board_id": fb.ID, "column_id": columns[n%len(columns)], "title": title, "description": d, "labels": labels})
 				if err == nil && ans.IsError {
@@ -151,7 +162,7 @@ func anonymousGetBoard(ctx context.Context, client *http.Client, mcpURL, boardID
 func TestSecFullBoardAnswerIsBounded(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
-	fb := fillFullBoard(t, srv)
+	fb := fillFullBoard(t, srv, false)
 
 	raw, err := anonymousGetBoard(t.Context(), testClient, srv.MCP(), fb.ID)
 	if err != nil {
@@ -256,11 +267,14 @@ const (
 )
 
 // TestSecFullBoardReadersMemory runs the real binary with its production
-// settings, fills a public board to the quotas, and has 16 anonymous
-// clients read it with get_board at once, again and again: the process's
-// peak resident memory (VmHWM) must stay under 200 MB. The readers stop
-// early when the limit is passed, so that a regression fails without
-// taking the machine's memory.
+// settings, fills a public board to the quotas with the text whose answer
+// is largest (every character a six-byte JSON escape: about 5 MB), and has
+// 16 anonymous clients read it with get_board at once, again and again;
+// then 64 clients ask for it and never read the answer, while 32 more send
+// requests padded to nearly the body limit: the process's peak resident
+// memory (VmHWM) must stay under 200 MB throughout. The clients stop early
+// when the limit is passed, so that a regression fails without taking the
+// machine's memory.
 func TestSecFullBoardReadersMemory(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -288,7 +302,7 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 	})
 	pid := child.cmd.Process.Pid
 	srv := &testServer{URL: child.URL, Issuer: iss}
-	fb := fillFullBoard(t, srv)
+	fb := fillFullBoard(t, srv, true)
 	before, err := loadtest.ReadMemory(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +371,97 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 		t.Errorf("only %d answers in the whole run; the readers did not load the server", requests.Load())
 	}
 	if peak > fullBoardRSSLimit {
-		t.Errorf("%d anonymous readers of a full public board took the server to %.0f MiB resident; the limit is %d MiB",
+		t.Fatalf("%d anonymous readers of a full public board took the server to %.0f MiB resident; the limit is %d MiB",
 			fullBoardReaders, float64(peak)/(1<<20), fullBoardRSSLimit>>20)
 	}
+
+	// Clients that ask and never read: each answer waits in the server
+	// until its client reads it or the write times out.
+	stalled := stallGetBoard(t, child.URL, fb.ID, fullBoardStalled)
+	// Requests padded to nearly the body limit, read as usual.
+	padded := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_board","arguments":{"board_id":%q},"_meta":{"pad":%q}}}`,
+		fb.ID, strings.Repeat("p", 900<<10))
+	ctx, stop = context.WithTimeout(t.Context(), 6*time.Second)
+	defer stop()
+	var paddedAnswers atomic.Int64
+	for range fullBoardPadded {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.MCP(), strings.NewReader(padded))
+			if err != nil {
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if resp, err := client.Do(req); err == nil {
+				if _, err := io.Copy(io.Discard, resp.Body); err == nil && resp.StatusCode == http.StatusOK {
+					paddedAnswers.Add(1)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	peakSeen = 0
+	tick = time.NewTicker(20 * time.Millisecond)
+	for ctx.Err() == nil {
+		if m, err := loadtest.ReadMemory(pid); err == nil {
+			peakSeen = max(peakSeen, m.RSS)
+			if peakSeen > fullBoardRSSLimit {
+				stop()
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
+	stop()
+	wg.Wait()
+	for _, c := range stalled {
+		c.Close()
+	}
+	after, err = loadtest.ReadMemory(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak = max(peakSeen, after.Peak)
+	t.Logf("%d clients that never read and %d padded requests (%d answered): peak %.1f MiB", fullBoardStalled, fullBoardPadded,
+		paddedAnswers.Load(), float64(peak)/(1<<20))
+	if peak > fullBoardRSSLimit {
+		t.Errorf("%d anonymous clients that never read a full board's answer and %d padded requests took the server to %.0f MiB resident; the limit is %d MiB",
+			fullBoardStalled, fullBoardPadded, float64(peak)/(1<<20), fullBoardRSSLimit>>20)
+	}
+	if paddedAnswers.Load() == 0 {
+		t.Error("no padded request was answered: the test did not load the server")
+	}
+}
+
+// The clients of the second half of TestSecFullBoardReadersMemory.
+const (
+	fullBoardStalled = 64
+	fullBoardPadded  = 32
+)
+
+// stallGetBoard opens n connections that each send an anonymous get_board
+// of boardID with a receive buffer of 4 KB, and never read. The caller
+// closes them.
+func stallGetBoard(t *testing.T, baseURL, boardID string, n int) []net.Conn {
+	t.Helper()
+	addr := strings.TrimPrefix(baseURL, "http://")
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_board","arguments":{"board_id":%q}}}`, boardID)
+	request := fmt.Sprintf("POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s",
+		addr, len(body), body)
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		if _, err := io.WriteString(c, request); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
 }
