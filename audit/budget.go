@@ -3,6 +3,8 @@ package audit
 import (
 	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/store"
+
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -14,16 +16,16 @@ import (
 // counted in the queue's summary instead. Implementations must be safe for
 // concurrent use and must not block: Allow runs on the request path.
 type Budget interface {
-	// Allow reports whether one more row from the client network (see
-	// clientip.Network: an IPv4 address, or an IPv6 /64) may be kept, and
-	// takes it from the budget when so.
-	Allow(network string) bool
+	// Allow reports whether one more row of cost units (see RowUnits) from
+	// the client network (see clientip.Network: an IPv4 address, or an IPv6
+	// /64) may be kept, and takes them from the budget when so.
+	Allow(network string, units int) bool
 }
 
 // BudgetOptions configure a MemoryBudget. A rate of zero keeps no rows.
 type BudgetOptions struct {
-	// PerHour is how many rows the whole server keeps per hour; a quiet
-	// hour's worth may come at once.
+	// PerHour is how many row units the whole server keeps per hour; a
+	// quiet hour's worth may come at once.
 	PerHour int
 	// PerNetworkPerHour is how many of them one client network may use.
 	PerNetworkPerHour int
@@ -60,13 +62,44 @@ func NewMemoryBudget(o BudgetOptions) *MemoryBudget {
 
 // Allow implements Budget. The network's bucket is asked first, so that
 // rows one network may not keep never use up the global budget.
-func (b *MemoryBudget) Allow(network string) bool {
+func (b *MemoryBudget) Allow(network string, units int) bool {
 	if b.global == nil || b.perNetwork == nil {
 		return false
 	}
-	if ok, _ := b.perNetwork.Allow(network); !ok {
+	if ok, _ := b.perNetwork.AllowN(network, units); !ok {
 		return false
 	}
-	ok, _ := b.global.Allow(globalKey)
+	ok, _ := b.global.AllowN(globalKey, units)
 	return ok
+}
+
+// RowUnitBytes is the size of one unit of the budget: a row of callers
+// without a valid token costs one unit per RowUnitBytes of what it stores,
+// or part of it, so the budget bounds bytes on disk, not only rows.
+const RowUnitBytes = 512
+
+// The most that a row of a caller without a valid token keeps: such a row
+// says who asked what, not everything they were shown (an anonymous
+// list_boards would otherwise store every public board's ID, every time).
+const (
+	AnonymousRowIDs     = 5
+	AnonymousRowSummary = 120 // characters
+)
+
+// RowUnits is what a row costs in the budget: one unit per RowUnitBytes,
+// or part of it, of the text it stores.
+func RowUnits(a store.Activity) int {
+	return 1 + storedBytes(a)/RowUnitBytes
+}
+
+// storedBytes is the text a row stores, roughly as the database keeps it
+// (an ID list is a JSON array).
+func storedBytes(a store.Activity) int {
+	n := len(a.Tool) + len(a.Outcome) + len(a.BoardID) + len(a.Summary) + 2 +
+		len(a.Actor.Issuer) + len(a.Actor.Subject) + len(a.Actor.ClientID) +
+		len(a.BoardOwner.Issuer) + len(a.BoardOwner.Subject) + len(a.BoardOwner.ClientID)
+	for _, id := range a.IDs {
+		n += len(id) + 3
+	}
+	return n
 }

@@ -3,11 +3,13 @@ package audit
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -15,24 +17,13 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-// bigRow is row(i) with a summary of n bytes, told apart by its prefix.
+// bigRow is row(i) holding about n bytes more, in its client ID: the one
+// part of a row that the queue does not cut (it comes from a verified
+// token, and a CIMD client_id is a URL of up to 2,048 bytes).
 func bigRow(i, n int) store.Activity {
 	a := row(i)
-	a.Summary = fmt.Sprintf("row %d ", i)
-	a.Summary += strings.Repeat("x", n-len(a.Summary))
+	a.Actor.ClientID = strings.Repeat("x", n)
 	return a
-}
-
-// prefixes cuts every summary at its first space after "row N".
-func prefixes(summaries []string) []string {
-	out := []string{}
-	for _, s := range summaries {
-		if i := strings.Index(s, " x"); i > 0 {
-			s = s[:i]
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 func (q *Queue) pendingBytes() int {
@@ -68,7 +59,7 @@ func TestQueueByteBoundDropsOldest(t *testing.T) {
 	close(r.gate)
 	closeQueue(t, q)
 	want := append([]string{"plug"}, names(6, 10)...)
-	if diff := cmp.Diff(want, prefixes(r.summaries())); diff != "" {
+	if diff := cmp.Diff(want, r.summaries()); diff != "" {
 		t.Errorf("written rows (-want +got):\n%s", diff)
 	}
 	if got := q.pendingBytes(); got != 0 {
@@ -111,7 +102,7 @@ func TestMemoryBudget(t *testing.T) {
 	allowed := func(b Budget, network string, n int) int {
 		k := 0
 		for range n {
-			if b.Allow(network) {
+			if b.Allow(network, 1) {
 				k++
 			}
 		}
@@ -127,7 +118,7 @@ func TestMemoryBudget(t *testing.T) {
 		if got := allowed(b, "192.0.2.2", 100) + allowed(b, "192.0.2.3", 100) + allowed(b, "192.0.2.4", 100); got != 7 {
 			t.Errorf("three more networks kept %d rows, want the 7 left of the global 10", got)
 		}
-		if b.Allow("192.0.2.5") {
+		if b.Allow("192.0.2.5", 1) {
 			t.Error("a fifth network was allowed a row past the global budget")
 		}
 	})
@@ -142,6 +133,15 @@ func TestMemoryBudget(t *testing.T) {
 			t.Errorf("10 minutes later kept %d, want 1", got)
 		}
 	})
+	t.Run("a row costs its units", func(t *testing.T) {
+		b := NewMemoryBudget(BudgetOptions{PerHour: 10, PerNetworkPerHour: 5, Now: clock})
+		if !b.Allow("n", 3) || b.Allow("n", 3) {
+			t.Error("a network with 5 units kept two rows of 3, or not the first")
+		}
+		if !b.Allow("n", 2) {
+			t.Error("the 2 units left were refused")
+		}
+	})
 	t.Run("zero keeps nothing", func(t *testing.T) {
 		for _, o := range []BudgetOptions{{PerHour: 0, PerNetworkPerHour: 5}, {PerHour: 5, PerNetworkPerHour: 0}} {
 			if got := allowed(NewMemoryBudget(o), "n", 10); got != 0 {
@@ -151,6 +151,43 @@ func TestMemoryBudget(t *testing.T) {
 	})
 }
 
+// TestRowBounds: an anonymous row keeps at most AnonymousRowIDs IDs and an
+// AnonymousRowSummary-character summary, any queued row at most MaxRowIDs
+// and MaxRowSummary, and the budget is charged by what a row stores.
+func TestRowBounds(t *testing.T) {
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("b_%020d", i)
+	}
+	long := strings.Repeat("\U0001F600", 400) // 4 bytes each
+	r := &recorder{}
+	q := NewQueue(r, Options{FlushInterval: time.Hour})
+	q.RecordAnonymous("192.0.2.9", store.Activity{Tool: "list_boards", IDs: ids, Summary: long})
+	q.Record(store.Activity{Tool: "list_boards", IDs: ids, Summary: long})
+	closeQueue(t, q)
+	r.mu.Lock()
+	rows := slices.Clone(r.rows)
+	r.mu.Unlock()
+	if len(rows) != 2 {
+		t.Fatalf("%d rows written, want 2", len(rows))
+	}
+	for i, want := range []struct{ ids, summary int }{{AnonymousRowIDs, AnonymousRowSummary}, {MaxRowIDs, MaxRowSummary}} {
+		got := rows[i]
+		if len(got.IDs) != want.ids || utf8.RuneCountInString(got.Summary) != want.summary || !strings.HasSuffix(got.Summary, "…") {
+			t.Errorf("row %d kept %d IDs and %d characters of summary; want %d and %d ending in …", i, len(got.IDs), utf8.RuneCountInString(got.Summary), want.ids, want.summary)
+		}
+		if got.IDs[0] != ids[0] {
+			t.Errorf("row %d kept IDs from %q; want the first ones", i, got.IDs[0])
+		}
+	}
+	if u := RowUnits(rows[0]); u < 1 || u > 2 {
+		t.Errorf("a bounded anonymous row costs %d units; want 1 or 2 (%d bytes stored)", u, storedBytes(rows[0]))
+	}
+	if RowUnits(store.Activity{Tool: "whoami", Outcome: "ok"}) != 1 {
+		t.Error("a small row costs more than one unit")
+	}
+}
+
 // fakeBudget allows the first n rows of each network.
 type fakeBudget struct {
 	n    int
@@ -158,7 +195,7 @@ type fakeBudget struct {
 	seen map[string]int
 }
 
-func (b *fakeBudget) Allow(network string) bool {
+func (b *fakeBudget) Allow(network string, _ int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.seen == nil {

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -198,6 +199,7 @@ func (q *Queue) Record(a store.Activity) {
 	if a.At.IsZero() {
 		a.At = time.Now()
 	}
+	a = bounded(a, MaxRowIDs, MaxRowSummary)
 	// The caller may reuse its slice once Record returns; the write happens
 	// later on another goroutine.
 	a.IDs = slices.Clone(a.IDs)
@@ -220,14 +222,36 @@ func (q *Queue) Record(a store.Activity) {
 // allows it. Otherwise the row is only counted, for the next summary.
 func (q *Queue) RecordAnonymous(clientIP string, a store.Activity) {
 	network := clientip.Network(clientIP)
+	a = bounded(a, AnonymousRowIDs, AnonymousRowSummary)
 	switch {
 	case q.lowDisk():
 		q.withhold(network, false)
-	case q.budget != nil && !q.budget.Allow(network):
+	case q.budget != nil && !q.budget.Allow(network, RowUnits(a)):
 		q.withhold(network, true)
 	default:
 		q.Record(a)
 	}
+}
+
+// The most that any queued row keeps: a read of a 200-item page names the
+// first MaxRowIDs items (its summary says how many there were), and a
+// summary quoting long titles is cut.
+const (
+	MaxRowIDs     = 50
+	MaxRowSummary = 300 // characters
+)
+
+// bounded cuts a's IDs to the first maxIDs and its summary to maxSummary
+// characters, ending a cut summary with "…".
+func bounded(a store.Activity, maxIDs, maxSummary int) store.Activity {
+	if len(a.IDs) > maxIDs {
+		a.IDs = a.IDs[:maxIDs]
+	}
+	if utf8.RuneCountInString(a.Summary) > maxSummary {
+		r := []rune(a.Summary)
+		a.Summary = string(r[:maxSummary-1]) + "…"
+	}
+	return a
 }
 
 // push adds a to the ring, first dropping the oldest rows (newer rows are

@@ -125,10 +125,10 @@ func defaults() view {
 		ScopeClaim:     "auto",
 		AuthChallenge:  auth.ChallengeToolResult,
 		AuditRetention: 2160 * time.Hour,
-		// 120 anonymous rows an hour, 20 per address, and a 64 MiB margin:
+		// 60 anonymous rows an hour, 10 per address, and a 64 MiB margin:
 		// see the README's Audit section for what they mean on disk.
-		AnonAuditPerHour:      120,
-		AnonAuditPerIPPerHour: 20,
+		AnonAuditPerHour:      60,
+		AnonAuditPerIPPerHour: 10,
 		MinFreeDisk:           64 << 20,
 		Synchronous:           sqlitedb.SyncNormal,
 		Quotas:                store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},

@@ -139,9 +139,17 @@ func NewWindow(o WindowOptions) *Window {
 // takes nothing and reports false with retryAfter, the time until one token
 // will be there (for the Retry-After header, see RetryAfterSeconds).
 func (w *Window) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return w.AllowN(key, 1)
+}
+
+// AllowN takes n tokens (at least one) from key's bucket, or none: when
+// fewer than n are there it reports false with retryAfter, the time until
+// n will be. More than Burst tokens are never there at once.
+func (w *Window) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	if w == nil {
 		return true, 0
 	}
+	n = max(n, 1)
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -154,7 +162,7 @@ func (w *Window) Allow(key string) (ok bool, retryAfter time.Duration) {
 	if from.Before(now) {
 		from = now
 	}
-	next := from.Add(w.interval)
+	next := from.Add(time.Duration(n) * w.interval)
 	if ahead := next.Sub(now); ahead > w.tolerance {
 		return false, ahead - w.tolerance
 	}
