@@ -23,9 +23,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kanban-mcp/kanban-mcp/audit"
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -435,5 +437,88 @@ func TestSecAuditDiskGuard(t *testing.T) {
 	}
 	if diff := cmp.Diff([]row{{"create_board", "ok", board}, {"get_board", "ok", board}}, got); diff != "" {
 		t.Errorf("the signed-in caller's rows (-want +got):\n%s", diff)
+	}
+}
+
+// TestSecAuditAnonymousRowsAreSmall: what a row of a caller without a valid
+// token stores is bounded too, not only how many such rows are kept. With
+// 60 public boards whose titles are 200 four-byte characters, anonymous
+// list_boards (which shows every one) and get_board (whose summary quotes
+// the title) from rotating addresses keep rows of at most five IDs and a
+// 120-character summary, charged to the budget by size, so the database
+// grows by no more than the budget's units allow.
+func TestSecAuditAnonymousRowsAreSmall(t *testing.T) {
+	t.Parallel()
+	const perHour, perIP, boards = 100, 20, 60
+	iss := testissuer.New(t, testissuer.Options{})
+	srv := launchServer(t, iss, map[string]string{
+		"TRUSTED_PROXY_HEADER":            hardProxyHeader,
+		"AUDIT_ANON_ROWS_PER_HOUR":        strconv.Itoa(perHour),
+		"AUDIT_ANON_ROWS_PER_IP_PER_HOUR": strconv.Itoa(perIP),
+	})
+	srv.waitReady(t)
+	owner := srv.token(t, "owner", "setup", "kanban.admin")
+	var ids []string
+	for i := range boards {
+		title := fmt.Sprintf("%02d ", i) + strings.Repeat("\U0001F4CB", store.MaxTitleLen-3)
+		b := srv.mustCall(t, owner, "create_board", map[string]any{"title": title})
+		ids = append(ids, str(b.Structured, "id"))
+		srv.mustCall(t, owner, "share_board", map[string]any{"board_id": ids[i], "visibility": "public"})
+	}
+	// Let the queue write the setup's rows before measuring.
+	time.Sleep(500 * time.Millisecond)
+	before := secDBSize(t, srv.DBPath)
+	start := time.Now()
+
+	const calls = 600
+	for i := range calls {
+		params := map[string]any{"name": "list_boards", "arguments": map[string]any{"limit": store.MaxPageSize}}
+		if i%2 == 1 {
+			params = map[string]any{"name": "get_board", "arguments": map[string]any{"board_id": ids[i%boards]}}
+		}
+		r, err := hardPost(hardFrom(fmt.Sprintf("100.65.%d.%d", i/250, i%250+1)), srv.MCP(), hardRPCBody(t, "tools/call", params), hardMCPHeaders(""))
+		if err != nil || r.Status != http.StatusOK {
+			t.Fatalf("anonymous call %d: %v %d %.200s", i, err, r.Status, r.Body)
+		}
+	}
+	secStop(t, srv)
+	elapsed := time.Since(start)
+
+	db := openDB(t, srv.DBPath)
+	defer db.Close()
+	rows, err := db.Query(`SELECT tool, outcome, board_id, ids, summary FROM activity WHERE actor_sub = '' AND outcome <> ?`, secAuditDropped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	kept, units := 0, 0
+	for rows.Next() {
+		var tool, outcome, boardID, idsJSON, summary string
+		if err := rows.Scan(&tool, &outcome, &boardID, &idsJSON, &summary); err != nil {
+			t.Fatal(err)
+		}
+		var rowIDs []string
+		if err := json.Unmarshal([]byte(idsJSON), &rowIDs); err != nil {
+			t.Fatal(err)
+		}
+		if len(rowIDs) > 5 || utf8.RuneCountInString(summary) > 120 {
+			t.Errorf("an anonymous row keeps %d IDs and a %d-character summary; want at most 5 and 120", len(rowIDs), utf8.RuneCountInString(summary))
+		}
+		kept++
+		units += audit.RowUnits(store.Activity{Tool: tool, Outcome: store.Outcome(outcome), BoardID: boardID, IDs: rowIDs, Summary: summary})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	allowed := perHour + int(math.Ceil(perHour*elapsed.Hours()))
+	grown := secDBSize(t, srv.DBPath) - before
+	t.Logf("%d anonymous calls: %d rows kept (%d units, budget %d), the database grew by %d bytes", calls, kept, units, allowed, grown)
+	if kept == 0 || units > allowed {
+		t.Errorf("%d anonymous rows kept, costing about %d units; want some, and at most the budget of %d", kept, units, allowed)
+	}
+	// A unit is audit.RowUnitBytes of text; a row's other columns and its
+	// index entries add about as much again.
+	if limit := int64(allowed) * 2 * audit.RowUnitBytes; grown > limit {
+		t.Errorf("the database grew by %d bytes for %d anonymous calls; the budget allows at most %d", grown, calls, limit)
 	}
 }
