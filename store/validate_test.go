@@ -37,6 +37,33 @@ func TestValidators(t *testing.T) {
 		{"title of a blank braille pattern", ValidateTitle("title", "\u2800"), Invalid},
 		{"title of a lone combining mark", ValidateTitle("title", "\u0301"), Invalid},
 		{"title of ideographic spaces", ValidateTitle("title", "\u3000x\u3000"), ""},
+		{"title with a word joiner", ValidateTitle("title", "Road\u2060map"), Invalid},
+		{"title with a soft hyphen", ValidateTitle("title", "Road\u00ADmap"), Invalid},
+		{"title with a combining grapheme joiner", ValidateTitle("title", "Road\u034Fmap"), Invalid},
+		{"title with a variation selector after a letter", ValidateTitle("title", "Road\uFE0Fmap"), Invalid},
+		{"title with an ideographic variation selector after a letter", ValidateTitle("title", "Road\U000E0100map"), Invalid},
+		{"title with two variation selectors", ValidateTitle("title", "\u2764\uFE0F\uFE0F"), Invalid},
+		{"title with text in tag characters", ValidateTitle("title", "Roadmap\U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065"), Invalid},
+		{"title with a language tag", ValidateTitle("title", "a\U000E0001b"), Invalid},
+		{"title with a flag whose tags are not cancelled", ValidateTitle("title", "\U0001F3F4\U000E0067\U000E0062 x"), Invalid},
+		{"title with an invisible operator", ValidateTitle("title", "a\u2061b"), Invalid},
+		{"title with a deprecated format character", ValidateTitle("title", "a\u206Ab"), Invalid},
+		{"title with a Mongolian vowel separator", ValidateTitle("title", "a\u180Eb"), Invalid},
+		{"title with a Khmer inherent vowel", ValidateTitle("title", "a\u17B5b"), Invalid},
+		{"title with a musical formatting character", ValidateTitle("title", "a\U0001D173b"), Invalid},
+		{"title with an interlinear annotation anchor", ValidateTitle("title", "a\uFFF9b"), Invalid},
+		{"title with a Hangul filler", ValidateTitle("title", "a\u3164b"), Invalid},
+		{"title with a private-use character", ValidateTitle("title", "a\uE000b"), Invalid},
+		{"title with a noncharacter", ValidateTitle("title", "a\uFFFFb"), Invalid},
+		{"title of an object replacement character", ValidateTitle("title", "\uFFFC"), Invalid},
+		{"title of a musical null notehead", ValidateTitle("title", "\U0001D159"), Invalid},
+		{"title of an unassigned code point", ValidateTitle("title", "\u0378"), Invalid},
+		{"title with a combining accent", ValidateTitle("title", "Cafe\u0301 plans"), ""},
+		{"title with a red heart emoji", ValidateTitle("title", "I \u2764\uFE0F kanban"), ""},
+		{"title with a keycap emoji", ValidateTitle("title", "Step 1\uFE0F\u20E3"), ""},
+		{"title with the flag of Scotland", ValidateTitle("title", "Team \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"), ""},
+		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), ""},
+		{"title with a family emoji", ValidateTitle("title", "\U0001F468\u200D\U0001F469\u200D\U0001F467"), ""},
 		{"title with an emoji ZWJ sequence", ValidateTitle("title", "Team \U0001F469\u200D\U0001F4BB"), ""},
 		{"title in Persian with ZWNJ", ValidateTitle("title", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"), ""},
 		{"title in Hindi with ZWJ", ValidateTitle("title", "\u0915\u094D\u200D\u0937"), ""},
@@ -57,10 +84,11 @@ func TestValidators(t *testing.T) {
 }
 
 func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
-	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF"} {
+	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF",
+		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020"} {
 		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
-		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF") {
+		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020") {
 			t.Errorf("NormalizeLabels(%q): the message %q repeats the hidden character instead of escaping it", label, err)
 		}
 	}
