@@ -227,8 +227,11 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 // for: RFC 6749 §6 lets the client ask for part of what was granted, never
 // more, and then the token must carry exactly that part.
 //
-// Without a scope parameter, or with one naming no scope this server
-// knows, the token carries the whole grant. A kanban level asks for itself
+// Without a scope parameter the token carries the whole grant (RFC 6749
+// §6: omitted is "equal to the scope originally granted"). A parameter
+// naming no scope this server knows ("email", "KANBAN.ADMIN") asks, as at
+// the authorization endpoint, for the default level, kanban.read: never
+// for more than the same request would get there. A kanban level asks for itself
 // and the levels it implies (kanban.write: kanban.write and kanban.read),
 // as at the authorization endpoint; openid and profile ask for
 // themselves. A known scope that was not granted (kanban.write on a read
@@ -260,7 +263,10 @@ func refreshScope(raw string, gr Grant) ([]string, *failure) {
 		}
 	}
 	if level == "" && len(oidc) == 0 {
-		return slices.Clone(gr.Scope), nil
+		if strings.TrimSpace(raw) == "" {
+			return slices.Clone(gr.Scope), nil
+		}
+		level = auth.ScopeRead
 	}
 	var scope []string
 	for _, sc := range gr.Scope {

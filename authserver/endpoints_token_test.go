@@ -619,7 +619,10 @@ func TestRefreshScope(t *testing.T) {
 		want      []string // nil: invalid_scope
 	}{
 		{"", []string{"kanban.write", "kanban.read", "openid"}},
-		{"email", []string{"kanban.write", "kanban.read", "openid"}}, // nothing this server knows
+		{"email", []string{"kanban.read"}}, // nothing this server knows: the default level
+		{"KANBAN.ADMIN", []string{"kanban.read"}},
+		{"kanban.* kanban.", []string{"kanban.read"}},
+		{"   ", []string{"kanban.write", "kanban.read", "openid"}},
 		{"kanban.read", []string{"kanban.read"}},
 		{"kanban.write", []string{"kanban.write", "kanban.read"}},
 		{"kanban.read kanban.write", []string{"kanban.write", "kanban.read"}},
