@@ -232,3 +232,28 @@ func TestLogDurationsAreReadable(t *testing.T) {
 		}
 	}
 }
+
+// TestLogCapsClientChosenMethod: net/http accepts any token as a method,
+// so the access log writes at most 16 bytes of it: a 5,000-letter method
+// must not become a 5,000-byte log line.
+func TestLogCapsClientChosenMethod(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, nil)
+	method := strings.Repeat("M", 5000)
+	resp := rawRequest(t, method, srv.MCP(), "", nil, nil)
+	if resp.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("status %d, want 405", resp.Status)
+	}
+	found := false
+	for _, m := range hardLogLines(t, srv) {
+		if m["msg"] == "request" && m["path"] == "/mcp" && strings.HasPrefix(describe(m["method"]), "MMMM") {
+			found = true
+			if got := describe(m["method"]); len(got) > 16 {
+				t.Errorf("the access log wrote a %d-byte method; want at most 16", len(got))
+			}
+		}
+	}
+	if !found {
+		t.Error("no access log line for the request")
+	}
+}

@@ -79,7 +79,10 @@ func (s *Server) attemptSignIn(r *http.Request, name, password string) (User, *s
 		limitKey{s.limits.signInName, nameKey},
 		limitKey{s.limits.signInIP, ipKey})
 	if wait > 0 {
-		s.log.InfoContext(ctx, "sign-in throttled", "ip", ip, "retry_after", wait)
+		// Debug: the access log already has a line for each throttled
+		// request (its 429), and a second one at info for something that
+		// costs nothing to send would double what anyone can write there.
+		s.log.DebugContext(ctx, "sign-in throttled", "ip", ip, "retry_after", wait)
 		return User{}, &signInFailure{status: http.StatusTooManyRequests, message: tooManyMessage(wait), retryAfter: wait}, nil
 	}
 	// Whatever happens below (an error, a panic), the slots are freed.
