@@ -78,7 +78,8 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 	// The attempt is reserved on every key that applies before the
 	// password is hashed, and counted when the hash has answered: parallel
 	// requests get no further than a sequence would (see
-	// ratelimit.Backoff.Reserve). A success clears the first cleared keys.
+	// ratelimit.Backoff.Reserve). A success clears the first cleared of
+	// them: the device's, or the pair's and the name's, never the IP's.
 	var applied []limitKey
 	var cleared int
 	if knownDevice {
