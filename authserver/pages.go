@@ -170,7 +170,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		userName := form.Get("username")
-		user, failure, err := s.attemptSignIn(r, userName, form.Get("password"))
+		user, failure, err := s.attemptSignIn(w, r, userName, form.Get("password"))
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: sign-in failed", err)
 			return

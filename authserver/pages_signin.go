@@ -34,16 +34,25 @@ const (
 // tried, so it neither counts nor costs a password hash; nothing ever
 // locks: after the wait the right password works.
 //
-// Only one attempt per name, and per (name, IP), is tried at a time (two
-// per IP, for people behind one address signing in at the same moment):
-// one more that arrives meanwhile is throttled like an attempt during a
-// delay. Without that, a burst of parallel requests would all be hashed
-// before the first of their failures counted.
+// A browser with a valid device cookie for the account (see devices.go) is
+// throttled per device instead: the name limit, which anybody can push by
+// failing, and the IP limit, which a neighbour behind the same address can
+// push, do not apply to it, and its failures count against the device
+// only, so an attacker cannot turn the account's owner's own limits against
+// them on a browser they have signed in with before. A successful sign-in
+// sets or renews the device cookie.
 //
-// A success clears the pair and name keys, but not the IP's: it proves the
-// caller knows that one account's password, not that the other failures
-// from the address (possibly guesses at other names by someone who holds an
-// account) were innocent. The IP key forgets on its own after a quiet spell.
+// Only one attempt per name, and per (name, IP), is tried at a time (two
+// per IP, for people behind one address signing in at the same moment;
+// one per device): one more that arrives meanwhile is throttled like an
+// attempt during a delay. Without that, a burst of parallel requests would
+// all be hashed before the first of their failures counted.
+//
+// A success clears the pair and name keys (or the device key), but not the
+// IP's: it proves the caller knows that one account's password, not that
+// the other failures from the address (possibly guesses at other names by
+// someone who holds an account) were innocent. The IP key forgets on its
+// own after a quiet spell.
 //
 // Logging: failures and throttles are logged with the client address only,
 // never the name. People type their password into the name field often
@@ -53,55 +62,78 @@ const (
 //
 // err is for failures that are not the person's (the database, a sign-in
 // that gave up waiting for the hasher): nothing is counted then.
-func (s *Server) attemptSignIn(r *http.Request, name, password string) (User, *signInFailure, error) {
+func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, password string) (User, *signInFailure, error) {
 	ctx := r.Context()
 	name = strings.TrimSpace(name) // a trailing space from a phone keyboard; names have none
 	if name == "" || password == "" {
 		return User{}, &signInFailure{status: http.StatusBadRequest, message: msgSignInMissing}, nil
 	}
 	ip := s.clientIP(r)
-	// Names compare without regard to ASCII case, so the limits do too.
-	// Names longer than any account's are cut: they all fail alike, and
-	// the key stays small.
-	keyName := strings.ToLower(name)
-	if len(keyName) > MaxUserNameLen+1 {
-		keyName = keyName[:MaxUserNameLen+1]
+	deviceID, err := s.knownDevice(ctx, r, name)
+	if err != nil {
+		return User{}, nil, err
 	}
-	pairKey := ratelimit.Key("user-ip", keyName, clientip.Network(ip))
-	nameKey := ratelimit.Key("user", keyName)
-	ipKey := ratelimit.Key("ip", clientip.Network(ip))
+	knownDevice := deviceID != ""
 
-	// The attempt is reserved on all three keys before the password is
-	// hashed, and counted when the hash has answered: parallel requests
-	// get no further than a sequence would (see ratelimit.Backoff.Reserve).
-	byPair, byName, byIP, wait := reserveAll(
-		limitKey{s.limits.signInPair, pairKey},
-		limitKey{s.limits.signInName, nameKey},
-		limitKey{s.limits.signInIP, ipKey})
+	// The attempt is reserved on every key that applies before the
+	// password is hashed, and counted when the hash has answered: parallel
+	// requests get no further than a sequence would (see
+	// ratelimit.Backoff.Reserve). A success clears the first cleared of
+	// them: the device's, or the pair's and the name's, never the IP's.
+	var applied []limitKey
+	var cleared int
+	if knownDevice {
+		applied = []limitKey{{s.limits.signInDevice, ratelimit.Key("device", deviceID)}}
+		cleared = 1
+	} else {
+		// Names compare without regard to ASCII case, so the limits do
+		// too. Names longer than any account's are cut: they all fail
+		// alike, and the key stays small.
+		keyName := strings.ToLower(name)
+		if len(keyName) > MaxUserNameLen+1 {
+			keyName = keyName[:MaxUserNameLen+1]
+		}
+		applied = []limitKey{
+			{s.limits.signInPair, ratelimit.Key("user-ip", keyName, clientip.Network(ip))},
+			{s.limits.signInName, ratelimit.Key("user", keyName)},
+			{s.limits.signInIP, ratelimit.Key("ip", clientip.Network(ip))},
+		}
+		cleared = 2
+	}
+	held, wait := reserveAll(applied)
 	if wait > 0 {
 		// Debug: the access log already has a line for each throttled
 		// request (its 429), and a second one at info for something that
 		// costs nothing to send would double what anyone can write there.
-		s.log.DebugContext(ctx, "sign-in throttled", "ip", ip, "retry_after", wait)
+		s.log.DebugContext(ctx, "sign-in throttled", "ip", ip, "known_device", knownDevice, "retry_after", wait)
 		return User{}, &signInFailure{status: http.StatusTooManyRequests, message: tooManyMessage(wait), retryAfter: wait}, nil
 	}
 	// Whatever happens below (an error, a panic), the slots are freed.
-	defer func() { byPair.Cancel(); byName.Cancel(); byIP.Cancel() }()
+	defer func() {
+		for _, r := range held {
+			r.Cancel()
+		}
+	}()
 
 	user, err := s.opts.Users.Authenticate(ctx, name, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		byPair.Fail()
-		byName.Fail()
-		byIP.Fail()
-		s.log.InfoContext(ctx, "sign-in failed", "ip", ip)
+		for _, r := range held {
+			r.Fail()
+		}
+		s.log.InfoContext(ctx, "sign-in failed", "ip", ip, "known_device", knownDevice)
 		return User{}, &signInFailure{status: http.StatusBadRequest, message: msgSignInWrong}, nil
 	}
 	if err != nil {
 		return User{}, nil, err
 	}
-	byPair.Succeed()
-	byName.Succeed()
-	s.log.InfoContext(ctx, "signed in", "sub", user.Subject, "ip", ip)
+	for _, r := range held[:cleared] {
+		r.Succeed()
+	}
+	s.log.InfoContext(ctx, "signed in", "sub", user.Subject, "ip", ip, "known_device", knownDevice)
+	if err := s.rememberDevice(ctx, w, user, deviceID); err != nil {
+		// The sign-in stands; the browser is just not remembered.
+		s.log.WarnContext(ctx, "setting the device cookie failed", "sub", user.Subject, "err", err)
+	}
 	return user, nil, nil
 }
 
@@ -112,26 +144,25 @@ type limitKey struct {
 	key     string
 }
 
-// reserveAll reserves an attempt on the three limits, or on none: when one
+// reserveAll reserves an attempt on every limit, or on none: when one
 // refuses, the reservations already made are cancelled, and wait is the
-// longest wait any of the three asks for.
-func reserveAll(pair, name, ip limitKey) (rPair, rName, rIP *ratelimit.Reservation, wait time.Duration) {
-	all := [3]limitKey{pair, name, ip}
-	var got [3]*ratelimit.Reservation
-	for i, l := range all {
+// longest wait any of them asks for.
+func reserveAll(limits []limitKey) (held []*ratelimit.Reservation, wait time.Duration) {
+	held = make([]*ratelimit.Reservation, 0, len(limits))
+	for _, l := range limits {
 		r, w := l.limiter.Reserve(l.key)
 		if r == nil {
-			for _, held := range got[:i] {
-				held.Cancel()
+			for _, h := range held {
+				h.Cancel()
 			}
-			for _, other := range all {
+			for _, other := range limits {
 				w = max(w, other.limiter.Check(other.key))
 			}
-			return nil, nil, nil, w
+			return nil, w
 		}
-		got[i] = r
+		held = append(held, r)
 	}
-	return got[0], got[1], got[2], 0
+	return held, 0
 }
 
 // tooManyMessage tells a throttled person how long to wait, in the same

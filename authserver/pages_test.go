@@ -1195,7 +1195,13 @@ func TestPagesLogsHoldNoSecrets(t *testing.T) {
 	// A failed attempt with the password typed into the name field.
 	b.submit(p, map[string]string{"username": typoName, "password": "another secret password"})
 	p = b.signIn(p, "alice")
-	secrets = append(secrets, ptCSRF(t, p.body), b.cookie(sessionCookie), b.cookie(preSessionCookie))
+	device := b.cookie(deviceCookie)
+	secrets = append(secrets, ptCSRF(t, p.body), b.cookie(sessionCookie), b.cookie(preSessionCookie), device)
+	if parts := strings.Split(device, "."); len(parts) == 4 {
+		secrets = append(secrets, parts[1], parts[3]) // its device id and MAC
+	}
+	// A failed attempt from the known device.
+	b.submit(b.authorize(e.params(map[string]string{"prompt": "login"})), map[string]string{"username": "alice", "password": "another secret password"})
 	q := ptRedirectQueryOf(t, b.allow(p, auth.ScopeWrite), ptRedirect)
 	secrets = append(secrets, q.Get("code"))
 	acct := b.get(PathAccount)

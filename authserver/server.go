@@ -76,6 +76,7 @@ type limits struct {
 	signInPair     *ratelimit.Backoff // per (user name, IP)
 	signInName     *ratelimit.Backoff // per user name
 	signInIP       *ratelimit.Backoff // per IP
+	signInDevice   *ratelimit.Backoff // per known device (device cookie), instead of the three above
 }
 
 // NewServer checks opts and builds the server.
@@ -115,6 +116,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		signInPair:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
 		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
+		signInDevice:   ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
 	}
 	return s, nil
 }
