@@ -233,27 +233,41 @@ func TestLogDurationsAreReadable(t *testing.T) {
 	}
 }
 
-// TestLogCapsClientChosenMethod: net/http accepts any token as a method,
-// so the access log writes at most 16 bytes of it: a 5,000-letter method
-// must not become a 5,000-byte log line.
-func TestLogCapsClientChosenMethod(t *testing.T) {
+// TestLogCapsClientChosenText: net/http accepts any token as a method and
+// any path up to the header limit, so the access log writes at most 16
+// bytes of the method and 256 of the path: a 5,000-letter method or a
+// 60,000-byte path must not become a log line of that size.
+func TestLogCapsClientChosenText(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
-	method := strings.Repeat("M", 5000)
-	resp := rawRequest(t, method, srv.MCP(), "", nil, nil)
-	if resp.Status != http.StatusMethodNotAllowed {
-		t.Fatalf("status %d, want 405", resp.Status)
+	longPath := "/" + strings.Repeat("p", 60000)
+	tests := []struct {
+		name, method, target string
+		wantStatus           int
+		key, prefix          string // the log attribute and how its value starts
+		limit                int
+	}{
+		{"method", strings.Repeat("M", 5000), srv.MCP(), http.StatusMethodNotAllowed, "method", "MMMM", 16},
+		{"path", http.MethodGet, srv.URL + longPath, http.StatusNotFound, "path", "/pppp", 256},
 	}
-	found := false
-	for _, m := range hardLogLines(t, srv) {
-		if m["msg"] == "request" && m["path"] == "/mcp" && strings.HasPrefix(describe(m["method"]), "MMMM") {
-			found = true
-			if got := describe(m["method"]); len(got) > 16 {
-				t.Errorf("the access log wrote a %d-byte method; want at most 16", len(got))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := rawRequest(t, tt.method, tt.target, "", nil, nil)
+			if resp.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d", resp.Status, tt.wantStatus)
 			}
-		}
-	}
-	if !found {
-		t.Error("no access log line for the request")
+			found := false
+			for _, m := range hardLogLines(t, srv) {
+				if m["msg"] == "request" && strings.HasPrefix(describe(m[tt.key]), tt.prefix) {
+					found = true
+					if got := describe(m[tt.key]); len(got) > tt.limit {
+						t.Errorf("the access log wrote a %d-byte %s; want at most %d", len(got), tt.key, tt.limit)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no access log line with a %s starting %q", tt.key, tt.prefix)
+			}
+		})
 	}
 }

@@ -46,6 +46,11 @@ func (s *statusRecorder) Write(p []byte) (int, error) {
 	return s.ResponseWriter.Write(p)
 }
 
+// maxLoggedPath is how much of a request's path the access log writes:
+// every path this server serves is shorter, and a client's 60 KB path
+// must not make a 120 KB log line.
+const maxLoggedPath = 256
+
 // accessLog writes one line per request, and turns a panic into a 500 so
 // one bad request cannot take the server down. It logs the path without the
 // query string, and no header values: tokens must never reach a log.
@@ -57,14 +62,14 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
-				log.ErrorContext(r.Context(), "panic serving request", "path", r.URL.Path, "panic", v)
+				log.ErrorContext(r.Context(), "panic serving request", "path", capLen(r.URL.Path, maxLoggedPath), "panic", v)
 				if rec.status == 0 {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 			}
 			attrs := []slog.Attr{
 				slog.String("method", capLen(r.Method, 16)), // any token is a method to net/http
-				slog.String("path", r.URL.Path),
+				slog.String("path", capLen(r.URL.Path, maxLoggedPath)),
 				slog.Int("status", rec.status),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("client_ip", ip),
