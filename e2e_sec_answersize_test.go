@@ -51,12 +51,19 @@ func fullDescription(n int) string {
 	return words[:store.MaxDescriptionLen-len(marker)] + marker
 }
 
+// boardText is what fillFullBoard writes on the cards.
+type boardText int
+
+const (
+	plainText  boardText = iota // ASCII words
+	escapeText                  // characters JSON may write as six-byte escapes ("<" is \u003c)
+	wideText                    // characters of four bytes in UTF-8 (emoji): the largest answer
+)
+
 // fillFullBoard creates a public board of owner's and adds cards to it
-// until the default quota, through add_card, four at a time. With escapes,
-// titles, labels and descriptions are made of characters that JSON writes
-// as six-byte escapes ("<" is \u003c), the largest answer a full board can
-// give.
-func fillFullBoard(t *testing.T, srv *testServer, escapes bool) fullBoard {
+// until the default quota, through add_card, four at a time, with titles,
+// labels and descriptions of the given text.
+func fillFullBoard(t *testing.T, srv *testServer, text boardText) fullBoard {
 	t.Helper()
 	tok := srv.token(t, "board-owner", "filler", "kanban.admin")
 	b := srv.mustCall(t, tok, "create_board", map[string]any{"title": "Everything at the limit"})
@@ -69,9 +76,13 @@ func fillFullBoard(t *testing.T, srv *testServer, escapes bool) fullBoard {
 
 	labels := make([]string, store.MaxLabels)
 	for i := range labels {
-		labels[i] = fmt.Sprintf("label-%02d-", i) + strings.Repeat("x", store.MaxLabelLen-9)
-		if escapes {
+		switch text {
+		case plainText:
+			labels[i] = fmt.Sprintf("label-%02d-", i) + strings.Repeat("x", store.MaxLabelLen-9)
+		case escapeText:
 			labels[i] = fmt.Sprintf("l%02d", i) + strings.Repeat("&", store.MaxLabelLen-3)
+		case wideText:
+			labels[i] = fmt.Sprintf("l%02d", i) + strings.Repeat("🟦", store.MaxLabelLen-3)
 		}
 	}
 	caller := toolCaller{client: &http.Client{Timeout: time.Minute}, url: srv.MCP()}
@@ -87,9 +98,13 @@ func fillFullBoard(t *testing.T, srv *testServer, escapes bool) fullBoard {
 			for n := int(next.Add(1)) - 1; n < cards; n = int(next.Add(1)) - 1 {
 				title := fmt.Sprintf("Card %04d ", n) + strings.Repeat("t", store.MaxTitleLen-10)
 				d := fullDescription(n)
-				if escapes {
+				switch text {
+				case escapeText:
 					title = fmt.Sprintf("Card %04d ", n) + strings.Repeat("<", store.MaxTitleLen-10)
 					d = strings.Repeat(">", store.MaxDescriptionLen-10) + fmt.Sprintf(" [%04d]", n)
+				case wideText:
+					title = fmt.Sprintf("Card %04d ", n) + strings.Repeat("🟥", store.MaxTitleLen-10)
+					d = strings.Repeat("🟩", store.MaxDescriptionLen-10) + fmt.Sprintf(" [%04d]", n)
 				}
 				ans, err := caller.call(context.Background(), tok, "add_card", map[string]any{
 					"board_id": fb.ID, "column_id": columns[n%len(columns)], "title": title, "description": d, "labels": labels})
@@ -162,7 +177,7 @@ func anonymousGetBoard(ctx context.Context, client *http.Client, mcpURL, boardID
 func TestSecFullBoardAnswerIsBounded(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
-	fb := fillFullBoard(t, srv, false)
+	fb := fillFullBoard(t, srv, plainText)
 
 	raw, err := anonymousGetBoard(t.Context(), testClient, srv.MCP(), fb.ID)
 	if err != nil {
@@ -302,15 +317,14 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 	})
 	pid := child.cmd.Process.Pid
 	srv := &testServer{URL: child.URL, Issuer: iss}
-	fb := fillFullBoard(t, srv, true)
+	fb := fillFullBoard(t, srv, escapeText)
 	before, err := loadtest.ReadMemory(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	transport := &http.Transport{MaxIdleConnsPerHost: fullBoardReaders}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: time.Minute}
+	// Every client comes from an address of its own (loopbackClient), so
+	// that the limits per caller leave the budgets to bound the memory.
 	ctx, stop := context.WithTimeout(t.Context(), 4*time.Second)
 	defer stop()
 	var (
@@ -319,7 +333,8 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 		errOnce               sync.Once
 		wg                    sync.WaitGroup
 	)
-	for range fullBoardReaders {
+	for i := range fullBoardReaders {
+		client := loopbackClient(1, i, time.Minute)
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				raw, err := anonymousGetBoard(ctx, client, srv.MCP(), fb.ID)
@@ -377,14 +392,15 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 
 	// Clients that ask and never read: each answer waits in the server
 	// until its client reads it or the write times out.
-	stalled := stallGetBoard(t, child.URL, fb.ID, fullBoardStalled)
+	stalled := stallGetBoard(t, child.URL, fb.ID, fullBoardStalled, func(i int) string { return loopbackAddress(3, i) })
 	// Requests padded to nearly the body limit, read as usual.
 	padded := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_board","arguments":{"board_id":%q},"_meta":{"pad":%q}}}`,
 		fb.ID, strings.Repeat("p", 900<<10))
 	ctx, stop = context.WithTimeout(t.Context(), 6*time.Second)
 	defer stop()
 	var paddedAnswers atomic.Int64
-	for range fullBoardPadded {
+	for i := range fullBoardPadded {
+		client := loopbackClient(2, i, time.Minute)
 		wg.Go(func() {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.MCP(), strings.NewReader(padded))
 			if err != nil {
@@ -442,22 +458,17 @@ const (
 	fullBoardPadded  = 32
 )
 
-// stallGetBoard opens n connections that each send an anonymous get_board
-// of boardID with a receive buffer of 4 KB, and never read. The caller
-// closes them.
-func stallGetBoard(t *testing.T, baseURL, boardID string, n int) []net.Conn {
+// stallGetBoard opens n connections, the i-th from the loopback address
+// from(i), that each send an anonymous get_board of boardID with a
+// receive buffer of 4 KB, and never read. The test's end closes them.
+func stallGetBoard(t *testing.T, baseURL, boardID string, n int, from func(i int) string) []net.Conn {
 	t.Helper()
-	addr := strings.TrimPrefix(baseURL, "http://")
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_board","arguments":{"board_id":%q}}}`, boardID)
 	request := fmt.Sprintf("POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s",
-		addr, len(body), body)
+		strings.TrimPrefix(baseURL, "http://"), len(body), body)
 	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.(*net.TCPConn).SetReadBuffer(4096)
+	for i := range n {
+		c := dialFrom(t, from(i), baseURL, 4096)
 		if _, err := io.WriteString(c, request); err != nil {
 			t.Fatal(err)
 		}

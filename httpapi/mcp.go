@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
@@ -36,16 +38,24 @@ const MaxBodyBytes = 1 << 20
 // is one JSON document that can be inspected and rewritten safely.
 //
 // Calls of tools declared LargeAnswer take one of a few slots while their
-// answer is built (read, encoded and buffered), and wait for one when all
-// are taken, for as long as their client waits: what building answers
-// costs at once is bounded by the slots, not by the number of callers.
-// A built answer then holds its bytes until its client has read it, so
-// before leaving its slot it also takes its size from a byte budget
+// answer is built (read, encoded and buffered), and wait up to
+// largeAnswerWait for one when all are taken: what building answers costs
+// at once is bounded by the slots, not by the number of callers. A built
+// answer then holds its bytes until its client has read it, so before
+// leaving its slot it also takes its size from a byte budget
 // (answerMemory), which it gives back once sent; and it must be read
-// within largeAnswerWriteTimeout. A client that never reads therefore
-// holds at most its answer's share of the budget, for a bounded time.
-// Request bodies, which are read whole before anything else, take their
-// size from a budget of their own (bodyMemory) until the request ends.
+// within largeAnswerWriteTimeout. One caller (a signed-in user, or one
+// network of anonymous callers) has at most LargeAnswersPerCaller large
+// calls in flight, so one that never reads holds a bounded number of
+// answers, for a bounded time, and cannot keep everybody else's waiting.
+//
+// Request bodies are read whole before anything else. The first
+// freeBodyBytes of each are not counted: every ordinary request fits, and
+// a connection already holds as much in headers. Bytes beyond are taken
+// from a budget of their own (bodyMemory) as they arrive, by client
+// network, until the request ends; when it is spent the request is
+// refused at once rather than made to wait, so clients that send part of
+// a large body and stall hold only what they sent, and delay nobody.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
 	authn    *auth.Authenticator
@@ -55,9 +65,10 @@ type mcpEndpoint struct {
 	large    map[string]bool // tools declared LargeAnswer
 	slots    chan struct{}   // one token per large answer being built
 
+	callers      *callerLimit        // large calls in flight, by caller
 	answerMemory *semaphore.Weighted // bytes of built large answers not yet sent
 	answerBudget int64
-	bodyMemory   *semaphore.Weighted // bytes of request bodies being served
+	bodyMemory   *sharedBudget // bytes of request bodies past freeBodyBytes, by network
 
 	listMu   sync.Mutex
 	listMemo *listMemo // the last tools/list result and its rewrite
@@ -72,16 +83,37 @@ type memoryLimits struct {
 }
 
 // The defaults of memoryLimits' byte budgets: a full board's answer is
-// about 1 MB (at worst 5 MB, when every character needs a JSON escape),
-// and an ordinary request body a few hundred bytes.
+// about 1 MB of ASCII text (at most 4 MB when every character takes four
+// bytes of UTF-8), and an ordinary request body a few hundred bytes.
 const (
 	DefaultAnswerMemory = 16 << 20
 	DefaultBodyMemory   = 16 << 20
 )
 
-// largeAnswerWriteTimeout is how long a client has to read a large answer:
-// 5 MB at 2 Mbit/s. The server's WriteTimeout (60 s) is for everything else.
-const largeAnswerWriteTimeout = 20 * time.Second
+// freeBodyBytes of a request body are read without taking from the body
+// budget: the largest card a client can send (a 10,000-character
+// description, each character a six-byte JSON escape) fits, and so does
+// MaxHeaderBytes, which every connection may hold anyway.
+const freeBodyBytes = 64 << 10
+
+const (
+	// largeAnswerWait is how long a large call waits for a slot and for
+	// the answer budget together before it is refused with 503: long
+	// enough for a burst to drain, short enough that the answer can
+	// still be written within the server's WriteTimeout (60 s).
+	largeAnswerWait = 15 * time.Second
+	// largeAnswerWriteTimeout is how long a client has to read a large
+	// answer: 4 MB at 2 Mbit/s.
+	largeAnswerWriteTimeout = 20 * time.Second
+	// busyRetryAfter is the Retry-After, in seconds, of a request refused
+	// because a budget is spent: held bytes come back within a write
+	// timeout, usually at once.
+	busyRetryAfter = "5"
+	// LargeAnswersPerCaller is how many large calls one caller may have
+	// in flight: two keep a reader's next answer building while the last
+	// is sent.
+	LargeAnswersPerCaller = 2
+)
 
 func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
@@ -107,8 +139,9 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, r
 	}
 	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
 		large: large, slots: make(chan struct{}, limits.largeAnswers),
+		callers:      newCallerLimit(LargeAnswersPerCaller),
 		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
-		bodyMemory: semaphore.NewWeighted(max(limits.bodyBytes, MaxBodyBytes))}, nil
+		bodyMemory: newSharedBudget(max(limits.bodyBytes, MaxBodyBytes))}, nil
 }
 
 // DefaultLargeAnswers is how many large answers are built at once unless
@@ -154,23 +187,10 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeTooLarge(w, e.maxBytes)
 		return
 	}
-	// A body of unknown length may be as large as the limit.
-	reserved := e.maxBytes
-	if r.ContentLength >= 0 {
-		reserved = r.ContentLength
-	}
-	if e.bodyMemory.Acquire(r.Context(), reserved) != nil {
-		return // the client left while waiting: nobody to answer
-	}
-	defer func() { e.bodyMemory.Release(reserved) }()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, e.maxBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeTooLarge(w, e.maxBytes)
-			return
-		}
-		writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+	network := "net:" + clientip.Network(clientip.FromContext(r.Context()))
+	body, held, ok := e.readBody(w, r, network)
+	defer e.bodyMemory.give(network, held)
+	if !ok {
 		return
 	}
 	var env rpcEnvelope
@@ -206,9 +226,14 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Context: ctx,
 	}
 	if env.Method == string(mcp.MethodToolsCall) && e.large[env.Params.Name] {
-		sent, ok := e.handleLarge(buf, req)
-		if !ok {
-			return // the client left while waiting: nobody to answer
+		caller := network
+		if p != nil && p.Subject != "" {
+			caller = "user:" + p.Issuer + " " + p.Subject
+		}
+		sent, err := e.handleLarge(buf, req, caller)
+		if err != nil {
+			writeBusy(w, r, err, "large answers")
+			return
 		}
 		defer sent()
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(largeAnswerWriteTimeout))
@@ -237,20 +262,34 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// handleLarge has mcp-go build a large answer in one of the slots, waiting
-// for a free one for as long as the client waits, and then takes the
-// answer's size from the answer budget; sent gives it back once the
-// answer is written. ok is false when the client left first.
+// handleLarge has mcp-go build a large answer in one of the slots, and
+// then takes the answer's size from the answer budget; sent gives it back
+// once the answer is written. A caller (a signed-in user, or a network of
+// anonymous ones) has at most LargeAnswersPerCaller such calls in flight,
+// from here until sent; its further calls wait for one of those to end
+// before they wait for a slot, so that a caller who never reads holds no
+// slot and keeps nobody else waiting. Waiting for all three together lasts
+// at most largeAnswerWait, and no longer than the client waits.
 //
 // The slot is kept while the answer waits for the budget, so the answers
 // built but not yet counted are at most one per slot; it is given back
 // before the answer is written, so a slow reader keeps nobody from having
 // theirs built.
-func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest) (sent func(), ok bool) {
+func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest, caller string) (sent func(), err error) {
+	ctx, cancel := context.WithTimeout(req.Context, largeAnswerWait)
+	defer cancel()
+	if err := e.callers.enter(ctx, caller); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.callers.leave(caller)
+		}
+	}()
 	select {
 	case e.slots <- struct{}{}:
-	case <-req.Context.Done():
-		return nil, false
+	case <-ctx.Done():
+		return nil, errBudgetSpent
 	}
 	defer func() { <-e.slots }()
 	e.mcp.Handle(buf, req)
@@ -258,10 +297,69 @@ func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest
 	// The buffer's capacity is what it holds; an answer larger than the
 	// whole budget waits for all of it.
 	size := min(int64(buf.body.Cap()), e.answerBudget)
-	if e.answerMemory.Acquire(req.Context, size) != nil {
-		return nil, false
+	if e.answerMemory.Acquire(ctx, size) != nil {
+		return nil, errBudgetSpent
 	}
-	return func() { e.answerMemory.Release(size) }, true
+	return func() {
+		e.answerMemory.Release(size)
+		e.callers.leave(caller)
+	}, nil
+}
+
+// readBody reads r's body whole, up to e.maxBytes, taking the bytes past
+// freeBodyBytes from the body budget for network as the buffer grows to
+// hold them (never before they arrive). held is what it took, for the
+// caller to give back when the request ends, also when ok is false: then
+// the request has been answered (413, 400, 429 or 503), or its client has
+// gone.
+func (e *mcpEndpoint) readBody(w http.ResponseWriter, r *http.Request, network string) (body []byte, held int64, ok bool) {
+	src := http.MaxBytesReader(w, r.Body, e.maxBytes)
+	body = make([]byte, 0, 512)
+	for {
+		if len(body) == cap(body) {
+			grown := min(2*cap(body), int(e.maxBytes)+1)
+			if over := int64(grown) - freeBodyBytes - held; over > 0 {
+				n, err := e.bodyMemory.take(network, over)
+				held += n
+				if err != nil {
+					writeBusy(w, r, err, "large request bodies")
+					return nil, held, false
+				}
+			}
+			body = append(make([]byte, 0, grown), body...)
+		}
+		n, err := src.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		switch {
+		case err == io.EOF:
+			return body, held, true
+		case err != nil:
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeTooLarge(w, e.maxBytes)
+			} else {
+				writeRPCError(w, http.StatusBadRequest, mcp.PARSE_ERROR, "could not read the request body")
+			}
+			return nil, held, false
+		}
+	}
+}
+
+// writeBusy answers a request that a budget refused: 429 when the client
+// holds its share already, 503 when the server's whole budget is spent;
+// both say when to retry. A client that left gets nothing.
+func writeBusy(w http.ResponseWriter, r *http.Request, err error, what string) {
+	if r.Context().Err() != nil {
+		return
+	}
+	w.Header().Set("Retry-After", busyRetryAfter)
+	if errors.Is(err, errClientShare) {
+		writeRPCError(w, http.StatusTooManyRequests, mcp.INTERNAL_ERROR,
+			fmt.Sprintf("too many of your %s are in flight; retry after the ones already sent are read", what))
+		return
+	}
+	writeRPCError(w, http.StatusServiceUnavailable, mcp.INTERNAL_ERROR,
+		fmt.Sprintf("the server is busy with other %s; retry in a few seconds", what))
 }
 
 // unescapeHTML turns the escapes that encoding/json writes for <, > and &
