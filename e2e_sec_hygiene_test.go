@@ -55,6 +55,8 @@ func TestNamesRefuseHiddenText(t *testing.T) {
 			map[string]any{"board_id": f.BoardID, "column_id": f.Columns[0], "title": "Fine", "labels": []string{"bug\u202C"}}, "bidirectional control"},
 		{"label of a word joiner only", "update_card",
 			map[string]any{"card_id": f.CardID, "labels": []string{"\u2060"}}, "invisible formatting"},
+		{"card title with a blank braille pattern", "add_card",
+			map[string]any{"board_id": f.BoardID, "column_id": f.Columns[0], "title": "Fix\u2800login"}, "shows as a blank"},
 		{"new card title with an Arabic letter mark", "update_card",
 			map[string]any{"card_id": f.CardID, "title": "a\u061Cb"}, "bidirectional control"},
 	}

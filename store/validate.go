@@ -93,7 +93,8 @@ func hasControl(s, allowed string) bool {
 
 // checkName refuses what a name shown to people must not hold: characters
 // that reorder the text around them, hide text or show nothing, line and
-// paragraph separators, and names that would render as nothing at all.
+// paragraph separators, the blank braille pattern (it shows as a blank
+// but is no space), and names that would render as nothing at all.
 // Such names make one board, column or label look like another (or like
 // nothing) in a list, or carry words a person cannot see but a model
 // reads; descriptions are free text and keep them. What scripts and emoji
@@ -113,6 +114,8 @@ func checkName(what, name string) error {
 			return Errorf(Invalid, "%s must not contain zero-width spaces (U+%04X)", what, r)
 		case unicode.In(r, unicode.Zl, unicode.Zp):
 			return Errorf(Invalid, "%s must be a single line without line or paragraph separators (U+%04X)", what, r)
+		case r == brailleBlank:
+			return Errorf(Invalid, "%s must not contain the blank braille pattern (U+2800), which shows as a blank; use an ordinary space", what)
 		case isTag(r):
 			if !(inFlag || prev == flagBase) {
 				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside a flag emoji: they are invisible text", what, r)
@@ -150,6 +153,9 @@ const (
 	zwnj      = '\u200C'
 	flagBase  = '\U0001F3F4' // WAVING BLACK FLAG, the base of subdivision flags
 	cancelTag = '\U000E007F'
+	// brailleBlank draws nothing yet is no space: trimming and blank
+	// checks miss it, so it can pad a name to look like another.
+	brailleBlank = '\u2800'
 )
 
 // isTag reports whether r is a tag character (U+E0020–U+E007F).
@@ -160,13 +166,13 @@ func isNoncharacter(r rune) bool { return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE
 
 // invisible reports whether r draws nothing on its own: spaces, format
 // characters (ZWJ, ZWNJ, …), combining marks without a base, variation
-// selectors, the other default-ignorable code points, the blank braille
-// pattern, the object replacement character, the musical null notehead,
+// selectors, the other default-ignorable code points, the object
+// replacement character, the musical null notehead,
 // and code points this Go release does not know (a name of only those
 // shows nothing recognisable; mixed with known ones they may be emoji
 // newer than the tables, and pass).
 func invisible(r rune) bool {
-	return unicode.IsSpace(r) || r == '\u2800' || r == '\uFFFC' || r == '\U0001D159' ||
+	return unicode.IsSpace(r) || r == '\uFFFC' || r == '\U0001D159' ||
 		unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
 		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }

@@ -35,6 +35,8 @@ func TestValidators(t *testing.T) {
 		{"title of a soft hyphen and a word joiner", ValidateTitle("title", "\u00AD\u2060"), Invalid},
 		{"title of Hangul fillers", ValidateTitle("title", "\u3164\u115F"), Invalid},
 		{"title of a blank braille pattern", ValidateTitle("title", "\u2800"), Invalid},
+		{"title with a blank braille pattern inside", ValidateTitle("title", "In\u2800progress"), Invalid},
+		{"title with a blank braille pattern beside text", ValidateTitle("title", "\u2800Launch"), Invalid},
 		{"title of a lone combining mark", ValidateTitle("title", "\u0301"), Invalid},
 		{"title of ideographic spaces", ValidateTitle("title", "\u3000x\u3000"), ""},
 		{"title with a word joiner", ValidateTitle("title", "Road\u2060map"), Invalid},
@@ -85,10 +87,10 @@ func TestValidators(t *testing.T) {
 
 func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
 	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF",
-		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020"} {
+		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug"} {
 		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
-		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020") {
+		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020\u2800") {
 			t.Errorf("NormalizeLabels(%q): the message %q repeats the hidden character instead of escaping it", label, err)
 		}
 	}
