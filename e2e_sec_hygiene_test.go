@@ -47,6 +47,8 @@ func TestNamesRefuseHiddenText(t *testing.T) {
 			map[string]any{"board_id": f.BoardID, "column_id": f.Columns[0], "title": "Road\u00ADmap"}, "invisible formatting"},
 		{"label with a variation selector after a letter", "add_card",
 			map[string]any{"board_id": f.BoardID, "column_id": f.Columns[0], "title": "Fine", "labels": []string{"bug", "bug\uFE0F"}}, "variation selector"},
+		{"column name with a variation selector after an exclamation mark", "create_board",
+			map[string]any{"title": "Fine", "columns": []string{"Done!\uFE0F"}}, "variation selector"},
 		{"label with a private-use character", "update_card",
 			map[string]any{"card_id": f.CardID, "labels": []string{"bug\uE000"}}, "private-use"},
 		{"card title with a zero-width space", "add_card",

@@ -91,22 +91,34 @@ func hasControl(s, allowed string) bool {
 	return false
 }
 
-// checkName refuses what a name shown to people must not hold: characters
-// that reorder the text around them, hide text or show nothing, line and
-// paragraph separators, the blank braille pattern (it shows as a blank
-// but is no space), and names that would render as nothing at all.
-// Such names make one board, column or label look like another (or like
-// nothing) in a list, or carry words a person cannot see but a model
-// reads; descriptions are free text and keep them. What scripts and emoji
-// need stays allowed: ZWJ and ZWNJ (emoji sequences, Persian and Indic
-// scripts), combining marks, variation selectors after a character they
-// can vary (❤️, 1️⃣, ideographic variants), and the tag characters of a
-// subdivision flag (🏴 followed by tags up to the cancel tag).
+// checkName refuses what a name shown to people must not hold. Such names
+// make one board, column or label look like another (or like nothing) in
+// a list, or carry words a person cannot see but a model reads;
+// descriptions are free text and keep them. Refused anywhere: characters
+// that reorder the text around them (bidirectional controls), zero-width
+// spaces and byte order marks, line and paragraph separators, the blank
+// braille pattern (it shows as a blank but is no space), other invisible
+// formatting and default-ignorable characters, private-use characters and
+// noncharacters, and names that would render as nothing at all.
+//
+// What scripts and emoji need stays allowed, but only where it shows:
+//   - ZWJ and ZWNJ (emoji sequences, Persian and Indic scripts);
+//   - combining marks;
+//   - a variation selector right after a character it can vary (❤️): not
+//     at the start, after another variation selector, or after a space, a
+//     Latin letter (with or without marks) or any ASCII character, except
+//     in a keycap emoji ([0-9#*] U+FE0F U+20E3, as in 1️⃣); an
+//     ideographic variation selector (U+E0100–U+E01EF) only right after a
+//     Han character;
+//   - the tag characters of a subdivision flag (🏴 followed by tags up to
+//     the cancel tag).
 func checkName(what, name string) error {
 	visible := false
-	prev := rune(-1)
-	inFlag := false // after 🏴 and its tags, before the cancel tag
-	for _, r := range name {
+	prev := rune(-1) // the character before r; -1 at the start
+	base := rune(-1) // the last character before r that is not a combining mark
+	inFlag := false  // after 🏴 and its tags, before the cancel tag
+	for i, r := range name {
+		next := firstRune(name[i+utf8.RuneLen(r):])
 		switch {
 		case unicode.Is(unicode.Bidi_Control, r):
 			return Errorf(Invalid, "%s must not contain bidirectional control characters (U+%04X), which reorder the text shown around them", what, r)
@@ -123,8 +135,8 @@ func checkName(what, name string) error {
 			inFlag = r != cancelTag
 		case r == zwj || r == zwnj:
 		case unicode.Is(unicode.Variation_Selector, r):
-			if prev < 0 || prev < utf8.RuneSelf && (unicode.IsLetter(prev) || unicode.IsSpace(prev)) || unicode.Is(unicode.Variation_Selector, prev) {
-				return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing", what, r)
+			if err := checkVariationSelector(what, r, prev, base, next); err != nil {
+				return err
 			}
 		case unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point):
 			return Errorf(Invalid, "%s must not contain invisible formatting characters (U+%04X)", what, r)
@@ -137,6 +149,9 @@ func checkName(what, name string) error {
 			return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
 		}
 		prev = r
+		if !unicode.In(r, unicode.M) { // variation selectors are marks too
+			base = r
+		}
 	}
 	if inFlag {
 		return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
@@ -147,12 +162,47 @@ func checkName(what, name string) error {
 	return nil
 }
 
+// checkVariationSelector refuses variation selector r when it cannot vary
+// the character before it (prev, whose base character is base; next is
+// the character after r, -1 at the end). There it shows nothing, so it
+// makes a look-alike of the name without it or hides text.
+func checkVariationSelector(what string, r, prev, base, next rune) error {
+	switch {
+	case prev < 0 || unicode.Is(unicode.Variation_Selector, prev):
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing: it may only follow a character it varies, such as an emoji; remove it", what, r)
+	case r >= 0xE0100: // an ideographic variation selector
+		if !unicode.Is(unicode.Han, prev) {
+			return Errorf(Invalid, "%s must not contain an ideographic variation selector (U+%04X) except right after a Han character; remove it", what, r)
+		}
+	case prev < utf8.RuneSelf:
+		// ASCII has no variation sequence that shows apart from the
+		// plain character, except as part of a keycap emoji.
+		if r != vs16 || next != keycap || !strings.ContainsRune("0123456789#*", prev) {
+			return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after an ASCII character, where it shows nothing; only a keycap emoji (a digit, # or *, then U+FE0F and U+20E3) has one; remove it", what, r)
+		}
+	case base < utf8.RuneSelf || unicode.Is(unicode.Latin, base) || unicode.IsSpace(base):
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after a Latin letter or a space, which it cannot vary; remove it", what, r)
+	}
+	return nil
+}
+
+// firstRune returns the first character of s, or -1 if s is empty.
+func firstRune(s string) rune {
+	if s == "" {
+		return -1
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
+}
+
 // The characters that checkName treats specially.
 const (
 	zwj       = '\u200D'
 	zwnj      = '\u200C'
 	flagBase  = '\U0001F3F4' // WAVING BLACK FLAG, the base of subdivision flags
 	cancelTag = '\U000E007F'
+	vs16      = '\uFE0F' // VARIATION SELECTOR-16, emoji presentation
+	keycap    = '\u20E3' // COMBINING ENCLOSING KEYCAP
 	// brailleBlank draws nothing yet is no space: trimming and blank
 	// checks miss it, so it can pad a name to look like another.
 	brailleBlank = '\u2800'

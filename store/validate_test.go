@@ -45,6 +45,20 @@ func TestValidators(t *testing.T) {
 		{"title with a variation selector after a letter", ValidateTitle("title", "Road\uFE0Fmap"), Invalid},
 		{"title with an ideographic variation selector after a letter", ValidateTitle("title", "Road\U000E0100map"), Invalid},
 		{"title with two variation selectors", ValidateTitle("title", "\u2764\uFE0F\uFE0F"), Invalid},
+		{"title starting with a variation selector", ValidateTitle("title", "\uFE0F\u2764"), Invalid},
+		{"title with a variation selector after an exclamation mark", ValidateTitle("title", "Done!\uFE0F"), Invalid},
+		{"title with a text-style selector after a full stop", ValidateTitle("title", "Done.\uFE0E"), Invalid},
+		{"title with a variation selector after a hyphen", ValidateTitle("title", "Road-\uFE00map"), Invalid},
+		{"title with a variation selector after a digit, no keycap", ValidateTitle("title", "Step 1\uFE0F"), Invalid},
+		{"title with a text-style selector after a digit", ValidateTitle("title", "Step 1\uFE0E"), Invalid},
+		{"title with a text-style keycap", ValidateTitle("title", "Step 1\uFE0E\u20E3"), Invalid},
+		{"title with a variation selector after a keycap", ValidateTitle("title", "Step 1\u20E3\uFE0F"), Invalid},
+		{"title with a variation selector after a Latin letter", ValidateTitle("title", "Caf\u00E9\uFE0F"), Invalid},
+		{"title with a variation selector after a Latin letter and its mark", ValidateTitle("title", "Cafe\u0301\uFE0F"), Invalid},
+		{"title with a variation selector after an ideographic space", ValidateTitle("title", "\u6F22\u3000\uFE0F\u5B57"), Invalid},
+		{"title with an ideographic variation selector after kana", ValidateTitle("title", "\u3042\U000E0100"), Invalid},
+		{"title with an ideographic variation selector after an emoji", ValidateTitle("title", "\u2764\U000E0100"), Invalid},
+		{"title with two ideographic variation selectors", ValidateTitle("title", "\u845B\U000E0100\U000E0101"), Invalid},
 		{"title with text in tag characters", ValidateTitle("title", "Roadmap\U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065"), Invalid},
 		{"title with a language tag", ValidateTitle("title", "a\U000E0001b"), Invalid},
 		{"title with a flag whose tags are not cancelled", ValidateTitle("title", "\U0001F3F4\U000E0067\U000E0062 x"), Invalid},
@@ -63,6 +77,15 @@ func TestValidators(t *testing.T) {
 		{"title with a combining accent", ValidateTitle("title", "Cafe\u0301 plans"), ""},
 		{"title with a red heart emoji", ValidateTitle("title", "I \u2764\uFE0F kanban"), ""},
 		{"title with a keycap emoji", ValidateTitle("title", "Step 1\uFE0F\u20E3"), ""},
+		{"title of keycap emoji", ValidateTitle("title", "1\uFE0F\u20E3 #\uFE0F\u20E3 *\uFE0F\u20E3"), ""},
+		{"title with a red heart", ValidateTitle("title", "\u2764\uFE0F"), ""},
+		{"title with a text-style heart", ValidateTitle("title", "\u2764\uFE0E"), ""},
+		{"title with emoji-style symbols", ValidateTitle("title", "\u00A9\uFE0F \u2122\uFE0F \u2139\uFE0F \U0001F170\uFE0F"), ""},
+		{"title of a Han character and its ideographic variant", ValidateTitle("title", "\u6F22\U000E0100"), ""},
+		{"title with a CJK compatibility variant", ValidateTitle("title", "\u8279\uFE00"), ""},
+		{"title in French", ValidateTitle("title", "Caf\u00E9 cr\u00E8me"), ""},
+		{"title in Japanese", ValidateTitle("title", "\u9032\u884C\u4E2D\u306E\u30BF\u30B9\u30AF"), ""},
+		{"title in plain English", ValidateTitle("title", "In progress"), ""},
 		{"title with the flag of Scotland", ValidateTitle("title", "Team \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"), ""},
 		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), ""},
 		{"title with a family emoji", ValidateTitle("title", "\U0001F468\u200D\U0001F469\u200D\U0001F467"), ""},
@@ -87,7 +110,7 @@ func TestValidators(t *testing.T) {
 
 func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
 	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF",
-		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug"} {
+		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug", "bug!\uFE0F", "v1\uFE0E"} {
 		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
 		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020\u2800") {
