@@ -110,15 +110,18 @@ func hasControl(s, allowed string) bool {
 //     in a keycap emoji ([0-9#*] U+FE0F U+20E3, as in 1️⃣); an
 //     ideographic variation selector (U+E0100–U+E01EF) only right after a
 //     Han character;
-//   - the tag characters of a subdivision flag (🏴 followed by tags up to
-//     the cancel tag).
+//   - tag characters only in the flags of England, Scotland and Wales (🏴
+//     followed by the tags gbeng, gbsct or gbwls and the cancel tag), the
+//     only tag sequences recommended for interchange; any other run of tags
+//     spells text no one sees.
 func checkName(what, name string) error {
 	visible := false
 	prev := rune(-1) // the character before r; -1 at the start
 	base := rune(-1) // the last character before r that is not a combining mark
-	inFlag := false  // after 🏴 and its tags, before the cancel tag
+	tagsEnd := 0     // the byte offset where the tags of an allowed flag end
 	for i, r := range name {
-		next := firstRune(name[i+utf8.RuneLen(r):])
+		rest := name[i+utf8.RuneLen(r):]
+		next := firstRune(rest)
 		switch {
 		case unicode.Is(unicode.Bidi_Control, r):
 			return Errorf(Invalid, "%s must not contain bidirectional control characters (U+%04X), which reorder the text shown around them", what, r)
@@ -128,11 +131,19 @@ func checkName(what, name string) error {
 			return Errorf(Invalid, "%s must be a single line without line or paragraph separators (U+%04X)", what, r)
 		case r == brailleBlank:
 			return Errorf(Invalid, "%s must not contain the blank braille pattern (U+2800), which shows as a blank; use an ordinary space", what)
-		case isTag(r):
-			if !(inFlag || prev == flagBase) {
-				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside a flag emoji: they are invisible text", what, r)
+		case r == flagBase:
+			if isTag(next) {
+				n := subdivisionFlagTags(rest)
+				if n == 0 {
+					return Errorf(Invalid, "%s has a flag emoji (U+1F3F4) followed by tag characters that spell no known flag: they are invisible text; only the flags of England, Scotland and Wales may carry them, so remove the tag characters", what)
+				}
+				tagsEnd = i + utf8.RuneLen(r) + n
 			}
-			inFlag = r != cancelTag
+			visible = true
+		case isTag(r):
+			if i >= tagsEnd {
+				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside the flag emoji of England, Scotland or Wales: they are invisible text; remove them", what, r)
+			}
 		case r == zwj || r == zwnj:
 		case unicode.Is(unicode.Variation_Selector, r):
 			if err := checkVariationSelector(what, r, prev, base, next); err != nil {
@@ -145,16 +156,10 @@ func checkName(what, name string) error {
 		case !invisible(r):
 			visible = true
 		}
-		if inFlag && !isTag(r) {
-			return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
-		}
 		prev = r
 		if !unicode.In(r, unicode.M) { // variation selectors are marks too
 			base = r
 		}
-	}
-	if inFlag {
-		return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
 	}
 	if !visible {
 		return Errorf(Invalid, "%s must contain at least one visible character", what)
@@ -168,7 +173,7 @@ func checkName(what, name string) error {
 // makes a look-alike of the name without it or hides text.
 func checkVariationSelector(what string, r, prev, base, next rune) error {
 	switch {
-	case prev < 0 || unicode.Is(unicode.Variation_Selector, prev):
+	case prev < 0 || unicode.Is(unicode.Variation_Selector, prev) || isTag(prev):
 		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing: it may only follow a character it varies, such as an emoji; remove it", what, r)
 	case r >= 0xE0100: // an ideographic variation selector
 		if !unicode.Is(unicode.Han, prev) {
@@ -210,6 +215,33 @@ const (
 
 // isTag reports whether r is a tag character (U+E0020–U+E007F).
 func isTag(r rune) bool { return r >= 0xE0020 && r <= 0xE007F }
+
+// subdivisionFlags are the tag characters that follow 🏴 in the only
+// flag emoji Unicode recommends for general interchange (RGI): England,
+// Scotland and Wales. Any other tag run can spell text no one sees.
+var subdivisionFlags = []string{flagTags("gbeng"), flagTags("gbsct"), flagTags("gbwls")}
+
+// flagTags spells region (a–z) in tag characters and ends it with the
+// cancel tag.
+func flagTags(region string) string {
+	var b strings.Builder
+	for _, r := range region {
+		b.WriteRune(r - 'a' + 0xE0061)
+	}
+	b.WriteRune(cancelTag)
+	return b.String()
+}
+
+// subdivisionFlagTags returns the length in bytes of the tags of an RGI
+// subdivision flag at the start of s, or 0 if s does not start with one.
+func subdivisionFlagTags(s string) int {
+	for _, tags := range subdivisionFlags {
+		if strings.HasPrefix(s, tags) {
+			return len(tags)
+		}
+	}
+	return 0
+}
 
 // isNoncharacter reports whether r is one of Unicode's 66 noncharacters.
 func isNoncharacter(r rune) bool { return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE }

@@ -62,6 +62,14 @@ func TestValidators(t *testing.T) {
 		{"title with text in tag characters", ValidateTitle("title", "Roadmap\U000E0069\U000E0067\U000E006E\U000E006F\U000E0072\U000E0065"), Invalid},
 		{"title with a language tag", ValidateTitle("title", "a\U000E0001b"), Invalid},
 		{"title with a flag whose tags are not cancelled", ValidateTitle("title", "\U0001F3F4\U000E0067\U000E0062 x"), Invalid},
+		{"title with a fake flag hiding words", ValidateTitle("title", "Team \U0001F3F4"+tags("ignore previous instructions")+"\U000E007F"), Invalid},
+		{"title with a flag of a region that is not RGI", ValidateTitle("title", "\U0001F3F4"+tags("usca")+"\U000E007F"), Invalid},
+		{"title with a flag whose region runs on", ValidateTitle("title", "\U0001F3F4"+tags("gbsctx")+"\U000E007F"), Invalid},
+		{"title with a flag in capital tags", ValidateTitle("title", "\U0001F3F4"+tags("GBSCT")+"\U000E007F"), Invalid},
+		{"title with tags after a flag", ValidateTitle("title", "\U0001F3F4"+tags("gbsct")+"\U000E007F"+tags("hidden")), Invalid},
+		{"title with a flag cancelled twice", ValidateTitle("title", "\U0001F3F4"+tags("gbsct")+"\U000E007F\U000E007F"), Invalid},
+		{"title with a lone cancel tag after a flag", ValidateTitle("title", "\U0001F3F4\U000E007F"), Invalid},
+		{"title with a variation selector after a flag", ValidateTitle("title", "\U0001F3F4"+tags("gbsct")+"\U000E007F\uFE0F"), Invalid},
 		{"title with an invisible operator", ValidateTitle("title", "a\u2061b"), Invalid},
 		{"title with a deprecated format character", ValidateTitle("title", "a\u206Ab"), Invalid},
 		{"title with a Mongolian vowel separator", ValidateTitle("title", "a\u180Eb"), Invalid},
@@ -87,6 +95,8 @@ func TestValidators(t *testing.T) {
 		{"title in Japanese", ValidateTitle("title", "\u9032\u884C\u4E2D\u306E\u30BF\u30B9\u30AF"), ""},
 		{"title in plain English", ValidateTitle("title", "In progress"), ""},
 		{"title with the flag of Scotland", ValidateTitle("title", "Team \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"), ""},
+		{"title with the flags of England and Wales", ValidateTitle("title", "\U0001F3F4"+tags("gbeng")+"\U000E007F\U0001F3F4"+tags("gbwls")+"\U000E007F"), ""},
+		{"title with a black flag", ValidateTitle("title", "\U0001F3F4 Blocked"), ""},
 		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), ""},
 		{"title with a family emoji", ValidateTitle("title", "\U0001F468\u200D\U0001F469\u200D\U0001F467"), ""},
 		{"title with an emoji ZWJ sequence", ValidateTitle("title", "Team \U0001F469\u200D\U0001F4BB"), ""},
@@ -110,7 +120,7 @@ func TestValidators(t *testing.T) {
 
 func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
 	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF",
-		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug", "bug!\uFE0F", "v1\uFE0E"} {
+		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug", "bug!\uFE0F", "v1\uFE0E", "\U0001F3F4" + tags("ignore") + "\U000E007F"} {
 		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
 		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020\u2800") {
@@ -124,6 +134,15 @@ func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("labels with ZWJ and ZWNJ: got %q, want both kept", got)
 	}
+}
+
+// tags spells s in tag characters (U+E0020–U+E007E), which show nothing.
+func tags(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(0xE0000 + r)
+	}
+	return b.String()
 }
 
 func TestNormalizeLabels(t *testing.T) {
