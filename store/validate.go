@@ -102,7 +102,12 @@ func hasControl(s, allowed string) bool {
 // noncharacters, and names that would render as nothing at all.
 //
 // What scripts and emoji need stays allowed, but only where it shows:
-//   - ZWJ and ZWNJ (emoji sequences, Persian and Indic scripts);
+//   - ZWJ and ZWNJ only between two characters, as emoji sequences and
+//     Persian and Indic scripts use them: the character before (or its
+//     base, past combining marks and variation selectors, as in an emoji
+//     with U+FE0F or a skin tone modifier) must not be ASCII, a Latin
+//     letter, a space or another joiner; the one after must not be any of
+//     those, nor a combining mark or a variation selector;
 //   - combining marks;
 //   - a variation selector right after a character it can vary (❤️): not
 //     at the start, after another variation selector, or after a space, a
@@ -145,6 +150,9 @@ func checkName(what, name string) error {
 				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside the flag emoji of England, Scotland or Wales: they are invisible text; remove them", what, r)
 			}
 		case r == zwj || r == zwnj:
+			if !joinsAfter(prev, base) || !joinsBefore(next) {
+				return Errorf(Invalid, "%s has a %s (U+%04X) that joins nothing visible: it may only sit between two characters of emoji or of a script that uses it, such as Persian or Devanagari, not next to an ASCII character, a Latin letter, a space or another joiner, nor before a combining mark or a variation selector; remove it", what, joinerName(r), r)
+			}
 		case unicode.Is(unicode.Variation_Selector, r):
 			if err := checkVariationSelector(what, r, prev, base, next); err != nil {
 				return err
@@ -189,6 +197,38 @@ func checkVariationSelector(what string, r, prev, base, next rune) error {
 		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after a Latin letter or a space, which it cannot vary; remove it", what, r)
 	}
 	return nil
+}
+
+// joinsAfter reports whether a ZWJ or ZWNJ may follow prev, whose base
+// character (past combining marks and variation selectors) is base.
+// Emoji sequences join after an emoji, its modifier or its variation
+// selector, Indic scripts after a virama; next to ASCII, Latin letters and
+// spaces a joiner changes nothing visible, so it only makes a look-alike
+// ("ur\u200Dgent") or, in a run, spells hidden bits.
+func joinsAfter(prev, base rune) bool {
+	return prev >= 0 && !isJoiner(prev) && !isJoiner(base) && !latinOrSpace(base)
+}
+
+// joinsBefore reports whether a ZWJ or ZWNJ may precede next (-1 at the
+// end of the name): a character that can join, not a mark, a variation
+// selector or another joiner, which would leave the joiner nothing to
+// join.
+func joinsBefore(next rune) bool {
+	return next >= 0 && !isJoiner(next) && !latinOrSpace(next) && !unicode.In(next, unicode.M, unicode.Variation_Selector)
+}
+
+// latinOrSpace reports whether r is ASCII (or -1), a Latin letter or a space.
+func latinOrSpace(r rune) bool {
+	return r < utf8.RuneSelf || unicode.Is(unicode.Latin, r) || unicode.IsSpace(r)
+}
+
+func isJoiner(r rune) bool { return r == zwj || r == zwnj }
+
+func joinerName(r rune) string {
+	if r == zwnj {
+		return "zero-width non-joiner"
+	}
+	return "zero-width joiner"
 }
 
 // firstRune returns the first character of s, or -1 if s is empty.

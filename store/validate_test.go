@@ -70,6 +70,21 @@ func TestValidators(t *testing.T) {
 		{"title with a flag cancelled twice", ValidateTitle("title", "\U0001F3F4"+tags("gbsct")+"\U000E007F\U000E007F"), Invalid},
 		{"title with a lone cancel tag after a flag", ValidateTitle("title", "\U0001F3F4\U000E007F"), Invalid},
 		{"title with a variation selector after a flag", ValidateTitle("title", "\U0001F3F4"+tags("gbsct")+"\U000E007F\uFE0F"), Invalid},
+		{"title with a ZWJ between ASCII letters", ValidateTitle("title", "ur\u200Dgent"), Invalid},
+		{"title with a ZWNJ between ASCII letters", ValidateTitle("title", "ur\u200Cgent"), Invalid},
+		{"title with a ZWJ after a Latin letter", ValidateTitle("title", "\u00E9\u200D\u0645"), Invalid},
+		{"title with a ZWJ after a Latin letter and its mark", ValidateTitle("title", "e\u0301\u200D\u0645"), Invalid},
+		{"title with a ZWJ before a Latin letter", ValidateTitle("title", "\u0645\u200D\u00E9"), Invalid},
+		{"title with a ZWJ before a digit", ValidateTitle("title", "\u0645\u200D1"), Invalid},
+		{"title starting with a ZWNJ", ValidateTitle("title", "\u200C\u0645\u06CC"), Invalid},
+		{"title ending with a ZWNJ", ValidateTitle("title", "\u0645\u06CC\u200C"), Invalid},
+		{"title with a ZWNJ before a space", ValidateTitle("title", "\u0645\u06CC\u200C \u0634\u0648\u062F"), Invalid},
+		{"title with a ZWNJ after a space", ValidateTitle("title", "\u0645\u06CC \u200C\u0634\u0648\u062F"), Invalid},
+		{"title with two joiners in a row", ValidateTitle("title", "\u0645\u200D\u200C\u06CC"), Invalid},
+		{"title with bits in joiners", ValidateTitle("title", "\u0645"+strings.Repeat("\u200D\u200C", 8)+"\u06CC"), Invalid},
+		{"title with a ZWJ before a variation selector", ValidateTitle("title", "\U0001F469\u200D\uFE0F"), Invalid},
+		{"title with a ZWJ before a combining mark", ValidateTitle("title", "\u0645\u200D\u0301"), Invalid},
+		{"title with a ZWJ after a keycap", ValidateTitle("title", "1\uFE0F\u20E3\u200D\U0001F4BB"), Invalid},
 		{"title with an invisible operator", ValidateTitle("title", "a\u2061b"), Invalid},
 		{"title with a deprecated format character", ValidateTitle("title", "a\u206Ab"), Invalid},
 		{"title with a Mongolian vowel separator", ValidateTitle("title", "a\u180Eb"), Invalid},
@@ -100,6 +115,12 @@ func TestValidators(t *testing.T) {
 		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), ""},
 		{"title with a family emoji", ValidateTitle("title", "\U0001F468\u200D\U0001F469\u200D\U0001F467"), ""},
 		{"title with an emoji ZWJ sequence", ValidateTitle("title", "Team \U0001F469\u200D\U0001F4BB"), ""},
+		{"title with an emoji ZWJ sequence after a variation selector", ValidateTitle("title", "\U0001F441\uFE0F\u200D\U0001F5E8\uFE0F"), ""},
+		{"title with an emoji ZWJ sequence after a skin tone", ValidateTitle("title", "\U0001F469\U0001F3FD\u200D\U0001F4BB"), ""},
+		{"title with a rainbow flag", ValidateTitle("title", "\U0001F3F3\uFE0F\u200D\U0001F308"), ""},
+		{"title with a pirate flag", ValidateTitle("title", "\U0001F3F4\u200D\u2620\uFE0F"), ""},
+		{"title in Malayalam with ZWJ", ValidateTitle("title", "\u0D0E\u0D28\u0D4D\u200D\u0D31\u0D46"), ""},
+		{"title in Hindi with ZWNJ", ValidateTitle("title", "\u0915\u094D\u200C\u0937"), ""},
 		{"title in Persian with ZWNJ", ValidateTitle("title", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"), ""},
 		{"title in Hindi with ZWJ", ValidateTitle("title", "\u0915\u094D\u200D\u0937"), ""},
 		{"title in Hebrew", ValidateTitle("title", "\u05E9\u05DC\u05D5\u05DD"), ""},
@@ -120,19 +141,19 @@ func TestValidators(t *testing.T) {
 
 func TestNormalizeLabelsRefusesHiddenText(t *testing.T) {
 	for _, label := range []string{"urgent\u202E", "\u200Bbug", "a\u2028b", "\u200D", "\uFEFF",
-		"bug\u2060", "b\u00ADug", "bug\uFE0F", "bug\U000E0020", "b\u2800ug", "bug!\uFE0F", "v1\uFE0E", "\U0001F3F4" + tags("ignore") + "\U000E007F"} {
+		"bug\u2060", "b\u00ADug", "ur\u200Dgent", "ur\u200Cgent", "bug\u200D", "bug\uFE0F", "bug\U000E0020", "b\u2800ug", "bug!\uFE0F", "v1\uFE0E", "\U0001F3F4" + tags("ignore") + "\U000E007F"} {
 		if _, err := NormalizeLabels([]string{"ok", label}); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q): err %v, want code %q", label, err, Invalid)
-		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\uFEFF\u2060\u00AD\uFE0F\U000E0020\u2800") {
+		} else if strings.ContainsAny(err.Error(), "\u202E\u200B\u2028\u200D\u200C\uFEFF\u2060\u00AD\uFE0F\U000E0020\u2800") {
 			t.Errorf("NormalizeLabels(%q): the message %q repeats the hidden character instead of escaping it", label, err)
 		}
 	}
-	got, err := NormalizeLabels([]string{"\U0001F468\u200D\U0001F373", "\u0645\u06CC\u200C\u0634\u0648\u062F"})
+	got, err := NormalizeLabels([]string{"\U0001F468\u200D\U0001F373", "\u0645\u06CC\u200C\u0634\u0648\u062F", "\U0001F441\uFE0F\u200D\U0001F5E8\uFE0F"})
 	if err != nil {
 		t.Fatalf("labels with ZWJ and ZWNJ refused: %v", err)
 	}
-	if len(got) != 2 {
-		t.Errorf("labels with ZWJ and ZWNJ: got %q, want both kept", got)
+	if len(got) != 3 {
+		t.Errorf("labels with ZWJ and ZWNJ: got %q, want all kept", got)
 	}
 }
 
