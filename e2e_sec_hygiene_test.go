@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestNamesRefuseHiddenText: titles, column names and labels that would
@@ -104,6 +106,18 @@ func TestNamesRefuseHiddenText(t *testing.T) {
 	}
 	for _, tt := range accepted {
 		t.Run(tt.name, func(t *testing.T) { srv.mustCall(t, tok, tt.tool, tt.args) })
+	}
+
+	// Labels that read the same are one label: full width, case and a
+	// variation selector do not make another.
+	card := srv.mustCall(t, tok, "add_card", map[string]any{"board_id": f.BoardID, "column_id": f.Columns[0], "title": "Dedupe",
+		"labels": []string{"urgent", "\uFF55\uFF52\uFF47\uFF45\uFF4E\uFF54", "URGENT", "\u2764\uFE0F", "\u2764"}}).Structured
+	var labels []string
+	for _, l := range list(card, "labels") {
+		labels = append(labels, l.(string))
+	}
+	if diff := cmp.Diff([]string{"urgent", "\u2764\uFE0F"}, labels); diff != "" {
+		t.Errorf("labels of one card (-want +got):\n%s", diff)
 	}
 }
 

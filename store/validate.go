@@ -6,6 +6,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Input limits. Tools advertise them in their input schemas and every store
@@ -299,8 +302,9 @@ func invisible(r rune) bool {
 		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
 
-// NormalizeLabels trims labels, drops duplicates (keeping the first
-// spelling) and checks the limits. It returns a non-nil slice.
+// NormalizeLabels trims labels, drops duplicates (labels with the same
+// LabelKey, keeping the first spelling) and checks the limits. It returns
+// a non-nil slice.
 func NormalizeLabels(labels []string) ([]string, error) {
 	out := make([]string, 0, len(labels))
 	seen := make(map[string]bool, len(labels))
@@ -319,7 +323,7 @@ func NormalizeLabels(labels []string) ([]string, error) {
 		if err := checkName(fmt.Sprintf("label %+q", l), l); err != nil {
 			return nil, err
 		}
-		key := strings.ToLower(l)
+		key := LabelKey(l)
 		if seen[key] {
 			continue
 		}
@@ -330,6 +334,59 @@ func NormalizeLabels(labels []string) ([]string, error) {
 		return nil, Errorf(Invalid, "a card can have at most %d labels; got %d", MaxLabels, len(out))
 	}
 	return out, nil
+}
+
+// LabelKey returns what two labels must share to count as the same label:
+// their compatibility caseless form (Unicode's D146: NFKC folds width and
+// compatibility forms, so "ｕｒｇｅｎｔ" is "urgent"; full case folding
+// makes "Straße" "STRASSE"), with each run of white space as one ASCII
+// space and without ZWJ, ZWNJ and variation selectors, which change how a
+// label looks but not what it says. Labels that differ only so would read
+// as one label twice.
+func LabelKey(label string) string {
+	if isFoldedASCII(label) {
+		return label // the common case, as a label filter checks every card
+	}
+	// D146 folds both before and after the compatibility decomposition:
+	// each step can make text that the other changes again.
+	s := caseFold.String(norm.NFD.String(label))
+	s = norm.NFKC.String(caseFold.String(norm.NFKD.String(s)))
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case isJoiner(r) || unicode.Is(unicode.Variation_Selector, r):
+		case unicode.IsSpace(r):
+			space = true
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteRune(r)
+		}
+	}
+	if space {
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// caseFold is Unicode full case folding; it is stateless, so it can be
+// shared between goroutines.
+var caseFold = cases.Fold()
+
+// isFoldedASCII reports whether s is already its own LabelKey because it
+// is ASCII without upper-case letters, control characters or a run of
+// spaces.
+func isFoldedASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' || c < ' ' || c == 0x7F || c == ' ' && i > 0 && s[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateID checks that id looks like an ID with the given prefix, so that

@@ -167,16 +167,58 @@ func tags(s string) string {
 }
 
 func TestNormalizeLabels(t *testing.T) {
-	got, err := NormalizeLabels([]string{" bug ", "Bug", "urgent"})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		in, want []string
+	}{
+		{"trimmed, first spelling kept", []string{" bug ", "Bug", "urgent"}, []string{"bug", "urgent"}},
+		{"full width is the same label", []string{"urgent", "\uFF55\uFF52\uFF47\uFF45\uFF4E\uFF54"}, []string{"urgent"}},
+		{"first spelling kept when it is full width", []string{"\uFF35\uFF32\uFF27\uFF25\uFF2E\uFF34", "urgent"}, []string{"\uFF35\uFF32\uFF27\uFF25\uFF2E\uFF34"}},
+		{"a ligature is its letters", []string{"\uFB01x", "fix"}, []string{"\uFB01x"}},
+		{"a circled digit is the digit", []string{"v1", "v\u2460"}, []string{"v1"}},
+		{"sharp s folds to ss", []string{"Stra\u00DFe", "STRASSE", "strasse"}, []string{"Stra\u00DFe"}},
+		{"final sigma folds to sigma", []string{"\u03A3\u039F\u03A6\u039F\u03A3", "\u03C3\u03BF\u03C6\u03BF\u03C2"}, []string{"\u03A3\u039F\u03A6\u039F\u03A3"}},
+		{"composed and decomposed accents", []string{"caf\u00E9", "cafe\u0301", "CAF\u00C9"}, []string{"caf\u00E9"}},
+		{"runs of spaces are one space", []string{"in progress", "In  Progress", "in\u3000progress", "in\u00A0 progress"}, []string{"in progress"}},
+		{"a variation selector is not a new label", []string{"\u2764\uFE0F", "\u2764", "\u2764\uFE0E"}, []string{"\u2764\uFE0F"}},
+		{"a joiner is not a new label", []string{"\U0001F469\u200D\U0001F4BB", "\U0001F469\U0001F4BB"}, []string{"\U0001F469\u200D\U0001F4BB"}},
+		{"a ZWNJ is not a new label", []string{"\u0645\u06CC\u200C\u0634\u0648\u062F", "\u0645\u06CC\u0634\u0648\u062F"}, []string{"\u0645\u06CC\u200C\u0634\u0648\u062F"}},
+		{"an ideographic variant is not a new label", []string{"\u845B\U000E0100", "\u845B"}, []string{"\u845B\U000E0100"}},
+		{"different labels stay", []string{"bug", "bugs", "bug fix", "caf\u00E9", "cafe", "\u6F22", "\u5B57"}, []string{"bug", "bugs", "bug fix", "caf\u00E9", "cafe", "\u6F22", "\u5B57"}},
 	}
-	if diff := cmp.Diff([]string{"bug", "urgent"}, got); diff != "" {
-		t.Errorf("labels (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		got, err := NormalizeLabels(tt.in)
+		if err != nil {
+			t.Errorf("%s: NormalizeLabels(%+q): %v", tt.name, tt.in, err)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: labels (-want +got):\n%s", tt.name, diff)
+		}
 	}
 	for _, bad := range [][]string{{""}, {strings.Repeat("x", MaxLabelLen+1)}, {"a\tb"}, strings.Split("a b c d e f g h i j k", " ")} {
 		if _, err := NormalizeLabels(bad); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q) = %v, want an Invalid error", bad, err)
+		}
+	}
+}
+
+func TestLabelKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"bug", "bug"},
+		{"Bug Fix", "bug fix"},
+		{"a  b", "a b"},
+		{"a\t\n b", "a b"},
+		{"\uFF35\uFF32\uFF27\uFF25\uFF2E\uFF34", "urgent"},
+		{"Stra\u00DFe", "strasse"},
+		{"CAF\u00C9", "caf\u00E9"},
+		{"\u2764\uFE0F", "\u2764"},
+		{"\U0001F469\u200D\U0001F4BB", "\U0001F469\U0001F4BB"},
+		{"a \u200D b", "a b"},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, LabelKey(tt.in)); diff != "" {
+			t.Errorf("LabelKey(%+q) (-want +got):\n%s", tt.in, diff)
 		}
 	}
 }
