@@ -110,7 +110,8 @@ func hasControl(s, allowed string) bool {
 //     base, past combining marks and variation selectors, as in an emoji
 //     with U+FE0F or a skin tone modifier) must not be ASCII, a Latin
 //     letter, a space or another joiner; the one after must not be any of
-//     those, nor a combining mark or a variation selector;
+//     those, nor a variation selector or a combining mark other than a
+//     virama (Bengali ra with ya-phala, Sinhala touching letters);
 //   - combining marks;
 //   - a variation selector right after a character it can vary (❤️): not
 //     at the start, after another variation selector, or after a space, a
@@ -215,10 +216,16 @@ func joinsAfter(prev, base rune) bool {
 // joinsBefore reports whether a ZWJ or ZWNJ may precede next (-1 at the
 // end of the name): a character that can join, not a mark, a variation
 // selector or another joiner, which would leave the joiner nothing to
-// join.
+// join. A virama is the one mark allowed: Bengali writes ra with
+// ya-phala as ra, ZWJ, virama, ya, and Sinhala its touching letters as
+// consonant, ZWJ, al-lakuna, consonant; a virama shows.
 func joinsBefore(next rune) bool {
-	return next >= 0 && !isJoiner(next) && !latinOrSpace(next) && !unicode.In(next, unicode.M, unicode.Variation_Selector)
+	return next >= 0 && !isJoiner(next) && !latinOrSpace(next) &&
+		(!unicode.In(next, unicode.M, unicode.Variation_Selector) || isVirama(next))
 }
+
+// isVirama reports whether r is a virama (canonical combining class 9).
+func isVirama(r rune) bool { return norm.NFD.PropertiesString(string(r)).CCC() == 9 }
 
 // latinOrSpace reports whether r is ASCII (or -1), a Latin letter or a space.
 func latinOrSpace(r rune) bool {
