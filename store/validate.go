@@ -155,7 +155,7 @@ func checkName(what, name string) error {
 			}
 		case r == zwj || r == zwnj:
 			if !joinsAfter(prev, base) || !joinsBefore(next) {
-				return Errorf(Invalid, "%s has a %s (U+%04X) that joins nothing visible: it may only sit between two characters of emoji or of a script that uses it, such as Persian or Devanagari, not next to an ASCII character, a Latin letter, a space or another joiner, nor before a combining mark or a variation selector; remove it", what, joinerName(r), r)
+				return Errorf(Invalid, "%s has a %s (U+%04X) that joins nothing visible: it may only sit between two characters of emoji or of a script that uses it, such as Persian or Devanagari, not next to an ASCII character, a Latin letter, a space or another joiner, nor before a variation selector or a combining mark other than a virama; remove it", what, joinerName(r), r)
 			}
 		case unicode.Is(unicode.Variation_Selector, r):
 			if err := checkVariationSelector(what, r, prev, base, next); err != nil {
