@@ -6,6 +6,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Input limits. Tools advertise them in their input schemas and every store
@@ -91,21 +94,43 @@ func hasControl(s, allowed string) bool {
 	return false
 }
 
-// checkName refuses what a name shown to people must not hold: characters
-// that reorder the text around them, hide text or show nothing, line and
-// paragraph separators, and names that would render as nothing at all.
-// Such names make one board, column or label look like another (or like
-// nothing) in a list, or carry words a person cannot see but a model
-// reads; descriptions are free text and keep them. What scripts and emoji
-// need stays allowed: ZWJ and ZWNJ (emoji sequences, Persian and Indic
-// scripts), combining marks, variation selectors after a character they
-// can vary (❤️, 1️⃣, ideographic variants), and the tag characters of a
-// subdivision flag (🏴 followed by tags up to the cancel tag).
+// checkName refuses what a name shown to people must not hold. Such names
+// make one board, column or label look like another (or like nothing) in
+// a list, or carry words a person cannot see but a model reads;
+// descriptions are free text and keep them. Refused anywhere: characters
+// that reorder the text around them (bidirectional controls), zero-width
+// spaces and byte order marks, line and paragraph separators, the blank
+// braille pattern (it shows as a blank but is no space), other invisible
+// formatting and default-ignorable characters, private-use characters and
+// noncharacters, and names that would render as nothing at all.
+//
+// What scripts and emoji need stays allowed, but only where it shows:
+//   - ZWJ and ZWNJ only between two characters, as emoji sequences and
+//     Persian and Indic scripts use them: the character before (or its
+//     base, past combining marks and variation selectors, as in an emoji
+//     with U+FE0F or a skin tone modifier) must not be ASCII, a Latin
+//     letter, a space or another joiner; the one after must not be any of
+//     those, nor a variation selector or a combining mark other than a
+//     virama (Bengali ra with ya-phala, Sinhala touching letters);
+//   - combining marks;
+//   - a variation selector right after a character it can vary (❤️): not
+//     at the start, after another variation selector, or after a space, a
+//     Latin letter (with or without marks) or any ASCII character, except
+//     in a keycap emoji ([0-9#*] U+FE0F U+20E3, as in 1️⃣); an
+//     ideographic variation selector (U+E0100–U+E01EF) only right after a
+//     Han character;
+//   - tag characters only in the flags of England, Scotland and Wales (🏴
+//     followed by the tags gbeng, gbsct or gbwls and the cancel tag), the
+//     only tag sequences recommended for interchange; any other run of tags
+//     spells text no one sees.
 func checkName(what, name string) error {
 	visible := false
-	prev := rune(-1)
-	inFlag := false // after 🏴 and its tags, before the cancel tag
-	for _, r := range name {
+	prev := rune(-1) // the character before r; -1 at the start
+	base := rune(-1) // the last character before r that is not a combining mark
+	tagsEnd := 0     // the byte offset where the tags of an allowed flag end
+	for i, r := range name {
+		rest := name[i+utf8.RuneLen(r):]
+		next := firstRune(rest)
 		switch {
 		case unicode.Is(unicode.Bidi_Control, r):
 			return Errorf(Invalid, "%s must not contain bidirectional control characters (U+%04X), which reorder the text shown around them", what, r)
@@ -113,15 +138,28 @@ func checkName(what, name string) error {
 			return Errorf(Invalid, "%s must not contain zero-width spaces (U+%04X)", what, r)
 		case unicode.In(r, unicode.Zl, unicode.Zp):
 			return Errorf(Invalid, "%s must be a single line without line or paragraph separators (U+%04X)", what, r)
-		case isTag(r):
-			if !(inFlag || prev == flagBase) {
-				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside a flag emoji: they are invisible text", what, r)
+		case r == brailleBlank:
+			return Errorf(Invalid, "%s must not contain the blank braille pattern (U+2800), which shows as a blank; use an ordinary space", what)
+		case r == flagBase:
+			if isTag(next) {
+				n := subdivisionFlagTags(rest)
+				if n == 0 {
+					return Errorf(Invalid, "%s has a flag emoji (U+1F3F4) followed by tag characters that spell no known flag: they are invisible text; only the flags of England, Scotland and Wales may carry them, so remove the tag characters", what)
+				}
+				tagsEnd = i + utf8.RuneLen(r) + n
 			}
-			inFlag = r != cancelTag
+			visible = true
+		case isTag(r):
+			if i >= tagsEnd {
+				return Errorf(Invalid, "%s must not contain tag characters (U+%04X) outside the flag emoji of England, Scotland or Wales: they are invisible text; remove them", what, r)
+			}
 		case r == zwj || r == zwnj:
+			if !joinsAfter(prev, base) || !joinsBefore(next) {
+				return Errorf(Invalid, "%s has a %s (U+%04X) that joins nothing visible: it may only sit between two characters of emoji or of a script that uses it, such as Persian or Devanagari, not next to an ASCII character, a Latin letter, a space or another joiner, nor before a variation selector or a combining mark other than a virama; remove it", what, joinerName(r), r)
+			}
 		case unicode.Is(unicode.Variation_Selector, r):
-			if prev < 0 || prev < utf8.RuneSelf && (unicode.IsLetter(prev) || unicode.IsSpace(prev)) || unicode.Is(unicode.Variation_Selector, prev) {
-				return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing", what, r)
+			if err := checkVariationSelector(what, r, prev, base, next); err != nil {
+				return err
 			}
 		case unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point):
 			return Errorf(Invalid, "%s must not contain invisible formatting characters (U+%04X)", what, r)
@@ -130,18 +168,86 @@ func checkName(what, name string) error {
 		case !invisible(r):
 			visible = true
 		}
-		if inFlag && !isTag(r) {
-			return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
-		}
 		prev = r
-	}
-	if inFlag {
-		return Errorf(Invalid, "%s has a flag emoji whose tag characters do not end with the cancel tag (U+E007F)", what)
+		if !unicode.In(r, unicode.M) { // variation selectors are marks too
+			base = r
+		}
 	}
 	if !visible {
 		return Errorf(Invalid, "%s must contain at least one visible character", what)
 	}
 	return nil
+}
+
+// checkVariationSelector refuses variation selector r when it cannot vary
+// the character before it (prev, whose base character is base; next is
+// the character after r, -1 at the end). There it shows nothing, so it
+// makes a look-alike of the name without it or hides text.
+func checkVariationSelector(what string, r, prev, base, next rune) error {
+	switch {
+	case prev < 0 || unicode.Is(unicode.Variation_Selector, prev) || isTag(prev):
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing: it may only follow a character it varies, such as an emoji; remove it", what, r)
+	case r >= 0xE0100: // an ideographic variation selector
+		if !unicode.Is(unicode.Han, prev) {
+			return Errorf(Invalid, "%s must not contain an ideographic variation selector (U+%04X) except right after a Han character; remove it", what, r)
+		}
+	case prev < utf8.RuneSelf:
+		// ASCII has no variation sequence that shows apart from the
+		// plain character, except as part of a keycap emoji.
+		if r != vs16 || next != keycap || !strings.ContainsRune("0123456789#*", prev) {
+			return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after an ASCII character, where it shows nothing; only a keycap emoji (a digit, # or *, then U+FE0F and U+20E3) has one; remove it", what, r)
+		}
+	case base < utf8.RuneSelf || unicode.Is(unicode.Latin, base) || unicode.IsSpace(base):
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after a Latin letter or a space, which it cannot vary; remove it", what, r)
+	}
+	return nil
+}
+
+// joinsAfter reports whether a ZWJ or ZWNJ may follow prev, whose base
+// character (past combining marks and variation selectors) is base.
+// Emoji sequences join after an emoji, its modifier or its variation
+// selector, Indic scripts after a virama; next to ASCII, Latin letters and
+// spaces a joiner changes nothing visible, so it only makes a look-alike
+// ("ur\u200Dgent") or, in a run, spells hidden bits.
+func joinsAfter(prev, base rune) bool {
+	return prev >= 0 && !isJoiner(prev) && !isJoiner(base) && !latinOrSpace(base)
+}
+
+// joinsBefore reports whether a ZWJ or ZWNJ may precede next (-1 at the
+// end of the name): a character that can join, not a mark, a variation
+// selector or another joiner, which would leave the joiner nothing to
+// join. A virama is the one mark allowed: Bengali writes ra with
+// ya-phala as ra, ZWJ, virama, ya, and Sinhala its touching letters as
+// consonant, ZWJ, al-lakuna, consonant; a virama shows.
+func joinsBefore(next rune) bool {
+	return next >= 0 && !isJoiner(next) && !latinOrSpace(next) &&
+		(!unicode.In(next, unicode.M, unicode.Variation_Selector) || isVirama(next))
+}
+
+// isVirama reports whether r is a virama (canonical combining class 9).
+func isVirama(r rune) bool { return norm.NFD.PropertiesString(string(r)).CCC() == 9 }
+
+// latinOrSpace reports whether r is ASCII (or -1), a Latin letter or a space.
+func latinOrSpace(r rune) bool {
+	return r < utf8.RuneSelf || unicode.Is(unicode.Latin, r) || unicode.IsSpace(r)
+}
+
+func isJoiner(r rune) bool { return r == zwj || r == zwnj }
+
+func joinerName(r rune) string {
+	if r == zwnj {
+		return "zero-width non-joiner"
+	}
+	return "zero-width joiner"
+}
+
+// firstRune returns the first character of s, or -1 if s is empty.
+func firstRune(s string) rune {
+	if s == "" {
+		return -1
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
 }
 
 // The characters that checkName treats specially.
@@ -150,29 +256,62 @@ const (
 	zwnj      = '\u200C'
 	flagBase  = '\U0001F3F4' // WAVING BLACK FLAG, the base of subdivision flags
 	cancelTag = '\U000E007F'
+	vs16      = '\uFE0F' // VARIATION SELECTOR-16, emoji presentation
+	keycap    = '\u20E3' // COMBINING ENCLOSING KEYCAP
+	// brailleBlank draws nothing yet is no space: trimming and blank
+	// checks miss it, so it can pad a name to look like another.
+	brailleBlank = '\u2800'
 )
 
 // isTag reports whether r is a tag character (U+E0020–U+E007F).
 func isTag(r rune) bool { return r >= 0xE0020 && r <= 0xE007F }
+
+// subdivisionFlags are the tag characters that follow 🏴 in the only
+// flag emoji Unicode recommends for general interchange (RGI): England,
+// Scotland and Wales. Any other tag run can spell text no one sees.
+var subdivisionFlags = []string{flagTags("gbeng"), flagTags("gbsct"), flagTags("gbwls")}
+
+// flagTags spells region (a–z) in tag characters and ends it with the
+// cancel tag.
+func flagTags(region string) string {
+	var b strings.Builder
+	for _, r := range region {
+		b.WriteRune(r - 'a' + 0xE0061)
+	}
+	b.WriteRune(cancelTag)
+	return b.String()
+}
+
+// subdivisionFlagTags returns the length in bytes of the tags of an RGI
+// subdivision flag at the start of s, or 0 if s does not start with one.
+func subdivisionFlagTags(s string) int {
+	for _, tags := range subdivisionFlags {
+		if strings.HasPrefix(s, tags) {
+			return len(tags)
+		}
+	}
+	return 0
+}
 
 // isNoncharacter reports whether r is one of Unicode's 66 noncharacters.
 func isNoncharacter(r rune) bool { return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE }
 
 // invisible reports whether r draws nothing on its own: spaces, format
 // characters (ZWJ, ZWNJ, …), combining marks without a base, variation
-// selectors, the other default-ignorable code points, the blank braille
-// pattern, the object replacement character, the musical null notehead,
+// selectors, the other default-ignorable code points, the object
+// replacement character, the musical null notehead,
 // and code points this Go release does not know (a name of only those
 // shows nothing recognisable; mixed with known ones they may be emoji
 // newer than the tables, and pass).
 func invisible(r rune) bool {
-	return unicode.IsSpace(r) || r == '\u2800' || r == '\uFFFC' || r == '\U0001D159' ||
+	return unicode.IsSpace(r) || r == '\uFFFC' || r == '\U0001D159' ||
 		unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
 		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
 
-// NormalizeLabels trims labels, drops duplicates (keeping the first
-// spelling) and checks the limits. It returns a non-nil slice.
+// NormalizeLabels trims labels, drops duplicates (labels with the same
+// LabelKey, keeping the first spelling) and checks the limits. It returns
+// a non-nil slice.
 func NormalizeLabels(labels []string) ([]string, error) {
 	out := make([]string, 0, len(labels))
 	seen := make(map[string]bool, len(labels))
@@ -191,7 +330,7 @@ func NormalizeLabels(labels []string) ([]string, error) {
 		if err := checkName(fmt.Sprintf("label %+q", l), l); err != nil {
 			return nil, err
 		}
-		key := strings.ToLower(l)
+		key := LabelKey(l)
 		if seen[key] {
 			continue
 		}
@@ -202,6 +341,59 @@ func NormalizeLabels(labels []string) ([]string, error) {
 		return nil, Errorf(Invalid, "a card can have at most %d labels; got %d", MaxLabels, len(out))
 	}
 	return out, nil
+}
+
+// LabelKey returns what two labels must share to count as the same label:
+// their compatibility caseless form (Unicode's D146: NFKC folds width and
+// compatibility forms, so "ｕｒｇｅｎｔ" is "urgent"; full case folding
+// makes "Straße" "STRASSE"), with each run of white space as one ASCII
+// space and without ZWJ, ZWNJ and variation selectors, which change how a
+// label looks but not what it says. Labels that differ only so would read
+// as one label twice.
+func LabelKey(label string) string {
+	if isFoldedASCII(label) {
+		return label // the common case, as a label filter checks every card
+	}
+	// D146 folds both before and after the compatibility decomposition:
+	// each step can make text that the other changes again.
+	s := caseFold.String(norm.NFD.String(label))
+	s = norm.NFKC.String(caseFold.String(norm.NFKD.String(s)))
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case isJoiner(r) || unicode.Is(unicode.Variation_Selector, r):
+		case unicode.IsSpace(r):
+			space = true
+		default:
+			if space {
+				b.WriteByte(' ')
+				space = false
+			}
+			b.WriteRune(r)
+		}
+	}
+	if space {
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// caseFold is Unicode full case folding; it is stateless, so it can be
+// shared between goroutines.
+var caseFold = cases.Fold()
+
+// isFoldedASCII reports whether s is already its own LabelKey because it
+// is ASCII without upper-case letters, control characters or a run of
+// spaces.
+func isFoldedASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' || c < ' ' || c == 0x7F || c == ' ' && i > 0 && s[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateID checks that id looks like an ID with the given prefix, so that

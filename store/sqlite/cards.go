@@ -510,6 +510,10 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 		ORDER BY k.created_at, k.id`
 
 	lowered := strings.ToLower(query)
+	labelKey := ""
+	if label != "" {
+		labelKey = store.LabelKey(label)
+	}
 	err = s.read(ctx, "search cards", func(tx *txn) error {
 		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
 		if q.BoardID != "" {
@@ -533,7 +537,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			if err != nil {
 				return err
 			}
-			if !cardMatches(card, lowered, label) {
+			if !cardMatches(card, lowered, labelKey) {
 				continue
 			}
 			// Matched on the whole text; a page of results keeps only
@@ -577,11 +581,13 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 	return nil
 }
 
-// cardMatches reports whether card has a label equal to label (when label
-// is set, ignoring case) and contains lowered, an already lower-cased query,
-// in its title, description or a label (when lowered is set).
-func cardMatches(card store.Card, lowered, label string) bool {
-	if label != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return strings.EqualFold(l, label) }) {
+// cardMatches reports whether card has a label with the store.LabelKey
+// labelKey (when it is set: the key labels dedupe by, so the filter finds
+// the label however it was spelled) and contains lowered, an already
+// lower-cased query, in its title, description or a label (when lowered
+// is set).
+func cardMatches(card store.Card, lowered, labelKey string) bool {
+	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.LabelKey(l) == labelKey }) {
 		return false
 	}
 	if lowered == "" {

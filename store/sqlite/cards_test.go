@@ -504,6 +504,7 @@ func TestSearchCards(t *testing.T) {
 	add(b, 0, "snake_case names", "")
 	add(b, 1, "plain", "nothing special", "Urgent")
 	add(other, 0, "Other login", "", "bug")
+	add(b, 0, "Stra\u00DFe", "", "Stra\u00DFe", "\u2764\uFE0F")
 	bobBoard := e.mustBoard(t, bob, "Bob's")
 	e.mustCard(t, bob, store.NewCard{BoardID: bobBoard.ID, ColumnID: bobBoard.Columns[0].ID, Title: "Bob's login"})
 
@@ -521,6 +522,10 @@ func TestSearchCards(t *testing.T) {
 		{"non-ASCII case folding", alice, store.CardQuery{Query: "ärger"}, []string{"Ärger mit Umlauten"}},
 		{"label filter is exact and ignores case", alice, store.CardQuery{Label: "BUG"}, []string{"Fix LOGIN page", "Other login"}},
 		{"label filter with query", alice, store.CardQuery{Label: "bug", Query: "other"}, []string{"Other login"}},
+		{"label filter in full width", alice, store.CardQuery{Label: "\uFF35\uFF52\uFF47\uFF45\uFF4E\uFF54"}, []string{"plain"}},
+		{"label filter folds case fully", alice, store.CardQuery{Label: "STRASSE"}, []string{"Stra\u00DFe"}},
+		{"label filter ignores a variation selector", alice, store.CardQuery{Label: "\u2764"}, []string{"Stra\u00DFe"}},
+		{"label filter matches whole labels only", alice, store.CardQuery{Label: "bu"}, []string{}},
 		{"label filter with board", alice, store.CardQuery{Label: "bugfix", BoardID: b.ID}, []string{"Ärger mit Umlauten"}},
 		{"board filter alone", alice, store.CardQuery{BoardID: other.ID}, []string{"Other login"}},
 		{"column filter alone", alice, store.CardQuery{ColumnID: b.Columns[2].ID}, []string{"Ärger mit Umlauten"}},
