@@ -356,8 +356,9 @@ func LabelKey(label string) string {
 	}
 	// D146 folds both before and after the compatibility decomposition:
 	// each step can make text that the other changes again.
-	s := caseFold.String(norm.NFD.String(label))
-	s = norm.NFKC.String(caseFold.String(norm.NFKD.String(s)))
+	fold := cases.Fold() // a Caser may keep state: one per call
+	s := fold.String(norm.NFD.String(label))
+	s = norm.NFKC.String(fold.String(norm.NFKD.String(s)))
 	var b strings.Builder
 	space := false
 	for _, r := range s {
@@ -378,10 +379,6 @@ func LabelKey(label string) string {
 	}
 	return b.String()
 }
-
-// caseFold is Unicode full case folding; it is stateless, so it can be
-// shared between goroutines.
-var caseFold = cases.Fold()
 
 // isFoldedASCII reports whether s is already its own LabelKey because it
 // is ASCII without upper-case letters, control characters or a run of
