@@ -302,7 +302,7 @@ func TestHostAndOrigin(t *testing.T) {
 		{name: "Origin with another scheme", srv: local, method: "POST", path: "/mcp", headers: post(map[string]string{"Origin": "file://localhost"}), wantStatus: 403},
 		{name: "allowed Origin", srv: local, method: "POST", path: "/mcp", headers: post(map[string]string{"Origin": local.URL}), wantStatus: 200,
 			wantHeaders: map[string]string{"Access-Control-Allow-Origin": local.URL},
-			wantListed:  map[string][]string{"Access-Control-Expose-Headers": {"WWW-Authenticate"}, "Vary": {"Origin"}}},
+			wantListed:  map[string][]string{"Access-Control-Expose-Headers": {"WWW-Authenticate", "Retry-After"}, "Vary": {"Origin"}}},
 		{name: "allowed Origin on a 401", srv: local, method: "POST", path: "/mcp", headers: post(map[string]string{"Origin": local.URL, "Authorization": "Bearer not-a-jwt"}), wantStatus: 401,
 			wantHeaders: map[string]string{"Access-Control-Allow-Origin": local.URL},
 			wantListed:  map[string][]string{"Access-Control-Expose-Headers": {"WWW-Authenticate"}}},

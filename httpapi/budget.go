@@ -74,48 +74,69 @@ func (b *sharedBudget) drop(client string, n int64) {
 }
 
 // callerLimit bounds how many calls one caller has in flight at once;
-// further calls of that caller wait for one of its own to end. A caller
-// that never reads its answers thus holds at most n of them, and its
-// further calls wait in line without holding anything the others need.
+// further calls of that caller wait, first come first served, for one of
+// its own to end, and past maxWaiting of them are refused at once. A
+// caller that never reads its answers thus holds at most n of them, and
+// its further calls wait in line without holding anything the others
+// need.
 type callerLimit struct {
-	n int
+	n int64
 
-	mu       sync.Mutex
-	inFlight map[string]int
-	ended    chan struct{} // closed, and replaced, whenever a call ends
+	mu      sync.Mutex
+	callers map[string]*callerCalls
 }
 
+// callerCalls is one caller's calls: in flight (holding sem) or waiting.
+type callerCalls struct {
+	sem   *semaphore.Weighted
+	calls int
+}
+
+// maxWaiting is how many calls of one caller may wait beyond those in
+// flight: more would only hold goroutines and connections.
+const maxWaiting = 64
+
 func newCallerLimit(n int) *callerLimit {
-	return &callerLimit{n: n, inFlight: make(map[string]int), ended: make(chan struct{})}
+	return &callerLimit{n: int64(n), callers: make(map[string]*callerCalls)}
 }
 
 // enter waits until caller has fewer than n calls in flight and counts one
-// more; it fails with errClientShare when ctx ends first. Each successful
-// enter needs one leave.
+// more; it fails with errClientShare when ctx ends first or too many of
+// the caller's calls wait already. Each successful enter needs one leave.
 func (l *callerLimit) enter(ctx context.Context, caller string) error {
-	for {
-		l.mu.Lock()
-		if l.inFlight[caller] < l.n {
-			l.inFlight[caller]++
-			l.mu.Unlock()
-			return nil
-		}
-		ended := l.ended
-		l.mu.Unlock()
-		select {
-		case <-ended:
-		case <-ctx.Done():
-			return errClientShare
-		}
+	l.mu.Lock()
+	c := l.callers[caller]
+	if c == nil {
+		c = &callerCalls{sem: semaphore.NewWeighted(l.n)}
+		l.callers[caller] = c
 	}
+	if c.calls >= int(l.n)+maxWaiting {
+		l.mu.Unlock()
+		return errClientShare
+	}
+	c.calls++
+	l.mu.Unlock()
+	if c.sem.Acquire(ctx, 1) != nil {
+		l.done(caller, c)
+		return errClientShare
+	}
+	return nil
 }
 
+// leave ends a call that enter counted.
 func (l *callerLimit) leave(caller string) {
 	l.mu.Lock()
+	c := l.callers[caller]
+	l.mu.Unlock()
+	c.sem.Release(1)
+	l.done(caller, c)
+}
+
+// done forgets a call of c, and c once it has none.
+func (l *callerLimit) done(caller string, c *callerCalls) {
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.inFlight[caller]--; l.inFlight[caller] <= 0 {
-		delete(l.inFlight, caller)
+	if c.calls--; c.calls == 0 {
+		delete(l.callers, caller)
 	}
-	close(l.ended)
-	l.ended = make(chan struct{})
 }

@@ -75,8 +75,8 @@ func TestSharedBudget(t *testing.T) {
 }
 
 // TestCallerLimit: a caller's calls past the limit wait for one of its own
-// to end, or fail when their context ends first; other callers do not
-// wait for them.
+// to end, or fail when their context ends first, or at once when too many
+// wait already; other callers do not wait for them.
 func TestCallerLimit(t *testing.T) {
 	l := newCallerLimit(2)
 	ctx := context.Background()
@@ -90,7 +90,7 @@ func TestCallerLimit(t *testing.T) {
 	if err := l.enter(short, "a"); !errors.Is(err, errClientShare) {
 		t.Fatalf("a third call of a caller with two in flight: %v, want errClientShare", err)
 	}
-	if err := l.enter(short, "b"); err != nil {
+	if err := l.enter(ctx, "b"); err != nil {
 		t.Fatalf("another caller's call: %v", err)
 	}
 	entered := make(chan error, 1)
@@ -104,10 +104,36 @@ func TestCallerLimit(t *testing.T) {
 	if err := <-entered; err != nil {
 		t.Fatalf("waiting for one of its own calls to end: %v", err)
 	}
+	// Past maxWaiting waiting calls, one more is refused at once.
+	waiting, stopWaiting := context.WithCancel(ctx)
+	refused := make(chan error, maxWaiting)
+	for range maxWaiting {
+		go func() { refused <- l.enter(waiting, "a") }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		calls := l.callers["a"].calls
+		l.mu.Unlock()
+		if calls == 2+maxWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls of a counted, want %d", calls, 2+maxWaiting)
+		}
+	}
+	if err := l.enter(ctx, "a"); !errors.Is(err, errClientShare) {
+		t.Fatalf("a call past %d waiting ones: %v, want errClientShare at once", maxWaiting, err)
+	}
+	stopWaiting()
+	for range maxWaiting {
+		if err := <-refused; !errors.Is(err, errClientShare) {
+			t.Fatalf("a waiting call whose context ended: %v, want errClientShare", err)
+		}
+	}
 	l.leave("a")
 	l.leave("a")
 	l.leave("b")
-	if len(l.inFlight) != 0 {
-		t.Fatalf("in flight after every call ended: %v", l.inFlight)
+	if len(l.callers) != 0 {
+		t.Fatalf("callers remembered after every call ended: %v", l.callers)
 	}
 }

@@ -50,12 +50,12 @@ const MaxBodyBytes = 1 << 20
 // answers, for a bounded time, and cannot keep everybody else's waiting.
 //
 // Request bodies are read whole before anything else. The first
-// freeBodyBytes of each are not counted: every ordinary request fits, and
-// a connection already holds as much in headers. Bytes beyond are taken
-// from a budget of their own (bodyMemory) as they arrive, by client
-// network, until the request ends; when it is spent the request is
-// refused at once rather than made to wait, so clients that send part of
-// a large body and stall hold only what they sent, and delay nobody.
+// freeBodyBytes of each are not counted: every ordinary request fits.
+// Bytes beyond are taken from a budget of their own (bodyMemory) as they
+// arrive, by client network, until the request ends; when it is spent the
+// request is refused at once rather than made to wait, so clients that
+// send part of a large body and stall hold about what they sent, and
+// delay nobody.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
 	authn    *auth.Authenticator
@@ -91,10 +91,11 @@ const (
 )
 
 // freeBodyBytes of a request body are read without taking from the body
-// budget: the largest card a client can send (a 10,000-character
-// description, each character a six-byte JSON escape) fits, and so does
-// MaxHeaderBytes, which every connection may hold anyway.
-const freeBodyBytes = 64 << 10
+// budget: the largest card a client can send fits (10,520 characters of
+// title, description and labels, even when each is written as a 12-byte
+// JSON escape of a surrogate pair: 126 KB), and a connection may hold
+// half as much again in headers (MaxHeaderBytes) anyway.
+const freeBodyBytes = 128 << 10
 
 const (
 	// largeAnswerWait is how long a large call waits for a slot and for
@@ -141,7 +142,8 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, r
 		large: large, slots: make(chan struct{}, limits.largeAnswers),
 		callers:      newCallerLimit(LargeAnswersPerCaller),
 		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
-		bodyMemory: newSharedBudget(max(limits.bodyBytes, MaxBodyBytes))}, nil
+		// A body of the largest size must fit in one network's share.
+		bodyMemory: newSharedBudget(max(limits.bodyBytes, BudgetShares*MaxBodyBytes))}, nil
 }
 
 // DefaultLargeAnswers is how many large answers are built at once unless
@@ -268,8 +270,9 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // anonymous ones) has at most LargeAnswersPerCaller such calls in flight,
 // from here until sent; its further calls wait for one of those to end
 // before they wait for a slot, so that a caller who never reads holds no
-// slot and keeps nobody else waiting. Waiting for all three together lasts
-// at most largeAnswerWait, and no longer than the client waits.
+// slot and keeps nobody else waiting. Waiting for all three, and building
+// the answer, together last at most largeAnswerWait before the call is
+// refused, and no longer than the client waits.
 //
 // The slot is kept while the answer waits for the budget, so the answers
 // built but not yet counted are at most one per slot; it is given back
@@ -281,8 +284,9 @@ func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest
 	if err := e.callers.enter(ctx, caller); err != nil {
 		return nil, err
 	}
+	handedOff := false // to sent; until then, every way out (a panic too) leaves
 	defer func() {
-		if err != nil {
+		if !handedOff {
 			e.callers.leave(caller)
 		}
 	}()
@@ -300,6 +304,7 @@ func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest
 	if e.answerMemory.Acquire(ctx, size) != nil {
 		return nil, errBudgetSpent
 	}
+	handedOff = true
 	return func() {
 		e.answerMemory.Release(size)
 		e.callers.leave(caller)
@@ -308,16 +313,23 @@ func (e *mcpEndpoint) handleLarge(buf *bufferedResponse, req *server.HTTPRequest
 
 // readBody reads r's body whole, up to e.maxBytes, taking the bytes past
 // freeBodyBytes from the body budget for network as the buffer grows to
-// hold them (never before they arrive). held is what it took, for the
+// hold them: a buffer grows (to twice its size, or to the declared length)
+// only when the bytes it has are full, so a stalled client holds at most
+// about twice what it sent. held is what it took, for the
 // caller to give back when the request ends, also when ok is false: then
 // the request has been answered (413, 400, 429 or 503), or its client has
 // gone.
 func (e *mcpEndpoint) readBody(w http.ResponseWriter, r *http.Request, network string) (body []byte, held int64, ok bool) {
 	src := http.MaxBytesReader(w, r.Body, e.maxBytes)
-	body = make([]byte, 0, 512)
+	// One byte past the end makes room to read io.EOF without growing.
+	limit := int(e.maxBytes) + 1
+	if r.ContentLength >= 0 {
+		limit = int(r.ContentLength) + 1
+	}
+	body = make([]byte, 0, min(512, limit))
 	for {
 		if len(body) == cap(body) {
-			grown := min(2*cap(body), int(e.maxBytes)+1)
+			grown := min(2*cap(body), limit, int(e.maxBytes)+1)
 			if over := int64(grown) - freeBodyBytes - held; over > 0 {
 				n, err := e.bodyMemory.take(network, over)
 				held += n

@@ -129,7 +129,8 @@ func checkName(what, name string) error {
 	base := rune(-1) // the last character before r that is not a combining mark
 	tagsEnd := 0     // the byte offset where the tags of an allowed flag end
 	for i, r := range name {
-		rest := name[i+utf8.RuneLen(r):]
+		_, size := utf8.DecodeRuneInString(name[i:]) // not RuneLen: an invalid byte is one wide
+		rest := name[i+size:]
 		next := firstRune(rest)
 		switch {
 		case unicode.Is(unicode.Bidi_Control, r):
@@ -146,7 +147,7 @@ func checkName(what, name string) error {
 				if n == 0 {
 					return Errorf(Invalid, "%s has a flag emoji (U+1F3F4) followed by tag characters that spell no known flag: they are invisible text; only the flags of England, Scotland and Wales may carry them, so remove the tag characters", what)
 				}
-				tagsEnd = i + utf8.RuneLen(r) + n
+				tagsEnd = i + size + n
 			}
 			visible = true
 		case isTag(r):
