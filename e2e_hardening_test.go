@@ -246,6 +246,9 @@ func hardCheckSlowDown(t *testing.T, resp rpcResponse, most int) int {
 // one the outage spoiled).
 func TestHardeningIssuerOutage(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("waits for the unknown-kid refresh interval (30 s); skipped with -short")
+	}
 	tests := []struct {
 		name string
 		// outage prepares the outage: the server's extra settings and the
@@ -466,6 +469,9 @@ func TestHardeningSlowClients(t *testing.T) {
 
 	t.Run("slow body", func(t *testing.T) {
 		t.Parallel()
+		if testing.Short() {
+			t.Skip("waits for ReadTimeout (30 s); skipped with -short")
+		}
 		head := "POST /mcp HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\n" +
 			"Accept: application/json, text/event-stream\r\nContent-Length: 100000\r\n\r\n" + `{"jsonrpc":"2.0",`
 		got, err := hardTrickle(addr, head, 60*time.Second)
