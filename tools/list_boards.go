@@ -61,3 +61,7 @@ func ListBoards() Tool {
 		}),
 	}
 }
+
+// validate has nothing to add: the store checks the page size
+// (store.PageLimit) and the cursor.
+func (listBoardsArgs) validate() error { return nil }

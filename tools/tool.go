@@ -225,19 +225,29 @@ func (t Tool) Descriptor() mcp.Tool {
 // declares a tool's security schemes.
 const SecuritySchemesKey = "securitySchemes"
 
+// arguments is what a tool's argument struct must be: validate checks what
+// the input schema cannot say (an ID's form, which arguments go together),
+// with a value receiver. Bound requires it, so a tool whose arguments lack
+// validate, or have it with a pointer receiver, does not compile, instead
+// of skipping the check silently.
+type arguments interface{ validate() error }
+
+// noArguments is the arguments of a tool that takes none.
+type noArguments struct{}
+
+func (noArguments) validate() error { return nil }
+
 // Bound adapts a handler that takes its arguments already decoded (with
-// Call.Bind) and checked (with the arguments' validate method, when In has
-// one), so that each tool's handler starts with valid input.
-func Bound[In any](fn func(ctx context.Context, s store.Store, c *Call, in In) (*Result, error)) Handler {
+// Call.Bind) and checked (with their validate method), so that each tool's
+// handler starts with valid input.
+func Bound[In arguments](fn func(ctx context.Context, s store.Store, c *Call, in In) (*Result, error)) Handler {
 	return func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
 		var in In
 		if err := c.Bind(&in); err != nil {
 			return nil, err
 		}
-		if v, ok := any(in).(interface{ validate() error }); ok {
-			if err := v.validate(); err != nil {
-				return nil, err
-			}
+		if err := in.validate(); err != nil {
+			return nil, err
 		}
 		return fn(ctx, s, c, in)
 	}
