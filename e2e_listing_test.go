@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -101,20 +103,25 @@ func TestToolsListSecuritySchemes(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
 	_, byName := listTools(t, srv)
-	want := map[string]string{
-		"list_boards":   `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
-		"get_board":     `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
-		"get_card":      `[{"type":"noauth"},{"type":"oauth2","scopes":["kanban.read"]}]`,
-		"whoami":        `[{"type":"noauth"},{"type":"oauth2"}]`,
-		"search_cards":  `[{"type":"oauth2","scopes":["kanban.read"]}]`,
-		"list_activity": `[{"type":"oauth2","scopes":["kanban.read"]}]`,
-		"create_board":  `[{"type":"oauth2","scopes":["kanban.write"]}]`,
-		"add_card":      `[{"type":"oauth2","scopes":["kanban.write"]}]`,
-		"update_card":   `[{"type":"oauth2","scopes":["kanban.write"]}]`,
-		"move_card":     `[{"type":"oauth2","scopes":["kanban.write"]}]`,
-		"delete_card":   `[{"type":"oauth2","scopes":["kanban.write"]}]`,
-		"share_board":   `[{"type":"oauth2","scopes":["kanban.admin"]}]`,
-		"delete_board":  `[{"type":"oauth2","scopes":["kanban.admin"]}]`,
+	// The schemes each declaration's Requirement stands for, worked out
+	// here rather than with Requirement.SecuritySchemes: noauth first when
+	// anonymous callers are allowed, then oauth2 with the one scope needed,
+	// or with none when any token will do.
+	want := map[string]string{}
+	for _, d := range tools.All() {
+		var schemes []string
+		if d.Requires.Anonymous {
+			schemes = append(schemes, `{"type":"noauth"}`)
+		}
+		if d.Requires.Scope == "" {
+			schemes = append(schemes, `{"type":"oauth2"}`)
+		} else {
+			schemes = append(schemes, fmt.Sprintf(`{"type":"oauth2","scopes":[%q]}`, d.Requires.Scope))
+		}
+		want[d.Name] = "[" + strings.Join(schemes, ",") + "]"
+	}
+	if len(byName) != len(want) {
+		t.Errorf("tools/list has %d tools, the declarations %d", len(byName), len(want))
 	}
 	for name, raw := range byName {
 		var d struct {
@@ -161,34 +168,24 @@ func compact(t *testing.T, raw json.RawMessage) string {
 	return b.String()
 }
 
-// TestAnnotationsAreTruthful pins each tool's hints to what the issue
-// specifies, so that a careless edit of a declaration fails here.
+// TestAnnotationsAreTruthful checks each tool's hints against what its
+// declaration says it may do, so that a careless edit fails here (the
+// golden descriptors catch any other change): a tool is read-only exactly
+// when no scope that allows changes is needed to call it, a read-only tool
+// is idempotent and not destructive, and no tool reaches an open world
+// (every tool works on this server's boards only).
 func TestAnnotationsAreTruthful(t *testing.T) {
-	type hints struct{ ReadOnly, Destructive, Idempotent, OpenWorld bool }
-	want := map[string]hints{
-		"list_boards":   {ReadOnly: true, Idempotent: true},
-		"get_board":     {ReadOnly: true, Idempotent: true},
-		"get_card":      {ReadOnly: true, Idempotent: true},
-		"whoami":        {ReadOnly: true, Idempotent: true},
-		"search_cards":  {ReadOnly: true, Idempotent: true},
-		"list_activity": {ReadOnly: true, Idempotent: true},
-		"create_board":  {},
-		"add_card":      {},
-		"update_card":   {Idempotent: true},
-		"move_card":     {Idempotent: true},
-		"delete_card":   {Destructive: true, Idempotent: true},
-		"share_board":   {Idempotent: true},
-		"delete_board":  {Destructive: true},
-	}
 	for _, d := range tools.All() {
-		w, ok := want[d.Name]
-		if !ok {
-			t.Errorf("%s: add its expected annotations to this test", d.Name)
-			continue
+		a := d.Annotations
+		changes := d.Requires.Scope != "" && d.Requires.Scope.Implies(auth.ScopeWrite)
+		if a.ReadOnly == changes {
+			t.Errorf("%s: readOnlyHint %v, but it needs scope %q", d.Name, a.ReadOnly, d.Requires.Scope)
 		}
-		got := hints(d.Annotations)
-		if diff := cmp.Diff(w, got); diff != "" {
-			t.Errorf("%s annotations (-want +got):\n%s", d.Name, diff)
+		if a.ReadOnly && (a.Destructive || !a.Idempotent) {
+			t.Errorf("%s: read-only, so it must be idempotent and not destructive; got %+v", d.Name, a)
+		}
+		if a.OpenWorld {
+			t.Errorf("%s: openWorldHint is true, but every tool works on this server's boards only", d.Name)
 		}
 	}
 }
