@@ -14,14 +14,15 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
-
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
+	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // testServer is a running kanban-mcp.
@@ -396,4 +397,15 @@ func requestBody(body []byte, chunked bool) (r io.Reader, done func()) {
 		pw.CloseWithError(err)
 	}()
 	return pr, func() { pr.Close() }
+}
+
+// declaredToolNames returns the names of the declared tools, sorted: what
+// tools/list must show every caller.
+func declaredToolNames() []string {
+	var names []string
+	for _, d := range tools.All() {
+		names = append(names, d.Name)
+	}
+	slices.Sort(names)
+	return names
 }

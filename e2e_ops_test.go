@@ -835,8 +835,7 @@ func TestRealMCPClient(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
 	// mcp-go lists tools sorted by name.
-	wantTools := []string{"add_card", "create_board", "delete_board", "delete_card", "get_board", "get_card", "list_activity",
-		"list_boards", "move_card", "search_cards", "share_board", "update_card", "whoami"}
+	wantTools := declaredToolNames()
 
 	tests := []struct {
 		name        string
