@@ -203,59 +203,10 @@ func TestReadmeToolTable(t *testing.T) {
 		t.Fatal("README.md lacks the <!-- tools:start --> … <!-- tools:end --> markers around the tool table")
 	}
 	got := strings.TrimSpace(string(readme[start+len("<!-- tools:start -->") : end]))
-	want := strings.TrimSpace(toolTable())
+	want := strings.TrimSpace(tools.MarkdownTable(tools.All()))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("README tool table is out of date (-want +got); paste the wanted table between the markers:\n%s", diff)
 	}
-}
-
-// toolTable renders the README's tool table from the declarations.
-func toolTable() string {
-	var b strings.Builder
-	b.WriteString("| tool | arguments | securitySchemes | hints |\n|---|---|---|---|\n")
-	for _, d := range tools.All() {
-		desc := d.Descriptor()
-		var args []string
-		props := make([]string, 0, len(desc.InputSchema.Properties))
-		for name := range desc.InputSchema.Properties {
-			props = append(props, name)
-		}
-		slices.Sort(props)
-		for _, p := range props {
-			if slices.Contains(desc.InputSchema.Required, p) {
-				args = append(args, "`"+p+"`")
-			} else {
-				args = append(args, "`"+p+"?`")
-			}
-		}
-		var schemes []string
-		for _, s := range d.Requires.SecuritySchemes() {
-			if len(s.Scopes) > 0 {
-				schemes = append(schemes, s.Type+" `"+strings.Join(s.Scopes, " ")+"`")
-			} else {
-				schemes = append(schemes, s.Type)
-			}
-		}
-		var hints []string
-		if d.Annotations.ReadOnly {
-			hints = append(hints, "read-only")
-		}
-		if d.Annotations.Destructive {
-			hints = append(hints, "destructive")
-		}
-		if d.Annotations.Idempotent {
-			hints = append(hints, "idempotent")
-		}
-		if len(hints) == 0 {
-			hints = append(hints, "—")
-		}
-		argText := strings.Join(args, ", ")
-		if argText == "" {
-			argText = "—"
-		}
-		b.WriteString("| `" + d.Name + "` | " + argText + " | " + strings.Join(schemes, " + ") + " | " + strings.Join(hints, ", ") + " |\n")
-	}
-	return b.String()
 }
 
 // TestToolNamesAreValid applies the MCP name rule to every declaration.
