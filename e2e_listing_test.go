@@ -190,25 +190,6 @@ func TestAnnotationsAreTruthful(t *testing.T) {
 	}
 }
 
-// TestReadmeToolTable keeps the README's tool table in step with the
-// declarations: same tools, arguments and schemes.
-func TestReadmeToolTable(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := bytes.Index(readme, []byte("<!-- tools:start -->"))
-	end := bytes.Index(readme, []byte("<!-- tools:end -->"))
-	if start < 0 || end < start {
-		t.Fatal("README.md lacks the <!-- tools:start --> … <!-- tools:end --> markers around the tool table")
-	}
-	got := strings.TrimSpace(string(readme[start+len("<!-- tools:start -->") : end]))
-	want := strings.TrimSpace(tools.MarkdownTable(tools.All()))
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("README tool table is out of date (-want +got); paste the wanted table between the markers:\n%s", diff)
-	}
-}
-
 // TestToolNamesAreValid applies the MCP name rule to every declaration.
 func TestToolNamesAreValid(t *testing.T) {
 	pattern := regexp.MustCompile(`^[A-Za-z0-9_./-]{1,64}$`)
