@@ -31,7 +31,9 @@ func TestReadmeIsCurrent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want[wantFrom:wantTo], got[gotFrom:gotTo]); diff != "" {
+			// Line by line, so that the diff names the rows that differ.
+			lines := func(s string) []string { return strings.Split(s, "\n") }
+			if diff := cmp.Diff(lines(want[wantFrom:wantTo]), lines(got[gotFrom:gotTo])); diff != "" {
 				t.Errorf("README.md's %s section is stale (-want +got); run `go generate ./...`:\n%s", s.name, diff)
 			}
 		})
