@@ -61,10 +61,20 @@ type Config struct {
 }
 
 // setting is one configuration value: its environment variable, the flag
-// that mirrors it, its default and its help text. The table below is the
-// one list of settings; the README's configuration table follows it.
+// that mirrors it, its default, its flag help and its README text. The
+// table in settings is the one list of settings; go generate ./... renders
+// the README's configuration table from it (see MarkdownTable).
 type setting struct {
-	env, flag, def, help string
+	env, flag, def string
+	// help is the flag's help text for -h: short, plain text.
+	help string
+	// doc is the README's "meaning" cell: Markdown on one line, no "|".
+	doc string
+	// shownDefault, when set, is the README's "default" cell (Markdown)
+	// in place of def in code font, for a default worked out at start-up
+	// (BASE_URL's) or one an empty def stands for. An empty def without
+	// it shows as "—".
+	shownDefault string
 }
 
 // secretSettings are never shown as a flag default (see Load).
@@ -72,31 +82,149 @@ func secretSettings() map[string]bool { return map[string]bool{"KEY_ENCRYPTION_K
 
 func settings() []setting {
 	return []setting{
-		{"LISTEN_ADDR", "listen-addr", "127.0.0.1:8080", "address to listen on; defaults to :$PORT when PORT is set"},
-		{"BASE_URL", "base-url", "", "public origin, e.g. https://kanban.example.com (default http://localhost:<port>)"},
-		{"DATABASE_URL", "database-url", "./data/kanban.db", "SQLite file path, or a file: / sqlite: URL"},
-		{"OAUTH_ISSUER", "oauth-issuer", "", "an external authorization server's issuer, compared with iss exactly (empty: the built-in one)"},
-		{"AUTH_SERVER", "auth-server", "auto", "auto (built-in when OAUTH_ISSUER is empty), on, or off"},
-		{"KEY_ENCRYPTION_KEY", "key-encryption-key", "", "secret that encrypts the built-in server's signing keys at rest"},
-		{"ACCESS_TOKEN_TTL", "access-token-ttl", "15m", "lifetime of the built-in server's access tokens"},
-		{"REFRESH_TOKEN_TTL", "refresh-token-ttl", "720h", "lifetime of the built-in server's refresh tokens (30 days)"},
-		{"CLIENT_UNUSED_TTL", "client-unused-ttl", "2160h", "a dynamically registered client never used for this long is removed (90 days)"},
-		{"OAUTH_AUDIENCE", "oauth-audience", "", "the expected aud (default: BASE_URL + /mcp)"},
-		{"OAUTH_JWKS_URL", "oauth-jwks-url", "", "JWKS URL; overrides discovery"},
-		{"OAUTH_SCOPE_CLAIM", "oauth-scope-claim", "auto", "auto, scope, scp or permissions"},
-		{"AUTH_CHALLENGE", "auth-challenge", string(auth.ChallengeToolResult), "tool-result (ChatGPT) or http (spec clients)"},
-		{"ALLOWED_HOSTS", "allowed-hosts", "", "extra host names accepted in Host and Origin, comma-separated"},
-		{"TRUSTED_PROXY_HEADER", "trusted-proxy-header", "", "header carrying the client IP behind a proxy, e.g. Fly-Client-IP"},
-		{"AUDIT_RETENTION", "audit-retention", "2160h", "how long activity rows are kept"},
-		{"AUDIT_ANON_ROWS_PER_HOUR", "audit-anon-rows-per-hour", "60", "activity rows of callers without a valid token kept per hour, server-wide, a row of more than 512 bytes counting as several (0: none)"},
-		{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "audit-anon-rows-per-ip-per-hour", "10", "of those, rows one client address (IPv6: one /64) may leave per hour"},
-		{"MIN_FREE_DISK", "min-free-disk", "64MiB", "free space on the database's filesystem below which those rows stop and /readyz warns (0: off)"},
-		{"SQLITE_SYNCHRONOUS", "sqlite-synchronous", "normal", "normal (survives crashes) or full (also power loss)"},
-		{"MAX_BOARDS_PER_USER", "max-boards-per-user", strconv.Itoa(store.DefaultQuotas().BoardsPerUser), "boards one user may own"},
-		{"MAX_CARDS_PER_BOARD", "max-cards-per-board", strconv.Itoa(store.DefaultQuotas().CardsPerBoard), "cards one board may hold"},
-		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error"},
-		{"VALIDATE_OUTPUT", "validate-output", "false", "check every tool result against its output schema (development; costs CPU)"},
+		{
+			env: "LISTEN_ADDR", flag: "listen-addr", def: "127.0.0.1:8080",
+			help: "address to listen on; defaults to :$PORT when PORT is set",
+			doc:  "address to listen on; `:$PORT` when `PORT` is set and `LISTEN_ADDR` is not",
+		},
+		{
+			env: "BASE_URL", flag: "base-url", def: "",
+			help:         "public origin, e.g. https://kanban.example.com (default http://localhost:<port>)",
+			shownDefault: "`http://localhost:<port>`",
+			doc:          "public origin; https unless its host is loopback. The Resource is `BASE_URL/mcp`.",
+		},
+		{
+			env: "DATABASE_URL", flag: "database-url", def: "./data/kanban.db",
+			help: "SQLite file path, or a file: / sqlite: URL",
+			doc:  "SQLite file (or `file:` / `sqlite:` URL); the folder is created. `postgres://` is reserved and refused for now.",
+		},
+		{
+			env: "OAUTH_ISSUER", flag: "oauth-issuer", def: "",
+			help: "an external authorization server's issuer, compared with iss exactly (empty: the built-in one)",
+			doc:  "an external authorization server's issuer, compared with `iss` exactly (keep Auth0's trailing `/`). Empty: the built-in one.",
+		},
+		{
+			env: "AUTH_SERVER", flag: "auth-server", def: "auto",
+			help: "auto (built-in when OAUTH_ISSUER is empty), on, or off",
+			doc:  "`auto`: the built-in authorization server runs when `OAUTH_ISSUER` is empty; `on`: always (a foreign `OAUTH_ISSUER` is then an error); `off`: never",
+		},
+		{
+			env: "KEY_ENCRYPTION_KEY", flag: "key-encryption-key", def: "",
+			help: "secret that encrypts the built-in server's signing keys at rest",
+			doc:  "secret that encrypts the built-in server's signing keys in the database (`openssl rand -base64 32`); without it they are stored plain, with a warning on non-local deployments",
+		},
+		{
+			env: "ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m",
+			help: "lifetime of the built-in server's access tokens",
+			doc:  "lifetime of the built-in server's access tokens",
+		},
+		{
+			env: "REFRESH_TOKEN_TTL", flag: "refresh-token-ttl", def: "720h",
+			help: "lifetime of the built-in server's refresh tokens (30 days)",
+			doc:  "lifetime of its refresh tokens (30 days)",
+		},
+		{
+			env: "CLIENT_UNUSED_TTL", flag: "client-unused-ttl", def: "2160h",
+			help: "a dynamically registered client never used for this long is removed (90 days)",
+			doc:  "a dynamically registered client never used for this long is removed",
+		},
+		{
+			env: "OAUTH_AUDIENCE", flag: "oauth-audience", def: "",
+			help:         "the expected aud (default: BASE_URL + /mcp)",
+			shownDefault: "the Resource",
+			doc:          "the expected `aud`",
+		},
+		{
+			env: "OAUTH_JWKS_URL", flag: "oauth-jwks-url", def: "",
+			help: "JWKS URL; overrides discovery",
+			doc:  "overrides discovery",
+		},
+		{
+			env: "OAUTH_SCOPE_CLAIM", flag: "oauth-scope-claim", def: "auto",
+			help: "auto, scope, scp or permissions",
+			doc:  "`auto` picks, by presence, `scope`, else `scp`, else `permissions` (never merged); or pin one of them",
+		},
+		{
+			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeToolResult),
+			help: "tool-result (ChatGPT) or http (spec clients)",
+			doc:  "`tool-result` (ChatGPT) or `http` (spec clients); see above",
+		},
+		{
+			env: "ALLOWED_HOSTS", flag: "allowed-hosts", def: "",
+			help: "extra host names accepted in Host and Origin, comma-separated",
+			doc:  "extra host names accepted in `Host`/`Origin`, comma-separated (e.g. a tunnel's)",
+		},
+		{
+			env: "TRUSTED_PROXY_HEADER", flag: "trusted-proxy-header", def: "",
+			help: "header carrying the client IP behind a proxy, e.g. Fly-Client-IP",
+			doc:  "header with the client IP behind a proxy, e.g. `Fly-Client-IP`",
+		},
+		{
+			env: "AUDIT_RETENTION", flag: "audit-retention", def: "2160h",
+			help: "how long activity rows are kept",
+			doc:  "how long audit rows are kept (90 days)",
+		},
+		{
+			env: "AUDIT_ANON_ROWS_PER_HOUR", flag: "audit-anon-rows-per-hour", def: "60",
+			help: "activity rows of callers without a valid token kept per hour, server-wide, a row of more than 512 bytes counting as several (0: none)",
+			doc:  "audit rows of callers without a valid token kept per hour, server-wide, a row of more than 512 bytes counting as several; `0` keeps none (see [Audit](#audit))",
+		},
+		{
+			env: "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", flag: "audit-anon-rows-per-ip-per-hour", def: "10",
+			help: "of those, rows one client address (IPv6: one /64) may leave per hour",
+			doc:  "of those, how many one client address (an IPv6 /64) may leave per hour",
+		},
+		{
+			env: "MIN_FREE_DISK", flag: "min-free-disk", def: "64MiB",
+			help: "free space on the database's filesystem below which those rows stop and /readyz warns (0: off)",
+			doc:  "free space on the database's filesystem below which those rows stop and `/readyz` warns; a whole number with `B`, `KB`…`TB` or `KiB`…`TiB`; `0` turns the guard off",
+		},
+		{
+			env: "SQLITE_SYNCHRONOUS", flag: "sqlite-synchronous", def: "normal",
+			help: "normal (survives crashes) or full (also power loss)",
+			doc:  "`normal`: survives a process crash; `full`: also power loss (an fsync per commit)",
+		},
+		{
+			env: "MAX_BOARDS_PER_USER", flag: "max-boards-per-user", def: strconv.Itoa(store.DefaultQuotas().BoardsPerUser),
+			help: "boards one user may own",
+			doc:  "quota",
+		},
+		{
+			env: "MAX_CARDS_PER_BOARD", flag: "max-cards-per-board", def: strconv.Itoa(store.DefaultQuotas().CardsPerBoard),
+			help: "cards one board may hold",
+			doc:  "quota",
+		},
+		{
+			env: "LOG_LEVEL", flag: "log-level", def: "info",
+			help: "debug, info, warn or error",
+			doc:  "`debug`, `info`, `warn`, `error`",
+		},
+		{
+			env: "VALIDATE_OUTPUT", flag: "validate-output", def: "false",
+			help: "check every tool result against its output schema (development; costs CPU)",
+			doc:  "`true` checks every tool result against its output schema: for development and tests (the schemas are generated from the result types); it costs about a third of `get_board`'s CPU",
+		},
 	}
+}
+
+// MarkdownTable renders the README's configuration table from the
+// settings: variable, default and meaning. go generate ./... writes it
+// into README.md (see internal/cmd/readme).
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, s := range settings() {
+		shown := s.shownDefault
+		switch {
+		case shown != "":
+		case s.def == "":
+			shown = "—"
+		default:
+			shown = "`" + s.def + "`"
+		}
+		b.WriteString("| `" + s.env + "` | " + shown + " | " + s.doc + " |\n")
+	}
+	return b.String()
 }
 
 // Load reads the configuration from getenv, then from args (flags override
