@@ -147,7 +147,7 @@ func settings() []setting {
 		{
 			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeToolResult),
 			help: "tool-result (ChatGPT) or http (spec clients)",
-			doc:  "`tool-result` (ChatGPT) or `http` (spec clients); see above",
+			doc:  "`tool-result` (ChatGPT) or `http` (spec clients); see [How a refused call is answered](#how-a-refused-call-is-answered-auth_challenge)",
 		},
 		{
 			env: "ALLOWED_HOSTS", flag: "allowed-hosts", def: "",
