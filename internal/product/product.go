@@ -23,8 +23,11 @@
 //   - file and folder names (the binary path in the Dockerfile, the data
 //     folder, kanban.db).
 //
-// TestNoHardCodedName in the repository root fails when a new string
-// literal spells the name out instead of using Name.
+// TestNoHardCodedName (guard_test.go) fails when a string literal, a page
+// template or the widget's source spells the name out instead of using
+// Name, and lists the exceptions above with their reasons;
+// TestProductNameIsShown in the repository root checks the places through
+// the running server.
 package product
 
 // Name is the product's name. Keep it a token (letters, digits, '.', '_'
