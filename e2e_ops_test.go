@@ -186,7 +186,7 @@ func TestRevocationCLI(t *testing.T) {
 	}{
 		{name: "baseline"},
 		{name: "revoke client", args: func() []string { return []string{"revoke", "client", "agent-1", "-note", "lost laptop"} },
-			wantOut: []string{"revoked (every user of client agent-1); undo with: kanban-mcp unrevoke rv_"},
+			wantOut: []string{"revoked (every user of client agent-1); undo with: " + product.Name + " unrevoke rv_"},
 			refused: []string{"alice/agent-1", "bob/agent-1"}},
 		{name: "revoke list shows it", args: func() []string { return []string{"revoke", "list"} },
 			wantOut: []string{"every user of client agent-1", "lost laptop", "{0}"},
