@@ -23,6 +23,9 @@ RUN go build -trimpath -ldflags="-s -w" -o /kanban-mcp . \
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
+# The product's name, equal to product.Name in internal/product (the deploy
+# test checks). The binary's path below is a file name and need not follow.
+LABEL org.opencontainers.image.title="kanban-mcp"
 COPY --from=build /kanban-mcp /kanban-mcp
 
 # The database directory, and who owns it.

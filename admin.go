@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 )
@@ -115,14 +116,14 @@ func revoke(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "revoked (%s); undo with: kanban-mcp unrevoke %s\n", describeEntry(e), e.ID)
+	fmt.Fprintf(stdout, "revoked (%s); undo with: %s unrevoke %s\n", describeEntry(e), product.Name, e.ID)
 	return nil
 }
 
 // unrevoke removes a blocklist entry.
 func unrevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("usage: unrevoke <id> (ids are listed by: kanban-mcp revoke list)")
+		return errors.New("usage: unrevoke <id> (ids are listed by: " + product.Name + " revoke list)")
 	}
 	list, done, err := openBlocklist(ctx, getenv, stderr)
 	if err != nil {
@@ -134,7 +135,7 @@ func unrevoke(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	if !removed {
-		return fmt.Errorf("no blocklist entry %q; see kanban-mcp revoke list", args[0])
+		return fmt.Errorf("no blocklist entry %q; see %s revoke list", args[0], product.Name)
 	}
 	fmt.Fprintf(stdout, "removed %s\n", args[0])
 	return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
@@ -185,7 +186,7 @@ func TestRevocationCLI(t *testing.T) {
 	}{
 		{name: "baseline"},
 		{name: "revoke client", args: func() []string { return []string{"revoke", "client", "agent-1", "-note", "lost laptop"} },
-			wantOut: []string{"revoked (every user of client agent-1); undo with: kanban-mcp unrevoke rv_"},
+			wantOut: []string{"revoked (every user of client agent-1); undo with: " + product.Name + " unrevoke rv_"},
 			refused: []string{"alice/agent-1", "bob/agent-1"}},
 		{name: "revoke list shows it", args: func() []string { return []string{"revoke", "list"} },
 			wantOut: []string{"every user of client agent-1", "lost laptop", "{0}"},
@@ -423,7 +424,7 @@ func TestMetadata(t *testing.T) {
 		"authorization_servers":    []any{srv.Issuer.URL},
 		"scopes_supported":         []any{"kanban.read", "kanban.write", "kanban.admin"},
 		"bearer_methods_supported": []any{"header"},
-		"resource_name":            "kanban-mcp",
+		"resource_name":            product.Name,
 	}
 	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"} {
 		t.Run(path, func(t *testing.T) {
@@ -871,7 +872,7 @@ func TestRealMCPClient(t *testing.T) {
 			if res.ProtocolVersion != tt.wantVersion {
 				t.Errorf("negotiated protocol version %q, want %q", res.ProtocolVersion, tt.wantVersion)
 			}
-			if res.ServerInfo.Name != "kanban-mcp" || res.Capabilities.Tools == nil {
+			if res.ServerInfo.Name != product.Name || res.Capabilities.Tools == nil {
 				t.Errorf("server info %+v, tools capability %v", res.ServerInfo, res.Capabilities.Tools)
 			}
 

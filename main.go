@@ -41,6 +41,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
@@ -82,34 +83,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "bench", "bench-baseline": // bench-baseline: a baseline server that bench starts
 		err = benchCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
 	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage())
 		return 2
 	}
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0 // -h: the flag package has printed the settings
 	case err != nil:
-		fmt.Fprintf(stderr, "kanban-mcp %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "%s %s: %v\n", product.Name, cmd, err)
 		return 1
 	}
 	return 0
 }
 
-const usage = `Usage:
-  kanban-mcp [serve] [flags]        run the server (flags mirror the environment; -h lists them)
-  kanban-mcp healthcheck            probe the local server's /healthz (for container health checks)
-  kanban-mcp revoke client <client_id> [-note text]
-  kanban-mcp revoke subject <issuer> <subject> [-client client_id] [-note text]
-  kanban-mcp revoke list
-  kanban-mcp unrevoke <id>
-  kanban-mcp users add <name> [-email E] [-password-stdin] | users list | users passwd <name> | users disable <name> | users enable <name>
-  kanban-mcp clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
-  kanban-mcp grants list [-user NAME] | grants revoke <grant_id>
-  kanban-mcp keys rotate [-now]
-  kanban-mcp bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
+// usage is the help text, with the command named after the product.
+func usage() string { return fmt.Sprintf(usageFormat, product.Name) }
+
+// usageFormat is usage's text; %[1]s is the command's name.
+const usageFormat = `Usage:
+  %[1]s [serve] [flags]        run the server (flags mirror the environment; -h lists them)
+  %[1]s healthcheck            probe the local server's /healthz (for container health checks)
+  %[1]s revoke client <client_id> [-note text]
+  %[1]s revoke subject <issuer> <subject> [-client client_id] [-note text]
+  %[1]s revoke list
+  %[1]s unrevoke <id>
+  %[1]s users add <name> [-email E] [-password-stdin] | users list | users passwd <name> | users disable <name> | users enable <name>
+  %[1]s clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
+  %[1]s grants list [-user NAME] | grants revoke <grant_id>
+  %[1]s keys rotate [-now]
+  %[1]s bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
 `
 
 // serve runs the server until ctx ends. ready, when not nil, receives the
@@ -193,7 +198,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			if built.server.HasUsers(ctx) {
 				return ""
 			}
-			return "no user yet: kanban-mcp users add <name>"
+			return "no user yet: " + product.Name + " users add <name>"
 		}
 	case cfg.Issuer == "":
 		log.Warn("no authorization server: AUTH_SERVER=off and OAUTH_ISSUER is empty, so nobody can sign in and only the tools open to anonymous callers work")
@@ -238,7 +243,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen on %s: %w (set LISTEN_ADDR or PORT to a free address)", cfg.ListenAddr, err)
 	}
 	srv := httpapi.NewHTTPServer(api.Handler(), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
-	log.Info("kanban-mcp listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
+	log.Info(product.Name+" listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
 		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", cfg.DatabasePath)
 	if ready != nil {
 		ready <- ln.Addr().String()

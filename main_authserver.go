@@ -20,6 +20,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 )
 
@@ -76,8 +77,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 			return nil, err
 		}
 	case n == 0:
-		setupHint = "Add one on the server with: kanban-mcp users add <name>"
-		log.Warn("no user can sign in yet; the authorization endpoints answer 503 until one is added with: kanban-mcp users add <name>")
+		setupHint = "Add one on the server with: " + product.Name + " users add <name>"
+		log.Warn("no user can sign in yet; the authorization endpoints answer 503 until one is added with: " + product.Name + " users add <name>")
 	case !local:
 		// A database first made by a local `go run .` keeps its demo user;
 		// on a reachable server that account (whose password sat in a
@@ -134,7 +135,7 @@ func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.U
 	if _, err := users.AddUser(ctx, "demo", password, ""); err != nil {
 		return fmt.Errorf("create the demo user: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nkanban-mcp is ready at %s\nSign in as user \"demo\" ", cfg.Resource)
+	fmt.Fprintf(stdout, "\n%s is ready at %s\nSign in as user \"demo\" ", product.Name, cfg.Resource)
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintf(stdout, "with password %s\n\n", password)
 		return nil
@@ -170,6 +171,6 @@ func retireDemoUser(ctx context.Context, users *authserver.Users, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: kanban-mcp users add <name>")
+	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: " + product.Name + " users add <name>")
 	return nil
 }

@@ -49,6 +49,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -594,7 +595,7 @@ func (f *CIMDFetcher) fetch(ctx context.Context, clientID string) (Client, time.
 	}
 	host := req.URL.Hostname()
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "kanban-mcp (client metadata document fetcher)")
+	req.Header.Set("User-Agent", product.Name+" (client metadata document fetcher)")
 
 	resp, err := f.http.Do(req)
 	if err != nil {

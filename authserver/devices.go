@@ -59,6 +59,8 @@ const (
 	// change without an old cookie being misread.
 	deviceCookieVersion = "d1"
 	// deviceMACLabel ties the MAC to this one use of the password hash.
+	// It is fixed on purpose and does not follow product.Name: with another
+	// label every known device would be forgotten.
 	deviceMACLabel = "kanban-mcp device cookie v1"
 	// deviceIDBytes is the entropy of device ids: enough never to collide.
 	deviceIDBytes = 16

@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -219,7 +220,7 @@ func writeFailure(w http.ResponseWriter, f *failure) {
 		return
 	}
 	if f.basicChallenge && f.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="kanban-mcp", charset="UTF-8"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+product.Name+`", charset="UTF-8"`)
 	}
 	if f.retryAfter > 0 {
 		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(f.retryAfter))

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 )
 
 // tokenShape returns the token answer with every token replaced by
@@ -227,7 +228,7 @@ func TestTokenRefusals(t *testing.T) {
 		}
 	}
 	basicAuth := withBasic(basic.ID, basicSecret)
-	const basicChallenge = `Basic realm="kanban-mcp", charset="UTF-8"`
+	const basicChallenge = `Basic realm="` + product.Name + `", charset="UTF-8"`
 
 	for i, tc := range []struct {
 		name          string

@@ -72,6 +72,8 @@ const (
 	reloadTimeout = 5 * time.Second
 	// encryptionKeyInfo is the HKDF context: it ties the derived key to
 	// this one use, so the same secret used elsewhere yields another key.
+	// It is fixed on purpose and does not follow product.Name: with another
+	// label the stored signing keys could no longer be decrypted.
 	encryptionKeyInfo = "kanban-mcp signing-key encryption v1"
 	// minSecretBytes is the shortest KEY_ENCRYPTION_KEY accepted. HKDF
 	// does not stretch a weak secret, so it must be random and long enough.

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 )
 
 // templateFS holds the pages: layout.html wraps each of the others (which
@@ -77,9 +79,13 @@ type page struct {
 // loadTemplate parses the layout with one page. Parsing on each render
 // costs tens of microseconds, which human-paced pages can afford, and keeps
 // the Server free of template state; TestTemplatesParse catches mistakes
-// at test time rather than in front of a person.
+// at test time rather than in front of a person. The templates write the
+// product's name as {{product}}, never as a literal, so that a rename of
+// product.Name reaches the pages too.
 func loadTemplate(name string) (*template.Template, error) {
-	t, err := template.New("layout").ParseFS(templateFS, "templates/layout.html", "templates/"+name)
+	t, err := template.New("layout").
+		Funcs(template.FuncMap{"product": func() string { return product.Name }}).
+		ParseFS(templateFS, "templates/layout.html", "templates/"+name)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: page %s: %w", name, err)
 	}

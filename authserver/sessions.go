@@ -63,7 +63,9 @@ const (
 	hostCookiePrefix = "__Host-"
 )
 
-// HMAC labels of the two kinds of CSRF token.
+// HMAC labels of the two kinds of CSRF token. They are fixed on purpose and
+// do not follow product.Name: a fork that renames the product keeps them, or
+// every open form of a running deployment would fail its CSRF check.
 const (
 	csrfLabelSession = "kanban-mcp session csrf v1"
 	csrfLabelSignIn  = "kanban-mcp sign-in csrf v1"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -231,7 +232,7 @@ func MarkdownTable() string {
 // the environment), and validates it. The returned error lists every
 // problem found, each with how to fix it. Flag parsing output goes to out.
 func Load(args []string, getenv func(string) string, out io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("kanban-mcp", flag.ContinueOnError)
+	fs := flag.NewFlagSet(product.Name, flag.ContinueOnError)
 	fs.SetOutput(out)
 	values := make(map[string]*string)
 	explicit := make(map[string]bool) // set in the environment or by a flag

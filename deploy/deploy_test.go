@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 )
 
 // What the image and the Fly app must agree on.
@@ -204,6 +206,26 @@ func (s stage) env() (map[string]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// labels returns the labels the stage's LABEL instructions set. LABEL takes
+// only key=value pairs, quoted as ENV's are.
+func (s stage) labels() (map[string]string, error) {
+	labels := map[string]string{}
+	for _, in := range s.all("LABEL") {
+		words, err := shellWords(in.Args)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %v", in, err)
+		}
+		for _, w := range words {
+			k, v, ok := strings.Cut(w, "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("%v: %q is not key=value", in, w)
+			}
+			labels[k] = v
+		}
+	}
+	return labels, nil
 }
 
 // splitFlags takes the leading --name=value flags off an instruction's
@@ -585,6 +607,19 @@ func TestDockerfile(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("%v (-want +got):\n%s", in, diff)
 			}
+		}
+	})
+
+	t.Run("the image is titled with the product's name", func(t *testing.T) {
+		// The Dockerfile cannot read product.Name, so it spells it out and
+		// this keeps the two equal.
+		labels, err := final.labels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		const key = "org.opencontainers.image.title"
+		if got, ok := labels[key]; !ok || got != product.Name {
+			t.Errorf("final %v: LABEL %s = %q (set: %v); want %q, product.Name", final, key, got, ok, product.Name)
 		}
 	})
 

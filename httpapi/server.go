@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 	"github.com/kanban-mcp/kanban-mcp/widget"
@@ -109,7 +110,7 @@ func New(opts Options) (*Server, error) {
 		// production.
 		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
 	}
-	mcpServer := server.NewMCPServer("kanban-mcp", opts.Version, serverOpts...)
+	mcpServer := server.NewMCPServer(product.Name, opts.Version, serverOpts...)
 	mcpServer.AddResource(widget.Resource(), widget.Read)
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
@@ -148,7 +149,7 @@ func New(opts Options) (*Server, error) {
 		AuthorizationServers:   authServers,
 		ScopesSupported:        scopes,
 		BearerMethodsSupported: []string{"header"},
-		ResourceName:           "kanban-mcp",
+		ResourceName:           product.Name,
 	})
 
 	hosts := newHostPolicy(opts.BaseURL, opts.AllowedHosts)
@@ -166,7 +167,7 @@ func New(opts Options) (*Server, error) {
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "kanban-mcp %s\nMCP endpoint (Streamable HTTP): %s\n", opts.Version, Resource(opts.BaseURL))
+		fmt.Fprintf(w, "%s %s\nMCP endpoint (Streamable HTTP): %s\n", product.Name, opts.Version, Resource(opts.BaseURL))
 	})
 
 	return &Server{

@@ -32,7 +32,10 @@ const (
 	Extension = "io.modelcontextprotocol/ui"
 	// ResultMetaKey is the key, in a tool result's _meta, of what only the
 	// widget needs (ViewerHints). Hosts pass a result's _meta to the widget
-	// and not to the model.
+	// and not to the model. It is a wire identifier, not a display name, so
+	// it is fixed and does not follow product.Name: hosts cache the widget
+	// page, and one cached before a rename would stop finding its hints.
+	// src/board.js spells it out as RESULT_META_KEY; keep the two equal.
 	ResultMetaKey = "kanban-mcp/widget"
 )
 

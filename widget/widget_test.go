@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/widget"
 	"github.com/kanban-mcp/kanban-mcp/widget/internal/assemble"
 )
@@ -23,6 +24,20 @@ func TestEmbeddedPageIsCurrent(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), widget.HTML()); diff != "" {
 		t.Fatalf("board.html is stale; run `go generate ./widget` (-want +got):\n%s", diff)
+	}
+}
+
+// TestPageNames: the page calls the product by product.Name (written in by
+// the generator, so a rename shows up as a stale page above) and reads the
+// server's hints under the very key the server writes them.
+func TestPageNames(t *testing.T) {
+	for _, want := range []string{
+		`const PRODUCT_NAME = "` + product.Name + `";`,
+		`const RESULT_META_KEY = "` + widget.ResultMetaKey + `";`,
+	} {
+		if !strings.Contains(widget.HTML(), want) {
+			t.Errorf("the page lacks %s", want)
+		}
 	}
 }
 
@@ -89,6 +104,7 @@ func TestAssembleRefusesBrokenSources(t *testing.T) {
 		{"missing file", map[string]string{"board.html": "<!DOCTYPE html>\n<script>\n//@inline gone.js\n</script>\n"}, "gone.js"},
 		{"script closer", map[string]string{"board.html": "<!DOCTYPE html>\n<script>\n//@inline a.js\n</script>\n", "a.js": "x = '</script>'"}, "</script"},
 		{"no doctype", map[string]string{"board.html": "<html></html>\n"}, "DOCTYPE"},
+		{"product marker outside a string", map[string]string{"board.html": "<!DOCTYPE html>\n<script>\nconst n = @product@;\n</script>\n"}, "@product@"},
 		{"marker not alone", map[string]string{"board.html": "<!DOCTYPE html>\n<style>/*@inline a.css*/</style>\n", "a.css": "p{}"}, "marker"},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,11 @@
 (() => {
   const root = document.documentElement;
   const $ = (id) => document.getElementById(id);
+  // Fixed: a wire key shared with the server (widget.ResultMetaKey), not
+  // the product's name.
   const RESULT_META_KEY = "kanban-mcp/widget";
+  // The product's name (product.Name), written in by `go generate ./widget`.
+  const PRODUCT_NAME = "@product@";
   const WRITE_SCOPE = "kanban.write";
 
   const state = {
@@ -22,7 +26,7 @@
   let nextOp = 1;
 
   const bridge = McpAppsBridge.create({
-    appInfo: { name: "kanban-mcp board", version: "1.0.0" },
+    appInfo: { name: `${PRODUCT_NAME} board`, version: "1.0.0" },
     appCapabilities: { availableDisplayModes: ["inline"] },
   });
 
@@ -279,9 +283,9 @@
       return;
     }
     const scope = v.write_scope || WRITE_SCOPE;
-    if (!v.signed_in) hint.textContent = "You are viewing without signing in. To change your own boards, connect kanban-mcp and sign in.";
+    if (!v.signed_in) hint.textContent = `You are viewing without signing in. To change your own boards, connect ${PRODUCT_NAME} and sign in.`;
     else if (!board.owned) hint.textContent = "This board belongs to someone else: you can look, but only its owner can change it.";
-    else hint.textContent = `This connection can only read. To move or add cards, reconnect kanban-mcp and allow ${scope}.`;
+    else hint.textContent = `This connection can only read. To move or add cards, reconnect ${PRODUCT_NAME} and allow ${scope}.`;
     hint.hidden = false;
   }
 
@@ -471,10 +475,10 @@
   function showRefusal(err, what) {
     const r = classify(err);
     if (r.kind === "signin") {
-      showNotice("signin", `${what}: you are not signed in to kanban-mcp here. Connect kanban-mcp in your assistant's app settings and sign in, then try again.`);
+      showNotice("signin", `${what}: you are not signed in to ${PRODUCT_NAME} here. Connect ${PRODUCT_NAME} in your assistant's app settings and sign in, then try again.`);
     } else if (r.kind === "scope") {
       const scope = r.scope.split(" ").find((s) => s) || WRITE_SCOPE;
-      showNotice("scope", `${what}: this connection may only read your boards. Reconnect kanban-mcp and allow “${scope}” (change your boards), then try again.`);
+      showNotice("scope", `${what}: this connection may only read your boards. Reconnect ${PRODUCT_NAME} and allow “${scope}” (change your boards), then try again.`);
     } else {
       showNotice("error", `${what}. ${r.text}`);
     }

@@ -4,18 +4,27 @@ package assemble
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"regexp"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 )
+
+// productMarker, a JavaScript string literal in the sources, becomes the
+// product's name as a JSON string (which is a JavaScript string literal
+// too, with <, > and & escaped so that it cannot end the script).
+const productMarker = `"@product@"`
 
 // marker is a line of src/board.html that the named source file replaces:
 // /*@inline board.css*/ inside <style>, //@inline board.js inside <script>.
 var marker = regexp.MustCompile(`(?m)^[ \t]*(?:/\*@inline ([\w.-]+)\*/|//@inline ([\w.-]+))[ \t]*$`)
 
 // Page returns src/board.html with every inline marker replaced by the
-// file it names, read from src. A file must not close the element it is
-// inlined into, which would end the script or style early.
+// file it names, read from src, and every productMarker by product.Name. A
+// file must not close the element it is inlined into, which would end the
+// script or style early.
 func Page(src fs.FS) ([]byte, error) {
 	shell, err := fs.ReadFile(src, "board.html")
 	if err != nil {
@@ -38,6 +47,14 @@ func Page(src fs.FS) ([]byte, error) {
 	})
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	name, err := json.Marshal(product.Name)
+	if err != nil {
+		return nil, err
+	}
+	out = bytes.ReplaceAll(out, []byte(productMarker), name)
+	if bytes.Contains(out, []byte("@product@")) {
+		return nil, fmt.Errorf("board.html: a @product@ marker was not replaced; write it as the string %s", productMarker)
 	}
 	if bytes.Contains(out, []byte("@inline")) {
 		return nil, fmt.Errorf("board.html: an @inline marker was not replaced; put each on a line of its own")
