@@ -99,8 +99,7 @@ func New(opts Options) (*Server, error) {
 		// resources/read; others ignore it.
 		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
-		server.WithInstructions("Kanban boards: list_boards and get_board to read, create_board, add_card, move_card and update_card to change. " +
-			"Public boards are readable without signing in; your own boards need kanban.read, changes need kanban.write, sharing and deleting boards need kanban.admin."),
+		server.WithInstructions(tools.Instructions(opts.Tools)),
 	}
 	if opts.ValidateOutput {
 		// The output schemas are generated from the very types the handlers
