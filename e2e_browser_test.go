@@ -239,7 +239,7 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 		t.Errorf("whoami = %v, want client_id %s and scopes [kanban.read]", who, clientID)
 	}
 	srv.mustCall(t, access, "list_boards", nil)
-	checkAccess(t, srv, srv.Env["AUTH_CHALLENGE"], matrixRow{tool: "create_board", scope: "kanban.write"}, needScope,
+	checkAccess(t, srv, srv.Env["AUTH_CHALLENGE"], "kanban.write", needScope,
 		srv.call(t, access, "create_board", map[string]any{"title": "Not with read"}))
 
 	// /account lists the connection; the person revokes it by clicking.

@@ -3,9 +3,13 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // access is what one caller level may do with one tool.
@@ -17,70 +21,114 @@ const (
 	needScope        // token without the scope: step-up challenge
 )
 
-// scopeMatrix is written out by hand from the table, not derived
-// from the declarations, so that a wrong declaration makes the test fail.
-var callerLevels = []string{"anonymous", "kanban.read", "kanban.write", "kanban.admin"}
-
-type matrixRow struct {
-	tool  string
-	scope string // the scope a challenge must name
-	want  [4]access
-	// args builds valid arguments on a fresh fixture, so an allowed call
-	// succeeds.
-	args func(f fixture) map[string]any
+// implies is the scope hierarchy as this test reads it, one line per
+// scope: what holding the scope grants besides itself. The matrix's
+// expectations are worked out from it here, independently of the
+// enforcement code, which must agree.
+var implies = map[string][]string{
+	"kanban.read":  nil,
+	"kanban.write": {"kanban.read"},
+	"kanban.admin": {"kanban.write"},
 }
 
-func scopeMatrix() []matrixRow {
-	return []matrixRow{
-		{"list_boards", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
-		{"get_board", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"board_id": f.BoardID} }},
-		{"get_card", "kanban.read", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"card_id": f.CardID} }},
-		{"whoami", "", [4]access{allowed, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
-		{"search_cards", "kanban.read", [4]access{needToken, allowed, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"query": "first"} }},
-		{"list_activity", "kanban.read", [4]access{needToken, allowed, allowed, allowed}, func(f fixture) map[string]any { return nil }},
-		{"create_board", "kanban.write", [4]access{needToken, needScope, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"title": "New"} }},
-		{"add_card", "kanban.write", [4]access{needToken, needScope, allowed, allowed}, func(f fixture) map[string]any {
-			return map[string]any{"board_id": f.BoardID, "column_id": f.Columns[1], "title": "Added"}
-		}},
-		{"update_card", "kanban.write", [4]access{needToken, needScope, allowed, allowed}, func(f fixture) map[string]any {
-			return map[string]any{"card_id": f.CardID, "title": "Renamed"}
-		}},
-		{"move_card", "kanban.write", [4]access{needToken, needScope, allowed, allowed}, func(f fixture) map[string]any {
-			return map[string]any{"card_id": f.CardID, "column_id": f.Columns[2]}
-		}},
-		{"delete_card", "kanban.write", [4]access{needToken, needScope, allowed, allowed}, func(f fixture) map[string]any { return map[string]any{"card_id": f.CardID} }},
-		{"share_board", "kanban.admin", [4]access{needToken, needScope, needScope, allowed}, func(f fixture) map[string]any {
-			return map[string]any{"board_id": f.BoardID, "visibility": "public"}
-		}},
-		{"delete_board", "kanban.admin", [4]access{needToken, needScope, needScope, allowed}, func(f fixture) map[string]any {
-			return map[string]any{"board_id": f.BoardID, "confirm": true}
-		}},
+// grants returns every scope that holding scope grants: the closure of
+// implies.
+func grants(scope string) map[string]bool {
+	out := map[string]bool{}
+	var walk func(string)
+	walk = func(s string) {
+		if out[s] {
+			return
+		}
+		out[s] = true
+		for _, next := range implies[s] {
+			walk(next)
+		}
 	}
+	walk(scope)
+	return out
 }
 
-// TestScopeMatrix calls every tool at every caller level in both challenge
-// modes and checks the exact answer: success, or the exact challenge with
-// status, error code, scope and resource_metadata.
+// callerLevels are the callers the matrix tries: no token, then a token
+// with each scope the server supports.
+func callerLevels(t *testing.T) []string {
+	levels := []string{"anonymous"}
+	for _, s := range auth.SupportedScopes() {
+		if _, ok := implies[string(s)]; !ok {
+			t.Fatalf("the server supports scope %s; add what it implies to this test's implies", s)
+		}
+		levels = append(levels, string(s))
+	}
+	return levels
+}
+
+// expectedAccess is what a caller at level may do with tool d, from its
+// declaration and the closure of implies: anonymous callers reach only
+// tools open to them; a token reaches a tool whose scope its own grants,
+// and a tool open to anonymous callers in any case (as anonymous).
+func expectedAccess(d tools.Tool, level string) access {
+	switch {
+	case level == "anonymous" && d.Requires.Anonymous:
+		return allowed
+	case level == "anonymous":
+		return needToken
+	case d.Requires.Anonymous || d.Requires.Scope == "" || grants(level)[string(d.Requires.Scope)]:
+		return allowed
+	}
+	return needScope
+}
+
+// matrixArgs builds arguments for tool d on fixture f, so that an allowed
+// call succeeds: every argument whose name it knows, and no other. A
+// required argument it does not know fails the test, naming it.
+func matrixArgs(t *testing.T, d tools.Tool, f fixture) map[string]any {
+	known := map[string]any{
+		"board_id":    f.BoardID,
+		"card_id":     f.CardID,
+		"column_id":   f.Columns[2],
+		"title":       "Matrix title",
+		"description": "Matrix description",
+		"query":       "first",
+		"visibility":  "public",
+		"confirm":     true,
+	}
+	desc := d.Descriptor()
+	args := map[string]any{}
+	for name := range desc.InputSchema.Properties {
+		if v, ok := known[name]; ok {
+			args[name] = v
+		} else if slices.Contains(desc.InputSchema.Required, name) {
+			t.Fatalf("%s requires argument %q: add a value for it to matrixArgs", d.Name, name)
+		}
+	}
+	return args
+}
+
+// TestScopeMatrix calls every declared tool at every caller level in both
+// challenge modes and checks the exact answer: success, or the exact
+// challenge with status, error code, scope and resource_metadata. What
+// each answer should be comes from the declarations and the closure of
+// implies; a wrong declaration is caught by the golden descriptors.
 func TestScopeMatrix(t *testing.T) {
 	t.Parallel()
+	levels := callerLevels(t)
 	for _, mode := range []string{"tool-result", "http"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t, map[string]string{"AUTH_CHALLENGE": mode})
-			for _, row := range scopeMatrix() {
-				for i, level := range callerLevels {
-					t.Run(row.tool+"/"+level, func(t *testing.T) {
-						f := srv.newFixture(t, "alice", "Matrix "+row.tool)
-						if (row.tool == "get_board" || row.tool == "get_card") && level == "anonymous" {
+			for _, d := range tools.All() {
+				for _, level := range levels {
+					t.Run(d.Name+"/"+level, func(t *testing.T) {
+						f := srv.newFixture(t, "alice", "Matrix "+d.Name)
+						token := ""
+						if level == "anonymous" {
 							// Anonymous callers can read public boards only.
 							srv.mustCall(t, f.AdminTok, "share_board", map[string]any{"board_id": f.BoardID, "visibility": "public"})
-						}
-						token := ""
-						if level != "anonymous" {
+						} else {
 							token = srv.token(t, "alice", "agent-1", level)
 						}
-						resp := srv.call(t, token, row.tool, row.args(f))
-						checkAccess(t, srv, mode, row, row.want[i], resp)
+						resp := srv.call(t, token, d.Name, matrixArgs(t, d, f))
+						checkAccess(t, srv, mode, string(d.Requires.Scope), expectedAccess(d, level), resp)
 					})
 				}
 			}
@@ -88,7 +136,32 @@ func TestScopeMatrix(t *testing.T) {
 	}
 }
 
-func checkAccess(t *testing.T, srv *testServer, mode string, row matrixRow, want access, resp rpcResponse) {
+// TestScopeMatrixExpectations pins the worked-out expectations for the
+// three kanban scopes to the table they were once written as, so that a
+// mistake in expectedAccess or grants cannot make the matrix vacuous.
+func TestScopeMatrixExpectations(t *testing.T) {
+	tests := []struct {
+		req  auth.Requirement
+		want [4]access // anonymous, kanban.read, kanban.write, kanban.admin
+	}{
+		{auth.Requirement{Anonymous: true, Scope: auth.ScopeRead}, [4]access{allowed, allowed, allowed, allowed}},
+		{auth.Requirement{Anonymous: true}, [4]access{allowed, allowed, allowed, allowed}},
+		{auth.Requirement{Scope: auth.ScopeRead}, [4]access{needToken, allowed, allowed, allowed}},
+		{auth.Requirement{Scope: auth.ScopeWrite}, [4]access{needToken, needScope, allowed, allowed}},
+		{auth.Requirement{Scope: auth.ScopeAdmin}, [4]access{needToken, needScope, needScope, allowed}},
+	}
+	for _, tt := range tests {
+		var got [4]access
+		for i, level := range []string{"anonymous", "kanban.read", "kanban.write", "kanban.admin"} {
+			got[i] = expectedAccess(tools.Tool{Requires: tt.req}, level)
+		}
+		if got != tt.want {
+			t.Errorf("%+v: %v, want %v", tt.req, got, tt.want)
+		}
+	}
+}
+
+func checkAccess(t *testing.T, srv *testServer, mode, scope string, want access, resp rpcResponse) {
 	t.Helper()
 	switch want {
 	case allowed:
@@ -103,7 +176,7 @@ func checkAccess(t *testing.T, srv *testServer, mode string, row matrixRow, want
 			t.Errorf("success carries a challenge: %v", res.Meta)
 		}
 	case needToken, needScope:
-		wantParams := map[string]string{"resource_metadata": srv.PRM(), "scope": row.scope}
+		wantParams := map[string]string{"resource_metadata": srv.PRM(), "scope": scope}
 		if mode == "http" && want == needToken {
 			// RFC 6750 §3.1: no error code when no token was sent.
 			if resp.Status != http.StatusUnauthorized {
