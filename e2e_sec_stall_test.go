@@ -304,6 +304,9 @@ func TestSecUnreadAnswersDelayNobody(t *testing.T) {
 			t.Errorf("an unread connection was answered %d with Retry-After %q; want 200, or 429 with Retry-After", status, retry)
 		}
 	}
+	if strings.Contains(srv.Log.String(), "could not set the write deadline") {
+		t.Error("the write deadline of a large answer could not be set: unread answers are held for the whole WriteTimeout")
+	}
 	if answered > httpapi.LargeAnswersPerCaller {
 		t.Errorf("%d answers were held for one network that reads none; it may have %d in flight", answered, httpapi.LargeAnswersPerCaller)
 	}

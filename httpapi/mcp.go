@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"sync"
@@ -58,6 +59,7 @@ const MaxBodyBytes = 1 << 20
 // delay nobody.
 type mcpEndpoint struct {
 	mcp      *server.StreamableHTTPServer
+	logger   *slog.Logger
 	authn    *auth.Authenticator
 	registry *tools.Registry
 	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
@@ -116,7 +118,7 @@ const (
 	LargeAnswersPerCaller = 2
 )
 
-func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
+func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
 	large := make(map[string]bool)
 	for _, t := range decls {
@@ -138,7 +140,7 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, authn *auth.Authenticator, r
 	if limits.bodyBytes <= 0 {
 		limits.bodyBytes = DefaultBodyMemory
 	}
-	return &mcpEndpoint{mcp: s, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
+	return &mcpEndpoint{mcp: s, logger: logger, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
 		large: large, slots: make(chan struct{}, limits.largeAnswers),
 		callers:      newCallerLimit(LargeAnswersPerCaller),
 		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
@@ -238,7 +240,11 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer sent()
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(largeAnswerWriteTimeout))
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(largeAnswerWriteTimeout)); err != nil {
+			// Only a writer that hides its connection fails here; the
+			// answer then has the server's WriteTimeout.
+			e.logger.WarnContext(r.Context(), "could not set the write deadline of a large answer", "err", err)
+		}
 	} else {
 		e.mcp.Handle(buf, req)
 	}

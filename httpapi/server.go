@@ -129,7 +129,7 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Authenticator, registry, opts.Tools,
+	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, opts.Tools,
 		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory})
 	if err != nil {
 		return nil, err
