@@ -207,6 +207,24 @@ func TestSecStalledBodiesDelayNobody(t *testing.T) {
 		}
 	}
 
+	// Many connections from one more network, each with a body of 100 KiB
+	// that stalls: past the first few KiB each is counted, so past the
+	// network's share they are refused, instead of each holding its
+	// 100 KiB for the read timeout (2,000 of them once held 400 MB).
+	var many []net.Conn
+	for range 200 {
+		many = append(many, startStalledBody(t, loopbackAddress(6, 0), srv.URL, false, 100<<10))
+	}
+	refusedMany := 0
+	for _, a := range rawAnswers(many, 3*time.Second) {
+		if a.err == nil && a.status == http.StatusTooManyRequests {
+			refusedMany++
+		}
+	}
+	if refusedMany < len(many)/2 {
+		t.Errorf("%d of %d stalled 100 KiB bodies from one network were refused with 429; want most of them", refusedMany, len(many))
+	}
+
 	// More networks of stalled 300 KiB bodies spend the whole budget: a
 	// batch from a new network each time the victim still gets through
 	// (refused bodies give their bytes back as they go).

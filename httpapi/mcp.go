@@ -51,7 +51,7 @@ const MaxBodyBytes = 1 << 20
 // answers, for a bounded time, and cannot keep everybody else's waiting.
 //
 // Request bodies are read whole before anything else. The first
-// freeBodyBytes of each are not counted: every ordinary request fits.
+// freeBodyBytes of each are not counted: nearly every request fits.
 // Bytes beyond are taken from a budget of their own (bodyMemory) as they
 // arrive, by client network, until the request ends; when it is spent the
 // request is refused at once rather than made to wait, so clients that
@@ -93,11 +93,13 @@ const (
 )
 
 // freeBodyBytes of a request body are read without taking from the body
-// budget: the largest card a client can send fits (10,520 characters of
-// title, description and labels, even when each is written as a 12-byte
-// JSON escape of a surrogate pair: 126 KB), and a connection may hold
-// half as much again in headers (MaxHeaderBytes) anyway.
-const freeBodyBytes = 128 << 10
+// budget: nearly every request fits (a tools/call of a few hundred bytes),
+// and larger ones (a card with a long description) are counted against
+// their network's share, which they pass unless that network holds a
+// quarter of the budget already. The allowance is small because nothing
+// else bounds it: a network with 2,000 connections that each sent 128 KiB
+// and stalled once held 400 MB this way.
+const freeBodyBytes = 8 << 10
 
 const (
 	// largeAnswerWait is how long a large call waits for a slot and for
