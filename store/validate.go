@@ -104,21 +104,31 @@ func hasControl(s, allowed string) bool {
 // formatting and default-ignorable characters, private-use characters and
 // noncharacters, and names that would render as nothing at all.
 //
+// Also refused anywhere: the object replacement character and the musical
+// null notehead (they show as nothing or a box), code points this Go
+// release does not know outside the emoji blocks (where newer emoji live),
+// and variation selectors other than the emoji and text presentation
+// selectors: ideographic and standardized variation sequences change a
+// glyph too subtly to tell apart, and one after every character of a name
+// spells a hidden byte each.
+//
 // What scripts and emoji need stays allowed, but only where it shows:
-//   - ZWJ and ZWNJ only between two characters, as emoji sequences and
-//     Persian and Indic scripts use them: the character before (or its
-//     base, past combining marks and variation selectors, as in an emoji
-//     with U+FE0F or a skin tone modifier) must not be ASCII, a Latin
-//     letter, a space or another joiner; the one after must not be any of
-//     those, nor a variation selector or a combining mark other than a
-//     virama (Bengali ra with ya-phala, Sinhala touching letters);
-//   - combining marks;
-//   - a variation selector right after a character it can vary (❤️): not
-//     at the start, after another variation selector, or after a space, a
-//     Latin letter (with or without marks) or any ASCII character, except
-//     in a keycap emoji ([0-9#*] U+FE0F U+20E3, as in 1️⃣); an
-//     ideographic variation selector (U+E0100–U+E01EF) only right after a
-//     Han character;
+//   - ZWJ and ZWNJ only between two characters that join: emoji (symbols,
+//     their modifiers and presentation selectors) or letters and marks of
+//     a script that uses joiners (Arabic and Persian, Syriac, N'Ko,
+//     Mongolian, the Indic scripts, Sinhala, Myanmar, Khmer, Tibetan).
+//     Between any other characters (Latin, Cyrillic, Han, spaces, another
+//     joiner) a joiner changes nothing visible and only makes a look-alike
+//     ("ur\u200Dgent") or spells hidden bits. The character after must not
+//     be a mark, except a virama (Bengali ra with ya-phala, Sinhala
+//     touching letters);
+//   - combining marks of the base character's own script, or of none
+//     (accents): a mark of another script on a letter (a Khitan filler
+//     after "t") draws nothing, or draws like a different letter;
+//   - U+FE0F and U+FE0E right after a symbol or punctuation they can
+//     present as emoji or text (❤️, ‼️, ℹ️), and in a keycap emoji
+//     ([0-9#*] U+FE0F U+20E3, as in 1️⃣); not after a letter, a space,
+//     another selector or at the start;
 //   - tag characters only in the flags of England, Scotland and Wales (🏴
 //     followed by the tags gbeng, gbsct or gbwls and the cancel tag), the
 //     only tag sequences recommended for interchange; any other run of tags
@@ -126,7 +136,7 @@ func hasControl(s, allowed string) bool {
 func checkName(what, name string) error {
 	visible := false
 	prev := rune(-1) // the character before r; -1 at the start
-	base := rune(-1) // the last character before r that is not a combining mark
+	base := rune(-1) // the last character before r that is not a combining mark or a joiner
 	tagsEnd := 0     // the byte offset where the tags of an allowed flag end
 	for i, r := range name {
 		_, size := utf8.DecodeRuneInString(name[i:]) // not RuneLen: an invalid byte is one wide
@@ -141,6 +151,12 @@ func checkName(what, name string) error {
 			return Errorf(Invalid, "%s must be a single line without line or paragraph separators (U+%04X)", what, r)
 		case r == brailleBlank:
 			return Errorf(Invalid, "%s must not contain the blank braille pattern (U+2800), which shows as a blank; use an ordinary space", what)
+		case r == '\uFFFC' || r == '\U0001D159':
+			return Errorf(Invalid, "%s must not contain U+%04X, which shows as nothing or as a box; remove it", what, r)
+		case unassigned(r) && !inEmojiBlocks(r):
+			return Errorf(Invalid, "%s must not contain U+%04X, a code point Unicode %s does not assign, which shows as nothing or as a box; remove it", what, r, unicode.Version)
+		case unicode.In(r, unicode.Mn, unicode.Me) && !unicode.Is(unicode.Variation_Selector, r) && !markFits(r, base):
+			return Errorf(Invalid, "%s has a combining mark (U+%04X) of another script than the letter it sits on, where it draws nothing or a look-alike; remove it", what, r)
 		case r == flagBase:
 			if isTag(next) {
 				n := subdivisionFlagTags(rest)
@@ -170,7 +186,7 @@ func checkName(what, name string) error {
 			visible = true
 		}
 		prev = r
-		if !unicode.In(r, unicode.M) { // variation selectors are marks too
+		if !unicode.In(r, unicode.M) && !isJoiner(r) { // variation selectors are marks too
 			base = r
 		}
 	}
@@ -186,23 +202,46 @@ func checkName(what, name string) error {
 // makes a look-alike of the name without it or hides text.
 func checkVariationSelector(what string, r, prev, base, next rune) error {
 	switch {
+	case r != vs15 && r != vs16:
+		return Errorf(Invalid, "%s must not contain variation selector U+%04X: only the emoji and text presentation selectors (U+FE0F, U+FE0E) are allowed in names, after a symbol they present; remove it", what, r)
 	case prev < 0 || unicode.Is(unicode.Variation_Selector, prev) || isTag(prev):
-		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing: it may only follow a character it varies, such as an emoji; remove it", what, r)
-	case r >= 0xE0100: // an ideographic variation selector
-		if !unicode.Is(unicode.Han, prev) {
-			return Errorf(Invalid, "%s must not contain an ideographic variation selector (U+%04X) except right after a Han character; remove it", what, r)
-		}
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) that varies nothing: it may only follow a symbol it presents, such as an emoji; remove it", what, r)
 	case prev < utf8.RuneSelf:
-		// ASCII has no variation sequence that shows apart from the
+		// ASCII has no presentation sequence that shows apart from the
 		// plain character, except as part of a keycap emoji.
 		if r != vs16 || next != keycap || !strings.ContainsRune("0123456789#*", prev) {
 			return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after an ASCII character, where it shows nothing; only a keycap emoji (a digit, # or *, then U+FE0F and U+20E3) has one; remove it", what, r)
 		}
-	case base < utf8.RuneSelf || unicode.Is(unicode.Latin, base) || unicode.IsSpace(base):
-		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after a Latin letter or a space, which it cannot vary; remove it", what, r)
+	case !unicode.In(base, unicode.S, unicode.P) && base != informationSource:
+		return Errorf(Invalid, "%s must not contain a variation selector (U+%04X) after a letter, a digit or a space, which it cannot present as emoji; remove it", what, r)
 	}
 	return nil
 }
+
+// markFits reports whether combining mark r may sit on base: a mark of no
+// script of its own (an accent, U+0300…), or of base's script.
+func markFits(r, base rune) bool {
+	if unicode.In(r, unicode.Inherited, unicode.Common) {
+		return true
+	}
+	for _, script := range unicode.Scripts {
+		if unicode.Is(script, r) {
+			return base >= 0 && unicode.Is(script, base)
+		}
+	}
+	return false
+}
+
+// unassigned reports whether this Go release's Unicode tables give r no
+// category.
+func unassigned(r rune) bool {
+	// Not unicode.C: Go's "other" table holds the unassigned code points.
+	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
+}
+
+// inEmojiBlocks reports whether r lies in the blocks where Unicode adds
+// emoji (U+1F000–U+1FBFF): a name may hold an emoji newer than the tables.
+func inEmojiBlocks(r rune) bool { return r >= 0x1F000 && r <= 0x1FBFF }
 
 // joinsAfter reports whether a ZWJ or ZWNJ may follow prev, whose base
 // character (past combining marks and variation selectors) is base.
@@ -211,7 +250,7 @@ func checkVariationSelector(what string, r, prev, base, next rune) error {
 // spaces a joiner changes nothing visible, so it only makes a look-alike
 // ("ur\u200Dgent") or, in a run, spells hidden bits.
 func joinsAfter(prev, base rune) bool {
-	return prev >= 0 && !isJoiner(prev) && !isJoiner(base) && !latinOrSpace(base)
+	return prev >= 0 && !isJoiner(prev) && !isJoiner(base) && joins(base)
 }
 
 // joinsBefore reports whether a ZWJ or ZWNJ may precede next (-1 at the
@@ -221,17 +260,28 @@ func joinsAfter(prev, base rune) bool {
 // ya-phala as ra, ZWJ, virama, ya, and Sinhala its touching letters as
 // consonant, ZWJ, al-lakuna, consonant; a virama shows.
 func joinsBefore(next rune) bool {
-	return next >= 0 && !isJoiner(next) && !latinOrSpace(next) &&
+	return next >= 0 && !isJoiner(next) && joins(next) &&
 		(!unicode.In(next, unicode.M, unicode.Variation_Selector) || isVirama(next))
+}
+
+// joiningScripts are the scripts whose text uses ZWJ and ZWNJ to choose
+// between joined and separate forms of its letters.
+var joiningScripts = []*unicode.RangeTable{
+	unicode.Arabic, unicode.Syriac, unicode.Nko, unicode.Mongolian,
+	unicode.Devanagari, unicode.Bengali, unicode.Gurmukhi, unicode.Gujarati, unicode.Oriya,
+	unicode.Tamil, unicode.Telugu, unicode.Kannada, unicode.Malayalam, unicode.Sinhala,
+	unicode.Myanmar, unicode.Khmer, unicode.Tibetan,
+}
+
+// joins reports whether a ZWJ or ZWNJ next to r can change what shows: r
+// is part of an emoji (a symbol, an emoji modifier or a presentation
+// selector) or a letter or mark of a joining script.
+func joins(r rune) bool {
+	return r >= 0 && (unicode.In(r, unicode.So, unicode.Sk) || r == vs16 || unicode.In(r, joiningScripts...))
 }
 
 // isVirama reports whether r is a virama (canonical combining class 9).
 func isVirama(r rune) bool { return norm.NFD.PropertiesString(string(r)).CCC() == 9 }
-
-// latinOrSpace reports whether r is ASCII (or -1), a Latin letter or a space.
-func latinOrSpace(r rune) bool {
-	return r < utf8.RuneSelf || unicode.Is(unicode.Latin, r) || unicode.IsSpace(r)
-}
 
 func isJoiner(r rune) bool { return r == zwj || r == zwnj }
 
@@ -257,8 +307,11 @@ const (
 	zwnj      = '\u200C'
 	flagBase  = '\U0001F3F4' // WAVING BLACK FLAG, the base of subdivision flags
 	cancelTag = '\U000E007F'
+	vs15      = '\uFE0E' // VARIATION SELECTOR-15, text presentation
 	vs16      = '\uFE0F' // VARIATION SELECTOR-16, emoji presentation
-	keycap    = '\u20E3' // COMBINING ENCLOSING KEYCAP
+	// informationSource (ℹ) is a letter with an emoji presentation.
+	informationSource = '\u2139'
+	keycap            = '\u20E3' // COMBINING ENCLOSING KEYCAP
 	// brailleBlank draws nothing yet is no space: trimming and blank
 	// checks miss it, so it can pad a name to look like another.
 	brailleBlank = '\u2800'
@@ -301,17 +354,17 @@ func isNoncharacter(r rune) bool { return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE
 // characters (ZWJ, ZWNJ, …), combining marks without a base, variation
 // selectors, the other default-ignorable code points, the object
 // replacement character, the musical null notehead,
-// and code points this Go release does not know (a name of only those
-// shows nothing recognisable; mixed with known ones they may be emoji
-// newer than the tables, and pass).
+// and code points this Go release does not know (checkName lets those
+// through only in the emoji blocks, where they may be emoji newer than the
+// tables; a name of only those shows nothing recognisable).
 func invisible(r rune) bool {
 	return unicode.IsSpace(r) || r == '\uFFFC' || r == '\U0001D159' ||
 		unicode.In(r, unicode.Cf, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
-		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
+		unassigned(r)
 }
 
 // NormalizeLabels trims labels, drops duplicates (labels with the same
-// LabelKey, keeping the first spelling) and checks the limits. It returns
+// NameKey, keeping the first spelling) and checks the limits. It returns
 // a non-nil slice.
 func NormalizeLabels(labels []string) ([]string, error) {
 	out := make([]string, 0, len(labels))
@@ -331,7 +384,7 @@ func NormalizeLabels(labels []string) ([]string, error) {
 		if err := checkName(fmt.Sprintf("label %+q", l), l); err != nil {
 			return nil, err
 		}
-		key := LabelKey(l)
+		key := NameKey(l)
 		if seen[key] {
 			continue
 		}
@@ -344,14 +397,15 @@ func NormalizeLabels(labels []string) ([]string, error) {
 	return out, nil
 }
 
-// LabelKey returns what two labels must share to count as the same label:
-// their compatibility caseless form (Unicode's D146: NFKC folds width and
+// NameKey returns what two names must share to count as the same name
+// (two labels of a card, two columns of a board): their compatibility
+// caseless form (Unicode's D146: NFKC folds width and
 // compatibility forms, so "ｕｒｇｅｎｔ" is "urgent"; full case folding
 // makes "Straße" "STRASSE"), with each run of white space as one ASCII
 // space and without ZWJ, ZWNJ and variation selectors, which change how a
-// label looks but not what it says. Labels that differ only so would read
-// as one label twice.
-func LabelKey(label string) string {
+// name looks but not what it says. Names that differ only so would read
+// as one name twice.
+func NameKey(label string) string {
 	if isFoldedASCII(label) {
 		return label // the common case, as a label filter checks every card
 	}
@@ -381,7 +435,7 @@ func LabelKey(label string) string {
 	return b.String()
 }
 
-// isFoldedASCII reports whether s is already its own LabelKey because it
+// isFoldedASCII reports whether s is already its own NameKey because it
 // is ASCII without upper-case letters, control characters or a run of
 // spaces.
 func isFoldedASCII(s string) bool {

@@ -106,15 +106,32 @@ func TestValidators(t *testing.T) {
 		{"title with a red heart", ValidateTitle("title", "\u2764\uFE0F"), ""},
 		{"title with a text-style heart", ValidateTitle("title", "\u2764\uFE0E"), ""},
 		{"title with emoji-style symbols", ValidateTitle("title", "\u00A9\uFE0F \u2122\uFE0F \u2139\uFE0F \U0001F170\uFE0F"), ""},
-		{"title of a Han character and its ideographic variant", ValidateTitle("title", "\u6F22\U000E0100"), ""},
-		{"title with a CJK compatibility variant", ValidateTitle("title", "\u8279\uFE00"), ""},
+		// Ideographic and standardized variation sequences are refused: one
+		// after every character spells a hidden byte each.
+		{"title of a Han character and its ideographic variant", ValidateTitle("title", "\u6F22\U000E0100"), Invalid},
+		{"title with a CJK compatibility variant", ValidateTitle("title", "\u8279\uFE00"), Invalid},
+		{"title hiding a byte after each Han character", ValidateTitle("title", "\u4EFB\uFE08\u4EFB\uFE07\u4EFB\uFE0E\u4EFB\U000E0120"), Invalid},
+		{"title with a text presentation selector after a Han character", ValidateTitle("title", "\u4EFB\uFE0E"), Invalid},
+		{"column name with a joiner inside a Cyrillic word", ValidateTitle("title", "\u0413\u043E\u200D\u0442\u043E\u0432\u043E"), Invalid},
+		{"title with a joiner between Han characters", ValidateTitle("title", "\u6F22\u200D\u5B57"), Invalid},
+		{"title with a variation selector after a Cyrillic letter", ValidateTitle("title", "\u0413\u043E\u0442\u043E\u0432\u043E\uFE00"), Invalid},
+		{"title with the musical null notehead", ValidateTitle("title", "Done\U0001D159"), Invalid},
+		{"title with the object replacement character", ValidateTitle("title", "urgent\uFFFC"), Invalid},
+		{"title with a Khitan filler on a Latin letter", ValidateTitle("title", "urgent\U00016FE4"), Invalid},
+		{"title with a Cyrillic mark on a Latin letter", ValidateTitle("title", "To Do\u0489"), Invalid},
+		{"title with an unassigned code point", ValidateTitle("title", "Plan\u0378"), Invalid},
+		{"title with an accent on a Latin letter", ValidateTitle("title", "Cafe\u0301"), ""},
+		{"title with a Cyrillic mark on a Cyrillic letter", ValidateTitle("title", "\u0430\u0483"), ""},
+		{"title with double exclamation as emoji", ValidateTitle("title", "Go\u203C\uFE0F"), ""},
+		{"title with information source as emoji", ValidateTitle("title", "Info \u2139\uFE0F"), ""},
+		{"title with an emoji newer than the tables", ValidateTitle("title", "Plan \U0001FAE9"), ""},
 		{"title in French", ValidateTitle("title", "Caf\u00E9 cr\u00E8me"), ""},
 		{"title in Japanese", ValidateTitle("title", "\u9032\u884C\u4E2D\u306E\u30BF\u30B9\u30AF"), ""},
 		{"title in plain English", ValidateTitle("title", "In progress"), ""},
 		{"title with the flag of Scotland", ValidateTitle("title", "Team \U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"), ""},
 		{"title with the flags of England and Wales", ValidateTitle("title", "\U0001F3F4"+tags("gbeng")+"\U000E007F\U0001F3F4"+tags("gbwls")+"\U000E007F"), ""},
 		{"title with a black flag", ValidateTitle("title", "\U0001F3F4 Blocked"), ""},
-		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), ""},
+		{"title with an ideographic variant", ValidateTitle("title", "\u845B\U000E0100\u57CE"), Invalid},
 		{"title with a family emoji", ValidateTitle("title", "\U0001F468\u200D\U0001F469\u200D\U0001F467"), ""},
 		{"title with an emoji ZWJ sequence", ValidateTitle("title", "Team \U0001F469\u200D\U0001F4BB"), ""},
 		{"title with an emoji ZWJ sequence after a variation selector", ValidateTitle("title", "\U0001F441\uFE0F\u200D\U0001F5E8\uFE0F"), ""},
@@ -187,7 +204,7 @@ func TestNormalizeLabels(t *testing.T) {
 		{"a variation selector is not a new label", []string{"\u2764\uFE0F", "\u2764", "\u2764\uFE0E"}, []string{"\u2764\uFE0F"}},
 		{"a joiner is not a new label", []string{"\U0001F469\u200D\U0001F4BB", "\U0001F469\U0001F4BB"}, []string{"\U0001F469\u200D\U0001F4BB"}},
 		{"a ZWNJ is not a new label", []string{"\u0645\u06CC\u200C\u0634\u0648\u062F", "\u0645\u06CC\u0634\u0648\u062F"}, []string{"\u0645\u06CC\u200C\u0634\u0648\u062F"}},
-		{"an ideographic variant is not a new label", []string{"\u845B\U000E0100", "\u845B"}, []string{"\u845B\U000E0100"}},
+		{"a text presentation is not a new label", []string{"\u2764\uFE0E", "\u2764"}, []string{"\u2764\uFE0E"}},
 		{"different labels stay", []string{"bug", "bugs", "bug fix", "caf\u00E9", "cafe", "\u6F22", "\u5B57"}, []string{"bug", "bugs", "bug fix", "caf\u00E9", "cafe", "\u6F22", "\u5B57"}},
 	}
 	for _, tt := range tests {
@@ -207,7 +224,7 @@ func TestNormalizeLabels(t *testing.T) {
 	}
 }
 
-func TestLabelKey(t *testing.T) {
+func TestNameKey(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"bug", "bug"},
 		{"Bug Fix", "bug fix"},
@@ -221,8 +238,8 @@ func TestLabelKey(t *testing.T) {
 		{"a \u200D b", "a b"},
 	}
 	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, LabelKey(tt.in)); diff != "" {
-			t.Errorf("LabelKey(%+q) (-want +got):\n%s", tt.in, diff)
+		if diff := cmp.Diff(tt.want, NameKey(tt.in)); diff != "" {
+			t.Errorf("NameKey(%+q) (-want +got):\n%s", tt.in, diff)
 		}
 	}
 }

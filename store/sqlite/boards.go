@@ -284,9 +284,9 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 			return nil, err
 		}
 		name = strings.TrimSpace(name)
-		key := strings.ToLower(name)
+		key := store.NameKey(name)
 		if seen[key] {
-			return nil, store.Errorf(store.Invalid, "column name %q is given twice; column names on a board must differ", name)
+			return nil, store.Errorf(store.Invalid, "column name %q is given twice (names that differ only in case, width or spacing count as the same); column names on a board must differ", name)
 		}
 		seen[key] = true
 		names[i] = name

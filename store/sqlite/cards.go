@@ -512,7 +512,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	lowered := strings.ToLower(query)
 	labelKey := ""
 	if label != "" {
-		labelKey = store.LabelKey(label)
+		labelKey = store.NameKey(label)
 	}
 	err = s.read(ctx, "search cards", func(tx *txn) error {
 		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
@@ -581,13 +581,13 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 	return nil
 }
 
-// cardMatches reports whether card has a label with the store.LabelKey
+// cardMatches reports whether card has a label with the store.NameKey
 // labelKey (when it is set: the key labels dedupe by, so the filter finds
 // the label however it was spelled) and contains lowered, an already
 // lower-cased query, in its title, description or a label (when lowered
 // is set).
 func cardMatches(card store.Card, lowered, labelKey string) bool {
-	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.LabelKey(l) == labelKey }) {
+	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.NameKey(l) == labelKey }) {
 		return false
 	}
 	if lowered == "" {
