@@ -147,9 +147,10 @@ func rawAnswers(conns []net.Conn, wait time.Duration) []rawAnswer {
 // sending nothing, some after 300 KiB. Every other client's requests are
 // still answered at once, a large body included; the stalled requests
 // past the network's share of the body budget are refused with 429 and
-// Retry-After. Then more networks together spend the whole budget: large
-// bodies are refused with 503 and Retry-After, and ordinary requests
-// still pass. Before the bytes were counted as they arrived and shared
+// Retry-After, and so are most of 200 connections of another network that
+// each stall after 100 KiB. Then more networks together spend the whole
+// budget: large bodies are refused with 503 and Retry-After, and ordinary
+// requests still pass. Before the bytes were counted as they arrived and shared
 // per network, 16 requests that only announced their size stalled every
 // /mcp request until the server's 30 s read timeout.
 func TestSecStalledBodiesDelayNobody(t *testing.T) {
