@@ -63,7 +63,8 @@ func BenchmarkGetBoard(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			st := openStore(b)
-			owner := store.Call{Actor: store.Actor{Issuer: "https://issuer.example", Subject: "owner"}, Tool: "bench"}
+			owner := store.Call{Actor: store.Actor{Issuer: "https://issuer.example", Subject: "owner"}, Tool: "bench",
+				Describe: func(store.Change) string { return "bench setup" }}
 			board, err := st.CreateBoard(b.Context(), owner, "Bench", loadtest.BoardColumns())
 			if err != nil {
 				b.Fatal(err)

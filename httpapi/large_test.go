@@ -34,6 +34,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 			Description: "waits until the test lets it answer",
 			Output:      mcp.WithOutputSchema[struct{}](),
 			Requires:    auth.Requirement{Anonymous: true},
+			Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
 			LargeAnswer: large,
 			Handle: func(ctx context.Context, _ store.Store, _ *tools.Call) (*tools.Result, error) {
 				if !large {

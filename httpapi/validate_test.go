@@ -28,6 +28,7 @@ func TestValidateOutput(t *testing.T) {
 		Description: "returns what its schema does not allow",
 		Output:      mcp.WithOutputSchema[declared](),
 		Requires:    auth.Requirement{Anonymous: true},
+		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
 		Handle: func(context.Context, store.Store, *tools.Call) (*tools.Result, error) {
 			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Text: "drifted"}, nil
 		},

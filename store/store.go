@@ -99,6 +99,32 @@ func (a Actor) Anonymous() bool { return a.Subject == "" }
 type Call struct {
 	Actor Actor
 	Tool  string
+	// Describe words what a write changed as the summary of its activity
+	// row, which the store commits in the write's transaction. The tool
+	// that makes the write supplies it, so no audit wording lives in a
+	// storage backend; every write needs one.
+	Describe func(Change) string
+}
+
+// Change is what one write changed, as the store reports it for the
+// write's activity row (Call.Describe words it). Fields a write has no use
+// for stay zero.
+type Change struct {
+	BoardID string   // the board the write concerned
+	IDs     []string // every board, column and card ID it touched
+	// Unchanged says the write found everything as requested and changed
+	// nothing (the idempotent repeat of an update, a move or a share).
+	Unchanged  bool
+	Board      string     // the board's title (as it was, for a deleted board)
+	Card       string     // the card's title after the write
+	FormerCard string     // the card's title before, when the write renamed it
+	Column     string     // the card's column after the write (before, for a deleted card)
+	FromColumn string     // the column a move took the card from, when it changed
+	From, To   int        // the card's positions before and after a move
+	Fields     []string   // what an update changed: title, description, labels
+	Columns    int        // columns of a created board
+	Cards      int        // cards of a deleted board
+	Visibility Visibility // a shared board's visibility
 }
 
 // Visibility says who may read a board.

@@ -35,6 +35,7 @@ func AddCard() Tool {
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Describe:    describeAddCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in addCardArgs) (*Result, error) {
 			card, err := s.AddCard(ctx, c.StoreCall(), store.NewCard{
@@ -46,7 +47,6 @@ func AddCard() Tool {
 			return &Result{
 				Structured: cardFrom(*card),
 				Text:       fmt.Sprintf("Added card '%s' to %s.", card.Title, card.ColumnName),
-				Recorded:   true,
 			}, nil
 		}),
 	}
@@ -57,4 +57,9 @@ func (a addCardArgs) validate() error {
 		idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID},
 		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
 	)
+}
+
+// describeAddCard words add_card's activity row.
+func describeAddCard(ch store.Change) string {
+	return "added card " + quoted(ch.Card) + " to " + ch.Column + " on " + quoted(ch.Board)
 }

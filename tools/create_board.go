@@ -30,6 +30,7 @@ func CreateBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{Destructive: false},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Describe:    describeCreateBoard,
 		Meta:        widget.TemplateMeta("Creating the board…", "Board created"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in createBoardArgs) (*Result, error) {
 			b, err := s.CreateBoard(ctx, c.StoreCall(), in.Title, in.Columns)
@@ -40,7 +41,6 @@ func CreateBoard() Tool {
 			return &Result{
 				Structured: out,
 				Text:       fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
-				Recorded:   true,
 				Meta:       widgetHints(c, b.Owned),
 			}, nil
 		}),
@@ -50,3 +50,8 @@ func CreateBoard() Tool {
 // validate has nothing to add: the store checks the title and each column
 // name (store.ValidateTitle) in the same words for every caller.
 func (createBoardArgs) validate() error { return nil }
+
+// describeCreateBoard words create_board's activity row.
+func describeCreateBoard(ch store.Change) string {
+	return "created board " + quoted(ch.Board) + " with " + plural(ch.Columns, "column", "columns")
+}

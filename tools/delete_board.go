@@ -35,6 +35,7 @@ func DeleteBoard() Tool {
 		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
 		Annotations: Annotations{Destructive: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Describe:    describeDeleteBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteBoardArgs) (*Result, error) {
 			b, err := s.DeleteBoard(ctx, c.StoreCall(), in.BoardID)
 			if err != nil {
@@ -43,7 +44,6 @@ func DeleteBoard() Tool {
 			return &Result{
 				Structured: deleteBoardOutput{Deleted: true, BoardID: b.ID, Title: b.Title, CardCount: b.CardCount},
 				Text:       fmt.Sprintf("Deleted board '%s' and its %s.", b.Title, plural(b.CardCount, "card", "cards")),
-				Recorded:   true,
 			}, nil
 		}),
 	}
@@ -57,4 +57,9 @@ func (a deleteBoardArgs) validate() error {
 		return store.Errorf(store.Invalid, "set confirm to true to delete board %s: this deletes all its cards and cannot be undone", a.BoardID)
 	}
 	return nil
+}
+
+// describeDeleteBoard words delete_board's activity row.
+func describeDeleteBoard(ch store.Change) string {
+	return "deleted board " + quoted(ch.Board) + " (" + plural(ch.Cards, "card", "cards") + ")"
 }

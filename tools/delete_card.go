@@ -32,6 +32,7 @@ func DeleteCard() Tool {
 		Output:      mcp.WithOutputSchema[deleteCardOutput](),
 		Annotations: Annotations{Destructive: true, Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Describe:    describeDeleteCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteCardArgs) (*Result, error) {
 			d, err := s.DeleteCard(ctx, c.StoreCall(), in.CardID)
 			if err != nil {
@@ -40,7 +41,6 @@ func DeleteCard() Tool {
 			return &Result{
 				Structured: deleteCardOutput{Deleted: true, CardID: d.CardID, BoardID: d.BoardID, ColumnID: d.ColumnID, Title: d.Title},
 				Text:       fmt.Sprintf("Deleted card '%s' from %s.", d.Title, d.ColumnName),
-				Recorded:   true,
 			}, nil
 		}),
 	}
@@ -48,4 +48,9 @@ func DeleteCard() Tool {
 
 func (a deleteCardArgs) validate() error {
 	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
+}
+
+// describeDeleteCard words delete_card's activity row.
+func describeDeleteCard(ch store.Change) string {
+	return "deleted card " + quoted(ch.Card) + " from " + ch.Column
 }

@@ -20,11 +20,11 @@ func FuzzToolArguments(f *testing.F) {
 	st := openStore(f)
 	owner := store.Actor{Issuer: "https://issuer.example", Subject: "fuzzer", ClientID: "fuzz-client"}
 	principal := &auth.Principal{Issuer: owner.Issuer, Subject: owner.Subject, ClientID: owner.ClientID, Scopes: auth.Scopes{"kanban.admin"}}
-	board, err := st.CreateBoard(f.Context(), store.Call{Actor: owner, Tool: "create_board"}, "Fuzz board", nil)
+	board, err := st.CreateBoard(f.Context(), store.Call{Actor: owner, Tool: "create_board", Describe: describeCreateBoard}, "Fuzz board", nil)
 	if err != nil {
 		f.Fatal(err)
 	}
-	card, err := st.AddCard(f.Context(), store.Call{Actor: owner, Tool: "add_card"}, store.NewCard{
+	card, err := st.AddCard(f.Context(), store.Call{Actor: owner, Tool: "add_card", Describe: describeAddCard}, store.NewCard{
 		BoardID: board.ID, ColumnID: board.Columns[0].ID, Title: "Seed card", Labels: []string{"seed"},
 	})
 	if err != nil {

@@ -38,6 +38,7 @@ func MoveCard() Tool {
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Describe:    describeMoveCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {
 			m, err := s.MoveCard(ctx, c.StoreCall(), in.CardID, in.ColumnID, in.Position)
@@ -51,7 +52,6 @@ func MoveCard() Tool {
 			return &Result{
 				Structured: moveCardOutput{Card: cardFrom(m.Card), FromColumnID: m.FromColumnID, FromPosition: m.FromPosition, Moved: m.Moved},
 				Text:       text,
-				Recorded:   true,
 			}, nil
 		}),
 	}
@@ -62,4 +62,15 @@ func (a moveCardArgs) validate() error {
 		idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID},
 		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
 	)
+}
+
+// describeMoveCard words move_card's activity row.
+func describeMoveCard(ch store.Change) string {
+	switch {
+	case ch.Unchanged:
+		return fmt.Sprintf("card %s already in %s at position %d", quoted(ch.Card), ch.Column, ch.From)
+	case ch.FromColumn == "":
+		return fmt.Sprintf("moved card %s in %s from position %d to %d", quoted(ch.Card), ch.Column, ch.From, ch.To)
+	}
+	return fmt.Sprintf("moved card %s from %s to %s", quoted(ch.Card), ch.FromColumn, ch.Column)
 }

@@ -187,3 +187,6 @@ func plural(n int, one, many string) string {
 	}
 	return itoa(n) + " " + many
 }
+
+// quoted puts a name in single quotes, as activity summaries show names.
+func quoted(name string) string { return "'" + name + "'" }

@@ -100,7 +100,7 @@ func (r *Registry) RecordRefusedCall(ctx context.Context, tool string, args json
 func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p := auth.PrincipalFrom(ctx)
-		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req), ids: ids}
+		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req), ids: ids, describe: t.Describe}
 		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
 
 		switch t.Requires.Check(p) {
@@ -122,7 +122,9 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 		if err != nil {
 			return o.failed(ctx, t, call, act, err)
 		}
-		if !res.Recorded {
+		// A write recorded its row with its change, in the same transaction;
+		// a read's row is recorded here. The declaration decides which.
+		if t.Annotations.ReadOnly {
 			act.Outcome = store.OutcomeOK
 			act.BoardID = res.Activity.BoardID
 			act.IDs = res.Activity.IDs

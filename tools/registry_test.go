@@ -45,6 +45,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 			Description: "A tool.",
 			Output:      mcp.WithOutputSchema[struct{}](),
 			Requires:    auth.Requirement{Scope: auth.ScopeRead},
+			Annotations: Annotations{ReadOnly: true, Idempotent: true},
 			Handle: func(context.Context, store.Store, *Call) (*Result, error) {
 				return &Result{Structured: struct{}{}, Text: "ok"}, nil
 			},
@@ -64,6 +65,12 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, "unknown scope"},
 		{"no requirement", func(t *Tool) { t.Requires = auth.Requirement{} }, "declare what the tool needs"},
 		{"anonymous without a scope", func(t *Tool) { t.Requires = auth.Requirement{Anonymous: true} }, ""},
+		{"a write without wording", func(t *Tool) { t.Annotations = Annotations{} }, "no Describe"},
+		{"a write with wording", func(t *Tool) {
+			t.Annotations = Annotations{}
+			t.Describe = func(store.Change) string { return "wrote" }
+		}, ""},
+		{"a read with write wording", func(t *Tool) { t.Describe = func(store.Change) string { return "read" } }, "read-only but has a Describe"},
 	}
 	st := openStore(t)
 	for _, tt := range tests {

@@ -30,6 +30,7 @@ func ShareBoard() Tool {
 		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Describe:    describeShareBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in shareBoardArgs) (*Result, error) {
 			v := store.Visibility(in.Visibility)
 			b, err := s.ShareBoard(ctx, c.StoreCall(), in.BoardID, v)
@@ -40,7 +41,7 @@ func ShareBoard() Tool {
 			if v == store.Private {
 				text = fmt.Sprintf("Board '%s' is now private: only you can see it.", b.Title)
 			}
-			return &Result{Structured: summaryFrom(*b), Text: text, Recorded: true}, nil
+			return &Result{Structured: summaryFrom(*b), Text: text}, nil
 		}),
 	}
 }
@@ -53,4 +54,12 @@ func (a shareBoardArgs) validate() error {
 		return store.Errorf(store.Invalid, "visibility must be %q or %q", store.Public, store.Private)
 	}
 	return nil
+}
+
+// describeShareBoard words share_board's activity row.
+func describeShareBoard(ch store.Change) string {
+	if ch.Unchanged {
+		return "board " + quoted(ch.Board) + " already " + string(ch.Visibility) + "; nothing changed"
+	}
+	return "made board " + quoted(ch.Board) + " " + string(ch.Visibility)
 }

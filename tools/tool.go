@@ -41,6 +41,11 @@ type Tool struct {
 	Output      mcp.ToolOption
 	Annotations Annotations
 	Requires    auth.Requirement
+	// Describe words what the tool's write changed as its activity row's
+	// summary ("added card 'X' to Doing on 'Y'"); the store commits it with
+	// the change. Every tool that is not read-only has one, and no
+	// read-only tool does: a read's row comes from its Result.Activity.
+	Describe func(store.Change) string
 	// LargeAnswer marks a tool whose answer grows with the data (a whole
 	// board, a page of cards): the HTTP layer builds only a few such
 	// answers at a time, so that many callers at once cannot take the
@@ -78,13 +83,18 @@ type Call struct {
 	// anonymous; nil when no token was sent.
 	Principal *auth.Principal
 
-	args json.RawMessage
-	ids  []idArgument // the tool's declared ID arguments
+	args     json.RawMessage
+	ids      []idArgument // the tool's declared ID arguments
+	describe func(store.Change) string
 }
 
-// StoreCall describes this call to the store, for the activity row that a
-// write records with its change.
-func (c *Call) StoreCall() store.Call { return store.Call{Actor: c.Viewer, Tool: c.Tool} }
+// StoreCall describes this call to the store for a write: who makes it,
+// and the tool's Describe, whose wording of what the write changed the
+// store commits as the summary of the write's activity row, in the same
+// transaction.
+func (c *Call) StoreCall() store.Call {
+	return store.Call{Actor: c.Viewer, Tool: c.Tool, Describe: c.describe}
+}
 
 // Bind decodes the call's arguments into v, strictly: an unknown argument
 // name or a value of the wrong type is an Invalid error that says which.
@@ -144,12 +154,11 @@ type Result struct {
 	Structured any
 	// Text is a short summary for the model, not a JSON copy.
 	Text string
-	// Activity describes the call for the audit trail. The registry fills in
-	// time, tool, outcome and actor.
+	// Activity describes a read-only tool's call for the audit trail; the
+	// registry fills in time, tool, outcome and actor, and records it. A
+	// tool that is not read-only leaves it empty: its write records its row
+	// (StoreCall's describe).
 	Activity store.Activity
-	// Recorded says the store already wrote the activity row in the same
-	// transaction as the change, so the registry must not write another.
-	Recorded bool
 	// Meta is the result's _meta: what only a UI (the widget) needs. Hosts
 	// hand it to the widget and not to the model.
 	Meta map[string]any
@@ -171,6 +180,12 @@ func (t Tool) validate() error {
 	}
 	if t.Handle == nil {
 		problems = append(problems, "no handler")
+	}
+	switch {
+	case !t.Annotations.ReadOnly && t.Describe == nil:
+		problems = append(problems, "not read-only but no Describe: its write's activity row needs wording")
+	case t.Annotations.ReadOnly && t.Describe != nil:
+		problems = append(problems, "read-only but has a Describe: a read's row comes from its Result.Activity")
 	}
 	for _, name := range t.inputNames() {
 		if _, ok := idPrefix(name); !ok && strings.HasSuffix(name, "_id") {

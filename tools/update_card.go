@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -35,6 +36,7 @@ func UpdateCard() Tool {
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Idempotent: true},
 		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Describe:    describeUpdateCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in updateCardArgs) (*Result, error) {
 			card, err := s.UpdateCard(ctx, c.StoreCall(), store.CardUpdate{
 				CardID: in.CardID, Title: in.Title, Description: in.Description, Labels: in.Labels, ExpectedVersion: in.ExpectedVersion,
@@ -45,7 +47,6 @@ func UpdateCard() Tool {
 			return &Result{
 				Structured: cardFrom(*card),
 				Text:       fmt.Sprintf("Updated card '%s' (now version %d).", card.Title, card.Version),
-				Recorded:   true,
 			}, nil
 		}),
 	}
@@ -53,4 +54,16 @@ func UpdateCard() Tool {
 
 func (a updateCardArgs) validate() error {
 	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
+}
+
+// describeUpdateCard words update_card's activity row.
+func describeUpdateCard(ch store.Change) string {
+	if ch.Unchanged {
+		return "card " + quoted(ch.Card) + " already as requested; nothing changed"
+	}
+	s := "updated card " + quoted(ch.Card) + " (" + strings.Join(ch.Fields, ", ") + ")"
+	if ch.FormerCard != "" {
+		s += ", formerly " + quoted(ch.FormerCard)
+	}
+	return s
 }

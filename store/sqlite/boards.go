@@ -298,14 +298,14 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 	}
 
 	var board *store.Board
-	err := s.write(ctx, "create board", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "create board", c, func(tx *txn, now int64) (store.Change, error) {
 		const countQuery = `SELECT count(*) FROM boards WHERE owner_iss = ? AND owner_sub = ?`
 		var owned int
 		if err := tx.QueryRowContext(ctx, countQuery, c.Actor.Issuer, c.Actor.Subject).Scan(&owned); err != nil {
-			return store.Activity{}, fmt.Errorf("count boards: %w", err)
+			return store.Change{}, fmt.Errorf("count boards: %w", err)
 		}
 		if owned >= s.quotas.BoardsPerUser {
-			return store.Activity{}, store.Errorf(store.Quota,
+			return store.Change{}, store.Errorf(store.Quota,
 				"you already have %d boards, the most allowed; delete one with delete_board first", owned)
 		}
 
@@ -323,23 +323,19 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 		if _, err := tx.ExecContext(ctx, insertBoard, board.ID, c.Actor.Issuer, c.Actor.Subject,
 			board.Title, board.Visibility, board.Version, now, now); err != nil {
-			return store.Activity{}, fmt.Errorf("insert board: %w", err)
+			return store.Change{}, fmt.Errorf("insert board: %w", err)
 		}
 		ids := []string{board.ID}
 		const insertColumn = `INSERT INTO columns (id, board_id, name, position) VALUES (?, ?, ?, ?)`
 		for i, name := range names {
 			col := store.Column{ID: store.NewID(store.ColumnPrefix), Name: name, Position: i, Cards: []store.Card{}}
 			if _, err := tx.ExecContext(ctx, insertColumn, col.ID, board.ID, col.Name, col.Position); err != nil {
-				return store.Activity{}, fmt.Errorf("insert column: %w", err)
+				return store.Change{}, fmt.Errorf("insert column: %w", err)
 			}
 			board.Columns[i] = col
 			ids = append(ids, col.ID)
 		}
-		return store.Activity{
-			BoardID: board.ID,
-			IDs:     ids,
-			Summary: "created board " + quote(board.Title) + " with " + plural(len(names), "column"),
-		}, nil
+		return store.Change{BoardID: board.ID, IDs: ids, Board: board.Title, Columns: len(names)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -357,26 +353,26 @@ func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v 
 		return nil, store.Errorf(store.Invalid, "visibility must be %q or %q; got %q", store.Private, store.Public, v)
 	}
 	var summary store.BoardSummary
-	err := s.write(ctx, "share board", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "share board", c, func(tx *txn, now int64) (store.Change, error) {
 		b, err := ownedBoard(ctx, tx, c.Actor, boardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
-		activity := store.Activity{BoardID: boardID, IDs: []string{boardID}, Summary: "made board " + quote(b.Title) + " " + string(v)}
+		change := store.Change{BoardID: boardID, IDs: []string{boardID}, Board: b.Title, Visibility: v}
 		// Sharing a board the way it already is changes nothing, not even
 		// the version (share_board is idempotent).
 		if store.Visibility(b.Visibility) == v {
-			activity.Summary = "board " + quote(b.Title) + " already " + string(v) + "; nothing changed"
+			change.Unchanged = true
 		} else {
 			const update = `UPDATE boards SET visibility = ?, version = version + 1, updated_at = ? WHERE id = ?`
 			if _, err := tx.ExecContext(ctx, update, v, now, boardID); err != nil {
-				return store.Activity{}, fmt.Errorf("update board: %w", err)
+				return store.Change{}, fmt.Errorf("update board: %w", err)
 			}
 		}
 		if summary, err = loadBoardSummary(ctx, tx, c.Actor, boardID); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
-		return activity, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -392,24 +388,20 @@ func (s *Store) DeleteBoard(ctx context.Context, c store.Call, boardID string) (
 		return nil, err
 	}
 	var summary store.BoardSummary
-	err := s.write(ctx, "delete board", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "delete board", c, func(tx *txn, now int64) (store.Change, error) {
 		if _, err := ownedBoard(ctx, tx, c.Actor, boardID); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		var err error
 		if summary, err = loadBoardSummary(ctx, tx, c.Actor, boardID); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM boards WHERE id = ?`, boardID); err != nil {
-			return store.Activity{}, fmt.Errorf("delete board: %w", err)
+			return store.Change{}, fmt.Errorf("delete board: %w", err)
 		}
 		// Only the board's ID: listing every card of a big board would make
 		// one enormous row, and the cards went with the board anyway.
-		return store.Activity{
-			BoardID: boardID,
-			IDs:     []string{boardID},
-			Summary: "deleted board " + quote(summary.Title) + " (" + plural(summary.CardCount, "card") + ")",
-		}, nil
+		return store.Change{BoardID: boardID, IDs: []string{boardID}, Board: summary.Title, Cards: summary.CardCount}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -157,26 +157,26 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 	}
 
 	var card *store.Card
-	err = s.write(ctx, "add card", c, func(tx *txn, now int64) (store.Activity, error) {
+	err = s.write(ctx, "add card", c, func(tx *txn, now int64) (store.Change, error) {
 		b, err := ownedBoard(ctx, tx, c.Actor, in.BoardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		columnName, err := columnOnBoard(ctx, tx, in.ColumnID, in.BoardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		var onBoard int
 		if err := tx.QueryRowContext(ctx, `SELECT card_count FROM boards WHERE id = ?`, in.BoardID).Scan(&onBoard); err != nil {
-			return store.Activity{}, fmt.Errorf("count cards on board: %w", err)
+			return store.Change{}, fmt.Errorf("count cards on board: %w", err)
 		}
 		if onBoard >= s.quotas.CardsPerBoard {
-			return store.Activity{}, store.Errorf(store.Quota,
+			return store.Change{}, store.Errorf(store.Quota,
 				"board %s already has %d cards, the most allowed; delete some with delete_card first", in.BoardID, onBoard)
 		}
 		position, err := countColumnCards(ctx, tx, in.ColumnID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 
 		card = &store.Card{
@@ -196,15 +196,15 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 		if _, err := tx.ExecContext(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
 			labelsJSON, card.Position, card.Version, now, now); err != nil {
-			return store.Activity{}, fmt.Errorf("insert card: %w", err)
+			return store.Change{}, fmt.Errorf("insert card: %w", err)
 		}
 		if err := touchBoard(ctx, tx, in.BoardID, now); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
-		return store.Activity{
+		return store.Change{
 			BoardID: in.BoardID,
 			IDs:     []string{in.BoardID, in.ColumnID, card.ID},
-			Summary: "added card " + quote(card.Title) + " to " + columnName + " on " + quote(b.Title),
+			Board:   b.Title, Card: card.Title, Column: columnName,
 		}, nil
 	})
 	if err != nil {
@@ -243,13 +243,13 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 	}
 
 	var card store.Card
-	err := s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Change, error) {
 		var err error
 		if card, _, err = ownedCard(ctx, tx, c.Actor, in.CardID); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		if in.ExpectedVersion != nil && *in.ExpectedVersion != card.Version {
-			return store.Activity{}, store.Errorf(store.Conflict,
+			return store.Change{}, store.Errorf(store.Conflict,
 				"card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry",
 				in.CardID, card.Version, *in.ExpectedVersion)
 		}
@@ -266,7 +266,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			// Boards and searches show a preview; written back, it would
 			// silently drop the rest of the description.
 			if preview, cut := store.PreviewDescription(card.Description); cut && *in.Description == preview {
-				return store.Activity{}, store.Errorf(store.Invalid,
+				return store.Change{}, store.Errorf(store.Invalid,
 					"description is the cut preview that get_board and search_cards show, not the whole description; read it with get_card and change that")
 			}
 			card.Description = *in.Description
@@ -276,29 +276,28 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			card.Labels = labels
 			changed = append(changed, "labels")
 		}
-		activity := store.Activity{BoardID: card.BoardID, IDs: []string{card.BoardID, card.ColumnID, card.ID}}
+		change := store.Change{BoardID: card.BoardID, IDs: []string{card.BoardID, card.ColumnID, card.ID}, Card: card.Title, Fields: changed}
 		if len(changed) == 0 {
-			activity.Summary = "card " + quote(card.Title) + " already as requested; nothing changed"
-			return activity, nil
+			change.Unchanged = true
+			return change, nil
 		}
 		labelsJSON, err := encodeJSONList(card.Labels)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		card.Version++
 		card.UpdatedAt = timeOf(now)
 		const update = `UPDATE cards SET title = ?, description = ?, labels = ?, version = ?, updated_at = ? WHERE id = ?`
 		if _, err := tx.ExecContext(ctx, update, card.Title, card.Description, labelsJSON, card.Version, now, card.ID); err != nil {
-			return store.Activity{}, fmt.Errorf("update card: %w", err)
+			return store.Change{}, fmt.Errorf("update card: %w", err)
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
-		activity.Summary = "updated card " + quote(card.Title) + " (" + strings.Join(changed, ", ") + ")"
 		if card.Title != oldTitle {
-			activity.Summary += ", formerly " + quote(oldTitle)
+			change.FormerCard = oldTitle
 		}
-		return activity, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -320,18 +319,18 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 	}
 
 	var move store.CardMove
-	err := s.write(ctx, "move card", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "move card", c, func(tx *txn, now int64) (store.Change, error) {
 		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		toName, err := columnOnBoard(ctx, tx, columnID, card.BoardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		n, err := countColumnCards(ctx, tx, columnID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		from, to := card.Position, n // to: the end of the target column
 		if columnID == card.ColumnID {
@@ -352,11 +351,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 
 		if columnID == card.ColumnID && to == from {
 			move.Card = card
-			return store.Activity{
-				BoardID: card.BoardID,
-				IDs:     ids,
-				Summary: fmt.Sprintf("card %s already in %s at position %d", quote(card.Title), toName, from),
-			}, nil
+			return store.Change{BoardID: card.BoardID, IDs: ids, Unchanged: true, Card: card.Title, Column: toName, From: from, To: to}, nil
 		}
 
 		// Close the gap and open the new slot. The moving card is never in
@@ -383,7 +378,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		}
 		for _, sh := range shifts {
 			if _, err := tx.ExecContext(ctx, sh.query, sh.args...); err != nil {
-				return store.Activity{}, fmt.Errorf("shift cards: %w", err)
+				return store.Change{}, fmt.Errorf("shift cards: %w", err)
 			}
 		}
 		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
@@ -391,18 +386,18 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		card.UpdatedAt = timeOf(now)
 		const update = `UPDATE cards SET column_id = ?, position = ?, version = ?, updated_at = ? WHERE id = ?`
 		if _, err := tx.ExecContext(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
-			return store.Activity{}, fmt.Errorf("move card: %w", err)
+			return store.Change{}, fmt.Errorf("move card: %w", err)
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		move.Card, move.Moved = card, true
 
-		summary := fmt.Sprintf("moved card %s from %s to %s", quote(card.Title), move.FromColumnName, toName)
-		if columnID == move.FromColumnID {
-			summary = fmt.Sprintf("moved card %s in %s from position %d to %d", quote(card.Title), toName, from, to)
+		change := store.Change{BoardID: card.BoardID, IDs: ids, Card: card.Title, Column: toName, From: from, To: to}
+		if columnID != move.FromColumnID {
+			change.FromColumn = move.FromColumnName
 		}
-		return store.Activity{BoardID: card.BoardID, IDs: ids, Summary: summary}, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -417,20 +412,20 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		return nil, err
 	}
 	var deleted store.DeletedCard
-	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Activity, error) {
+	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Change, error) {
 		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cards WHERE id = ?`, cardID); err != nil {
-			return store.Activity{}, fmt.Errorf("delete card: %w", err)
+			return store.Change{}, fmt.Errorf("delete card: %w", err)
 		}
 		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`
 		if _, err := tx.ExecContext(ctx, closeGap, card.ColumnID, card.Position); err != nil {
-			return store.Activity{}, fmt.Errorf("shift cards: %w", err)
+			return store.Change{}, fmt.Errorf("shift cards: %w", err)
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
-			return store.Activity{}, err
+			return store.Change{}, err
 		}
 		deleted = store.DeletedCard{
 			CardID:     card.ID,
@@ -439,10 +434,10 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 			Title:      card.Title,
 			ColumnName: card.ColumnName,
 		}
-		return store.Activity{
+		return store.Change{
 			BoardID: card.BoardID,
 			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
-			Summary: "deleted card " + quote(card.Title) + " from " + card.ColumnName,
+			Card:    card.Title, Column: card.ColumnName,
 		}, nil
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // The people in the tests. Alice and Bob share an issuer; "mallory" has
@@ -22,8 +23,18 @@ var (
 	anon    = store.Actor{}
 )
 
-// call is the Call of a write by a through tool.
-func call(a store.Actor, tool string) store.Call { return store.Call{Actor: a, Tool: tool} }
+// call is the Call of a write by a through tool, worded as that tool's
+// declaration words its activity rows (a tool name no declaration has
+// gets a plain wording, for the store's own tests).
+func call(a store.Actor, tool string) store.Call {
+	describe := func(ch store.Change) string { return tool + " " + ch.BoardID }
+	for _, d := range tools.All() {
+		if d.Name == tool && d.Describe != nil {
+			describe = d.Describe
+		}
+	}
+	return store.Call{Actor: a, Tool: tool, Describe: describe}
+}
 
 // testClock is a fake clock that moves by step on every reading; step 0
 // gives every write the same timestamp, which exercises ID tie-breaking.

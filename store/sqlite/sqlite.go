@@ -147,7 +147,10 @@ func (s *Store) Close() error {
 // Anonymous actors need no check here: they own no board (owner_sub is
 // never empty), so the ownership lookups in fn fail with NotFound, exactly
 // as for someone else's board.
-func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *txn, now int64) (store.Activity, error)) error {
+func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *txn, now int64) (store.Change, error)) error {
+	if c.Describe == nil {
+		return fmt.Errorf("%s: the call has no Describe to word its activity row", op)
+	}
 	sqlTx, err := s.db.Writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", op, err)
@@ -156,13 +159,14 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	tx := &txn{Tx: sqlTx, stmts: s.writeStmts}
 
 	now := s.now()
-	a, err := fn(tx, nanos(now))
+	change, err := fn(tx, nanos(now))
 	if err != nil {
 		if store.ErrorCode(err) != "" {
 			return err
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	a := store.Activity{BoardID: change.BoardID, IDs: change.IDs, Summary: c.Describe(change)}
 	a.At = now
 	a.Tool = c.Tool
 	a.Outcome = store.OutcomeOK
@@ -247,17 +251,6 @@ func decodeJSONList(s string) ([]string, error) {
 		list = []string{}
 	}
 	return list, nil
-}
-
-// quote puts a name in single quotes for activity summaries.
-func quote(name string) string { return "'" + name + "'" }
-
-// plural returns "1 card", "2 cards".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // Cursor kinds: a cursor of one list is rejected by another.
