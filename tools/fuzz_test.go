@@ -53,7 +53,8 @@ func FuzzToolArguments(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, which uint8, args []byte) {
 		tool := all[int(which)%len(all)]
-		call := &Call{Tool: tool.Name, Viewer: owner, Principal: principal, args: json.RawMessage(args)}
+		call := tool.newCall(principal, json.RawMessage(args), tool.idArguments())
+		call.Viewer = owner
 		res, err := tool.Handle(context.Background(), st, call)
 		if err != nil {
 			if store.OutcomeOf(err) == store.OutcomeError {

@@ -100,7 +100,7 @@ func (r *Registry) RecordRefusedCall(ctx context.Context, tool string, args json
 func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p := auth.PrincipalFrom(ctx)
-		call := &Call{Tool: t.Name, Principal: p, args: rawArguments(req), ids: ids, describe: t.Describe}
+		call := t.newCall(p, rawArguments(req), ids)
 		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
 
 		switch t.Requires.Check(p) {

@@ -88,6 +88,11 @@ type Call struct {
 	describe func(store.Change) string
 }
 
+// newCall is the Call of t by p with args, before its check sets Viewer.
+func (t Tool) newCall(p *auth.Principal, args json.RawMessage, ids []idArgument) *Call {
+	return &Call{Tool: t.Name, Principal: p, args: args, ids: ids, describe: t.Describe}
+}
+
 // StoreCall describes this call to the store for a write: who makes it,
 // and the tool's Describe, whose wording of what the write changed the
 // store commits as the summary of the write's activity row, in the same
