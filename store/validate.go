@@ -139,6 +139,11 @@ func checkName(what, name string) error {
 	base := rune(-1) // the last character before r that is not a combining mark or a joiner
 	tagsEnd := 0     // the byte offset where the tags of an allowed flag end
 	for i, r := range name {
+		if r >= ' ' && r < utf8.RuneSelf { // printable ASCII: none of the rules below is about it
+			visible = visible || r != ' '
+			prev, base = r, r
+			continue
+		}
 		_, size := utf8.DecodeRuneInString(name[i:]) // not RuneLen: an invalid byte is one wide
 		rest := name[i+size:]
 		next := firstRune(rest)
@@ -277,7 +282,8 @@ var joiningScripts = []*unicode.RangeTable{
 // is part of an emoji (a symbol, an emoji modifier or a presentation
 // selector) or a letter or mark of a joining script.
 func joins(r rune) bool {
-	return r >= 0 && (unicode.In(r, unicode.So, unicode.Sk) || r == vs16 || unicode.In(r, joiningScripts...))
+	// Not ASCII: ^ and ` are modifier symbols too, and join nothing.
+	return r >= utf8.RuneSelf && (unicode.In(r, unicode.So, unicode.Sk) || r == vs16 || unicode.In(r, joiningScripts...))
 }
 
 // isVirama reports whether r is a virama (canonical combining class 9).

@@ -114,6 +114,7 @@ func TestValidators(t *testing.T) {
 		{"title with a text presentation selector after a Han character", ValidateTitle("title", "\u4EFB\uFE0E"), Invalid},
 		{"column name with a joiner inside a Cyrillic word", ValidateTitle("title", "\u0413\u043E\u200D\u0442\u043E\u0432\u043E"), Invalid},
 		{"title with a joiner between Han characters", ValidateTitle("title", "\u6F22\u200D\u5B57"), Invalid},
+		{"title with a joiner between ASCII modifier symbols", ValidateTitle("title", "^\u200D`"), Invalid},
 		{"title with a variation selector after a Cyrillic letter", ValidateTitle("title", "\u0413\u043E\u0442\u043E\u0432\u043E\uFE00"), Invalid},
 		{"title with the musical null notehead", ValidateTitle("title", "Done\U0001D159"), Invalid},
 		{"title with the object replacement character", ValidateTitle("title", "urgent\uFFFC"), Invalid},
