@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,15 +32,7 @@ func dialFrom(t *testing.T, from, baseURL string, rcvbuf int) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	if rcvbuf > 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var err error
-			if cerr := c.Control(func(fd uintptr) {
-				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			}); cerr != nil {
-				return cerr
-			}
-			return err
-		}
+		d.Control = receiveBufferControl(rcvbuf)
 	}
 	c, err := d.Dial("tcp", strings.TrimPrefix(baseURL, "http://"))
 	if err != nil {
