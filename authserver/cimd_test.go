@@ -565,11 +565,12 @@ func TestCIMDTimeout(t *testing.T) {
 	srv := newCIMDServer(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) }) // runs before srv.Close, which waits for handlers
-	id := srv.route("/slow.json", cimdRoute{handler: func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
+	// The handler answers nothing until the test is over, not even when the
+	// fetcher gives up: returning on r.Context().Done() sent an empty 200
+	// that, under load, could reach the fetcher in the same instant as its
+	// own deadline and be judged instead ("served without a Content-Type").
+	id := srv.route("/slow.json", cimdRoute{handler: func(http.ResponseWriter, *http.Request) {
+		<-release
 	}})
 	f := newTestCIMDFetcher(srv, CIMDOptions{Timeout: 200 * time.Millisecond})
 	_, err := f.Client(t.Context(), id, cimdTestRequester)
