@@ -598,6 +598,12 @@ func (f *CIMDFetcher) fetch(ctx context.Context, clientID string) (Client, time.
 	req.Header.Set("User-Agent", product.Name+" (client metadata document fetcher)")
 
 	resp, err := f.http.Do(req)
+	if err == nil && ctx.Err() != nil {
+		// An answer that arrived in the same instant as the deadline has no
+		// time left to be read: the fetch timed out, whatever its headers say.
+		resp.Body.Close()
+		err = ctx.Err()
+	}
 	if err != nil {
 		kind, reason := f.describeFetchError(host, err)
 		return fail(kind, err, "%s", reason)
