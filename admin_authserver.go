@@ -17,6 +17,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // The operator's commands for the built-in authorization server: users,
@@ -53,7 +54,12 @@ func openAuthServer(ctx context.Context, getenv func(string) string, stderr io.W
 		return nil, err
 	}
 	users := authserver.NewUsers(st, hasher)
-	grants, err := st.Grants(users, authserver.GrantOptions{RefreshTokenLifetime: cfg.RefreshTokenTTL})
+	scopes, err := tools.ScopeSet()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL})
 	if err != nil {
 		db.Close()
 		return nil, err

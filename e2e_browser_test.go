@@ -184,8 +184,9 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 	)
 	status, headers = clickLoad("click Sign in", signInForm+` button[type="submit"]`)
 
-	// Consent: the three levels up to the requested admin, admin chosen;
-	// the person lowers it to read and allows.
+	// Consent: the three levels up to the requested admin, write chosen:
+	// admin is sensitive, never pre-selected. The person lowers it to read
+	// and allows.
 	page("consent", status, headers, meta.Authorize)
 	const consentForm = `form:has(input[name="level"])`
 	checkCSRF(t, ctx, "consent", consentForm)
@@ -195,11 +196,11 @@ func TestBrowserSignInConsentRevoke(t *testing.T) {
 	}
 	levelsJS := `Array.from(document.querySelectorAll('input[type="radio"][name="level"]'), e => ({value: e.value, checked: e.checked}))`
 	offered := browserRun(t, ctx, "read the offered levels", chromedp.Evaluate[[]radio](levelsJS))
-	want := []radio{{"kanban.read", false}, {"kanban.write", false}, {"kanban.admin", true}}
+	want := []radio{{"kanban.read", false}, {"kanban.write", true}, {"kanban.admin", false}}
 	if diff := cmp.Diff(want, offered); diff != "" {
 		t.Fatalf("consent levels (-want +got):\n%s", diff)
 	}
-	do("choose read", chromedp.Click(chromedp.CSS(`#level-read`)))
+	do("choose read", chromedp.Click(chromedp.CSS(`input[name="level"][value="kanban.read"]`)))
 	offered = browserRun(t, ctx, "read the chosen level", chromedp.Evaluate[[]radio](levelsJS))
 	want = []radio{{"kanban.read", true}, {"kanban.write", false}, {"kanban.admin", false}}
 	if diff := cmp.Diff(want, offered); diff != "" {

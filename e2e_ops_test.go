@@ -419,10 +419,18 @@ func TestHostAndOrigin(t *testing.T) {
 func TestMetadata(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, nil)
+	// Only the default scopes: a client that asks for nothing specific
+	// requests scopes_supported, and reaches the others by step-up.
+	var defaults []any
+	for _, d := range tools.Scopes() {
+		if d.Default {
+			defaults = append(defaults, string(d.Name))
+		}
+	}
 	want := map[string]any{
 		"resource":                 srv.MCP(),
 		"authorization_servers":    []any{srv.Issuer.URL},
-		"scopes_supported":         []any{"kanban.read", "kanban.write", "kanban.admin"},
+		"scopes_supported":         defaults,
 		"bearer_methods_supported": []any{"header"},
 		"resource_name":            product.Name,
 	}

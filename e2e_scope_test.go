@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -21,19 +22,22 @@ const (
 	needScope        // token without the scope: step-up challenge
 )
 
-// implies is the scope hierarchy as this test reads it, one line per
-// scope: what holding the scope grants besides itself. The matrix's
-// expectations are worked out from it here, independently of the
-// enforcement code, which must agree.
-var implies = map[string][]string{
-	"kanban.read":  nil,
-	"kanban.write": {"kanban.read"},
-	"kanban.admin": {"kanban.write"},
+// implies is the scope graph as this test reads it from the declarations
+// (tools.Scopes): what each scope names as implied. The closure and the
+// matrix's expectations are worked out from it here, independently of the
+// enforcement code (auth.ScopeSet), which must agree.
+func implies() map[string][]string {
+	out := map[string][]string{}
+	for _, d := range tools.Scopes() {
+		out[string(d.Name)] = auth.Strings(d.Implies)
+	}
+	return out
 }
 
-// grants returns every scope that holding scope grants: the closure of
+// grants returns every scope that holding scopes grants: the closure of
 // implies.
-func grants(scope string) map[string]bool {
+func grants(scopes ...string) map[string]bool {
+	graph := implies()
 	out := map[string]bool{}
 	var walk func(string)
 	walk = func(s string) {
@@ -41,38 +45,64 @@ func grants(scope string) map[string]bool {
 			return
 		}
 		out[s] = true
-		for _, next := range implies[s] {
+		for _, next := range graph[s] {
 			walk(next)
 		}
 	}
-	walk(scope)
+	for _, s := range scopes {
+		walk(s)
+	}
 	return out
 }
 
-// callerLevels are the callers the matrix tries: no token, then a token
-// with each scope the server supports.
-func callerLevels(t *testing.T) []string {
-	levels := []string{"anonymous"}
-	for _, s := range auth.SupportedScopes() {
-		if _, ok := implies[string(s)]; !ok {
-			t.Fatalf("the server supports scope %s; add what it implies to this test's implies", s)
-		}
-		levels = append(levels, string(s))
-	}
-	return levels
+// caller is one kind of caller the matrix tries: no token, or a token
+// with a set of declared scopes (possibly none).
+type caller struct {
+	anonymous bool
+	scopes    []string
 }
 
-// expectedAccess is what a caller at level may do with tool d, from its
-// declaration and the closure of implies: anonymous callers reach only
-// tools open to them; a token reaches a tool whose scope its own grants,
-// and a tool open to anonymous callers in any case (as anonymous).
-func expectedAccess(d tools.Tool, level string) access {
+func (c caller) String() string {
 	switch {
-	case level == "anonymous" && d.Requires.Anonymous:
+	case c.anonymous:
+		return "anonymous"
+	case len(c.scopes) == 0:
+		return "no-scope"
+	}
+	return strings.Join(c.scopes, "+")
+}
+
+// callers are the callers the matrix tries: no token, then a token with
+// each set of declared scopes, the empty one included.
+func callers() []caller {
+	var names []string
+	for _, d := range tools.Scopes() {
+		names = append(names, string(d.Name))
+	}
+	out := []caller{{anonymous: true}}
+	for mask := 0; mask < 1<<len(names); mask++ {
+		var set []string
+		for i, n := range names {
+			if mask&(1<<i) != 0 {
+				set = append(set, n)
+			}
+		}
+		out = append(out, caller{scopes: set})
+	}
+	return out
+}
+
+// expectedAccess is what c may do with tool d, from its declaration and
+// the closure of implies: anonymous callers reach only tools open to them;
+// a token reaches a tool whose scope its scopes grant, and a tool open to
+// anonymous callers in any case (as anonymous).
+func expectedAccess(d tools.Tool, c caller) access {
+	switch {
+	case c.anonymous && d.Requires.Anonymous:
 		return allowed
-	case level == "anonymous":
+	case c.anonymous:
 		return needToken
-	case d.Requires.Anonymous || d.Requires.Scope == "" || grants(level)[string(d.Requires.Scope)]:
+	case d.Requires.Anonymous || d.Requires.Scope == "" || grants(c.scopes...)[string(d.Requires.Scope)]:
 		return allowed
 	}
 	return needScope
@@ -104,31 +134,43 @@ func matrixArgs(t *testing.T, d tools.Tool, f fixture) map[string]any {
 	return args
 }
 
-// TestScopeMatrix calls every declared tool at every caller level in both
-// challenge modes and checks the exact answer: success, or the exact
-// challenge with status, error code, scope and resource_metadata. What
-// each answer should be comes from the declarations and the closure of
-// implies; a wrong declaration is caught by the golden descriptors.
+// TestScopeMatrix calls every declared tool with every set of declared
+// scopes (and without a token) in both challenge modes and checks the exact
+// answer: success, or the exact challenge with status, error code, scope
+// and resource_metadata. What each answer should be comes from the
+// declarations and the closure of implies; a wrong declaration is caught by
+// the golden descriptors.
 func TestScopeMatrix(t *testing.T) {
 	t.Parallel()
-	levels := callerLevels(t)
+	for _, d := range tools.All() {
+		if d.Requires == (auth.Requirement{}) {
+			t.Errorf("%s declares no requirement: neither Anonymous nor a scope", d.Name)
+		}
+	}
+	all := callers()
 	for _, mode := range []string{"tool-result", "http"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t, map[string]string{"AUTH_CHALLENGE": mode})
 			for _, d := range tools.All() {
-				for _, level := range levels {
-					t.Run(d.Name+"/"+level, func(t *testing.T) {
-						f := srv.newFixture(t, "alice", "Matrix "+d.Name)
+				for _, c := range all {
+					t.Run(d.Name+"/"+c.String(), func(t *testing.T) {
+						// One owner per tool: every set of scopes gets a board
+						// of its own, and one person may have only so many.
+						owner := "matrix-" + d.Name
+						f := srv.newFixture(t, owner, "Matrix "+d.Name)
 						token := ""
-						if level == "anonymous" {
-							// Anonymous callers can read public boards only.
+						if !c.anonymous {
+							token = srv.token(t, owner, "agent-1", strings.Join(c.scopes, " "))
+						}
+						if c.anonymous || !grants(c.scopes...)[string(d.Requires.Scope)] {
+							// Without the tool's scope, a tool open to anonymous
+							// callers runs as anonymous, which sees public boards
+							// only.
 							srv.mustCall(t, f.AdminTok, "share_board", map[string]any{"board_id": f.BoardID, "visibility": "public"})
-						} else {
-							token = srv.token(t, "alice", "agent-1", level)
 						}
 						resp := srv.call(t, token, d.Name, matrixArgs(t, d, f))
-						checkAccess(t, srv, mode, string(d.Requires.Scope), expectedAccess(d, level), resp)
+						checkAccess(t, srv, mode, string(d.Requires.Scope), expectedAccess(d, c), resp)
 					})
 				}
 			}
@@ -137,27 +179,33 @@ func TestScopeMatrix(t *testing.T) {
 }
 
 // TestScopeMatrixExpectations pins the worked-out expectations for the
-// three kanban scopes to the table they were once written as, so that a
-// mistake in expectedAccess or grants cannot make the matrix vacuous.
+// kanban chain to the table they were once written as, so that a mistake
+// in expectedAccess or grants cannot make the matrix vacuous. Scopes
+// declared besides the chain do not change these rows.
 func TestScopeMatrixExpectations(t *testing.T) {
+	read, write, admin := string(tools.ScopeRead), string(tools.ScopeWrite), string(tools.ScopeAdmin)
+	levels := []caller{{anonymous: true}, {}, {scopes: []string{read}}, {scopes: []string{write}}, {scopes: []string{admin}}, {scopes: []string{read, admin}}}
 	tests := []struct {
 		req  auth.Requirement
-		want [4]access // anonymous, kanban.read, kanban.write, kanban.admin
+		want [6]access // anonymous, no scope, read, write, admin, read+admin
 	}{
-		{auth.Requirement{Anonymous: true, Scope: auth.ScopeRead}, [4]access{allowed, allowed, allowed, allowed}},
-		{auth.Requirement{Anonymous: true}, [4]access{allowed, allowed, allowed, allowed}},
-		{auth.Requirement{Scope: auth.ScopeRead}, [4]access{needToken, allowed, allowed, allowed}},
-		{auth.Requirement{Scope: auth.ScopeWrite}, [4]access{needToken, needScope, allowed, allowed}},
-		{auth.Requirement{Scope: auth.ScopeAdmin}, [4]access{needToken, needScope, needScope, allowed}},
+		{auth.Requirement{Anonymous: true, Scope: tools.ScopeRead}, [6]access{allowed, allowed, allowed, allowed, allowed, allowed}},
+		{auth.Requirement{Anonymous: true}, [6]access{allowed, allowed, allowed, allowed, allowed, allowed}},
+		{auth.Requirement{Scope: tools.ScopeRead}, [6]access{needToken, needScope, allowed, allowed, allowed, allowed}},
+		{auth.Requirement{Scope: tools.ScopeWrite}, [6]access{needToken, needScope, needScope, allowed, allowed, allowed}},
+		{auth.Requirement{Scope: tools.ScopeAdmin}, [6]access{needToken, needScope, needScope, needScope, allowed, allowed}},
 	}
 	for _, tt := range tests {
-		var got [4]access
-		for i, level := range []string{"anonymous", "kanban.read", "kanban.write", "kanban.admin"} {
-			got[i] = expectedAccess(tools.Tool{Requires: tt.req}, level)
+		var got [6]access
+		for i, c := range levels {
+			got[i] = expectedAccess(tools.Tool{Requires: tt.req}, c)
 		}
 		if got != tt.want {
 			t.Errorf("%+v: %v, want %v", tt.req, got, tt.want)
 		}
+	}
+	if n := len(callers()); n != 1+1<<len(tools.Scopes()) {
+		t.Errorf("callers() = %d, want anonymous and every subset of %d scopes", n, len(tools.Scopes()))
 	}
 }
 

@@ -53,11 +53,12 @@ func TestRefreshNarrowsScope(t *testing.T) {
 	}
 	srv.mustCall(t, again.Access, "create_board", map[string]any{"title": "Write again"})
 
-	// A scope naming nothing this server knows asks for the default level,
-	// as it would at the authorization endpoint, never for the whole grant.
+	// A scope naming nothing this server knows asks for the default scopes
+	// (as far as the grant holds them), as it would at the authorization
+	// endpoint, never for the whole grant.
 	unknown := secTokensOf(t, secRefresh(t, srv, clientID, again.Refresh, "email KANBAN.WRITE"))
-	if unknown.Scope != "kanban.read" || secScopeClaim(t, unknown.Access) != "kanban.read" {
-		t.Errorf("refresh asking only for unknown scopes: scope %q, claim %q; want kanban.read", unknown.Scope, secScopeClaim(t, unknown.Access))
+	if unknown.Scope != "kanban.write kanban.read" || secScopeClaim(t, unknown.Access) != "kanban.write kanban.read" {
+		t.Errorf("refresh asking only for unknown scopes: scope %q, claim %q; want the defaults, kanban.write kanban.read", unknown.Scope, secScopeClaim(t, unknown.Access))
 	}
 
 	secOAuthError(t, secRefresh(t, srv, clientID, unknown.Refresh, "kanban.admin"), http.StatusBadRequest, "invalid_scope")

@@ -45,6 +45,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -166,6 +167,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 	go audit.EnforceRetention(ctx, st, cfg.AuditRetention, log)
 
+	// The declared scopes: the tools' requirements, the metadata, and the
+	// built-in server's grants and consent page all use this one set.
+	scopes, err := tools.ScopeSet()
+	if err != nil {
+		return err
+	}
 	authn := &auth.Authenticator{
 		Revocations:      cachedRevocations(db, blocklist),
 		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
@@ -176,7 +183,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	readyChecks := map[string]func(context.Context) string{}
 	switch {
 	case cfg.BuiltInAuthServer:
-		built, err := startAuthServer(ctx, cfg, db, blocklist, log, stdout)
+		built, err := startAuthServer(ctx, cfg, db, scopes, blocklist, log, stdout)
 		if err != nil {
 			return err
 		}
@@ -227,6 +234,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Version:            version,
 		Store:              st,
 		Audit:              queue,
+		Scopes:             scopes,
 		Authenticator:      authn,
 		KeysReady:          keysReady,
 		Ready:              readyChecks,

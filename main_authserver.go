@@ -35,7 +35,7 @@ type builtInAuthServer struct {
 // startAuthServer opens the built-in authorization server on the shared
 // database: keys (created on first start), users (a demo user on a purely
 // local setup), clients, grants and the HTTP side. Its issuer is BASE_URL.
-func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
+func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
 	st, err := authserver.Open(ctx, db, authserver.Options{})
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, b
 		return nil, err
 	}
 	users := authserver.NewUsers(st, hasher)
-	grants, err := st.Grants(users, authserver.GrantOptions{RefreshTokenLifetime: cfg.RefreshTokenTTL})
+	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL})
 	if err != nil {
 		return nil, err
 	}

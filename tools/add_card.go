@@ -34,7 +34,7 @@ func AddCard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Destructive: false},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeAddCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in addCardArgs) (*Result, error) {

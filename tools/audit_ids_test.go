@@ -94,10 +94,10 @@ func TestUnknownIDArgumentIsRefused(t *testing.T) {
 	tool := Tool{
 		Name: "label_tool", Description: "A tool.", Output: mcp.WithOutputSchema[struct{}](),
 		Input:    []mcp.ToolOption{idArg("label_id", "label", true)},
-		Requires: auth.Requirement{Scope: auth.ScopeRead},
+		Requires: auth.Requirement{Scope: ScopeRead},
 		Handle:   func(_ context.Context, _ store.Store, _ *Call) (*Result, error) { return nil, nil },
 	}
-	_, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, tool)
+	_, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}, Scopes: testScopeSet(t)}, tool)
 	if err == nil || !strings.Contains(err.Error(), `"label_id"`) {
 		t.Fatalf("Register error = %v, want one naming label_id", err)
 	}

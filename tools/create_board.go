@@ -29,7 +29,7 @@ func CreateBoard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{Destructive: false},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeCreateBoard,
 		Meta:        widget.TemplateMeta("Creating the board…", "Board created"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in createBoardArgs) (*Result, error) {

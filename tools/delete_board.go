@@ -34,7 +34,7 @@ func DeleteBoard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
 		Annotations: Annotations{Destructive: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Requires:    auth.Requirement{Scope: ScopeAdmin},
 		Describe:    describeDeleteBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteBoardArgs) (*Result, error) {
 			b, err := s.DeleteBoard(ctx, c.StoreCall(), in.BoardID)

@@ -31,7 +31,7 @@ func DeleteCard() Tool {
 		Input:       []mcp.ToolOption{idArg("card_id", "card (c_…)", true)},
 		Output:      mcp.WithOutputSchema[deleteCardOutput](),
 		Annotations: Annotations{Destructive: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeDeleteCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteCardArgs) (*Result, error) {
 			d, err := s.DeleteCard(ctx, c.StoreCall(), in.CardID)

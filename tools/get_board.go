@@ -25,7 +25,7 @@ func GetBoard() Tool {
 		Input:       []mcp.ToolOption{idArg("board_id", "board (b_…)", true)},
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		LargeAnswer: true,
 		Meta:        widget.TemplateMeta("Opening the board…", "Board shown"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getBoardArgs) (*Result, error) {

@@ -24,7 +24,7 @@ func GetCard() Tool {
 		Input:       []mcp.ToolOption{idArg("card_id", "card (c_…)", true)},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getCardArgs) (*Result, error) {
 			v, err := s.GetCard(ctx, c.Viewer, in.CardID)
 			if err != nil {

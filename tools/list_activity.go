@@ -44,7 +44,7 @@ func ListActivity() Tool {
 		Input:       append([]mcp.ToolOption{idArg("board_id", "board to show activity for (b_…)", false)}, pageArgs()...),
 		Output:      mcp.WithOutputSchema[listActivityOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listActivityArgs) (*Result, error) {
 			list, err := s.ListActivity(ctx, c.Viewer, in.BoardID, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {

@@ -30,7 +30,7 @@ func ListBoards() Tool {
 		Input:       pageArgs(),
 		Output:      mcp.WithOutputSchema[listBoardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listBoardsArgs) (*Result, error) {
 			list, err := s.ListBoards(ctx, c.Viewer, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {

@@ -37,7 +37,7 @@ func MoveCard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeMoveCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {

@@ -22,6 +22,17 @@ type discard struct{}
 func (discard) Record(store.Activity)                  {}
 func (discard) RecordAnonymous(string, store.Activity) {}
 
+// testScopeSet is the declared scope set; a declaration that fails its
+// checks fails the test that needs it.
+func testScopeSet(t testing.TB) *auth.ScopeSet {
+	t.Helper()
+	s, err := ScopeSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func openStore(t testing.TB) store.Store {
 	t.Helper()
 	db, err := sqlitedb.Open(t.Context(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
@@ -44,7 +55,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 			Name:        "ok_tool",
 			Description: "A tool.",
 			Output:      mcp.WithOutputSchema[struct{}](),
-			Requires:    auth.Requirement{Scope: auth.ScopeRead},
+			Requires:    auth.Requirement{Scope: ScopeRead},
 			Annotations: Annotations{ReadOnly: true, Idempotent: true},
 			Handle: func(context.Context, store.Store, *Call) (*Result, error) {
 				return &Result{Structured: struct{}{}, Text: "ok"}, nil
@@ -62,7 +73,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		{"no description", func(t *Tool) { t.Description = " " }, "description is empty"},
 		{"no output schema", func(t *Tool) { t.Output = nil }, "no output schema"},
 		{"no handler", func(t *Tool) { t.Handle = nil }, "no handler"},
-		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, "unknown scope"},
+		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, `requires scope "kanban.everything", which is not declared`},
 		{"no requirement", func(t *Tool) { t.Requires = auth.Requirement{} }, "declare what the tool needs"},
 		{"anonymous without a scope", func(t *Tool) { t.Requires = auth.Requirement{Anonymous: true} }, ""},
 		{"a write without wording", func(t *Tool) { t.Annotations = Annotations{} }, "no Describe"},
@@ -77,7 +88,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tool := valid()
 			tt.mutate(&tool)
-			_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, tool)
+			_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}, Scopes: testScopeSet(t)}, tool)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("Register: %v", err)
@@ -88,21 +99,23 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 	}
 
 	t.Run("duplicate names", func(t *testing.T) {
-		_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}}, valid(), valid())
+		_, err := Register(server.NewMCPServer("t", "1"), Options{Store: st, Audit: discard{}, Scopes: testScopeSet(t)}, valid(), valid())
 		if err == nil || !strings.Contains(err.Error(), "declared twice") {
 			t.Fatalf("Register error = %v, want 'declared twice'", err)
 		}
 	})
-	t.Run("no store or audit", func(t *testing.T) {
-		if _, err := Register(server.NewMCPServer("t", "1"), Options{}, valid()); err == nil {
-			t.Fatal("Register without a store and an audit recorder succeeded")
+	t.Run("no store, audit or scopes", func(t *testing.T) {
+		for _, opts := range []Options{{}, {Store: st, Audit: discard{}}, {Store: st, Scopes: testScopeSet(t)}} {
+			if _, err := Register(server.NewMCPServer("t", "1"), opts, valid()); err == nil {
+				t.Errorf("Register(%+v) succeeded without a store, an audit recorder and the scopes", opts)
+			}
 		}
 	})
 }
 
 // TestAllDeclarationsAreValid registers the real tool set.
 func TestAllDeclarationsAreValid(t *testing.T) {
-	if _, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, All()...); err != nil {
+	if _, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}, Scopes: testScopeSet(t)}, All()...); err != nil {
 		t.Fatal(err)
 	}
 }

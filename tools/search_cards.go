@@ -41,7 +41,7 @@ func SearchCards() Tool {
 		}, pageArgs()...),
 		Output:      mcp.WithOutputSchema[searchCardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Scope: ScopeRead},
 		LargeAnswer: true,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in searchCardsArgs) (*Result, error) {
 			list, err := s.SearchCards(ctx, c.Viewer, store.CardQuery{

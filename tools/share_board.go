@@ -29,7 +29,7 @@ func ShareBoard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Requires:    auth.Requirement{Scope: ScopeAdmin},
 		Describe:    describeShareBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in shareBoardArgs) (*Result, error) {
 			v := store.Visibility(in.Visibility)

@@ -86,11 +86,18 @@ type Call struct {
 	args     json.RawMessage
 	ids      []idArgument // the tool's declared ID arguments
 	describe func(store.Change) string
+	scopes   *auth.ScopeSet
 }
 
 // newCall is the Call of t by p with args, before its check sets Viewer.
-func (t Tool) newCall(p *auth.Principal, args json.RawMessage, ids []idArgument) *Call {
-	return &Call{Tool: t.Name, Principal: p, args: args, ids: ids, describe: t.Describe}
+func (t Tool) newCall(p *auth.Principal, args json.RawMessage, ids []idArgument, scopes *auth.ScopeSet) *Call {
+	return &Call{Tool: t.Name, Principal: p, args: args, ids: ids, describe: t.Describe, scopes: scopes}
+}
+
+// Grants reports whether the caller's token grants need, directly or
+// through what its scopes imply; false without a token.
+func (c *Call) Grants(need auth.Scope) bool {
+	return c.Principal != nil && c.scopes.Allow(c.Principal.Scopes, need)
 }
 
 // StoreCall describes this call to the store for a write: who makes it,
@@ -170,7 +177,7 @@ type Result struct {
 }
 
 // validate checks a declaration before it can be registered.
-func (t Tool) validate() error {
+func (t Tool) validate(scopes *auth.ScopeSet) error {
 	var problems []string
 	// The tool-name rule of the MCP specification.
 	namePattern := regexp.MustCompile(`^[A-Za-z0-9_./-]{1,64}$`)
@@ -198,8 +205,8 @@ func (t Tool) validate() error {
 		}
 	}
 	switch s := t.Requires.Scope; {
-	case s != "" && !s.Implies(s):
-		problems = append(problems, fmt.Sprintf("unknown scope %q", s))
+	case s != "" && !scopes.Known(s):
+		problems = append(problems, fmt.Sprintf("requires scope %q, which is not declared; add it to Scopes", s))
 	case s == "" && !t.Requires.Anonymous:
 		// The zero Requirement would mean "any token will do": a forgotten
 		// declaration must not quietly open a tool to every token.

@@ -35,7 +35,7 @@ func UpdateCard() Tool {
 		},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeUpdateCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in updateCardArgs) (*Result, error) {
 			card, err := s.UpdateCard(ctx, c.StoreCall(), store.CardUpdate{
