@@ -38,6 +38,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"golang.org/x/oauth2"
+
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // sdkRedirectURI is the SDK client's registered redirect URI: a native
@@ -55,6 +57,43 @@ func TestGoSDKOAuthFlow(t *testing.T) {
 		t.Parallel()
 		testGoSDKToolResultChallenge(t)
 	})
+	t.Run("plain connect", func(t *testing.T) {
+		t.Parallel()
+		testGoSDKPlainConnect(t)
+	})
+}
+
+// testGoSDKPlainConnect: a client that connects before any tool asks for a
+// scope (a host's "connect" button) has no scope from a challenge, so the
+// SDK requests the protected resource metadata's scopes_supported (MCP
+// 2026-07-28): the default scopes, never a sensitive one. The person sees
+// the defaults offered with the most powerful of them chosen.
+func testGoSDKPlainConnect(t *testing.T) {
+	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http"})
+	ctx := t.Context()
+	c := newSDKClient(t, srv)
+	// What the server answers a call without a token on a tool that needs
+	// none in particular: resource_metadata, no scope.
+	c.authorizeFromMeta(t, ctx, `Bearer resource_metadata="`+srv.PRM()+`"`)
+
+	var defaults []string
+	for _, d := range tools.Scopes() {
+		if d.Default {
+			defaults = append(defaults, string(d.Name))
+		}
+		if d.Default && d.Sensitive {
+			t.Errorf("scope %s is both a default and sensitive: a plain connect would ask for what the person must tick", d.Name)
+		}
+	}
+	slices.Sort(defaults)
+	round := c.checkAuthorization(t, "", 0, nil, defaults)
+	cs := c.connect(t, ctx)
+	defer cs.Close()
+	c.rec.take()
+	who := c.whoami(t, ctx, cs)
+	if diff := cmp.Diff(c.whoamiWant(round.ClientID, defaults...), who); diff != "" {
+		t.Errorf("whoami after a plain connect (-want +got):\n%s", diff)
+	}
 }
 
 // testGoSDKHTTPChallenge: AUTH_CHALLENGE=http, where the SDK reacts to 401
