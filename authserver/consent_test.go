@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"html"
 	"io/fs"
 	"net/url"
 	"path/filepath"
@@ -182,26 +181,6 @@ func offeredBoxes(body string) (boxes, ticked []string) {
 		}
 	}
 	return boxes, ticked
-}
-
-// submitValues posts the page's form with its hidden fields, set replacing
-// them and add adding values (several checkboxes of one name).
-func (b *ptBrowser) submitValues(p ptResponse, set map[string]string, add url.Values) ptResponse {
-	b.t.Helper()
-	m := ptActionRe.FindStringSubmatch(p.body)
-	if m == nil {
-		b.t.Fatalf("the page has no form (status %d):\n%s", p.status, p.body)
-	}
-	fields := ptHidden(p.body)
-	for k, v := range set {
-		fields.Set(k, v)
-	}
-	for k, vs := range add {
-		for _, v := range vs {
-			fields.Add(k, v)
-		}
-	}
-	return b.post(html.UnescapeString(m[1]), fields)
 }
 
 // TestPagesConsentScopeThatStandsAlone: a scope outside the chain is a

@@ -286,8 +286,15 @@ func ptCSRF(t *testing.T, body string) string {
 }
 
 // submit posts the page's (only or first) form with its hidden fields and
-// set.
+// set (an empty value removes the field).
 func (b *ptBrowser) submit(p ptResponse, set map[string]string) ptResponse {
+	b.t.Helper()
+	return b.submitValues(p, set, nil)
+}
+
+// submitValues is submit that also adds the values of add (several
+// checkboxes of one name).
+func (b *ptBrowser) submitValues(p ptResponse, set map[string]string, add url.Values) ptResponse {
 	b.t.Helper()
 	m := ptActionRe.FindStringSubmatch(p.body)
 	if m == nil {
@@ -299,6 +306,11 @@ func (b *ptBrowser) submit(p ptResponse, set map[string]string) ptResponse {
 			fields.Del(k)
 		} else {
 			fields.Set(k, v)
+		}
+	}
+	for k, vs := range add {
+		for _, v := range vs {
+			fields.Add(k, v)
 		}
 	}
 	return b.post(html.UnescapeString(m[1]), fields)
