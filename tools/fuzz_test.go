@@ -56,7 +56,7 @@ func FuzzToolArguments(f *testing.F) {
 		tool := all[int(which)%len(all)]
 		call := tool.newCall(principal, json.RawMessage(args), tool.idArguments(), scopes)
 		call.Viewer = owner
-		res, err := tool.Handle(context.Background(), st, call)
+		res, err := tool.Handle.run(context.Background(), st, call)
 		if err != nil {
 			if store.OutcomeOf(err) == store.OutcomeError {
 				t.Fatalf("%s(%q): an uncoded error, which would be answered as a server failure: %v", tool.Name, args, err)

@@ -12,8 +12,8 @@ import (
 )
 
 type listBoardsArgs struct {
-	Limit  int    `json:"limit"`
-	Cursor string `json:"cursor"`
+	Limit  int    `json:"limit" arg:"limit"`
+	Cursor string `json:"cursor" arg:"cursor"`
 }
 
 type listBoardsOutput struct {
@@ -27,7 +27,6 @@ func ListBoards() Tool {
 		Name:        "list_boards",
 		Title:       "List boards",
 		Description: "List the kanban boards you can see: public boards, and your own when signed in with kanban.read.",
-		Input:       pageArgs(),
 		Output:      mcp.WithOutputSchema[listBoardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},

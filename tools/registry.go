@@ -121,7 +121,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 			call.Viewer = store.Actor{}
 		}
 
-		res, err := t.Handle(ctx, o.Store, call)
+		res, err := t.Handle.run(ctx, o.Store, call)
 		if err != nil {
 			return o.failed(ctx, t, call, act, err)
 		}

@@ -47,6 +47,13 @@ func openStore(t testing.TB) store.Store {
 	return st
 }
 
+// untaggedArgs declares an argument without saying what kind it is.
+type untaggedArgs struct {
+	Name string `json:"name"`
+}
+
+func (untaggedArgs) validate() error { return nil }
+
 // TestRegisterRefusesBadDeclarations: a tool cannot be registered without a
 // complete, valid declaration.
 func TestRegisterRefusesBadDeclarations(t *testing.T) {
@@ -57,9 +64,9 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 			Output:      mcp.WithOutputSchema[struct{}](),
 			Requires:    auth.Requirement{Scope: ScopeRead},
 			Annotations: Annotations{ReadOnly: true, Idempotent: true},
-			Handle: func(context.Context, store.Store, *Call) (*Result, error) {
+			Handle: Bound(func(context.Context, store.Store, *Call, NoArguments) (*Result, error) {
 				return &Result{Structured: struct{}{}, Text: "ok"}, nil
-			},
+			}),
 		}
 	}
 	tests := []struct {
@@ -72,7 +79,10 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		{"long name", func(t *Tool) { t.Name = strings.Repeat("a", 65) }, "name must match"},
 		{"no description", func(t *Tool) { t.Description = " " }, "description is empty"},
 		{"no output schema", func(t *Tool) { t.Output = nil }, "no output schema"},
-		{"no handler", func(t *Tool) { t.Handle = nil }, "no handler"},
+		{"no handler", func(t *Tool) { t.Handle = Handler{} }, "no handler"},
+		{"arguments without a schema", func(t *Tool) {
+			t.Handle = Bound(func(context.Context, store.Store, *Call, untaggedArgs) (*Result, error) { return nil, nil })
+		}, "needs a json name and an arg tag"},
 		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, `requires scope "kanban.everything", which is not declared`},
 		{"no requirement", func(t *Tool) { t.Requires = auth.Requirement{} }, "declare what the tool needs"},
 		{"anonymous without a scope", func(t *Tool) { t.Requires = auth.Requirement{Anonymous: true} }, ""},
