@@ -105,10 +105,10 @@ func TestForkRenameAndAddAToolWithItsOwnScope(t *testing.T) {
 		"\t\t{Name: \"kanban.archive\", Title: \"Archive\", Consent: \"Archive cards on your boards.\"},\n")
 	insertAfter(t, filepath.Join(fork, "tools", "all.go"), "\t\tDeleteBoard(),", "\t\tArchiveCard(),\n")
 	goIn("generate", "./...")
-	goIn("test", "-count=1", "-run", "TestToolsListGolden", ".", "-update")
+	goIn("test", "-count=1", "-run", "TestToolsListGolden", "./e2e", "-update")
 
 	changed := changedFiles(before, treeHashes(t, fork))
-	want := []string{"README.md", "testdata/tools/archive_card.json", "tools/all.go", "tools/archive_card.go", "tools/scopes.go"}
+	want := []string{"README.md", "e2e/testdata/tools/archive_card.json", "tools/all.go", "tools/archive_card.go", "tools/scopes.go"}
 	if diff := cmp.Diff(want, changed); diff != "" {
 		t.Errorf("files the new tool and scope changed (-want +got):\n%s", diff)
 	}
@@ -117,8 +117,8 @@ func TestForkRenameAndAddAToolWithItsOwnScope(t *testing.T) {
 	goIn("test", "-short", "-count=1", "./...")
 
 	// 3. The new scope through the built-in server's consent page.
-	writeFile(t, filepath.Join(fork, "e2e_fork_archive_test.go"), fixture("fork_archive_test.go.txt"))
-	goIn("test", "-count=1", "-run", "^TestForkArchiveCardThroughConsent$", ".")
+	writeFile(t, filepath.Join(fork, "e2e", "e2e_fork_archive_test.go"), fixture("fork_archive_test.go.txt"))
+	goIn("test", "-count=1", "-run", "^TestForkArchiveCardThroughConsent$", "./e2e")
 }
 
 // treeHashes maps each file under root (slash-separated, relative) to a
