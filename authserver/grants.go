@@ -36,7 +36,7 @@ const (
 	DefaultRefreshTokenLifetime = 30 * 24 * time.Hour
 )
 
-// OpenID Connect scopes that a grant may carry beside its kanban level.
+// OpenID Connect scopes that a grant may carry beside its declared scopes.
 const (
 	ScopeOpenID  = "openid"
 	ScopeProfile = "profile"
