@@ -47,9 +47,10 @@ type ScopeSet struct {
 
 // NewScopeSet checks decls and returns their set. Names must be unique and
 // valid scope tokens; every implied scope must be declared; the graph must
-// have no cycle (two scopes that imply each other are one scope); every
-// scope needs a title and a consent line; and at least one scope must be a
-// default, so that a plain connect asks for something.
+// have no cycle (two scopes that imply each other are one scope); a scope
+// that includes a sensitive one must be sensitive too; every scope needs a
+// title and a consent line; and at least one scope must be a default, so
+// that a plain connect asks for something.
 func NewScopeSet(decls ...ScopeDecl) (*ScopeSet, error) {
 	s := &ScopeSet{decls: slices.Clone(decls), index: make(map[Scope]int, len(decls))}
 	var problems []string
@@ -101,6 +102,16 @@ func NewScopeSet(decls ...ScopeDecl) (*ScopeSet, error) {
 		for j, r := range reached {
 			if r {
 				s.grants[i] = append(s.grants[i], s.decls[j].Name)
+			}
+		}
+	}
+	// A scope that grants a sensitive one is sensitive itself: ticking it
+	// for the person would grant what they must tick.
+	for i, d := range s.decls {
+		for _, g := range s.grants[i] {
+			if gd := s.decls[s.index[g]]; gd.Sensitive && !d.Sensitive {
+				problems = append(problems, fmt.Sprintf("scope %q includes the sensitive %q, so it must be Sensitive too", d.Name, g))
+				break
 			}
 		}
 	}

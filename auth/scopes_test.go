@@ -163,6 +163,10 @@ func TestNewScopeSetRefusesBadDeclarations(t *testing.T) {
 			{Name: "c", Title: "C", Consent: "Do c.", Implies: []auth.Scope{"a"}},
 		}, `scopes that imply each other are one scope`},
 		{"no default", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Default = false })}, `no scope is a Default`},
+		{"includes a sensitive scope without being sensitive", []auth.ScopeDecl{
+			with(ok, func(d *auth.ScopeDecl) { d.Sensitive = true }),
+			{Name: "b", Title: "B", Consent: "Do b.", Implies: []auth.Scope{"a"}, Default: true},
+		}, `scope "b" includes the sensitive "a", so it must be Sensitive too`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

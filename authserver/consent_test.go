@@ -29,7 +29,7 @@ func planScopes(t *testing.T) *auth.ScopeSet {
 		auth.ScopeDecl{Name: "a", Title: "Admin", Consent: "Admin.", Implies: []auth.Scope{"w"}, Sensitive: true},
 		auth.ScopeDecl{Name: "archive", Title: "Archive", Consent: "Archive."},
 		auth.ScopeDecl{Name: "export", Title: "Export", Consent: "Export.", Sensitive: true},
-		auth.ScopeDecl{Name: "ops", Title: "Operations", Consent: "Archive and export.", Implies: []auth.Scope{"archive", "export"}},
+		auth.ScopeDecl{Name: "ops", Title: "Operations", Consent: "Archive and export.", Implies: []auth.Scope{"archive", "export"}, Sensitive: true},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestPlanConsent(t *testing.T) {
 		{"a chain beside a checkbox may be left out", []auth.Scope{"w", "archive"}, nil,
 			planView{Groups: []groupView{chain("level", true, []auth.Scope{"w"}, "r", "w"), boxes([]auth.Scope{"archive"}, "archive")}}},
 		{"a scope implying two is not a chain", []auth.Scope{"ops"}, nil,
-			planView{Groups: []groupView{boxes([]auth.Scope{"archive", "ops"}, "archive", "export", "ops")}}},
+			planView{Groups: []groupView{boxes([]auth.Scope{"archive"}, "archive", "export", "ops")}}},
 		{"a step-up offers only what is new", []auth.Scope{"a"}, []auth.Scope{"w"},
 			planView{Kept: []auth.Scope{"r", "w"}, Groups: []groupView{chain("level", true, nil, "a")}}},
 		{"a step-up to a scope that stands alone", []auth.Scope{"archive"}, []auth.Scope{"w"},
@@ -351,5 +351,64 @@ func TestConsentMigrationKeepsRememberedLevels(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("remembered consents after the migration (-want +got):\n%s", diff)
+	}
+}
+
+// TestPagesStepUpBuildsOnTheRedeemedGrant: the grant of a code that the
+// client never exchanged (here one issued silently by a remembered consent,
+// as a third party could trigger in the person's browser) is not the
+// client's connection: a step-up keeps what the redeemed grant holds,
+// OpenID scopes included, and replaces that grant.
+func TestPagesStepUpBuildsOnTheRedeemedGrant(t *testing.T) {
+	e := newPageEnv(t, pageEnvOptions{})
+	b := e.browser()
+	first := e.redeem(b.connect(e.params(map[string]string{"scope": "kanban.write openid"}), "alice", scopeWrite), ptRedirect)
+
+	// Covered by the remembered consent: a code without a page, never
+	// redeemed.
+	p := b.authorize(e.params(map[string]string{"scope": "kanban.read"}))
+	if q := ptRedirectQueryOf(t, p, ptRedirect); q.Get("code") == "" {
+		t.Fatalf("a request covered by the remembered consent got no code: %v", q)
+	}
+
+	p = b.authorize(e.params(map[string]string{"scope": "kanban.archive"}))
+	kept := ctKeptRe.FindStringSubmatch(p.body)
+	if kept == nil || !strings.Contains(kept[1], "Read and write") {
+		t.Fatalf("step-up page keeps %q, want the redeemed grant's Read and write:\n%s", kept, p.body)
+	}
+	g := e.redeem(ptRedirectQueryOf(t, b.submitValues(p, map[string]string{"decision": "allow"}, url.Values{checkboxField: {"kanban.archive"}}), ptRedirect).Get("code"), ptRedirect)
+	if diff := cmp.Diff([]string{"kanban.write", "kanban.read", "kanban.archive", "openid"}, g.Scope); diff != "" {
+		t.Errorf("step-up grant scope (-want +got):\n%s", diff)
+	}
+	if g.Replaces != first.ID {
+		t.Errorf("step-up replaces %q, want the redeemed grant %q", g.Replaces, first.ID)
+	}
+}
+
+// TestStepUpCodeOfARevokedConnectionIsRefused: when the grant a step-up
+// extends is revoked before the new code is redeemed, the code is refused
+// and the new grant ends too, so that the revoked grant's scopes do not
+// live on.
+func TestStepUpCodeOfARevokedConnectionIsRefused(t *testing.T) {
+	e := newPageEnv(t, pageEnvOptions{})
+	b := e.browser()
+	first := e.redeem(b.connect(e.params(map[string]string{"scope": "kanban.write"}), "alice", scopeWrite), ptRedirect)
+	p := b.authorize(e.params(map[string]string{"scope": "kanban.admin"}))
+	code := ptRedirectQueryOf(t, b.submit(p, map[string]string{"decision": "allow", "level": "kanban.admin"}), ptRedirect).Get("code")
+
+	if _, err := e.grants.RevokeGrant(t.Context(), first.ID, RevokeReasonUser); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.grants.RedeemCode(t.Context(), RedeemRequest{Code: code, ClientID: e.client.ID, RedirectURI: ptRedirect, CodeVerifier: gtVerifier})
+	var tre *TokenRequestError
+	if !errors.As(err, &tre) || tre.Code != ErrCodeInvalidGrant || !tre.Revoked {
+		t.Fatalf("RedeemCode after the replaced grant was revoked = %v, want invalid_grant with the new grant revoked", err)
+	}
+	g, err := e.grants.Grant(t.Context(), tre.GrantID)
+	if err != nil || !g.Revoked() || g.RevokeReason != RevokeReasonReplacedGone {
+		t.Errorf("the step-up's grant = revoked %v (%q), %v; want revoked, %q", g.Revoked(), g.RevokeReason, err, RevokeReasonReplacedGone)
+	}
+	if g, _ := e.grants.Grant(t.Context(), first.ID); g.RevokeReason != RevokeReasonUser {
+		t.Errorf("the first grant's revoke reason became %q, want %q kept", g.RevokeReason, RevokeReasonUser)
 	}
 }

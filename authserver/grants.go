@@ -66,6 +66,7 @@ const (
 	RevokeReasonUserDisabled    = "user disabled"
 	RevokeReasonPasswordChanged = "password changed"
 	RevokeReasonSteppedUp       = "replaced by a step-up authorization"
+	RevokeReasonReplacedGone    = "the grant it stepped up from was revoked first"
 )
 
 // Sizes of what IssueCode stores.
@@ -553,11 +554,26 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
 	}
 	// A step-up's new grant holds everything the old one did: the old one
-	// ends now, so that the client has one connection, not two.
+	// ends now, so that the client has one connection, not two. If the old
+	// one ended while the code waited (revoked on /account, by the operator,
+	// or for a reused refresh token), the scopes it carried must not live on
+	// in the new grant: both end, and the client must authorize again.
 	replaced := false
 	if gr.Replaces != "" {
 		if replaced, err = revokeGrantTx(ctx, tx, gr.Replaces, RevokeReasonSteppedUp, now); err != nil {
 			return Grant{}, fmt.Errorf("authserver: redeem code: revoke the replaced grant: %w", err)
+		}
+		if !replaced {
+			if _, err := revokeGrantTx(ctx, tx, gr.ID, RevokeReasonReplacedGone, now); err != nil {
+				return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
+			}
+			if err := tx.Commit(); err != nil {
+				return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
+			}
+			g.s.revocationChangedHere()
+			e := invalidGrant(gr.ID, "The connection this authorization extends was revoked meanwhile; authorize again.")
+			e.Revoked = true
+			return Grant{}, e
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -1115,10 +1131,13 @@ func (g *Grants) Consent(ctx context.Context, subject, clientID string) (scopes 
 
 // LiveGrant returns the most recent live grant of subject to clientID for
 // resource, the one a step-up authorization builds on; ok is false when
-// there is none.
+// there is none. Only a grant whose code was redeemed counts: the grant of
+// a code that the client never exchanged (an abandoned attempt, or one that
+// a third party started in the person's browser) is not the client's
+// connection.
 func (g *Grants) LiveGrant(ctx context.Context, subject, clientID, resource string) (gr Grant, ok bool, err error) {
 	gr, err = scanGrant(g.s.db.Reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants g
-		WHERE g.subject = ? AND g.client_id = ? AND g.resource = ? AND g.revoked_at IS NULL
+		WHERE g.subject = ? AND g.client_id = ? AND g.resource = ? AND g.revoked_at IS NULL AND g.last_used_at IS NOT NULL
 		ORDER BY g.created_at DESC, g.id LIMIT 1`, subject, clientID, resource))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, false, nil

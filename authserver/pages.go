@@ -245,7 +245,7 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		s.authzRedirectError(w, req, status, authzErrAccessDenied, "The operator has blocked this account or application.")
 		return
 	}
-	plan, replaces, err := s.planConsent(ctx, req, sess)
+	plan, up, err := s.planConsent(ctx, req, sess)
 	if err != nil {
 		s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
 		return
@@ -258,7 +258,7 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		}
 		if ok && plan.covers(remembered) {
 			approved := s.opts.Grants.Scopes().Grants(append(plan.kept, plan.offered()...)...)
-			s.authorizeApprove(w, r, req, sess, approved, replaces, false, status)
+			s.authorizeApprove(w, r, req, sess, approved, up, false, status)
 			return
 		}
 	}
@@ -269,28 +269,39 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 	s.showConsent(w, r, req, sess, plan, http.StatusOK, "")
 }
 
+// stepUp is what a step-up authorization carries over from the client's
+// live grant besides its declared scopes (which the plan keeps): which
+// grant it replaces, and the OpenID scopes that grant held.
+type stepUp struct {
+	replaces string
+	oidc     []string
+}
+
 // planConsent works out the consent page for req. When the client's live
 // grant lacks something requested, the authorization is a step-up: the
-// page offers only what is new, and the new grant keeps the live one's
-// scopes and replaces it (replaces is its id). Otherwise (a first
-// connection, or a reconnect asking for no more than the client holds) the
-// new grant stands beside any other.
-func (s *Server) planConsent(ctx context.Context, req *authzRequest, sess *signedIn) (plan consentPlan, replaces string, err error) {
+// page offers only what is new, and the new grant keeps everything the live
+// one holds and replaces it. Otherwise (a first connection, or a reconnect
+// asking for no more than the client holds) the new grant stands beside any
+// other, and up is empty.
+func (s *Server) planConsent(ctx context.Context, req *authzRequest, sess *signedIn) (plan consentPlan, up stepUp, err error) {
 	set := s.opts.Grants.Scopes()
 	live, ok, err := s.opts.Grants.LiveGrant(ctx, sess.Subject, req.client.ID, req.resource)
-	if err != nil {
-		return consentPlan{}, "", err
+	if err != nil || !ok {
+		return planConsent(set, req.requested, nil), stepUp{}, err
 	}
-	var held []auth.Scope
-	if ok {
-		held = set.Grants(s.opts.Grants.Declared(live.Scope)...)
-	}
+	held := set.Grants(s.opts.Grants.Declared(live.Scope)...)
 	for _, sc := range set.Grants(req.requested...) {
 		if !slices.Contains(held, sc) {
-			return planConsent(set, req.requested, held), live.ID, nil
+			up = stepUp{replaces: live.ID}
+			for _, o := range []string{ScopeOpenID, ScopeProfile} {
+				if live.Has(o) {
+					up.oidc = append(up.oidc, o)
+				}
+			}
+			return planConsent(set, req.requested, held), up, nil
 		}
 	}
-	return planConsent(set, req.requested, nil), "", nil
+	return planConsent(set, req.requested, nil), stepUp{}, nil
 }
 
 // consentAnswer handles the consent form: Deny, or Allow with the scopes
@@ -308,7 +319,7 @@ func (s *Server) consentAnswer(w http.ResponseWriter, r *http.Request, req *auth
 		s.log.InfoContext(ctx, "authorization denied by the user", "sub", sess.Subject, "client_id", req.client.ID)
 		s.authzRedirectError(w, req, status, authzErrAccessDenied, "The user denied the request.")
 	case "allow":
-		plan, replaces, err := s.planConsent(ctx, req, sess)
+		plan, up, err := s.planConsent(ctx, req, sess)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
 			return
@@ -322,7 +333,7 @@ func (s *Server) consentAnswer(w http.ResponseWriter, r *http.Request, req *auth
 			s.showConsent(w, r, req, sess, plan, http.StatusBadRequest, msg)
 			return
 		}
-		s.authorizeApprove(w, r, req, sess, approved, replaces, true, status)
+		s.authorizeApprove(w, r, req, sess, approved, up, true, status)
 	default:
 		plan, _, err := s.planConsent(ctx, req, sess)
 		if err != nil {
@@ -334,12 +345,18 @@ func (s *Server) consentAnswer(w http.ResponseWriter, r *http.Request, req *auth
 }
 
 // approve issues the authorization code for approved (declared scopes
-// with what they imply, plus openid/profile when requested), replacing
-// the grant replaces when it is a step-up, remembers the consent when the
-// person just gave it, and sends the code to the client.
-func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, approved []auth.Scope, replaces string, remember bool, status int) {
+// with what they imply, plus openid/profile when requested or held by the
+// grant a step-up replaces), remembers the consent when the person just
+// gave it, and sends the code to the client.
+func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, approved []auth.Scope, up stepUp, remember bool, status int) {
 	ctx := r.Context()
 	scope := append(auth.Strings(approved), req.oidc...)
+	for _, o := range up.oidc {
+		if !slices.Contains(scope, o) {
+			scope = append(scope, o)
+		}
+	}
+	replaces := up.replaces
 	code, err := s.opts.Grants.IssueCode(ctx, CodeRequest{
 		Subject:       sess.Subject,
 		ClientID:      req.client.ID,

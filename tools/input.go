@@ -1,8 +1,11 @@
 package tools
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -152,6 +155,23 @@ func inputOf(t reflect.Type) ([]mcp.ToolOption, []argField, error) {
 	return opts, fields, nil
 }
 
+// checkArgumentNames refuses an argument whose name is not exactly one of
+// fields': encoding/json would match "BOARD_ID" to board_id, and then the
+// call would act on an ID that the audit of a refused call, which reads
+// the exact names, never sees. What is not a JSON object is left to Bind.
+func checkArgumentNames(raw json.RawMessage, fields []argField) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		if !slices.ContainsFunc(fields, func(f argField) bool { return f.name == name }) {
+			return store.Errorf(store.Invalid, "unknown argument %q; see the tool's input schema for the accepted names", name)
+		}
+	}
+	return nil
+}
+
 // jsonTypeOf is the JSON type that a field of type t decodes from.
 func jsonTypeOf(t reflect.Type) string {
 	if t.Kind() == reflect.Pointer {
@@ -179,16 +199,23 @@ func checkIDArguments(v reflect.Value, fields []argField) error {
 			continue
 		}
 		fv := v.Field(f.index)
+		present := f.required
 		if fv.Kind() == reflect.Pointer {
+			// A pointer says whether the argument was sent: sent, even
+			// empty, it must be an ID.
 			if fv.IsNil() {
 				if f.required {
 					return store.ValidateID(f.name, f.kind.idPrefix, "")
 				}
 				continue
 			}
-			fv = fv.Elem()
+			fv, present = fv.Elem(), true
 		}
-		if id := fv.String(); id != "" || f.required {
+		id := fv.String()
+		if id == "" && present && !f.required {
+			return store.Errorf(store.Invalid, "%s is empty: leave it out, or give an ID that starts with %q", f.name, f.kind.idPrefix)
+		}
+		if id != "" || present {
 			if err := store.ValidateID(f.name, f.kind.idPrefix, id); err != nil {
 				return err
 			}

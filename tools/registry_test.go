@@ -163,3 +163,49 @@ func TestBindMessages(t *testing.T) {
 		}
 	}
 }
+
+// boundProbeArgs has a required ID, an optional pointer ID and a plain
+// argument, for TestBoundChecksArguments.
+type boundProbeArgs struct {
+	BoardID  string  `json:"board_id" arg:"board-id,required" desc:"board"`
+	ColumnID *string `json:"column_id" arg:"column-id" desc:"column"`
+	Limit    int     `json:"limit" arg:"limit"`
+}
+
+func (boundProbeArgs) validate() error { return nil }
+
+// TestBoundChecksArguments: before the handler runs, Bound refuses names
+// that are not exactly the declared ones (encoding/json alone would take
+// "BOARD_ID" for board_id, and act on an ID that the audit never saw) and
+// IDs of the wrong form, a sent-but-empty optional one included.
+func TestBoundChecksArguments(t *testing.T) {
+	ran := false
+	h := Bound(func(context.Context, store.Store, *Call, boundProbeArgs) (*Result, error) {
+		ran = true
+		return &Result{}, nil
+	})
+	tests := []struct {
+		raw  string
+		want string // in the error; "" means the handler runs
+	}{
+		{`{"board_id":"b_x"}`, ""},
+		{`{"board_id":"b_x","column_id":"col_y","limit":3}`, ""},
+		{`{"board_id":"b_x","column_id":null}`, ""},
+		{`{"BOARD_ID":"b_x"}`, `unknown argument "BOARD_ID"`},
+		{`{"board_id":"b_x","Limit":3}`, `unknown argument "Limit"`},
+		{`{}`, `board_id is required`},
+		{`{"board_id":"c_x"}`, `board_id "c_x" is not a valid ID`},
+		{`{"board_id":"b_x","column_id":""}`, `column_id is empty: leave it out`},
+		{`{"board_id":"b_x","column_id":"b_y"}`, `column_id "b_y" is not a valid ID`},
+	}
+	for _, tt := range tests {
+		ran = false
+		_, err := h.run(t.Context(), nil, &Call{args: []byte(tt.raw)})
+		switch {
+		case tt.want == "" && (err != nil || !ran):
+			t.Errorf("%s: err %v, handler ran %v; want it to run", tt.raw, err, ran)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || ran):
+			t.Errorf("%s: err %v, handler ran %v; want an error containing %q and no run", tt.raw, err, ran, tt.want)
+		}
+	}
+}

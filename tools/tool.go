@@ -282,6 +282,9 @@ func Bound[In arguments](fn func(ctx context.Context, s store.Store, c *Call, in
 	input, fields, err := inputOf(reflect.TypeFor[In]())
 	return Handler{input: input, fields: fields, err: err, run: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
 		var in In
+		if err := checkArgumentNames(c.args, fields); err != nil {
+			return nil, err
+		}
 		if err := c.Bind(&in); err != nil {
 			return nil, err
 		}
