@@ -50,14 +50,14 @@ const (
 )
 
 // Check decides whether p (nil for no token) may make a call that requires
-// r.
-func (r Requirement) Check(p *Principal) Decision {
+// r, with what each scope implies taken from scopes.
+func (r Requirement) Check(p *Principal, scopes *ScopeSet) Decision {
 	switch {
 	case p == nil && r.Anonymous:
 		return AllowAnonymous
 	case p == nil:
 		return DenyNoToken
-	case p.Scopes.Allow(r.Scope):
+	case scopes.Allow(p.Scopes, r.Scope):
 		return Allow
 	case r.Anonymous:
 		return AllowAnonymous

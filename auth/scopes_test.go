@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,105 +10,175 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 )
 
-func TestScopeImplies(t *testing.T) {
+// testScopes is a graph with each shape a declaration can take: a chain
+// (notes.read ⊂ notes.write ⊂ notes.admin), a scope that stands alone
+// (notes.archive), and one that implies two others (notes.all).
+func testScopes(t *testing.T) *auth.ScopeSet {
+	t.Helper()
+	s, err := auth.NewScopeSet(testScopeDecls()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testScopeDecls() []auth.ScopeDecl {
+	return []auth.ScopeDecl{
+		{Name: "notes.read", Title: "Read", Consent: "See your notes.", Default: true},
+		{Name: "notes.write", Title: "Read and write", Consent: "Also change them.", Implies: []auth.Scope{"notes.read"}, Default: true},
+		{Name: "notes.admin", Title: "Full control", Consent: "Also delete them.", Implies: []auth.Scope{"notes.write"}, Sensitive: true},
+		{Name: "notes.archive", Title: "Archive", Consent: "Archive your notes."},
+		{Name: "notes.all", Title: "Everything", Consent: "All of the above.", Implies: []auth.Scope{"notes.admin", "notes.archive"}, Sensitive: true},
+	}
+}
+
+func TestScopeSetImplies(t *testing.T) {
 	t.Parallel()
+	s := testScopes(t)
 	tests := []struct {
 		have, need auth.Scope
 		want       bool
 	}{
-		{auth.ScopeAdmin, auth.ScopeAdmin, true},
-		{auth.ScopeAdmin, auth.ScopeWrite, true},
-		{auth.ScopeAdmin, auth.ScopeRead, true},
-		{auth.ScopeWrite, auth.ScopeAdmin, false},
-		{auth.ScopeWrite, auth.ScopeWrite, true},
-		{auth.ScopeWrite, auth.ScopeRead, true},
-		{auth.ScopeRead, auth.ScopeAdmin, false},
-		{auth.ScopeRead, auth.ScopeWrite, false},
-		{auth.ScopeRead, auth.ScopeRead, true},
-		// Scopes that mean nothing here imply nothing, not even the empty
-		// or another unknown scope.
-		{"openid", auth.ScopeRead, false},
+		{"notes.admin", "notes.admin", true},
+		{"notes.admin", "notes.write", true},
+		{"notes.admin", "notes.read", true},
+		{"notes.write", "notes.admin", false},
+		{"notes.write", "notes.read", true},
+		{"notes.read", "notes.write", false},
+		// A scope that stands alone implies nothing else and is implied by
+		// nothing in the chain.
+		{"notes.archive", "notes.archive", true},
+		{"notes.archive", "notes.read", false},
+		{"notes.admin", "notes.archive", false},
+		// Two branches: everything below both.
+		{"notes.all", "notes.archive", true},
+		{"notes.all", "notes.read", true},
+		{"notes.admin", "notes.all", false},
+		// Undeclared scopes imply nothing, not even themselves.
+		{"openid", "notes.read", false},
 		{"openid", "openid", false},
-		{"openid", "", false},
-		{"", auth.ScopeRead, false},
 		{"", "", false},
-		{"kanban.readx", auth.ScopeRead, false},
-		{"KANBAN.ADMIN", auth.ScopeRead, false},
-		{" kanban.admin", auth.ScopeRead, false},
-		// A known scope implies an unknown need (rank 0): Implies is only
-		// ever asked about the kanban scopes, and Allow handles "".
-		{auth.ScopeRead, "", true},
+		{"notes.readx", "notes.read", false},
+		{"NOTES.ADMIN", "notes.read", false},
+		{" notes.admin", "notes.read", false},
 	}
 	for _, tt := range tests {
-		if got := tt.have.Implies(tt.need); got != tt.want {
-			t.Errorf("Scope(%q).Implies(%q) = %v, want %v", tt.have, tt.need, got, tt.want)
+		if got := s.Implies(tt.have, tt.need); got != tt.want {
+			t.Errorf("Implies(%q, %q) = %v, want %v", tt.have, tt.need, got, tt.want)
 		}
 	}
 }
 
-func TestScopesAllow(t *testing.T) {
+func TestScopeSetAllow(t *testing.T) {
 	t.Parallel()
+	s := testScopes(t)
 	tests := []struct {
 		name string
 		have auth.Scopes
 		need auth.Scope
 		want bool
 	}{
-		{"admin grants admin", auth.Scopes{"kanban.admin"}, auth.ScopeAdmin, true},
-		{"admin grants write", auth.Scopes{"kanban.admin"}, auth.ScopeWrite, true},
-		{"admin grants read", auth.Scopes{"kanban.admin"}, auth.ScopeRead, true},
-		{"write grants write", auth.Scopes{"kanban.write"}, auth.ScopeWrite, true},
-		{"write grants read", auth.Scopes{"kanban.write"}, auth.ScopeRead, true},
-		{"write does not grant admin", auth.Scopes{"kanban.write"}, auth.ScopeAdmin, false},
-		{"read grants read", auth.Scopes{"kanban.read"}, auth.ScopeRead, true},
-		{"read does not grant write", auth.Scopes{"kanban.read"}, auth.ScopeWrite, false},
-		{"read does not grant admin", auth.Scopes{"kanban.read"}, auth.ScopeAdmin, false},
-		{"unknown scopes grant nothing", auth.Scopes{"openid", "profile", "email"}, auth.ScopeRead, false},
-		{"lookalike is not read", auth.Scopes{"kanban.readx"}, auth.ScopeRead, false},
-		{"prefix is not read", auth.Scopes{"kanban.rea"}, auth.ScopeRead, false},
-		{"case matters", auth.Scopes{"Kanban.Read"}, auth.ScopeRead, false},
-		{"any of several", auth.Scopes{"openid", "kanban.write"}, auth.ScopeRead, true},
-		{"highest of several", auth.Scopes{"kanban.read", "kanban.admin"}, auth.ScopeAdmin, true},
-		{"nil scopes, some need", nil, auth.ScopeRead, false},
+		{"admin grants read", auth.Scopes{"notes.admin"}, "notes.read", true},
+		{"write does not grant admin", auth.Scopes{"notes.write"}, "notes.admin", false},
+		{"archive alone grants archive", auth.Scopes{"notes.archive"}, "notes.archive", true},
+		{"archive does not grant read", auth.Scopes{"notes.archive"}, "notes.read", false},
+		{"read does not grant archive", auth.Scopes{"notes.read"}, "notes.archive", false},
+		{"any of several", auth.Scopes{"openid", "notes.archive", "notes.write"}, "notes.read", true},
+		{"unknown scopes grant nothing", auth.Scopes{"openid", "profile", "email"}, "notes.read", false},
+		{"lookalike is not read", auth.Scopes{"notes.readx"}, "notes.read", false},
+		{"case matters", auth.Scopes{"Notes.Read"}, "notes.read", false},
+		{"nil scopes, some need", nil, "notes.read", false},
 		{"empty need, nil scopes", nil, "", true},
 		{"empty need, unknown scopes", auth.Scopes{"openid"}, "", true},
-		{"empty need, read", auth.Scopes{"kanban.read"}, "", true},
+		{"undeclared need is never granted", auth.Scopes{"notes.all", "mystery"}, "mystery", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := tt.have.Allow(tt.need); got != tt.want {
-				t.Errorf("%q.Allow(%q) = %v, want %v", tt.have, tt.need, got, tt.want)
+			if got := s.Allow(tt.have, tt.need); got != tt.want {
+				t.Errorf("Allow(%q, %q) = %v, want %v", tt.have, tt.need, got, tt.want)
 			}
 		})
 	}
 }
 
-func TestExpand(t *testing.T) {
+func TestScopeSetGrants(t *testing.T) {
 	t.Parallel()
+	s := testScopes(t)
 	tests := []struct {
-		in   auth.Scope
+		held []auth.Scope
 		want []auth.Scope
 	}{
-		{auth.ScopeAdmin, []auth.Scope{auth.ScopeAdmin, auth.ScopeWrite, auth.ScopeRead}},
-		{auth.ScopeWrite, []auth.Scope{auth.ScopeWrite, auth.ScopeRead}},
-		{auth.ScopeRead, []auth.Scope{auth.ScopeRead}},
-		{"openid", nil},
-		{"", nil},
+		{[]auth.Scope{"notes.admin"}, []auth.Scope{"notes.read", "notes.write", "notes.admin"}},
+		{[]auth.Scope{"notes.read"}, []auth.Scope{"notes.read"}},
+		{[]auth.Scope{"notes.archive", "notes.read"}, []auth.Scope{"notes.read", "notes.archive"}},
+		{[]auth.Scope{"notes.all"}, []auth.Scope{"notes.read", "notes.write", "notes.admin", "notes.archive", "notes.all"}},
+		{[]auth.Scope{"openid", "notes.write", "notes.write"}, []auth.Scope{"notes.read", "notes.write"}},
+		{[]auth.Scope{"openid"}, nil},
+		{nil, nil},
 	}
 	for _, tt := range tests {
-		got := auth.Expand(tt.in)
-		if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("Expand(%q) mismatch (-want +got):\n%s", tt.in, diff)
+		if diff := cmp.Diff(tt.want, s.Grants(tt.held...), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("Grants(%q) mismatch (-want +got):\n%s", tt.held, diff)
 		}
+	}
+	if diff := cmp.Diff([]auth.Scope{"notes.read", "notes.write"}, s.Defaults()); diff != "" {
+		t.Errorf("Defaults() mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]auth.Scope{"notes.read", "notes.write", "notes.admin", "notes.archive", "notes.all"}, s.Names()); diff != "" {
+		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
+	}
+	if d, ok := s.Lookup("notes.archive"); !ok || d.Title != "Archive" {
+		t.Errorf(`Lookup("notes.archive") = %+v, %v`, d, ok)
+	}
+	if _, ok := s.Lookup("openid"); ok {
+		t.Errorf(`Lookup("openid") found a declaration`)
 	}
 }
 
-func TestSupportedScopes(t *testing.T) {
+func TestNewScopeSetRefusesBadDeclarations(t *testing.T) {
 	t.Parallel()
-	want := []auth.Scope{"kanban.read", "kanban.write", "kanban.admin"}
-	if diff := cmp.Diff(want, auth.SupportedScopes()); diff != "" {
-		t.Errorf("SupportedScopes() mismatch (-want +got):\n%s", diff)
+	ok := auth.ScopeDecl{Name: "a", Title: "A", Consent: "Do a.", Default: true}
+	with := func(d auth.ScopeDecl, change func(*auth.ScopeDecl)) auth.ScopeDecl {
+		change(&d)
+		return d
+	}
+	tests := []struct {
+		name  string
+		decls []auth.ScopeDecl
+		want  string // in the error
+	}{
+		{"empty name", []auth.ScopeDecl{ok, with(ok, func(d *auth.ScopeDecl) { d.Name = "" })}, `a name is one or more printable ASCII`},
+		{"space in name", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Name = "a b" })}, `scope "a b"`},
+		{"quote in name", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Name = `a"` })}, `printable ASCII`},
+		{"non-ASCII name", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Name = "lesen.ä" })}, `printable ASCII`},
+		{"declared twice", []auth.ScopeDecl{ok, ok}, `scope "a" is declared twice`},
+		{"no title", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Title = " " })}, `needs a Title and a Consent line`},
+		{"no consent", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Consent = "" })}, `needs a Title and a Consent line`},
+		{"implies the undeclared", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Implies = []auth.Scope{"b"} })}, `scope "a" implies "b", which is not declared`},
+		{"implies itself", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Implies = []auth.Scope{"a"} })}, `implies itself`},
+		{"cycle", []auth.ScopeDecl{
+			with(ok, func(d *auth.ScopeDecl) { d.Implies = []auth.Scope{"b"} }),
+			{Name: "b", Title: "B", Consent: "Do b.", Implies: []auth.Scope{"c"}},
+			{Name: "c", Title: "C", Consent: "Do c.", Implies: []auth.Scope{"a"}},
+		}, `scopes that imply each other are one scope`},
+		{"no default", []auth.ScopeDecl{with(ok, func(d *auth.ScopeDecl) { d.Default = false })}, `no scope is a Default`},
+		{"includes a sensitive scope without being sensitive", []auth.ScopeDecl{
+			with(ok, func(d *auth.ScopeDecl) { d.Sensitive = true }),
+			{Name: "b", Title: "B", Consent: "Do b.", Implies: []auth.Scope{"a"}, Default: true},
+		}, `scope "b" includes the sensitive "a", so it must be Sensitive too`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := auth.NewScopeSet(tt.decls...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewScopeSet error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := auth.NewScopeSet(testScopeDecls()...); err != nil {
+		t.Errorf("NewScopeSet refused a good graph: %v", err)
 	}
 }
 
@@ -132,7 +203,7 @@ func TestParseScopes(t *testing.T) {
 			t.Errorf("ParseScopes(%q) mismatch (-want +got):\n%s", tt.in, diff)
 		}
 	}
-	if auth.ParseScopes("kanban.read,kanban.write").Allow(auth.ScopeRead) {
-		t.Errorf(`ParseScopes("kanban.read,kanban.write").Allow(read) = true, want false`)
+	if testScopes(t).Allow(auth.ParseScopes("notes.read,notes.write"), "notes.read") {
+		t.Errorf(`Allow(ParseScopes("notes.read,notes.write"), notes.read) = true, want false`)
 	}
 }

@@ -162,7 +162,7 @@ func TestCIMDFullFlow(t *testing.T) {
 			t.Errorf("offered levels (-want +got):\n%s\npreselected %q, want kanban.write", diff, checked)
 		}
 
-		p = b.allow(p, auth.ScopeWrite)
+		p = b.allow(p, scopeWrite)
 		if p.status != http.StatusSeeOther {
 			t.Errorf("allow: status %d, want 303", p.status)
 		}
@@ -216,7 +216,7 @@ func TestCIMDFullFlow(t *testing.T) {
 		if !isConsentPage(p) {
 			t.Fatalf("second authorization to a loopback redirect URI: status %d, want the consent page", p.status)
 		}
-		code2 := cb.follow(t, b.allow(p, auth.ScopeRead)).Get("code")
+		code2 := cb.follow(t, b.allow(p, scopeRead)).Get("code")
 
 		e.blocked.set(clientID, true)
 		t.Cleanup(func() { e.blocked.set(clientID, false) })

@@ -96,11 +96,9 @@ type serverMetadata struct {
 // fragment), and request_uri_parameter_supported false in the OIDC one
 // (OIDC Discovery's default is true).
 func (s *Server) metadata(oidc bool) serverMetadata {
-	scopes := make([]string, 0, 5)
-	for _, sc := range auth.SupportedScopes() {
-		scopes = append(scopes, string(sc))
-	}
-	scopes = append(scopes, ScopeOpenID, ScopeProfile)
+	// Every declared scope, not only the defaults that the protected
+	// resource lists: a step-up asks for the others here.
+	scopes := append(auth.Strings(s.opts.Grants.Scopes().Names()), ScopeOpenID, ScopeProfile)
 	m := serverMetadata{
 		Issuer:                                 s.opts.Issuer,
 		AuthorizationEndpoint:                  s.url(PathAuthorize),

@@ -68,7 +68,7 @@ func newEPEnvWithoutUsers(t testing.TB, mod func(*ServerOptions)) *epEnv {
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
 	store := openTestStore(t, clock)
 	users := NewUsers(store, testHasher(t, testHashParams, 2))
-	grants, err := store.Grants(users, GrantOptions{})
+	grants, err := store.Grants(users, GrantOptions{Scopes: testScopes(t)})
 	if err != nil {
 		t.Fatalf("Grants: %v", err)
 	}
@@ -372,7 +372,7 @@ func TestMetadataDocuments(t *testing.T) {
 		"registration_endpoint":                          is + "/oauth/register",
 		"revocation_endpoint":                            is + "/oauth/revoke",
 		"jwks_uri":                                       is + "/oauth/jwks.json",
-		"scopes_supported":                               strs("kanban.read", "kanban.write", "kanban.admin", "openid", "profile"),
+		"scopes_supported":                               strs(append(auth.Strings(testScopes(t).Names()), "openid", "profile")...),
 		"response_types_supported":                       strs("code"),
 		"response_modes_supported":                       strs("query"),
 		"grant_types_supported":                          strs("authorization_code", "refresh_token"),

@@ -195,7 +195,7 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 	// Scope and blocklist are checked before Refresh rotates the token,
 	// so that a refused request leaves the client's chain as it was.
 	if found && pre.ClientID == client.ID {
-		if _, f := refreshScope(form.Get("scope"), pre); f != nil {
+		if _, f := refreshScope(form.Get("scope"), pre, s.opts.Grants.Scopes()); f != nil {
 			return nil, f
 		}
 		if s.blocked(ctx, pre.Subject, client.ID) {
@@ -210,7 +210,7 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 	// The grant's scope never changes, so this is what was checked above;
 	// it is taken from the grant Refresh returned all the same, so that
 	// no token is ever minted with more than its own grant holds.
-	scope, f := refreshScope(form.Get("scope"), gr)
+	scope, f := refreshScope(form.Get("scope"), gr, s.opts.Grants.Scopes())
 	if f != nil {
 		return nil, f
 	}
@@ -230,30 +230,28 @@ func (s *Server) refresh(ctx context.Context, form url.Values, client Client, ip
 // Without a scope parameter the token carries the whole grant (RFC 6749
 // §6: omitted is "equal to the scope originally granted"). A parameter
 // naming no scope this server knows ("email", "KANBAN.ADMIN") asks, as at
-// the authorization endpoint, for the default level, kanban.read: never
-// for more than the same request would get there. A kanban level asks for itself
-// and the levels it implies (kanban.write: kanban.write and kanban.read),
-// as at the authorization endpoint; openid and profile ask for
-// themselves. A known scope that was not granted (kanban.write on a read
-// grant, openid without it) is invalid_scope: the client must go through
-// consent. A scope this server does not know is ignored, as at the
-// authorization endpoint: a client that requested "email" there and
-// repeats its request here must not be disconnected for it. The scope is
-// returned in the grant's order, which the response's scope repeats.
-func refreshScope(raw string, gr Grant) ([]string, *failure) {
+// the authorization endpoint, for the default scopes: never for more than
+// the same request would get there. A declared scope asks for itself and
+// what it implies (kanban.write: kanban.write and kanban.read), as at the
+// authorization endpoint; openid and profile ask for themselves. A known
+// scope that was not granted (kanban.write on a read grant, openid without
+// it) is invalid_scope: the client must go through consent. A scope this
+// server does not know is ignored, as at the authorization endpoint: a
+// client that requested "email" there and repeats its request here must
+// not be disconnected for it. The scope is returned in the grant's order,
+// which the response's scope repeats.
+func refreshScope(raw string, gr Grant, scopes *auth.ScopeSet) ([]string, *failure) {
 	held := auth.Scopes(gr.Scope)
-	var level auth.Scope // the highest kanban level asked for
+	var asked []auth.Scope
 	var oidc []string
 	for _, sc := range strings.Fields(raw) {
 		switch {
-		case isKanbanScope(auth.Scope(sc)):
-			if !held.Allow(auth.Scope(sc)) {
+		case scopes.Known(auth.Scope(sc)):
+			if !scopes.Allow(held, auth.Scope(sc)) {
 				return nil, badRequest(errInvalidScope, fmt.Sprintf(
-					"The scope %s was not granted (granted: %s); a higher level needs a new authorization.", quoteShort(sc), gr.ScopeString()))
+					"The scope %s was not granted (granted: %s); more access needs a new authorization.", quoteShort(sc), gr.ScopeString()))
 			}
-			if !level.Implies(auth.Scope(sc)) {
-				level = auth.Scope(sc)
-			}
+			asked = append(asked, auth.Scope(sc))
 		case sc == ScopeOpenID || sc == ScopeProfile:
 			if !gr.Has(sc) {
 				return nil, badRequest(errInvalidScope, fmt.Sprintf(
@@ -262,17 +260,24 @@ func refreshScope(raw string, gr Grant) ([]string, *failure) {
 			oidc = append(oidc, sc)
 		}
 	}
-	if level == "" && len(oidc) == 0 {
+	if len(asked) == 0 && len(oidc) == 0 {
 		if strings.TrimSpace(raw) == "" {
 			return slices.Clone(gr.Scope), nil
 		}
-		level = auth.ScopeRead
+		for _, d := range scopes.Defaults() {
+			if scopes.Allow(held, d) {
+				asked = append(asked, d)
+			}
+		}
+		if len(asked) == 0 {
+			return nil, badRequest(errInvalidScope, fmt.Sprintf(
+				"The scope names nothing this server grants, and the grant holds none of the default scopes (granted: %s).", gr.ScopeString()))
+		}
 	}
+	want := scopes.Grants(asked...)
 	var scope []string
 	for _, sc := range gr.Scope {
-		// level.Implies is false for every scope when no level was asked.
-		asked := isKanbanScope(auth.Scope(sc)) && level.Implies(auth.Scope(sc))
-		if asked || slices.Contains(oidc, sc) {
+		if slices.Contains(want, auth.Scope(sc)) || slices.Contains(oidc, sc) {
 			scope = append(scope, sc)
 		}
 	}

@@ -620,9 +620,10 @@ func TestRefreshScope(t *testing.T) {
 		want      []string // nil: invalid_scope
 	}{
 		{"", []string{"kanban.write", "kanban.read", "openid"}},
-		{"email", []string{"kanban.read"}}, // nothing this server knows: the default level
-		{"KANBAN.ADMIN", []string{"kanban.read"}},
-		{"kanban.* kanban.", []string{"kanban.read"}},
+		// Nothing this server knows: the default scopes, as far as held.
+		{"email", []string{"kanban.write", "kanban.read"}},
+		{"KANBAN.ADMIN", []string{"kanban.write", "kanban.read"}},
+		{"kanban.* kanban.", []string{"kanban.write", "kanban.read"}},
 		{"   ", []string{"kanban.write", "kanban.read", "openid"}},
 		{"kanban.read", []string{"kanban.read"}},
 		{"kanban.write", []string{"kanban.write", "kanban.read"}},
@@ -631,10 +632,12 @@ func TestRefreshScope(t *testing.T) {
 		{"openid", []string{"openid"}},
 		{"kanban.write kanban.read openid", []string{"kanban.write", "kanban.read", "openid"}},
 		{"kanban.admin", nil},
+		{"kanban.archive", nil},
 		{"kanban.read profile", nil},
 	}
+	scopes := testScopes(t)
 	for _, tc := range tests {
-		got, f := refreshScope(tc.requested, grant)
+		got, f := refreshScope(tc.requested, grant, scopes)
 		switch {
 		case tc.want == nil && (f == nil || f.code != errInvalidScope):
 			t.Errorf("refreshScope(%q) = %v, %+v; want invalid_scope", tc.requested, got, f)
@@ -645,6 +648,26 @@ func TestRefreshScope(t *testing.T) {
 				t.Errorf("refreshScope(%q) (-want +got):\n%s", tc.requested, diff)
 			}
 		}
+	}
+	// A grant with a scope that stands alone: asking for it gives it alone;
+	// asking for nothing known gives the defaults it holds.
+	archive := Grant{Scope: []string{"kanban.archive", "kanban.read"}}
+	for requested, want := range map[string][]string{
+		"kanban.archive": {"kanban.archive"},
+		"email":          {"kanban.read"},
+		"":               {"kanban.archive", "kanban.read"},
+	} {
+		got, f := refreshScope(requested, archive, scopes)
+		if f != nil {
+			t.Errorf("refreshScope(%q) on an archive grant refused: %+v", requested, f)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("refreshScope(%q) on an archive grant (-want +got):\n%s", requested, diff)
+		}
+	}
+	if _, f := refreshScope("email", Grant{Scope: []string{"kanban.archive"}}, scopes); f == nil || f.code != errInvalidScope {
+		t.Errorf("refreshScope(email) on a grant without default scopes = %+v, want invalid_scope", f)
 	}
 	if grant.Scope[0] != "kanban.write" || len(grant.Scope) != 3 {
 		t.Errorf("refreshScope changed the grant's scope: %v", grant.Scope)

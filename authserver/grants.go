@@ -36,7 +36,7 @@ const (
 	DefaultRefreshTokenLifetime = 30 * 24 * time.Hour
 )
 
-// OpenID Connect scopes that a grant may carry beside its kanban level.
+// OpenID Connect scopes that a grant may carry beside its declared scopes.
 const (
 	ScopeOpenID  = "openid"
 	ScopeProfile = "profile"
@@ -65,6 +65,8 @@ const (
 	RevokeReasonOperator        = "revoked by the operator"
 	RevokeReasonUserDisabled    = "user disabled"
 	RevokeReasonPasswordChanged = "password changed"
+	RevokeReasonSteppedUp       = "replaced by a step-up authorization"
+	RevokeReasonReplacedGone    = "the grant it stepped up from was revoked first"
 )
 
 // Sizes of what IssueCode stores.
@@ -116,6 +118,9 @@ type UserStatus interface {
 
 // GrantOptions configure Store.Grants. Zero fields take the defaults.
 type GrantOptions struct {
+	// Scopes are the scopes the application declares: the ones a grant
+	// may hold, and what each implies. Required.
+	Scopes *auth.ScopeSet
 	// RefreshTokenLifetime is how long a refresh token is valid from its
 	// issue. Default DefaultRefreshTokenLifetime.
 	RefreshTokenLifetime time.Duration
@@ -130,6 +135,7 @@ type GrantOptions struct {
 type Grants struct {
 	s               *Store
 	users           UserStatus
+	scopes          *auth.ScopeSet
 	refreshLifetime time.Duration
 }
 
@@ -139,24 +145,39 @@ func (s *Store) Grants(users UserStatus, opts GrantOptions) (*Grants, error) {
 	if users == nil {
 		return nil, errors.New("authserver: grants need a UserStatus (the Users of the store)")
 	}
+	if opts.Scopes == nil {
+		return nil, errors.New("authserver: grants need the declared Scopes")
+	}
+	for _, oidc := range []auth.Scope{ScopeOpenID, ScopeProfile} {
+		if opts.Scopes.Known(oidc) {
+			return nil, fmt.Errorf("authserver: the scope %q is OpenID Connect's; declare the application's scopes under other names", oidc)
+		}
+	}
 	if opts.RefreshTokenLifetime < 0 {
 		return nil, fmt.Errorf("authserver: grants: the refresh-token lifetime must not be negative; got %v", opts.RefreshTokenLifetime)
 	}
 	if opts.RefreshTokenLifetime == 0 {
 		opts.RefreshTokenLifetime = DefaultRefreshTokenLifetime
 	}
-	return &Grants{s: s, users: users, refreshLifetime: opts.RefreshTokenLifetime}, nil
+	return &Grants{s: s, users: users, scopes: opts.Scopes, refreshLifetime: opts.RefreshTokenLifetime}, nil
 }
+
+// Scopes returns the declared scopes that grants may hold.
+func (g *Grants) Scopes() *auth.ScopeSet { return g.scopes }
 
 // Grant is one authorization of a client by a person.
 type Grant struct {
 	ID       string // GrantIDPrefix and random characters; the access tokens' grant_id
 	Subject  string // the user's stable random id (users.id)
 	ClientID string
-	// Scope is what the person agreed to: the chosen kanban level, then
-	// the levels it implies (most powerful first), then openid and/or
+	// Scope is what the person agreed to: the declared scopes chosen and
+	// everything they imply, most powerful first, then openid and/or
 	// profile when granted.
 	Scope []string
+	// Replaces is the grant that this step-up authorization replaces,
+	// revoked when this grant's code is redeemed; "" for a first
+	// authorization.
+	Replaces string
 	// Resource is the RFC 8707 resource the grant is for: the access
 	// tokens' audience.
 	Resource string
@@ -183,37 +204,22 @@ func (g Grant) Revoked() bool { return !g.RevokedAt.IsZero() }
 // token response carry it.
 func (g Grant) ScopeString() string { return strings.Join(g.Scope, " ") }
 
-// Level returns the most powerful kanban scope of the grant, "" if none.
-func (g Grant) Level() auth.Scope {
-	var level auth.Scope
-	for _, s := range g.Scope {
-		if sc := auth.Scope(s); isKanbanScope(sc) && !level.Implies(sc) {
-			level = sc
-		}
-	}
-	return level
-}
-
 // Has reports whether the grant includes scope s exactly (e.g. openid).
 func (g Grant) Has(s string) bool { return slices.Contains(g.Scope, s) }
 
-func isKanbanScope(s auth.Scope) bool { return slices.Contains(auth.SupportedScopes(), s) }
-
-// normalizeScope returns the scope a grant stores: the most powerful kanban
-// scope of in expanded with the levels it implies, then openid and profile
-// when present. Expanding here, not in each caller, guarantees that every
-// token lists what it effectively grants, for clients that do not know the
-// hierarchy. Anything else is refused: the authorization endpoint drops
-// unknown requested scopes before it gets here.
-func normalizeScope(in []string) ([]string, error) {
-	var level auth.Scope
+// normalizeScope returns the scope a grant stores: the declared scopes of
+// in with everything they imply, most powerful first, then openid and
+// profile when present. Expanding here, not in each caller, guarantees
+// that every token lists what it effectively grants, for clients that do
+// not know the graph. Anything else is refused: the authorization endpoint
+// drops unknown requested scopes before it gets here.
+func (g *Grants) normalizeScope(in []string) ([]string, error) {
+	var declared []auth.Scope
 	var oidc []string
 	for _, s := range in {
 		switch {
-		case isKanbanScope(auth.Scope(s)):
-			if !level.Implies(auth.Scope(s)) {
-				level = auth.Scope(s)
-			}
+		case g.scopes.Known(auth.Scope(s)):
+			declared = append(declared, auth.Scope(s))
 		case s == ScopeOpenID || s == ScopeProfile:
 			if !slices.Contains(oidc, s) {
 				oidc = append(oidc, s)
@@ -222,13 +228,10 @@ func normalizeScope(in []string) ([]string, error) {
 			return nil, &ValidationError{Field: "scope", Reason: fmt.Sprintf("%s is not one this server grants", quoteShort(s))}
 		}
 	}
-	if level == "" {
-		return nil, &ValidationError{Field: "scope", Reason: "must include a kanban level (kanban.read, kanban.write or kanban.admin)"}
+	if len(declared) == 0 {
+		return nil, &ValidationError{Field: "scope", Reason: "must include at least one of " + strings.Join(auth.Strings(g.scopes.Names()), ", ")}
 	}
-	var out []string
-	for _, s := range auth.Expand(level) {
-		out = append(out, string(s))
-	}
+	out := auth.Strings(g.strongestFirst(g.scopes.Grants(declared...)))
 	// openid before profile, whatever the request's order, so that equal
 	// grants store equal strings.
 	for _, s := range []string{ScopeOpenID, ScopeProfile} {
@@ -237,6 +240,29 @@ func normalizeScope(in []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// strongestFirst orders declared scopes by how much each grants, the most
+// first, and otherwise as declared: a chain reads from its top down
+// ("kanban.admin kanban.write kanban.read").
+func (g *Grants) strongestFirst(scopes []auth.Scope) []auth.Scope {
+	out := slices.Clone(scopes)
+	slices.SortStableFunc(out, func(a, b auth.Scope) int {
+		return len(g.scopes.Grants(b)) - len(g.scopes.Grants(a))
+	})
+	return out
+}
+
+// Declared returns the declared scopes among scope (a grant's or a
+// token's), in declaration order.
+func (g *Grants) Declared(scope []string) []auth.Scope {
+	var out []auth.Scope
+	for _, s := range g.scopes.Names() {
+		if slices.Contains(scope, string(s)) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ValidCodeChallenge reports whether c can be a PKCE S256 code challenge:
@@ -298,7 +324,7 @@ func fromNullNano(ns sql.NullInt64) time.Time {
 // grantColumns are scanned by scanGrant, in its order; the grants table
 // is aliased g.
 const grantColumns = `g.id, g.subject, g.client_id, g.scope, g.resource, g.auth_time, g.created_at,
-	g.last_used_at, g.revoked_at, g.revoke_reason`
+	g.last_used_at, g.revoked_at, g.revoke_reason, g.replaces`
 
 func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error) {
 	var (
@@ -306,10 +332,10 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 		scope                 string
 		authTime, createdAt   int64
 		lastUsedAt, revokedAt sql.NullInt64
-		reason                sql.NullString
+		reason, replaces      sql.NullString
 	)
 	dest := append([]any{&gr.ID, &gr.Subject, &gr.ClientID, &scope, &gr.Resource, &authTime, &createdAt,
-		&lastUsedAt, &revokedAt, &reason}, extra...)
+		&lastUsedAt, &revokedAt, &reason, &replaces}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Grant{}, err
 	}
@@ -319,6 +345,7 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 	gr.LastUsedAt = fromNullNano(lastUsedAt)
 	gr.RevokedAt = fromNullNano(revokedAt)
 	gr.RevokeReason = reason.String
+	gr.Replaces = replaces.String
 	return gr, nil
 }
 
@@ -337,12 +364,15 @@ type CodeRequest struct {
 	// Resource is the RFC 8707 resource, defaulted by the authorization
 	// endpoint when the request named none.
 	Resource string
-	// Scope is what the person agreed to: a kanban level (the one chosen
-	// on the consent page, which may be lower than requested) and
-	// optionally openid and profile. The level is expanded with the levels
-	// it implies; other scopes are refused.
+	// Scope is what the person agreed to: declared scopes (those chosen
+	// on the consent page, never more than requested, plus a replaced
+	// grant's) and optionally openid and profile. The declared scopes are
+	// expanded with what they imply; other scopes are refused.
 	Scope []string
-	Nonce string // the OIDC nonce, "" when none was sent
+	// Replaces is the live grant of the same person and client that this
+	// step-up authorization replaces (LiveGrant); "" for none.
+	Replaces string
+	Nonce    string // the OIDC nonce, "" when none was sent
 	// AuthTime is when the person signed in (the session's sign-in time);
 	// zero means now.
 	AuthTime time.Time
@@ -357,7 +387,7 @@ type CodeRequest struct {
 // Errors are the caller's mistakes (*ValidationError, ErrNotFound for an
 // unknown subject) or the database's.
 func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error) {
-	scope, err := normalizeScope(req.Scope)
+	scope, err := g.normalizeScope(req.Scope)
 	if err != nil {
 		return "", err
 	}
@@ -398,9 +428,19 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 	if !exists {
 		return "", fmt.Errorf("authserver: issue code: user %s: %w", quoteShort(req.Subject), ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano()); err != nil {
+	if req.Replaces != "" {
+		var subject, clientID string
+		err := tx.QueryRowContext(ctx, `SELECT subject, client_id FROM grants WHERE id = ?`, req.Replaces).Scan(&subject, &clientID)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && (subject != req.Subject || clientID != req.ClientID) {
+			return "", &ValidationError{Field: "replaces", Reason: "must be a grant of the same user and client"}
+		}
+		if err != nil {
+			return "", fmt.Errorf("authserver: issue code: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces)); err != nil {
 		return "", fmt.Errorf("authserver: issue code: store grant: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_codes
@@ -513,8 +553,34 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 	if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = ? WHERE id = ?`, now.UnixNano(), gr.ID); err != nil {
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
 	}
+	// A step-up's new grant holds everything the old one did: the old one
+	// ends now, so that the client has one connection, not two. If the old
+	// one ended while the code waited (revoked on /account, by the operator,
+	// or for a reused refresh token), the scopes it carried must not live on
+	// in the new grant: both end, and the client must authorize again.
+	replaced := false
+	if gr.Replaces != "" {
+		if replaced, err = revokeGrantTx(ctx, tx, gr.Replaces, RevokeReasonSteppedUp, now); err != nil {
+			return Grant{}, fmt.Errorf("authserver: redeem code: revoke the replaced grant: %w", err)
+		}
+		if !replaced {
+			if _, err := revokeGrantTx(ctx, tx, gr.ID, RevokeReasonReplacedGone, now); err != nil {
+				return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
+			}
+			if err := tx.Commit(); err != nil {
+				return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
+			}
+			g.s.revocationChangedHere()
+			e := invalidGrant(gr.ID, "The connection this authorization extends was revoked meanwhile; authorize again.")
+			e.Revoked = true
+			return Grant{}, e
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
+	}
+	if replaced {
+		g.s.revocationChangedHere()
 	}
 	gr.LastUsedAt = now.UTC()
 	gr.Nonce = nonce.String
@@ -1020,37 +1086,66 @@ func (g *Grants) TouchGrant(ctx context.Context, grantID string) error {
 	return nil
 }
 
-// RememberConsent records that subject agreed to level for clientID,
-// replacing what was remembered before (a lower level chosen later
-// replaces a higher one: the remembered level is the latest choice).
-func (g *Grants) RememberConsent(ctx context.Context, subject, clientID string, level auth.Scope) error {
-	if !isKanbanScope(level) {
-		return &ValidationError{Field: "level", Reason: fmt.Sprintf("%s is not a kanban level", quoteShort(string(level)))}
+// RememberConsent records that subject agreed to scopes (declared ones)
+// for clientID, replacing what was remembered before: the remembered
+// consent is the latest choice, even when it is narrower.
+func (g *Grants) RememberConsent(ctx context.Context, subject, clientID string, scopes []auth.Scope) error {
+	if len(scopes) == 0 {
+		return &ValidationError{Field: "scopes", Reason: "must name at least one scope"}
+	}
+	for _, sc := range scopes {
+		if !g.scopes.Known(sc) {
+			return &ValidationError{Field: "scopes", Reason: fmt.Sprintf("%s is not a declared scope", quoteShort(string(sc)))}
+		}
 	}
 	if subject == "" || clientID == "" {
 		return &ValidationError{Field: "consent", Reason: "needs a subject and a client_id"}
 	}
-	_, err := g.s.db.Writer.ExecContext(ctx, `INSERT INTO consents (subject, client_id, level, granted_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (subject, client_id) DO UPDATE SET level = excluded.level, granted_at = excluded.granted_at`,
-		subject, clientID, string(level), g.s.now().UnixNano())
+	_, err := g.s.db.Writer.ExecContext(ctx, `INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
+		subject, clientID, strings.Join(auth.Strings(scopes), " "), g.s.now().UnixNano())
 	if err != nil {
 		return fmt.Errorf("authserver: remember consent: %w", err)
 	}
 	return nil
 }
 
-// Consent returns the level subject last agreed to for clientID; ok is
-// false when there is none.
-func (g *Grants) Consent(ctx context.Context, subject, clientID string) (level auth.Scope, ok bool, err error) {
+// Consent returns what subject last agreed to for clientID: the declared
+// scopes remembered and everything they imply today. ok is false when
+// nothing is remembered.
+func (g *Grants) Consent(ctx context.Context, subject, clientID string) (scopes []auth.Scope, ok bool, err error) {
 	var s string
-	err = g.s.db.Reader.QueryRowContext(ctx, `SELECT level FROM consents WHERE subject = ? AND client_id = ?`, subject, clientID).Scan(&s)
+	err = g.s.db.Reader.QueryRowContext(ctx, `SELECT scopes FROM consents WHERE subject = ? AND client_id = ?`, subject, clientID).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("authserver: read consent: %w", err)
+		return nil, false, fmt.Errorf("authserver: read consent: %w", err)
 	}
-	return auth.Scope(s), true, nil
+	var held []auth.Scope
+	for _, f := range strings.Fields(s) {
+		held = append(held, auth.Scope(f))
+	}
+	return g.scopes.Grants(held...), true, nil
+}
+
+// LiveGrant returns the most recent live grant of subject to clientID for
+// resource, the one a step-up authorization builds on; ok is false when
+// there is none. Only a grant whose code was redeemed counts: the grant of
+// a code that the client never exchanged (an abandoned attempt, or one that
+// a third party started in the person's browser) is not the client's
+// connection.
+func (g *Grants) LiveGrant(ctx context.Context, subject, clientID, resource string) (gr Grant, ok bool, err error) {
+	gr, err = scanGrant(g.s.db.Reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants g
+		WHERE g.subject = ? AND g.client_id = ? AND g.resource = ? AND g.revoked_at IS NULL AND g.last_used_at IS NOT NULL
+		ORDER BY g.created_at DESC, g.id LIMIT 1`, subject, clientID, resource))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Grant{}, false, nil
+	}
+	if err != nil {
+		return Grant{}, false, fmt.Errorf("authserver: find the live grant: %w", err)
+	}
+	return gr, true, nil
 }
 
 // ForgetConsent drops the remembered consent of subject for clientID and

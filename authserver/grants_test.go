@@ -49,6 +49,9 @@ func newGrantEnv(t *testing.T, opts GrantOptions) *grantEnv {
 	clock := newTestClock()
 	s := openTestStore(t, clock)
 	users := NewUsers(s, testHasher(t, testHashParams, 2))
+	if opts.Scopes == nil {
+		opts.Scopes = testScopes(t)
+	}
 	g, err := s.Grants(users, opts)
 	if err != nil {
 		t.Fatalf("Grants: %v", err)
@@ -235,8 +238,8 @@ func TestCodeToRefreshChain(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("RedeemCode grant (-want +got):\n%s", diff)
 	}
-	if got.Level() != auth.ScopeWrite || !got.Has(ScopeOpenID) || got.ScopeString() != "kanban.write kanban.read openid profile" {
-		t.Errorf("Level, Has(openid), ScopeString = %q, %v, %q", got.Level(), got.Has(ScopeOpenID), got.ScopeString())
+	if !got.Has(ScopeOpenID) || got.ScopeString() != "kanban.write kanban.read openid profile" {
+		t.Errorf("Has(openid), ScopeString = %v, %q", got.Has(ScopeOpenID), got.ScopeString())
 	}
 
 	tok, expires, err := e.grants.IssueRefreshToken(ctx, got.ID)
@@ -568,25 +571,29 @@ func TestRefreshTokenLifetimeOption(t *testing.T) {
 		t.Errorf("expiry revoked the grant")
 	}
 
-	if _, err := e.store.Grants(e.users, GrantOptions{RefreshTokenLifetime: -time.Second}); err == nil {
+	if _, err := e.store.Grants(e.users, GrantOptions{Scopes: testScopes(t), RefreshTokenLifetime: -time.Second}); err == nil {
 		t.Errorf("Grants accepted a negative lifetime")
 	}
-	if _, err := e.store.Grants(nil, GrantOptions{}); err == nil {
+	if _, err := e.store.Grants(nil, GrantOptions{Scopes: testScopes(t)}); err == nil {
 		t.Errorf("Grants accepted no UserStatus")
 	}
 }
 
 func TestIssueCodeScopes(t *testing.T) {
 	for _, tc := range []struct {
-		in        []string
-		want      []string
-		wantLevel auth.Scope
+		in   []string
+		want []string
 	}{
-		{[]string{"kanban.read"}, []string{"kanban.read"}, auth.ScopeRead},
-		{[]string{"kanban.write"}, []string{"kanban.write", "kanban.read"}, auth.ScopeWrite},
-		{[]string{"kanban.admin"}, []string{"kanban.admin", "kanban.write", "kanban.read"}, auth.ScopeAdmin},
-		{[]string{"kanban.read", "kanban.admin", "kanban.write"}, []string{"kanban.admin", "kanban.write", "kanban.read"}, auth.ScopeAdmin},
-		{[]string{"profile", "openid", "kanban.read", "openid"}, []string{"kanban.read", "openid", "profile"}, auth.ScopeRead},
+		{[]string{"kanban.read"}, []string{"kanban.read"}},
+		{[]string{"kanban.write"}, []string{"kanban.write", "kanban.read"}},
+		{[]string{"kanban.admin"}, []string{"kanban.admin", "kanban.write", "kanban.read"}},
+		{[]string{"kanban.read", "kanban.admin", "kanban.write"}, []string{"kanban.admin", "kanban.write", "kanban.read"}},
+		{[]string{"profile", "openid", "kanban.read", "openid"}, []string{"kanban.read", "openid", "profile"}},
+		// A scope that stands alone sits beside the chain: the most
+		// powerful first, then as declared.
+		{[]string{"kanban.archive"}, []string{"kanban.archive"}},
+		{[]string{"kanban.archive", "kanban.write"}, []string{"kanban.write", "kanban.read", "kanban.archive"}},
+		{[]string{"kanban.archive", "kanban.admin", "openid"}, []string{"kanban.admin", "kanban.write", "kanban.read", "kanban.archive", "openid"}},
 	} {
 		t.Run(strings.Join(tc.in, " "), func(t *testing.T) {
 			e := newGrantEnv(t, GrantOptions{})
@@ -595,9 +602,6 @@ func TestIssueCodeScopes(t *testing.T) {
 			g := e.redeem(t, redeemRequest(e.issueCode(t, req)))
 			if diff := cmp.Diff(tc.want, g.Scope); diff != "" {
 				t.Errorf("scope (-want +got):\n%s", diff)
-			}
-			if g.Level() != tc.wantLevel {
-				t.Errorf("Level = %q, want %q", g.Level(), tc.wantLevel)
 			}
 		})
 	}
@@ -854,7 +858,7 @@ func TestUserStatusFailureFailsClosed(t *testing.T) {
 	ctx := t.Context()
 	_, tok := e.connect(t, e.codeRequest())
 	code := e.issueCode(t, e.codeRequest())
-	broken, err := e.store.Grants(failingUsers{}, GrantOptions{})
+	broken, err := e.store.Grants(failingUsers{}, GrantOptions{Scopes: testScopes(t)})
 	if err != nil {
 		t.Fatalf("Grants: %v", err)
 	}
@@ -966,25 +970,27 @@ func TestConsent(t *testing.T) {
 	e := newGrantEnv(t, GrantOptions{})
 	ctx := t.Context()
 	type lookup struct {
-		Level auth.Scope
-		OK    bool
+		Scopes []auth.Scope
+		OK     bool
 	}
 	get := func(subject, client string) lookup {
 		t.Helper()
-		level, ok, err := e.grants.Consent(ctx, subject, client)
+		scopes, ok, err := e.grants.Consent(ctx, subject, client)
 		if err != nil {
 			t.Fatalf("Consent: %v", err)
 		}
-		return lookup{level, ok}
+		return lookup{scopes, ok}
 	}
-	remember := func(subject, client string, level auth.Scope) {
+	remember := func(subject, client string, scopes ...auth.Scope) {
 		t.Helper()
-		if err := e.grants.RememberConsent(ctx, subject, client, level); err != nil {
+		if err := e.grants.RememberConsent(ctx, subject, client, scopes); err != nil {
 			t.Fatalf("RememberConsent: %v", err)
 		}
 	}
+	rw := []auth.Scope{scopeRead, scopeWrite}
+	all := []auth.Scope{scopeRead, scopeWrite, scopeAdmin}
 	a, b := e.alice.Subject, e.bob.Subject
-	all := func() map[string]lookup {
+	every := func() map[string]lookup {
 		return map[string]lookup{
 			"alice/client": get(a, gtClient),
 			"alice/other":  get(a, gtOther),
@@ -997,12 +1003,15 @@ func TestConsent(t *testing.T) {
 		want map[string]lookup
 	}{
 		{"nothing remembered", func() {}, map[string]lookup{"alice/client": {}, "alice/other": {}, "bob/client": {}}},
-		{"remember write", func() { remember(a, gtClient, auth.ScopeWrite) },
-			map[string]lookup{"alice/client": {auth.ScopeWrite, true}, "alice/other": {}, "bob/client": {}}},
-		{"a lower choice replaces it", func() { remember(a, gtClient, auth.ScopeRead) },
-			map[string]lookup{"alice/client": {auth.ScopeRead, true}, "alice/other": {}, "bob/client": {}}},
-		{"other user and client are separate", func() { remember(b, gtClient, auth.ScopeAdmin); remember(a, gtOther, auth.ScopeWrite) },
-			map[string]lookup{"alice/client": {auth.ScopeRead, true}, "alice/other": {auth.ScopeWrite, true}, "bob/client": {auth.ScopeAdmin, true}}},
+		// Read back with what the remembered scopes imply.
+		{"remember write", func() { remember(a, gtClient, scopeWrite) },
+			map[string]lookup{"alice/client": {rw, true}, "alice/other": {}, "bob/client": {}}},
+		{"a lower choice replaces it", func() { remember(a, gtClient, scopeRead) },
+			map[string]lookup{"alice/client": {[]auth.Scope{scopeRead}, true}, "alice/other": {}, "bob/client": {}}},
+		{"a set with a scope that stands alone", func() { remember(a, gtClient, scopeArchive, scopeRead) },
+			map[string]lookup{"alice/client": {[]auth.Scope{scopeRead, scopeArchive}, true}, "alice/other": {}, "bob/client": {}}},
+		{"other user and client are separate", func() { remember(b, gtClient, scopeAdmin); remember(a, gtOther, scopeWrite) },
+			map[string]lookup{"alice/client": {[]auth.Scope{scopeRead, scopeArchive}, true}, "alice/other": {rw, true}, "bob/client": {all, true}}},
 		{"forget", func() {
 			if ok, err := e.grants.ForgetConsent(ctx, a, gtClient); err != nil || !ok {
 				t.Errorf("ForgetConsent = %v, %v; want true", ok, err)
@@ -1010,15 +1019,15 @@ func TestConsent(t *testing.T) {
 			if ok, err := e.grants.ForgetConsent(ctx, a, gtClient); err != nil || ok {
 				t.Errorf("ForgetConsent again = %v, %v; want false", ok, err)
 			}
-		}, map[string]lookup{"alice/client": {}, "alice/other": {auth.ScopeWrite, true}, "bob/client": {auth.ScopeAdmin, true}}},
+		}, map[string]lookup{"alice/client": {}, "alice/other": {rw, true}, "bob/client": {all, true}}},
 	} {
 		tc.do()
-		if diff := cmp.Diff(tc.want, all()); diff != "" {
+		if diff := cmp.Diff(tc.want, every()); diff != "" {
 			t.Errorf("%s: consents (-want +got):\n%s", tc.name, diff)
 		}
 	}
 
-	for _, bad := range []auth.Scope{"", "openid", "kanban.delete", "KANBAN.READ"} {
+	for _, bad := range [][]auth.Scope{nil, {""}, {"openid"}, {"kanban.delete"}, {"KANBAN.READ"}, {scopeRead, "kanban.delete"}} {
 		var ve *ValidationError
 		if err := e.grants.RememberConsent(ctx, a, gtClient, bad); !errors.As(err, &ve) {
 			t.Errorf("RememberConsent(%q) err = %v, want a ValidationError", bad, err)
@@ -1239,7 +1248,7 @@ func TestDisableUserEndsEverything(t *testing.T) {
 	bobReq.Subject = e.bob.Subject
 	bobGrant, _ := e.connect(t, bobReq)
 	for _, u := range []User{e.alice, e.bob} {
-		if err := e.grants.RememberConsent(ctx, u.Subject, gtClient, "kanban.write"); err != nil {
+		if err := e.grants.RememberConsent(ctx, u.Subject, gtClient, []auth.Scope{scopeWrite}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1292,7 +1301,7 @@ func TestSetPasswordRevokesGrants(t *testing.T) {
 	theirsReq.Subject = e.bob.Subject
 	theirs, theirToken := e.connect(t, theirsReq)
 	for _, sub := range []string{e.alice.Subject, e.bob.Subject} {
-		if err := e.grants.RememberConsent(ctx, sub, gtClient, "kanban.write"); err != nil {
+		if err := e.grants.RememberConsent(ctx, sub, gtClient, []auth.Scope{scopeWrite}); err != nil {
 			t.Fatal(err)
 		}
 	}

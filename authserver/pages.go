@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,9 +69,9 @@ type authzRequest struct {
 	client      Client
 	redirectURI string
 	state       string
-	// level is the kanban level asked for: the highest requested, or
-	// kanban.read when none was.
-	level         auth.Scope
+	// requested are the declared scopes asked for, or the default scopes
+	// when the request named none.
+	requested     []auth.Scope
 	oidc          []string // openid and/or profile, when requested
 	codeChallenge string
 	resource      string
@@ -244,14 +245,20 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		s.authzRedirectError(w, req, status, authzErrAccessDenied, "The operator has blocked this account or application.")
 		return
 	}
+	plan, up, err := s.planConsent(ctx, req, sess)
+	if err != nil {
+		s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
+		return
+	}
 	if !req.promptConsent && !IsLoopbackRedirectURI(req.redirectURI) {
-		level, ok, err := s.opts.Grants.Consent(ctx, sess.Subject, req.client.ID)
+		remembered, ok, err := s.opts.Grants.Consent(ctx, sess.Subject, req.client.ID)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: reading the remembered consent failed", err)
 			return
 		}
-		if ok && level.Implies(req.level) {
-			s.authorizeApprove(w, r, req, sess, req.level, false, status)
+		if ok && plan.covers(remembered) {
+			approved := s.opts.Grants.Scopes().Grants(append(plan.kept, plan.offered()...)...)
+			s.authorizeApprove(w, r, req, sess, approved, up, false, status)
 			return
 		}
 	}
@@ -259,11 +266,46 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		s.authzRedirectError(w, req, status, authzErrConsentRequired, "The user has not agreed to this access yet.")
 		return
 	}
-	s.showConsent(w, r, req, sess, http.StatusOK, "")
+	s.showConsent(w, r, req, sess, plan, http.StatusOK, "")
 }
 
-// consentAnswer handles the consent form: Deny, or Allow with a level no
-// higher than the one requested.
+// stepUp is what a step-up authorization carries over from the client's
+// live grant besides its declared scopes (which the plan keeps): which
+// grant it replaces, and the OpenID scopes that grant held.
+type stepUp struct {
+	replaces string
+	oidc     []string
+}
+
+// planConsent works out the consent page for req. When the client's live
+// grant lacks something requested, the authorization is a step-up: the
+// page offers only what is new, and the new grant keeps everything the live
+// one holds and replaces it. Otherwise (a first connection, or a reconnect
+// asking for no more than the client holds) the new grant stands beside any
+// other, and up is empty.
+func (s *Server) planConsent(ctx context.Context, req *authzRequest, sess *signedIn) (plan consentPlan, up stepUp, err error) {
+	set := s.opts.Grants.Scopes()
+	live, ok, err := s.opts.Grants.LiveGrant(ctx, sess.Subject, req.client.ID, req.resource)
+	if err != nil || !ok {
+		return planConsent(set, req.requested, nil), stepUp{}, err
+	}
+	held := set.Grants(s.opts.Grants.Declared(live.Scope)...)
+	for _, sc := range set.Grants(req.requested...) {
+		if !slices.Contains(held, sc) {
+			up = stepUp{replaces: live.ID}
+			for _, o := range []string{ScopeOpenID, ScopeProfile} {
+				if live.Has(o) {
+					up.oidc = append(up.oidc, o)
+				}
+			}
+			return planConsent(set, req.requested, held), up, nil
+		}
+	}
+	return planConsent(set, req.requested, nil), stepUp{}, nil
+}
+
+// consentAnswer handles the consent form: Deny, or Allow with the scopes
+// chosen, never more than requested.
 func (s *Server) consentAnswer(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, form url.Values) {
 	ctx := r.Context()
 	const status = http.StatusSeeOther
@@ -277,27 +319,44 @@ func (s *Server) consentAnswer(w http.ResponseWriter, r *http.Request, req *auth
 		s.log.InfoContext(ctx, "authorization denied by the user", "sub", sess.Subject, "client_id", req.client.ID)
 		s.authzRedirectError(w, req, status, authzErrAccessDenied, "The user denied the request.")
 	case "allow":
-		chosen := auth.Scope(form.Get("level"))
-		if !isKanbanScope(chosen) || !req.level.Implies(chosen) {
-			s.showConsent(w, r, req, sess, http.StatusBadRequest, "Choose one of the access levels below.")
+		plan, up, err := s.planConsent(ctx, req, sess)
+		if err != nil {
+			s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
 			return
 		}
-		s.authorizeApprove(w, r, req, sess, chosen, true, status)
+		approved, err := plan.choose(s.opts.Grants.Scopes(), form)
+		if err != nil {
+			msg := "Choose among the options below."
+			if errors.Is(err, errNothingChosen) {
+				msg = "Choose at least one kind of access, or Deny."
+			}
+			s.showConsent(w, r, req, sess, plan, http.StatusBadRequest, msg)
+			return
+		}
+		s.authorizeApprove(w, r, req, sess, approved, up, true, status)
 	default:
-		s.showConsent(w, r, req, sess, http.StatusBadRequest, "Choose Allow or Deny.")
+		plan, _, err := s.planConsent(ctx, req, sess)
+		if err != nil {
+			s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
+			return
+		}
+		s.showConsent(w, r, req, sess, plan, http.StatusBadRequest, "Choose Allow or Deny.")
 	}
 }
 
-// approve issues the authorization code for level (expanded with the
-// levels it implies, plus openid/profile when requested), remembers the
-// consent when the person just gave it, and sends the code to the client.
-func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, level auth.Scope, remember bool, status int) {
+// approve issues the authorization code for approved (declared scopes
+// with what they imply, plus openid/profile when requested or held by the
+// grant a step-up replaces), remembers the consent when the person just
+// gave it, and sends the code to the client.
+func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, approved []auth.Scope, up stepUp, remember bool, status int) {
 	ctx := r.Context()
-	var scope []string
-	for _, sc := range auth.Expand(level) {
-		scope = append(scope, string(sc))
+	scope := append(auth.Strings(approved), req.oidc...)
+	for _, o := range up.oidc {
+		if !slices.Contains(scope, o) {
+			scope = append(scope, o)
+		}
 	}
-	scope = append(scope, req.oidc...)
+	replaces := up.replaces
 	code, err := s.opts.Grants.IssueCode(ctx, CodeRequest{
 		Subject:       sess.Subject,
 		ClientID:      req.client.ID,
@@ -305,6 +364,7 @@ func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *a
 		CodeChallenge: req.codeChallenge,
 		Resource:      req.resource,
 		Scope:         scope,
+		Replaces:      replaces,
 		Nonce:         req.nonce,
 		AuthTime:      sess.CreatedAt,
 	})
@@ -315,12 +375,12 @@ func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *a
 	if remember {
 		// Not fatal: the code is issued; the person is merely asked again
 		// next time.
-		if err := s.opts.Grants.RememberConsent(ctx, sess.Subject, req.client.ID, level); err != nil {
+		if err := s.opts.Grants.RememberConsent(ctx, sess.Subject, req.client.ID, approved); err != nil {
 			s.log.ErrorContext(ctx, "authorize: remembering the consent failed", "err", err)
 		}
 	}
 	s.log.InfoContext(ctx, "authorization approved", "sub", sess.Subject, "client_id", req.client.ID,
-		"scope", strings.Join(scope, " "), "remembered_consent", !remember)
+		"scope", strings.Join(scope, " "), "replaces", replaces, "remembered_consent", !remember)
 	s.authzRedirect(w, req, status, url.Values{"code": {code}})
 }
 
@@ -473,11 +533,12 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 	// Unknown scopes are dropped, not refused: ChatGPT asks for email,
 	// say, which this server does not release. What remains is granted
 	// or narrowed on the consent page.
+	set := s.opts.Grants.Scopes()
 	for _, sc := range strings.Fields(params.Get("scope")) {
 		switch {
-		case isKanbanScope(auth.Scope(sc)):
-			if !req.level.Implies(auth.Scope(sc)) {
-				req.level = auth.Scope(sc)
+		case set.Known(auth.Scope(sc)):
+			if !slices.Contains(req.requested, auth.Scope(sc)) {
+				req.requested = append(req.requested, auth.Scope(sc))
 			}
 		case sc == ScopeOpenID || sc == ScopeProfile:
 			if !slices.Contains(req.oidc, sc) {
@@ -485,8 +546,8 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 			}
 		}
 	}
-	if req.level == "" {
-		req.level = auth.ScopeRead
+	if len(req.requested) == 0 {
+		req.requested = set.Defaults()
 	}
 
 	if s.blocked(ctx, "", client.ID) {
@@ -589,40 +650,41 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, req *authzRe
 	})
 }
 
-// levelText describes the access levels, least powerful first.
-func levelText(l auth.Scope) (title, detail string) {
-	switch l {
-	case auth.ScopeRead:
-		return "Read", "See your boards and cards, search them, and see your activity."
-	case auth.ScopeWrite:
-		return "Read and write", "Also create boards and change cards."
-	case auth.ScopeAdmin:
-		return "Full control", "Also share and delete boards."
-	}
-	return string(l), ""
-}
-
-// showConsent renders the consent page. It offers the levels up to the
-// requested one, never above, with the requested one chosen.
-func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, status int, errMsg string) {
+// showConsent renders the consent page for plan: what the client keeps
+// from its live grant, and the choices, each pre-selected unless it is
+// sensitive.
+func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, sess *signedIn, plan consentPlan, status int, errMsg string) {
 	user, err := s.opts.Users.UserBySubject(r.Context(), sess.Subject)
 	if err != nil {
 		s.serverErrorPage(w, r, "authorize: user look-up failed", err)
 		return
 	}
-	var levels []levelOption
-	for _, l := range auth.SupportedScopes() {
-		if !req.level.Implies(l) {
-			continue
+	set := s.opts.Grants.Scopes()
+	option := func(sc auth.Scope, checked bool) scopeOption {
+		title, detail := scopeWords(set, sc)
+		d, _ := set.Lookup(sc)
+		return scopeOption{Value: string(sc), Title: title, Detail: detail, Checked: checked, Sensitive: d.Sensitive}
+	}
+	var kept []scopeOption
+	for _, sc := range plan.kept {
+		kept = append(kept, option(sc, true))
+	}
+	var groups []scopeGroupView
+	n := 0
+	for _, g := range plan.groups {
+		view := scopeGroupView{Chain: g.chain, Field: g.field}
+		for _, sc := range g.scopes {
+			n++
+			o := option(sc, slices.Contains(g.preselected, sc))
+			o.ID = "scope-" + strconv.Itoa(n)
+			view.Options = append(view.Options, o)
 		}
-		title, detail := levelText(l)
-		levels = append(levels, levelOption{
-			ID:      strings.TrimPrefix(string(l), "kanban."),
-			Scope:   string(l),
-			Title:   title,
-			Detail:  detail,
-			Checked: l == req.level,
-		})
+		if g.none {
+			n++
+			view.Options = append([]scopeOption{{ID: "scope-" + strconv.Itoa(n), Value: "none", Title: "None of these",
+				Checked: len(g.preselected) == 0}}, view.Options...)
+		}
+		groups = append(groups, view)
 	}
 	name, unverified, idLabel, id := clientDisplay(req.client)
 	redirectHost := req.redirectURI
@@ -643,6 +705,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 		ClientID:         id,
 		RedirectHost:     redirectHost,
 		RedirectLoopback: IsLoopbackRedirectURI(req.redirectURI),
-		Levels:           levels,
+		Kept:             kept,
+		ScopeGroups:      groups,
 	})
 }

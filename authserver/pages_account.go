@@ -89,13 +89,12 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 			}
 			names[g.ClientID] = cn
 		}
-		title, _ := levelText(g.Level())
 		rows = append(rows, grantRow{
 			ID:             g.ID,
 			ClientName:     cn.name,
 			NameUnverified: cn.unverified,
 			ClientID:       g.ClientID,
-			Level:          title,
+			Access:         describeScopes(s.opts.Grants.Scopes(), s.opts.Grants.Declared(g.Scope)),
 			Scope:          g.ScopeString(),
 			Created:        pageTime(g.CreatedAt),
 			LastUsed:       pageTime(g.LastUsedAt),

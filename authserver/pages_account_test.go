@@ -10,8 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
-	"github.com/kanban-mcp/kanban-mcp/auth"
 )
 
 // grantIDsOnPage returns the grant ids of the page's Revoke buttons.
@@ -58,11 +56,11 @@ func TestPagesAccountSignIn(t *testing.T) {
 func TestPagesAccountListsAndRevokes(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	alice, bob := e.browser(), e.browser()
-	alice.connect(e.params(map[string]string{"scope": "kanban.admin"}), "alice", auth.ScopeWrite)
+	alice.connect(e.params(map[string]string{"scope": "kanban.admin"}), "alice", scopeWrite)
 	e.clock.Advance(time.Hour)
-	code := alice.connect(e.params(map[string]string{"scope": "kanban.read"}), "alice", auth.ScopeRead) // remembered: no page
-	e.redeem(code, ptRedirect)                                                                          // marks it used
-	bob.connect(e.params(nil), "bob", auth.ScopeWrite)
+	code := alice.connect(e.params(map[string]string{"scope": "kanban.read"}), "alice", scopeRead) // remembered: no page
+	e.redeem(code, ptRedirect)                                                                     // marks it used
+	bob.connect(e.params(nil), "bob", scopeWrite)
 
 	aliceGrants := e.grantsOf(e.alice) // newest first
 	bobGrants := e.grantsOf(e.bob)
@@ -158,7 +156,7 @@ func TestPagesAccountListsAndRevokes(t *testing.T) {
 func TestPagesAccountToleratesRemovedClient(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	b := e.browser()
-	b.connect(e.params(nil), "alice", auth.ScopeRead)
+	b.connect(e.params(nil), "alice", scopeRead)
 	if err := e.store.RemoveClient(t.Context(), e.client.ID); err != nil {
 		t.Fatalf("RemoveClient: %v", err)
 	}
@@ -171,7 +169,7 @@ func TestPagesAccountToleratesRemovedClient(t *testing.T) {
 func TestPagesAccountSignOut(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	b := e.browser()
-	b.connect(e.params(nil), "alice", auth.ScopeRead)
+	b.connect(e.params(nil), "alice", scopeRead)
 	p := b.get(PathAccount)
 	csrf := ptCSRF(t, p.body)
 	oldSession := b.cookie(sessionCookie)
@@ -211,7 +209,7 @@ func TestPagesAccountSignOut(t *testing.T) {
 func TestPagesAccountFlagsSelfChosenNames(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	b := e.browser()
-	b.connect(e.params(nil), "alice", auth.ScopeRead) // e.client: registered dynamically
+	b.connect(e.params(nil), "alice", scopeRead) // e.client: registered dynamically
 
 	reg, err := ValidateRegistration(RegistrationRequest{RedirectURIs: []string{ptRedirect}, TokenEndpointAuthMethod: AuthMethodNone, ClientName: "Operator app"})
 	if err != nil {

@@ -30,17 +30,27 @@ const (
 // hiddenField is one authorization request parameter carried through a form.
 type hiddenField struct{ Name, Value string }
 
-// levelOption is one access level offered on the consent page.
-type levelOption struct {
-	ID, Scope, Title, Detail string
-	Checked                  bool
+// scopeOption is one scope on the consent page: a level of a chain (a
+// radio button), a scope that stands alone (a checkbox), or one the client
+// keeps from its live grant.
+type scopeOption struct {
+	ID, Value, Title, Detail string
+	Checked, Sensitive       bool
+}
+
+// scopeGroupView is one set of choices on the consent page: radio buttons
+// or checkboxes, named Field.
+type scopeGroupView struct {
+	Chain   bool
+	Field   string
+	Options []scopeOption
 }
 
 // grantRow is one grant on the account page.
 type grantRow struct {
 	ID, ClientName, ClientID string
 	NameUnverified           bool // the client chose its name itself
-	Level, Scope             string
+	Access, Scope            string
 	Created, LastUsed        string
 	Revoked                  bool
 	RevokedAt, RevokeReason  string
@@ -66,7 +76,8 @@ type page struct {
 	ClientID         string
 	RedirectHost     string
 	RedirectLoopback bool
-	Levels           []levelOption
+	Kept             []scopeOption    // a step-up: what the client holds and keeps
+	ScopeGroups      []scopeGroupView // what the person chooses among
 
 	// Account.
 	Grants []grantRow

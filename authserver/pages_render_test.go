@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/kanban-mcp/kanban-mcp/auth"
 )
 
 func TestTemplatesParse(t *testing.T) {
@@ -36,7 +34,11 @@ func TestTemplatesParse(t *testing.T) {
 			Hidden:   []hiddenField{{"state", "s"}},
 			UserName: "u", ClientName: "c", NameUnverified: true, ClientIDLabel: "Client ID", ClientID: "id",
 			RedirectHost: "h", RedirectLoopback: true,
-			Levels:    []levelOption{{ID: "read", Scope: "kanban.read", Title: "Read", Checked: true}},
+			Kept: []scopeOption{{Value: "kanban.read", Title: "Read", Detail: "See."}},
+			ScopeGroups: []scopeGroupView{
+				{Chain: true, Field: "level", Options: []scopeOption{{ID: "scope-1", Value: "kanban.write", Title: "Write", Checked: true}}},
+				{Field: checkboxField, Options: []scopeOption{{ID: "scope-2", Value: "kanban.archive", Title: "Archive", Sensitive: true}}},
+			},
 			Grants:    []grantRow{{ID: "g_1", ClientName: "c", NameUnverified: true}, {ID: "g_2", Revoked: true}},
 			Detail:    "D",
 			SetupHint: "H",
@@ -67,7 +69,7 @@ func TestPagesAreSelfContained(t *testing.T) {
 	pages := map[string]ptResponse{}
 	pages["sign-in"] = b.authorize(e.params(map[string]string{"scope": "kanban.admin"}))
 	pages["consent"] = b.signIn(pages["sign-in"], "alice")
-	ptRedirectQueryOf(t, b.allow(pages["consent"], auth.ScopeRead), ptRedirect)
+	ptRedirectQueryOf(t, b.allow(pages["consent"], scopeRead), ptRedirect)
 	pages["account"] = b.get(PathAccount)
 	pages["account sign-in"] = e.browser().get(PathAccount)
 	pages["error"] = b.authorize(e.params(map[string]string{"client_id": "nope"}))
@@ -156,7 +158,7 @@ func TestPagesEscapeClientChosenText(t *testing.T) {
 		}
 	}
 	// The state survives the round trip through the hidden fields intact.
-	q := ptRedirectQueryOf(t, b.allow(p2, auth.ScopeRead), ptRedirect)
+	q := ptRedirectQueryOf(t, b.allow(p2, scopeRead), ptRedirect)
 	if q.Get("state") != evil {
 		t.Errorf("state %q, want %q", q.Get("state"), evil)
 	}

@@ -95,7 +95,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	clock := newTestClock()
 	st := openTestStore(t, clock)
 	users := NewUsers(st, testHasher(t, testHashParams, 2))
-	grants, err := st.Grants(users, GrantOptions{})
+	grants, err := st.Grants(users, GrantOptions{Scopes: testScopes(t)})
 	if err != nil {
 		t.Fatalf("Grants: %v", err)
 	}
@@ -286,8 +286,15 @@ func ptCSRF(t *testing.T, body string) string {
 }
 
 // submit posts the page's (only or first) form with its hidden fields and
-// set.
+// set (an empty value removes the field).
 func (b *ptBrowser) submit(p ptResponse, set map[string]string) ptResponse {
+	b.t.Helper()
+	return b.submitValues(p, set, nil)
+}
+
+// submitValues is submit that also adds the values of add (several
+// checkboxes of one name).
+func (b *ptBrowser) submitValues(p ptResponse, set map[string]string, add url.Values) ptResponse {
 	b.t.Helper()
 	m := ptActionRe.FindStringSubmatch(p.body)
 	if m == nil {
@@ -299,6 +306,11 @@ func (b *ptBrowser) submit(p ptResponse, set map[string]string) ptResponse {
 			fields.Del(k)
 		} else {
 			fields.Set(k, v)
+		}
+	}
+	for k, vs := range add {
+		for _, v := range vs {
+			fields.Add(k, v)
 		}
 	}
 	return b.post(html.UnescapeString(m[1]), fields)
@@ -437,7 +449,7 @@ func TestPagesAuthorizeFullFlow(t *testing.T) {
 
 	signedInAt := e.clock.Now()
 	e.clock.Advance(5 * time.Second) // on the consent page
-	p = b.allow(p, auth.ScopeWrite)
+	p = b.allow(p, scopeWrite)
 	if p.status != http.StatusSeeOther {
 		t.Errorf("allow: status %d, want 303 (never 307 after a post)", p.status)
 	}
@@ -462,9 +474,9 @@ func TestPagesAuthorizeFullFlow(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("redeemed grant (-want +got):\n%s", diff)
 	}
-	level, ok, err := e.grants.Consent(t.Context(), e.alice.Subject, e.client.ID)
-	if err != nil || !ok || level != auth.ScopeWrite {
-		t.Errorf("remembered consent = %q, %v, %v; want kanban.write", level, ok, err)
+	remembered, ok, err := e.grants.Consent(t.Context(), e.alice.Subject, e.client.ID)
+	if err != nil || !ok || !slices.Equal(remembered, []auth.Scope{scopeRead, scopeWrite}) {
+		t.Errorf("remembered consent = %q, %v, %v; want kanban.read and kanban.write", remembered, ok, err)
 	}
 }
 
@@ -474,10 +486,10 @@ func TestPagesConsentLowerLevel(t *testing.T) {
 		chosen    auth.Scope
 		want      []string
 	}{
-		{"kanban.admin", auth.ScopeRead, scopeStrings(auth.ScopeRead)},
-		{"kanban.admin", auth.ScopeWrite, scopeStrings(auth.ScopeWrite, auth.ScopeRead)},
-		{"kanban.admin", auth.ScopeAdmin, scopeStrings(auth.ScopeAdmin, auth.ScopeWrite, auth.ScopeRead)},
-		{"kanban.write profile", auth.ScopeRead, []string{"kanban.read", "profile"}},
+		{"kanban.admin", scopeRead, scopeStrings(scopeRead)},
+		{"kanban.admin", scopeWrite, scopeStrings(scopeWrite, scopeRead)},
+		{"kanban.admin", scopeAdmin, scopeStrings(scopeAdmin, scopeWrite, scopeRead)},
+		{"kanban.write profile", scopeRead, []string{"kanban.read", "profile"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.requested+"→"+string(tt.chosen), func(t *testing.T) {
@@ -487,9 +499,9 @@ func TestPagesConsentLowerLevel(t *testing.T) {
 			if diff := cmp.Diff(tt.want, g.Scope); diff != "" {
 				t.Errorf("grant scope (-want +got):\n%s", diff)
 			}
-			level, _, _ := e.grants.Consent(t.Context(), e.alice.Subject, e.client.ID)
-			if level != tt.chosen {
-				t.Errorf("remembered level %q, want the chosen %q", level, tt.chosen)
+			remembered, _, _ := e.grants.Consent(t.Context(), e.alice.Subject, e.client.ID)
+			if want := e.grants.Scopes().Grants(tt.chosen); !slices.Equal(remembered, want) {
+				t.Errorf("remembered %q, want the chosen %q with what it implies", remembered, want)
 			}
 		})
 	}
@@ -503,9 +515,12 @@ func TestPagesConsentOffersNothingAboveRequested(t *testing.T) {
 	}{
 		{"kanban.read", []string{"kanban.read"}, "kanban.read"},
 		{"kanban.write", []string{"kanban.read", "kanban.write"}, "kanban.write"},
-		{"kanban.read kanban.admin", []string{"kanban.read", "kanban.write", "kanban.admin"}, "kanban.admin"},
-		{"", []string{"kanban.read"}, "kanban.read"},
-		{"email profile", []string{"kanban.read"}, "kanban.read"},
+		// kanban.admin is sensitive: offered, never pre-selected.
+		{"kanban.read kanban.admin", []string{"kanban.read", "kanban.write", "kanban.admin"}, "kanban.write"},
+		{"kanban.admin", []string{"kanban.read", "kanban.write", "kanban.admin"}, "kanban.write"},
+		// Nothing requested that this server knows: the default scopes.
+		{"", []string{"kanban.read", "kanban.write"}, "kanban.write"},
+		{"email profile", []string{"kanban.read", "kanban.write"}, "kanban.write"},
 	}
 	for _, tt := range tests {
 		// Never an empty subtest name: its "#00" would end up in the
@@ -684,10 +699,10 @@ func TestPagesScopesAndResource(t *testing.T) {
 		want    []string
 	}{
 		{"unknown scopes dropped", map[string]string{"scope": "kanban.read email offline_access"}, []string{"kanban.read"}},
-		{"no scope means read", map[string]string{"scope": ""}, []string{"kanban.read"}},
-		{"only unknown scopes mean read", map[string]string{"scope": "email"}, []string{"kanban.read"}},
-		{"openid and profile kept", map[string]string{"scope": "profile email openid"}, []string{"kanban.read", "openid", "profile"}},
-		{"highest kanban scope wins", map[string]string{"scope": "kanban.read kanban.admin kanban.write"}, []string{"kanban.admin", "kanban.write", "kanban.read"}},
+		{"no scope means the defaults", map[string]string{"scope": ""}, []string{"kanban.write", "kanban.read"}},
+		{"only unknown scopes mean the defaults", map[string]string{"scope": "email"}, []string{"kanban.write", "kanban.read"}},
+		{"openid and profile kept", map[string]string{"scope": "profile email openid"}, []string{"kanban.write", "kanban.read", "openid", "profile"}},
+		{"a sensitive scope asked for is not pre-selected", map[string]string{"scope": "kanban.read kanban.admin kanban.write"}, []string{"kanban.write", "kanban.read"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -919,8 +934,8 @@ func TestPagesRememberedConsent(t *testing.T) {
 				t.Errorf("skipped consent redirect lacks state or iss: %v", q)
 			}
 			g := e.redeem(q.Get("code"), second.Get("redirect_uri"))
-			if g.Level() != auth.Scope(tt.wantScope) {
-				t.Errorf("level %q, want %q", g.Level(), tt.wantScope)
+			if g.Scope[0] != tt.wantScope {
+				t.Errorf("grant scope %q, want %q first", g.Scope, tt.wantScope)
 			}
 		})
 	}
@@ -943,7 +958,7 @@ func TestPagesPromptNone(t *testing.T) {
 		t.Errorf("prompt=none without consent: %v, want consent_required", q)
 	}
 
-	b.connect(e.params(nil), "alice", auth.ScopeWrite)
+	b.connect(e.params(nil), "alice", scopeWrite)
 	q = ptRedirectQueryOf(t, b.authorize(e.params(none)), ptRedirect)
 	if q.Get("code") == "" {
 		t.Errorf("prompt=none with a remembered consent: %v, want a code", q)
@@ -957,7 +972,7 @@ func TestPagesPromptNone(t *testing.T) {
 func TestPagesPromptLoginAsksAgain(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	b := e.browser()
-	b.connect(e.params(nil), "alice", auth.ScopeWrite)
+	b.connect(e.params(nil), "alice", scopeWrite)
 	e.clock.Advance(10 * time.Minute)
 	p := b.authorize(e.params(map[string]string{"prompt": "login"}))
 	if !isSignInPage(p) {
@@ -991,7 +1006,7 @@ func TestPagesBlockedAndDisabledUser(t *testing.T) {
 		b := e.browser()
 		p := b.signIn(b.authorize(e.params(nil)), "alice")
 		e.blocks.block("", e.alice.Subject)
-		q := ptRedirectQueryOf(t, b.allow(p, auth.ScopeRead), ptRedirect)
+		q := ptRedirectQueryOf(t, b.allow(p, scopeRead), ptRedirect)
 		if q.Get("error") != "access_denied" {
 			t.Errorf("blocked between page and answer: %v, want access_denied", q)
 		}
@@ -1003,7 +1018,7 @@ func TestPagesBlockedAndDisabledUser(t *testing.T) {
 		if _, err := e.users.DisableUser(t.Context(), "alice"); err != nil {
 			t.Fatalf("DisableUser: %v", err)
 		}
-		p = b.allow(p, auth.ScopeRead)
+		p = b.allow(p, scopeRead)
 		if !isSignInPage(p) || p.header.Get("Location") != "" {
 			t.Errorf("consent by a disabled user: status %d, want the sign-in page and no redirect", p.status)
 		}
@@ -1018,13 +1033,13 @@ func TestPagesSessionExpiresWhileConsentPageIsOpen(t *testing.T) {
 	b := e.browser()
 	p := b.signIn(b.authorize(e.params(nil)), "alice")
 	e.clock.Advance(SessionIdleTimeout + time.Second)
-	p = b.allow(p, auth.ScopeWrite)
+	p = b.allow(p, scopeWrite)
 	if !isSignInPage(p) || !strings.Contains(p.body, "Your sign-in has expired") {
 		t.Fatalf("status %d, want the sign-in page saying the sign-in expired:\n%s", p.status, p.body)
 	}
 	// Signing in again resumes the same authorization.
 	p = b.signIn(p, "alice")
-	q := ptRedirectQueryOf(t, b.allow(p, auth.ScopeWrite), ptRedirect)
+	q := ptRedirectQueryOf(t, b.allow(p, scopeWrite), ptRedirect)
 	if q.Get("code") == "" || q.Get("state") != ptState {
 		t.Errorf("resumed authorization: %v", q)
 	}
@@ -1047,7 +1062,7 @@ func TestPagesCIMDClientShowsItsHost(t *testing.T) {
 	if strings.Contains(p.body, "name chosen by the application") {
 		t.Errorf("a CIMD client's name is flagged as unverified; its host is shown instead")
 	}
-	q := ptRedirectQueryOf(t, b.allow(p, auth.ScopeRead), "https://client.example/callback")
+	q := ptRedirectQueryOf(t, b.allow(p, scopeRead), "https://client.example/callback")
 	g, err := e.grants.RedeemCode(t.Context(), RedeemRequest{Code: q.Get("code"), ClientID: clientID, RedirectURI: "https://client.example/callback", CodeVerifier: gtVerifier})
 	if err != nil {
 		t.Fatalf("RedeemCode: %v", err)
@@ -1202,7 +1217,7 @@ func TestPagesLogsHoldNoSecrets(t *testing.T) {
 	}
 	// A failed attempt from the known device.
 	b.submit(b.authorize(e.params(map[string]string{"prompt": "login"})), map[string]string{"username": "alice", "password": "another secret password"})
-	q := ptRedirectQueryOf(t, b.allow(p, auth.ScopeWrite), ptRedirect)
+	q := ptRedirectQueryOf(t, b.allow(p, scopeWrite), ptRedirect)
 	secrets = append(secrets, q.Get("code"))
 	acct := b.get(PathAccount)
 	secrets = append(secrets, ptCSRF(t, acct.body))

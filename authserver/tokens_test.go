@@ -161,7 +161,7 @@ func TestMintAccessToken(t *testing.T) {
 			if diff := cmp.Diff(wantP, p); diff != "" {
 				t.Errorf("principal (-want +got):\n%s", diff)
 			}
-			if !p.Scopes.Allow(auth.ScopeWrite) || p.Scopes.Allow(auth.ScopeAdmin) {
+			if scopes := testScopes(t); !scopes.Allow(p.Scopes, scopeWrite) || scopes.Allow(p.Scopes, scopeAdmin) {
 				t.Errorf("scopes %v: want write allowed and admin not", p.Scopes)
 			}
 		})

@@ -36,7 +36,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 			Requires:    auth.Requirement{Anonymous: true},
 			Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
 			LargeAnswer: large,
-			Handle: func(ctx context.Context, _ store.Store, _ *tools.Call) (*tools.Result, error) {
+			Handle: tools.Bound(func(ctx context.Context, _ store.Store, _ *tools.Call, _ tools.NoArguments) (*tools.Result, error) {
 				if !large {
 					return &tools.Result{Structured: struct{}{}, Text: "small"}, nil
 				}
@@ -47,7 +47,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 				}
 				<-release
 				return &tools.Result{Structured: struct{}{}, Text: "large"}, nil
-			},
+			}),
 		}
 	}
 	srv, err := httpapi.New(httpapi.Options{

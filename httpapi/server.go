@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
+	// Scopes the tools may require; nil means tools.ScopeSet(). The
+	// protected resource metadata lists its defaults.
+	Scopes *auth.ScopeSet
 	// ValidateOutput checks every tool result against its output schema
 	// (config.Config.ValidateOutput).
 	ValidateOutput bool
@@ -91,6 +94,13 @@ func New(opts Options) (*Server, error) {
 	if opts.Authenticator == nil {
 		return nil, errors.New("httpapi: an Authenticator is required")
 	}
+	if opts.Scopes == nil {
+		scopes, err := tools.ScopeSet()
+		if err != nil {
+			return nil, err
+		}
+		opts.Scopes = scopes
+	}
 
 	serverOpts := []server.ServerOption{
 		server.WithToolCapabilities(false),
@@ -99,7 +109,7 @@ func New(opts Options) (*Server, error) {
 		// resources/read; others ignore it.
 		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
-		server.WithInstructions(tools.Instructions(opts.Tools)),
+		server.WithInstructions(tools.Instructions(opts.Tools, opts.Scopes)),
 	}
 	if opts.ValidateOutput {
 		// The output schemas are generated from the very types the handlers
@@ -114,6 +124,7 @@ func New(opts Options) (*Server, error) {
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
 		Audit:            opts.Audit,
+		Scopes:           opts.Scopes,
 		Challenge:        opts.Challenge,
 		ResourceMetadata: ResourceMetadataURL(opts.BaseURL),
 		Logger:           opts.Logger,
@@ -139,10 +150,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Issuer != "" {
 		authServers = []string{opts.Issuer}
 	}
-	var scopes []string
-	for _, s := range auth.SupportedScopes() {
-		scopes = append(scopes, string(s))
-	}
+	// Only the defaults: a client with no scope from a challenge asks for
+	// scopes_supported (MCP 2026-07-28), and reaches the others by step-up.
+	scopes := auth.Strings(opts.Scopes.Defaults())
 	prm := server.NewProtectedResourceMetadataHandler(server.ProtectedResourceMetadataConfig{
 		Resource:               Resource(opts.BaseURL),
 		AuthorizationServers:   authServers,

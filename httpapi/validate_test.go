@@ -29,9 +29,9 @@ func TestValidateOutput(t *testing.T) {
 		Output:      mcp.WithOutputSchema[declared](),
 		Requires:    auth.Requirement{Anonymous: true},
 		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
-		Handle: func(context.Context, store.Store, *tools.Call) (*tools.Result, error) {
+		Handle: tools.Bound(func(context.Context, store.Store, *tools.Call, tools.NoArguments) (*tools.Result, error) {
 			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Text: "drifted"}, nil
-		},
+		}),
 	}
 	st := openStore(t)
 

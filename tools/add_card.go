@@ -12,11 +12,11 @@ import (
 )
 
 type addCardArgs struct {
-	BoardID     string   `json:"board_id"`
-	ColumnID    string   `json:"column_id"`
-	Title       string   `json:"title"`
-	Description string   `json:"description"`
-	Labels      []string `json:"labels"`
+	BoardID     string   `json:"board_id" arg:"board-id,required" desc:"board"`
+	ColumnID    string   `json:"column_id" arg:"column-id,required" desc:"column to add the card to"`
+	Title       string   `json:"title" arg:"title,required" desc:"Card title"`
+	Description string   `json:"description" arg:"description"`
+	Labels      []string `json:"labels" arg:"labels" desc:"Labels, e.g. bug or urgent"`
 }
 
 // AddCard declares add_card.
@@ -25,16 +25,9 @@ func AddCard() Tool {
 		Name:        "add_card",
 		Title:       "Add a card",
 		Description: "Add a card at the end of a column on one of your boards.",
-		Input: []mcp.ToolOption{
-			idArg("board_id", "board (b_…)", true),
-			idArg("column_id", "column to add the card to (col_…)", true),
-			titleArg("title", "Card title", true),
-			descriptionArg(),
-			labelsArg("Labels, e.g. bug or urgent"),
-		},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Destructive: false},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeAddCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in addCardArgs) (*Result, error) {
@@ -52,12 +45,8 @@ func AddCard() Tool {
 	}
 }
 
-func (a addCardArgs) validate() error {
-	return checkIDs(
-		idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID},
-		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
-	)
-}
+// validate has nothing to add: Bound checks the IDs, the store the rest.
+func (addCardArgs) validate() error { return nil }
 
 // describeAddCard words add_card's activity row.
 func describeAddCard(ch store.Change) string {

@@ -75,10 +75,12 @@ func TestIDArgumentsComeFromTheDeclarations(t *testing.T) {
 				want = append(want, name)
 			}
 		}
+		// Every ID argument of the kanban tools is named for its kind.
+		prefixes := map[string]string{"board_id": store.BoardPrefix, "column_id": store.ColumnPrefix, "card_id": store.CardPrefix}
 		var got []string
 		for _, a := range tool.idArguments() {
 			got = append(got, a.name)
-			if prefix, _ := idPrefix(a.name); a.prefix != prefix || prefix == "" {
+			if a.prefix != prefixes[a.name] || a.prefix == "" {
 				t.Errorf("%s: %s has prefix %q", tool.Name, a.name, a.prefix)
 			}
 		}
@@ -88,16 +90,25 @@ func TestIDArgumentsComeFromTheDeclarations(t *testing.T) {
 	}
 }
 
-// TestUnknownIDArgumentIsRefused: an ID argument whose kind is unknown
-// would escape the audit; its declaration is refused.
+// labelToolArgs has an argument named like an ID but not declared as one.
+type labelToolArgs struct {
+	LabelID string `json:"label_id" arg:"string,required" desc:"label"`
+}
+
+func (labelToolArgs) validate() error { return nil }
+
+// TestUnknownIDArgumentIsRefused: an ID argument without an ID kind would
+// escape the audit; its declaration is refused.
 func TestUnknownIDArgumentIsRefused(t *testing.T) {
 	tool := Tool{
 		Name: "label_tool", Description: "A tool.", Output: mcp.WithOutputSchema[struct{}](),
-		Input:    []mcp.ToolOption{idArg("label_id", "label", true)},
-		Requires: auth.Requirement{Scope: auth.ScopeRead},
-		Handle:   func(_ context.Context, _ store.Store, _ *Call) (*Result, error) { return nil, nil },
+		Annotations: Annotations{ReadOnly: true},
+		Requires:    auth.Requirement{Scope: ScopeRead},
+		Handle: Bound(func(context.Context, store.Store, *Call, labelToolArgs) (*Result, error) {
+			return nil, nil
+		}),
 	}
-	_, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}}, tool)
+	_, err := Register(server.NewMCPServer("t", "1"), Options{Store: openStore(t), Audit: discard{}, Scopes: testScopeSet(t)}, tool)
 	if err == nil || !strings.Contains(err.Error(), `"label_id"`) {
 		t.Fatalf("Register error = %v, want one naming label_id", err)
 	}

@@ -12,8 +12,8 @@ import (
 )
 
 type createBoardArgs struct {
-	Title   string   `json:"title"`
-	Columns []string `json:"columns"`
+	Title   string   `json:"title" arg:"title,required" desc:"Board title"`
+	Columns []string `json:"columns" arg:"column-names" desc:"Column names in order (default \"To do\", \"Doing\", \"Done\")"`
 }
 
 // CreateBoard declares create_board.
@@ -22,14 +22,9 @@ func CreateBoard() Tool {
 		Name:        "create_board",
 		Title:       "Create a board",
 		Description: `Create a new private board. Columns default to "To do", "Doing", "Done".`,
-		Input: []mcp.ToolOption{
-			titleArg("title", "Board title", true),
-			mcp.WithArray("columns", mcp.Description(`Column names in order (default "To do", "Doing", "Done")`),
-				mcp.WithStringItems(mcp.MinLength(1), mcp.MaxLength(store.MaxTitleLen)), mcp.MaxItems(store.MaxColumns)),
-		},
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{Destructive: false},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeCreateBoard,
 		Meta:        widget.TemplateMeta("Creating the board…", "Board created"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in createBoardArgs) (*Result, error) {

@@ -11,8 +11,8 @@ import (
 )
 
 type deleteBoardArgs struct {
-	BoardID string `json:"board_id"`
-	Confirm bool   `json:"confirm"`
+	BoardID string `json:"board_id" arg:"board-id,required" desc:"board"`
+	Confirm bool   `json:"confirm" arg:"boolean,required" desc:"Must be true: deleting a board cannot be undone"`
 }
 
 type deleteBoardOutput struct {
@@ -28,13 +28,9 @@ func DeleteBoard() Tool {
 		Name:        "delete_board",
 		Title:       "Delete a board",
 		Description: "Delete one of your boards with all its columns and cards. This cannot be undone; confirm must be true.",
-		Input: []mcp.ToolOption{
-			idArg("board_id", "board (b_…)", true),
-			mcp.WithBoolean("confirm", mcp.Required(), mcp.Description("Must be true: deleting a board cannot be undone")),
-		},
 		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
 		Annotations: Annotations{Destructive: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Requires:    auth.Requirement{Scope: ScopeAdmin},
 		Describe:    describeDeleteBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteBoardArgs) (*Result, error) {
 			b, err := s.DeleteBoard(ctx, c.StoreCall(), in.BoardID)
@@ -50,9 +46,6 @@ func DeleteBoard() Tool {
 }
 
 func (a deleteBoardArgs) validate() error {
-	if err := checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID}); err != nil {
-		return err
-	}
 	if !a.Confirm {
 		return store.Errorf(store.Invalid, "set confirm to true to delete board %s: this deletes all its cards and cannot be undone", a.BoardID)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 type deleteCardArgs struct {
-	CardID string `json:"card_id"`
+	CardID string `json:"card_id" arg:"card-id,required" desc:"card"`
 }
 
 type deleteCardOutput struct {
@@ -28,10 +28,9 @@ func DeleteCard() Tool {
 		Name:        "delete_card",
 		Title:       "Delete a card",
 		Description: "Delete a card from one of your boards. This cannot be undone.",
-		Input:       []mcp.ToolOption{idArg("card_id", "card (c_…)", true)},
 		Output:      mcp.WithOutputSchema[deleteCardOutput](),
 		Annotations: Annotations{Destructive: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeDeleteCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteCardArgs) (*Result, error) {
 			d, err := s.DeleteCard(ctx, c.StoreCall(), in.CardID)
@@ -46,9 +45,8 @@ func DeleteCard() Tool {
 	}
 }
 
-func (a deleteCardArgs) validate() error {
-	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
-}
+// validate has nothing to add: Bound checks the ID.
+func (deleteCardArgs) validate() error { return nil }
 
 // describeDeleteCard words delete_card's activity row.
 func describeDeleteCard(ch store.Change) string {

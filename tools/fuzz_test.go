@@ -20,6 +20,7 @@ func FuzzToolArguments(f *testing.F) {
 	st := openStore(f)
 	owner := store.Actor{Issuer: "https://issuer.example", Subject: "fuzzer", ClientID: "fuzz-client"}
 	principal := &auth.Principal{Issuer: owner.Issuer, Subject: owner.Subject, ClientID: owner.ClientID, Scopes: auth.Scopes{"kanban.admin"}}
+	scopes := testScopeSet(f)
 	board, err := st.CreateBoard(f.Context(), store.Call{Actor: owner, Tool: "create_board", Describe: describeCreateBoard}, "Fuzz board", nil)
 	if err != nil {
 		f.Fatal(err)
@@ -53,9 +54,9 @@ func FuzzToolArguments(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, which uint8, args []byte) {
 		tool := all[int(which)%len(all)]
-		call := tool.newCall(principal, json.RawMessage(args), tool.idArguments())
+		call := tool.newCall(principal, json.RawMessage(args), tool.idArguments(), scopes)
 		call.Viewer = owner
-		res, err := tool.Handle(context.Background(), st, call)
+		res, err := tool.Handle.run(context.Background(), st, call)
 		if err != nil {
 			if store.OutcomeOf(err) == store.OutcomeError {
 				t.Fatalf("%s(%q): an uncoded error, which would be answered as a server failure: %v", tool.Name, args, err)

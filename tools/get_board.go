@@ -12,7 +12,7 @@ import (
 )
 
 type getBoardArgs struct {
-	BoardID string `json:"board_id"`
+	BoardID string `json:"board_id" arg:"board-id,required" desc:"board"`
 }
 
 // GetBoard declares get_board.
@@ -22,10 +22,9 @@ func GetBoard() Tool {
 		Title: "Show a board",
 		Description: "Show one board with its columns and their cards in order: each card's title, labels, position, version and description, " +
 			"long descriptions cut (description_truncated; get_card shows a whole card). Public boards are visible to anyone; private boards only to their owner.",
-		Input:       []mcp.ToolOption{idArg("board_id", "board (b_…)", true)},
 		Output:      mcp.WithOutputSchema[boardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		LargeAnswer: true,
 		Meta:        widget.TemplateMeta("Opening the board…", "Board shown"),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getBoardArgs) (*Result, error) {
@@ -55,9 +54,8 @@ func GetBoard() Tool {
 	}
 }
 
-func (a getBoardArgs) validate() error {
-	return checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID})
-}
+// validate has nothing to add: Bound checks the ID.
+func (getBoardArgs) validate() error { return nil }
 
 // truncatedCount counts the cards of a board whose description is cut.
 func truncatedCount(b boardOutput) int {

@@ -11,7 +11,7 @@ import (
 )
 
 type getCardArgs struct {
-	CardID string `json:"card_id"`
+	CardID string `json:"card_id" arg:"card-id,required" desc:"card"`
 }
 
 // GetCard declares get_card.
@@ -21,10 +21,9 @@ func GetCard() Tool {
 		Title: "Show a card",
 		Description: "Show one card whole, with its full description (get_board and search_cards cut long ones). " +
 			"Cards on public boards are visible to anyone; cards on private boards only to the board's owner.",
-		Input:       []mcp.ToolOption{idArg("card_id", "card (c_…)", true)},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getCardArgs) (*Result, error) {
 			v, err := s.GetCard(ctx, c.Viewer, in.CardID)
 			if err != nil {
@@ -45,6 +44,5 @@ func GetCard() Tool {
 	}
 }
 
-func (a getCardArgs) validate() error {
-	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
-}
+// validate has nothing to add: Bound checks the ID.
+func (getCardArgs) validate() error { return nil }

@@ -10,10 +10,11 @@ import (
 // result), worked out from decls so that a new tool or scope reaches them
 // without anyone editing a sentence: which tools work without signing in,
 // which need only a signed-in caller, and which tools each scope is needed
-// for, in the order the tools and their scopes are declared.
-func Instructions(decls []Tool) string {
+// for, in the order the tools and their scopes are declared, and what each
+// scope includes.
+func Instructions(decls []Tool, scopes *auth.ScopeSet) string {
 	var anonymous, anyToken []string
-	var scopes []auth.Scope
+	var needed []auth.Scope
 	byScope := map[auth.Scope][]string{}
 	for _, d := range decls {
 		if d.Requires.Anonymous {
@@ -24,7 +25,7 @@ func Instructions(decls []Tool) string {
 			anyToken = append(anyToken, d.Name)
 		case s != "":
 			if byScope[s] == nil {
-				scopes = append(scopes, s)
+				needed = append(needed, s)
 			}
 			byScope[s] = append(byScope[s], d.Name)
 		}
@@ -38,11 +39,20 @@ func Instructions(decls []Tool) string {
 		b.WriteString(" Any signed-in caller may call " + listOf(anyToken) + ".")
 	}
 	var clauses []string
-	for _, s := range scopes {
+	for _, s := range needed {
 		clauses = append(clauses, "the "+string(s)+" scope for "+listOf(byScope[s]))
 	}
 	if len(clauses) > 0 {
 		b.WriteString(" Signed in, you need " + strings.Join(clauses, "; ") + ".")
+	}
+	var includes []string
+	for _, d := range scopes.Decls() {
+		if len(d.Implies) > 0 {
+			includes = append(includes, string(d.Name)+" includes "+listOf(auth.Strings(d.Implies)))
+		}
+	}
+	if len(includes) > 0 {
+		b.WriteString(" A scope includes others: " + strings.Join(includes, "; ") + ".")
 	}
 	return b.String()
 }

@@ -10,7 +10,8 @@ import (
 // of the others needs, so that a new tool or scope reaches the model
 // without an edit to a sentence.
 func TestInstructionsNameEveryToolAndScope(t *testing.T) {
-	text := Instructions(All())
+	scopes := testScopeSet(t)
+	text := Instructions(All(), scopes)
 	for _, d := range All() {
 		tool := `\b` + regexp.QuoteMeta(d.Name) + `\b`
 		if d.Requires.Anonymous && !regexp.MustCompile(`Without signing in you may call [^.]*`+tool).MatchString(text) {
@@ -23,6 +24,13 @@ func TestInstructionsNameEveryToolAndScope(t *testing.T) {
 		}
 		if !regexp.MustCompile(tool).MatchString(text) {
 			t.Errorf("the instructions do not name %s:\n%s", d.Name, text)
+		}
+	}
+	for _, d := range scopes.Decls() {
+		for _, im := range d.Implies {
+			if !regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(string(d.Name)) + ` includes [^;.]*\b` + regexp.QuoteMeta(string(im)) + `\b`).MatchString(text) {
+				t.Errorf("the instructions do not say that %s includes %s:\n%s", d.Name, im, text)
+			}
 		}
 	}
 }

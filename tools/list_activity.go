@@ -12,9 +12,9 @@ import (
 )
 
 type listActivityArgs struct {
-	BoardID string `json:"board_id"`
-	Limit   int    `json:"limit"`
-	Cursor  string `json:"cursor"`
+	BoardID string `json:"board_id" arg:"board-id" desc:"board to show activity for"`
+	Limit   int    `json:"limit" arg:"limit"`
+	Cursor  string `json:"cursor" arg:"cursor"`
 }
 
 type activityOutput struct {
@@ -41,10 +41,9 @@ func ListActivity() Tool {
 		Title: "List activity",
 		Description: "Show the audit trail, newest first: what each agent did on your boards and what you did, " +
 			"with time, tool, outcome, user and client. Filter to one board with board_id.",
-		Input:       append([]mcp.ToolOption{idArg("board_id", "board to show activity for (b_…)", false)}, pageArgs()...),
 		Output:      mcp.WithOutputSchema[listActivityOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listActivityArgs) (*Result, error) {
 			list, err := s.ListActivity(ctx, c.Viewer, in.BoardID, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {
@@ -76,6 +75,5 @@ func ListActivity() Tool {
 	}
 }
 
-func (a listActivityArgs) validate() error {
-	return checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID, optional: true})
-}
+// validate has nothing to add: Bound checks the ID, the store the page.
+func (listActivityArgs) validate() error { return nil }

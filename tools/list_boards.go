@@ -12,8 +12,8 @@ import (
 )
 
 type listBoardsArgs struct {
-	Limit  int    `json:"limit"`
-	Cursor string `json:"cursor"`
+	Limit  int    `json:"limit" arg:"limit"`
+	Cursor string `json:"cursor" arg:"cursor"`
 }
 
 type listBoardsOutput struct {
@@ -27,10 +27,9 @@ func ListBoards() Tool {
 		Name:        "list_boards",
 		Title:       "List boards",
 		Description: "List the kanban boards you can see: public boards, and your own when signed in with kanban.read.",
-		Input:       pageArgs(),
 		Output:      mcp.WithOutputSchema[listBoardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listBoardsArgs) (*Result, error) {
 			list, err := s.ListBoards(ctx, c.Viewer, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {

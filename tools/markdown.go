@@ -3,6 +3,8 @@ package tools
 import (
 	"slices"
 	"strings"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
 )
 
 // MarkdownTable renders the README's tool table from decls: each tool's
@@ -53,6 +55,37 @@ func MarkdownTable(decls []Tool) string {
 			argText = "—"
 		}
 		b.WriteString("| `" + d.Name + "` | " + argText + " | " + strings.Join(schemes, " + ") + " | " + strings.Join(hints, ", ") + " |\n")
+	}
+	return b.String()
+}
+
+// ScopesMarkdownTable renders the README's scope table from the declared
+// scopes and the tools that require each one.
+func ScopesMarkdownTable(scopes *auth.ScopeSet, decls []Tool) string {
+	var b strings.Builder
+	b.WriteString("| scope | lets a client | includes | asked for | tools that need it |\n|---|---|---|---|---|\n")
+	for _, s := range scopes.Decls() {
+		includes := "—"
+		if implied := slices.DeleteFunc(scopes.Grants(s.Name), func(g auth.Scope) bool { return g == s.Name }); len(implied) > 0 {
+			includes = "`" + strings.Join(auth.Strings(implied), "`, `") + "`"
+		}
+		asked := "by step-up, when a tool needs it"
+		if s.Default {
+			asked = "on every connect (default)"
+		}
+		if s.Sensitive {
+			asked += "; never pre-selected (sensitive)"
+		}
+		var users []string
+		for _, d := range decls {
+			if d.Requires.Scope == s.Name {
+				users = append(users, "`"+d.Name+"`")
+			}
+		}
+		if len(users) == 0 {
+			users = append(users, "—")
+		}
+		b.WriteString("| `" + string(s.Name) + "` | " + s.Title + ": " + s.Consent + " | " + includes + " | " + asked + " | " + strings.Join(users, ", ") + " |\n")
 	}
 	return b.String()
 }

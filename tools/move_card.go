@@ -12,9 +12,9 @@ import (
 )
 
 type moveCardArgs struct {
-	CardID   string `json:"card_id"`
-	ColumnID string `json:"column_id"`
-	Position *int   `json:"position"`
+	CardID   string `json:"card_id" arg:"card-id,required" desc:"card"`
+	ColumnID string `json:"column_id" arg:"column-id,required" desc:"destination column"`
+	Position *int   `json:"position" arg:"integer,min=0" desc:"0-based position in the destination column; past the end means the end"`
 }
 
 type moveCardOutput struct {
@@ -30,14 +30,9 @@ func MoveCard() Tool {
 		Name:        "move_card",
 		Title:       "Move a card",
 		Description: "Move a card to a column of the same board, at a 0-based position (default: the end).",
-		Input: []mcp.ToolOption{
-			idArg("card_id", "card (c_…)", true),
-			idArg("column_id", "destination column (col_…)", true),
-			mcp.WithInteger("position", mcp.Description("0-based position in the destination column; past the end means the end"), minimum(0)),
-		},
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeMoveCard,
 		Meta:        widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {
@@ -57,12 +52,9 @@ func MoveCard() Tool {
 	}
 }
 
-func (a moveCardArgs) validate() error {
-	return checkIDs(
-		idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID},
-		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID},
-	)
-}
+// validate has nothing to add: Bound checks the IDs, the store the
+// position.
+func (moveCardArgs) validate() error { return nil }
 
 // describeMoveCard words move_card's activity row.
 func describeMoveCard(ch store.Change) string {

@@ -3,7 +3,6 @@ package tools
 import (
 	"time"
 
-	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/widget"
 )
@@ -172,11 +171,12 @@ func ownerIf(owned bool, viewer store.Actor) store.Actor {
 // widgetHints is the result _meta of a tool the widget renders: whether
 // the viewer may change the board, so that the widget can say so up front.
 func widgetHints(c *Call, owned bool) map[string]any {
-	p := c.Principal
+	// The widget changes a board with move_card and add_card, which need
+	// ScopeWrite.
 	return widget.ResultMeta(widget.ViewerHints{
-		SignedIn:   p != nil,
-		CanWrite:   owned && p != nil && p.Scopes.Allow(auth.ScopeWrite),
-		WriteScope: string(auth.ScopeWrite),
+		SignedIn:   c.Principal != nil,
+		CanWrite:   owned && c.Grants(ScopeWrite),
+		WriteScope: string(ScopeWrite),
 	})
 }
 

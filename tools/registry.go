@@ -33,6 +33,9 @@ type Recorder interface {
 type Options struct {
 	Store store.Store
 	Audit Recorder
+	// Scopes are the declared scopes (ScopeSet): what each one implies
+	// decides every call, and a tool may require only a declared scope.
+	Scopes *auth.ScopeSet
 	// Challenge says how a call without the needed token or scope is
 	// answered.
 	Challenge auth.ChallengeMode
@@ -52,8 +55,8 @@ type Registry struct {
 // Register validates every declaration and adds it to s behind the
 // enforcement derived from it. It refuses duplicate names.
 func Register(s *server.MCPServer, opts Options, tools ...Tool) (*Registry, error) {
-	if opts.Store == nil || opts.Audit == nil {
-		return nil, errors.New("tools: Register needs a Store and an Audit recorder")
+	if opts.Store == nil || opts.Audit == nil || opts.Scopes == nil {
+		return nil, errors.New("tools: Register needs a Store, an Audit recorder and the Scopes")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -64,7 +67,7 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) (*Registry, erro
 	ids := make(map[string][]idArgument)
 	var entries []server.ServerTool
 	for _, t := range tools {
-		if err := t.validate(); err != nil {
+		if err := t.validate(opts.Scopes); err != nil {
 			return nil, err
 		}
 		if _, dup := ids[t.Name]; dup {
@@ -100,10 +103,10 @@ func (r *Registry) RecordRefusedCall(ctx context.Context, tool string, args json
 func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		p := auth.PrincipalFrom(ctx)
-		call := t.newCall(p, rawArguments(req), ids)
+		call := t.newCall(p, rawArguments(req), ids, o.Scopes)
 		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
 
-		switch t.Requires.Check(p) {
+		switch t.Requires.Check(p, o.Scopes) {
 		case auth.DenyNoToken:
 			o.recordRefusal(ctx, act, call, store.OutcomeUnauthenticated, "refused: no access token")
 			desc := fmt.Sprintf("Sign in to use %s: it needs the %s scope.", t.Name, t.Requires.Scope)
@@ -118,7 +121,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 			call.Viewer = store.Actor{}
 		}
 
-		res, err := t.Handle(ctx, o.Store, call)
+		res, err := t.Handle.run(ctx, o.Store, call)
 		if err != nil {
 			return o.failed(ctx, t, call, act, err)
 		}

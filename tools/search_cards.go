@@ -11,12 +11,12 @@ import (
 )
 
 type searchCardsArgs struct {
-	Query    string `json:"query"`
-	BoardID  string `json:"board_id"`
-	ColumnID string `json:"column_id"`
-	Label    string `json:"label"`
-	Limit    int    `json:"limit"`
-	Cursor   string `json:"cursor"`
+	Query    string `json:"query" arg:"query,required" desc:"Text to look for; may be empty when board_id, column_id or label narrows the search"`
+	BoardID  string `json:"board_id" arg:"board-id" desc:"board to search"`
+	ColumnID string `json:"column_id" arg:"column-id" desc:"column to search"`
+	Label    string `json:"label" arg:"label" desc:"Only cards with this label"`
+	Limit    int    `json:"limit" arg:"limit"`
+	Cursor   string `json:"cursor" arg:"cursor"`
 }
 
 type searchCardsOutput struct {
@@ -32,16 +32,9 @@ func SearchCards() Tool {
 		Description: "Find cards whose title, description or labels contain the query (case-insensitive). " +
 			"Searches your own boards, or one board you can see when board_id is given. Narrow with column_id or label. " +
 			"Long descriptions are shown cut (description_truncated); get_card shows a whole card.",
-		Input: append([]mcp.ToolOption{
-			mcp.WithString("query", mcp.Required(), mcp.MaxLength(store.MaxQueryLen),
-				mcp.Description("Text to look for; may be empty when board_id, column_id or label narrows the search")),
-			idArg("board_id", "board to search (b_…)", false),
-			idArg("column_id", "column to search (col_…)", false),
-			mcp.WithString("label", mcp.MaxLength(store.MaxLabelLen), mcp.Description("Only cards with this label")),
-		}, pageArgs()...),
 		Output:      mcp.WithOutputSchema[searchCardsOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeRead},
+		Requires:    auth.Requirement{Scope: ScopeRead},
 		LargeAnswer: true,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in searchCardsArgs) (*Result, error) {
 			list, err := s.SearchCards(ctx, c.Viewer, store.CardQuery{
@@ -70,9 +63,5 @@ func SearchCards() Tool {
 	}
 }
 
-func (a searchCardsArgs) validate() error {
-	return checkIDs(
-		idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID, optional: true},
-		idCheck{name: "column_id", prefix: store.ColumnPrefix, value: a.ColumnID, optional: true},
-	)
-}
+// validate has nothing to add: Bound checks the IDs, the store the rest.
+func (searchCardsArgs) validate() error { return nil }

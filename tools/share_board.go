@@ -11,8 +11,8 @@ import (
 )
 
 type shareBoardArgs struct {
-	BoardID    string `json:"board_id"`
-	Visibility string `json:"visibility"`
+	BoardID    string `json:"board_id" arg:"board-id,required" desc:"board"`
+	Visibility string `json:"visibility" arg:"visibility,required" desc:"public or private"`
 }
 
 // ShareBoard declares share_board.
@@ -22,14 +22,9 @@ func ShareBoard() Tool {
 		Title: "Share or unshare a board",
 		Description: "Make one of your boards public (anyone, even without signing in, can read it; only you can change it) " +
 			"or private again.",
-		Input: []mcp.ToolOption{
-			idArg("board_id", "board (b_…)", true),
-			mcp.WithString("visibility", mcp.Required(), mcp.Enum(string(store.Public), string(store.Private)),
-				mcp.Description("public or private")),
-		},
 		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeAdmin},
+		Requires:    auth.Requirement{Scope: ScopeAdmin},
 		Describe:    describeShareBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in shareBoardArgs) (*Result, error) {
 			v := store.Visibility(in.Visibility)
@@ -47,9 +42,6 @@ func ShareBoard() Tool {
 }
 
 func (a shareBoardArgs) validate() error {
-	if err := checkIDs(idCheck{name: "board_id", prefix: store.BoardPrefix, value: a.BoardID}); err != nil {
-		return err
-	}
 	if v := store.Visibility(a.Visibility); v != store.Public && v != store.Private {
 		return store.Errorf(store.Invalid, "visibility must be %q or %q", store.Public, store.Private)
 	}

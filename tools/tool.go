@@ -16,7 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,10 +32,6 @@ type Tool struct {
 	Name        string
 	Title       string
 	Description string
-	// Input lists the input properties (mcp.WithString and friends). The
-	// handler decodes the arguments into a struct whose JSON names match;
-	// a test keeps the two in step.
-	Input []mcp.ToolOption
 	// Output sets the output schema, normally mcp.WithOutputSchema[T]() for
 	// the type the handler returns as structured content.
 	Output      mcp.ToolOption
@@ -52,14 +48,22 @@ type Tool struct {
 	// server's memory.
 	LargeAnswer bool
 	// Meta holds extra _meta entries of the descriptor (e.g. UI templates).
-	Meta   map[string]any
+	Meta map[string]any
+	// Handle runs the tool; Bound makes it from a function of the tool's
+	// argument struct, from which the input schema is derived too.
 	Handle Handler
 }
 
-// Handler runs a call that has passed the declaration's check. It returns
-// an error with a store code for anything the caller can fix, and any other
-// error for an infrastructure failure.
-type Handler func(ctx context.Context, s store.Store, c *Call) (*Result, error)
+// Handler runs a call that has passed the declaration's check, and knows
+// the arguments it takes. Bound makes one.
+type Handler struct {
+	// run returns an error with a store code for anything the caller can
+	// fix, and any other error for an infrastructure failure.
+	run    func(ctx context.Context, s store.Store, c *Call) (*Result, error)
+	input  []mcp.ToolOption // the input schema's properties
+	fields []argField
+	err    error // why the argument struct declares no valid schema
+}
 
 // Annotations are the behaviour hints of a tool. Every field is stated
 // explicitly because mcp-go defaults destructiveHint and openWorldHint to
@@ -86,11 +90,18 @@ type Call struct {
 	args     json.RawMessage
 	ids      []idArgument // the tool's declared ID arguments
 	describe func(store.Change) string
+	scopes   *auth.ScopeSet
 }
 
 // newCall is the Call of t by p with args, before its check sets Viewer.
-func (t Tool) newCall(p *auth.Principal, args json.RawMessage, ids []idArgument) *Call {
-	return &Call{Tool: t.Name, Principal: p, args: args, ids: ids, describe: t.Describe}
+func (t Tool) newCall(p *auth.Principal, args json.RawMessage, ids []idArgument, scopes *auth.ScopeSet) *Call {
+	return &Call{Tool: t.Name, Principal: p, args: args, ids: ids, describe: t.Describe, scopes: scopes}
+}
+
+// Grants reports whether the caller's token grants need, directly or
+// through what its scopes imply; false without a token.
+func (c *Call) Grants(need auth.Scope) bool {
+	return c.Principal != nil && c.scopes.Allow(c.Principal.Scopes, need)
 }
 
 // StoreCall describes this call to the store for a write: who makes it,
@@ -170,7 +181,7 @@ type Result struct {
 }
 
 // validate checks a declaration before it can be registered.
-func (t Tool) validate() error {
+func (t Tool) validate(scopes *auth.ScopeSet) error {
 	var problems []string
 	// The tool-name rule of the MCP specification.
 	namePattern := regexp.MustCompile(`^[A-Za-z0-9_./-]{1,64}$`)
@@ -183,8 +194,11 @@ func (t Tool) validate() error {
 	if t.Output == nil {
 		problems = append(problems, "no output schema")
 	}
-	if t.Handle == nil {
+	if t.Handle.run == nil {
 		problems = append(problems, "no handler")
+	}
+	if t.Handle.err != nil {
+		problems = append(problems, t.Handle.err.Error())
 	}
 	switch {
 	case !t.Annotations.ReadOnly && t.Describe == nil:
@@ -192,14 +206,14 @@ func (t Tool) validate() error {
 	case t.Annotations.ReadOnly && t.Describe != nil:
 		problems = append(problems, "read-only but has a Describe: a read's row comes from its Result.Activity")
 	}
-	for _, name := range t.inputNames() {
-		if _, ok := idPrefix(name); !ok && strings.HasSuffix(name, "_id") {
-			problems = append(problems, fmt.Sprintf("argument %q looks like an ID but idPrefix does not know its prefix; add it there", name))
+	for _, f := range t.Handle.fields {
+		if f.kind.idPrefix == "" && strings.HasSuffix(f.name, "_id") {
+			problems = append(problems, fmt.Sprintf("argument %q looks like an ID but is not declared with an ID kind (arg:\"board-id\" and the like)", f.name))
 		}
 	}
 	switch s := t.Requires.Scope; {
-	case s != "" && !s.Implies(s):
-		problems = append(problems, fmt.Sprintf("unknown scope %q", s))
+	case s != "" && !scopes.Known(s):
+		problems = append(problems, fmt.Sprintf("requires scope %q, which is not declared; add it to Scopes", s))
 	case s == "" && !t.Requires.Anonymous:
 		// The zero Requirement would mean "any token will do": a forgotten
 		// declaration must not quietly open a tool to every token.
@@ -230,7 +244,7 @@ func (t Tool) Descriptor() mcp.Tool {
 	if t.Title != "" {
 		opts = append(opts, mcp.WithToolTitle(t.Title))
 	}
-	opts = append(opts, t.Input...)
+	opts = append(opts, t.Handle.input...)
 	opts = append(opts, mcp.WithSchemaAdditionalProperties(false))
 	d := mcp.NewTool(t.Name, opts...)
 	meta := map[string]any{SecuritySchemesKey: t.Requires.SecuritySchemes()}
@@ -252,63 +266,50 @@ const SecuritySchemesKey = "securitySchemes"
 // of skipping the check silently.
 type arguments interface{ validate() error }
 
-// noArguments is the arguments of a tool that takes none.
-type noArguments struct{}
+// NoArguments is the arguments of a tool that takes none; tools declared
+// outside this package (tests) use it too, as they cannot declare
+// validate.
+type NoArguments struct{}
 
-func (noArguments) validate() error { return nil }
+func (NoArguments) validate() error { return nil }
 
-// Bound adapts a handler that takes its arguments already decoded (with
-// Call.Bind) and checked (with their validate method), so that each tool's
-// handler starts with valid input.
+// Bound makes the Handler of a function that takes the tool's arguments
+// already decoded (with Call.Bind) and checked: the form of the ID
+// arguments, then the struct's validate method. The input schema is derived
+// from In's fields and their tags (see inputOf), so that each tool's
+// arguments are declared once and its handler starts with valid input.
 func Bound[In arguments](fn func(ctx context.Context, s store.Store, c *Call, in In) (*Result, error)) Handler {
-	return func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
+	input, fields, err := inputOf(reflect.TypeFor[In]())
+	return Handler{input: input, fields: fields, err: err, run: func(ctx context.Context, s store.Store, c *Call) (*Result, error) {
 		var in In
+		if err := checkArgumentNames(c.args, fields); err != nil {
+			return nil, err
+		}
 		if err := c.Bind(&in); err != nil {
+			return nil, err
+		}
+		if err := checkIDArguments(reflect.ValueOf(in), fields); err != nil {
 			return nil, err
 		}
 		if err := in.validate(); err != nil {
 			return nil, err
 		}
 		return fn(ctx, s, c, in)
-	}
-}
-
-// inputNames lists the tool's declared input properties, sorted.
-func (t Tool) inputNames() []string {
-	return slices.Sorted(maps.Keys(mcp.NewTool(t.Name, t.Input...).InputSchema.Properties))
+	}}
 }
 
 // idArgument is an ID argument that a tool declares.
 type idArgument struct{ name, prefix string }
 
-// idArguments lists the ID arguments the tool declares, by name: the only
-// arguments of a refused or failed call that its audit row keeps.
+// idArguments lists the ID arguments the tool declares, sorted by name:
+// the only arguments of a refused or failed call that its audit row keeps.
 func (t Tool) idArguments() []idArgument {
 	var out []idArgument
-	for _, name := range t.inputNames() {
-		if prefix, ok := idPrefix(name); ok {
-			out = append(out, idArgument{name, prefix})
+	for _, f := range t.Handle.fields {
+		if f.kind.idPrefix != "" {
+			out = append(out, idArgument{f.name, f.kind.idPrefix})
 		}
 	}
+	slices.SortFunc(out, func(a, b idArgument) int { return strings.Compare(a.name, b.name) })
 	return out
-}
-
-// idCheck is one ID argument to check: its name, expected prefix and value.
-type idCheck struct {
-	name, prefix, value string
-	optional            bool
-}
-
-// checkIDs returns the first problem among the ID arguments; an optional
-// one may be empty.
-func checkIDs(checks ...idCheck) error {
-	for _, c := range checks {
-		if c.optional && c.value == "" {
-			continue
-		}
-		if err := store.ValidateID(c.name, c.prefix, c.value); err != nil {
-			return err
-		}
-	}
-	return nil
 }

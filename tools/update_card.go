@@ -12,11 +12,11 @@ import (
 )
 
 type updateCardArgs struct {
-	CardID          string    `json:"card_id"`
-	Title           *string   `json:"title"`
-	Description     *string   `json:"description"`
-	Labels          *[]string `json:"labels"`
-	ExpectedVersion *int64    `json:"expected_version"`
+	CardID          string    `json:"card_id" arg:"card-id,required" desc:"card"`
+	Title           *string   `json:"title" arg:"title" desc:"New title"`
+	Description     *string   `json:"description" arg:"description"`
+	Labels          *[]string `json:"labels" arg:"labels" desc:"New labels; replaces all current labels"`
+	ExpectedVersion *int64    `json:"expected_version" arg:"integer,min=1" desc:"The version you last read; the update is refused if the card has changed since"`
 }
 
 // UpdateCard declares update_card.
@@ -26,16 +26,9 @@ func UpdateCard() Tool {
 		Title: "Update a card",
 		Description: "Change a card's title, description or labels (labels replace the old set). " +
 			"Pass expected_version (the card's version from get_board) to refuse the change if someone else changed the card first.",
-		Input: []mcp.ToolOption{
-			idArg("card_id", "card (c_…)", true),
-			titleArg("title", "New title", false),
-			descriptionArg(),
-			labelsArg("New labels; replaces all current labels"),
-			mcp.WithInteger("expected_version", mcp.Description("The version you last read; the update is refused if the card has changed since"), minimum(1)),
-		},
 		Output:      mcp.WithOutputSchema[cardOutput](),
 		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: auth.ScopeWrite},
+		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeUpdateCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in updateCardArgs) (*Result, error) {
 			card, err := s.UpdateCard(ctx, c.StoreCall(), store.CardUpdate{
@@ -52,9 +45,8 @@ func UpdateCard() Tool {
 	}
 }
 
-func (a updateCardArgs) validate() error {
-	return checkIDs(idCheck{name: "card_id", prefix: store.CardPrefix, value: a.CardID})
-}
+// validate has nothing to add: Bound checks the ID, the store the rest.
+func (updateCardArgs) validate() error { return nil }
 
 // describeUpdateCard words update_card's activity row.
 func describeUpdateCard(ch store.Change) string {

@@ -28,7 +28,7 @@ func Whoami() Tool {
 		Output:      mcp.WithOutputSchema[whoamiOutput](),
 		Annotations: Annotations{ReadOnly: true, Idempotent: true},
 		Requires:    auth.Requirement{Anonymous: true},
-		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, _ noArguments) (*Result, error) {
+		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, _ NoArguments) (*Result, error) {
 			p := c.Principal
 			if p == nil {
 				return &Result{

@@ -1,6 +1,6 @@
 // Command readme rewrites the generated sections of README.md from the
-// code: the tool table from the declarations (tools.All) and the
-// configuration table from the settings (config/config.go). Run it with
+// code: the tool table from the declarations (tools.All), the scope table
+// from the declared scopes (tools.Scopes), and the configuration table from the settings (config/config.go). Run it with
 // `go generate ./...` at the repository root (see generate.go); its test
 // fails when README.md is stale.
 //
@@ -58,17 +58,26 @@ func run(args []string) error {
 type section struct{ name, text string }
 
 // sections lists what the README generates from the code.
-func sections() []section {
+func sections() ([]section, error) {
+	scopes, err := tools.ScopeSet()
+	if err != nil {
+		return nil, err
+	}
 	return []section{
 		{"tools", tools.MarkdownTable(tools.All())},
+		{"scopes", tools.ScopesMarkdownTable(scopes, tools.All())},
 		{"config", config.MarkdownTable()},
-	}
+	}, nil
 }
 
 // generate returns readme with the text between each section's markers
 // replaced by the section's text.
 func generate(readme string) (string, error) {
-	for _, s := range sections() {
+	all, err := sections()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range all {
 		var err error
 		if readme, err = splice(readme, s.name, s.text); err != nil {
 			return "", err

@@ -1,0 +1,295 @@
+// Package app is the kanban-mcp program: it reads the configuration once,
+// wires the parts (store, audit, authorization server, verifier, tools,
+// HTTP surface) and runs a subcommand. main.go only hands it the process.
+//
+// Usage:
+//
+//	kanban-mcp [serve] [flags]          run the server (the default)
+//	kanban-mcp healthcheck              probe the local server's /healthz
+//	kanban-mcp revoke client <client_id> [-note …]
+//	kanban-mcp revoke subject <issuer> <subject> [-client <client_id>] [-note …]
+//	kanban-mcp revoke list
+//	kanban-mcp unrevoke <id>
+//	kanban-mcp users add|list|passwd|disable|enable …   the built-in authorization server's users
+//	kanban-mcp clients add|list|remove …                its pre-registered clients
+//	kanban-mcp grants list|revoke …                     what people have authorized
+//	kanban-mcp keys rotate [-now]                       its signing keys
+//	kanban-mcp bench [-duration 10s] [-concurrency 32] …  measure speed against baselines (bench.go)
+//
+// Configuration comes from the environment (see config.Load); serve also
+// takes flags that mirror it.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/audit"
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/httpapi"
+	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/revocation"
+	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+	"github.com/kanban-mcp/kanban-mcp/tools"
+)
+
+// Run dispatches a subcommand and returns the process exit code. version
+// is the build's (main's, set at link time), shown by the server.
+func Run(ctx context.Context, version string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = Serve(ctx, version, args, getenv, stdout, stderr, nil)
+	case "healthcheck":
+		err = healthcheck(ctx, getenv, stderr)
+	case "revoke":
+		err = revoke(ctx, args, getenv, stdout, stderr)
+	case "unrevoke":
+		err = unrevoke(ctx, args, getenv, stdout, stderr)
+	case "users":
+		err = usersCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "clients":
+		err = clientsCommand(ctx, args, getenv, stdout, stderr)
+	case "grants":
+		err = grantsCommand(ctx, args, getenv, stdout, stderr)
+	case "keys":
+		err = keysCommand(ctx, args, getenv, stdout, stderr)
+	case "bench", "bench-baseline": // bench-baseline: a baseline server that bench starts
+		err = benchCommand(ctx, cmd, args, getenv, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage())
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage())
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0 // -h: the flag package has printed the settings
+	case err != nil:
+		fmt.Fprintf(stderr, "%s %s: %v\n", product.Name, cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// usage is the help text, with the command named after the product.
+func usage() string { return fmt.Sprintf(usageFormat, product.Name) }
+
+// usageFormat is usage's text; %[1]s is the command's name.
+const usageFormat = `Usage:
+  %[1]s [serve] [flags]        run the server (flags mirror the environment; -h lists them)
+  %[1]s healthcheck            probe the local server's /healthz (for container health checks)
+  %[1]s revoke client <client_id> [-note text]
+  %[1]s revoke subject <issuer> <subject> [-client client_id] [-note text]
+  %[1]s revoke list
+  %[1]s unrevoke <id>
+  %[1]s users add <name> [-email E] [-password-stdin] | users list | users passwd <name> | users disable <name> | users enable <name>
+  %[1]s clients add -name N -redirect-uri URI [-confidential] | clients list | clients remove <client_id>
+  %[1]s grants list [-user NAME] | grants revoke <grant_id>
+  %[1]s keys rotate [-now]
+  %[1]s bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
+`
+
+// Serve runs the server until ctx ends. ready, when not nil, receives the
+// listening address once the server accepts connections (for tests).
+func Serve(ctx context.Context, version string, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+
+	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.New(ctx, db, sqlite.Options{Quotas: cfg.Quotas})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	defer st.Close()
+	blocklist, err := revocation.New(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer blocklist.Close()
+
+	disk := diskspace.NewGuard(diskspace.GuardOptions{
+		Dir:    filepath.Dir(cfg.DatabasePath),
+		Margin: cfg.MinFreeDisk,
+		Hint:   "activity rows of callers without a valid token are not kept; free space or grow the volume before writes fail (MIN_FREE_DISK sets the margin)",
+		Logger: log,
+	})
+	go disk.Run(ctx, diskCheckInterval)
+	queue := audit.NewQueue(st, audit.Options{
+		Logger: log,
+		Budget: audit.NewMemoryBudget(audit.BudgetOptions{
+			PerHour:           cfg.AnonAuditPerHour,
+			PerNetworkPerHour: cfg.AnonAuditPerIPPerHour,
+		}),
+		LowDisk: disk.Low,
+	})
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := queue.Close(closeCtx); err != nil {
+			log.Error("flushing the audit queue failed", "err", err, "dropped", queue.Dropped())
+		}
+	}()
+	go audit.EnforceRetention(ctx, st, cfg.AuditRetention, log)
+
+	// The declared scopes: the tools' requirements, the metadata, and the
+	// built-in server's grants and consent page all use this one set.
+	scopes, err := tools.ScopeSet()
+	if err != nil {
+		return err
+	}
+	authn := &auth.Authenticator{
+		Revocations:      cachedRevocations(db, blocklist),
+		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
+		Logger:           log,
+	}
+	var keysReady func() bool
+	var mount func(*http.ServeMux)
+	readyChecks := map[string]func(context.Context) string{}
+	switch {
+	case cfg.BuiltInAuthServer:
+		built, err := startAuthServer(ctx, cfg, db, scopes, blocklist, log, stdout)
+		if err != nil {
+			return err
+		}
+		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:     cfg.Issuer,
+			Audience:   cfg.Audience,
+			ScopeClaim: auth.ScopeClaimScope,
+			Keys:       built.keys,
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+		authn.Verifier = verifier
+		authn.Revocations = cachedRevocations(db, auth.AnyRevoked(blocklist, built.grants))
+		keysReady = verifier.Ready
+		mount = built.server.Routes
+		readyChecks["users"] = func(ctx context.Context) string {
+			if built.server.HasUsers(ctx) {
+				return ""
+			}
+			return "no user yet: " + product.Name + " users add <name>"
+		}
+	case cfg.Issuer == "":
+		log.Warn("no authorization server: AUTH_SERVER=off and OAUTH_ISSUER is empty, so nobody can sign in and only the tools open to anonymous callers work")
+	default:
+		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:     cfg.Issuer,
+			Audience:   cfg.Audience,
+			JWKSURL:    cfg.JWKSURL,
+			ScopeClaim: cfg.ScopeClaim,
+			Logger:     log,
+		})
+		if err != nil {
+			return err
+		}
+		authn.Verifier = verifier
+		keysReady = verifier.Ready
+	}
+
+	api, err := httpapi.New(httpapi.Options{
+		BaseURL:            cfg.BaseURL,
+		Issuer:             cfg.Issuer,
+		AllowedHosts:       cfg.AllowedHosts,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		Challenge:          cfg.AuthChallenge,
+		ValidateOutput:     cfg.ValidateOutput,
+		Version:            version,
+		Store:              st,
+		Audit:              queue,
+		Scopes:             scopes,
+		Authenticator:      authn,
+		KeysReady:          keysReady,
+		Ready:              readyChecks,
+		Warn:               map[string]func(context.Context) string{"disk": func(context.Context) string { return disk.Problem() }},
+		Mount:              mount,
+		Logger:             log,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set LISTEN_ADDR or PORT to a free address)", cfg.ListenAddr, err)
+	}
+	srv := httpapi.NewHTTPServer(api.Handler(), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	log.Info(product.Name+" listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
+		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", cfg.DatabasePath)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = api.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l, ReplaceAttr: readableDurations}))
+}
+
+// readableDurations writes durations as Go duration strings ("1.5s"): the
+// JSON handler's default, integer nanoseconds, reads as a count of seconds
+// to anyone who does not know it.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
+}
+
+// diskCheckInterval is how often free disk space is measured: often enough
+// to notice a disk filling up long before it is full, rarely enough to cost
+// nothing.
+const diskCheckInterval = 5 * time.Second
+
+// revocationCacheEntries bounds the revocation cache: one entry per
+// user, client and grant seen since the last revocation.
+const revocationCacheEntries = 100_000
+
+// cachedRevocations answers the revocation check of every request from
+// memory; any revocation, by this process or by the CLI, drops the cache.
+func cachedRevocations(db *sqlitedb.DB, checks auth.RevocationChecker) auth.RevocationChecker {
+	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries)
+}

@@ -1,0 +1,70 @@
+package app
+
+// `kanban-mcp bench` (and the internal `bench-baseline`, the baselines'
+// servers it starts): the flags live here, the harness in
+// internal/loadtest (see Bench there for what it measures and how).
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/loadtest"
+)
+
+// benchCommand runs `bench` or, for `bench-baseline`, one baseline server.
+func benchCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if cmd == "bench-baseline" {
+		return loadtest.ServeBaseline(ctx, args, stderr)
+	}
+	opts, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return loadtest.Bench(ctx, opts, getenv, stdout, stderr)
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o loadtest.BenchOptions
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each scenario is measured")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "how long each scenario runs, uncounted, before it is measured")
+	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent keep-alive connections, each sending its next request when the last is answered")
+	fs.StringVar(&o.Out, "out", "bench-results.json", "file the results are written to as JSON")
+	list := fs.String("scenarios", strings.Join(loadtest.ServerScenarios(), ","),
+		"comma-separated server scenarios to run; the baselines "+loadtest.ScenarioBare+" and "+loadtest.ScenarioMCPGo+" always run, since every ratio needs them")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q; bench takes only flags (-h lists them)", fs.Args())
+	}
+	switch {
+	case o.Duration <= 0:
+		return o, fmt.Errorf("-duration %s must be positive, e.g. 10s", o.Duration)
+	case o.Warmup < 0:
+		return o, fmt.Errorf("-warmup %s must not be negative", o.Warmup)
+	case o.Concurrency < 1 || o.Concurrency > 10_000:
+		return o, fmt.Errorf("-concurrency %d must be between 1 and 10000", o.Concurrency)
+	case o.Out == "":
+		return o, errors.New("-out must name a file")
+	}
+	for name := range strings.SplitSeq(*list, ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "", name == loadtest.ScenarioBare, name == loadtest.ScenarioMCPGo, slices.Contains(o.Scenarios, name):
+			// The baselines run anyway; a repeat adds nothing.
+		case slices.Contains(loadtest.ServerScenarios(), name):
+			o.Scenarios = append(o.Scenarios, name)
+		default:
+			return o, fmt.Errorf("-scenarios: unknown scenario %q; choose from %s", name, strings.Join(loadtest.ServerScenarios(), ", "))
+		}
+	}
+	return o, nil
+}

@@ -1,0 +1,909 @@
+package e2e
+
+// Crash safety: the real binary as a child process, 32 concurrent writers,
+// SIGKILL in the middle of the load, a restart on the same database file,
+// and a check that every write whose answer arrived is there, intact, with
+// its audit row. Writes whose answer was cut off by the kill may or may not
+// be there, but if they are, they must be intact and audited too.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
+	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+const (
+	crashWriters       = 32
+	crashUsers         = 4 // writer w writes as user w % crashUsers …
+	crashBoardsPerUser = 2 // … on that user's board (w / crashUsers) % crashBoardsPerUser
+	crashCycles        = 4 // kill/restart cycles
+)
+
+// TestCrashSafety runs the server binary under 32 concurrent writers
+// (add_card, update_card with expected_version, move_card), kills it with
+// SIGKILL once a random number of writes has been acknowledged, restarts it
+// on the same database, and checks through the real tools (get_board,
+// get_card, search_cards, list_activity) that:
+//
+//   - every acknowledged write is present with exactly the content its
+//     answer reported (or with a later write's content);
+//   - a write whose answer never arrived left either the state before it or
+//     exactly its own state; nothing else, nothing half-done;
+//   - no card is corrupt (titles follow the writers' pattern, descriptions
+//     carry the title's checksum), duplicated or unexplained, and positions
+//     in every column are dense;
+//   - the activity trail has exactly one "ok" row for every write that
+//     committed and none for a write that did not, from the right client
+//     (a write and its audit row commit in one transaction).
+//
+// It repeats the cycle crashCycles times on one database, alternating
+// SQLITE_SYNCHRONOUS between normal and full (both are documented to
+// survive a process crash); later cycles also change cards written before
+// earlier crashes.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	bin := kanbanBinary(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	h := &crashHarness{
+		t:      t,
+		bin:    bin,
+		issuer: testissuer.New(t, testissuer.Options{}),
+		dbPath: filepath.Join(t.TempDir(), "kanban.db"),
+		rng:    rand.New(rand.NewPCG(seed, 0)),
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs of the server processes (instance 1 first):\n%s", h.logs())
+		}
+	})
+	srv := h.start()
+	writers := h.setup(srv, seed)
+	for cycle := 1; cycle <= crashCycles; cycle++ {
+		h.load(srv, writers, cycle)
+		if t.Failed() {
+			return
+		}
+		srv = h.start()
+		h.verify(srv, writers, cycle)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// crashHarness runs the server processes of one test, one at a time, on
+// one database file.
+type crashHarness struct {
+	t        *testing.T
+	bin      string
+	issuer   *testissuer.Issuer
+	dbPath   string
+	rng      *rand.Rand // the test goroutine's only
+	children []*crashChild
+}
+
+// crashChild is one server process.
+type crashChild struct {
+	Instance    int
+	URL         string // BASE_URL
+	Synchronous string // SQLITE_SYNCHRONOUS
+	cmd         *exec.Cmd
+	log         *syncbuf.Buffer
+	exited      chan struct{}
+	waitErr     error // set before exited is closed
+}
+
+func (c *crashChild) running() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// logs returns the output of every server process so far, the last 24 KB
+// of each.
+func (h *crashHarness) logs() string {
+	var b strings.Builder
+	for _, c := range h.children {
+		out := c.log.String()
+		if len(out) > 24<<10 {
+			out = "[…]" + out[len(out)-24<<10:]
+		}
+		state := "running"
+		if !c.running() {
+			state = fmt.Sprintf("exited: %v", c.waitErr)
+		}
+		fmt.Fprintf(&b, "--- instance %d at %s, SQLITE_SYNCHRONOUS=%s (%s) ---\n%s\n", c.Instance, c.URL, c.Synchronous, state, out)
+	}
+	return b.String()
+}
+
+// start runs `kanban-mcp serve` on the harness's database and a free port
+// and waits until /readyz answers 200. A port taken between freePort and
+// the child's listen is retried on another one.
+func (h *crashHarness) start() *crashChild {
+	h.t.Helper()
+	instance := len(h.children) + 1
+	// Both documented durability levels must survive a process crash;
+	// the instances alternate between them on the one database.
+	synchronous := []string{"normal", "full"}[instance%2]
+	c := startChild(h.t, h.bin, instance, func(url, port string) []string {
+		return []string{
+			"DATABASE_URL=" + h.dbPath,
+			"LISTEN_ADDR=127.0.0.1:" + port,
+			"BASE_URL=" + url,
+			"OAUTH_ISSUER=" + h.issuer.URL,
+			"AUTH_SERVER=off",
+			"AUTH_CHALLENGE=tool-result",
+			"MAX_BOARDS_PER_USER=1000",
+			"MAX_CARDS_PER_BOARD=1000000",
+			"LOG_LEVEL=info",
+			"SQLITE_SYNCHRONOUS=" + synchronous,
+			"VALIDATE_OUTPUT=true", // as startServer: results are checked against their schemas
+		}
+	}, func(c *crashChild) { h.children = append(h.children, c) })
+	c.Synchronous = synchronous
+	return c
+}
+
+// startChild runs `bin serve` on a free port with exactly the environment
+// that env returns for its URL and port (nothing of the test's leaks in)
+// and waits until /readyz answers 200; started sees every process started,
+// also those that failed. The process is killed when the test ends. A port
+// taken between freePort and the child's listen is retried on another one.
+func startChild(t *testing.T, bin string, instance int, env func(url, port string) []string, started func(*crashChild)) *crashChild {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port := strconv.Itoa(freePort(t))
+		c := &crashChild{
+			Instance: instance,
+			URL:      "http://127.0.0.1:" + port,
+			log:      &syncbuf.Buffer{},
+			exited:   make(chan struct{}),
+		}
+		c.cmd = exec.Command(bin, "serve")
+		c.cmd.Env = env(c.URL, port)
+		c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+		c.cmd.WaitDelay = 5 * time.Second
+		if err := c.cmd.Start(); err != nil {
+			t.Fatalf("start %s: %v", bin, err)
+		}
+		if started != nil {
+			started(c)
+		}
+		go func() {
+			c.waitErr = c.cmd.Wait()
+			close(c.exited)
+		}()
+		t.Cleanup(func() {
+			if c.running() {
+				_ = c.cmd.Process.Kill()
+				<-c.exited
+			}
+		})
+		err := c.waitReady(30 * time.Second)
+		if err == nil {
+			return c
+		}
+		if !c.running() && strings.Contains(c.log.String(), "address already in use") && attempt < 3 {
+			continue
+		}
+		t.Fatalf("server instance %d did not become ready: %v\n%s", c.Instance, err, c.log.String())
+	}
+}
+
+// waitReady polls /readyz until it answers 200, the process exits or
+// timeout passes.
+func (c *crashChild) waitReady(timeout time.Duration) error {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	last := "no answer yet"
+	for {
+		resp, err := client.Get(c.URL + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("the process exited (%v) before it was ready; last /readyz: %s", c.waitErr, last)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready within %s; last /readyz: %s", timeout, last)
+		}
+	}
+}
+
+// kill sends SIGKILL (os.Process.Kill) and waits for the process to end.
+func (c *crashChild) kill(t *testing.T) {
+	t.Helper()
+	if !c.running() {
+		t.Fatalf("server instance %d exited by itself before the kill: %v", c.Instance, c.waitErr)
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill server instance %d: %v", c.Instance, err)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server instance %d still running 30s after SIGKILL", c.Instance)
+	}
+	// The verification goes through http.DefaultClient; a later instance
+	// may get the same port, and must not be sent a dead connection.
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// watchdog kills c when phase has not finished within limit, so that a
+// server that stops answering fails the test with its log rather than
+// hanging it until go test's timeout (the testServer helpers wait without
+// a deadline). Call the returned function when the phase is done.
+func (h *crashHarness) watchdog(c *crashChild, phase string, limit time.Duration) (done func()) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-stop:
+		case <-time.After(limit):
+			h.t.Errorf("server instance %d did not finish %s within %s; killing it", c.Instance, phase, limit)
+			_ = c.cmd.Process.Kill()
+		}
+	})
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// view is a testServer on the child, for the helpers that verify through
+// the tools (mustCall, token, allActivity) from the test goroutine.
+func (h *crashHarness) view(c *crashChild) *testServer {
+	return &testServer{URL: c.URL, Issuer: h.issuer}
+}
+
+func crashSubject(user int) string { return fmt.Sprintf("crash-user-%d", user) }
+
+// The content of every card is derived from its title, so that any card
+// can be checked for corruption on its own: the title names the writer,
+// the writer's sequence number and the revision; the description starts
+// with the title's SHA-256 and is padded to a length taken from it (some
+// spill onto SQLite overflow pages); the labels name writer and revision.
+func crashTitle(writer, n, rev int) string {
+	return fmt.Sprintf("crash w%02d n%05d r%03d", writer, n, rev)
+}
+
+var crashTitlePattern = regexp.MustCompile(`^crash w(\d{2}) n(\d{5}) r(\d{3})$`)
+
+func crashDescription(title string) string {
+	sum := sha256.Sum256([]byte(title))
+	hexSum := hex.EncodeToString(sum[:])
+	n := 100 + int(binary.BigEndian.Uint16(sum[:2]))%3000
+	d := "sha256:" + hexSum + "\n" + strings.Repeat(hexSum, n/len(hexSum)+1)
+	return d[:n]
+}
+
+func crashLabels(writer, rev int) []string {
+	return []string{fmt.Sprintf("w%02d", writer), fmt.Sprintf("r%03d", rev)}
+}
+
+// crashState is what a write sets and a read checks of a card. Position is
+// left out: other cards' moves shift it.
+type crashState struct {
+	Title       string
+	Description string
+	Labels      []string
+	ColumnID    string
+	Version     int64
+}
+
+// apiCard is a card as the tools return it.
+type apiCard struct {
+	ID          string   `json:"id"`
+	BoardID     string   `json:"board_id"`
+	ColumnID    string   `json:"column_id"`
+	ColumnName  string   `json:"column_name"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Labels      []string `json:"labels"`
+	Position    int      `json:"position"`
+	Version     int64    `json:"version"`
+}
+
+func (c apiCard) state() crashState {
+	return crashState{Title: c.Title, Description: c.Description, Labels: c.Labels, ColumnID: c.ColumnID, Version: c.Version}
+}
+
+// intactProblem says what is wrong with a card's content, or "" when it is
+// what its title promises, on the board of the writer the title names.
+func intactProblem(c apiCard, boardOf func(writer int) string) string {
+	m := crashTitlePattern.FindStringSubmatch(c.Title)
+	if m == nil {
+		return fmt.Sprintf("title %q does not follow the writers' pattern", c.Title)
+	}
+	writer, _ := strconv.Atoi(m[1])
+	rev, _ := strconv.Atoi(m[3])
+	switch {
+	case writer >= crashWriters:
+		return fmt.Sprintf("title %q names writer %d, which does not exist", c.Title, writer)
+	case c.Description != crashDescription(c.Title):
+		return fmt.Sprintf("description (%d bytes, starting %.80q) is not the one of title %q", len(c.Description), c.Description, c.Title)
+	case !slices.Equal(c.Labels, crashLabels(writer, rev)):
+		return fmt.Sprintf("labels %q, want %q for title %q", c.Labels, crashLabels(writer, rev), c.Title)
+	case c.BoardID != boardOf(writer):
+		return fmt.Sprintf("on board %s, but writer %d writes on board %s", c.BoardID, writer, boardOf(writer))
+	case c.Version < 1:
+		return fmt.Sprintf("version %d", c.Version)
+	}
+	return ""
+}
+
+// crashCard is a card a writer knows to exist.
+type crashCard struct {
+	ID       string
+	N        int    // the writer's sequence number in its title
+	Rev      int    // the revision in Known.Title
+	AddTitle string // the title it was added with
+	// Known is the state last acknowledged, or seen after a restart.
+	Known crashState
+	// Pending is the state an unanswered write (PendingTool, making
+	// revision PendingRev) would have left; nil when every write on the
+	// card was answered.
+	Pending     *crashState
+	PendingTool string
+	PendingRev  int
+	// Committed counts, per tool, the writes on this card known to have
+	// committed: the acknowledged ones, and the unanswered ones whose
+	// result was seen after a restart.
+	Committed map[string]int
+}
+
+// unansweredAdd is an add_card whose answer never arrived.
+type unansweredAdd struct {
+	Title string
+	State crashState
+}
+
+// crashWriter is one of the concurrent clients. During a cycle only its own
+// goroutine touches it; between cycles only the test goroutine.
+type crashWriter struct {
+	ID      int
+	User    int
+	Client  string
+	BoardID string
+	Columns []string // column IDs in order
+	NextN   int
+	Cards   []*crashCard
+	// Unanswered are this cycle's add_card calls cut off by the kill.
+	Unanswered []unansweredAdd
+	// Failure is the first unexpected answer of this cycle.
+	Failure string
+	rng     *rand.Rand
+}
+
+// setup creates each user's boards through the first server instance and
+// assigns the writers to them.
+func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
+	t := h.t
+	t.Helper()
+	defer h.watchdog(c, "the setup", 2*time.Minute)()
+	v := h.view(c)
+	type board struct {
+		id      string
+		columns []string
+	}
+	boards := map[[2]int]board{}
+	for u := range crashUsers {
+		tok := v.token(t, crashSubject(u), "crash-setup", "kanban.write")
+		for b := range crashBoardsPerUser {
+			res := v.mustCall(t, tok, "create_board", map[string]any{"title": fmt.Sprintf("Crash board %d of user %d", b, u)})
+			bd := board{id: str(res.Structured, "id")}
+			for _, col := range list(res.Structured, "columns") {
+				bd.columns = append(bd.columns, str(col.(map[string]any), "id"))
+			}
+			if bd.id == "" || len(bd.columns) < 2 {
+				t.Fatalf("create_board returned %s; want a board with at least two columns", mustJSON(t, res.Structured))
+			}
+			boards[[2]int{u, b}] = bd
+		}
+	}
+	writers := make([]*crashWriter, crashWriters)
+	for w := range writers {
+		u, b := w%crashUsers, (w/crashUsers)%crashBoardsPerUser
+		writers[w] = &crashWriter{
+			ID:      w,
+			User:    u,
+			Client:  fmt.Sprintf("crash-writer-%02d", w),
+			BoardID: boards[[2]int{u, b}].id,
+			Columns: boards[[2]int{u, b}].columns,
+			rng:     rand.New(rand.NewPCG(seed, uint64(w)+1)),
+		}
+	}
+	return writers
+}
+
+// load runs the writers against c until at least a random number of
+// writes has been acknowledged, then kills c with SIGKILL while the
+// writers are still busy, and waits for them to stop.
+func (h *crashHarness) load(c *crashChild, writers []*crashWriter, cycle int) {
+	t := h.t
+	t.Helper()
+	transport := &http.Transport{MaxIdleConnsPerHost: 2 * crashWriters}
+	defer transport.CloseIdleConnections()
+	caller := toolCaller{client: &http.Client{Transport: transport}, url: c.URL + "/mcp"}
+
+	v := h.view(c)
+	tokens := make([]string, len(writers))
+	for i, w := range writers {
+		tokens[i] = v.token(t, crashSubject(w.User), w.Client, "kanban.write")
+	}
+
+	var (
+		killed   atomic.Bool
+		acked    atomic.Int64
+		failed   = make(chan struct{})
+		failOnce sync.Once
+		wg       sync.WaitGroup
+	)
+	for i, w := range writers {
+		w.Unanswered, w.Failure = nil, ""
+		wg.Go(func() {
+			w.run(caller, tokens[i], &killed, &acked)
+			if w.Failure != "" {
+				failOnce.Do(func() { close(failed) })
+			}
+		})
+	}
+
+	// Kill once a random number of writes has been answered, plus a random
+	// few milliseconds, so that the kill lands at varying points of the
+	// write path.
+	threshold := int64(200 + h.rng.IntN(400))
+	started := time.Now()
+	tick := time.NewTicker(2 * time.Millisecond)
+	stall := time.After(2 * time.Minute)
+wait:
+	for acked.Load() < threshold {
+		select {
+		case <-tick.C:
+		case <-failed:
+			break wait
+		case <-stall:
+			t.Errorf("cycle %d: only %d writes acknowledged after 2 minutes (want %d before the kill); the server seems stuck", cycle, acked.Load(), threshold)
+			break wait
+		}
+	}
+	tick.Stop()
+	time.Sleep(time.Duration(h.rng.IntN(20_000)) * time.Microsecond)
+	killed.Store(true)
+	atKill := acked.Load()
+	c.kill(t)
+	wg.Wait()
+
+	var pendings, unanswered int
+	for _, w := range writers {
+		if w.Failure != "" {
+			t.Errorf("cycle %d, writer %d (%s): %s", cycle, w.ID, w.Client, w.Failure)
+		}
+		unanswered += len(w.Unanswered)
+		for _, card := range w.Cards {
+			if card.Pending != nil {
+				pendings++
+			}
+		}
+	}
+	t.Logf("cycle %d: killed instance %d (SQLITE_SYNCHRONOUS=%s) after %s with %d writes acknowledged (%d when the kill was sent); %d adds and %d updates/moves unanswered",
+		cycle, c.Instance, c.Synchronous, time.Since(started).Round(time.Millisecond), acked.Load(), atKill, unanswered, pendings)
+}
+
+// run makes writes until the kill: add_card (half), update_card with the
+// card's known version, move_card to the next column. An answer that
+// arrives is checked against the request and recorded as acknowledged; a
+// call left without an answer by the kill leaves its write unknown, and the
+// writer stops.
+func (w *crashWriter) run(caller toolCaller, token string, killed *atomic.Bool, acked *atomic.Int64) {
+	for !killed.Load() {
+		var (
+			tool, desc string
+			args       map[string]any
+			card       *crashCard
+			want       crashState
+			n, rev     int
+		)
+		switch op := w.rng.IntN(10); {
+		case len(w.Cards) == 0 || op < 5:
+			tool = "add_card"
+			n, rev = w.NextN, 0
+			w.NextN++
+			title := crashTitle(w.ID, n, rev)
+			want = crashState{Title: title, Description: crashDescription(title), Labels: crashLabels(w.ID, rev),
+				ColumnID: w.Columns[w.rng.IntN(len(w.Columns))], Version: 1}
+			args = map[string]any{"board_id": w.BoardID, "column_id": want.ColumnID, "title": want.Title,
+				"description": want.Description, "labels": want.Labels}
+			desc = fmt.Sprintf("add_card %q", title)
+		case op < 8:
+			tool = "update_card"
+			card = w.Cards[w.rng.IntN(len(w.Cards))]
+			n, rev = card.N, card.Rev+1
+			title := crashTitle(w.ID, n, rev)
+			want = crashState{Title: title, Description: crashDescription(title), Labels: crashLabels(w.ID, rev),
+				ColumnID: card.Known.ColumnID, Version: card.Known.Version + 1}
+			args = map[string]any{"card_id": card.ID, "title": want.Title, "description": want.Description,
+				"labels": want.Labels, "expected_version": card.Known.Version}
+			desc = fmt.Sprintf("update_card %s %q → %q at version %d", card.ID, card.Known.Title, title, card.Known.Version)
+		default:
+			tool = "move_card"
+			card = w.Cards[w.rng.IntN(len(w.Cards))]
+			n, rev = card.N, card.Rev
+			want = card.Known
+			want.ColumnID = w.Columns[(slices.Index(w.Columns, card.Known.ColumnID)+1)%len(w.Columns)]
+			want.Version++
+			args = map[string]any{"card_id": card.ID, "column_id": want.ColumnID}
+			desc = fmt.Sprintf("move_card %s %q to %s at version %d", card.ID, card.Known.Title, want.ColumnID, card.Known.Version)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ans, err := caller.call(ctx, token, tool, args)
+		cancel()
+		if err != nil {
+			if errors.Is(err, errNoAnswer) && killed.Load() {
+				// Unknown: the kill cut the call off.
+				if card == nil {
+					w.Unanswered = append(w.Unanswered, unansweredAdd{Title: want.Title, State: want})
+				} else {
+					card.Pending, card.PendingTool, card.PendingRev = &want, tool, rev
+				}
+				return
+			}
+			w.Failure = fmt.Sprintf("%s: %v", desc, err)
+			return
+		}
+		if ans.IsError {
+			w.Failure = fmt.Sprintf("%s: refused: %s", desc, ans.Text)
+			return
+		}
+		var got apiCard
+		if tool == "move_card" {
+			var m struct {
+				Card  apiCard `json:"card"`
+				Moved bool    `json:"moved"`
+			}
+			err = json.Unmarshal(ans.Structured, &m)
+			got = m.Card
+			if err == nil && !m.Moved {
+				err = errors.New("moved is false")
+			}
+		} else {
+			err = json.Unmarshal(ans.Structured, &got)
+		}
+		if err != nil {
+			w.Failure = fmt.Sprintf("%s: structuredContent %s: %v", desc, ans.Structured, err)
+			return
+		}
+		if diff := cmp.Diff(want, got.state()); diff != "" || got.BoardID != w.BoardID || (card != nil && got.ID != card.ID) {
+			w.Failure = fmt.Sprintf("%s: the answer reports card %s on board %s, state (-requested +reported):\n%s", desc, got.ID, got.BoardID, diff)
+			return
+		}
+		// Acknowledged: from here on the write must survive any crash.
+		if card == nil {
+			card = &crashCard{ID: got.ID, N: n, AddTitle: want.Title, Committed: map[string]int{}}
+			w.Cards = append(w.Cards, card)
+		}
+		card.Known, card.Rev = got.state(), rev
+		card.Committed[tool]++
+		acked.Add(1)
+	}
+}
+
+// verify checks, through the tools of the restarted server c, everything
+// that the writers know, resolves the writes left without an answer, and
+// checks the activity trail against it.
+func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) {
+	t := h.t
+	t.Helper()
+	defer h.watchdog(c, fmt.Sprintf("the checks after restart %d", cycle), 2*time.Minute)()
+	v := h.view(c)
+	ownerTokens := make([]string, crashUsers)
+	for u := range ownerTokens {
+		ownerTokens[u] = v.token(t, crashSubject(u), "crash-verifier", "kanban.read")
+	}
+	boardOf := func(writer int) string { return writers[writer].BoardID }
+
+	// Every board as the server shows it now.
+	present := map[string]apiCard{} // card ID → card
+	byTitle := map[string]string{}  // title → card ID
+	checked := map[string]bool{}    // board IDs read
+	for _, w := range writers {
+		if checked[w.BoardID] {
+			continue
+		}
+		checked[w.BoardID] = true
+		res := v.mustCall(t, ownerTokens[w.User], "get_board", map[string]any{"board_id": w.BoardID})
+		raw, err := json.Marshal(res.Structured)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct {
+			ID      string `json:"id"`
+			Columns []struct {
+				ID    string `json:"id"`
+				Cards []struct {
+					ID string `json:"id"`
+				} `json:"cards"`
+			} `json:"columns"`
+		}
+		if err := json.Unmarshal(raw, &b); err != nil {
+			t.Fatalf("after restart %d: get_board %s: %v", cycle, w.BoardID, err)
+		}
+		var columns []string
+		for _, col := range b.Columns {
+			columns = append(columns, col.ID)
+			misplaced := false
+			for i, summary := range col.Cards {
+				// get_board shows previews of long descriptions; get_card
+				// shows the whole card, which is what must be intact.
+				var card apiCard
+				res := v.mustCall(t, ownerTokens[w.User], "get_card", map[string]any{"card_id": summary.ID})
+				raw, _ := json.Marshal(res.Structured)
+				if err := json.Unmarshal(raw, &card); err != nil {
+					t.Fatalf("after restart %d: get_card %s: %v", cycle, summary.ID, err)
+				}
+				if (card.Position != i || card.ColumnID != col.ID || card.BoardID != w.BoardID) && !misplaced {
+					misplaced = true // the first one says enough about the column
+					t.Errorf("after restart %d: card %s %q is number %d of column %s on board %s, but says position %d, column %s, board %s (positions must stay dense)",
+						cycle, card.ID, card.Title, i, col.ID, w.BoardID, card.Position, card.ColumnID, card.BoardID)
+				}
+				if p := intactProblem(card, boardOf); p != "" {
+					t.Errorf("after restart %d: CORRUPT card %s on board %s: %s", cycle, card.ID, w.BoardID, p)
+				}
+				if other, dup := byTitle[card.Title]; dup {
+					t.Errorf("after restart %d: cards %s and %s both have title %q: a write was applied twice", cycle, other, card.ID, card.Title)
+				}
+				byTitle[card.Title] = card.ID
+				present[card.ID] = card
+			}
+		}
+		if !slices.Equal(columns, w.Columns) {
+			t.Errorf("after restart %d: board %s has columns %q, want %q", cycle, w.BoardID, columns, w.Columns)
+		}
+	}
+
+	// Every card a writer knows of, and every unanswered write.
+	owner := map[string]*crashWriter{} // card ID → its writer
+	cards := map[string]*crashCard{}
+	var resolvedCommitted, resolvedNot int
+	for _, w := range writers {
+		for _, card := range w.Cards {
+			owner[card.ID], cards[card.ID] = w, card
+			got, ok := present[card.ID]
+			switch {
+			case !ok:
+				t.Errorf("after restart %d: LOST card %s %q of writer %d (%s): acknowledged at version %d, missing after the restart (unanswered: %s)",
+					cycle, card.ID, card.Known.Title, w.ID, w.Client, card.Known.Version, card.pendingText())
+			case cmp.Equal(got.state(), card.Known):
+				if card.Pending != nil {
+					resolvedNot++
+				}
+			case card.Pending != nil && cmp.Equal(got.state(), *card.Pending):
+				// The unanswered write committed: from now on it is known.
+				card.Known, card.Rev = *card.Pending, card.PendingRev
+				card.Committed[card.PendingTool]++
+				resolvedCommitted++
+			default:
+				t.Errorf("after restart %d: card %s of writer %d (%s) LOST OR CORRUPTED an acknowledged write: (-acknowledged +after restart):\n%s\nunanswered: %s",
+					cycle, card.ID, w.ID, w.Client, cmp.Diff(card.Known, got.state()), card.pendingText())
+			}
+			card.Pending, card.PendingTool = nil, ""
+		}
+		for _, u := range w.Unanswered {
+			id, ok := byTitle[u.Title]
+			if !ok {
+				resolvedNot++
+				continue
+			}
+			got := present[id]
+			if diff := cmp.Diff(u.State, got.state()); diff != "" {
+				t.Errorf("after restart %d: card %s of an unanswered add_card by writer %d is not what that add made (-add +after restart):\n%s", cycle, id, w.ID, diff)
+			}
+			m := crashTitlePattern.FindStringSubmatch(u.Title)
+			n, _ := strconv.Atoi(m[2])
+			card := &crashCard{ID: id, N: n, AddTitle: u.Title, Known: got.state(), Committed: map[string]int{"add_card": 1}}
+			w.Cards = append(w.Cards, card)
+			owner[id], cards[id] = w, card
+			resolvedCommitted++
+		}
+		w.Unanswered = nil
+	}
+	for id, card := range present {
+		if cards[id] == nil {
+			t.Errorf("after restart %d: UNEXPLAINED card %s %q (version %d) on board %s: no write of any writer made it", cycle, id, card.Title, card.Version, card.BoardID)
+		}
+	}
+
+	// search_cards finds a sample of the known cards, as they are.
+	var sample []*crashCard
+	for _, card := range cards {
+		sample = append(sample, card)
+	}
+	slices.SortFunc(sample, func(a, b *crashCard) int { return strings.Compare(a.ID, b.ID) })
+	h.rng.Shuffle(len(sample), func(i, j int) { sample[i], sample[j] = sample[j], sample[i] })
+	for _, card := range sample[:min(len(sample), 12)] {
+		w := owner[card.ID]
+		res := v.mustCall(t, ownerTokens[w.User], "search_cards", map[string]any{"query": card.Known.Title, "board_id": w.BoardID})
+		var found struct {
+			Cards []apiCard `json:"cards"`
+		}
+		raw, _ := json.Marshal(res.Structured)
+		if err := json.Unmarshal(raw, &found); err != nil {
+			t.Fatalf("search_cards: %v\n%s", err, raw)
+		}
+		// search_cards shows previews of long descriptions.
+		want := card.Known
+		want.Description, _ = store.PreviewDescription(want.Description)
+		if len(found.Cards) != 1 || found.Cards[0].ID != card.ID || !cmp.Equal(found.Cards[0].state(), want) {
+			t.Errorf("after restart %d: search_cards %q found %s; want only card %s as %+v", cycle, card.Known.Title, raw, card.ID, want)
+		}
+	}
+
+	// The activity trail: exactly one "ok" row for every write known to
+	// have committed, by the writer's client, and no row for a write that
+	// did not commit.
+	writeTools := []string{"add_card", "update_card", "move_card"}
+	rows := map[string]map[string][]activityRow{} // card ID → tool → rows
+	var total int
+	for u := range crashUsers {
+		for _, r := range v.allActivity(t, ownerTokens[u], "") {
+			if r.Outcome != string(store.OutcomeOK) || !slices.Contains(writeTools, r.Tool) || r.ClientID == "crash-setup" {
+				continue
+			}
+			total++
+			i := slices.IndexFunc(r.IDs, func(id string) bool { return strings.HasPrefix(id, store.CardPrefix) })
+			if i < 0 {
+				t.Errorf("after restart %d: audit row of a write names no card: %+v", cycle, r)
+				continue
+			}
+			id := r.IDs[i]
+			w := owner[id]
+			switch {
+			case w == nil:
+				t.Errorf("after restart %d: audit row of a write on card %s, which does not exist: the write and its audit row did not commit together: %+v", cycle, id, r)
+				continue
+			case r.ClientID != w.Client || r.Subject != crashSubject(w.User):
+				t.Errorf("after restart %d: audit row for card %s names %s/%s, want writer %d's %s/%s: %+v", cycle, id, r.Subject, r.ClientID, w.ID, crashSubject(w.User), w.Client, r)
+			}
+			if rows[id] == nil {
+				rows[id] = map[string][]activityRow{}
+			}
+			rows[id][r.Tool] = append(rows[id][r.Tool], r)
+		}
+	}
+	var committed int
+	for id, card := range cards {
+		for _, tool := range writeTools {
+			committed += card.Committed[tool]
+			if got, want := len(rows[id][tool]), card.Committed[tool]; got != want {
+				t.Errorf("after restart %d: card %s %q of writer %d: %d ok %s rows in the activity trail, want %d (its writes known to have committed); rows: %+v",
+					cycle, id, card.Known.Title, owner[id].ID, got, tool, want, rows[id][tool])
+			}
+		}
+		if got, want := len(rows[id]["update_card"])+len(rows[id]["move_card"]), int(card.Known.Version)-1; got != want {
+			t.Errorf("after restart %d: card %s %q is at version %d but has %d ok update_card/move_card rows, want %d", cycle, id, card.Known.Title, card.Known.Version, got, want)
+		}
+		if adds := rows[id]["add_card"]; len(adds) == 1 && !strings.Contains(adds[0].Summary, "'"+card.AddTitle+"'") {
+			t.Errorf("after restart %d: add_card audit row of card %s does not name its title %q: %+v", cycle, id, card.AddTitle, adds[0])
+		}
+	}
+	if total != committed && !t.Failed() {
+		t.Errorf("after restart %d: %d ok write rows in the activity trail, want %d", cycle, total, committed)
+	}
+	t.Logf("after restart %d (instance %d): checked %d cards and %d committed writes with their audit rows; of the writes left unanswered by the kill, %d had committed and %d had not",
+		cycle, c.Instance, len(cards), committed, resolvedCommitted, resolvedNot)
+}
+
+func (c *crashCard) pendingText() string {
+	if c.Pending == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s to %+v", c.PendingTool, *c.Pending)
+}
+
+// toolCaller makes tools/call requests from any goroutine: unlike the
+// testServer helpers it returns errors instead of failing the test.
+type toolCaller struct {
+	client *http.Client
+	url    string // the MCP endpoint
+}
+
+// callAnswer is a complete tools/call result.
+type callAnswer struct {
+	IsError    bool
+	Text       string
+	Structured json.RawMessage
+}
+
+// errNoAnswer wraps the failures after which the caller cannot know
+// whether the server ran the call: no connection, or a connection lost
+// before the whole answer arrived.
+var errNoAnswer = errors.New("no complete answer")
+
+// call sends one tools/call with a bearer token and reads the whole
+// answer. Errors wrap errNoAnswer when no complete answer arrived; any
+// other error is about an answer that did arrive (a status other than 200,
+// a JSON-RPC error, malformed JSON).
+func (c toolCaller) call(ctx context.Context, token, tool string, args map[string]any) (callAnswer, error) {
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+		"params": map[string]any{"name": tool, "arguments": args}})
+	if err != nil {
+		return callAnswer{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(string(body)))
+	if err != nil {
+		return callAnswer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return callAnswer{}, fmt.Errorf("%w: %v", errNoAnswer, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return callAnswer{}, fmt.Errorf("%w: HTTP %d, body cut off: %v", errNoAnswer, resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return callAnswer{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+	}
+	var msg struct {
+		Result *struct {
+			IsError    bool            `json:"isError"`
+			Content    []toolContent   `json:"content"`
+			Structured json.RawMessage `json:"structuredContent"`
+		} `json:"result"`
+		Error json.RawMessage `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		return callAnswer{}, fmt.Errorf("answer is not JSON-RPC: %v: %s", err, raw)
+	}
+	if msg.Result == nil {
+		return callAnswer{}, fmt.Errorf("JSON-RPC error: %s", msg.Error)
+	}
+	var texts []string
+	for _, c := range msg.Result.Content {
+		texts = append(texts, c.Text)
+	}
+	return callAnswer{IsError: msg.Result.IsError, Text: strings.Join(texts, "\n"), Structured: msg.Result.Structured}, nil
+}
