@@ -219,6 +219,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		AllowedHosts:       cfg.AllowedHosts,
 		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Challenge:          cfg.AuthChallenge,
+		InBandUserAgents:   cfg.InBandUserAgents,
 		ValidateOutput:     cfg.ValidateOutput,
 		Version:            version,
 		Store:              st,

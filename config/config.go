@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -40,6 +41,9 @@ type Config struct {
 	JWKSURL            string
 	ScopeClaim         string
 	AuthChallenge      auth.ChallengeMode
+	// InBandUserAgents are the user agents (regular expressions) that
+	// AUTH_CHALLENGE=auto answers in-band.
+	InBandUserAgents   []string
 	AllowedHosts       []string
 	TrustedProxyHeader string
 	AuditRetention     time.Duration
@@ -146,9 +150,14 @@ func settings() []setting {
 			doc:  "`auto` picks, by presence, `scope`, else `scp`, else `permissions` (never merged); or pin one of them",
 		},
 		{
-			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeToolResult),
-			help: "tool-result (ChatGPT) or http (spec clients)",
-			doc:  "`tool-result` (ChatGPT) or `http` (spec clients); see [How a refused call is answered](#how-a-refused-call-is-answered-auth_challenge)",
+			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeAuto),
+			help: "auto (per request: in-band for ChatGPT, HTTP for the rest), tool-result or http",
+			doc:  "`auto` decides per request: in-band for ChatGPT, HTTP 401/403 for every other client; `tool-result` or `http` force one shape; see [How a refused call is answered](#how-a-refused-call-is-answered-auth_challenge)",
+		},
+		{
+			env: "INBAND_CHALLENGE_USER_AGENTS", flag: "inband-challenge-user-agents", def: strings.Join(hostclient.DefaultInBandUserAgents(), ","),
+			help: "with AUTH_CHALLENGE=auto: user agents answered in-band, comma-separated regular expressions matching the whole header",
+			doc:  "with `auto`: the user agents answered in-band, comma-separated regular expressions that match the whole `User-Agent` (the default is ChatGPT's connector alone)",
 		},
 		{
 			env: "ALLOWED_HOSTS", flag: "allowed-hosts", def: "",
@@ -364,8 +373,19 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		bad("OAUTH_SCOPE_CLAIM %q is not one of auto, scope, scp, permissions", c.ScopeClaim)
 	}
 	c.AuthChallenge = auth.ChallengeMode(strings.ToLower(get("AUTH_CHALLENGE")))
-	if c.AuthChallenge != auth.ChallengeToolResult && c.AuthChallenge != auth.ChallengeHTTP {
-		bad("AUTH_CHALLENGE %q is not tool-result or http; use tool-result for ChatGPT, http for Claude, the MCP Inspector and SDK clients", c.AuthChallenge)
+	switch c.AuthChallenge {
+	case auth.ChallengeAuto, auth.ChallengeToolResult, auth.ChallengeHTTP:
+	default:
+		bad("AUTH_CHALLENGE %q is not auto, tool-result or http; auto (the default) serves ChatGPT and spec clients from one deployment", c.AuthChallenge)
+	}
+	c.InBandUserAgents = nil
+	for p := range strings.SplitSeq(get("INBAND_CHALLENGE_USER_AGENTS"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.InBandUserAgents = append(c.InBandUserAgents, p)
+		}
+	}
+	if _, err := hostclient.NewClassifier(c.InBandUserAgents); err != nil {
+		bad("INBAND_CHALLENGE_USER_AGENTS: %v; each entry is a regular expression for a whole User-Agent, e.g. openai-mcp/[0-9.]+", err)
 	}
 
 	// Hosts and proxies.

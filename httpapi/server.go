@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
@@ -29,7 +30,11 @@ type Options struct {
 	AllowedHosts       []string
 	TrustedProxyHeader string
 	Challenge          auth.ChallengeMode
-	Version            string
+	// InBandUserAgents are the user agents that Challenge auto answers
+	// in-band (config.Config.InBandUserAgents); nil means
+	// hostclient.DefaultInBandUserAgents().
+	InBandUserAgents []string
+	Version          string
 
 	Store store.Store
 	Audit tools.Recorder
@@ -140,7 +145,14 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, opts.Tools,
+	if opts.InBandUserAgents == nil {
+		opts.InBandUserAgents = hostclient.DefaultInBandUserAgents()
+	}
+	clients, err := hostclient.NewClassifier(opts.InBandUserAgents)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: in-band user agents: %w", err)
+	}
+	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, clients, opts.Tools,
 		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory})
 	if err != nil {
 		return nil, err
