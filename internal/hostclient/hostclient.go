@@ -40,8 +40,11 @@ type Client struct {
 
 // DefaultInBandUserAgents are the user agents answered in-band: ChatGPT's
 // connector, which sends exactly "openai-mcp/<version>". Other OpenAI
-// clients add a suffix ("openai-mcp/1.0.0 (Codex)"); Codex is a spec client
-// that runs its own OAuth flow, so it gets HTTP challenges like the others.
+// clients add a suffix ("openai-mcp/1.0.0 (Codex)"). Codex is a spec client:
+// its MCP client starts its OAuth flow on HTTP 401 ("Auth required",
+// `codex mcp login`; openai/codex#4707, #5193), and some versions send no
+// user agent at all (openai/codex#12859), so it gets HTTP challenges like
+// the others.
 func DefaultInBandUserAgents() []string { return []string{`openai-mcp/[0-9]+(\.[0-9]+)*`} }
 
 // Classifier classifies requests; it is safe for concurrent use.
