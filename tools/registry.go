@@ -129,7 +129,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 		}
 		// A write recorded its row with its change, in the same transaction;
 		// a read's row is recorded here. The declaration decides which.
-		if t.Annotations.ReadOnly {
+		if t.Effect == Reads {
 			act.Outcome = store.OutcomeOK
 			act.BoardID = res.Activity.BoardID
 			act.IDs = res.Activity.IDs

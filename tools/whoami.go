@@ -28,7 +28,7 @@ func Whoami() Tool {
 		Title:       "Who am I",
 		Description: "Tell who this connection acts for: the signed-in user, the client (agent) and the granted scopes, or that it is anonymous.",
 		Output:      mcp.WithOutputSchema[whoamiOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
+		Effect:      Reads,
 		Requires:    auth.Requirement{Anonymous: true},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, _ NoArguments) (*Result, error) {
 			p := c.Principal
