@@ -30,6 +30,11 @@ type Options struct {
 	AllowedHosts       []string
 	TrustedProxyHeader string
 	Challenge          auth.ChallengeMode
+	// WidgetDomain is the widget's dedicated origin ("" for none);
+	// AppsChallenge, OpenAI's domain-verification token ("" serves none).
+	WidgetDomain, AppsChallenge string
+	// PrivacyURL and TermsURL are what the root page links (LegalURLs).
+	PrivacyURL, TermsURL string
 	// InBandUserAgents are the user agents that Challenge auto answers
 	// in-band (config.Config.InBandUserAgents); nil means
 	// hostclient.DefaultInBandUserAgents().
@@ -115,6 +120,11 @@ func New(opts Options) (*Server, error) {
 		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
 		server.WithInstructions(tools.Instructions(opts.Tools, opts.Scopes)),
+		// What app directories show: a title, an icon, and a website whose
+		// page links the privacy policy and the terms.
+		server.WithTitle(Title),
+		server.WithWebsiteURL(opts.BaseURL + "/"),
+		server.WithIcons(serverIcons(opts.BaseURL)...),
 	}
 	if opts.ValidateOutput {
 		// The output schemas are generated from the very types the handlers
@@ -125,7 +135,7 @@ func New(opts Options) (*Server, error) {
 		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
 	}
 	mcpServer := server.NewMCPServer(product.Name, opts.Version, serverOpts...)
-	mcpServer.AddResource(widget.Resource(), widget.Read)
+	mcpServer.AddResource(widget.Resource(opts.WidgetDomain), widget.Reader(opts.WidgetDomain))
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
 		Audit:            opts.Audit,
@@ -186,9 +196,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Mount != nil {
 		opts.Mount(mux)
 	}
+	if err := mountSite(mux, opts.AppsChallenge); err != nil {
+		return nil, fmt.Errorf("httpapi: site pages: %w", err)
+	}
+	privacy, terms := LegalURLs(opts.BaseURL, opts.PrivacyURL, opts.TermsURL)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "%s %s\nMCP endpoint (Streamable HTTP): %s\n", product.Name, opts.Version, Resource(opts.BaseURL))
+		fmt.Fprintf(w, "%s %s\nMCP endpoint (Streamable HTTP): %s\nPrivacy: %s\nTerms of use: %s\n",
+			product.Name, opts.Version, Resource(opts.BaseURL), privacy, terms)
 	})
 
 	return &Server{
