@@ -20,6 +20,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 )
@@ -88,6 +89,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		}
 	}
 
+	privacy, terms := httpapi.LegalURLs(cfg.BaseURL, cfg.PrivacyPolicyURL, cfg.TermsURL)
 	server, err := authserver.NewServer(authserver.ServerOptions{
 		Issuer:              cfg.Issuer,
 		Resource:            cfg.Resource,
@@ -103,6 +105,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		IDTokenLifetime:    min(15*time.Minute, cfg.AccessTokenTTL),
 		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		SetupHint:          setupHint,
+		PrivacyURL:         privacy,
+		TermsURL:           terms,
 		Logger:             log,
 	})
 	if err != nil {

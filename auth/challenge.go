@@ -107,4 +107,7 @@ const (
 	// WWW-Authenticate: what spec clients (Claude, the MCP Inspector, the SDK
 	// clients) react to.
 	ChallengeHTTP ChallengeMode = "http"
+	// ChallengeAuto picks one of the two for each request, by its client
+	// (internal/hostclient): in-band for ChatGPT, HTTP for everyone else.
+	ChallengeAuto ChallengeMode = "auto"
 )

@@ -412,3 +412,50 @@ func TestStepUpCodeOfARevokedConnectionIsRefused(t *testing.T) {
 		t.Errorf("the first grant's revoke reason became %q, want %q kept", g.RevokeReason, RevokeReasonUser)
 	}
 }
+
+func TestSameResource(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"https://kanban.example/mcp", "https://kanban.example/mcp", true},
+		{"HTTPS://Kanban.Example/mcp", "https://kanban.example/mcp", true},
+		{"http://LOCALHOST:8080/mcp", "http://localhost:8080/mcp", true},
+		{"https://kanban.example/MCP", "https://kanban.example/mcp", false},
+		{"https://kanban.example/mcp/", "https://kanban.example/mcp", false},
+		{"https://other.example/mcp", "https://kanban.example/mcp", false},
+		{"not a url", "https://kanban.example/mcp", false},
+	} {
+		if got := SameResource(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameResource(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestPagesResourceCaseInsensitiveSchemeAndHost: a resource that differs
+// from the server's only in the case of its scheme or host is the same
+// resource (MCP 2026-07-28 canonical URI), at the authorization endpoint
+// and at the code exchange; the grant records the canonical one.
+func TestPagesResourceCaseInsensitiveSchemeAndHost(t *testing.T) {
+	e := newPageEnv(t, pageEnvOptions{})
+	u, err := url.Parse(e.resource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme, u.Host = strings.ToUpper(u.Scheme), strings.ToUpper(u.Host)
+	shouted := u.String()
+	b := e.browser()
+	code := b.connect(e.params(map[string]string{"scope": "kanban.read", "resource": shouted}), "alice", scopeRead)
+	g, err := e.grants.RedeemCode(t.Context(), RedeemRequest{Code: code, ClientID: e.client.ID, RedirectURI: ptRedirect, CodeVerifier: gtVerifier, Resource: shouted})
+	if err != nil {
+		t.Fatalf("RedeemCode with the resource in upper case: %v", err)
+	}
+	if g.Resource != e.resource {
+		t.Errorf("grant resource %q, want the canonical %q", g.Resource, e.resource)
+	}
+	u.Path = strings.ToUpper(u.Path)
+	p := b.authorize(e.params(map[string]string{"resource": u.String()}))
+	if q := ptRedirectQueryOf(t, p, ptRedirect); q.Get("error") != "invalid_target" {
+		t.Errorf("a resource whose path differs in case: redirect %v, want invalid_target", q)
+	}
+}

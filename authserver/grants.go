@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -263,6 +264,23 @@ func (g *Grants) Declared(scope []string) []auth.Scope {
 		}
 	}
 	return out
+}
+
+// SameResource reports whether two resource indicators name the same
+// resource: equal once the scheme and host, which are case-insensitive
+// (RFC 3986 §6.2.2.1), are lower-cased, as MCP's canonical server URI asks
+// (2026-07-28). The path stays case-sensitive.
+func SameResource(a, b string) bool {
+	return a == b || canonicalResource(a) == canonicalResource(b)
+}
+
+func canonicalResource(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return s
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	return u.String()
 }
 
 // ValidCodeChallenge reports whether c can be a PKCE S256 code challenge:
@@ -533,7 +551,7 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 		return Grant{}, invalidGrant(gr.ID, "The authorization code was issued to another client.")
 	case req.RedirectURI != redirectURI:
 		return Grant{}, invalidGrant(gr.ID, "The redirect_uri is not the one of the authorization request.")
-	case req.Resource != "" && req.Resource != resource:
+	case req.Resource != "" && !SameResource(req.Resource, resource):
 		return Grant{}, &TokenRequestError{Code: ErrCodeInvalidTarget, GrantID: gr.ID,
 			Description: "The resource is not the one of the authorization request."}
 	case !validCodeVerifier(req.CodeVerifier):
@@ -728,7 +746,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 		return Grant{}, "", invalidGrant(gr.ID, "The refresh token was issued to another client.")
 	case gr.Revoked():
 		return Grant{}, "", invalidGrant(gr.ID, "The authorization was revoked; sign in again.")
-	case req.Resource != "" && req.Resource != gr.Resource:
+	case req.Resource != "" && !SameResource(req.Resource, gr.Resource):
 		return Grant{}, "", &TokenRequestError{Code: ErrCodeInvalidTarget, GrantID: gr.ID,
 			Description: "The resource is not the one the authorization is for."}
 	case !now.Before(fromNano(expiresAt)):

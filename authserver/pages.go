@@ -504,7 +504,7 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 
 	req.resource = s.opts.Resource
 	for _, res := range params["resource"] {
-		if res != s.opts.Resource {
+		if !SameResource(res, s.opts.Resource) {
 			return req, redirectFailure(authzErrInvalidTarget, "This server issues tokens only for the resource "+s.opts.Resource+"."), nil
 		}
 	}

@@ -85,6 +85,9 @@ type page struct {
 	// Error page.
 	Detail    string
 	SetupHint string
+
+	// Every page: the privacy policy and the terms of use, when set.
+	PrivacyURL, TermsURL string
 }
 
 // loadTemplate parses the layout with one page. Parsing on each render
@@ -106,6 +109,7 @@ func loadTemplate(name string) (*template.Template, error) {
 // render writes a page with status. It renders into a buffer first, so a
 // template failure becomes a clean 500 rather than half a page.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	p.PrivacyURL, p.TermsURL = s.opts.PrivacyURL, s.opts.TermsURL
 	t, err := loadTemplate(name)
 	var buf bytes.Buffer
 	if err == nil {

@@ -39,9 +39,10 @@ func TestTemplatesParse(t *testing.T) {
 				{Chain: true, Field: "level", Options: []scopeOption{{ID: "scope-1", Value: "kanban.write", Title: "Write", Checked: true}}},
 				{Field: checkboxField, Options: []scopeOption{{ID: "scope-2", Value: "kanban.archive", Title: "Archive", Sensitive: true}}},
 			},
-			Grants:    []grantRow{{ID: "g_1", ClientName: "c", NameUnverified: true}, {ID: "g_2", Revoked: true}},
-			Detail:    "D",
-			SetupHint: "H",
+			Grants:     []grantRow{{ID: "g_1", ClientName: "c", NameUnverified: true}, {ID: "g_2", Revoked: true}},
+			Detail:     "D",
+			SetupHint:  "H",
+			PrivacyURL: "https://example.com/privacy", TermsURL: "https://example.com/terms",
 		}
 		var buf bytes.Buffer
 		if err := tmpl.ExecuteTemplate(&buf, "layout", p); err != nil {

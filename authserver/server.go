@@ -45,6 +45,9 @@ type ServerOptions struct {
 	// TrustedProxyHeader names the header carrying the client IP behind a
 	// proxy (e.g. Fly-Client-IP); empty means the socket address.
 	TrustedProxyHeader string
+	// PrivacyURL and TermsURL are linked from every page (the person reads
+	// them before signing in and agreeing); "" links nothing.
+	PrivacyURL, TermsURL string
 	// SetupHint, when not empty, is the exact command to add a user. While
 	// no user exists (a non-loopback deployment gets no demo user), the
 	// authorization and token endpoints answer 503 with it. The server

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -40,9 +41,17 @@ type Config struct {
 	JWKSURL            string
 	ScopeClaim         string
 	AuthChallenge      auth.ChallengeMode
-	AllowedHosts       []string
-	TrustedProxyHeader string
-	AuditRetention     time.Duration
+	// InBandUserAgents are the user agents (regular expressions) that
+	// AUTH_CHALLENGE=auto answers in-band.
+	InBandUserAgents []string
+	// WidgetDomain is the widget's dedicated origin ("" for none);
+	// AppsChallenge the OpenAI domain-verification token ("" serves none);
+	// PrivacyPolicyURL and TermsURL the pages to link ("" for the built-in
+	// ones).
+	WidgetDomain, AppsChallenge, PrivacyPolicyURL, TermsURL string
+	AllowedHosts                                            []string
+	TrustedProxyHeader                                      string
+	AuditRetention                                          time.Duration
 	// AnonAuditPerHour and AnonAuditPerIPPerHour budget the activity rows
 	// of callers without a valid token: for the whole server, and for one
 	// client network (an IPv4 address or an IPv6 /64).
@@ -146,14 +155,39 @@ func settings() []setting {
 			doc:  "`auto` picks, by presence, `scope`, else `scp`, else `permissions` (never merged); or pin one of them",
 		},
 		{
-			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeToolResult),
-			help: "tool-result (ChatGPT) or http (spec clients)",
-			doc:  "`tool-result` (ChatGPT) or `http` (spec clients); see [How a refused call is answered](#how-a-refused-call-is-answered-auth_challenge)",
+			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeAuto),
+			help: "auto (per request: in-band for ChatGPT, HTTP for the rest), tool-result or http",
+			doc:  "`auto` decides per request: in-band for ChatGPT, HTTP 401/403 for every other client; `tool-result` or `http` force one shape; see [How a refused call is answered](#how-a-refused-call-is-answered-auth_challenge)",
+		},
+		{
+			env: "INBAND_CHALLENGE_USER_AGENTS", flag: "inband-challenge-user-agents", def: strings.Join(hostclient.DefaultInBandUserAgents(), ","),
+			help: "with AUTH_CHALLENGE=auto: user agents answered in-band, comma-separated regular expressions matching the whole header",
+			doc:  "with `auto`: the user agents answered in-band, comma-separated regular expressions that match the whole `User-Agent` (the default is ChatGPT's connector alone)",
 		},
 		{
 			env: "ALLOWED_HOSTS", flag: "allowed-hosts", def: "",
 			help: "extra host names accepted in Host and Origin, comma-separated",
 			doc:  "extra host names accepted in `Host`/`Origin`, comma-separated (e.g. a tunnel's)",
+		},
+		{
+			env: "WIDGET_DOMAIN", flag: "widget-domain", def: "",
+			help: "the widget's own origin (https://host) for hosts that sandbox it there, e.g. ChatGPT's app directory",
+			doc:  "the widget's dedicated origin (`https://host`), sent as `_meta.ui.domain` and `openai/widgetDomain`; ChatGPT's app directory asks for one",
+		},
+		{
+			env: "OPENAI_APPS_CHALLENGE", flag: "openai-apps-challenge", def: "",
+			help: "the domain-verification token OpenAI gives, served at /.well-known/openai-apps-challenge",
+			doc:  "the domain-verification token from OpenAI's app submission, served as text at `/.well-known/openai-apps-challenge`",
+		},
+		{
+			env: "PRIVACY_POLICY_URL", flag: "privacy-policy-url", def: "",
+			help: "your privacy policy; empty means the built-in page at /privacy",
+			doc:  "your privacy policy, linked from the sign-in, consent and account pages; empty means the built-in page at `/privacy` (edit `httpapi/site/privacy.html`)",
+		},
+		{
+			env: "TERMS_URL", flag: "terms-url", def: "",
+			help: "your terms of use; empty means the built-in page at /terms",
+			doc:  "your terms of use, linked like the privacy policy; empty means the built-in page at `/terms` (edit `httpapi/site/terms.html`)",
 		},
 		{
 			env: "TRUSTED_PROXY_HEADER", flag: "trusted-proxy-header", def: "",
@@ -364,8 +398,19 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		bad("OAUTH_SCOPE_CLAIM %q is not one of auto, scope, scp, permissions", c.ScopeClaim)
 	}
 	c.AuthChallenge = auth.ChallengeMode(strings.ToLower(get("AUTH_CHALLENGE")))
-	if c.AuthChallenge != auth.ChallengeToolResult && c.AuthChallenge != auth.ChallengeHTTP {
-		bad("AUTH_CHALLENGE %q is not tool-result or http; use tool-result for ChatGPT, http for Claude, the MCP Inspector and SDK clients", c.AuthChallenge)
+	switch c.AuthChallenge {
+	case auth.ChallengeAuto, auth.ChallengeToolResult, auth.ChallengeHTTP:
+	default:
+		bad("AUTH_CHALLENGE %q is not auto, tool-result or http; auto (the default) serves ChatGPT and spec clients from one deployment", c.AuthChallenge)
+	}
+	c.InBandUserAgents = nil
+	for p := range strings.SplitSeq(get("INBAND_CHALLENGE_USER_AGENTS"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.InBandUserAgents = append(c.InBandUserAgents, p)
+		}
+	}
+	if _, err := hostclient.NewClassifier(c.InBandUserAgents); err != nil {
+		bad("INBAND_CHALLENGE_USER_AGENTS: %v; each entry is a regular expression for a whole User-Agent, e.g. openai-mcp/[0-9.]+", err)
 	}
 
 	// Hosts and proxies.
@@ -380,6 +425,28 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		}
 		c.AllowedHosts = append(c.AllowedHosts, h)
 	}
+	// App-directory settings.
+	c.WidgetDomain = get("WIDGET_DOMAIN")
+	if c.WidgetDomain != "" {
+		if u, err := url.Parse(c.WidgetDomain); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			bad("WIDGET_DOMAIN %q must be an https origin with nothing after the host, e.g. https://kanban-widget.example.com", c.WidgetDomain)
+		}
+		c.WidgetDomain = strings.TrimSuffix(c.WidgetDomain, "/")
+	}
+	c.AppsChallenge = get("OPENAI_APPS_CHALLENGE")
+	if len(c.AppsChallenge) > 512 || strings.ContainsFunc(c.AppsChallenge, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		bad("OPENAI_APPS_CHALLENGE must be the token OpenAI gave, as one word of printable ASCII (at most 512 characters)")
+	}
+	c.PrivacyPolicyURL, c.TermsURL = get("PRIVACY_POLICY_URL"), get("TERMS_URL")
+	for _, s := range []struct{ name, v string }{{"PRIVACY_POLICY_URL", c.PrivacyPolicyURL}, {"TERMS_URL", c.TermsURL}} {
+		if s.v == "" {
+			continue
+		}
+		if err := checkSecureURL(s.name, s.v); err != nil {
+			bad("%v", err)
+		}
+	}
+
 	c.TrustedProxyHeader = get("TRUSTED_PROXY_HEADER")
 	if strings.ContainsAny(c.TrustedProxyHeader, " :\t") {
 		bad("TRUSTED_PROXY_HEADER %q must be a header name such as Fly-Client-IP", c.TrustedProxyHeader)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -21,7 +22,8 @@ import (
 // them empty (which Load treats as unset), whatever the machine exports.
 var envNames = []string{
 	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
-	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE",
+	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE", "INBAND_CHALLENGE_USER_AGENTS",
+	"WIDGET_DOMAIN", "OPENAI_APPS_CHALLENGE", "PRIVACY_POLICY_URL", "TERMS_URL",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
 	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK",
 	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
@@ -88,6 +90,9 @@ type view struct {
 	ListenAddr, BaseURL, Resource, DatabasePath string
 	Issuer, Audience, JWKSURL, ScopeClaim       string
 	AuthChallenge                               auth.ChallengeMode
+	InBandUserAgents                            []string
+	WidgetDomain, AppsChallenge                 string
+	PrivacyPolicyURL, TermsURL                  string
 	AllowedHosts                                []string
 	TrustedProxyHeader                          string
 	AuditRetention                              time.Duration
@@ -107,7 +112,9 @@ func viewOf(c *config.Config) view {
 	return view{
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
-		AuthChallenge: c.AuthChallenge, AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
+		AuthChallenge: c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
+		WidgetDomain: c.WidgetDomain, AppsChallenge: c.AppsChallenge, PrivacyPolicyURL: c.PrivacyPolicyURL, TermsURL: c.TermsURL,
+		AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
 		AuditRetention: c.AuditRetention, AnonAuditPerHour: c.AnonAuditPerHour, AnonAuditPerIPPerHour: c.AnonAuditPerIPPerHour,
 		MinFreeDisk: c.MinFreeDisk, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
 		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
@@ -117,14 +124,15 @@ func viewOf(c *config.Config) view {
 
 func defaults() view {
 	return view{
-		ListenAddr:     "127.0.0.1:8080",
-		BaseURL:        "http://localhost:8080",
-		Resource:       "http://localhost:8080/mcp",
-		DatabasePath:   "./data/kanban.db",
-		Audience:       "http://localhost:8080/mcp",
-		ScopeClaim:     "auto",
-		AuthChallenge:  auth.ChallengeToolResult,
-		AuditRetention: 2160 * time.Hour,
+		ListenAddr:       "127.0.0.1:8080",
+		BaseURL:          "http://localhost:8080",
+		Resource:         "http://localhost:8080/mcp",
+		DatabasePath:     "./data/kanban.db",
+		Audience:         "http://localhost:8080/mcp",
+		ScopeClaim:       "auto",
+		AuthChallenge:    auth.ChallengeAuto,
+		InBandUserAgents: hostclient.DefaultInBandUserAgents(),
+		AuditRetention:   2160 * time.Hour,
 		// 60 anonymous rows an hour, 10 per address, and a 64 MiB margin:
 		// see the README's Audit section for what they mean on disk.
 		AnonAuditPerHour:      60,
@@ -276,6 +284,12 @@ func TestLoadSettings(t *testing.T) {
 		},
 		{name: "OAUTH_SCOPE_CLAIM any case", env: map[string]string{"OAUTH_SCOPE_CLAIM": "Permissions"}, change: func(v *view) { v.ScopeClaim = "permissions" }},
 		{name: "AUTH_CHALLENGE http", env: map[string]string{"AUTH_CHALLENGE": "http"}, change: func(v *view) { v.AuthChallenge = auth.ChallengeHTTP }},
+		{name: "AUTH_CHALLENGE tool-result", env: map[string]string{"AUTH_CHALLENGE": "Tool-Result"}, change: func(v *view) { v.AuthChallenge = auth.ChallengeToolResult }},
+		{name: "app directory settings", env: map[string]string{"WIDGET_DOMAIN": "https://w.example.com/", "OPENAI_APPS_CHALLENGE": "tok-123",
+			"PRIVACY_POLICY_URL": "https://example.com/p", "TERMS_URL": "https://example.com/t"}, change: func(v *view) {
+			v.WidgetDomain, v.AppsChallenge, v.PrivacyPolicyURL, v.TermsURL = "https://w.example.com", "tok-123", "https://example.com/p", "https://example.com/t"
+		}},
+		{name: "INBAND_CHALLENGE_USER_AGENTS", env: map[string]string{"INBAND_CHALLENGE_USER_AGENTS": `openai-mcp/.*, acme/[0-9]+`}, change: func(v *view) { v.InBandUserAgents = []string{"openai-mcp/.*", "acme/[0-9]+"} }},
 		{name: "SQLITE_SYNCHRONOUS full", env: map[string]string{"SQLITE_SYNCHRONOUS": "FULL"}, change: func(v *view) { v.Synchronous = sqlitedb.SyncFull }},
 		{name: "ALLOWED_HOSTS", env: map[string]string{"ALLOWED_HOSTS": "a.example, B.example"}, change: func(v *view) { v.AllowedHosts = []string{"a.example", "b.example"} }},
 		{name: "ALLOWED_HOSTS with empty entries", env: map[string]string{"ALLOWED_HOSTS": " ,a.example,, "}, change: func(v *view) { v.AllowedHosts = []string{"a.example"} }},
@@ -342,6 +356,12 @@ func TestLoadInvalid(t *testing.T) {
 		{"ACCESS_TOKEN_TTL too long", map[string]string{"ACCESS_TOKEN_TTL": "48h"}, []string{"ACCESS_TOKEN_TTL"}},
 		{"REFRESH_TOKEN_TTL not a duration", map[string]string{"REFRESH_TOKEN_TTL": "30d"}, []string{"REFRESH_TOKEN_TTL"}},
 		{"AUTH_CHALLENGE", map[string]string{"AUTH_CHALLENGE": "html"}, []string{"AUTH_CHALLENGE"}},
+		{"WIDGET_DOMAIN with a path", map[string]string{"WIDGET_DOMAIN": "https://w.example.com/widget"}, []string{"WIDGET_DOMAIN", "https origin"}},
+		{"WIDGET_DOMAIN over http", map[string]string{"WIDGET_DOMAIN": "http://w.example.com"}, []string{"WIDGET_DOMAIN"}},
+		{"OPENAI_APPS_CHALLENGE with a space", map[string]string{"OPENAI_APPS_CHALLENGE": "two words"}, []string{"OPENAI_APPS_CHALLENGE"}},
+		{"PRIVACY_POLICY_URL over http", map[string]string{"PRIVACY_POLICY_URL": "http://example.com/privacy"}, []string{"PRIVACY_POLICY_URL", "https"}},
+		{"TERMS_URL not a URL", map[string]string{"TERMS_URL": "terms"}, []string{"TERMS_URL"}},
+		{"INBAND_CHALLENGE_USER_AGENTS not an expression", map[string]string{"INBAND_CHALLENGE_USER_AGENTS": "openai-mcp/("}, []string{"INBAND_CHALLENGE_USER_AGENTS", "regular expression"}},
 		{"SQLITE_SYNCHRONOUS", map[string]string{"SQLITE_SYNCHRONOUS": "off"}, []string{"SQLITE_SYNCHRONOUS"}},
 		{"LOG_LEVEL", map[string]string{"LOG_LEVEL": "verbose"}, []string{"LOG_LEVEL"}},
 		{"VALIDATE_OUTPUT", map[string]string{"VALIDATE_OUTPUT": "sometimes"}, []string{"VALIDATE_OUTPUT"}},

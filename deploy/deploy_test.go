@@ -37,7 +37,7 @@ var wantFlyEnv = map[string]string{
 	"LISTEN_ADDR":          ":8080",
 	"DATABASE_URL":         "/data/kanban.db",
 	"BASE_URL":             "https://kanban-mcp.fly.dev",
-	"AUTH_CHALLENGE":       "tool-result",
+	"AUTH_CHALLENGE":       "auto",
 	"TRUSTED_PROXY_HEADER": "Fly-Client-IP",
 }
 

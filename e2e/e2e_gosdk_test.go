@@ -96,10 +96,12 @@ func testGoSDKPlainConnect(t *testing.T) {
 	}
 }
 
-// testGoSDKHTTPChallenge: AUTH_CHALLENGE=http, where the SDK reacts to 401
+// testGoSDKHTTPChallenge: AUTH_CHALLENGE unset (auto), where the SDK reacts to 401
 // and 403 by itself.
 func testGoSDKHTTPChallenge(t *testing.T) {
-	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http"})
+	// No AUTH_CHALLENGE at all: auto, the default, answers the SDK with HTTP
+	// challenges.
+	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": ""})
 	ctx := t.Context()
 
 	// 1. Anonymous: a session without an OAuth handler lists the tools.
@@ -456,7 +458,9 @@ func (c *sdkClient) whoamiWant(clientID string, scopes ...string) map[string]any
 	for i, s := range scopes {
 		list[i] = s
 	}
-	return map[string]any{"authenticated": true, "issuer": c.srv.URL, "subject": c.subject, "client_id": clientID, "scopes": list}
+	// The Go SDK sends net/http's user agent: an SDK, answered with HTTP
+	// challenges.
+	return map[string]any{"authenticated": true, "issuer": c.srv.URL, "subject": c.subject, "client_id": clientID, "scopes": list, "client_family": "sdk"}
 }
 
 // jwtSubject reads the sub claim of a JWT without verifying it (the server

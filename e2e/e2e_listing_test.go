@@ -167,32 +167,28 @@ func compact(t *testing.T, raw json.RawMessage) string {
 	return b.String()
 }
 
-// TestAnnotationsAreTruthful checks each tool's hints against what its
-// declaration says it may do, so that a careless edit fails here (the
-// golden descriptors catch any other change): a tool is read-only exactly
-// when no scope that allows changes is needed to call it, a read-only tool
-// is idempotent and not destructive, and no tool reaches an open world
-// (every tool works on this server's boards only).
+// TestAnnotationsAreTruthful checks each tool's declared effect against
+// what its declaration says it may do, so that a careless edit fails here
+// (the golden descriptors catch any other change; the hints themselves are
+// derived from the effect, tested in tools): a tool reads exactly when no
+// scope of the kanban chain that allows changes is needed to call it, and
+// only a tool that publishes reaches an open world.
 func TestAnnotationsAreTruthful(t *testing.T) {
 	scopes, err := tools.ScopeSet()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range tools.All() {
-		a := d.Annotations
 		// Of the kanban chain, kanban.write is what changes need; a scope
 		// outside it says nothing either way.
 		switch s := d.Requires.Scope; {
-		case s != "" && scopes.Implies(s, tools.ScopeWrite) && a.ReadOnly:
-			t.Errorf("%s: readOnlyHint true, but it needs %q, which allows changes", d.Name, s)
-		case s != "" && scopes.Implies(tools.ScopeRead, s) && !a.ReadOnly:
-			t.Errorf("%s: readOnlyHint false, but a kanban.read token may call it", d.Name)
+		case s != "" && scopes.Implies(s, tools.ScopeWrite) && d.Effect == tools.Reads:
+			t.Errorf("%s: declared to read only, but it needs %q, which allows changes", d.Name, s)
+		case s != "" && scopes.Implies(tools.ScopeRead, s) && d.Effect != tools.Reads:
+			t.Errorf("%s: declared to %s, but a kanban.read token may call it", d.Name, d.Effect)
 		}
-		if a.ReadOnly && (a.Destructive || !a.Idempotent) {
-			t.Errorf("%s: read-only, so it must be idempotent and not destructive; got %+v", d.Name, a)
-		}
-		if a.OpenWorld {
-			t.Errorf("%s: openWorldHint is true, but every tool works on this server's boards only", d.Name)
+		if a := d.Descriptor().Annotations; *a.OpenWorldHint != (d.Effect == tools.Publishes) {
+			t.Errorf("%s: openWorldHint %v for a tool that %s", d.Name, *a.OpenWorldHint, d.Effect)
 		}
 	}
 }

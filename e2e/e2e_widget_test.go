@@ -69,7 +69,9 @@ func TestWidgetInBrowser(t *testing.T) {
 	requireChromium(t)
 	t.Parallel()
 
-	srv := startServer(t, nil)
+	// AUTH_CHALLENGE unset (auto): the relay speaks as ChatGPT's connector
+	// unless a scenario says otherwise, so refusals take both shapes.
+	srv := startServer(t, map[string]string{"AUTH_CHALLENGE": ""})
 	res := readWidgetResource(t, srv)
 	sandbox := startSandbox(t, res)
 	host := startWidgetHost(t, srv, sandbox.URL)
@@ -262,14 +264,27 @@ type hostScenario struct {
 	mu       sync.Mutex
 	token    string // bearer token for relayed calls; "" sends none
 	rpcError string // when set, the host answers every call with this JSON-RPC error
-	relayed  []string
+	// userAgent is what the relay says it is; "" is ChatGPT's connector,
+	// which the server answers in-band.
+	userAgent string
+	relayed   []string
 }
+
+// chatGPTUserAgent is what ChatGPT's connector sends.
+const chatGPTUserAgent = "openai-mcp/1.0.0"
 
 // relayWith sets how the host relays this scenario's calls.
 func (sc *hostScenario) relayWith(token, rpcError string) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.token, sc.rpcError = token, rpcError
+}
+
+// relayAs sets the user agent the host relays this scenario's calls with.
+func (sc *hostScenario) relayAs(userAgent string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.userAgent = userAgent
 }
 
 // relayLog is what the relay did, for failure messages.
@@ -460,8 +475,11 @@ func (h *widgetHost) relay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sc.mu.Lock()
-	token, rpcError := sc.token, sc.rpcError
+	token, rpcError, userAgent := sc.token, sc.rpcError, sc.userAgent
 	sc.mu.Unlock()
+	if userAgent == "" {
+		userAgent = chatGPTUserAgent
+	}
 	note := func(what string) {
 		sc.mu.Lock()
 		defer sc.mu.Unlock()
@@ -494,6 +512,7 @@ func (h *widgetHost) relay(w http.ResponseWriter, r *http.Request) {
 	out.Header.Set("Content-Type", "application/json")
 	out.Header.Set("Accept", "application/json, text/event-stream")
 	out.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	out.Header.Set("User-Agent", userAgent)
 	if token != "" {
 		out.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -1287,9 +1306,10 @@ func testWidgetRefusals(t *testing.T, b *browser, h *widgetHost) {
 	}
 	signIn := regexp.MustCompile(`(?i)sign in|connect`)
 	tests := []struct {
-		name     string
-		token    func(t *testing.T) string
-		rpcError string
+		name      string
+		token     func(t *testing.T) string
+		rpcError  string
+		userAgent string // "" is ChatGPT's connector: in-band answers
 		// answer checks what the host gave the widget, so that each case
 		// really takes the path it names.
 		answer   func(a bridgeJSON) bool
@@ -1308,6 +1328,26 @@ func testWidgetRefusals(t *testing.T, b *browser, h *widgetHost) {
 		token: func(t *testing.T) string { return "" },
 		answer: func(a bridgeJSON) bool {
 			return a.Result["isError"] == true && strings.Contains(fmt.Sprint(a.Result["_meta"]), `error="invalid_token"`)
+		},
+		kind:     "signin",
+		wantText: signIn,
+	}, {
+		// The same refusals for a host that is not ChatGPT: HTTP 403 and
+		// 401, which the host reports as JSON-RPC errors.
+		name:      "read_only_token_http_403",
+		token:     func(t *testing.T) string { return h.srv.token(t, widgetOwner, "widget-host", "kanban.read") },
+		userAgent: "Claude-User",
+		answer: func(a bridgeJSON) bool {
+			return a.Error != nil && strings.Contains(a.Error.Message, "HTTP 403") && strings.Contains(a.Error.Message, `error="insufficient_scope"`)
+		},
+		kind:     "scope",
+		wantText: regexp.MustCompile(`kanban\.write`),
+	}, {
+		name:      "no_token_http_401",
+		token:     func(t *testing.T) string { return "" },
+		userAgent: "Claude-User",
+		answer: func(a bridgeJSON) bool {
+			return a.Error != nil && strings.Contains(a.Error.Message, "HTTP 401") && strings.Contains(a.Error.Message, `scope="kanban.write"`)
 		},
 		kind:     "signin",
 		wantText: signIn,
@@ -1337,6 +1377,7 @@ func testWidgetRefusals(t *testing.T, b *browser, h *widgetHost) {
 				t.Fatalf("the notice shows before any call: %+v", before.Notice)
 			}
 			sc.relayWith(tt.token(t), tt.rpcError)
+			sc.relayAs(tt.userAgent)
 			card := wb.Cards["Fix the flaky test"]
 
 			p.dragCardToColumnEnd(t, card, wb.Columns[1])

@@ -34,7 +34,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 			Description: "waits until the test lets it answer",
 			Output:      mcp.WithOutputSchema[struct{}](),
 			Requires:    auth.Requirement{Anonymous: true},
-			Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
+			Effect:      tools.Reads,
 			LargeAnswer: large,
 			Handle: tools.Bound(func(ctx context.Context, _ store.Store, _ *tools.Call, _ tools.NoArguments) (*tools.Result, error) {
 				if !large {

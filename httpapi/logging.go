@@ -12,9 +12,10 @@ import (
 // requestInfo is what inner handlers learn about a request and the access
 // log reports. It never holds tokens or arguments.
 type requestInfo struct {
-	rpcMethod string
-	tool      string
-	clientID  string
+	rpcMethod    string
+	tool         string
+	clientID     string
+	clientFamily string // hostclient.Family: one of a fixed few words
 }
 
 type requestInfoKey struct{}
@@ -87,6 +88,9 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 			}
 			if info.clientID != "" {
 				attrs = append(attrs, slog.String("client_id", info.clientID))
+			}
+			if info.clientFamily != "" {
+				attrs = append(attrs, slog.String("client", info.clientFamily))
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()

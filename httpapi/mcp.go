@@ -19,6 +19,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
@@ -62,6 +63,7 @@ type mcpEndpoint struct {
 	logger   *slog.Logger
 	authn    *auth.Authenticator
 	registry *tools.Registry
+	clients  *hostclient.Classifier
 	schemes  map[string]json.RawMessage // tool name → securitySchemes JSON
 	maxBytes int64
 	large    map[string]bool // tools declared LargeAnswer
@@ -120,7 +122,7 @@ const (
 	LargeAnswersPerCaller = 2
 )
 
-func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *auth.Authenticator, registry *tools.Registry, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
+func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *auth.Authenticator, registry *tools.Registry, clients *hostclient.Classifier, decls []tools.Tool, limits memoryLimits) (*mcpEndpoint, error) {
 	schemes := make(map[string]json.RawMessage, len(decls))
 	large := make(map[string]bool)
 	for _, t := range decls {
@@ -142,7 +144,7 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *
 	if limits.bodyBytes <= 0 {
 		limits.bodyBytes = DefaultBodyMemory
 	}
-	return &mcpEndpoint{mcp: s, logger: logger, authn: authn, registry: registry, schemes: schemes, maxBytes: MaxBodyBytes,
+	return &mcpEndpoint{mcp: s, logger: logger, authn: authn, registry: registry, clients: clients, schemes: schemes, maxBytes: MaxBodyBytes,
 		large: large, slots: make(chan struct{}, limits.largeAnswers),
 		callers:      newCallerLimit(LargeAnswersPerCaller),
 		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
@@ -221,6 +223,11 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		ctx = auth.WithPrincipal(ctx, p)
 	}
+	// Who the client is decides how a refused call is answered
+	// (AUTH_CHALLENGE=auto); the access log and whoami show its family.
+	client := e.clients.Classify(r.Header)
+	info.clientFamily = string(client.Family)
+	ctx = hostclient.NewContext(ctx, client)
 	ctx, deferred := auth.WithDeferredChallenge(ctx)
 
 	buf := &bufferedResponse{header: make(http.Header)}

@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
@@ -29,7 +30,16 @@ type Options struct {
 	AllowedHosts       []string
 	TrustedProxyHeader string
 	Challenge          auth.ChallengeMode
-	Version            string
+	// WidgetDomain is the widget's dedicated origin ("" for none);
+	// AppsChallenge, OpenAI's domain-verification token ("" serves none).
+	WidgetDomain, AppsChallenge string
+	// PrivacyURL and TermsURL are what the root page links (LegalURLs).
+	PrivacyURL, TermsURL string
+	// InBandUserAgents are the user agents that Challenge auto answers
+	// in-band (config.Config.InBandUserAgents); nil means
+	// hostclient.DefaultInBandUserAgents().
+	InBandUserAgents []string
+	Version          string
 
 	Store store.Store
 	Audit tools.Recorder
@@ -110,6 +120,11 @@ func New(opts Options) (*Server, error) {
 		server.WithExtensions(widget.Capability()),
 		server.WithRecovery(),
 		server.WithInstructions(tools.Instructions(opts.Tools, opts.Scopes)),
+		// What app directories show: a title, an icon, and a website whose
+		// page links the privacy policy and the terms.
+		server.WithTitle(Title),
+		server.WithWebsiteURL(opts.BaseURL + "/"),
+		server.WithIcons(serverIcons(opts.BaseURL)...),
 	}
 	if opts.ValidateOutput {
 		// The output schemas are generated from the very types the handlers
@@ -120,7 +135,7 @@ func New(opts Options) (*Server, error) {
 		serverOpts = append(serverOpts, server.WithOutputSchemaValidation())
 	}
 	mcpServer := server.NewMCPServer(product.Name, opts.Version, serverOpts...)
-	mcpServer.AddResource(widget.Resource(), widget.Read)
+	mcpServer.AddResource(widget.Resource(opts.WidgetDomain), widget.Reader(opts.WidgetDomain))
 	registry, err := tools.Register(mcpServer, tools.Options{
 		Store:            opts.Store,
 		Audit:            opts.Audit,
@@ -140,7 +155,14 @@ func New(opts Options) (*Server, error) {
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPLogger(opts.Logger),
 	)
-	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, opts.Tools,
+	if opts.InBandUserAgents == nil {
+		opts.InBandUserAgents = hostclient.DefaultInBandUserAgents()
+	}
+	clients, err := hostclient.NewClassifier(opts.InBandUserAgents)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: in-band user agents: %w", err)
+	}
+	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, clients, opts.Tools,
 		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory})
 	if err != nil {
 		return nil, err
@@ -174,9 +196,14 @@ func New(opts Options) (*Server, error) {
 	if opts.Mount != nil {
 		opts.Mount(mux)
 	}
+	if err := mountSite(mux, opts.AppsChallenge); err != nil {
+		return nil, fmt.Errorf("httpapi: site pages: %w", err)
+	}
+	privacy, terms := LegalURLs(opts.BaseURL, opts.PrivacyURL, opts.TermsURL)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "%s %s\nMCP endpoint (Streamable HTTP): %s\n", product.Name, opts.Version, Resource(opts.BaseURL))
+		fmt.Fprintf(w, "%s %s\nMCP endpoint (Streamable HTTP): %s\nPrivacy: %s\nTerms of use: %s\n",
+			product.Name, opts.Version, Resource(opts.BaseURL), privacy, terms)
 	})
 
 	return &Server{

@@ -28,7 +28,7 @@ func TestValidateOutput(t *testing.T) {
 		Description: "returns what its schema does not allow",
 		Output:      mcp.WithOutputSchema[declared](),
 		Requires:    auth.Requirement{Anonymous: true},
-		Annotations: tools.Annotations{ReadOnly: true, Idempotent: true},
+		Effect:      tools.Reads,
 		Handle: tools.Bound(func(context.Context, store.Store, *tools.Call, tools.NoArguments) (*tools.Result, error) {
 			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Text: "drifted"}, nil
 		}),

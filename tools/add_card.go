@@ -26,7 +26,7 @@ func AddCard() Tool {
 		Title:       "Add a card",
 		Description: "Add a card at the end of a column on one of your boards.",
 		Output:      mcp.WithOutputSchema[cardOutput](),
-		Annotations: Annotations{Destructive: false},
+		Effect:      Creates,
 		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeAddCard,
 		Meta:        widget.CallableMeta(),

@@ -102,8 +102,8 @@ func (labelToolArgs) validate() error { return nil }
 func TestUnknownIDArgumentIsRefused(t *testing.T) {
 	tool := Tool{
 		Name: "label_tool", Description: "A tool.", Output: mcp.WithOutputSchema[struct{}](),
-		Annotations: Annotations{ReadOnly: true},
-		Requires:    auth.Requirement{Scope: ScopeRead},
+		Effect:   Reads,
+		Requires: auth.Requirement{Scope: ScopeRead},
 		Handle: Bound(func(context.Context, store.Store, *Call, labelToolArgs) (*Result, error) {
 			return nil, nil
 		}),

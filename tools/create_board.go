@@ -23,7 +23,7 @@ func CreateBoard() Tool {
 		Title:       "Create a board",
 		Description: `Create a new private board. Columns default to "To do", "Doing", "Done".`,
 		Output:      mcp.WithOutputSchema[boardOutput](),
-		Annotations: Annotations{Destructive: false},
+		Effect:      Creates,
 		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeCreateBoard,
 		Meta:        widget.TemplateMeta("Creating the board…", "Board created"),

@@ -29,7 +29,7 @@ func DeleteBoard() Tool {
 		Title:       "Delete a board",
 		Description: "Delete one of your boards with all its columns and cards. This cannot be undone; confirm must be true.",
 		Output:      mcp.WithOutputSchema[deleteBoardOutput](),
-		Annotations: Annotations{Destructive: true},
+		Effect:      Deletes,
 		Requires:    auth.Requirement{Scope: ScopeAdmin},
 		Describe:    describeDeleteBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteBoardArgs) (*Result, error) {

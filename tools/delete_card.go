@@ -29,7 +29,7 @@ func DeleteCard() Tool {
 		Title:       "Delete a card",
 		Description: "Delete a card from one of your boards. This cannot be undone.",
 		Output:      mcp.WithOutputSchema[deleteCardOutput](),
-		Annotations: Annotations{Destructive: true, Idempotent: true},
+		Effect:      Deletes,
 		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeDeleteCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in deleteCardArgs) (*Result, error) {

@@ -23,7 +23,7 @@ func GetBoard() Tool {
 		Description: "Show one board with its columns and their cards in order: each card's title, labels, position, version and description, " +
 			"long descriptions cut (description_truncated; get_card shows a whole card). Public boards are visible to anyone; private boards only to their owner.",
 		Output:      mcp.WithOutputSchema[boardOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
+		Effect:      Reads,
 		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		LargeAnswer: true,
 		Meta:        widget.TemplateMeta("Opening the board…", "Board shown"),

@@ -21,9 +21,9 @@ func GetCard() Tool {
 		Title: "Show a card",
 		Description: "Show one card whole, with its full description (get_board and search_cards cut long ones). " +
 			"Cards on public boards are visible to anyone; cards on private boards only to the board's owner.",
-		Output:      mcp.WithOutputSchema[cardOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
+		Output:   mcp.WithOutputSchema[cardOutput](),
+		Effect:   Reads,
+		Requires: auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in getCardArgs) (*Result, error) {
 			v, err := s.GetCard(ctx, c.Viewer, in.CardID)
 			if err != nil {

@@ -41,9 +41,9 @@ func ListActivity() Tool {
 		Title: "List activity",
 		Description: "Show the audit trail, newest first: what each agent did on your boards and what you did, " +
 			"with time, tool, outcome, user and client. Filter to one board with board_id.",
-		Output:      mcp.WithOutputSchema[listActivityOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
-		Requires:    auth.Requirement{Scope: ScopeRead},
+		Output:   mcp.WithOutputSchema[listActivityOutput](),
+		Effect:   Reads,
+		Requires: auth.Requirement{Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listActivityArgs) (*Result, error) {
 			list, err := s.ListActivity(ctx, c.Viewer, in.BoardID, store.Page{Limit: in.Limit, Cursor: in.Cursor})
 			if err != nil {

@@ -28,7 +28,7 @@ func ListBoards() Tool {
 		Title:       "List boards",
 		Description: "List the kanban boards you can see: public boards, and your own when signed in with kanban.read.",
 		Output:      mcp.WithOutputSchema[listBoardsOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
+		Effect:      Reads,
 		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in listBoardsArgs) (*Result, error) {
 			list, err := s.ListBoards(ctx, c.Viewer, store.Page{Limit: in.Limit, Cursor: in.Cursor})

@@ -37,14 +37,15 @@ func MarkdownTable(decls []Tool) string {
 				schemes = append(schemes, s.Type)
 			}
 		}
+		a := d.Effect.Annotations()
 		var hints []string
-		if d.Annotations.ReadOnly {
+		if a.ReadOnly {
 			hints = append(hints, "read-only")
 		}
-		if d.Annotations.Destructive {
+		if a.Destructive {
 			hints = append(hints, "destructive")
 		}
-		if d.Annotations.Idempotent {
+		if a.Idempotent {
 			hints = append(hints, "idempotent")
 		}
 		if len(hints) == 0 {

@@ -31,10 +31,13 @@ func MoveCard() Tool {
 		Title:       "Move a card",
 		Description: "Move a card to a column of the same board, at a 0-based position (default: the end).",
 		Output:      mcp.WithOutputSchema[moveCardOutput](),
-		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: ScopeWrite},
-		Describe:    describeMoveCard,
-		Meta:        widget.CallableMeta(),
+		// UpdatesInPlace: a move loses nothing (the card keeps every field,
+		// and can be moved back), so it is not destructive; moving it to
+		// where it already is changes nothing (idempotent).
+		Effect:   UpdatesInPlace,
+		Requires: auth.Requirement{Scope: ScopeWrite},
+		Describe: describeMoveCard,
+		Meta:     widget.CallableMeta(),
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in moveCardArgs) (*Result, error) {
 			m, err := s.MoveCard(ctx, c.StoreCall(), in.CardID, in.ColumnID, in.Position)
 			if err != nil {

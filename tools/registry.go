@@ -15,6 +15,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -37,7 +38,8 @@ type Options struct {
 	// decides every call, and a tool may require only a declared scope.
 	Scopes *auth.ScopeSet
 	// Challenge says how a call without the needed token or scope is
-	// answered.
+	// answered; auth.ChallengeAuto decides per call from the client the
+	// HTTP layer put in the context (internal/hostclient).
 	Challenge auth.ChallengeMode
 	// ResourceMetadata is the protected-resource metadata URL named in
 	// every challenge.
@@ -127,7 +129,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 		}
 		// A write recorded its row with its change, in the same transaction;
 		// a read's row is recorded here. The declaration decides which.
-		if t.Annotations.ReadOnly {
+		if t.Effect == Reads {
 			act.Outcome = store.OutcomeOK
 			act.BoardID = res.Activity.BoardID
 			act.IDs = res.Activity.IDs
@@ -166,7 +168,7 @@ func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activ
 			desc := fmt.Sprintf("%s If it is yours, reconnect and grant the %s scope.", msg, t.Requires.Scope)
 			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
 		}
-		if o.Challenge == auth.ChallengeToolResult {
+		if o.mode(ctx) == auth.ChallengeToolResult {
 			o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 			desc := fmt.Sprintf("%s If it is a private board of yours, sign in to see it.", msg)
 			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), nil
@@ -191,7 +193,7 @@ func sentence(s string) string {
 // scope). A missing token in http mode carries no error code (RFC 6750
 // §3.1).
 func (o Options) challenge(ctx context.Context, t Tool, status int, code, desc string) *mcp.CallToolResult {
-	if o.Challenge == auth.ChallengeHTTP {
+	if o.mode(ctx) == auth.ChallengeHTTP {
 		if d := auth.DeferredChallengeFrom(ctx); d != nil {
 			c := auth.Challenge{ResourceMetadata: o.ResourceMetadata, Scope: neededScopes(t), Error: code, Description: desc}
 			if status == http.StatusUnauthorized {
@@ -208,6 +210,19 @@ func (o Options) toolResultChallenge(t Tool, code, desc string) *mcp.CallToolRes
 	res := mcp.NewToolResultError(desc)
 	res.Meta = mcp.NewMetaFromMap(map[string]any{"mcp/www_authenticate": []string{c.String()}})
 	return res
+}
+
+// mode is how this call's refusal is answered: the configured mode, or for
+// auto, in-band when the request's client acts on that (ChatGPT) and HTTP
+// for every other client, the specification's way.
+func (o Options) mode(ctx context.Context) auth.ChallengeMode {
+	if o.Challenge != auth.ChallengeAuto {
+		return o.Challenge
+	}
+	if c, ok := hostclient.FromContext(ctx); ok && c.InBand {
+		return auth.ChallengeToolResult
+	}
+	return auth.ChallengeHTTP
 }
 
 // neededScopes is what a challenge asks for: everything the operation

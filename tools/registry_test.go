@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
@@ -63,7 +64,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 			Description: "A tool.",
 			Output:      mcp.WithOutputSchema[struct{}](),
 			Requires:    auth.Requirement{Scope: ScopeRead},
-			Annotations: Annotations{ReadOnly: true, Idempotent: true},
+			Effect:      Reads,
 			Handle: Bound(func(context.Context, store.Store, *Call, NoArguments) (*Result, error) {
 				return &Result{Structured: struct{}{}, Text: "ok"}, nil
 			}),
@@ -86,9 +87,10 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 		{"unknown scope", func(t *Tool) { t.Requires.Scope = "kanban.everything" }, `requires scope "kanban.everything", which is not declared`},
 		{"no requirement", func(t *Tool) { t.Requires = auth.Requirement{} }, "declare what the tool needs"},
 		{"anonymous without a scope", func(t *Tool) { t.Requires = auth.Requirement{Anonymous: true} }, ""},
-		{"a write without wording", func(t *Tool) { t.Annotations = Annotations{} }, "no Describe"},
+		{"no effect", func(t *Tool) { t.Effect = 0 }, "no Effect"},
+		{"a write without wording", func(t *Tool) { t.Effect = Creates }, "no Describe"},
 		{"a write with wording", func(t *Tool) {
-			t.Annotations = Annotations{}
+			t.Effect = UpdatesInPlace
 			t.Describe = func(store.Change) string { return "wrote" }
 		}, ""},
 		{"a read with write wording", func(t *Tool) { t.Describe = func(store.Change) string { return "read" } }, "read-only but has a Describe"},
@@ -206,6 +208,33 @@ func TestBoundChecksArguments(t *testing.T) {
 			t.Errorf("%s: err %v, handler ran %v; want it to run", tt.raw, err, ran)
 		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || ran):
 			t.Errorf("%s: err %v, handler ran %v; want an error containing %q and no run", tt.raw, err, ran, tt.want)
+		}
+	}
+}
+
+// TestEffectsDecideTheHints pins what each effect means to hosts (MCP and
+// OpenAI's review: destructive = deletes, overwrites or revokes access;
+// open world = publishes), and checks that every tool's descriptor shows
+// exactly the hints of its declared effect.
+func TestEffectsDecideTheHints(t *testing.T) {
+	want := map[Effect]Annotations{
+		Reads:          {ReadOnly: true, Idempotent: true},
+		Creates:        {},
+		UpdatesInPlace: {Idempotent: true},
+		Overwrites:     {Destructive: true, Idempotent: true},
+		Deletes:        {Destructive: true, Idempotent: true},
+		Publishes:      {Destructive: true, Idempotent: true, OpenWorld: true},
+	}
+	for e, hints := range want {
+		if diff := cmp.Diff(hints, e.Annotations()); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", e, diff)
+		}
+	}
+	for _, d := range All() {
+		a := d.Descriptor().Annotations
+		got := Annotations{ReadOnly: *a.ReadOnlyHint, Destructive: *a.DestructiveHint, Idempotent: *a.IdempotentHint, OpenWorld: *a.OpenWorldHint}
+		if diff := cmp.Diff(want[d.Effect], got); diff != "" {
+			t.Errorf("%s declares %s but its descriptor's hints differ (-want +got):\n%s", d.Name, d.Effect, diff)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func SearchCards() Tool {
 			"Searches your own boards, or one board you can see when board_id is given. Narrow with column_id or label. " +
 			"Long descriptions are shown cut (description_truncated); get_card shows a whole card.",
 		Output:      mcp.WithOutputSchema[searchCardsOutput](),
-		Annotations: Annotations{ReadOnly: true, Idempotent: true},
+		Effect:      Reads,
 		Requires:    auth.Requirement{Scope: ScopeRead},
 		LargeAnswer: true,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in searchCardsArgs) (*Result, error) {

@@ -22,10 +22,13 @@ func ShareBoard() Tool {
 		Title: "Share or unshare a board",
 		Description: "Make one of your boards public (anyone, even without signing in, can read it; only you can change it) " +
 			"or private again.",
-		Output:      mcp.WithOutputSchema[boardSummaryOutput](),
-		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: ScopeAdmin},
-		Describe:    describeShareBoard,
+		Output: mcp.WithOutputSchema[boardSummaryOutput](),
+		// Publishes: making a board public shows it to anyone, without
+		// signing in (open world); making it private again withdraws that
+		// access (destructive, in OpenAI's review: it revokes access).
+		Effect:   Publishes,
+		Requires: auth.Requirement{Scope: ScopeAdmin},
+		Describe: describeShareBoard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in shareBoardArgs) (*Result, error) {
 			v := store.Visibility(in.Visibility)
 			b, err := s.ShareBoard(ctx, c.StoreCall(), in.BoardID, v)

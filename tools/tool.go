@@ -34,9 +34,11 @@ type Tool struct {
 	Description string
 	// Output sets the output schema, normally mcp.WithOutputSchema[T]() for
 	// the type the handler returns as structured content.
-	Output      mcp.ToolOption
-	Annotations Annotations
-	Requires    auth.Requirement
+	Output mcp.ToolOption
+	// Effect is what the tool does to the data; its behaviour hints
+	// (readOnly, destructive, idempotent, openWorld) are derived from it.
+	Effect   Effect
+	Requires auth.Requirement
 	// Describe words what the tool's write changed as its activity row's
 	// summary ("added card 'X' to Doing on 'Y'"); the store commits it with
 	// the change. Every tool that is not read-only has one, and no
@@ -63,16 +65,6 @@ type Handler struct {
 	input  []mcp.ToolOption // the input schema's properties
 	fields []argField
 	err    error // why the argument struct declares no valid schema
-}
-
-// Annotations are the behaviour hints of a tool. Every field is stated
-// explicitly because mcp-go defaults destructiveHint and openWorldHint to
-// true.
-type Annotations struct {
-	ReadOnly    bool
-	Destructive bool
-	Idempotent  bool
-	OpenWorld   bool
 }
 
 // Call is what a handler knows about the call it serves.
@@ -201,9 +193,11 @@ func (t Tool) validate(scopes *auth.ScopeSet) error {
 		problems = append(problems, t.Handle.err.Error())
 	}
 	switch {
-	case !t.Annotations.ReadOnly && t.Describe == nil:
+	case t.Effect == effectUnset:
+		problems = append(problems, "no Effect: say what it does to the data (Reads, Creates, UpdatesInPlace, Overwrites, Deletes, Publishes)")
+	case t.Effect != Reads && t.Describe == nil:
 		problems = append(problems, "not read-only but no Describe: its write's activity row needs wording")
-	case t.Annotations.ReadOnly && t.Describe != nil:
+	case t.Effect == Reads && t.Describe != nil:
 		problems = append(problems, "read-only but has a Describe: a read's row comes from its Result.Activity")
 	}
 	for _, f := range t.Handle.fields {
@@ -230,14 +224,15 @@ func (t Tool) validate(scopes *auth.ScopeSet) error {
 // mcp-go cannot emit (see httpapi's addSecuritySchemes). The input schema
 // refuses unknown properties, as Bind does.
 func (t Tool) Descriptor() mcp.Tool {
+	hints := t.Effect.Annotations()
 	opts := []mcp.ToolOption{
 		mcp.WithDescription(t.Description),
 		mcp.WithToolAnnotation(mcp.ToolAnnotation{
 			Title:           t.Title,
-			ReadOnlyHint:    mcp.ToBoolPtr(t.Annotations.ReadOnly),
-			DestructiveHint: mcp.ToBoolPtr(t.Annotations.Destructive),
-			IdempotentHint:  mcp.ToBoolPtr(t.Annotations.Idempotent),
-			OpenWorldHint:   mcp.ToBoolPtr(t.Annotations.OpenWorld),
+			ReadOnlyHint:    mcp.ToBoolPtr(hints.ReadOnly),
+			DestructiveHint: mcp.ToBoolPtr(hints.Destructive),
+			IdempotentHint:  mcp.ToBoolPtr(hints.Idempotent),
+			OpenWorldHint:   mcp.ToBoolPtr(hints.OpenWorld),
 		}),
 		t.Output,
 	}

@@ -26,10 +26,13 @@ func UpdateCard() Tool {
 		Title: "Update a card",
 		Description: "Change a card's title, description or labels (labels replace the old set). " +
 			"Pass expected_version (the card's version from get_board) to refuse the change if someone else changed the card first.",
-		Output:      mcp.WithOutputSchema[cardOutput](),
-		Annotations: Annotations{Idempotent: true},
-		Requires:    auth.Requirement{Scope: ScopeWrite},
-		Describe:    describeUpdateCard,
+		Output: mcp.WithOutputSchema[cardOutput](),
+		// Overwrites: the title, description or labels it sets replace the
+		// old ones, which are gone (destructive); sending the same values
+		// again changes nothing (idempotent).
+		Effect:   Overwrites,
+		Requires: auth.Requirement{Scope: ScopeWrite},
+		Describe: describeUpdateCard,
 		Handle: Bound(func(ctx context.Context, s store.Store, c *Call, in updateCardArgs) (*Result, error) {
 			card, err := s.UpdateCard(ctx, c.StoreCall(), store.CardUpdate{
 				CardID: in.CardID, Title: in.Title, Description: in.Description, Labels: in.Labels, ExpectedVersion: in.ExpectedVersion,

@@ -55,42 +55,54 @@ func Capability() map[string]any {
 
 // resourceMeta is the _meta of the resource and of its contents. The page
 // needs no network and no remote resources: the empty CSP lists keep the
-// host's most restrictive policy, and say so explicitly.
-func resourceMeta() map[string]any {
-	return map[string]any{
-		"ui": map[string]any{
-			"csp":           map[string]any{"connectDomains": []string{}, "resourceDomains": []string{}},
-			"prefersBorder": true,
-		},
+// host's most restrictive policy, and say so explicitly. domain, when set,
+// is the widget's dedicated origin (WIDGET_DOMAIN), which ChatGPT's app
+// directory asks for.
+func resourceMeta(domain string) map[string]any {
+	ui := map[string]any{
+		"csp":           map[string]any{"connectDomains": []string{}, "resourceDomains": []string{}},
+		"prefersBorder": true,
+	}
+	m := map[string]any{
+		"ui": ui,
 		// The same for hosts that still read OpenAI's Apps SDK keys.
 		"openai/widgetCSP":           map[string]any{"connect_domains": []string{}, "resource_domains": []string{}},
 		"openai/widgetPrefersBorder": true,
 		"openai/widgetDescription":   description,
 	}
+	if domain != "" {
+		ui["domain"] = domain
+		m["openai/widgetDomain"] = domain
+	}
+	return m
 }
 
-// Resource is the UI resource as resources/list shows it.
-func Resource() mcp.Resource {
+// Resource is the UI resource as resources/list shows it; domain is the
+// widget's dedicated origin, "" for none.
+func Resource(domain string) mcp.Resource {
 	r := mcp.NewResource(URI, "Kanban board",
 		mcp.WithResourceDescription(description),
 		mcp.WithMIMEType(MIMEType),
 	)
-	r.Meta = mcp.NewMetaFromMap(resourceMeta())
+	r.Meta = mcp.NewMetaFromMap(resourceMeta(domain))
 	return r
 }
 
-// Read serves resources/read of the UI resource. Like every resource it is
-// public: the page holds no data until a tool result arrives.
-func Read(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
-	if req.Params.URI != URI {
-		return nil, fmt.Errorf("widget: no resource %q", req.Params.URI)
+// Reader serves resources/read of the UI resource, with the same _meta as
+// Resource(domain). Like every resource it is public: the page holds no
+// data until a tool result arrives.
+func Reader(domain string) func(context.Context, mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+	return func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+		if req.Params.URI != URI {
+			return nil, fmt.Errorf("widget: no resource %q", req.Params.URI)
+		}
+		return []mcp.ResourceContents{mcp.TextResourceContents{
+			URI:      URI,
+			MIMEType: MIMEType,
+			Text:     page,
+			Meta:     resourceMeta(domain),
+		}}, nil
 	}
-	return []mcp.ResourceContents{mcp.TextResourceContents{
-		URI:      URI,
-		MIMEType: MIMEType,
-		Text:     page,
-		Meta:     resourceMeta(),
-	}}, nil
 }
 
 // TemplateMeta is the descriptor _meta of a tool whose result the widget

@@ -61,7 +61,7 @@ func TestPageIsSelfContained(t *testing.T) {
 }
 
 func TestRead(t *testing.T) {
-	contents, err := widget.Read(context.Background(), readRequest(widget.URI))
+	contents, err := widget.Reader("")(context.Background(), readRequest(widget.URI))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +76,35 @@ func TestRead(t *testing.T) {
 		t.Errorf("contents: uri %q, mime %q, %d bytes of text; want %q, text/html;profile=mcp-app, the page", c.URI, c.MIMEType, len(c.Text), widget.URI)
 	}
 
-	if _, err := widget.Read(context.Background(), readRequest("ui://kanban/other.html")); err == nil {
+	if _, err := widget.Reader("")(context.Background(), readRequest("ui://kanban/other.html")); err == nil {
 		t.Error("reading another URI succeeded; want an error")
+	}
+}
+
+// TestWidgetDomain: a dedicated origin (WIDGET_DOMAIN) is announced in
+// both hosts' keys, on the resource and on what resources/read returns;
+// without one, neither key is sent.
+func TestWidgetDomain(t *testing.T) {
+	const domain = "https://kanban-widget.example.com"
+	for _, d := range []string{domain, ""} {
+		contents, err := widget.Reader(d)(context.Background(), readRequest(widget.URI))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, meta := range map[string]map[string]any{
+			"resource": widget.Resource(d).Meta.AdditionalFields,
+			"contents": contents[0].(mcp.TextResourceContents).Meta,
+		} {
+			ui, _ := meta["ui"].(map[string]any)
+			gotUI, hasUI := ui["domain"]
+			gotOpenAI, hasOpenAI := meta["openai/widgetDomain"]
+			switch {
+			case d == "" && (hasUI || hasOpenAI):
+				t.Errorf("%s without a domain has ui.domain %v, openai/widgetDomain %v", name, gotUI, gotOpenAI)
+			case d != "" && (gotUI != d || gotOpenAI != d):
+				t.Errorf("%s: ui.domain %v, openai/widgetDomain %v; want %s in both", name, gotUI, gotOpenAI, d)
+			}
+		}
 	}
 }
 
