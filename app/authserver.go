@@ -95,6 +95,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		Resource:            cfg.Resource,
 		Store:               st,
 		Keys:                keys,
+		IDTokenKeys:         keySource,
 		Users:               users,
 		Grants:              grants,
 		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{}),

@@ -61,7 +61,7 @@ const (
 // reads, and so the ones the forms carry.
 func authzParamNames() []string {
 	return []string{"response_type", "client_id", "redirect_uri", "state", "scope",
-		"code_challenge", "code_challenge_method", "resource", "nonce", "prompt"}
+		"code_challenge", "code_challenge_method", "resource", "nonce", "prompt", "id_token_hint"}
 }
 
 // authzRequest is a validated authorization request.
@@ -78,6 +78,9 @@ type authzRequest struct {
 	nonce         string
 	promptNone    bool
 	promptLogin   bool
+	// hintSubject is the user an id_token_hint names (OIDC Core §3.1.2.1):
+	// a session of anyone else is not used; the person signs in afresh.
+	hintSubject   string
 	promptConsent bool
 	// hidden is the request as the forms carry it.
 	hidden []hiddenField
@@ -135,12 +138,24 @@ func (s *Server) authorizeGet(w http.ResponseWriter, r *http.Request) {
 		s.serverErrorPage(w, r, "authorize: session look-up failed", err)
 		return
 	}
-	if sess == nil || req.promptLogin {
+	hinted := req.hintSubject != "" && (sess == nil || sess.Subject != req.hintSubject)
+	if sess == nil || req.promptLogin || hinted {
 		if req.promptNone {
-			s.authzRedirectError(w, req, http.StatusFound, authzErrLoginRequired, "The user is not signed in.")
+			msg := "The user is not signed in."
+			if hinted && sess != nil {
+				msg = "The signed-in user is not the one id_token_hint names."
+			}
+			s.authzRedirectError(w, req, http.StatusFound, authzErrLoginRequired, msg)
 			return
 		}
-		s.showSignIn(w, r, req, http.StatusOK, "", "", "")
+		name := ""
+		if hinted {
+			// The sign-in page starts with the named user's name.
+			if u, err := s.opts.Users.UserBySubject(r.Context(), req.hintSubject); err == nil {
+				name = u.Name
+			}
+		}
+		s.showSignIn(w, r, req, http.StatusOK, name, "", "")
 		return
 	}
 	s.authorizeDecide(w, r, req, sess, http.StatusFound)
@@ -528,6 +543,13 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 	}
 	if req.promptNone && (req.promptLogin || req.promptConsent) {
 		return req, redirectFailure(authzErrInvalidRequest, "prompt=none cannot be combined with other prompt values."), nil
+	}
+	if hint := params.Get("id_token_hint"); hint != "" {
+		sub, err := s.hintSubject(ctx, hint, client.ID)
+		if err != nil {
+			return req, redirectFailure(authzErrInvalidRequest, "id_token_hint is not an ID token that this server issued to this client."), nil
+		}
+		req.hintSubject = sub
 	}
 
 	// Unknown scopes are dropped, not refused: ChatGPT asks for email,

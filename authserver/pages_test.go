@@ -69,6 +69,7 @@ type pageEnv struct {
 	store    *Store
 	users    *Users
 	grants   *Grants
+	keys     *Keys
 	server   *Server
 	mux      *http.ServeMux
 	http     *httptest.Server // nil when the env is used through recorders only
@@ -103,8 +104,12 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	if err != nil {
 		t.Fatalf("Keys: %v", err)
 	}
+	keySource, err := keys.KeySource(t.Context())
+	if err != nil {
+		t.Fatalf("KeySource: %v", err)
+	}
 	e := &pageEnv{
-		t: t, clock: clock, store: st, users: users, grants: grants,
+		t: t, clock: clock, store: st, users: users, grants: grants, keys: keys,
 		mux:    http.NewServeMux(),
 		log:    &syncbuf.Buffer{},
 		blocks: &ptBlocklist{clients: map[string]bool{}, subjects: map[string]bool{}},
@@ -126,7 +131,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	}
 	e.server, err = NewServer(ServerOptions{
 		Issuer: e.issuer, Resource: e.resource,
-		Store: st, Keys: keys, Users: users, Grants: grants, CIMD: cimd,
+		Store: st, Keys: keys, IDTokenKeys: keySource, Users: users, Grants: grants, CIMD: cimd,
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,
 		Logger:    slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -26,11 +26,14 @@ type ServerOptions struct {
 	// default RFC 8707 resource and the access tokens' audience.
 	Resource string
 
-	Store  *Store
-	Keys   *Keys
-	Users  *Users
-	Grants *Grants
-	CIMD   *CIMDFetcher
+	Store *Store
+	Keys  *Keys
+	// IDTokenKeys checks the ID tokens that come back as id_token_hint
+	// (Keys.KeySource); nil refuses every hint.
+	IDTokenKeys auth.KeySource
+	Users       *Users
+	Grants      *Grants
+	CIMD        *CIMDFetcher
 
 	// Blocked says whether the operator's blocklist refuses a user or a
 	// client (principal with Issuer, Subject and/or ClientID set): a blocked

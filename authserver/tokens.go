@@ -156,3 +156,30 @@ func tokenTimes(issuedAt time.Time, lifetime time.Duration) (iat, exp time.Time,
 	iat = issuedAt.Truncate(time.Second).UTC()
 	return iat, iat.Add(lifetime), nil
 }
+
+// hintSubject returns the subject of an id_token_hint: an ID token that
+// this server issued to clientID, whatever its age (OIDC Core §3.1.2.1: an
+// expired one is still a hint). Anything else is an error: another
+// issuer's or client's token, an access token (its typ is at+jwt, its aud
+// the resource), a bad signature.
+func (s *Server) hintSubject(ctx context.Context, token, clientID string) (string, error) {
+	if s.opts.IDTokenKeys == nil {
+		return "", errors.New("no keys to check ID tokens with")
+	}
+	claims := jwt.MapClaims{}
+	t, err := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation()).
+		ParseWithClaims(token, claims, s.opts.IDTokenKeys.Keyfunc(ctx))
+	if err != nil {
+		return "", err
+	}
+	if typ, _ := t.Header["typ"].(string); typ != idTokenType {
+		return "", fmt.Errorf("typ %q is not an ID token's", typ)
+	}
+	iss, _ := claims.GetIssuer()
+	aud, _ := claims.GetAudience()
+	sub, _ := claims.GetSubject()
+	if iss != s.opts.Issuer || len(aud) != 1 || aud[0] != clientID || sub == "" {
+		return "", errors.New("not an ID token of this issuer for this client")
+	}
+	return sub, nil
+}
