@@ -47,11 +47,11 @@ func TestBrowserPlainConnectOffersTheDefaults(t *testing.T) {
 		Checked bool   `json:"checked"`
 	}
 	var want []input
+	for _, s := range defaultScopes() {
+		want = append(want, input{Value: s})
+	}
 	var sensitive []string
 	for _, d := range tools.Scopes() {
-		if d.Default {
-			want = append(want, input{Value: string(d.Name)})
-		}
 		if d.Sensitive {
 			sensitive = append(sensitive, string(d.Name))
 		}

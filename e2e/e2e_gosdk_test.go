@@ -76,11 +76,8 @@ func testGoSDKPlainConnect(t *testing.T) {
 	// none in particular: resource_metadata, no scope.
 	c.authorizeFromMeta(t, ctx, `Bearer resource_metadata="`+srv.PRM()+`"`)
 
-	var defaults []string
+	defaults := defaultScopes()
 	for _, d := range tools.Scopes() {
-		if d.Default {
-			defaults = append(defaults, string(d.Name))
-		}
 		if d.Default && d.Sensitive {
 			t.Errorf("scope %s is both a default and sensitive: a plain connect would ask for what the person must tick", d.Name)
 		}

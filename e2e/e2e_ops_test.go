@@ -423,10 +423,8 @@ func TestMetadata(t *testing.T) {
 	// Only the default scopes: a client that asks for nothing specific
 	// requests scopes_supported, and reaches the others by step-up.
 	var defaults []any
-	for _, d := range tools.Scopes() {
-		if d.Default {
-			defaults = append(defaults, string(d.Name))
-		}
+	for _, s := range defaultScopes() {
+		defaults = append(defaults, s)
 	}
 	want := map[string]any{
 		"resource":                 srv.MCP(),

@@ -55,6 +55,18 @@ func grants(scopes ...string) map[string]bool {
 	return out
 }
 
+// defaultScopes are the declared Default scopes, in declaration order:
+// what a client that asks for nothing specific gets.
+func defaultScopes() []string {
+	var out []string
+	for _, d := range tools.Scopes() {
+		if d.Default {
+			out = append(out, string(d.Name))
+		}
+	}
+	return out
+}
+
 // caller is one kind of caller the matrix tries: no token, or a token
 // with a set of declared scopes (possibly none).
 type caller struct {

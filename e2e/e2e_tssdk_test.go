@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // tsSDKAuth returns node and the TypeScript SDK's client/auth.js, which
@@ -105,12 +103,7 @@ func TestTSSDKPlainConnectAsksForTheDefaults(t *testing.T) {
 		t.Fatalf("the person's pages: %v", err)
 	}
 
-	var defaults []string
-	for _, d := range tools.Scopes() {
-		if d.Default {
-			defaults = append(defaults, string(d.Name))
-		}
-	}
+	defaults := defaultScopes()
 	requested := strings.Fields(round.Query.Get("scope"))
 	slices.Sort(requested)
 	if diff := cmp.Diff(slices.Sorted(slices.Values(defaults)), requested); diff != "" {
