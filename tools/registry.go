@@ -137,7 +137,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 			act.BoardOwner = res.Activity.BoardOwner
 			o.record(ctx, p, act)
 		}
-		out := mcp.NewToolResultStructured(res.Structured, res.Text)
+		out := mcp.NewToolResultStructured(res.Structured, ResultText(res.Summary, res.Structured))
 		if res.Meta != nil {
 			out.Meta = mcp.NewMetaFromMap(res.Meta)
 		}
