@@ -27,9 +27,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -115,6 +117,11 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	log := newLogger(stdout, cfg.LogLevel)
+	// The runtime has read GOMEMLIMIT itself; without it, the configured
+	// limit keeps the garbage collector ahead of large answers.
+	if cfg.MemoryLimit > 0 && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(min(cfg.MemoryLimit, math.MaxInt64)))
+	}
 
 	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
 	if err != nil {

@@ -78,6 +78,9 @@ func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]
 		"LOG_LEVEL":      "debug",
 		// Every result the tests see is also checked against its schema.
 		"VALIDATE_OUTPUT": "true",
+		// The servers share the test process, whose memory a limit meant
+		// for one server must not govern.
+		"MEMORY_LIMIT": "0",
 	}
 	for k, v := range env {
 		full[k] = v

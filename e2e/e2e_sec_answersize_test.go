@@ -32,8 +32,10 @@ import (
 const maxSummaryBytes = store.MaxTitleLen + store.DescriptionPreviewLen + store.MaxLabels*(store.MaxLabelLen+3) + 256
 
 // maxFullBoardAnswer bounds the whole answer of get_board on a board with
-// the most cards the default quota allows.
-var maxFullBoardAnswer = store.DefaultQuotas().CardsPerBoard*maxSummaryBytes + 4<<10
+// the most cards the default quota allows. The answer holds each card
+// twice: in the structured content, and in the text that carries the same
+// fields for clients that read only text (tools.ResultText).
+var maxFullBoardAnswer = 2*store.DefaultQuotas().CardsPerBoard*maxSummaryBytes + 4<<10
 
 // fullBoard is a public board filled to the quotas with the longest
 // titles, descriptions and labels allowed.
