@@ -87,10 +87,13 @@ type memoryLimits struct {
 }
 
 // The defaults of memoryLimits' byte budgets: a full board's answer is
-// about 1 MB of ASCII text (at most 4 MB when every character takes four
-// bytes of UTF-8), and an ordinary request body a few hundred bytes.
+// about 2 MB of ASCII text, its cards once as structured content and once
+// in the text (at most 7 MB when every character takes four bytes of
+// UTF-8), and an ordinary request body a few hundred bytes. The answer
+// budget holds one network's two unread full answers with room for
+// everyone else's.
 const (
-	DefaultAnswerMemory = 16 << 20
+	DefaultAnswerMemory = 32 << 20
 	DefaultBodyMemory   = 16 << 20
 )
 
