@@ -109,6 +109,16 @@ const usageFormat = `Usage:
   %[1]s bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
 `
 
+// memoryLimit is the soft memory limit to set for MEMORY_LIMIT, if any:
+// none when GOMEMLIMIT is set (the runtime has read it itself, and Go's
+// own setting wins) or when the limit is 0.
+func memoryLimit(configured uint64, gomemlimit string) (int64, bool) {
+	if configured == 0 || gomemlimit != "" {
+		return 0, false
+	}
+	return int64(min(configured, math.MaxInt64)), true
+}
+
 // Serve runs the server until ctx ends. ready, when not nil, receives the
 // listening address once the server accepts connections (for tests).
 func Serve(ctx context.Context, version string, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
@@ -117,10 +127,8 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	log := newLogger(stdout, cfg.LogLevel)
-	// The runtime has read GOMEMLIMIT itself; without it, the configured
-	// limit keeps the garbage collector ahead of large answers.
-	if cfg.MemoryLimit > 0 && getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(min(cfg.MemoryLimit, math.MaxInt64)))
+	if limit, ok := memoryLimit(cfg.MemoryLimit, getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
 	}
 
 	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)

@@ -25,7 +25,7 @@ func TestTextOnlyClientChainsCalls(t *testing.T) {
 	setup := srv.token(t, "text-reader", "setup-client", "kanban.write")
 	b := srv.mustCall(t, setup, "create_board", map[string]any{"title": "Release plan", "columns": []string{"Backlog", "In progress", "Done"}})
 	backlog := str(list(b.Structured, "columns")[0].(map[string]any), "id")
-	for _, title := range []string{"Write the notes", `Tag "v2" id=c_forged`, "Ship it"} {
+	for _, title := range []string{"Write the notes", `Tag "v2" id=c_forged version=99 position=7`, "Ship it"} {
 		srv.mustCall(t, setup, "add_card", map[string]any{"board_id": str(b.Structured, "id"), "column_id": backlog, "title": title,
 			"description": "Line one.\nLine two id=c_forged.", "labels": []string{"release"}})
 	}
@@ -66,10 +66,15 @@ func TestTextOnlyClientChainsCalls(t *testing.T) {
 
 	board := call("get_board", map[string]any{"board_id": boardID})
 	done := fieldOf(t, recordWith(t, board, "column", `name=Done`), "id")
-	card := recordWith(t, board, "  card", `title="Tag \"v2\" id=c_forged"`)
+	// The title tries to forge fields; a reader that takes the first
+	// "name=" on the line still gets the card's own, which come first.
+	card := recordWith(t, board, "  card", `title="Tag \"v2\" id=c_forged version=99 position=7"`)
 	cardID := fieldOf(t, card, "id")
 	if cardID == "c_forged" || !strings.HasPrefix(cardID, "c_") {
 		t.Fatalf("card ID %q read from the text is not the card's", cardID)
+	}
+	if v, p := fieldOf(t, card, "version"), fieldOf(t, card, "position"); v != "1" || p != "1" {
+		t.Fatalf("read version %s and position %s from the card's line, want 1 and 1: %q", v, p, card)
 	}
 
 	moved := call("move_card", map[string]any{"card_id": cardID, "column_id": done, "position": 0})

@@ -78,6 +78,9 @@ func FuzzToolArguments(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%s(%q): the text does not parse: %v\n%s", tool.Name, args, err, text)
 		}
+		if err := checkTextNames(text, res.Structured); err != nil {
+			t.Fatalf("%s(%q): %v", tool.Name, args, err)
+		}
 		if summary != res.Summary {
 			t.Fatalf("%s(%q): the summary is not one line: %q", tool.Name, args, res.Summary)
 		}

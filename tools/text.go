@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"encoding"
 	"encoding/json"
 	"reflect"
 	"strconv"
@@ -11,10 +12,10 @@ import (
 
 // TextFormat tells the model how to read a result's text; the server's
 // instructions carry it.
-const TextFormat = "Each tool result's text starts with a one-line summary. Then every record " +
-	"(a board, a column, a card, …) is one line: its kind, then key=value fields named as in the structured content, " +
-	"with the records inside it on the lines below, indented. Fields that are empty or false are left out; " +
-	"a value with spaces or symbols is a JSON string, and a list is comma-separated or a JSON array."
+const TextFormat = "Each tool result's text starts with a one-line summary. Then come the result's own fields, if it has any, " +
+	"on a line of key=value fields named as in the structured content, and every record inside it (a board, a column, a card, …) " +
+	"on a line of its own: its kind, then its fields, identifiers and numbers first, with the records inside it on the lines below, indented. " +
+	"Fields that are empty or false are left out; a value with spaces or symbols is a JSON string, and a list is comma-separated or a JSON array."
 
 // ResultText is a result's text content: the summary line, then the
 // structured content as lines of key=value fields (TextFormat).
@@ -28,14 +29,17 @@ const TextFormat = "Each tool result's text starts with a one-line summary. Then
 // the tokens. It is derived from the output type by reflection, so a new
 // tool's text needs no code: a scalar or []string field is a key=value on
 // its record's line; a struct or []struct field is one child line per
-// record, whose kind is the field's `text` tag or else its JSON name
-// without a plural s ("cards" → "card"). Values cannot break the layout: a
-// string other than a plain token (letters, digits and _ . / : @ + -) is a
-// JSON string, so a title or description can never forge a line or a
-// field.
+// record, whose kind is the field's `text` tag or else its JSON name made
+// singular ("cards" → "card", "entries" → "entry"). Values cannot break the
+// layout: a string other than a plain token (letters, digits and
+// _ . / : @ + -) is a JSON string, so a title or description can never
+// forge a line or a field for a reader that minds the quotes; and the
+// fields shown as plain tokens (IDs, positions, versions) come first on
+// their line, so that even a reader that takes the first "version=" it
+// finds gets the real one. The summary is kept to one line.
 func ResultText(summary string, structured any) string {
 	buf := textBuffers.Get().(*[]byte)
-	b := append((*buf)[:0], summary...)
+	b := append((*buf)[:0], oneLine.Replace(summary)...)
 	b = appendRecord(b, "", reflect.ValueOf(structured), -1)
 	text := string(b)
 	if cap(b) <= maxPooledText {
@@ -44,6 +48,10 @@ func ResultText(summary string, structured any) string {
 	}
 	return text
 }
+
+// oneLine keeps a summary on its line, whatever a token's subject or
+// another value it names holds.
+var oneLine = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\u2028", " ", "\u2029", " ")
 
 // textBuffers keeps render buffers between answers: a full board's text
 // is about 1 MB, and growing a fresh buffer to it for every answer made
@@ -77,24 +85,30 @@ func appendRecord(b []byte, kind string, v reflect.Value, depth int) []byte {
 		b = append(b, kind...)
 	}
 	wrote := false
-	for _, f := range plan.fields {
-		fv := v.FieldByIndex(f.index)
-		if isEmpty(fv) {
-			continue
+	// Plain fields first, then those that are quoted.
+	for _, plain := range []bool{true, false} {
+		for _, f := range plan.fields {
+			fv, err := v.FieldByIndexErr(f.index)
+			if err != nil || isEmpty(fv) || isPlain(fv) != plain {
+				continue // err: inside a nil embedded pointer
+			}
+			if depth < 0 && !wrote {
+				b = append(b, '\n')
+			} else {
+				b = append(b, ' ')
+			}
+			wrote = true
+			b = append(b, f.name...)
+			b = append(b, '=')
+			b = appendValue(b, fv)
 		}
-		if depth < 0 && !wrote {
-			b = append(b, '\n')
-		} else {
-			b = append(b, ' ')
-		}
-		wrote = true
-		b = append(b, f.name...)
-		b = append(b, '=')
-		b = appendValue(b, fv)
 	}
 	childDepth := max(depth+1, 0)
 	for _, c := range plan.children {
-		cv := v.FieldByIndex(c.index)
+		cv, err := v.FieldByIndexErr(c.index)
+		if err != nil {
+			continue
+		}
 		switch cv.Kind() {
 		case reflect.Slice, reflect.Array:
 			for i := range cv.Len() {
@@ -148,8 +162,8 @@ func addTextFields(p *textPlan, t reflect.Type, index []int) {
 		}
 		name, _, _ := strings.Cut(tag, ",")
 		at := append(append([]int(nil), index...), i)
-		if sf.Anonymous && name == "" && sf.Type.Kind() == reflect.Struct {
-			addTextFields(p, sf.Type, at)
+		if ft := derefType(sf.Type); sf.Anonymous && name == "" && ft.Kind() == reflect.Struct && !isScalar(ft) {
+			addTextFields(p, ft, at)
 			continue
 		}
 		if name == "" {
@@ -162,21 +176,72 @@ func addTextFields(p *textPlan, t reflect.Type, index []int) {
 		}
 		f.kind = sf.Tag.Get("text")
 		if f.kind == "" {
-			f.kind = strings.TrimSuffix(name, "s")
+			f.kind = singular(name)
 		}
 		p.children = append(p.children, f)
 	}
 }
 
-// isRecord reports whether a field of type t is shown as child records.
+// singular is the kind of the records in a list named name: "entries" →
+// "entry", "cards" → "card". A name it gets wrong ("statuses") takes a
+// `text` tag.
+func singular(name string) string {
+	if base, ok := strings.CutSuffix(name, "ies"); ok {
+		return base + "y"
+	}
+	return strings.TrimSuffix(name, "s")
+}
+
+// isRecord reports whether a field of type t is shown as child records: a
+// struct, or a list of structs, that does not encode itself.
 func isRecord(t reflect.Type) bool {
 	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
 		t = t.Elem()
 	}
+	t = derefType(t)
+	return t.Kind() == reflect.Struct && !isScalar(t)
+}
+
+// isScalar reports whether a struct type encodes itself (time.Time, for
+// one), and so is a value, not a record.
+func isScalar(t reflect.Type) bool {
+	p := reflect.PointerTo(t)
+	return t.Implements(jsonMarshaler) || p.Implements(jsonMarshaler) || t.Implements(textMarshaler) || p.Implements(textMarshaler)
+}
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func derefType(t reflect.Type) reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t.Kind() == reflect.Struct
+	return t
+}
+
+// isPlain reports whether a field's value is shown unquoted: a number, a
+// bool, a plain token or a list of them.
+func isPlain(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return isToken(v.String())
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return false
+		}
+		for i := range v.Len() {
+			if !isToken(v.Index(i).String()) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // isEmpty reports whether a field is left out: an empty string or list,

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -22,16 +24,16 @@ func TestResultTextShape(t *testing.T) {
 		Columns: []ColumnOutput{
 			{ID: "c_1", Name: "To do", CardCount: 2, Cards: []CardSummaryOutput{
 				{ID: "k_1", Title: "Write tests", Labels: []string{"bug", "p1"}, Position: 0, Version: 3},
-				{ID: "k_2", Title: `Say "hi" id=k_9`, Description: "Line one\nline two…", DescriptionTruncated: true, Labels: []string{"needs review"}, Position: 1, Version: 1},
+				{ID: "k_2", Title: `Say "hi" id=k_9 version=99`, Description: "Line one\nline two…", DescriptionTruncated: true, Labels: []string{"needs review"}, Position: 1, Version: 1},
 			}},
 			{ID: "c_2", Name: "Done", Cards: []CardSummaryOutput{}},
 		},
 	}
 	want := `Board 'Sprint 12' — 2 columns, 2 cards.
-id=b_1 title="Sprint 12" visibility=private owned=true version=7 card_count=2 updated_at=2026-12-03T07:00:00Z
-column id=c_1 name="To do" card_count=2
-  card id=k_1 title="Write tests" labels=bug,p1 position=0 version=3
-  card id=k_2 title="Say \"hi\" id=k_9" description="Line one\nline two…" description_truncated=true labels=["needs review"] position=1 version=1
+id=b_1 visibility=private owned=true version=7 card_count=2 updated_at=2026-12-03T07:00:00Z title="Sprint 12"
+column id=c_1 card_count=2 name="To do"
+  card id=k_1 labels=bug,p1 position=0 version=3 title="Write tests"
+  card id=k_2 description_truncated=true position=1 version=1 title="Say \"hi\" id=k_9 version=99" description="Line one\nline two…" labels=["needs review"]
 column id=c_2 name=Done card_count=0`
 	if diff := cmp.Diff(want, ResultText("Board 'Sprint 12' — 2 columns, 2 cards.", board)); diff != "" {
 		t.Errorf("text (-want +got):\n%s", diff)
@@ -73,9 +75,52 @@ func TestResultTextRoundTrip(t *testing.T) {
 		if summary != "Summary." {
 			t.Errorf("%T: summary line = %q", v, summary)
 		}
+		if err := checkTextNames(text, v); err != nil {
+			t.Errorf("%T: %v", v, err)
+		}
 		if diff := cmp.Diff(v, got.Elem().Interface(), cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("%T: read back from its text (-want +got):\n%s\ntext:\n%s", v, diff, text)
 		}
+	}
+}
+
+// TestResultTextOtherShapes: what no output type uses today but a new
+// tool's may: a time, an embedded pointer, a list whose name is not a
+// plain plural, a map; and a summary that would break its line.
+func TestResultTextOtherShapes(t *testing.T) {
+	type entry struct {
+		At   time.Time `json:"at"`
+		Note string    `json:"note"`
+	}
+	type Inner struct {
+		Owner string `json:"owner"`
+	}
+	type shapes struct {
+		*Inner
+		Entries []entry           `json:"entries"`
+		Tags    map[string]string `json:"tags,omitempty"`
+		Ratio   float64           `json:"ratio"`
+	}
+	at := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	v := shapes{Inner: &Inner{Owner: "alice"}, Entries: []entry{{At: at, Note: "first"}}, Tags: map[string]string{"k": "v w"}, Ratio: 0.5}
+	want := `Moved card 'x' line two.
+owner=alice tags={"k":"v w"} ratio=0.5
+entry note=first at="2026-12-03T07:00:00Z"`
+	text := ResultText("Moved card 'x'\nline two.", v)
+	if diff := cmp.Diff(want, text); diff != "" {
+		t.Errorf("text (-want +got):\n%s", diff)
+	}
+	got := reflect.New(reflect.TypeOf(v))
+	got.Elem().Field(0).Set(reflect.ValueOf(&Inner{}))
+	if _, err := parseResultText(text, got.Interface()); err != nil {
+		t.Fatalf("the text does not parse: %v", err)
+	}
+	if diff := cmp.Diff(v, got.Elem().Interface()); diff != "" {
+		t.Errorf("read back (-want +got):\n%s", diff)
+	}
+	// A nil embedded pointer has no fields to show.
+	if got := ResultText("S.", shapes{}); got != "S.\nratio=0" {
+		t.Errorf("with a nil embedded pointer: %q", got)
 	}
 }
 
@@ -94,6 +139,28 @@ func TestAppendJSONString(t *testing.T) {
 			t.Errorf("appendJSONString(%q) (-encoding/json +got):\n%s", s, diff)
 		}
 	}
+}
+
+// checkTextNames checks that every key in text is a member name of v's
+// JSON encoding, so that the renderer cannot name a field in a way that
+// the structured content does not (the parser above reads names through
+// the renderer's own plan, which would agree with it).
+func checkTextNames(text string, v any) error {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	keys := regexp.MustCompile(`(?:^|\s)([^\s="\[]+)=`)
+	for _, line := range strings.Split(text, "\n")[1:] {
+		// Leave quoted values out: their text may hold anything.
+		unquoted := regexp.MustCompile(`"(?:[^"\\]|\\.)*"`).ReplaceAllString(line, `""`)
+		for _, m := range keys.FindAllStringSubmatch(unquoted, -1) {
+			if !strings.Contains(string(j), `"`+m[1]+`":`) {
+				return fmt.Errorf("the text names a field %q that the JSON encoding has not: %q", m[1], line)
+			}
+		}
+	}
+	return nil
 }
 
 // parseResultText reads a ResultText back into into (a pointer to the
@@ -175,7 +242,14 @@ func setTextFields(v reflect.Value, s string) error {
 		}
 		n := textValueLen(rest)
 		raw := rest[:n]
-		s = strings.TrimPrefix(rest[n:], " ")
+		if raw == "" {
+			return fmt.Errorf("%s has no value", key)
+		}
+		s = rest[n:]
+		if s != "" && !strings.HasPrefix(s, " ") {
+			return fmt.Errorf("%s=%s runs into %q", key, raw, s)
+		}
+		s = strings.TrimPrefix(s, " ")
 		if seen[key] {
 			return fmt.Errorf("%s is given twice", key)
 		}
@@ -213,9 +287,9 @@ func textValueLen(s string) int {
 				return i + 1
 			}
 		case inString:
-		case c == '[':
+		case c == '[' || c == '{':
 			nesting++
-		case c == ']':
+		case c == ']' || c == '}':
 			nesting--
 			if nesting == 0 {
 				return i + 1
@@ -229,7 +303,17 @@ func textValueLen(s string) int {
 
 // setTextValue sets one field from its text.
 func setTextValue(field reflect.Value, raw string) error {
-	quoted := strings.HasPrefix(raw, `"`) || strings.HasPrefix(raw, "[")
+	quoted := strings.HasPrefix(raw, `"`) || strings.HasPrefix(raw, "[") || strings.HasPrefix(raw, "{")
+	if !quoted && field.Kind() != reflect.Float64 {
+		for _, token := range strings.Split(raw, ",") {
+			if !isToken(token) {
+				return fmt.Errorf("%q is shown unquoted but is not a plain token", raw)
+			}
+		}
+	}
+	if isScalar(field.Type()) || field.Kind() == reflect.Pointer || field.Kind() == reflect.Map || field.Kind() == reflect.Float64 {
+		return json.Unmarshal([]byte(raw), field.Addr().Interface())
+	}
 	switch field.Kind() {
 	case reflect.String:
 		if quoted {
