@@ -27,9 +27,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -107,6 +109,16 @@ const usageFormat = `Usage:
   %[1]s bench [-duration 10s] [-concurrency 32] [-scenarios …] [-out file]   measure the server's speed against baselines
 `
 
+// memoryLimit is the soft memory limit to set for MEMORY_LIMIT, if any:
+// none when GOMEMLIMIT is set (the runtime has read it itself, and Go's
+// own setting wins) or when the limit is 0.
+func memoryLimit(configured uint64, gomemlimit string) (int64, bool) {
+	if configured == 0 || gomemlimit != "" {
+		return 0, false
+	}
+	return int64(min(configured, math.MaxInt64)), true
+}
+
 // Serve runs the server until ctx ends. ready, when not nil, receives the
 // listening address once the server accepts connections (for tests).
 func Serve(ctx context.Context, version string, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- string) error {
@@ -115,6 +127,9 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	log := newLogger(stdout, cfg.LogLevel)
+	if limit, ok := memoryLimit(cfg.MemoryLimit, getenv("GOMEMLIMIT")); ok {
+		debug.SetMemoryLimit(limit)
+	}
 
 	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
 	if err != nil {

@@ -60,6 +60,9 @@ type Config struct {
 	// MinFreeDisk is the free space on the database's filesystem below
 	// which those rows stop and /readyz fails; 0 turns the guard off.
 	MinFreeDisk uint64
+	// MemoryLimit is the Go runtime's soft memory limit, set at start-up
+	// unless GOMEMLIMIT sets it; 0 leaves the runtime's default (none).
+	MemoryLimit uint64
 	Synchronous sqlitedb.Synchronous
 	Quotas      store.Quotas
 	LogLevel    string
@@ -213,6 +216,13 @@ func settings() []setting {
 			env: "MIN_FREE_DISK", flag: "min-free-disk", def: "64MiB",
 			help: "free space on the database's filesystem below which those rows stop and /readyz warns (0: off)",
 			doc:  "free space on the database's filesystem below which those rows stop and `/readyz` warns; a whole number with `B`, `KB`…`TB` or `KiB`…`TiB`; `0` turns the guard off",
+		},
+		{
+			env: "MEMORY_LIMIT", flag: "memory-limit", def: "128MiB",
+			help: "soft limit of the Go runtime's memory; GOMEMLIMIT wins when set (0: none)",
+			doc: "soft limit of the Go runtime's memory (`debug.SetMemoryLimit`): near it the garbage collector runs more often, so that a server " +
+				"building large answers for many readers stays under 200 MB resident, as on Fly.io's default 256 MB machine; raise it with the machine's memory. " +
+				"`GOMEMLIMIT`, Go's own setting, wins when set; `0` sets none",
 		},
 		{
 			env: "SQLITE_SYNCHRONOUS", flag: "sqlite-synchronous", def: "normal",
@@ -464,6 +474,12 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	c.AnonAuditPerIPPerHour = nonNegativeInt(get("AUDIT_ANON_ROWS_PER_IP_PER_HOUR"), "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", &errs)
 	if c.MinFreeDisk, err = parseSize(get("MIN_FREE_DISK")); err != nil {
 		bad("MIN_FREE_DISK %q %v; use e.g. 64MiB, 500MB or 0 to turn the guard off", get("MIN_FREE_DISK"), err)
+	}
+	switch c.MemoryLimit, err = parseSize(get("MEMORY_LIMIT")); {
+	case err != nil:
+		bad("MEMORY_LIMIT %q %v; use e.g. 128MiB, 1GiB or 0 for none", get("MEMORY_LIMIT"), err)
+	case c.MemoryLimit > 0 && c.MemoryLimit < 32<<20:
+		bad("MEMORY_LIMIT %s is below 32MiB, where the garbage collector would run all the time; use e.g. 128MiB, or 0 for none", get("MEMORY_LIMIT"))
 	}
 	switch strings.ToLower(get("SQLITE_SYNCHRONOUS")) {
 	case "normal":

@@ -25,7 +25,7 @@ var envNames = []string{
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE", "INBAND_CHALLENGE_USER_AGENTS",
 	"WIDGET_DOMAIN", "OPENAI_APPS_CHALLENGE", "PRIVACY_POLICY_URL", "TERMS_URL",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
-	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK",
+	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK", "MEMORY_LIMIT",
 	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
 	"LOG_LEVEL", "VALIDATE_OUTPUT",
 }
@@ -97,7 +97,7 @@ type view struct {
 	TrustedProxyHeader                          string
 	AuditRetention                              time.Duration
 	AnonAuditPerHour, AnonAuditPerIPPerHour     int
-	MinFreeDisk                                 uint64
+	MinFreeDisk, MemoryLimit                    uint64
 	Synchronous                                 sqlitedb.Synchronous
 	Quotas                                      store.Quotas
 	LogLevel                                    string
@@ -116,7 +116,7 @@ func viewOf(c *config.Config) view {
 		WidgetDomain: c.WidgetDomain, AppsChallenge: c.AppsChallenge, PrivacyPolicyURL: c.PrivacyPolicyURL, TermsURL: c.TermsURL,
 		AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
 		AuditRetention: c.AuditRetention, AnonAuditPerHour: c.AnonAuditPerHour, AnonAuditPerIPPerHour: c.AnonAuditPerIPPerHour,
-		MinFreeDisk: c.MinFreeDisk, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
+		MinFreeDisk: c.MinFreeDisk, MemoryLimit: c.MemoryLimit, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
 		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, UnusedClientExpiry: c.UnusedClientExpiry,
 	}
@@ -138,6 +138,7 @@ func defaults() view {
 		AnonAuditPerHour:      60,
 		AnonAuditPerIPPerHour: 10,
 		MinFreeDisk:           64 << 20,
+		MemoryLimit:           128 << 20,
 		Synchronous:           sqlitedb.SyncNormal,
 		Quotas:                store.Quotas{BoardsPerUser: 100, CardsPerBoard: 1000},
 		LogLevel:              "info",
@@ -302,6 +303,9 @@ func TestLoadSettings(t *testing.T) {
 		{name: "MIN_FREE_DISK in GiB with a space", env: map[string]string{"MIN_FREE_DISK": "2 GiB"}, change: func(v *view) { v.MinFreeDisk = 2 << 30 }},
 		{name: "MIN_FREE_DISK in bytes", env: map[string]string{"MIN_FREE_DISK": "1048576"}, change: func(v *view) { v.MinFreeDisk = 1 << 20 }},
 		{name: "MIN_FREE_DISK off", env: map[string]string{"MIN_FREE_DISK": "0"}, change: func(v *view) { v.MinFreeDisk = 0 }},
+		{name: "MEMORY_LIMIT in GiB", env: map[string]string{"MEMORY_LIMIT": "1GiB"}, change: func(v *view) { v.MemoryLimit = 1 << 30 }},
+		{name: "MEMORY_LIMIT at its floor", env: map[string]string{"MEMORY_LIMIT": "32MiB"}, change: func(v *view) { v.MemoryLimit = 32 << 20 }},
+		{name: "MEMORY_LIMIT none", env: map[string]string{"MEMORY_LIMIT": "0"}, change: func(v *view) { v.MemoryLimit = 0 }},
 		{name: "quotas", env: map[string]string{"MAX_BOARDS_PER_USER": "3", "MAX_CARDS_PER_BOARD": "50"}, change: func(v *view) { v.Quotas = store.Quotas{BoardsPerUser: 3, CardsPerBoard: 50} }},
 		{name: "LOG_LEVEL", env: map[string]string{"LOG_LEVEL": "WARN"}, change: func(v *view) { v.LogLevel = "warn" }},
 		{name: "VALIDATE_OUTPUT", env: map[string]string{"VALIDATE_OUTPUT": "true"}, change: func(v *view) { v.ValidateOutput = true }},
@@ -375,6 +379,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR not a number", map[string]string{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR": "many"}, []string{"AUDIT_ANON_ROWS_PER_IP_PER_HOUR"}},
 		{"AUDIT_ANON_ROWS_PER_HOUR too large", map[string]string{"AUDIT_ANON_ROWS_PER_HOUR": "10000000000"}, []string{"AUDIT_ANON_ROWS_PER_HOUR"}},
 		{"MIN_FREE_DISK unknown unit", map[string]string{"MIN_FREE_DISK": "64 megs"}, []string{"MIN_FREE_DISK", "64MiB"}},
+		{"MEMORY_LIMIT not a size", map[string]string{"MEMORY_LIMIT": "lots"}, []string{"MEMORY_LIMIT", "128MiB"}},
+		{"MEMORY_LIMIT below its floor", map[string]string{"MEMORY_LIMIT": "31MiB"}, []string{"MEMORY_LIMIT", "32MiB", "0 for none"}},
 		{"MIN_FREE_DISK fraction", map[string]string{"MIN_FREE_DISK": "1.5GiB"}, []string{"MIN_FREE_DISK"}},
 		{"MIN_FREE_DISK negative", map[string]string{"MIN_FREE_DISK": "-1MiB"}, []string{"MIN_FREE_DISK"}},
 		{"MIN_FREE_DISK overflowing", map[string]string{"MIN_FREE_DISK": "99999999999TiB"}, []string{"MIN_FREE_DISK", "too large"}},

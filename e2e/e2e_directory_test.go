@@ -53,6 +53,19 @@ func TestAppDirectoryReadiness(t *testing.T) {
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("serverInfo (-want +got):\n%s", diff)
 			}
+			// Every tool shows the same icon.
+			_, descriptors := listTools(t, srv)
+			for name, raw := range descriptors {
+				var d struct {
+					Icons []any `json:"icons"`
+				}
+				if err := json.Unmarshal(raw, &d); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(want["icons"], d.Icons); diff != "" {
+					t.Errorf("%s's icons (-want +got):\n%s", name, diff)
+				}
+			}
 			icon := rawRequest(t, http.MethodGet, srv.URL+httpapi.PathIcon, "", nil, nil)
 			if icon.Status != http.StatusOK || icon.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(string(icon.Body), "<svg") {
 				t.Errorf("GET %s: %d %q", httpapi.PathIcon, icon.Status, icon.Header.Get("Content-Type"))

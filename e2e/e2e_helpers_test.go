@@ -67,18 +67,9 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]string) *testServer {
 	t.Helper()
 	port := freePort(t)
-	dir := t.TempDir()
-	base := "http://localhost:" + strconv.Itoa(port)
-	full := map[string]string{
-		"LISTEN_ADDR":    "127.0.0.1:" + strconv.Itoa(port),
-		"BASE_URL":       base,
-		"DATABASE_URL":   filepath.Join(dir, "kanban.db"),
-		"OAUTH_ISSUER":   iss.URL,
-		"AUTH_CHALLENGE": "tool-result",
-		"LOG_LEVEL":      "debug",
-		// Every result the tests see is also checked against its schema.
-		"VALIDATE_OUTPUT": "true",
-	}
+	base, full := inProcessEnv(t, port, iss)
+	// Every result the tests see is also checked against its schema.
+	full["VALIDATE_OUTPUT"] = "true"
 	for k, v := range env {
 		full[k] = v
 	}
@@ -108,6 +99,23 @@ func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]
 	})
 	s.waitReady(t)
 	return s
+}
+
+// inProcessEnv is the environment of a server that app.Serve runs in the
+// test process, on port, trusting iss: its URL and a fresh database.
+func inProcessEnv(t *testing.T, port int, iss *testissuer.Issuer) (baseURL string, env map[string]string) {
+	baseURL = "http://localhost:" + strconv.Itoa(port)
+	return baseURL, map[string]string{
+		"LISTEN_ADDR":    "127.0.0.1:" + strconv.Itoa(port),
+		"BASE_URL":       baseURL,
+		"DATABASE_URL":   filepath.Join(t.TempDir(), "kanban.db"),
+		"OAUTH_ISSUER":   iss.URL,
+		"AUTH_CHALLENGE": "tool-result",
+		"LOG_LEVEL":      "debug",
+		// The servers share the test process, whose memory a limit meant
+		// for one server must not govern.
+		"MEMORY_LIMIT": "0",
+	}
 }
 
 // waitReady polls /readyz until the signing keys are loaded.

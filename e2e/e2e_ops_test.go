@@ -13,7 +13,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -45,16 +44,7 @@ type launchedServer struct {
 // for readiness nor expects to be the only one to stop the server.
 func launchServer(t *testing.T, iss *testissuer.Issuer, env map[string]string) *launchedServer {
 	t.Helper()
-	port := freePort(t)
-	base := "http://localhost:" + strconv.Itoa(port)
-	full := map[string]string{
-		"LISTEN_ADDR":    "127.0.0.1:" + strconv.Itoa(port),
-		"BASE_URL":       base,
-		"DATABASE_URL":   filepath.Join(t.TempDir(), "kanban.db"),
-		"OAUTH_ISSUER":   iss.URL,
-		"AUTH_CHALLENGE": "tool-result",
-		"LOG_LEVEL":      "debug",
-	}
+	base, full := inProcessEnv(t, freePort(t), iss)
 	for k, v := range env {
 		full[k] = v
 	}

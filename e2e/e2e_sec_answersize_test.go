@@ -32,8 +32,10 @@ import (
 const maxSummaryBytes = store.MaxTitleLen + store.DescriptionPreviewLen + store.MaxLabels*(store.MaxLabelLen+3) + 256
 
 // maxFullBoardAnswer bounds the whole answer of get_board on a board with
-// the most cards the default quota allows.
-var maxFullBoardAnswer = store.DefaultQuotas().CardsPerBoard*maxSummaryBytes + 4<<10
+// the most cards the default quota allows. The answer holds each card
+// twice: in the structured content, and in the text that carries the same
+// fields for clients that read only text (tools.ResultText).
+var maxFullBoardAnswer = 2*store.DefaultQuotas().CardsPerBoard*maxSummaryBytes + 4<<10
 
 // fullBoard is a public board filled to the quotas with the longest
 // titles, descriptions and labels allowed.
@@ -379,9 +381,13 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 	// Clients that ask and never read: each answer waits in the server
 	// until its client reads it or the write times out.
 	stalled := stallGetBoard(t, child.URL, fb.ID, fullBoardStalled, func(i int) string { return loopbackAddress(3, i) })
-	// Requests padded to nearly the body limit, read as usual.
-	padded := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_board","arguments":{"board_id":%q},"_meta":{"pad":%q}}}`,
-		fb.ID, strings.Repeat("p", 900<<10))
+	// Requests padded to nearly the body limit, read as usual. They call
+	// list_boards, whose answer is small: the unread answers above may hold
+	// the whole answer budget until their write timeout (one network each,
+	// 64 of them, which is the case the budget cannot tell from honest
+	// readers), and these must load the body budget while that happens.
+	padded := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_boards","arguments":{},"_meta":{"pad":%q}}}`,
+		strings.Repeat("p", 900<<10))
 	ctx, stop = context.WithTimeout(t.Context(), 6*time.Second)
 	defer stop()
 	var paddedAnswers atomic.Int64

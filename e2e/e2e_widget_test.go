@@ -61,10 +61,13 @@ const widgetOwner = "widget-owner"
 // TestWidgetInBrowser drives the board widget inside a test MCP Apps host,
 // in headless Chromium, against the real server: it renders what get_board
 // returned, a mouse drag, the keyboard and the inline form change the
-// database through tools/call, refused calls roll back and explain
-// themselves, the bridge answers and ignores what it must, the page fits a
-// 360 px screen in both themes, and the console stays clean, frame
-// included. Screenshots go to KANBAN_ARTIFACTS when it is set.
+// database through tools/call and then tell the model the board's new state
+// (ui/update-model-context, as each kind of host takes it, and ChatGPT's
+// window.openai.setWidgetState), refused calls roll back, explain
+// themselves and tell the model nothing, the bridge answers and ignores
+// what it must, the page fits a 360 px screen in both themes, and the
+// console stays clean, frame included. Screenshots go to KANBAN_ARTIFACTS
+// when it is set.
 func TestWidgetInBrowser(t *testing.T) {
 	requireChromium(t)
 	t.Parallel()
@@ -87,6 +90,8 @@ func TestWidgetInBrowser(t *testing.T) {
 	t.Run("drag_moves_a_card", func(t *testing.T) { testWidgetDrag(t, b, host) })
 	t.Run("keyboard_moves_a_card", func(t *testing.T) { testWidgetKeyboard(t, b, host) })
 	t.Run("inline_add", func(t *testing.T) { testWidgetAdd(t, b, host) })
+	t.Run("model_context_by_host", func(t *testing.T) { testWidgetModelContextHosts(t, b, host) })
+	t.Run("model_context_is_bounded", func(t *testing.T) { testWidgetModelContextBounded(t, b, host) })
 	t.Run("refused_move_rolls_back", func(t *testing.T) { testWidgetRefusals(t, b, host) })
 	t.Run("bridge", func(t *testing.T) { testWidgetBridge(t, b, host) })
 	t.Run("screenshots", func(t *testing.T) { testWidgetScreenshots(t, b, host, artifacts) })
@@ -219,17 +224,45 @@ fetch("http://127.0.0.1:9/kanban-e2e-canary").then(
 </body></html>
 `
 
+// openaiStandIn plays what ChatGPT injects into a widget's window before
+// the page runs, as far as the widget uses it: window.openai.setWidgetState,
+// whose state ChatGPT documents as shown to the model (Apps SDK, "Persist
+// component state, expose context to ChatGPT"). It records each call for
+// the test to read.
+const openaiStandIn = `<script>
+window.openaiCalls = [];
+window.openai = {
+  widgetState: null,
+  setWidgetState(state) {
+    window.openaiCalls.push({ method: "setWidgetState", args: JSON.parse(JSON.stringify([state])) });
+    this.widgetState = state;
+    return Promise.resolve();
+  },
+};
+</script>
+`
+
 // startSandbox serves the View, its sibling and the canary, each under the
-// policy built from the resource's _meta.ui.csp.
+// policy built from the resource's _meta.ui.csp. /view?openai=1 is the View
+// as ChatGPT frames it, with window.openai (openaiStandIn) defined first.
 func startSandbox(t *testing.T, res widgetResource) *httptest.Server {
 	t.Helper()
 	policy := sandboxPolicy(res.CSP)
+	head := strings.Index(res.HTML, "<head>")
+	if head < 0 {
+		t.Fatalf("the widget page has no <head> to put window.openai before")
+	}
+	head += len("<head>")
+	chatGPTView := res.HTML[:head] + "\n" + openaiStandIn + res.HTML[head:]
 	pages := map[string]string{"/view": res.HTML, "/sibling": siblingPage, "/canary": canaryPage}
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page, ok := pages[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		if r.URL.Path == "/view" && r.URL.Query().Get("openai") == "1" {
+			page = chatGPTView
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", policy)
@@ -268,6 +301,31 @@ type hostScenario struct {
 	// which the server answers in-band.
 	userAgent string
 	relayed   []string
+
+	// How the host page answers the View; see hostAs.
+	hostCaps     map[string]any
+	contextError bool
+	openai       bool
+}
+
+// fullHostCaps is what the test host declares unless a scenario says
+// otherwise: tool calls, logging, and model-context updates with text and
+// structured content (SEP-1865's hostCapabilities.updateModelContext).
+func fullHostCaps() map[string]any {
+	return map[string]any{
+		"serverTools": map[string]any{}, "logging": map[string]any{},
+		"updateModelContext": map[string]any{"text": map[string]any{}, "structuredContent": map[string]any{}},
+	}
+}
+
+// hostAs sets how the host page answers the View: the hostCapabilities
+// of its ui/initialize answer, whether it refuses ui/update-model-context
+// with an error, and whether the View runs as ChatGPT frames it, with
+// window.openai. It takes effect when the page is next opened.
+func (sc *hostScenario) hostAs(caps map[string]any, contextError, openai bool) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.hostCaps, sc.contextError, sc.openai = caps, contextError, openai
 }
 
 // chatGPTUserAgent is what ChatGPT's connector sends.
@@ -390,7 +448,7 @@ html, body { margin: 0; padding: 0; background: #d6d9df; }
       respond(msg.id, {
         protocolVersion: "2026-01-26",
         hostInfo: { name: "kanban-e2e-host", version: "1.0.0" },
-        hostCapabilities: { serverTools: {}, logging: {} },
+        hostCapabilities: scenario.host_capabilities,
         hostContext: {
           theme, displayMode: "inline", availableDisplayModes: ["inline"],
           containerDimensions: { maxHeight: 4000 }, platform: "web", locale: "en-US",
@@ -403,6 +461,12 @@ html, body { margin: 0; padding: 0; background: #d6d9df; }
       break;
     case "tools/call":
       callTool(msg);
+      break;
+    case "ui/update-model-context":
+      // The host keeps the update for the model's next turn (the test reads
+      // it from the log), or refuses it as SEP-1865's example does.
+      if (scenario.context_error) respondError(msg.id, -32000, "Context update denied");
+      else respond(msg.id, {});
       break;
     case "ui/notifications/size-changed":
       if (msg.params && msg.params.height > 0) {
@@ -417,7 +481,7 @@ html, body { margin: 0; padding: 0; background: #d6d9df; }
 </script>
 </head>
 <body>
-<iframe id="view" title="Kanban board" sandbox="allow-scripts allow-same-origin" src="{{SANDBOX}}/view"></iframe>
+<iframe id="view" title="Kanban board" sandbox="allow-scripts allow-same-origin" src="{{VIEW}}"></iframe>
 {{SIBLING}}
 </body>
 </html>
@@ -431,19 +495,27 @@ func (h *widgetHost) hostPage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	sc.mu.Lock()
+	caps, contextError, openai := sc.hostCaps, sc.contextError, sc.openai
+	sc.mu.Unlock()
 	// json.Marshal escapes <, > and &, so the data cannot end the script.
 	data, err := json.Marshal(map[string]any{
 		"key": sc.Key, "board_id": sc.Board.ID, "result": sc.Result, "sandbox": h.sandboxURL,
+		"host_capabilities": caps, "context_error": contextError,
 	})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	view := h.sandboxURL + "/view"
+	if openai {
+		view += "?openai=1"
+	}
 	sibling := ""
 	if r.URL.Query().Get("sibling") == "1" {
 		sibling = fmt.Sprintf(`<iframe id="sibling" title="Sibling" sandbox="allow-scripts allow-same-origin" src="%s/sibling"></iframe>`, h.sandboxURL)
 	}
-	page := strings.NewReplacer("{{SCENARIO}}", string(data), "{{SANDBOX}}", h.sandboxURL, "{{SIBLING}}", sibling).Replace(hostPageTemplate)
+	page := strings.NewReplacer("{{SCENARIO}}", string(data), "{{VIEW}}", view, "{{SIBLING}}", sibling).Replace(hostPageTemplate)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, page)
@@ -610,17 +682,48 @@ func newWidgetBoard(t *testing.T, srv *testServer, title string) widgetBoard {
 	return wb
 }
 
-// apiBoard is get_board's structured content, as far as the widget shows it.
+// newLongBoard is a board of widgetOwner's with the given columns and n
+// cards in the first, "Item 1" to "Item n".
+func newLongBoard(t *testing.T, srv *testServer, title string, columns []string, n int) widgetBoard {
+	t.Helper()
+	admin := srv.token(t, widgetOwner, "setup-client", "kanban.admin")
+	created := srv.mustCall(t, admin, "create_board", map[string]any{"title": title, "columns": columns})
+	wb := widgetBoard{
+		ID: str(created.Structured, "id"), Cards: map[string]string{}, AdminTok: admin,
+		WriteTok: srv.token(t, widgetOwner, "widget-host", "kanban.write"),
+	}
+	for _, c := range list(created.Structured, "columns") {
+		wb.Columns = append(wb.Columns, str(c.(map[string]any), "id"))
+	}
+	if len(wb.Columns) != len(columns) {
+		t.Fatalf("create_board: want %d columns, got %v", len(columns), created.Structured)
+	}
+	for i := 1; i <= n; i++ {
+		title := fmt.Sprintf("Item %d", i)
+		card := srv.mustCall(t, admin, "add_card", map[string]any{"board_id": wb.ID, "column_id": wb.Columns[0], "title": title})
+		wb.Cards[title] = str(card.Structured, "id")
+	}
+	return wb
+}
+
+// apiBoard is get_board's structured content, as far as the widget shows
+// it or tells the model about it.
 type apiBoard struct {
-	ID      string `json:"id"`
-	Columns []struct {
+	ID         string `json:"id"`
+	Title      string `json:"title"`
+	Visibility string `json:"visibility"`
+	Owned      bool   `json:"owned"`
+	Version    int64  `json:"version"`
+	Columns    []struct {
 		ID        string `json:"id"`
 		Name      string `json:"name"`
 		CardCount int    `json:"card_count"`
 		Cards     []struct {
-			ID     string   `json:"id"`
-			Title  string   `json:"title"`
-			Labels []string `json:"labels"`
+			ID       string   `json:"id"`
+			Title    string   `json:"title"`
+			Labels   []string `json:"labels"`
+			Position int      `json:"position"`
+			Version  int64    `json:"version"`
 		} `json:"cards"`
 	} `json:"columns"`
 }
@@ -669,7 +772,12 @@ func decodeBoard(t *testing.T, structured any) apiBoard {
 // token, and relay its calls with that token.
 func (h *widgetHost) newScenario(t *testing.T, name string) *hostScenario {
 	t.Helper()
-	wb := newWidgetBoard(t, h.srv, "Widget "+name)
+	return h.scenarioFor(t, name, newWidgetBoard(t, h.srv, "Widget "+name))
+}
+
+// scenarioFor registers the board wb with the host, as newScenario does.
+func (h *widgetHost) scenarioFor(t *testing.T, name string, wb widgetBoard) *hostScenario {
+	t.Helper()
 	r := h.srv.call(t, wb.WriteTok, "get_board", map[string]any{"board_id": wb.ID})
 	res := r.result(t)
 	if res.IsError {
@@ -681,7 +789,7 @@ func (h *widgetHost) newScenario(t *testing.T, name string) *hostScenario {
 	if err := json.Unmarshal(r.Body, &msg); err != nil {
 		t.Fatal(err)
 	}
-	sc := &hostScenario{Board: wb, Result: msg.Result, Initial: decodeBoard(t, res.Structured), token: wb.WriteTok}
+	sc := &hostScenario{Board: wb, Result: msg.Result, Initial: decodeBoard(t, res.Structured), token: wb.WriteTok, hostCaps: fullHostCaps()}
 	h.mu.Lock()
 	sc.Key = fmt.Sprintf("%d-%s", len(h.scenarios)+1, name)
 	h.scenarios[sc.Key] = sc
@@ -933,6 +1041,208 @@ func responseTo(log []bridgeEntry, dir, id string) (bridgeJSON, bool) {
 		}
 	}
 	return bridgeJSON{}, false
+}
+
+// ---- What the View tells the model. ----
+
+// contextUpdate is one ui/update-model-context request of the View: where
+// it is in the host's log, its params, and the host's answer.
+type contextUpdate struct {
+	At       int
+	ID       any
+	Params   map[string]any
+	Answer   bridgeJSON
+	Answered bool
+}
+
+// contextUpdates returns the View's ui/update-model-context requests, in
+// order.
+func contextUpdates(log []bridgeEntry) []contextUpdate {
+	var out []contextUpdate
+	for i, e := range log {
+		if e.Dir == "from-view" && e.Msg.Method == "ui/update-model-context" {
+			u := contextUpdate{At: i, ID: e.Msg.ID, Params: e.Msg.Params}
+			if e.Msg.ID != nil {
+				u.Answer, u.Answered = responseTo(log, "to-view", fmt.Sprint(e.Msg.ID))
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// answerIndex is where in the log the host answered the n-th (from 0)
+// tools/call of tool, or -1.
+func answerIndex(log []bridgeEntry, tool string, n int) int {
+	var ids []string
+	for _, e := range log {
+		if e.Dir == "from-view" && e.Msg.Method == "tools/call" && str(e.Msg.Params, "name") == tool {
+			ids = append(ids, fmt.Sprint(e.Msg.ID))
+		}
+	}
+	if n >= len(ids) {
+		return -1
+	}
+	for i, e := range log {
+		if e.Dir == "to-view" && e.Msg.Method == "" && fmt.Sprint(e.Msg.ID) == ids[n] {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkModelContext asserts the View's ui/update-model-context requests:
+// exactly want (their params), each a request with an id that the host
+// answered, the i-th sent only after the host's answer to the i-th call of
+// tool, the change it reports.
+func checkModelContext(t *testing.T, log []bridgeEntry, tool string, want []map[string]any) {
+	t.Helper()
+	updates := contextUpdates(log)
+	got := make([]map[string]any, 0, len(updates))
+	for _, u := range updates {
+		got = append(got, u.Params)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("ui/update-model-context params (-want +got):\n%s", diff)
+	}
+	for i, u := range updates {
+		if u.ID == nil || !u.Answered {
+			t.Errorf("ui/update-model-context #%d: id %v, answered %t; want a request the host answered", i, u.ID, u.Answered)
+		}
+		if answered := answerIndex(log, tool, i); answered < 0 || u.At < answered {
+			t.Errorf("ui/update-model-context #%d is at %d of the host's log, the answer to %s #%d at %d: want the update after the change", i, u.At, tool, i, answered)
+		}
+	}
+}
+
+// settleBridge returns once everything the View posted so far has reached
+// the host: messages of one window arrive in order, so the View's answer
+// to a ping sent now comes after them. What the View did not send by then
+// it did not send in reaction to what came before.
+func (p *widgetPage) settleBridge(t *testing.T) {
+	t.Helper()
+	id := hostEval[string](t, p, "ping the widget", `hostRequest("ping", {})`)
+	p.hostWait(t, "the widget answers the ping",
+		fmt.Sprintf(`hostLog.some((e) => e.dir === "from-view" && e.msg && e.msg.id === %q && e.msg.method === undefined)`, id))
+}
+
+// openaiCall is one call of the View to window.openai (openaiStandIn).
+type openaiCall struct {
+	Method string `json:"method"`
+	Args   []any  `json:"args"`
+}
+
+// openaiCalls returns the View's calls to window.openai; none when it runs
+// without it.
+func (p *widgetPage) openaiCalls(t *testing.T) []openaiCall {
+	t.Helper()
+	return frameEval[[]openaiCall](t, p, "read the calls to window.openai", `window.openaiCalls || []`)
+}
+
+// The bound on what the View tells the model: at most contextCards cards,
+// shared out among the columns, at most contextCardsPerColumn in each,
+// plus the changed card wherever it is.
+const (
+	contextCards          = 50
+	contextCardsPerColumn = 10
+)
+
+// contextToken is a plain token: letters, digits and _ . / : @ + -.
+var contextToken = regexp.MustCompile(`^[A-Za-z0-9_./:@+-]+$`)
+
+// contextValue is a value as the server's tool results show it: a plain
+// token as it is, anything else as a JSON string.
+func contextValue(s string) string {
+	if contextToken.MatchString(s) {
+		return s
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		panic(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// contextBoard is the board in the View's update: get_board's shape, less
+// what a change leaves stale or the model needs no more of.
+type contextBoard struct {
+	ID         string          `json:"id"`
+	Title      string          `json:"title"`
+	Visibility string          `json:"visibility"`
+	Owned      bool            `json:"owned"`
+	Version    int64           `json:"version"`
+	CardCount  int             `json:"card_count"`
+	Columns    []contextColumn `json:"columns"`
+}
+
+type contextColumn struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	CardCount int           `json:"card_count"`
+	Cards     []contextCard `json:"cards"`
+}
+
+type contextCard struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Position int    `json:"position"`
+	Version  int64  `json:"version"`
+}
+
+// boardContext is what the View must tell the model about b (the board as
+// the database has it after a change), with changed the changed card: the
+// summary line, then a line per board, column and listed card, and the
+// same board as structured content.
+func boardContext(summary string, b apiBoard, changed string) (string, contextBoard) {
+	perColumn := min(contextCardsPerColumn, max(1, contextCards/max(1, len(b.Columns))))
+	board := contextBoard{ID: b.ID, Title: b.Title, Visibility: b.Visibility, Owned: b.Owned, Version: b.Version, Columns: []contextColumn{}}
+	for _, c := range b.Columns {
+		board.CardCount += len(c.Cards)
+	}
+	lines := []string{summary, fmt.Sprintf("board id=%s title=%s version=%d card_count=%d", contextValue(b.ID), contextValue(b.Title), b.Version, board.CardCount)}
+	for _, c := range b.Columns {
+		col := contextColumn{ID: c.ID, Name: c.Name, CardCount: len(c.Cards), Cards: []contextCard{}}
+		lines = append(lines, fmt.Sprintf("column id=%s name=%s card_count=%d", contextValue(c.ID), contextValue(c.Name), len(c.Cards)))
+		for i, card := range c.Cards {
+			if i >= perColumn && card.ID != changed {
+				continue
+			}
+			col.Cards = append(col.Cards, contextCard{ID: card.ID, Title: card.Title, Position: card.Position, Version: card.Version})
+			lines = append(lines, fmt.Sprintf("  card id=%s title=%s position=%d version=%d", contextValue(card.ID), contextValue(card.Title), card.Position, card.Version))
+		}
+		if more := len(c.Cards) - len(col.Cards); more == 1 {
+			lines = append(lines, "  …and 1 more card; get_board lists every card")
+		} else if more > 1 {
+			lines = append(lines, fmt.Sprintf("  …and %d more cards; get_board lists every card", more))
+		}
+		board.Columns = append(board.Columns, col)
+	}
+	return strings.Join(lines, "\n"), board
+}
+
+// contextParams is ui/update-model-context's params as the host's log
+// shows them: the text as a content block unless text is "", the board as
+// structured content unless board is nil.
+func contextParams(t *testing.T, text string, board *contextBoard) map[string]any {
+	t.Helper()
+	params := map[string]any{}
+	if text != "" {
+		params["content"] = []map[string]any{{"type": "text", "text": text}}
+	}
+	if board != nil {
+		params["structuredContent"] = board
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // ---- Input. ----
@@ -1196,6 +1506,34 @@ func testWidgetDrag(t *testing.T, b *browser, h *widgetHost) {
 	if diff := cmp.Diff(db.layout(), p.dom(t).layout()); diff != "" {
 		t.Errorf("the widget after the drag differs from the database (-database +widget):\n%s", diff)
 	}
+
+	// The host hears of the move for the model's next turn: what changed,
+	// then the board as it now is, in the lines of the server's tool
+	// results. Spelled out here, this pins the format that boardContext
+	// computes for the other cases.
+	p.hostWait(t, "the widget sends ui/update-model-context",
+		`hostLog.some((e) => e.dir === "from-view" && e.msg && e.msg.method === "ui/update-model-context")`)
+	p.settleBridge(t)
+	cardLine := func(title string, position int, version int64) string {
+		return fmt.Sprintf(`  card id=%s title="%s" position=%d version=%d`, wb.Cards[title], title, position, version)
+	}
+	wantText := strings.Join([]string{
+		`The user moved card "Fix the flaky test" from "To do" to Doing (position 2) in the board widget.`,
+		fmt.Sprintf(`board id=%s title="Widget drag" version=%d card_count=5`, wb.ID, db.Version),
+		fmt.Sprintf(`column id=%s name="To do" card_count=2`, wb.Columns[0]),
+		cardLine("Write the spec", 0, 1),
+		cardLine("Review the widget", 1, 1),
+		fmt.Sprintf(`column id=%s name=Doing card_count=3`, wb.Columns[1]),
+		cardLine("Ship the server", 0, 1),
+		cardLine("Tag the release", 1, 1),
+		cardLine("Fix the flaky test", 2, 2),
+		fmt.Sprintf(`column id=%s name=Done card_count=0`, wb.Columns[2]),
+	}, "\n")
+	text, board := boardContext(`The user moved card "Fix the flaky test" from "To do" to Doing (position 2) in the board widget.`, db, card)
+	if diff := cmp.Diff(wantText, text); diff != "" {
+		t.Fatalf("boardContext disagrees with the format spelled out here (-want +boardContext):\n%s", diff)
+	}
+	checkModelContext(t, p.bridgeLog(t), "move_card", []map[string]any{contextParams(t, text, &board)})
 }
 
 // testWidgetKeyboard moves a card with Shift+arrows, after checking that
@@ -1229,6 +1567,7 @@ func testWidgetKeyboard(t *testing.T, b *browser, h *widgetHost) {
 	key("press Shift+ArrowRight", kb.ArrowRight, chromedp.ModifierShift)
 	p.frameWait(t, "Shift+ArrowRight moves the card to index 1 of the next column, settled", cardAt(card, wb.Columns[1], 1))
 	db := fetchBoard(t, h.srv, wb)
+	afterRight := db
 	want := []columnLayout{
 		{wb.Columns[0], []string{wb.Cards["Write the spec"], wb.Cards["Fix the flaky test"]}},
 		{wb.Columns[1], []string{wb.Cards["Ship the server"], card, wb.Cards["Tag the release"]}},
@@ -1259,6 +1598,34 @@ func testWidgetKeyboard(t *testing.T, b *browser, h *widgetHost) {
 	if diff := cmp.Diff(wantArgs, toolCalls(p.bridgeLog(t), "move_card")); diff != "" {
 		t.Errorf("move_card calls of the keyboard moves (-want +got):\n%s", diff)
 	}
+
+	// Each move tells the model the board after it; the host keeps the
+	// last, which is the board as it now is.
+	p.hostWait(t, "the widget sends ui/update-model-context for both moves",
+		`hostLog.filter((e) => e.dir === "from-view" && e.msg && e.msg.method === "ui/update-model-context").length >= 2`)
+	p.settleBridge(t)
+	first, firstBoard := boardContext(`The user moved card "Review the widget" from "To do" to Doing (position 1) in the board widget.`, afterRight, card)
+	second, secondBoard := boardContext(`The user moved card "Review the widget" within Doing from position 1 to position 0 in the board widget.`, db, card)
+	checkModelContext(t, p.bridgeLog(t), "move_card", []map[string]any{
+		contextParams(t, first, &firstBoard), contextParams(t, second, &secondBoard),
+	})
+}
+
+// addCardInline adds a card as a person does: a click on the column's add
+// button, the title typed, Enter. It returns once the card is shown last
+// in the column, of count cards, and no call is in flight.
+func (p *widgetPage) addCardInline(t *testing.T, column, title string, count int) {
+	t.Helper()
+	at := p.framePoint(t, fmt.Sprintf(`.column[data-column-id=%q] button.add-card`, column), false)
+	p.b.do(t, "click the column's add button", chromedp.MouseClickXY(at.X, at.Y))
+	p.frameWait(t, "the add form's title field has the focus",
+		fmt.Sprintf(`document.hasFocus() && document.activeElement && document.activeElement.matches('.column[data-column-id=%q] .add-card-form input[name="title"]')`, column))
+	p.b.do(t, "type the title and press Enter", chromedp.KeyEvent(title), chromedp.KeyEvent(kb.Enter))
+	titleJS, _ := json.Marshal(title)
+	p.frameWait(t, "the new card is shown, settled", fmt.Sprintf(`(() => {
+  const cards = [...document.querySelectorAll('.column[data-column-id=%q] .column-cards .card')];
+  return cards.length === %d && cards[%d].querySelector(".card-title").textContent.trim() === %s && !document.querySelector('[data-pending="true"]');
+})()`, column, count, count-1, titleJS))
 }
 
 // testWidgetAdd adds a card to the empty column with the inline form.
@@ -1269,16 +1636,7 @@ func testWidgetAdd(t *testing.T, b *browser, h *widgetHost) {
 	column := wb.Columns[2]
 	const title = "Added in the browser"
 
-	at := p.framePoint(t, fmt.Sprintf(`.column[data-column-id=%q] button.add-card`, column), false)
-	p.b.do(t, "click the column's add button", chromedp.MouseClickXY(at.X, at.Y))
-	p.frameWait(t, "the add form's title field has the focus",
-		fmt.Sprintf(`document.hasFocus() && document.activeElement && document.activeElement.matches('.column[data-column-id=%q] .add-card-form input[name="title"]')`, column))
-	p.b.do(t, "type the title and press Enter", chromedp.KeyEvent(title), chromedp.KeyEvent(kb.Enter))
-	titleJS, _ := json.Marshal(title)
-	p.frameWait(t, "the new card is shown, settled", fmt.Sprintf(`(() => {
-  const cards = [...document.querySelectorAll('.column[data-column-id=%q] .column-cards .card')];
-  return cards.length === 1 && cards[0].querySelector(".card-title").textContent.trim() === %s && !document.querySelector('[data-pending="true"]');
-})()`, column, titleJS))
+	p.addCardInline(t, column, title, 1)
 
 	wantArgs := []map[string]any{{"board_id": wb.ID, "column_id": column, "title": title}}
 	if diff := cmp.Diff(wantArgs, toolCalls(p.bridgeLog(t), "add_card")); diff != "" {
@@ -1290,6 +1648,180 @@ func testWidgetAdd(t *testing.T, b *browser, h *widgetHost) {
 	}
 	if diff := cmp.Diff(db.layout(), p.dom(t).layout()); diff != "" {
 		t.Errorf("the widget after adding differs from the database (-database +widget):\n%s", diff)
+	}
+
+	p.hostWait(t, "the widget sends ui/update-model-context",
+		`hostLog.some((e) => e.dir === "from-view" && e.msg && e.msg.method === "ui/update-model-context")`)
+	p.settleBridge(t)
+	text, board := boardContext(`The user added card "Added in the browser" to Done (position 0) in the board widget.`, db, db.Columns[2].Cards[0].ID)
+	checkModelContext(t, p.bridgeLog(t), "add_card", []map[string]any{contextParams(t, text, &board)})
+}
+
+// testWidgetModelContextHosts drags a card under hosts that take what the
+// widget tells the model in different ways: the standard request with the
+// parts the host declares (SEP-1865's hostCapabilities.updateModelContext
+// and its modalities), nothing for a host that declares none, a refusal
+// taken quietly, and ChatGPT's window.openai.setWidgetState beside it.
+func testWidgetModelContextHosts(t *testing.T, b *browser, h *widgetHost) {
+	withContext := func(modalities map[string]any) map[string]any {
+		caps := map[string]any{"serverTools": map[string]any{}}
+		if modalities != nil {
+			caps["updateModelContext"] = modalities
+		}
+		return caps
+	}
+	tests := []struct {
+		name         string
+		caps         map[string]any
+		contextError bool // the host answers ui/update-model-context with an error
+		openai       bool // the frame has window.openai, as in ChatGPT
+		// What ui/update-model-context carries: the text, the structured
+		// board; neither means no request at all.
+		wantText, wantBoard bool
+		wantSetWidgetState  bool
+	}{
+		{name: "text_and_structured", caps: fullHostCaps(), wantText: true, wantBoard: true},
+		{name: "text_only", caps: withContext(map[string]any{"text": map[string]any{}}), wantText: true},
+		{name: "structured_only", caps: withContext(map[string]any{"structuredContent": map[string]any{}}), wantBoard: true},
+		{name: "no_modality", caps: withContext(map[string]any{"image": map[string]any{}})},
+		{name: "not_declared", caps: withContext(nil)},
+		{name: "refused_by_the_host", caps: fullHostCaps(), contextError: true, wantText: true, wantBoard: true},
+		{name: "chatgpt", caps: fullHostCaps(), openai: true, wantText: true, wantBoard: true, wantSetWidgetState: true},
+		{name: "chatgpt_not_declared", caps: withContext(nil), openai: true, wantSetWidgetState: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := h.newScenario(t, "context-"+tt.name)
+			sc.hostAs(tt.caps, tt.contextError, tt.openai)
+			p := h.open(t, b, sc, "light", false)
+			wb := sc.Board
+			card, target := wb.Cards["Fix the flaky test"], wb.Columns[1]
+
+			p.dragCardToColumnEnd(t, card, target)
+			p.frameWait(t, "the dragged card is last in the next column, and settled", cardAt(card, target, 2))
+			p.settleBridge(t)
+
+			db := fetchBoard(t, h.srv, wb)
+			text, board := boardContext(`The user moved card "Fix the flaky test" from "To do" to Doing (position 2) in the board widget.`, db, card)
+			var want []map[string]any
+			if tt.wantText || tt.wantBoard {
+				params := contextParams(t, "", nil)
+				if tt.wantText {
+					params = contextParams(t, text, nil)
+				}
+				if tt.wantBoard {
+					params["structuredContent"] = contextParams(t, "", &board)["structuredContent"]
+				}
+				want = append(want, params)
+			}
+			log := p.bridgeLog(t)
+			checkModelContext(t, log, "move_card", want)
+			for _, u := range contextUpdates(log) {
+				if refused := u.Answer.Error != nil; refused != tt.contextError {
+					t.Errorf("the host's answer to ui/update-model-context = %+v; this case wants it refused: %t", u.Answer, tt.contextError)
+				}
+			}
+
+			var wantCalls []openaiCall
+			if tt.wantSetWidgetState {
+				wantCalls = []openaiCall{{Method: "setWidgetState", Args: []any{map[string]any{"modelContext": text}}}}
+			}
+			if diff := cmp.Diff(wantCalls, p.openaiCalls(t), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("calls to window.openai (-want +got):\n%s", diff)
+			}
+
+			// However the host took it, the move stands and the person is
+			// not troubled with it.
+			after := p.dom(t)
+			if after.State != "ready" || after.Notice.Shown {
+				t.Errorf("after the move: state %q, notice %+v; want ready and no notice", after.State, after.Notice)
+			}
+			if diff := cmp.Diff(db.layout(), after.layout()); diff != "" {
+				t.Errorf("the widget differs from the database (-database +widget):\n%s", diff)
+			}
+		})
+	}
+}
+
+// testWidgetModelContextBounded adds a card, whose title tries to forge a
+// field, below a column longer than the update lists: the update lists the
+// first cards of each column and the new one, says how many more there
+// are, and quotes the title.
+func testWidgetModelContextBounded(t *testing.T, b *browser, h *widgetHost) {
+	// Tall enough for every card and the add button under them.
+	b.do(t, "set a tall viewport", chromedp.EmulateViewport(1024, 2400))
+	t.Cleanup(func() { b.do(t, "set the 1024 px viewport again", chromedp.EmulateViewport(1024, 900)) })
+	const title = `Ship "v2" id=c_forged`
+	tests := []struct {
+		name    string
+		columns []string
+		cards   int   // in the first column, before the new one
+		listed  []int // positions of the first column that the update lists
+		more    string
+	}{{
+		// Ten per column at most.
+		name: "ten_per_column", columns: []string{"To do", "Doing", "Done"}, cards: 12,
+		listed: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12},
+		more:   "  …and 2 more cards; get_board lists every card",
+	}, {
+		// Fifty cards shared out among six columns: eight each.
+		name: "shared_among_six_columns", columns: []string{"Ideas", "To do", "Doing", "Review", "Testing", "Done"}, cards: 9,
+		listed: []int{0, 1, 2, 3, 4, 5, 6, 7, 9},
+		more:   "  …and 1 more card; get_board lists every card",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wb := newLongBoard(t, h.srv, "Widget context "+tt.name, tt.columns, tt.cards)
+			sc := h.scenarioFor(t, "context-"+tt.name, wb)
+			p := h.open(t, b, sc, "light", false)
+			p.addCardInline(t, wb.Columns[0], title, tt.cards+1)
+			p.hostWait(t, "the widget sends ui/update-model-context",
+				`hostLog.some((e) => e.dir === "from-view" && e.msg && e.msg.method === "ui/update-model-context")`)
+			p.settleBridge(t)
+
+			db := fetchBoard(t, h.srv, wb)
+			first := db.Columns[0].Cards
+			if len(first) != tt.cards+1 || first[tt.cards].Title != title {
+				t.Fatalf("database column %s after adding = %+v, want %d cards, the last %q", wb.Columns[0], first, tt.cards+1, title)
+			}
+			added := first[tt.cards].ID
+			summary := fmt.Sprintf(`The user added card "Ship \"v2\" id=c_forged" to %s (position %d) in the board widget.`, contextValue(tt.columns[0]), tt.cards)
+			text, board := boardContext(summary, db, added)
+			log := p.bridgeLog(t)
+			checkModelContext(t, log, "add_card", []map[string]any{contextParams(t, text, &board)})
+
+			// The same, said without boardContext: which cards the first
+			// column lists, how the rest are counted, how the title shows.
+			updates := contextUpdates(log)
+			if len(updates) != 1 {
+				t.Fatalf("%d ui/update-model-context requests, want 1", len(updates))
+			}
+			var got struct {
+				Content           []toolContent `json:"content"`
+				StructuredContent contextBoard  `json:"structuredContent"`
+			}
+			raw, _ := json.Marshal(updates[0].Params)
+			if err := json.Unmarshal(raw, &got); err != nil || len(got.Content) != 1 || len(got.StructuredContent.Columns) != len(tt.columns) {
+				t.Fatalf("ui/update-model-context params %s: want one text block and %d columns (%v)", raw, len(tt.columns), err)
+			}
+			var listed []int
+			for _, c := range got.StructuredContent.Columns[0].Cards {
+				listed = append(listed, c.Position)
+			}
+			if diff := cmp.Diff(tt.listed, listed); diff != "" {
+				t.Errorf("positions the update lists in the first column (-want +got):\n%s", diff)
+			}
+			lines := strings.Split(got.Content[0].Text, "\n")
+			wantCard := fmt.Sprintf(`  card id=%s title="Ship \"v2\" id=c_forged" position=%d version=1`, added, tt.cards)
+			if !slices.Contains(lines, wantCard) || !slices.Contains(lines, tt.more) {
+				t.Errorf("the update's text lacks the line %q or %q:\n%s", wantCard, tt.more, got.Content[0].Text)
+			}
+			for _, line := range lines {
+				if strings.Contains(line, "id=c_forged ") || strings.HasSuffix(line, "id=c_forged") {
+					t.Errorf("the title forged a field: %q", line)
+				}
+			}
+		})
 	}
 }
 
@@ -1371,6 +1903,8 @@ func testWidgetRefusals(t *testing.T, b *browser, h *widgetHost) {
 		t.Run(tt.name, func(t *testing.T) {
 			sc := h.newScenario(t, "refused-"+tt.name)
 			wb := sc.Board
+			// As ChatGPT frames the widget when ChatGPT relays its calls.
+			sc.hostAs(fullHostCaps(), false, tt.userAgent == "")
 			p := h.open(t, b, sc, "light", false)
 			before := p.dom(t)
 			if before.Notice.Shown {
@@ -1399,6 +1933,14 @@ func testWidgetRefusals(t *testing.T, b *browser, h *widgetHost) {
 			}
 			if diff := cmp.Diff(sc.Initial.layout(), fetchBoard(t, h.srv, wb).layout()); diff != "" {
 				t.Errorf("the refused move changed the database (-before +after):\n%s", diff)
+			}
+			// Nothing changed, so the model is told nothing, by either way.
+			p.settleBridge(t)
+			if updates := contextUpdates(p.bridgeLog(t)); len(updates) != 0 {
+				t.Errorf("after a refused move the widget sent ui/update-model-context: %+v", updates)
+			}
+			if calls := p.openaiCalls(t); len(calls) != 0 {
+				t.Errorf("after a refused move the widget called window.openai: %+v", calls)
 			}
 		})
 	}

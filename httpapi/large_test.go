@@ -38,7 +38,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 			LargeAnswer: large,
 			Handle: tools.Bound(func(ctx context.Context, _ store.Store, _ *tools.Call, _ tools.NoArguments) (*tools.Result, error) {
 				if !large {
-					return &tools.Result{Structured: struct{}{}, Text: "small"}, nil
+					return &tools.Result{Structured: struct{}{}, Summary: "small"}, nil
 				}
 				n := running.Add(1)
 				defer running.Add(-1)
@@ -46,7 +46,7 @@ func TestLargeAnswersAreBuiltAFewAtATime(t *testing.T) {
 				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 				}
 				<-release
-				return &tools.Result{Structured: struct{}{}, Text: "large"}, nil
+				return &tools.Result{Structured: struct{}{}, Summary: "large"}, nil
 			}),
 		}
 	}

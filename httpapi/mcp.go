@@ -87,10 +87,14 @@ type memoryLimits struct {
 }
 
 // The defaults of memoryLimits' byte budgets: a full board's answer is
-// about 1 MB of ASCII text (at most 4 MB when every character takes four
-// bytes of UTF-8), and an ordinary request body a few hundred bytes.
+// about 2 MB of ASCII text, its cards once as structured content and once
+// in the text (6.5 MB when every character takes four bytes of UTF-8, and
+// at most about 7.4 MB for emoji mixed with line separators, which JSON
+// escapes), and an ordinary request body a few hundred bytes. The answer
+// budget holds one network's two unread full answers with room for
+// everyone else's.
 const (
-	DefaultAnswerMemory = 16 << 20
+	DefaultAnswerMemory = 32 << 20
 	DefaultBodyMemory   = 16 << 20
 )
 
@@ -110,7 +114,8 @@ const (
 	// still be written within the server's WriteTimeout (60 s).
 	largeAnswerWait = 15 * time.Second
 	// largeAnswerWriteTimeout is how long a client has to read a large
-	// answer: 4 MB at 2 Mbit/s.
+	// answer: a full board's 2 MB at under 1 Mbit/s, its largest (about
+	// 7.4 MB) at 3 Mbit/s.
 	largeAnswerWriteTimeout = 20 * time.Second
 	// busyRetryAfter is the Retry-After, in seconds, of a request refused
 	// because a budget is spent: held bytes come back within a write

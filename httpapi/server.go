@@ -142,6 +142,7 @@ func New(opts Options) (*Server, error) {
 		Scopes:           opts.Scopes,
 		Challenge:        opts.Challenge,
 		ResourceMetadata: ResourceMetadataURL(opts.BaseURL),
+		Icons:            serverIcons(opts.BaseURL),
 		Logger:           opts.Logger,
 	}, opts.Tools...)
 	if err != nil {

@@ -30,7 +30,7 @@ func TestValidateOutput(t *testing.T) {
 		Requires:    auth.Requirement{Anonymous: true},
 		Effect:      tools.Reads,
 		Handle: tools.Bound(func(context.Context, store.Store, *tools.Call, tools.NoArguments) (*tools.Result, error) {
-			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Text: "drifted"}, nil
+			return &tools.Result{Structured: map[string]any{"n": "not a number"}, Summary: "drifted"}, nil
 		}),
 	}
 	st := openStore(t)

@@ -39,7 +39,7 @@ func AddCard() Tool {
 			}
 			return &Result{
 				Structured: cardFrom(*card),
-				Text:       fmt.Sprintf("Added card '%s' to %s.", card.Title, card.ColumnName),
+				Summary:    fmt.Sprintf("Added card '%s' to %s.", card.Title, card.ColumnName),
 			}, nil
 		}),
 	}

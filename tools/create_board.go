@@ -22,7 +22,7 @@ func CreateBoard() Tool {
 		Name:        "create_board",
 		Title:       "Create a board",
 		Description: `Create a new private board. Columns default to "To do", "Doing", "Done".`,
-		Output:      mcp.WithOutputSchema[boardOutput](),
+		Output:      mcp.WithOutputSchema[BoardOutput](),
 		Effect:      Creates,
 		Requires:    auth.Requirement{Scope: ScopeWrite},
 		Describe:    describeCreateBoard,
@@ -35,7 +35,7 @@ func CreateBoard() Tool {
 			out := boardFrom(b)
 			return &Result{
 				Structured: out,
-				Text:       fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
+				Summary:    fmt.Sprintf("Created board '%s' with %s.", b.Title, plural(len(out.Columns), "column", "columns")),
 				Meta:       widgetHints(c, b.Owned),
 			}, nil
 		}),

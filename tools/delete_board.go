@@ -39,7 +39,7 @@ func DeleteBoard() Tool {
 			}
 			return &Result{
 				Structured: deleteBoardOutput{Deleted: true, BoardID: b.ID, Title: b.Title, CardCount: b.CardCount},
-				Text:       fmt.Sprintf("Deleted board '%s' and its %s.", b.Title, plural(b.CardCount, "card", "cards")),
+				Summary:    fmt.Sprintf("Deleted board '%s' and its %s.", b.Title, plural(b.CardCount, "card", "cards")),
 			}, nil
 		}),
 	}

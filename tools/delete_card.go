@@ -39,7 +39,7 @@ func DeleteCard() Tool {
 			}
 			return &Result{
 				Structured: deleteCardOutput{Deleted: true, CardID: d.CardID, BoardID: d.BoardID, ColumnID: d.ColumnID, Title: d.Title},
-				Text:       fmt.Sprintf("Deleted card '%s' from %s.", d.Title, d.ColumnName),
+				Summary:    fmt.Sprintf("Deleted card '%s' from %s.", d.Title, d.ColumnName),
 			}, nil
 		}),
 	}

@@ -3,7 +3,11 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -14,7 +18,7 @@ import (
 // arrives, a handler must not panic, and a failure must be a coded store
 // error (the caller's mistake, shown as an isError result): an uncoded
 // error would be answered as a server failure, which bad input must never
-// cause.
+// cause. A success's text must carry its structured content (ResultText).
 func FuzzToolArguments(f *testing.F) {
 	all := All()
 	st := openStore(f)
@@ -63,8 +67,25 @@ func FuzzToolArguments(f *testing.F) {
 			}
 			return
 		}
-		if res == nil || res.Text == "" || res.Structured == nil {
+		if res == nil || res.Summary == "" || res.Structured == nil {
 			t.Fatalf("%s(%q): a success without a summary or structured content: %+v", tool.Name, args, res)
+		}
+		// The text carries the structured content, whatever the arguments
+		// put in it.
+		text := ResultText(res.Summary, res.Structured)
+		got := reflect.New(reflect.TypeOf(res.Structured))
+		summary, err := parseResultText(text, got.Interface())
+		if err != nil {
+			t.Fatalf("%s(%q): the text does not parse: %v\n%s", tool.Name, args, err, text)
+		}
+		if err := checkTextNames(text, res.Structured); err != nil {
+			t.Fatalf("%s(%q): %v", tool.Name, args, err)
+		}
+		if summary != res.Summary {
+			t.Fatalf("%s(%q): the summary is not one line: %q", tool.Name, args, res.Summary)
+		}
+		if diff := cmp.Diff(res.Structured, got.Elem().Interface(), cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("%s(%q): the text does not carry the structured content (-want +got):\n%s\ntext:\n%s", tool.Name, args, diff, text)
 		}
 	})
 }

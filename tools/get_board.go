@@ -22,7 +22,7 @@ func GetBoard() Tool {
 		Title: "Show a board",
 		Description: "Show one board with its columns and their cards in order: each card's title, labels, position, version and description, " +
 			"long descriptions cut (description_truncated; get_card shows a whole card). Public boards are visible to anyone; private boards only to their owner.",
-		Output:      mcp.WithOutputSchema[boardOutput](),
+		Output:      mcp.WithOutputSchema[BoardOutput](),
 		Effect:      Reads,
 		Requires:    auth.Requirement{Anonymous: true, Scope: ScopeRead},
 		LargeAnswer: true,
@@ -41,7 +41,7 @@ func GetBoard() Tool {
 			}
 			return &Result{
 				Structured: out,
-				Text:       text,
+				Summary:    text,
 				Activity: store.Activity{
 					BoardID:    b.ID,
 					IDs:        []string{b.ID},
@@ -58,7 +58,7 @@ func GetBoard() Tool {
 func (getBoardArgs) validate() error { return nil }
 
 // truncatedCount counts the cards of a board whose description is cut.
-func truncatedCount(b boardOutput) int {
+func truncatedCount(b BoardOutput) int {
 	n := 0
 	for _, col := range b.Columns {
 		for _, card := range col.Cards {

@@ -32,7 +32,7 @@ func GetCard() Tool {
 			card := v.Card
 			return &Result{
 				Structured: cardFrom(card),
-				Text:       fmt.Sprintf("Card '%s' in %s on board '%s' (version %d).", card.Title, card.ColumnName, v.BoardTitle, card.Version),
+				Summary:    fmt.Sprintf("Card '%s' in %s on board '%s' (version %d).", card.Title, card.ColumnName, v.BoardTitle, card.Version),
 				Activity: store.Activity{
 					BoardID:    card.BoardID,
 					IDs:        []string{card.BoardID, card.ID},

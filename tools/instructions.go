@@ -54,6 +54,7 @@ func Instructions(decls []Tool, scopes *auth.ScopeSet) string {
 	if len(includes) > 0 {
 		b.WriteString(" A scope includes others: " + strings.Join(includes, "; ") + ".")
 	}
+	b.WriteString(" " + TextFormat)
 	return b.String()
 }
 

@@ -68,7 +68,7 @@ func ListActivity() Tool {
 			}
 			return &Result{
 				Structured: out,
-				Text:       text,
+				Summary:    text,
 				Activity:   store.Activity{BoardID: in.BoardID, Summary: "read the activity trail"},
 			}, nil
 		}),

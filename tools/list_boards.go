@@ -54,7 +54,7 @@ func ListBoards() Tool {
 			}
 			return &Result{
 				Structured: out,
-				Text:       text,
+				Summary:    text,
 				Activity:   store.Activity{IDs: ids, Summary: "listed " + plural(len(ids), "board", "boards")},
 			}, nil
 		}),

@@ -49,7 +49,7 @@ func MoveCard() Tool {
 			}
 			return &Result{
 				Structured: moveCardOutput{Card: cardFrom(m.Card), FromColumnID: m.FromColumnID, FromPosition: m.FromPosition, Moved: m.Moved},
-				Text:       text,
+				Summary:    text,
 			}, nil
 		}),
 	}

@@ -10,7 +10,7 @@ import (
 // The structured content types. Their JSON shapes are the tools' output
 // schemas (generated with mcp.WithOutputSchema), so the two cannot drift.
 
-type boardOutput struct {
+type BoardOutput struct {
 	ID         string         `json:"id"`
 	Title      string         `json:"title"`
 	Visibility string         `json:"visibility" jsonschema:"private or public"`
@@ -18,21 +18,21 @@ type boardOutput struct {
 	Version    int64          `json:"version"`
 	CardCount  int            `json:"card_count"`
 	UpdatedAt  string         `json:"updated_at" jsonschema:"RFC 3339 time"`
-	Columns    []columnOutput `json:"columns"`
+	Columns    []ColumnOutput `json:"columns"`
 }
 
-type columnOutput struct {
+type ColumnOutput struct {
 	ID        string              `json:"id"`
 	Name      string              `json:"name"`
 	CardCount int                 `json:"card_count"`
-	Cards     []cardSummaryOutput `json:"cards"`
+	Cards     []CardSummaryOutput `json:"cards"`
 }
 
-// cardSummaryOutput is a card where many are shown at once (a board, a
+// CardSummaryOutput is a card where many are shown at once (a board, a
 // search): everything but the whole description, of which it shows a
 // preview. It is the one shape of a card in a list, so that what one
 // answer can cost is bounded in one place; get_card shows a whole card.
-type cardSummaryOutput struct {
+type CardSummaryOutput struct {
 	ID                   string   `json:"id"`
 	Title                string   `json:"title"`
 	Description          string   `json:"description" jsonschema:"the description; when description_truncated, only its beginning, ending in …"`
@@ -44,7 +44,7 @@ type cardSummaryOutput struct {
 
 // foundCardOutput is a card found by a search: its summary and where it is.
 type foundCardOutput struct {
-	cardSummaryOutput
+	CardSummaryOutput
 	BoardID    string `json:"board_id"`
 	ColumnID   string `json:"column_id"`
 	ColumnName string `json:"column_name"`
@@ -75,18 +75,18 @@ type boardSummaryOutput struct {
 	UpdatedAt   string `json:"updated_at" jsonschema:"RFC 3339 time"`
 }
 
-func boardFrom(b *store.Board) boardOutput {
-	out := boardOutput{
+func boardFrom(b *store.Board) BoardOutput {
+	out := BoardOutput{
 		ID:         b.ID,
 		Title:      b.Title,
 		Visibility: string(b.Visibility),
 		Owned:      b.Owned,
 		Version:    b.Version,
 		UpdatedAt:  timestamp(b.UpdatedAt),
-		Columns:    make([]columnOutput, 0, len(b.Columns)),
+		Columns:    make([]ColumnOutput, 0, len(b.Columns)),
 	}
 	for _, col := range b.Columns {
-		c := columnOutput{ID: col.ID, Name: col.Name, CardCount: len(col.Cards), Cards: make([]cardSummaryOutput, 0, len(col.Cards))}
+		c := ColumnOutput{ID: col.ID, Name: col.Name, CardCount: len(col.Cards), Cards: make([]CardSummaryOutput, 0, len(col.Cards))}
 		for _, card := range col.Cards {
 			c.Cards = append(c.Cards, cardSummaryFrom(card))
 		}
@@ -113,9 +113,9 @@ func cardFrom(c store.Card) cardOutput {
 // cardSummaryFrom summarizes a card. The store already returns previews
 // where it returns many cards; cutting here as well keeps the bound
 // whatever the store does (a preview's preview is itself).
-func cardSummaryFrom(c store.Card) cardSummaryOutput {
+func cardSummaryFrom(c store.Card) CardSummaryOutput {
 	description, cut := store.PreviewDescription(c.Description)
-	return cardSummaryOutput{
+	return CardSummaryOutput{
 		ID:                   c.ID,
 		Title:                c.Title,
 		Description:          description,
@@ -128,7 +128,7 @@ func cardSummaryFrom(c store.Card) cardSummaryOutput {
 
 // foundCardFrom is a search result: the card's summary and its place.
 func foundCardFrom(c store.Card) foundCardOutput {
-	return foundCardOutput{cardSummaryOutput: cardSummaryFrom(c), BoardID: c.BoardID, ColumnID: c.ColumnID, ColumnName: c.ColumnName}
+	return foundCardOutput{CardSummaryOutput: cardSummaryFrom(c), BoardID: c.BoardID, ColumnID: c.ColumnID, ColumnName: c.ColumnName}
 }
 
 // nonNil makes an absent list an empty one, which JSON shows as [].

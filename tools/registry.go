@@ -44,8 +44,11 @@ type Options struct {
 	// ResourceMetadata is the protected-resource metadata URL named in
 	// every challenge.
 	ResourceMetadata string
-	Logger           *slog.Logger
-	Now              func() time.Time
+	// Icons are shown beside every tool (the app's icon), as hosts list
+	// tools with their icons.
+	Icons  []mcp.Icon
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Registry is the set of registered tools.
@@ -76,7 +79,9 @@ func Register(s *server.MCPServer, opts Options, tools ...Tool) (*Registry, erro
 			return nil, fmt.Errorf("tool %q is declared twice", t.Name)
 		}
 		ids[t.Name] = t.idArguments()
-		entries = append(entries, server.ServerTool{Tool: t.Descriptor(), Handler: opts.enforce(t, ids[t.Name])})
+		d := t.Descriptor()
+		d.Icons = opts.Icons
+		entries = append(entries, server.ServerTool{Tool: d, Handler: opts.enforce(t, ids[t.Name])})
 	}
 	s.AddTools(entries...)
 	return &Registry{opts: opts, ids: ids}, nil
@@ -137,7 +142,7 @@ func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 			act.BoardOwner = res.Activity.BoardOwner
 			o.record(ctx, p, act)
 		}
-		out := mcp.NewToolResultStructured(res.Structured, res.Text)
+		out := mcp.NewToolResultStructured(res.Structured, ResultText(res.Summary, res.Structured))
 		if res.Meta != nil {
 			out.Meta = mcp.NewMetaFromMap(res.Meta)
 		}

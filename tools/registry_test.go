@@ -66,7 +66,7 @@ func TestRegisterRefusesBadDeclarations(t *testing.T) {
 			Requires:    auth.Requirement{Scope: ScopeRead},
 			Effect:      Reads,
 			Handle: Bound(func(context.Context, store.Store, *Call, NoArguments) (*Result, error) {
-				return &Result{Structured: struct{}{}, Text: "ok"}, nil
+				return &Result{Structured: struct{}{}, Summary: "ok"}, nil
 			}),
 		}
 	}

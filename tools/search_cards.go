@@ -56,7 +56,7 @@ func SearchCards() Tool {
 			}
 			return &Result{
 				Structured: out,
-				Text:       text,
+				Summary:    text,
 				Activity:   store.Activity{BoardID: in.BoardID, IDs: ids, Summary: "searched cards, " + plural(len(ids), "match", "matches")},
 			}, nil
 		}),

@@ -39,7 +39,7 @@ func ShareBoard() Tool {
 			if v == store.Private {
 				text = fmt.Sprintf("Board '%s' is now private: only you can see it.", b.Title)
 			}
-			return &Result{Structured: summaryFrom(*b), Text: text}, nil
+			return &Result{Structured: summaryFrom(*b), Summary: text}, nil
 		}),
 	}
 }

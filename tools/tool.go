@@ -160,8 +160,9 @@ type Result struct {
 	// Structured is the structuredContent; its type matches the declared
 	// output schema.
 	Structured any
-	// Text is a short summary for the model, not a JSON copy.
-	Text string
+	// Summary is one line saying what the call found or did; it starts
+	// the text content, and ResultText renders Structured below it.
+	Summary string
 	// Activity describes a read-only tool's call for the audit trail; the
 	// registry fills in time, tool, outcome and actor, and records it. A
 	// tool that is not read-only leaves it empty: its write records its row

@@ -42,7 +42,7 @@ func UpdateCard() Tool {
 			}
 			return &Result{
 				Structured: cardFrom(*card),
-				Text:       fmt.Sprintf("Updated card '%s' (now version %d).", card.Title, card.Version),
+				Summary:    fmt.Sprintf("Updated card '%s' (now version %d).", card.Title, card.Version),
 			}, nil
 		}),
 	}

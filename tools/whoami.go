@@ -39,7 +39,7 @@ func Whoami() Tool {
 			if p == nil {
 				return &Result{
 					Structured: whoamiOutput{ClientFamily: family},
-					Text:       "Not signed in: only public boards are available. Sign in to work with your own boards.",
+					Summary:    "Not signed in: only public boards are available. Sign in to work with your own boards.",
 					Activity:   store.Activity{Summary: "checked identity (anonymous)"},
 				}, nil
 			}
@@ -51,7 +51,7 @@ func Whoami() Tool {
 			text += ", scopes: " + orNone(strings.Join(scopes, " ")) + "."
 			return &Result{
 				Structured: whoamiOutput{Authenticated: true, Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, Scopes: scopes, ClientFamily: family},
-				Text:       text,
+				Summary:    text,
 				Activity:   store.Activity{Summary: "checked identity"},
 			}, nil
 		}),

@@ -17,9 +17,20 @@ import (
 
 // Family is the kind of client a request comes from. The set is small and
 // fixed, so that the access log and whoami never repeat what a client
-// wrote. The MCP Inspector has no family of its own: its CLI (0.15) sends
-// the TypeScript SDK's "node", so its requests cannot be told from the
-// SDK's by their headers, and it reacts to HTTP challenges like the SDK.
+// wrote.
+//
+// The MCP Inspector has no family of its own, because no header of its
+// requests names it reliably (recorded on loopback, 2026-12-03): the
+// Inspector npm serves as latest, 2.12.0, sends the TypeScript SDK's
+// "node" and no Origin from its CLI and from its web UI alike (the UI's
+// own server on :6274 makes the requests, the browser never does), as the
+// CLI 1.0.3 and 0.15.0 did; the deprecated 1.x web UI sends "node-fetch"
+// through its proxy (:6277), a library's default that many programs share,
+// and only in its opt-in direct mode a browser's agent with Origin
+// http://localhost:6274, which moves with CLIENT_PORT. Its name is in the
+// initialize body alone (clientInfo "inspector-cli"), and classification
+// reads each request's headers. The Inspector reacts to HTTP challenges
+// like the SDK, which is what "node" and every unknown client get.
 type Family string
 
 // The families.
@@ -94,7 +105,7 @@ func familyOf(ua string) Family {
 		return ChatGPT
 	case strings.HasPrefix(ua, "Claude-User"):
 		return Claude
-	case ua == "node" || // the TypeScript SDK on Node's fetch, and the Inspector
+	case ua == "node" || // the TypeScript SDK on Node's fetch, and the Inspector (see Family)
 		strings.HasPrefix(ua, "Go-http-client/") || // the Go SDK, mcp-go
 		strings.HasPrefix(lower, "python-httpx/") || // the Python SDK
 		strings.HasPrefix(lower, "mcp-go/"):

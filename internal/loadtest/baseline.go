@@ -13,6 +13,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // The baselines are what the server's numbers are divided by: two servers
@@ -54,18 +55,19 @@ func BareHandler() http.Handler {
 
 // MCPGoHandler is the second baseline, mcp-go's own floor: a stateless
 // Streamable HTTP server configured as kanban-mcp's is, whose get_board
-// returns the fixed board as structured content and a short text. No auth,
-// no database, no audit, no output-schema validation: what remains is the
-// library's parsing, dispatch and encoding of the same answer.
+// returns the fixed board as structured content and, rendered on each call
+// as the server renders it, the same text. No auth, no database, no audit,
+// no output-schema validation: what remains is the library's parsing,
+// dispatch and encoding of the same answer.
 func MCPGoHandler() http.Handler {
 	s := server.NewMCPServer("kanban-bench-baseline", "1", server.WithToolCapabilities(false))
 	board := FixtureBoard(time.Now())
-	text := fmt.Sprintf("Board '%s' — %d columns, %d cards.", board.Title, len(board.Columns), board.CardCount)
+	summary := fmt.Sprintf("Board '%s' — %d columns, %d cards.", board.Title, len(board.Columns), board.CardCount)
 	s.AddTool(mcp.NewTool("get_board",
 		mcp.WithDescription("Show one board with its columns and their cards in order."),
 		mcp.WithString("board_id", mcp.Required(), mcp.Description("board (b_…)")),
 	), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return mcp.NewToolResultStructured(board, text), nil
+		return mcp.NewToolResultStructured(board, tools.ResultText(summary, board)), nil
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStateLess(true), server.WithDisableStreaming(true)))
@@ -143,43 +145,10 @@ func FullBoardCards() []CardSpec {
 	return cards
 }
 
-// Board is get_board's structured content, field for field (tools'
-// boardOutput, which is not exported): the mcpgo baseline returns one.
-// Its cards are summaries, as get_board's (tools' cardSummaryOutput).
-type Board struct {
-	ID         string   `json:"id"`
-	Title      string   `json:"title"`
-	Visibility string   `json:"visibility"`
-	Owned      bool     `json:"owned"`
-	Version    int64    `json:"version"`
-	CardCount  int      `json:"card_count"`
-	UpdatedAt  string   `json:"updated_at"`
-	Columns    []Column `json:"columns"`
-}
-
-// Column is a column of a Board.
-type Column struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	CardCount int    `json:"card_count"`
-	Cards     []Card `json:"cards"`
-}
-
-// Card is a card of a Board.
-type Card struct {
-	ID                   string   `json:"id"`
-	Title                string   `json:"title"`
-	Description          string   `json:"description"`
-	DescriptionTruncated bool     `json:"description_truncated"`
-	Labels               []string `json:"labels"`
-	Position             int      `json:"position"`
-	Version              int64    `json:"version"`
-}
-
 // FixtureBoard is the benchmark board with FixtureCards, as get_board
-// would show it, with IDs of the server's form.
-func FixtureBoard(updated time.Time) Board {
-	b := Board{
+// shows it (its structured content type), with IDs of the server's form.
+func FixtureBoard(updated time.Time) tools.BoardOutput {
+	b := tools.BoardOutput{
 		ID:         store.NewID(store.BoardPrefix),
 		Title:      "Benchmark board",
 		Visibility: "private",
@@ -189,11 +158,11 @@ func FixtureBoard(updated time.Time) Board {
 		UpdatedAt:  updated.UTC().Format(time.RFC3339),
 	}
 	for _, name := range BoardColumns() {
-		b.Columns = append(b.Columns, Column{ID: store.NewID(store.ColumnPrefix), Name: name, Cards: []Card{}})
+		b.Columns = append(b.Columns, tools.ColumnOutput{ID: store.NewID(store.ColumnPrefix), Name: name, Cards: []tools.CardSummaryOutput{}})
 	}
 	for _, spec := range FixtureCards() {
 		col := &b.Columns[spec.Column]
-		col.Cards = append(col.Cards, Card{
+		col.Cards = append(col.Cards, tools.CardSummaryOutput{
 			ID:          store.NewID(store.CardPrefix),
 			Title:       spec.Title,
 			Description: spec.Description,

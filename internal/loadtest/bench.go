@@ -183,7 +183,13 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 		progress("set up a public board of %d cards with descriptions at the length limit", FullBoardCardCount)
 	}
 
+	answers, err := measureAnswers(ctx, client, srv.url+"/mcp", fx)
+	if err != nil {
+		return fmt.Errorf("measure the answers: %w\nserver output:\n%s", err, srv.LogTail())
+	}
+
 	rep := &Report{
+		Answers:     answers,
 		Date:        time.Now().UTC().Format(time.RFC3339),
 		GoVersion:   runtime.Version(),
 		OS:          runtime.GOOS,
@@ -482,6 +488,60 @@ type Report struct {
 	PeakRSSMiB     *float64         `json:"peak_rss_mib"` // null without /proc
 	Processes      []ProcessReport  `json:"processes"`
 	Scenarios      []ScenarioReport `json:"scenarios"`
+	Answers        []AnswerReport   `json:"answers"`
+}
+
+// AnswerReport is the size of one tool answer's text content, against the
+// JSON copy of its structured content that the MCP specification suggests
+// for the text instead: what the server's rendering saves the model.
+type AnswerReport struct {
+	Name      string  `json:"name"`
+	TextBytes int     `json:"text_bytes"`
+	JSONBytes int     `json:"json_bytes"` // the structured content, as the server encodes it
+	Ratio     float64 `json:"ratio"`      // TextBytes / JSONBytes
+}
+
+// measureAnswers reads the boards that the get_board scenarios read, once,
+// and sizes their text against their structured content.
+func measureAnswers(ctx context.Context, client *http.Client, mcpURL string, fx benchFixture) ([]AnswerReport, error) {
+	boards := []struct{ name, token, id string }{
+		{ScenarioGetBoard + fmt.Sprintf(" (%d cards)", BoardCardCount), fx.tokens[0], fx.boardID},
+	}
+	if fx.fullBoardID != "" {
+		boards = append(boards, struct{ name, token, id string }{ScenarioFullBoard + fmt.Sprintf(" (%d cards)", FullBoardCardCount), "", fx.fullBoardID})
+	}
+	var answers []AnswerReport
+	for _, b := range boards {
+		var body bytes.Buffer
+		status, err := Post(ctx, client, mcpURL, Request{Body: toolCall(1, "get_board", map[string]any{"board_id": b.id}), Token: b.token}, &body)
+		if o := Classify(err, status, body.Bytes()); o.Err {
+			return nil, fmt.Errorf("get_board: %s", o.Message)
+		}
+		var res struct {
+			Result struct {
+				Content []struct {
+					Type string `json:"type"`
+					Text string `json:"text"`
+				} `json:"content"`
+				Structured json.RawMessage `json:"structuredContent"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(body.Bytes(), &res); err != nil {
+			return nil, fmt.Errorf("get_board: decode the answer: %w", err)
+		}
+		a := AnswerReport{Name: b.name, JSONBytes: len(res.Result.Structured)}
+		for _, c := range res.Result.Content {
+			if c.Type == "text" {
+				a.TextBytes += len(c.Text)
+			}
+		}
+		if a.TextBytes == 0 || a.JSONBytes == 0 {
+			return nil, fmt.Errorf("get_board answered without text or structured content: %s", body.Bytes())
+		}
+		a.Ratio = float64(a.TextBytes) / float64(a.JSONBytes)
+		answers = append(answers, a)
+	}
+	return answers, nil
 }
 
 // ProcessReport is one child process: the server or a baseline.
@@ -571,6 +631,9 @@ func (rep *Report) printTable(w io.Writer, out string) {
 	for _, p := range rep.Processes[1:] {
 		ready = append(ready, fmt.Sprintf("%s %.1f ms", p.Name, p.StartToReadyMS))
 		peak = append(peak, fmt.Sprintf("%s %s", p.Name, mibText(p.PeakRSSMiB)))
+	}
+	for _, a := range rep.Answers {
+		fmt.Fprintf(w, "answer text:     %s %d bytes; its structured content as JSON %d bytes (%.2f ×)\n", a.Name, a.TextBytes, a.JSONBytes, a.Ratio)
 	}
 	fmt.Fprintf(w, "start-to-ready:  server %.1f ms (%s)\n", rep.StartToReadyMS, strings.Join(ready, ", "))
 	fmt.Fprintf(w, "peak RSS:        server %s MiB (%s MiB)\n", mibText(rep.PeakRSSMiB), strings.Join(peak, ", "))

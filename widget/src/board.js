@@ -1,5 +1,6 @@
-// The board: renders the board a tool returned, and turns drags, keys and
-// the add form into move_card and add_card calls through the bridge.
+// The board: renders the board a tool returned, turns drags, keys and the
+// add form into move_card and add_card calls through the bridge, and tells
+// the host's model about each change the server confirmed.
 //
 // State is the board as the server last confirmed it plus the operations
 // still in flight; what is shown is always the confirmed board with those
@@ -368,6 +369,102 @@
     else if (dx) target.querySelector(".add-card")?.focus();
   }
 
+  // ---- Telling the model. ----
+  //
+  // A change the person makes here reaches the database, but not the
+  // model, which would go on from the board as it last read it. After each
+  // change the server confirmed, the widget tells the host what changed and
+  // the board as it now is, for the model's next turn. Each update replaces
+  // the last (SEP-1865), so each carries the whole board, bounded.
+
+  // At most this many cards are listed, and at most this many per column;
+  // the column lines say how many there are, and get_board lists them all.
+  const CONTEXT_CARDS = 50;
+  const CONTEXT_CARDS_PER_COLUMN = 10;
+
+  // textValue shows a value as the server's tool results do: a plain token
+  // as it is, anything else as a JSON string, so that no title or name can
+  // forge a field or a line. U+2028 and U+2029, which JSON.stringify leaves
+  // as they are, are escaped too, though the server refuses them in names.
+  function textValue(v) {
+    const s = String(v);
+    if (/^[A-Za-z0-9_.\/:@+-]+$/.test(s)) return s;
+    return JSON.stringify(s).replace(/[\u2028\u2029]/g, (c) => "\\u" + c.charCodeAt(0).toString(16));
+  }
+
+  // record is one line of the server's text format: a kind, then key=value
+  // fields, those without a value left out.
+  function record(kind, fields) {
+    const parts = [kind];
+    for (const [key, v] of Object.entries(fields)) {
+      if (v !== undefined && v !== null && v !== "") parts.push(`${key}=${textValue(v)}`);
+    }
+    return parts.join(" ");
+  }
+
+  // boardContext is the update for a board that just changed: summary, then
+  // the board as lines in the style of the server's tool results (IDs,
+  // titles, positions and versions, which the model needs to chain calls;
+  // no descriptions), and the same board in the shape of get_board's
+  // structured content, without what a change leaves stale (updated_at)
+  // and what the lines leave out (descriptions, labels). The changed card is
+  // always listed, wherever the bound falls.
+  function boardContext(board, summary, changedId) {
+    const perColumn = Math.min(CONTEXT_CARDS_PER_COLUMN, Math.max(1, Math.floor(CONTEXT_CARDS / Math.max(1, board.columns.length))));
+    const cardCount = board.columns.reduce((n, c) => n + c.cards.length, 0);
+    const lines = [summary, record("board", { id: board.id, title: board.title, version: board.version, card_count: cardCount })];
+    const structured = {
+      id: board.id, title: board.title, visibility: board.visibility, owned: board.owned, version: board.version,
+      card_count: cardCount, columns: [],
+    };
+    for (const column of board.columns) {
+      lines.push(record("column", { id: column.id, name: column.name, card_count: column.cards.length }));
+      const cards = [];
+      // Positions are places in the column, which the confirmed board
+      // keeps in order; the version is the one the server last gave.
+      column.cards.forEach((card, position) => {
+        if (position >= perColumn && card.id !== changedId) return;
+        lines.push("  " + record("card", { id: card.id, title: card.title, position, version: card.version }));
+        cards.push({ id: card.id, title: card.title, position, version: card.version });
+      });
+      const more = column.cards.length - cards.length;
+      if (more > 0) lines.push(`  …and ${more} more ${more === 1 ? "card" : "cards"}; get_board lists every card`);
+      structured.columns.push({ id: column.id, name: column.name, card_count: column.cards.length, cards });
+    }
+    return { text: lines.join("\n"), structuredContent: structured };
+  }
+
+  // tellModel sends the confirmed board after a change. Hosts of the
+  // standard get ui/update-model-context (McpAppsBridge.updateModelContext
+  // says when). ChatGPT's Apps SDK also documents window.openai's widget
+  // state as shown to the model ("Anything you pass to setWidgetState will
+  // be shown to the model", Build your ChatGPT UI, "Persist component
+  // state, expose context to ChatGPT", which asks for under 4k tokens), so
+  // the text goes there too where it exists. Nothing here may fail the
+  // change, which is done: every error stays quiet.
+  function tellModel(summary, changedId) {
+    try {
+      const context = boardContext(state.confirmed, summary, changedId);
+      bridge.updateModelContext(context);
+      const openai = window.openai;
+      if (openai && typeof openai.setWidgetState === "function") {
+        Promise.resolve(openai.setWidgetState({ modelContext: context.text })).catch(() => {});
+      }
+    } catch {
+      // The model misses one update; the person's change stands.
+    }
+  }
+
+  // moveSummary words a move_card result as the model's update begins.
+  function moveSummary(out) {
+    const card = out.card;
+    if (out.from_column_id === card.column_id) {
+      return `The user moved card ${textValue(card.title)} within ${textValue(card.column_name)} from position ${out.from_position} to position ${card.position} in the board widget.`;
+    }
+    const from = findColumn(state.confirmed, out.from_column_id);
+    return `The user moved card ${textValue(card.title)} from ${textValue(from ? from.name : out.from_column_id)} to ${textValue(card.column_name)} (position ${card.position}) in the board widget.`;
+  }
+
   // ---- Calls. ----
 
   async function moveCard(cardId, columnId, index) {
@@ -386,6 +483,8 @@
       place(state.confirmed, moved, moved.column_id, moved.position);
       hideNotice();
       announce(`Moved “${moved.title}” to ${moved.column_name}.`);
+      // moved: false means the card already was there; nothing to tell.
+      if (result.structuredContent.moved !== false) tellModel(moveSummary(result.structuredContent), moved.id);
     } catch (err) {
       showRefusal(err, "The card was not moved");
     } finally {
@@ -407,6 +506,7 @@
       place(state.confirmed, card, card.column_id, card.position);
       hideNotice();
       announce(`Added “${card.title}” to ${card.column_name}.`);
+      tellModel(`The user added card ${textValue(card.title)} to ${textValue(card.column_name)} (position ${card.position}) in the board widget.`, card.id);
     } catch (err) {
       // Nothing typed is lost: the title goes back into the open form.
       state.adding = { columnId, draft: title };

@@ -29,6 +29,8 @@ const McpAppsBridge = (() => {
    */
   function create({ host = window.parent, self = window, appInfo, appCapabilities = {}, timeoutMs = 60000 } = {}) {
     let nextId = 1;
+    // What the host said it supports, in its answer to ui/initialize.
+    let hostCapabilities = {};
     const pending = new Map();
     const notificationHandlers = new Map();
     const requestHandlers = new Map([["ping", () => ({})]]);
@@ -115,6 +117,38 @@ const McpAppsBridge = (() => {
       }).observe(element);
     }
 
+    /**
+     * updateModelContext tells the host what its model should know about
+     * the View from the next turn on; each update replaces the last.
+     *
+     * The request is SEP-1865's ui/update-model-context (2026-01-26,
+     * "Requests (View → Host)"): a request, not a notification, with params
+     * content?: ContentBlock[] and structuredContent?: object, answered
+     * with {} or an error. The 2026-01-26 text names no capability for it;
+     * the extension's draft specification and its SDK's
+     * McpUiHostCapabilities add hostCapabilities.updateModelContext, the
+     * content modalities a host takes (text, structuredContent, …). So only
+     * a host that declares it is sent anything, and only the parts it lists.
+     *
+     * It resolves with whether the host took the update and never rejects:
+     * the update is a courtesy to the model, and a host that cannot take it
+     * is no concern of the person's.
+     */
+    async function updateModelContext({ text, structuredContent }) {
+      const accepts = hostCapabilities.updateModelContext;
+      if (!accepts || typeof accepts !== "object") return false;
+      const params = {};
+      if (accepts.text && typeof text === "string" && text) params.content = [{ type: "text", text }];
+      if (accepts.structuredContent && structuredContent && typeof structuredContent === "object") params.structuredContent = structuredContent;
+      if (!params.content && !params.structuredContent) return false;
+      try {
+        await request("ui/update-model-context", params);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+
     self.addEventListener("message", onMessage);
 
     return {
@@ -126,11 +160,14 @@ const McpAppsBridge = (() => {
       /** connect runs the handshake and resolves with the host's answer. */
       async connect(timeout = 30000) {
         const result = await request("ui/initialize", { protocolVersion: PROTOCOL_VERSION, appInfo, appCapabilities }, timeout);
+        const caps = result.hostCapabilities;
+        hostCapabilities = caps && typeof caps === "object" ? caps : {};
         notify("ui/notifications/initialized", {});
         return result;
       },
       /** callTool asks the host to call one of this server's tools. */
       callTool: (name, args) => request("tools/call", { name, arguments: args }),
+      updateModelContext,
     };
   }
 
