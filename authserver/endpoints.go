@@ -68,6 +68,7 @@ type serverMetadata struct {
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	RegistrationEndpoint                       string   `json:"registration_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	JWKSURI                                    string   `json:"jwks_uri"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"` // OIDC
 	ScopesSupported                            []string `json:"scopes_supported"`
@@ -77,6 +78,7 @@ type serverMetadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported,omitempty"`               // OIDC
@@ -105,6 +107,7 @@ func (s *Server) metadata(oidc bool) serverMetadata {
 		TokenEndpoint:                          s.url(PathToken),
 		RegistrationEndpoint:                   s.url(PathRegister),
 		RevocationEndpoint:                     s.url(PathRevoke),
+		IntrospectionEndpoint:                  s.url(PathIntrospect),
 		JWKSURI:                                s.url(PathJWKS),
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{ResponseTypeCode},
@@ -113,6 +116,8 @@ func (s *Server) metadata(oidc bool) serverMetadata {
 		CodeChallengeMethodsSupported:          []string{"S256"},
 		TokenEndpointAuthMethodsSupported:      supportedAuthMethods,
 		RevocationEndpointAuthMethodsSupported: supportedAuthMethods,
+		// A resource server authenticates with a secret (RFC 7662 §2.1).
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost},
 		// Any https client_id is fetched as its metadata document
 		// (cimd.go); ChatGPT prefers this to DCR when it is advertised.
 		ClientIDMetadataDocumentSupported: true,

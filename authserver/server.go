@@ -136,6 +136,7 @@ const (
 	PathAuthorize    = "/oauth/authorize"
 	PathToken        = "/oauth/token"
 	PathRevoke       = "/oauth/revoke"
+	PathIntrospect   = "/oauth/introspect"
 	PathUserinfo     = "/oauth/userinfo"
 	PathAccount      = "/account"
 )
@@ -151,6 +152,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle(PathRegister, cors(http.HandlerFunc(s.handleRegister)))
 	mux.Handle(PathToken, cors(http.HandlerFunc(s.handleToken)))
 	mux.Handle(PathRevoke, cors(http.HandlerFunc(s.handleRevoke)))
+	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.Handle(PathUserinfo, cors(http.HandlerFunc(s.handleUserinfo)))
 	mux.Handle(PathAuthorize, pageHeaders(http.HandlerFunc(s.handleAuthorize)))
 	mux.Handle(PathAccount, pageHeaders(http.HandlerFunc(s.handleAccount)))

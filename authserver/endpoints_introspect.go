@@ -1,0 +1,137 @@
+package authserver
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+)
+
+// introspection is an RFC 7662 §2.2 answer. An inactive token's answer
+// holds active alone: saying why would tell the caller about a token it
+// should not learn anything from.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  string `json:"aud,omitempty"`
+	Issuer    string `json:"iss,omitempty"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	TokenID   string `json:"jti,omitempty"`
+}
+
+// handleIntrospect is token introspection (RFC 7662), for resource servers
+// that check this server's tokens by asking rather than by verifying them.
+//
+// Only a confidential client that the operator added (kanban-mcp clients
+// add -confidential) may ask: §2.1 requires the caller to authenticate,
+// and §4 lets the server decide who may learn about tokens. A client
+// registered by anyone through DCR, or a public one, is refused, since it
+// could otherwise read who holds any token it came by. Failed
+// authentications count against the token endpoint's per-(client_id, IP)
+// backoff.
+//
+// An access token is active when it would be accepted at the resource:
+// signature, issuer, audience and expiry check out, and neither its grant
+// nor its user is revoked or blocked. Anything else, refresh tokens
+// included (they are for the client alone), is {"active": false}.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	form, f := readForm(w, r, "token", "client_secret")
+	if f != nil {
+		writeFailure(w, f)
+		return
+	}
+	creds, f := readClientCredentials(r, form)
+	if f != nil {
+		writeFailure(w, f)
+		return
+	}
+	pair := ratelimit.Key(creds.id, clientip.Network(ip))
+	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
+		return
+	}
+	client, f := s.authenticateClient(ctx, creds, ip)
+	if f == nil && client.Public() {
+		// A public client proves nothing about who asks.
+		f = &failure{status: http.StatusUnauthorized, code: errInvalidClient,
+			description: "Introspection needs client authentication: a public client cannot introspect tokens."}
+	}
+	if f != nil {
+		if f.code == errInvalidClient {
+			s.limits.tokenFailures.Fail(pair)
+		}
+		s.log.InfoContext(ctx, "introspection refused", "client_id", loggedClientID(creds.id), "ip", ip, "error", f.code, "reason", f.description)
+		writeFailure(w, f)
+		return
+	}
+	if client.Source != SourcePreregistered {
+		s.log.InfoContext(ctx, "introspection refused: client not added by the operator", "client_id", client.ID, "ip", ip)
+		writeOAuthError(w, http.StatusForbidden, errUnauthorizedClient,
+			"Only a confidential client added by the operator (kanban-mcp clients add -confidential) may introspect tokens.")
+		return
+	}
+	token := form.Get("token")
+	if token == "" {
+		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
+		return
+	}
+	answer, err := s.introspect(ctx, token)
+	if err != nil {
+		s.log.ErrorContext(ctx, "introspection failed", "client_id", client.ID, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeOAuthError(w, http.StatusServiceUnavailable, errServerError, "The token cannot be checked right now; retry.")
+		return
+	}
+	s.log.InfoContext(ctx, "token introspected", "client_id", client.ID, "ip", ip, "active", answer.Active)
+	writeJSON(w, http.StatusOK, answer)
+}
+
+// introspect checks token as the resource server would. An error is a
+// failure to check (the database), never a verdict on the token.
+func (s *Server) introspect(ctx context.Context, token string) (introspection, error) {
+	if strings.Count(token, ".") != 2 {
+		return introspection{}, nil // a refresh token, or not ours
+	}
+	v, err := s.verifier(ctx)
+	if err != nil {
+		return introspection{}, err
+	}
+	p, err := v.Verify(ctx, token)
+	if err != nil {
+		return introspection{}, nil
+	}
+	var revocations auth.RevocationChecker = s.opts.Grants.RevocationChecker(s.opts.Issuer)
+	if s.opts.Blocked != nil {
+		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
+	}
+	revoked, err := revocations.Revoked(ctx, p)
+	if err != nil {
+		return introspection{}, err
+	}
+	if revoked {
+		return introspection{}, nil
+	}
+	return introspection{
+		Active:    true,
+		Scope:     strings.Join(p.Scopes, " "),
+		ClientID:  p.ClientID,
+		Subject:   p.Subject,
+		Audience:  s.opts.Resource,
+		Issuer:    p.Issuer,
+		ExpiresAt: p.ExpiresAt.Unix(),
+		TokenType: "Bearer",
+		TokenID:   p.TokenID,
+	}, nil
+}
