@@ -7,6 +7,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
@@ -79,7 +80,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	if client.Source != SourcePreregistered {
 		s.log.InfoContext(ctx, "introspection refused: client not added by the operator", "client_id", client.ID, "ip", ip)
 		writeOAuthError(w, http.StatusForbidden, errUnauthorizedClient,
-			"Only a confidential client added by the operator (kanban-mcp clients add -confidential) may introspect tokens.")
+			"Only a confidential client added by the operator ("+product.Name+" clients add -confidential) may introspect tokens.")
 		return
 	}
 	token := form.Get("token")
