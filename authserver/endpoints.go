@@ -397,22 +397,71 @@ func cimdLimitFailure(ce *CIMDError) *failure {
 		description: "The server is fetching too many client metadata documents right now; retry in a few seconds."}
 }
 
-// verifier returns a verifier of our own access tokens: issuer and
-// audience exactly as minted, keys read from the key table. Building one
-// is cheap (no goroutine, no fetch: VerifierConfig.Keys is set), so each
-// request that needs it builds its own and the Server keeps no state for
-// it.
-func (s *Server) verifier(ctx context.Context) (*auth.Verifier, error) {
-	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		Issuer:   s.opts.Issuer,
-		Audience: s.opts.Resource,
-		Keys:     tableKeys{keys: s.opts.Keys},
-		Logger:   s.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
+// verifier returns a verifier of our own access tokens, for any resource
+// we issue them for: issuer and audience exactly as minted, keys read from
+// the key table. Building one is cheap (no goroutine, no fetch:
+// VerifierConfig.Keys is set), so each request that needs it builds its
+// own and the Server keeps no state for it.
+func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
+	v := &ownTokens{}
+	for _, resource := range s.resources() {
+		one, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:   s.opts.Issuer,
+			Audience: resource,
+			Keys:     tableKeys{keys: s.opts.Keys},
+			Logger:   s.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
+		}
+		v.resources = append(v.resources, resource)
+		v.verifiers = append(v.verifiers, one)
 	}
 	return v, nil
+}
+
+// ownTokens verifies access tokens we issued for any of our resources.
+type ownTokens struct {
+	resources []string
+	verifiers []*auth.Verifier
+}
+
+// Verify is auth.TokenVerifier: the first resource whose verifier accepts
+// the token, else the refusal for our own resource.
+func (o *ownTokens) Verify(ctx context.Context, raw string) (*auth.Principal, error) {
+	p, _, err := o.VerifyFor(ctx, raw)
+	return p, err
+}
+
+// VerifyFor is Verify that also says which resource the token is for.
+func (o *ownTokens) VerifyFor(ctx context.Context, raw string) (*auth.Principal, string, error) {
+	var first error
+	for i, v := range o.verifiers {
+		p, err := v.Verify(ctx, raw)
+		if err == nil {
+			return p, o.resources[i], nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, "", first
+}
+
+// resources are the protected resources we issue tokens for, ours first.
+func (s *Server) resources() []string {
+	return append([]string{s.opts.Resource}, s.opts.ExtraResources...)
+}
+
+// knownResource returns the configured form of a resource we issue
+// tokens for that r names (scheme and host in any case), or false.
+func (s *Server) knownResource(r string) (string, bool) {
+	for _, known := range s.resources() {
+		if SameResource(r, known) {
+			return known, true
+		}
+	}
+	return "", false
 }
 
 // tableKeys is the auth.KeySource for revocation and userinfo: it reads

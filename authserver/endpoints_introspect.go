@@ -109,7 +109,7 @@ func (s *Server) introspect(ctx context.Context, token string) (introspection, e
 	if err != nil {
 		return introspection{}, err
 	}
-	p, err := v.Verify(ctx, token)
+	p, resource, err := v.VerifyFor(ctx, token)
 	if err != nil {
 		return introspection{}, nil
 	}
@@ -129,7 +129,7 @@ func (s *Server) introspect(ctx context.Context, token string) (introspection, e
 		Scope:     strings.Join(p.Scopes, " "),
 		ClientID:  p.ClientID,
 		Subject:   p.Subject,
-		Audience:  s.opts.Resource,
+		Audience:  resource,
 		Issuer:    p.Issuer,
 		ExpiresAt: p.ExpiresAt.Unix(),
 		TokenType: "Bearer",

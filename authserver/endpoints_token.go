@@ -329,17 +329,18 @@ func (s *Server) grantFailure(ctx context.Context, err error, grantType, clientI
 // mintTokens signs the access token of gr (and, for a code exchange with
 // openid, the ID token) and assembles the answer.
 func (s *Server) mintTokens(ctx context.Context, gr Grant, refresh string, fromCode bool) (*tokenResponse, *failure) {
-	if gr.Resource != s.opts.Resource {
-		// A grant made before the server's BASE_URL changed: its tokens
-		// would be refused by the resource server anyway.
+	resource, ok := s.knownResource(gr.Resource)
+	if !ok {
+		// A grant made before the server's BASE_URL or its extra
+		// resources changed: its tokens would be refused anyway.
 		return nil, &failure{status: http.StatusBadRequest, code: ErrCodeInvalidGrant, grantID: gr.ID,
-			description: "The authorization is for another resource than this server's; authorize again."}
+			description: "The authorization is for a resource this server no longer issues tokens for; authorize again."}
 	}
 	now := s.now()
 	access, _, err := MintAccessToken(ctx, s.opts.Keys, AccessTokenSpec{
 		Issuer:   s.opts.Issuer,
 		Grant:    gr,
-		Audience: s.opts.Resource,
+		Audience: resource,
 		Lifetime: s.opts.AccessTokenLifetime,
 		IssuedAt: now,
 	})

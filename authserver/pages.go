@@ -518,10 +518,16 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 	}
 
 	req.resource = s.opts.Resource
-	for _, res := range params["resource"] {
-		if !SameResource(res, s.opts.Resource) {
-			return req, redirectFailure(authzErrInvalidTarget, "This server issues tokens only for the resource "+s.opts.Resource+"."), nil
+	for i, res := range params["resource"] {
+		known, ok := s.knownResource(res)
+		switch {
+		case !ok:
+			return req, redirectFailure(authzErrInvalidTarget, "This server issues tokens only for the resources "+strings.Join(s.resources(), ", ")+"."), nil
+		case i > 0 && known != req.resource:
+			// A grant, and its tokens' audience, is for one resource.
+			return req, redirectFailure(authzErrInvalidTarget, "Name one resource per authorization; authorize again for another."), nil
 		}
+		req.resource = known
 	}
 
 	req.nonce = params.Get("nonce")
@@ -727,7 +733,17 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 		ClientID:         id,
 		RedirectHost:     redirectHost,
 		RedirectLoopback: IsLoopbackRedirectURI(req.redirectURI),
+		Resource:         otherResource(req.resource, s.opts.Resource),
 		Kept:             kept,
 		ScopeGroups:      groups,
 	})
+}
+
+// otherResource is resource when it is not this server's own, for the
+// consent page to name; "" otherwise.
+func otherResource(resource, own string) string {
+	if resource == own {
+		return ""
+	}
+	return resource
 }

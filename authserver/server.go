@@ -22,9 +22,15 @@ type ServerOptions struct {
 	// Issuer is the issuer identifier: BASE_URL, no trailing slash. Every
 	// endpoint URL is derived from it.
 	Issuer string
-	// Resource is the one protected resource (BASE_URL + "/mcp"): the
-	// default RFC 8707 resource and the access tokens' audience.
+	// Resource is this server's protected resource (BASE_URL + "/mcp"):
+	// the default RFC 8707 resource and the access tokens' audience.
 	Resource string
+	// ExtraResources are other protected resources (RFC 8707) that this
+	// server issues tokens for, so that one sign-in serves several MCP
+	// servers: a client names one with the resource parameter, and its
+	// tokens have it as their audience. Their servers check the tokens
+	// with this server's keys or by introspection.
+	ExtraResources []string
 
 	Store *Store
 	Keys  *Keys

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +34,10 @@ type Config struct {
 	BuiltInAuthServer bool
 	// KeyEncryptionKey encrypts the built-in server's signing keys at rest;
 	// empty stores them plain.
-	KeyEncryptionKey   string
+	KeyEncryptionKey string
+	// ExtraResources are other MCP servers' resources that the built-in
+	// authorization server issues tokens for too.
+	ExtraResources     []string
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
 	UnusedClientExpiry time.Duration
@@ -136,6 +140,11 @@ func settings() []setting {
 			env: "KEY_ENCRYPTION_KEY", flag: "key-encryption-key", def: "",
 			help: "secret that encrypts the built-in server's signing keys at rest",
 			doc:  "secret that encrypts the built-in server's signing keys in the database (`openssl rand -base64 32`); without it they are stored plain, with a warning on non-local deployments",
+		},
+		{
+			env: "AUTH_EXTRA_RESOURCES", flag: "auth-extra-resources", def: "",
+			help: "other MCP servers' resource URLs (comma-separated) that the built-in authorization server also issues tokens for",
+			doc:  "other MCP servers' resource URLs (RFC 8707), comma-separated, that the built-in authorization server also issues tokens for, so that one sign-in serves several servers; they check the tokens by introspection or with its keys (see [Opaque tokens](#opaque-access-tokens-introspection))",
 		},
 		{
 			env: "ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m",
@@ -422,6 +431,26 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	c.KeyEncryptionKey = get("KEY_ENCRYPTION_KEY")
 	if k := c.KeyEncryptionKey; k != "" && len(k) < 16 {
 		bad("KEY_ENCRYPTION_KEY is shorter than 16 bytes; use a long random secret, e.g. the output of: openssl rand -base64 32")
+	}
+	c.ExtraResources = nil
+	if strings.TrimSpace(get("AUTH_EXTRA_RESOURCES")) != "" && !c.BuiltInAuthServer {
+		bad("AUTH_EXTRA_RESOURCES is set but the built-in authorization server does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
+	}
+	for r := range strings.SplitSeq(get("AUTH_EXTRA_RESOURCES"), ",") {
+		r = strings.TrimSpace(r)
+		switch {
+		case r == "" || !c.BuiltInAuthServer:
+			continue
+		case r == c.Resource:
+			bad("AUTH_EXTRA_RESOURCES names %s, this server's own resource; list only other servers' resources", r)
+		case slices.Contains(c.ExtraResources, r):
+			bad("AUTH_EXTRA_RESOURCES names %s twice", r)
+		default:
+			if err := checkSecureURL("AUTH_EXTRA_RESOURCES", r); err != nil {
+				errs = append(errs, err)
+			}
+			c.ExtraResources = append(c.ExtraResources, r)
+		}
 	}
 	c.AccessTokenTTL = positiveDuration(get("ACCESS_TOKEN_TTL"), "ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour, &errs)
 	if c.AccessTokenTTL%time.Second != 0 {

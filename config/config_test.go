@@ -24,7 +24,7 @@ var envNames = []string{
 	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE", "INBAND_CHALLENGE_USER_AGENTS",
 	"OAUTH_INTROSPECTION_URL", "OAUTH_INTROSPECTION_CLIENT_ID", "OAUTH_INTROSPECTION_CLIENT_SECRET", "OAUTH_INTROSPECT",
-	"OAUTH_INTROSPECTION_AUDIENCE_CHECK", "INTROSPECTION_CACHE_TTL",
+	"OAUTH_INTROSPECTION_AUDIENCE_CHECK", "INTROSPECTION_CACHE_TTL", "AUTH_EXTRA_RESOURCES",
 	"WIDGET_DOMAIN", "OPENAI_APPS_CHALLENGE", "PRIVACY_POLICY_URL", "TERMS_URL",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
 	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK", "MEMORY_LIMIT",
@@ -95,6 +95,7 @@ type view struct {
 	IntrospectionClientSecret, IntrospectMode   string
 	SkipIntrospectionAudience                   bool
 	IntrospectionCacheTTL                       time.Duration
+	ExtraResources                              []string
 	AuthChallenge                               auth.ChallengeMode
 	InBandUserAgents                            []string
 	WidgetDomain, AppsChallenge                 string
@@ -121,7 +122,8 @@ func viewOf(c *config.Config) view {
 		IntrospectionURL: c.IntrospectionURL, IntrospectionClientID: c.IntrospectionClientID,
 		IntrospectionClientSecret: c.IntrospectionClientSecret, IntrospectMode: c.IntrospectMode,
 		SkipIntrospectionAudience: c.SkipIntrospectionAudience, IntrospectionCacheTTL: c.IntrospectionCacheTTL,
-		AuthChallenge: c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
+		ExtraResources: c.ExtraResources,
+		AuthChallenge:  c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
 		WidgetDomain: c.WidgetDomain, AppsChallenge: c.AppsChallenge, PrivacyPolicyURL: c.PrivacyPolicyURL, TermsURL: c.TermsURL,
 		AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
 		AuditRetention: c.AuditRetention, AnonAuditPerHour: c.AnonAuditPerHour, AnonAuditPerIPPerHour: c.AnonAuditPerIPPerHour,
@@ -278,6 +280,11 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
+			name:   "AUTH_EXTRA_RESOURCES",
+			env:    map[string]string{"AUTH_EXTRA_RESOURCES": " https://other.example/mcp, http://127.0.0.1:9000/mcp "},
+			change: func(v *view) { v.ExtraResources = []string{"https://other.example/mcp", "http://127.0.0.1:9000/mcp"} },
+		},
+		{
 			name: "introspection of every token, without the audience check",
 			env: map[string]string{
 				"OAUTH_ISSUER":                       "https://idp.example",
@@ -386,6 +393,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"OAUTH_INTROSPECTION_URL over http", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "http://idp.example/introspect",
 			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "https"}},
 		{"an introspection client without the URL", map[string]string{"OAUTH_INTROSPECTION_CLIENT_ID": "rs"}, []string{"OAUTH_INTROSPECTION_URL"}},
+		{"AUTH_EXTRA_RESOURCES with another issuer", map[string]string{"OAUTH_ISSUER": "https://idp.example", "AUTH_EXTRA_RESOURCES": "https://other.example/mcp"},
+			[]string{"AUTH_EXTRA_RESOURCES", "OAUTH_ISSUER"}},
+		{"AUTH_EXTRA_RESOURCES naming our own", map[string]string{"AUTH_EXTRA_RESOURCES": "http://localhost:8080/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "own resource"}},
+		{"AUTH_EXTRA_RESOURCES twice", map[string]string{"AUTH_EXTRA_RESOURCES": "https://o.example/mcp,https://o.example/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "twice"}},
+		{"AUTH_EXTRA_RESOURCES over http", map[string]string{"AUTH_EXTRA_RESOURCES": "http://other.example/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "https"}},
 		{"OAUTH_INTROSPECT unknown", map[string]string{"OAUTH_INTROSPECT": "sometimes"}, []string{"OAUTH_INTROSPECT", "always"}},
 		{"OAUTH_INTROSPECTION_AUDIENCE_CHECK unknown", map[string]string{"OAUTH_INTROSPECTION_AUDIENCE_CHECK": "maybe"}, []string{"OAUTH_INTROSPECTION_AUDIENCE_CHECK"}},
 		{"OAUTH_JWKS_URL without OAUTH_ISSUER", map[string]string{"OAUTH_JWKS_URL": "https://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "OAUTH_ISSUER"}},

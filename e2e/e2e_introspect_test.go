@@ -2,32 +2,48 @@ package e2e
 
 import (
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 )
 
 // TestIntrospectionAgainstBuiltInServer: resource servers that check
 // tokens by introspection (OAUTH_INTROSPECT=always) against a real
-// kanban-mcp running its built-in authorization server, whose RFC 7662
-// endpoint they authenticate to with a confidential client the operator
-// added (clients add -confidential). The built-in server issues tokens
-// for its own resource only (AUTH_EXTRA_RESOURCES, which would let it
-// issue them for others, is not built yet), so the resource servers name
-// that resource as their audience (OAUTH_AUDIENCE), except the one that
-// checks a foreign audience is refused.
+// kanban-mcp running its built-in authorization server, which lists their
+// resources in AUTH_EXTRA_RESOURCES and so issues tokens for them (RFC
+// 8707): one sign-in there serves them all. They authenticate to its RFC
+// 7662 endpoint with a confidential client the operator added (clients add
+// -confidential).
 func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	t.Parallel()
-	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http"})
+	// The resource servers' addresses are fixed first: the authorization
+	// server's configuration names their resources.
+	type planned struct {
+		port int
+		url  string
+	}
+	plan := func() planned {
+		port := freePort(t)
+		return planned{port, "http://localhost:" + strconv.Itoa(port)}
+	}
+	quickAt, patientAt, strangerAt := plan(), plan(), plan()
+	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
+		"AUTH_EXTRA_RESOURCES": quickAt.url + "/mcp," + patientAt.url + "/mcp"})
 	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
 	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
 	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
 	if clientID == nil || secret == nil {
 		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
 	}
-	resourceServer := func(cacheTTL, audience string) *testServer {
-		env := map[string]string{
+	resourceServer := func(at planned, cacheTTL string) *testServer {
+		rs := startServerOn(t, at.port, testissuer.New(t, testissuer.Options{}), map[string]string{
 			"OAUTH_ISSUER":                      as.URL,
 			"AUTH_SERVER":                       "off",
 			"AUTH_CHALLENGE":                    "http",
@@ -36,33 +52,37 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 			"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1],
 			"OAUTH_INTROSPECT":                  "always",
 			"INTROSPECTION_CACHE_TTL":           cacheTTL,
-		}
-		if audience != "" {
-			env["OAUTH_AUDIENCE"] = audience
-		}
-		rs := startServer(t, env)
+		})
 		if strings.Contains(rs.Log.String(), secret[1]) {
 			t.Errorf("the introspection client's secret reached the log")
 		}
 		return rs
 	}
-	quick := resourceServer("1s", as.MCP())   // revocations reach it within a second
-	patient := resourceServer("1h", as.MCP()) // keeps answers through an outage
-	foreign := resourceServer("1h", "")       // expects its own resource as the audience
+	quick := resourceServer(quickAt, "1s")       // revocations reach it within a second
+	patient := resourceServer(patientAt, "1h")   // keeps answers through an outage
+	stranger := resourceServer(strangerAt, "1h") // not in AUTH_EXTRA_RESOURCES
 
-	access, registered, _ := builtInToken(t, as, "kanban.write")
-	unseen, _, _ := builtInToken(t, as, "kanban.write")
+	password, err := os.ReadFile(filepath.Join(filepath.Dir(as.DBPath), "demo-password.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := secRegister(t, as, "Introspected client")
+	tokenFor := func(rs *testServer) string {
+		return secConnectFor(t, as, secBrowser(), registered, "demo", strings.TrimSpace(string(password)), "kanban.write", rs.MCP()).Access
+	}
+	access, forPatient, unseen := tokenFor(quick), tokenFor(patient), tokenFor(patient)
 
 	t.Run("active", func(t *testing.T) {
-		// The same caller as at the authorization server's own resource.
-		want := as.mustCall(t, access, "whoami", nil).Structured
+		// The same caller as a token for the authorization server's own
+		// resource names.
+		want := as.mustCall(t, tokenFor(as), "whoami", nil).Structured
 		who := quick.mustCall(t, access, "whoami", nil).Structured
 		if str(who, "subject") != str(want, "subject") || str(who, "issuer") != as.URL || str(who, "client_id") != registered ||
 			describe(who["scopes"]) != describe(want["scopes"]) {
 			t.Errorf("whoami through introspection = %v, want the caller of %v", who, want)
 		}
 		quick.mustCall(t, access, "create_board", map[string]any{"title": "Checked by introspection"})
-		patient.mustCall(t, access, "whoami", nil)
+		patient.mustCall(t, forPatient, "whoami", nil)
 	})
 	t.Run("missing scope", func(t *testing.T) {
 		resp := quick.call(t, access, "share_board", map[string]any{"board_id": "b_aaaaaaaaaaaaaaaaaaaa", "visibility": "public"})
@@ -76,11 +96,27 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	t.Run("inactive", func(t *testing.T) {
 		checkInvalidToken(t, quick, quick.call(t, "not-a-token-the-server-issued", "whoami", nil))
 	})
-	t.Run("foreign audience", func(t *testing.T) {
-		resp := foreign.call(t, access, "whoami", nil)
-		checkInvalidToken(t, foreign, resp)
-		if !strings.Contains(challengeParams(t, resp.Header.Get("WWW-Authenticate"))["error_description"], "different audience") {
-			t.Errorf("challenge %q does not say the audience is wrong", resp.Header.Get("WWW-Authenticate"))
+	t.Run("another server's token", func(t *testing.T) {
+		// A token for quick is refused by patient, and the authorization
+		// server's own resource refuses both.
+		for _, tc := range []struct {
+			rs    *testServer
+			token string
+		}{{patient, access}, {stranger, access}, {as, access}, {as, forPatient}} {
+			resp := tc.rs.call(t, tc.token, "whoami", nil)
+			checkInvalidToken(t, tc.rs, resp)
+			if !strings.Contains(challengeParams(t, resp.Header.Get("WWW-Authenticate"))["error_description"], "different audience") {
+				t.Errorf("%s: challenge %q does not say the audience is wrong", tc.rs.URL, resp.Header.Get("WWW-Authenticate"))
+			}
+		}
+	})
+	t.Run("a resource the authorization server does not serve", func(t *testing.T) {
+		q := url.Values{"response_type": {"code"}, "client_id": {registered}, "redirect_uri": {secRedirect}, "scope": {"kanban.read"},
+			"state": {"s"}, "resource": {stranger.MCP()}, "code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}
+		resp := browse(t, secBrowser(), http.MethodGet, as.URL+"/oauth/authorize?"+q.Encode(), nil)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.Status != http.StatusFound || loc == nil || loc.Query().Get("error") != "invalid_target" {
+			t.Errorf("authorize for %s: %d Location %q, want a redirect with invalid_target", stranger.MCP(), resp.Status, resp.Header.Get("Location"))
 		}
 	})
 	t.Run("revoked at the authorization server", func(t *testing.T) {
@@ -104,7 +140,7 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 		<-as.finished
 		as.finished <- nil // for the cleanup, which waits for it too
 		// The answer cached before the outage is served.
-		patient.mustCall(t, access, "whoami", nil)
+		patient.mustCall(t, forPatient, "whoami", nil)
 		// A token the server has not seen cannot be checked: 503, so that
 		// the client keeps it and retries, never a 401.
 		resp := patient.call(t, unseen, "whoami", nil)
