@@ -109,7 +109,12 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 		cfg.InactiveTTL = 5 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		cfg.HTTPClient = &http.Client{
+			Timeout: 5 * time.Second,
+			// A redirect would send the token again, maybe elsewhere: an
+			// answer that is not the endpoint's own is no answer.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -136,8 +141,8 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 		return v.p, v.reject.orNil()
 	}
 	// Concurrent first uses of a token share one request, which outlives
-	// any one caller's cancellation.
-	res, err, _ := i.group.Do(string(key[:]), func() (any, error) {
+	// any one caller's cancellation; a caller that goes away stops waiting.
+	ch := i.group.DoChan(string(key[:]), func() (any, error) {
 		v, err := i.introspect(context.WithoutCancel(ctx), raw)
 		if err != nil {
 			return nil, err
@@ -145,11 +150,16 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 		i.store(key, v)
 		return v, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionUnavailable, ctx.Err())
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		v := res.Val.(introspected)
+		return v.p, v.reject.orNil()
 	}
-	v := res.(introspected)
-	return v.p, v.reject.orNil()
 }
 
 // orNil returns e as an error, nil when e is nil (a typed nil would not
@@ -175,9 +185,20 @@ func (i *Introspector) store(key [32]byte, v introspected) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if len(i.cache) >= maxIntrospected {
+		// Expired entries go first, then refusals (a flood of made-up
+		// tokens must not push out the answers that keep real callers
+		// working through an outage), and only then everything.
 		now := i.cfg.Now()
 		for k, e := range i.cache {
 			if !now.Before(e.until) {
+				delete(i.cache, k)
+			}
+		}
+		for k, e := range i.cache {
+			if len(i.cache) < maxIntrospected {
+				break
+			}
+			if e.reject != nil {
 				delete(i.cache, k)
 			}
 		}

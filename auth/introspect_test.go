@@ -39,6 +39,11 @@ func newIntrospectionServer(t *testing.T) *introspectionServer {
 	s := &introspectionServer{answers: map[string]any{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		if r.URL.Path == "/elsewhere" {
+			// Where a redirect points: an answer the endpoint never gave.
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "redirected", "aud": isResource})
+			return
+		}
 		if s.release != nil {
 			<-s.release
 		}
@@ -54,6 +59,11 @@ func newIntrospectionServer(t *testing.T) *introspectionServer {
 			found = true
 		}
 		s.mu.Unlock()
+		if status == http.StatusTemporaryRedirect {
+			// Following it would post the token again, to wherever it says.
+			http.Redirect(w, r, s.URL+"/elsewhere", status)
+			return
+		}
 		if status != 0 {
 			w.WriteHeader(status)
 			return
@@ -182,6 +192,7 @@ func TestIntrospectorUnavailable(t *testing.T) {
 		{"our credentials refused", func(_ *introspectionServer, c *auth.IntrospectorConfig) { c.ClientSecret = "wrong" }},
 		{"not JSON", func(s *introspectionServer, _ *auth.IntrospectorConfig) { s.status = http.StatusOK }},
 		{"down", func(s *introspectionServer, _ *auth.IntrospectorConfig) { s.Close() }},
+		{"redirected elsewhere", func(s *introspectionServer, _ *auth.IntrospectorConfig) { s.status = http.StatusTemporaryRedirect }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newIntrospectionServer(t)

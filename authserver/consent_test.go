@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -489,6 +490,19 @@ func TestPagesExtraResources(t *testing.T) {
 	page = own.signIn(own.authorize(e.params(map[string]string{"scope": "kanban.read"})), "alice")
 	if strings.Contains(page.body, "For the service at") {
 		t.Errorf("the consent page names a service for our own resource:\n%s", page.body)
+	}
+
+	// Consent remembered for our own resource does not stand for the
+	// other service: its page is shown again.
+	remembering := e.browser()
+	remembering.connect(e.params(map[string]string{"scope": "kanban.read"}), "alice", scopeRead)
+	again := remembering.authorize(e.params(map[string]string{"scope": "kanban.read"}))
+	if again.status != http.StatusSeeOther && again.status != http.StatusFound {
+		t.Fatalf("with consent remembered, our own resource answered %d, want a redirect with a code:\n%s", again.status, again.body)
+	}
+	other2 := remembering.authorize(e.params(map[string]string{"scope": "kanban.read", "resource": other}))
+	if !strings.Contains(other2.body, "For the service at") {
+		t.Errorf("consent remembered for our own resource was used for %s (status %d, Location %q)", other, other2.status, other2.header.Get("Location"))
 	}
 
 	for name, resources := range map[string][]string{

@@ -420,6 +420,10 @@ func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
 	return v, nil
 }
 
+// errKeysUnreadable is a failure to read our own published keys: the
+// database's problem, never a verdict on a token.
+var errKeysUnreadable = errors.New("read the published signing keys")
+
 // ownTokens verifies access tokens we issued for any of our resources.
 type ownTokens struct {
 	resources []string
@@ -485,7 +489,7 @@ func (t tableKeys) Keyfunc(ctx context.Context) jwt.Keyfunc {
 		kid, _ := tok.Header["kid"].(string)
 		published, err := t.keys.published(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read the published signing keys: %w", err)
+			return nil, fmt.Errorf("%w: %w", errKeysUnreadable, err)
 		}
 		for _, j := range published {
 			if j.Marshal().KID == kid {

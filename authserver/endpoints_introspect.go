@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -77,6 +78,12 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		writeFailure(w, f)
 		return
 	}
+	if s.blocked(ctx, "", client.ID) {
+		// A client whose secret leaked is blocked; it learns nothing more.
+		s.log.InfoContext(ctx, "introspection refused: client blocked", "client_id", client.ID, "ip", ip)
+		writeOAuthError(w, http.StatusForbidden, errUnauthorizedClient, "This client is blocked by the operator.")
+		return
+	}
 	if client.Source != SourcePreregistered {
 		s.log.InfoContext(ctx, "introspection refused: client not added by the operator", "client_id", client.ID, "ip", ip)
 		writeOAuthError(w, http.StatusForbidden, errUnauthorizedClient,
@@ -110,6 +117,9 @@ func (s *Server) introspect(ctx context.Context, token string) (introspection, e
 		return introspection{}, err
 	}
 	p, resource, err := v.VerifyFor(ctx, token)
+	if errors.Is(err, errKeysUnreadable) {
+		return introspection{}, err // 503: "inactive" would make the caller drop a good token
+	}
 	if err != nil {
 		return introspection{}, nil
 	}

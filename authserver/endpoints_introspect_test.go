@@ -13,7 +13,8 @@ import (
 // an access token would be accepted at the resource, and what it grants;
 // every other token, and every other caller, learns nothing.
 func TestIntrospect(t *testing.T) {
-	e := newEPEnv(t, nil)
+	const other = "https://other.example/mcp"
+	e := newEPEnv(t, func(o *ServerOptions) { o.ExtraResources = []string{other} })
 	public := e.publicClient(t)
 	register := func(method string, source ClientSource) (Client, string) {
 		return mustRegister(t, e.store, RegistrationRequest{
@@ -93,6 +94,37 @@ func TestIntrospect(t *testing.T) {
 			return e.postForm(t, PathIntrospect, url.Values{"token": {head + ".e30.c2lnbmF0dXJl"}}, asRS), inactive
 		},
 		wantStatus: http.StatusOK,
+	}, {
+		name: "a token for another resource we issue tokens for",
+		run: func(t *testing.T) (epResp, map[string]any) {
+			verifier, challenge := newPKCE()
+			code, err := e.grants.IssueCode(t.Context(), CodeRequest{
+				Subject: e.alice.Subject, ClientID: public.ID, RedirectURI: epRedirect, CodeChallenge: challenge,
+				Resource: other, Scope: []string{"kanban.read"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := codeForm(public.ID, code, verifier)
+			f.Set("resource", other)
+			tok := tokens(t, e.postForm(t, PathToken, f))
+			r := e.postForm(t, PathIntrospect, url.Values{"token": {tok.AccessToken}}, asRS)
+			got := r.JSON(t)
+			if got["aud"] != other || got["active"] != true {
+				t.Errorf("answer %v, want active with aud %s", got, other)
+			}
+			return r, got
+		},
+		wantStatus: http.StatusOK,
+	}, {
+		name: "a client the operator blocked",
+		run: func(t *testing.T) (epResp, map[string]any) {
+			tok := e.connect(t, public.ID, epAuthz{})
+			e.blocked.set(rs.ID, true)
+			defer e.blocked.set(rs.ID, false)
+			return e.postForm(t, PathIntrospect, url.Values{"token": {tok.AccessToken}}, asRS), nil
+		},
+		wantStatus: http.StatusForbidden, wantError: "unauthorized_client",
 	}, {
 		name: "no token",
 		run: func(t *testing.T) (epResp, map[string]any) {

@@ -265,7 +265,10 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
 		return
 	}
-	if !req.promptConsent && !IsLoopbackRedirectURI(req.redirectURI) {
+	// Remembered consent is per client, not per resource: it stands only
+	// for this server's own resource, so that access to another service
+	// (ExtraResources) is always asked for on a page that names it.
+	if !req.promptConsent && !IsLoopbackRedirectURI(req.redirectURI) && req.resource == s.opts.Resource {
 		remembered, ok, err := s.opts.Grants.Consent(ctx, sess.Subject, req.client.ID)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: reading the remembered consent failed", err)

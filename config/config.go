@@ -493,8 +493,11 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		if c.IntrospectionClientID != "" || c.IntrospectionClientSecret != "" {
 			bad("OAUTH_INTROSPECTION_CLIENT_ID or _SECRET is set but OAUTH_INTROSPECTION_URL is not; set the issuer's introspection endpoint, or unset them")
 		}
-	case c.BuiltInAuthServer:
+	case c.BuiltInAuthServer || c.Issuer == "":
 		bad("OAUTH_INTROSPECTION_URL is set but OAUTH_ISSUER is not: introspection asks an external issuer about its tokens; set OAUTH_ISSUER to it (and AUTH_SERVER=off), or unset OAUTH_INTROSPECTION_URL")
+	case strings.Contains(c.IntrospectionURL, "@"):
+		// A password in the URL would reach the logs, which name the URL.
+		bad("OAUTH_INTROSPECTION_URL must not hold credentials or an @; give them as OAUTH_INTROSPECTION_CLIENT_ID and _SECRET")
 	case c.IntrospectionClientID == "" || c.IntrospectionClientSecret == "":
 		bad("OAUTH_INTROSPECTION_URL needs OAUTH_INTROSPECTION_CLIENT_ID and OAUTH_INTROSPECTION_CLIENT_SECRET: the client this server authenticates as at the issuer (RFC 7662 §2.1)")
 	default:
