@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
@@ -382,6 +383,62 @@ func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials
 		return Client{}, serverError()
 	}
 	return client, nil
+}
+
+// tokenRequestOf reads a POST about a token (revocation, introspection):
+// its authenticated client and the token parameter. When it fails it has
+// answered and ok is false. Answers are never cached.
+func (s *Server) tokenRequestOf(w http.ResponseWriter, r *http.Request, endpoint string) (client Client, token string, ok bool) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return Client{}, "", false
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	form, f := readForm(w, r, "token", "client_secret")
+	if f != nil {
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	if client, _, ok = s.authenticatedClient(w, r, form, endpoint); !ok {
+		return Client{}, "", false
+	}
+	if token = form.Get("token"); token == "" {
+		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
+		return Client{}, "", false
+	}
+	return client, token, true
+}
+
+// authenticatedClient authenticates the client of a request to an
+// endpoint that takes client authentication (token, revocation,
+// introspection), under one per-(client_id, network) backoff of failed
+// attempts: a failure counts for pair, whose key it returns. When it
+// fails it has answered and logged ("<endpoint> refused", with attrs) and
+// ok is false.
+func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, form url.Values, endpoint string, attrs ...any) (client Client, pair string, ok bool) {
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	creds, f := readClientCredentials(r, form)
+	if f != nil {
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	pair = ratelimit.Key(creds.id, clientip.Network(ip))
+	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+		s.log.InfoContext(ctx, endpoint+" throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
+		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
+		return Client{}, "", false
+	}
+	client, f = s.authenticateClient(ctx, creds, ip)
+	if f != nil {
+		if f.code == errInvalidClient {
+			s.limits.tokenFailures.Fail(pair)
+		}
+		s.log.InfoContext(ctx, endpoint+" refused", append(attrs, "client_id", loggedClientID(creds.id), "ip", ip,
+			"error", f.code, "reason", f.description)...)
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	return client, pair, true
 }
 
 // cimdLimitFailure answers a client metadata document that was not

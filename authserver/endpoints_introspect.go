@@ -7,9 +7,7 @@ import (
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
-	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // introspection is an RFC 7662 §2.2 answer. An inactive token's answer
@@ -43,39 +41,17 @@ type introspection struct {
 // nor its user is revoked or blocked. Anything else, refresh tokens
 // included (they are for the client alone), is {"active": false}.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodPost) {
+	client, token, ok := s.tokenRequestOf(w, r, "introspection")
+	if !ok {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
 	ip := s.clientIP(r)
-	form, f := readForm(w, r, "token", "client_secret")
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	creds, f := readClientCredentials(r, form)
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	pair := ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
-		return
-	}
-	client, f := s.authenticateClient(ctx, creds, ip)
-	if f == nil && client.Public() {
+	if client.Public() {
 		// A public client proves nothing about who asks.
-		f = &failure{status: http.StatusUnauthorized, code: errInvalidClient,
-			description: "Introspection needs client authentication: a public client cannot introspect tokens."}
-	}
-	if f != nil {
-		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
-		}
-		s.log.InfoContext(ctx, "introspection refused", "client_id", loggedClientID(creds.id), "ip", ip, "error", f.code, "reason", f.description)
-		writeFailure(w, f)
+		s.log.InfoContext(ctx, "introspection refused: a public client", "client_id", client.ID, "ip", ip)
+		writeFailure(w, &failure{status: http.StatusUnauthorized, code: errInvalidClient,
+			description: "Introspection needs client authentication: a public client cannot introspect tokens."})
 		return
 	}
 	if s.blocked(ctx, "", client.ID) {
@@ -88,11 +64,6 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.log.InfoContext(ctx, "introspection refused: client not added by the operator", "client_id", client.ID, "ip", ip)
 		writeOAuthError(w, http.StatusForbidden, errUnauthorizedClient,
 			"Only a confidential client added by the operator ("+product.Name+" clients add -confidential) may introspect tokens.")
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
 		return
 	}
 	answer, err := s.introspect(ctx, token)

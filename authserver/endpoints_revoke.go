@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
-	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // handleRevoke is token revocation (RFC 7009). The client authenticates as
@@ -26,41 +24,12 @@ import (
 // answered 200 all the same, as §2.2 requires: the client's goal, that
 // the token be unusable by it, is met, and the answer reveals nothing.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodPost) {
+	client, token, ok := s.tokenRequestOf(w, r, "revocation")
+	if !ok {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
 	ip := s.clientIP(r)
-	form, f := readForm(w, r, "token", "client_secret")
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	creds, f := readClientCredentials(r, form)
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	pair := ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
-		return
-	}
-	client, f := s.authenticateClient(ctx, creds, ip)
-	if f != nil {
-		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
-		}
-		s.log.InfoContext(ctx, "revocation refused", "client_id", loggedClientID(creds.id), "ip", ip, "error", f.code, "reason", f.description)
-		writeFailure(w, f)
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
-		return
-	}
 	var err error
 	if strings.Count(token, ".") == 2 {
 		err = s.revokeAccessToken(ctx, token, client.ID, ip)

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
-	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // tokenResponse is the RFC 6749 §5.1 success answer (plus the OIDC
@@ -79,26 +77,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("The grant_type %s is not supported; use %q or %q.", quoteShort(grantType), GrantAuthorizationCode, GrantRefreshToken)))
 		return
 	}
-	creds, f := readClientCredentials(r, form)
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-
-	pair := ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
-		writeTooMany(w, wait, "Too many failed token requests for this client from this address; retry later.")
-		return
-	}
-	client, f := s.authenticateClient(ctx, creds, ip)
-	if f != nil {
-		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
-		}
-		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", loggedClientID(creds.id), "ip", ip,
-			"error", f.code, "reason", f.description)
-		writeFailure(w, f)
+	client, pair, ok := s.authenticatedClient(w, r, form, "token request", "grant_type", grantType)
+	if !ok {
 		return
 	}
 	if ok, wait := s.limits.tokenSuccesses.Allow(pair); !ok {
