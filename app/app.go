@@ -201,7 +201,9 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		if err != nil {
 			return err
 		}
-		authn.Verifier = verifier
+		// Reference tokens are looked up whatever AUTH_TOKEN_FORMAT says
+		// now, so that switching it strands no token already issued.
+		authn.Verifier = auth.ByShape{JWT: verifier, Opaque: built.server.ReferenceTokens()}
 		authn.Revocations = cachedRevocations(db, auth.AnyRevoked(blocklist, built.grants))
 		keysReady = verifier.Ready
 		mount = built.server.Routes

@@ -94,6 +94,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		Issuer:              cfg.Issuer,
 		Resource:            cfg.Resource,
 		ExtraResources:      cfg.ExtraResources,
+		TokenFormat:         cfg.TokenFormat,
 		Store:               st,
 		Keys:                keys,
 		IDTokenKeys:         keySource,

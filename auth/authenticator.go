@@ -79,9 +79,10 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		http.Error(w, "the authorization server's signing keys are not loaded yet; try again shortly", http.StatusServiceUnavailable)
 		return nil, false
 	}
-	if errors.Is(err, ErrIntrospectionUnavailable) {
+	if errors.Is(err, ErrCheckUnavailable) {
+		a.logger().ErrorContext(r.Context(), "access token check unavailable", "err", err)
 		w.Header().Set("Retry-After", "5")
-		http.Error(w, "the authorization server cannot be asked about this token right now; try again shortly", http.StatusServiceUnavailable)
+		http.Error(w, "the access token cannot be checked right now; try again shortly", http.StatusServiceUnavailable)
 		return nil, false
 	}
 	if err != nil {

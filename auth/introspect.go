@@ -18,12 +18,36 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// ErrIntrospectionUnavailable means the introspection endpoint could not
-// answer (down, slow, or refusing our own credentials). Like
+// ErrCheckUnavailable means a token could not be checked for a reason of
+// ours (a store or an endpoint that does not answer). Like
 // ErrKeysUnavailable it is the server's problem, not the token's: it is
 // answered 503, never with a 401 that would make a client throw a good
 // token away.
-var ErrIntrospectionUnavailable = errors.New("the authorization server's introspection endpoint did not answer")
+var ErrCheckUnavailable = errors.New("the access token cannot be checked right now")
+
+// ErrIntrospectionUnavailable means the introspection endpoint could not
+// answer (down, slow, or refusing our own credentials); it is an
+// ErrCheckUnavailable.
+var ErrIntrospectionUnavailable = fmt.Errorf("%w: the authorization server's introspection endpoint did not answer", ErrCheckUnavailable)
+
+// ByShape verifies a token that looks like a JWT (three dot-separated
+// parts) with JWT and any other with Opaque: a resource server whose
+// issuer hands out both.
+type ByShape struct {
+	JWT, Opaque TokenVerifier
+}
+
+// Verify is TokenVerifier.
+func (b ByShape) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if looksLikeJWT(raw) {
+		return b.JWT.Verify(ctx, raw)
+	}
+	return b.Opaque.Verify(ctx, raw)
+}
+
+// looksLikeJWT reports whether raw has a JWS compact serialization's
+// shape; whether it is one, its verifier says.
+func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
 // Introspection modes for IntrospectorConfig.Mode.
 const (
@@ -133,7 +157,7 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 	if len(raw) > maxTokenBytes {
 		return nil, &TokenError{Description: "The access token is too large."}
 	}
-	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && strings.Count(raw, ".") == 2 {
+	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && looksLikeJWT(raw) {
 		return i.cfg.JWT.Verify(ctx, raw)
 	}
 	key := sha256.Sum256([]byte(raw))

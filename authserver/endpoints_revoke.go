@@ -31,9 +31,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ip := s.clientIP(r)
 	var err error
-	if strings.Count(token, ".") == 2 {
+	switch {
+	case strings.HasPrefix(token, ReferenceTokenPrefix):
+		err = s.revokeReferenceToken(ctx, token, client.ID, ip)
+	case strings.Count(token, ".") == 2:
 		err = s.revokeAccessToken(ctx, token, client.ID, ip)
-	} else {
+	default:
 		err = s.opts.Grants.RevokeRefreshToken(ctx, token, client.ID)
 		if err == nil {
 			s.log.InfoContext(ctx, "refresh token revocation handled", "client_id", client.ID, "ip", ip)
@@ -77,6 +80,29 @@ func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip stri
 	return nil
 }
 
+// revokeReferenceToken revokes the grant of a reference access token of
+// clientID; another client's, or an unknown or expired one, is ignored, as
+// for JWTs (revokeAccessToken).
+func (s *Server) revokeReferenceToken(ctx context.Context, token, clientID, ip string) error {
+	rt, err := s.opts.Grants.LookupReferenceToken(ctx, token)
+	if errors.Is(err, ErrNotFound) || (err == nil && rt.ClientID != clientID) {
+		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	revoked, err := s.opts.Grants.RevokeGrant(ctx, rt.GrantID, RevokeReasonClient)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", rt.GrantID, "ip", ip, "was_live", revoked)
+	return nil
+}
+
 // userinfoResponse is the OpenID Connect Core §5.3.2 answer.
 type userinfoResponse struct {
 	Subject           string `json:"sub"`
@@ -117,7 +143,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Blocked != nil {
 		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
 	}
-	authn := auth.Authenticator{Verifier: v, Revocations: revocations, Logger: s.log}
+	authn := auth.Authenticator{Verifier: auth.ByShape{JWT: v, Opaque: s.ReferenceTokens()}, Revocations: revocations, Logger: s.log}
 	p, ok := authn.Authenticate(w, r)
 	if !ok {
 		return

@@ -317,13 +317,19 @@ func (s *Server) mintTokens(ctx context.Context, gr Grant, refresh string, fromC
 			description: "The authorization is for a resource this server no longer issues tokens for; authorize again."}
 	}
 	now := s.now()
-	access, _, err := MintAccessToken(ctx, s.opts.Keys, AccessTokenSpec{
-		Issuer:   s.opts.Issuer,
-		Grant:    gr,
-		Audience: resource,
-		Lifetime: s.opts.AccessTokenLifetime,
-		IssuedAt: now,
-	})
+	var access string
+	var err error
+	if s.opts.TokenFormat == TokenFormatReference {
+		access, err = s.opts.Grants.IssueReferenceToken(ctx, gr, resource, now.Add(s.opts.AccessTokenLifetime))
+	} else {
+		access, _, err = MintAccessToken(ctx, s.opts.Keys, AccessTokenSpec{
+			Issuer:   s.opts.Issuer,
+			Grant:    gr,
+			Audience: resource,
+			Lifetime: s.opts.AccessTokenLifetime,
+			IssuedAt: now,
+		})
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "minting an access token failed", "grant_id", gr.ID, "err", err)
 		return nil, serverError()

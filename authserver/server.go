@@ -31,6 +31,8 @@ type ServerOptions struct {
 	// tokens have it as their audience. Their servers check the tokens
 	// with this server's keys or by introspection.
 	ExtraResources []string
+	// TokenFormat is TokenFormatJWT (the default) or TokenFormatReference.
+	TokenFormat string
 
 	Store *Store
 	Keys  *Keys
@@ -100,6 +102,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, errors.New("authserver: Resource must be set")
 	case opts.Store == nil || opts.Keys == nil || opts.Users == nil || opts.Grants == nil || opts.CIMD == nil:
 		return nil, errors.New("authserver: Store, Keys, Users, Grants and CIMD are required")
+	}
+	switch opts.TokenFormat {
+	case "":
+		opts.TokenFormat = TokenFormatJWT
+	case TokenFormatJWT, TokenFormatReference:
+	default:
+		return nil, fmt.Errorf("authserver: unknown token format %q", opts.TokenFormat)
 	}
 	if opts.AccessTokenLifetime <= 0 {
 		opts.AccessTokenLifetime = 15 * time.Minute

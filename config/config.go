@@ -38,6 +38,7 @@ type Config struct {
 	// ExtraResources are other MCP servers' resources that the built-in
 	// authorization server issues tokens for too.
 	ExtraResources     []string
+	TokenFormat        string // jwt or reference, the built-in server's access tokens
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
 	UnusedClientExpiry time.Duration
@@ -145,6 +146,11 @@ func settings() []setting {
 			env: "AUTH_EXTRA_RESOURCES", flag: "auth-extra-resources", def: "",
 			help: "other MCP servers' resource URLs (comma-separated) that the built-in authorization server also issues tokens for",
 			doc:  "other MCP servers' resource URLs (RFC 8707), comma-separated, that the built-in authorization server also issues tokens for, so that one sign-in serves several servers; they check the tokens by introspection or with its keys (see [Opaque tokens](#opaque-access-tokens-introspection))",
+		},
+		{
+			env: "AUTH_TOKEN_FORMAT", flag: "auth-token-format", def: "jwt",
+			help: "jwt or reference: the built-in authorization server's access tokens",
+			doc:  "the built-in authorization server's access tokens: `jwt`, signed, which any resource server verifies with its keys; `reference`, opaque, which only it can read (its own resource looks them up, others introspect); see [Opaque tokens](#opaque-access-tokens-introspection)",
 		},
 		{
 			env: "ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m",
@@ -431,6 +437,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	c.KeyEncryptionKey = get("KEY_ENCRYPTION_KEY")
 	if k := c.KeyEncryptionKey; k != "" && len(k) < 16 {
 		bad("KEY_ENCRYPTION_KEY is shorter than 16 bytes; use a long random secret, e.g. the output of: openssl rand -base64 32")
+	}
+	c.TokenFormat = strings.ToLower(get("AUTH_TOKEN_FORMAT"))
+	switch {
+	case c.TokenFormat != "jwt" && c.TokenFormat != "reference":
+		bad("AUTH_TOKEN_FORMAT %q is not jwt or reference", c.TokenFormat)
+	case c.TokenFormat == "reference" && !c.BuiltInAuthServer:
+		bad("AUTH_TOKEN_FORMAT=reference is for the built-in authorization server, which does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
 	}
 	c.ExtraResources = nil
 	if strings.TrimSpace(get("AUTH_EXTRA_RESOURCES")) != "" && !c.BuiltInAuthServer {

@@ -24,7 +24,7 @@ var envNames = []string{
 	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE", "INBAND_CHALLENGE_USER_AGENTS",
 	"OAUTH_INTROSPECTION_URL", "OAUTH_INTROSPECTION_CLIENT_ID", "OAUTH_INTROSPECTION_CLIENT_SECRET", "OAUTH_INTROSPECT",
-	"OAUTH_INTROSPECTION_AUDIENCE_CHECK", "INTROSPECTION_CACHE_TTL", "AUTH_EXTRA_RESOURCES",
+	"OAUTH_INTROSPECTION_AUDIENCE_CHECK", "INTROSPECTION_CACHE_TTL", "AUTH_EXTRA_RESOURCES", "AUTH_TOKEN_FORMAT",
 	"WIDGET_DOMAIN", "OPENAI_APPS_CHALLENGE", "PRIVACY_POLICY_URL", "TERMS_URL",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
 	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK", "MEMORY_LIMIT",
@@ -96,6 +96,7 @@ type view struct {
 	SkipIntrospectionAudience                   bool
 	IntrospectionCacheTTL                       time.Duration
 	ExtraResources                              []string
+	TokenFormat                                 string
 	AuthChallenge                               auth.ChallengeMode
 	InBandUserAgents                            []string
 	WidgetDomain, AppsChallenge                 string
@@ -122,8 +123,8 @@ func viewOf(c *config.Config) view {
 		IntrospectionURL: c.IntrospectionURL, IntrospectionClientID: c.IntrospectionClientID,
 		IntrospectionClientSecret: c.IntrospectionClientSecret, IntrospectMode: c.IntrospectMode,
 		SkipIntrospectionAudience: c.SkipIntrospectionAudience, IntrospectionCacheTTL: c.IntrospectionCacheTTL,
-		ExtraResources: c.ExtraResources,
-		AuthChallenge:  c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
+		ExtraResources: c.ExtraResources, TokenFormat: c.TokenFormat,
+		AuthChallenge: c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
 		WidgetDomain: c.WidgetDomain, AppsChallenge: c.AppsChallenge, PrivacyPolicyURL: c.PrivacyPolicyURL, TermsURL: c.TermsURL,
 		AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
 		AuditRetention: c.AuditRetention, AnonAuditPerHour: c.AnonAuditPerHour, AnonAuditPerIPPerHour: c.AnonAuditPerIPPerHour,
@@ -142,6 +143,7 @@ func defaults() view {
 		Audience:              "http://localhost:8080/mcp",
 		ScopeClaim:            "auto",
 		IntrospectMode:        "auto",
+		TokenFormat:           "jwt",
 		IntrospectionCacheTTL: time.Minute,
 		AuthChallenge:         auth.ChallengeAuto,
 		InBandUserAgents:      hostclient.DefaultInBandUserAgents(),
@@ -280,6 +282,11 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
+			name:   "AUTH_TOKEN_FORMAT=reference",
+			env:    map[string]string{"AUTH_TOKEN_FORMAT": "Reference"},
+			change: func(v *view) { v.TokenFormat = "reference" },
+		},
+		{
 			name:   "AUTH_EXTRA_RESOURCES",
 			env:    map[string]string{"AUTH_EXTRA_RESOURCES": " https://other.example/mcp, http://127.0.0.1:9000/mcp "},
 			change: func(v *view) { v.ExtraResources = []string{"https://other.example/mcp", "http://127.0.0.1:9000/mcp"} },
@@ -397,6 +404,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"OAUTH_INTROSPECTION_URL with credentials", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://u:pw@idp.example/introspect",
 			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "credentials"}},
 		{"an introspection client without the URL", map[string]string{"OAUTH_INTROSPECTION_CLIENT_ID": "rs"}, []string{"OAUTH_INTROSPECTION_URL"}},
+		{"AUTH_TOKEN_FORMAT unknown", map[string]string{"AUTH_TOKEN_FORMAT": "paseto"}, []string{"AUTH_TOKEN_FORMAT", "reference"}},
+		{"AUTH_TOKEN_FORMAT=reference with another issuer", map[string]string{"OAUTH_ISSUER": "https://idp.example", "AUTH_TOKEN_FORMAT": "reference"},
+			[]string{"AUTH_TOKEN_FORMAT", "OAUTH_ISSUER"}},
 		{"AUTH_EXTRA_RESOURCES with another issuer", map[string]string{"OAUTH_ISSUER": "https://idp.example", "AUTH_EXTRA_RESOURCES": "https://other.example/mcp"},
 			[]string{"AUTH_EXTRA_RESOURCES", "OAUTH_ISSUER"}},
 		{"AUTH_EXTRA_RESOURCES naming our own", map[string]string{"AUTH_EXTRA_RESOURCES": "http://localhost:8080/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "own resource"}},

@@ -156,3 +156,70 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 		}
 	})
 }
+
+// TestReferenceTokensEndToEnd: with AUTH_TOKEN_FORMAT=reference the
+// built-in authorization server hands out opaque access tokens. Its own
+// resource looks them up; another MCP server, in the default
+// OAUTH_INTROSPECT=auto, introspects them because they are not JWTs; and
+// a revocation at the authorization server reaches both.
+func TestReferenceTokensEndToEnd(t *testing.T) {
+	t.Parallel()
+	rsPort := freePort(t)
+	rsURL := "http://localhost:" + strconv.Itoa(rsPort)
+	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
+		"AUTH_TOKEN_FORMAT": "reference", "AUTH_EXTRA_RESOURCES": rsURL + "/mcp"})
+	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
+	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if clientID == nil || secret == nil {
+		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
+	}
+	rs := startServerOn(t, rsPort, testissuer.New(t, testissuer.Options{}), map[string]string{
+		"OAUTH_ISSUER": as.URL, "AUTH_SERVER": "off", "AUTH_CHALLENGE": "http",
+		"OAUTH_INTROSPECTION_URL": as.URL + "/oauth/introspect", "OAUTH_INTROSPECTION_CLIENT_ID": clientID[1],
+		"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1], "INTROSPECTION_CACHE_TTL": "1s",
+	})
+	password, err := os.ReadFile(filepath.Join(filepath.Dir(as.DBPath), "demo-password.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := secRegister(t, as, "Reference client")
+	connect := func(srv *testServer) string {
+		tok := secConnectFor(t, as, secBrowser(), client, "demo", strings.TrimSpace(string(password)), "kanban.write", srv.MCP()).Access
+		if strings.Count(tok, ".") == 2 {
+			t.Fatalf("the access token for %s is a JWT, want a reference token", srv.URL)
+		}
+		return tok
+	}
+	own, other := connect(as), connect(rs)
+
+	ownWho := as.mustCall(t, own, "whoami", nil).Structured
+	otherWho := rs.mustCall(t, other, "whoami", nil).Structured
+	if str(ownWho, "subject") == "" || str(ownWho, "subject") != str(otherWho, "subject") || str(otherWho, "client_id") != client {
+		t.Errorf("whoami: at the authorization server %v, through introspection %v; want the same person and client", ownWho, otherWho)
+	}
+	// Each token works only where it is meant to.
+	checkInvalidToken(t, as, as.call(t, other, "whoami", nil))
+	checkInvalidToken(t, rs, rs.call(t, own, "whoami", nil))
+
+	// The client revokes its token for the other server (RFC 7009), which
+	// ends that grant: the token stops there within the cache TTL; the
+	// first one, another grant, stands.
+	resp := browse(t, secBrowser(), http.MethodPost, as.URL+"/oauth/revoke", url.Values{"token": {other}, "client_id": {client}})
+	if resp.Status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", resp.Status, resp.Body)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp := rs.call(t, other, "whoami", nil)
+		if resp.Status == http.StatusUnauthorized {
+			checkInvalidToken(t, rs, resp)
+			break
+		}
+		if resp.Status != http.StatusOK || time.Now().After(deadline) {
+			t.Fatalf("after the grant was revoked: status %d, body %s; want 401 once the cached answer expires", resp.Status, resp.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	as.mustCall(t, own, "whoami", nil)
+}
