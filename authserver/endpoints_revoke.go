@@ -65,19 +65,10 @@ func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip stri
 		return err
 	}
 	p, err := v.Verify(ctx, token)
-	if err != nil || p.GrantID == "" || p.ClientID != clientID {
-		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
-		return nil
+	if err != nil || p.GrantID == "" {
+		return s.revokeGrantOf(ctx, "", "", clientID, ip)
 	}
-	revoked, err := s.opts.Grants.RevokeGrant(ctx, p.GrantID, RevokeReasonClient)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", p.GrantID, "ip", ip, "was_live", revoked)
-	return nil
+	return s.revokeGrantOf(ctx, p.GrantID, p.ClientID, clientID, ip)
 }
 
 // revokeReferenceToken revokes the grant of a reference access token of
@@ -85,21 +76,31 @@ func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip stri
 // for JWTs (revokeAccessToken).
 func (s *Server) revokeReferenceToken(ctx context.Context, token, clientID, ip string) error {
 	rt, err := s.opts.Grants.LookupReferenceToken(ctx, token)
-	if errors.Is(err, ErrNotFound) || (err == nil && rt.ClientID != clientID) {
-		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
-		return nil
+	if errors.Is(err, ErrNotFound) {
+		return s.revokeGrantOf(ctx, "", "", clientID, ip)
 	}
 	if err != nil {
 		return err
 	}
-	revoked, err := s.opts.Grants.RevokeGrant(ctx, rt.GrantID, RevokeReasonClient)
+	return s.revokeGrantOf(ctx, rt.GrantID, rt.ClientID, clientID, ip)
+}
+
+// revokeGrantOf revokes grantID, the grant of an access token issued to
+// owner, when clientID, who asks, is that owner; anything else ("" for a
+// token that is not a valid one of ours) is ignored and logged.
+func (s *Server) revokeGrantOf(ctx context.Context, grantID, owner, clientID, ip string) error {
+	if grantID == "" || owner != clientID {
+		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
+		return nil
+	}
+	revoked, err := s.opts.Grants.RevokeGrant(ctx, grantID, RevokeReasonClient)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", rt.GrantID, "ip", ip, "was_live", revoked)
+	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", grantID, "ip", ip, "was_live", revoked)
 	return nil
 }
 
