@@ -201,7 +201,9 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		if err != nil {
 			return err
 		}
-		authn.Verifier = verifier
+		// Reference tokens are looked up whatever AUTH_TOKEN_FORMAT says
+		// now, so that switching it strands no token already issued.
+		authn.Verifier = auth.ByShape{JWT: verifier, Opaque: built.server.ReferenceTokens()}
 		authn.Revocations = cachedRevocations(db, auth.AnyRevoked(blocklist, built.grants))
 		keysReady = verifier.Ready
 		mount = built.server.Routes
@@ -214,18 +216,45 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	case cfg.Issuer == "":
 		log.Warn("no authorization server: AUTH_SERVER=off and OAUTH_ISSUER is empty, so nobody can sign in and only the tools open to anonymous callers work")
 	default:
-		verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-			Issuer:     cfg.Issuer,
-			Audience:   cfg.Audience,
-			JWKSURL:    cfg.JWKSURL,
-			ScopeClaim: cfg.ScopeClaim,
-			Logger:     log,
-		})
-		if err != nil {
-			return err
+		// An issuer of opaque tokens need not publish keys: with every token
+		// introspected, none are fetched.
+		if cfg.IntrospectionURL == "" || cfg.IntrospectMode == auth.IntrospectAuto {
+			verifier, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+				Issuer:     cfg.Issuer,
+				Audience:   cfg.Audience,
+				JWKSURL:    cfg.JWKSURL,
+				ScopeClaim: cfg.ScopeClaim,
+				Logger:     log,
+			})
+			if err != nil {
+				return err
+			}
+			authn.Verifier = verifier
+			keysReady = verifier.Ready
 		}
-		authn.Verifier = verifier
-		keysReady = verifier.Ready
+		if cfg.IntrospectionURL != "" {
+			introspector, err := auth.NewIntrospector(auth.IntrospectorConfig{
+				URL:               cfg.IntrospectionURL,
+				ClientID:          cfg.IntrospectionClientID,
+				ClientSecret:      cfg.IntrospectionClientSecret,
+				Mode:              cfg.IntrospectMode,
+				JWT:               authn.Verifier, // nil when every token is introspected
+				Issuer:            cfg.Issuer,
+				Audience:          cfg.Audience,
+				SkipAudienceCheck: cfg.SkipIntrospectionAudience,
+				ScopeClaim:        cfg.ScopeClaim,
+				CacheTTL:          cfg.IntrospectionCacheTTL,
+				Logger:            log,
+			})
+			if err != nil {
+				return err
+			}
+			authn.Verifier = introspector
+			log.Info("tokens are checked by introspection", "url", cfg.IntrospectionURL, "mode", cfg.IntrospectMode, "client_id", cfg.IntrospectionClientID)
+			if cfg.SkipIntrospectionAudience {
+				log.Warn("OAUTH_INTROSPECTION_AUDIENCE_CHECK=off: an introspected token is accepted whatever audience it was issued for, so the issuer's tokens for other services work here too")
+			}
+		}
 	}
 
 	api, err := httpapi.New(httpapi.Options{

@@ -93,6 +93,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 	server, err := authserver.NewServer(authserver.ServerOptions{
 		Issuer:              cfg.Issuer,
 		Resource:            cfg.Resource,
+		ExtraResources:      cfg.ExtraResources,
+		TokenFormat:         cfg.TokenFormat,
 		Store:               st,
 		Keys:                keys,
 		IDTokenKeys:         keySource,

@@ -41,8 +41,9 @@ type Authenticator struct {
 // header, a token in the URL, a bad, expired or revoked token) it writes the
 // refusal and returns ok false: 401 invalid_token for a bad token on any
 // method, 400 invalid_request for a malformed request (RFC 6750 §3.1), and
-// 503 when the token cannot be checked for a reason of ours (no keys yet, a
-// failed revocation lookup).
+// 503 when the token cannot be checked for a reason of ours (no keys yet,
+// an introspection endpoint that does not answer, a failed revocation
+// lookup).
 func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p *Principal, ok bool) {
 	if r.URL.Query().Has("access_token") {
 		// Tokens in URLs end up in logs and browser history; refuse them
@@ -76,6 +77,12 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 	if errors.Is(err, ErrKeysUnavailable) {
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "the authorization server's signing keys are not loaded yet; try again shortly", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	if errors.Is(err, ErrCheckUnavailable) {
+		a.logger().ErrorContext(r.Context(), "access token check unavailable", "err", err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the access token cannot be checked right now; try again shortly", http.StatusServiceUnavailable)
 		return nil, false
 	}
 	if err != nil {

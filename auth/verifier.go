@@ -273,15 +273,22 @@ func missingClaim(c *claims) string {
 // of ours cannot fall through to permissions and gain what the person never
 // consented to.
 func (v *Verifier) scopes(c *claims) (Scopes, error) {
-	switch v.cfg.ScopeClaim {
+	return chooseScopes(v.cfg.ScopeClaim, c.Scope, c.Scp, c.Permissions)
+}
+
+// chooseScopes reads the scope claim that choice names (a ScopeClaim*
+// constant), or with auto the first of scope, scp and permissions that is
+// present. Introspection answers are read the same way.
+func chooseScopes(choice string, scope, scp, permissions json.RawMessage) (Scopes, error) {
+	switch choice {
 	case ScopeClaimScope:
-		return parseScopeClaim(c.Scope)
+		return parseScopeClaim(scope)
 	case ScopeClaimScp:
-		return parseScopeClaim(c.Scp)
+		return parseScopeClaim(scp)
 	case ScopeClaimPermissions:
-		return parseScopeClaim(c.Permissions)
+		return parseScopeClaim(permissions)
 	}
-	for _, raw := range []json.RawMessage{c.Scope, c.Scp, c.Permissions} {
+	for _, raw := range []json.RawMessage{scope, scp, permissions} {
 		if len(raw) > 0 {
 			return parseScopeClaim(raw)
 		}

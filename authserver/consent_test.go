@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -457,5 +458,64 @@ func TestPagesResourceCaseInsensitiveSchemeAndHost(t *testing.T) {
 	p := b.authorize(e.params(map[string]string{"resource": u.String()}))
 	if q := ptRedirectQueryOf(t, p, ptRedirect); q.Get("error") != "invalid_target" {
 		t.Errorf("a resource whose path differs in case: redirect %v, want invalid_target", q)
+	}
+}
+
+// TestPagesExtraResources: with AUTH_EXTRA_RESOURCES the server issues
+// tokens for another MCP server too, named by the resource parameter: the
+// consent page says which service the access is for, and the grant (whose
+// tokens' audience it becomes) records the configured form. A resource it
+// does not know, or two at once, is invalid_target.
+func TestPagesExtraResources(t *testing.T) {
+	const other = "https://other.example/mcp"
+	e := newPageEnv(t, pageEnvOptions{extraResources: []string{other}})
+	b := e.browser()
+
+	page := b.authorize(e.params(map[string]string{"scope": "kanban.read", "resource": "HTTPS://OTHER.example/mcp"}))
+	page = b.signIn(page, "alice")
+	if !strings.Contains(page.body, "For the service at") || !strings.Contains(page.body, "<code>"+other+"</code>") {
+		t.Fatalf("the consent page does not name the other service:\n%s", page.body)
+	}
+	code := b.connect(e.params(map[string]string{"scope": "kanban.read", "resource": other}), "alice", scopeRead)
+	g, err := e.grants.RedeemCode(t.Context(), RedeemRequest{Code: code, ClientID: e.client.ID, RedirectURI: ptRedirect, CodeVerifier: gtVerifier, Resource: other})
+	if err != nil {
+		t.Fatalf("RedeemCode: %v", err)
+	}
+	if g.Resource != other {
+		t.Errorf("grant resource %q, want %q", g.Resource, other)
+	}
+
+	// Our own resource: the page names no other service.
+	own := e.browser()
+	page = own.signIn(own.authorize(e.params(map[string]string{"scope": "kanban.read"})), "alice")
+	if strings.Contains(page.body, "For the service at") {
+		t.Errorf("the consent page names a service for our own resource:\n%s", page.body)
+	}
+
+	// Consent remembered for our own resource does not stand for the
+	// other service: its page is shown again.
+	remembering := e.browser()
+	remembering.connect(e.params(map[string]string{"scope": "kanban.read"}), "alice", scopeRead)
+	again := remembering.authorize(e.params(map[string]string{"scope": "kanban.read"}))
+	if again.status != http.StatusSeeOther && again.status != http.StatusFound {
+		t.Fatalf("with consent remembered, our own resource answered %d, want a redirect with a code:\n%s", again.status, again.body)
+	}
+	other2 := remembering.authorize(e.params(map[string]string{"scope": "kanban.read", "resource": other}))
+	if !strings.Contains(other2.body, "For the service at") {
+		t.Errorf("consent remembered for our own resource was used for %s (status %d, Location %q)", other, other2.status, other2.header.Get("Location"))
+	}
+
+	for name, resources := range map[string][]string{
+		"unknown":     {"https://unknown.example/mcp"},
+		"two at once": {e.resource, other},
+	} {
+		q := e.params(map[string]string{"scope": "kanban.read"})
+		for _, r := range resources {
+			q.Add("resource", r)
+		}
+		p := e.browser().authorize(q)
+		if got := ptRedirectQueryOf(t, p, ptRedirect); got.Get("error") != "invalid_target" {
+			t.Errorf("%s: redirect %v, want invalid_target", name, got)
+		}
 	}
 }

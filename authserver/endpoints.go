@@ -25,6 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
@@ -68,6 +69,7 @@ type serverMetadata struct {
 	TokenEndpoint                              string   `json:"token_endpoint"`
 	RegistrationEndpoint                       string   `json:"registration_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	JWKSURI                                    string   `json:"jwks_uri"`
 	UserinfoEndpoint                           string   `json:"userinfo_endpoint,omitempty"` // OIDC
 	ScopesSupported                            []string `json:"scopes_supported"`
@@ -77,6 +79,7 @@ type serverMetadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
 	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported,omitempty"`               // OIDC
@@ -105,6 +108,7 @@ func (s *Server) metadata(oidc bool) serverMetadata {
 		TokenEndpoint:                          s.url(PathToken),
 		RegistrationEndpoint:                   s.url(PathRegister),
 		RevocationEndpoint:                     s.url(PathRevoke),
+		IntrospectionEndpoint:                  s.url(PathIntrospect),
 		JWKSURI:                                s.url(PathJWKS),
 		ScopesSupported:                        scopes,
 		ResponseTypesSupported:                 []string{ResponseTypeCode},
@@ -113,6 +117,8 @@ func (s *Server) metadata(oidc bool) serverMetadata {
 		CodeChallengeMethodsSupported:          []string{"S256"},
 		TokenEndpointAuthMethodsSupported:      supportedAuthMethods,
 		RevocationEndpointAuthMethodsSupported: supportedAuthMethods,
+		// A resource server authenticates with a secret (RFC 7662 §2.1).
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthMethodClientSecretBasic, AuthMethodClientSecretPost},
 		// Any https client_id is fetched as its metadata document
 		// (cimd.go); ChatGPT prefers this to DCR when it is advertised.
 		ClientIDMetadataDocumentSupported: true,
@@ -379,6 +385,62 @@ func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials
 	return client, nil
 }
 
+// tokenRequestOf reads a POST about a token (revocation, introspection):
+// its authenticated client and the token parameter. When it fails it has
+// answered and ok is false. Answers are never cached.
+func (s *Server) tokenRequestOf(w http.ResponseWriter, r *http.Request, endpoint string) (client Client, token string, ok bool) {
+	if !allowMethods(w, r, http.MethodPost) {
+		return Client{}, "", false
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	form, f := readForm(w, r, "token", "client_secret")
+	if f != nil {
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	if client, _, ok = s.authenticatedClient(w, r, form, endpoint); !ok {
+		return Client{}, "", false
+	}
+	if token = form.Get("token"); token == "" {
+		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
+		return Client{}, "", false
+	}
+	return client, token, true
+}
+
+// authenticatedClient authenticates the client of a request to an
+// endpoint that takes client authentication (token, revocation,
+// introspection), under one per-(client_id, network) backoff of failed
+// attempts: a failure counts for pair, whose key it returns. When it
+// fails it has answered and logged ("<endpoint> refused", with attrs) and
+// ok is false.
+func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, form url.Values, endpoint string, attrs ...any) (client Client, pair string, ok bool) {
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	creds, f := readClientCredentials(r, form)
+	if f != nil {
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	pair = ratelimit.Key(creds.id, clientip.Network(ip))
+	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+		s.log.InfoContext(ctx, endpoint+" throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
+		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
+		return Client{}, "", false
+	}
+	client, f = s.authenticateClient(ctx, creds, ip)
+	if f != nil {
+		if f.code == errInvalidClient {
+			s.limits.tokenFailures.Fail(pair)
+		}
+		s.log.InfoContext(ctx, endpoint+" refused", append(attrs, "client_id", loggedClientID(creds.id), "ip", ip,
+			"error", f.code, "reason", f.description)...)
+		writeFailure(w, f)
+		return Client{}, "", false
+	}
+	return client, pair, true
+}
+
 // cimdLimitFailure answers a client metadata document that was not
 // fetched because of a limit: 429 slow_down when the caller's address
 // fetched too many, 503 temporarily_unavailable when the server is busy
@@ -392,22 +454,75 @@ func cimdLimitFailure(ce *CIMDError) *failure {
 		description: "The server is fetching too many client metadata documents right now; retry in a few seconds."}
 }
 
-// verifier returns a verifier of our own access tokens: issuer and
-// audience exactly as minted, keys read from the key table. Building one
-// is cheap (no goroutine, no fetch: VerifierConfig.Keys is set), so each
-// request that needs it builds its own and the Server keeps no state for
-// it.
-func (s *Server) verifier(ctx context.Context) (*auth.Verifier, error) {
-	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-		Issuer:   s.opts.Issuer,
-		Audience: s.opts.Resource,
-		Keys:     tableKeys{keys: s.opts.Keys},
-		Logger:   s.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
+// verifier returns a verifier of our own access tokens, for any resource
+// we issue them for: issuer and audience exactly as minted, keys read from
+// the key table. Building one is cheap (no goroutine, no fetch:
+// VerifierConfig.Keys is set), so each request that needs it builds its
+// own and the Server keeps no state for it.
+func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
+	v := &ownTokens{}
+	for _, resource := range s.resources() {
+		one, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+			Issuer:   s.opts.Issuer,
+			Audience: resource,
+			Keys:     tableKeys{keys: s.opts.Keys},
+			Logger:   s.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
+		}
+		v.resources = append(v.resources, resource)
+		v.verifiers = append(v.verifiers, one)
 	}
 	return v, nil
+}
+
+// errKeysUnreadable is a failure to read our own published keys: the
+// database's problem, never a verdict on a token.
+var errKeysUnreadable = errors.New("read the published signing keys")
+
+// ownTokens verifies access tokens we issued for any of our resources.
+type ownTokens struct {
+	resources []string
+	verifiers []*auth.Verifier
+}
+
+// Verify is auth.TokenVerifier: the first resource whose verifier accepts
+// the token, else the refusal for our own resource.
+func (o *ownTokens) Verify(ctx context.Context, raw string) (*auth.Principal, error) {
+	p, _, err := o.VerifyFor(ctx, raw)
+	return p, err
+}
+
+// VerifyFor is Verify that also says which resource the token is for.
+func (o *ownTokens) VerifyFor(ctx context.Context, raw string) (*auth.Principal, string, error) {
+	var first error
+	for i, v := range o.verifiers {
+		p, err := v.Verify(ctx, raw)
+		if err == nil {
+			return p, o.resources[i], nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, "", first
+}
+
+// resources are the protected resources we issue tokens for, ours first.
+func (s *Server) resources() []string {
+	return append([]string{s.opts.Resource}, s.opts.ExtraResources...)
+}
+
+// knownResource returns the configured form of a resource we issue
+// tokens for that r names (scheme and host in any case), or false.
+func (s *Server) knownResource(r string) (string, bool) {
+	for _, known := range s.resources() {
+		if SameResource(r, known) {
+			return known, true
+		}
+	}
+	return "", false
 }
 
 // tableKeys is the auth.KeySource for revocation and userinfo: it reads
@@ -431,7 +546,7 @@ func (t tableKeys) Keyfunc(ctx context.Context) jwt.Keyfunc {
 		kid, _ := tok.Header["kid"].(string)
 		published, err := t.keys.published(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("read the published signing keys: %w", err)
+			return nil, fmt.Errorf("%w: %w", errKeysUnreadable, err)
 		}
 		for _, j := range published {
 			if j.Marshal().KID == kid {

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
-	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // handleRevoke is token revocation (RFC 7009). The client authenticates as
@@ -26,45 +24,19 @@ import (
 // answered 200 all the same, as §2.2 requires: the client's goal, that
 // the token be unusable by it, is met, and the answer reveals nothing.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	if !allowMethods(w, r, http.MethodPost) {
+	client, token, ok := s.tokenRequestOf(w, r, "revocation")
+	if !ok {
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	ctx := r.Context()
 	ip := s.clientIP(r)
-	form, f := readForm(w, r, "token", "client_secret")
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	creds, f := readClientCredentials(r, form)
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-	pair := ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
-		return
-	}
-	client, f := s.authenticateClient(ctx, creds, ip)
-	if f != nil {
-		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
-		}
-		s.log.InfoContext(ctx, "revocation refused", "client_id", loggedClientID(creds.id), "ip", ip, "error", f.code, "reason", f.description)
-		writeFailure(w, f)
-		return
-	}
-	token := form.Get("token")
-	if token == "" {
-		writeFailure(w, badRequest(errInvalidRequest, "token is required."))
-		return
-	}
 	var err error
-	if strings.Count(token, ".") == 2 {
+	switch {
+	case strings.HasPrefix(token, ReferenceTokenPrefix):
+		err = s.revokeReferenceToken(ctx, token, client.ID, ip)
+	case strings.Count(token, ".") == 2:
 		err = s.revokeAccessToken(ctx, token, client.ID, ip)
-	} else {
+	default:
 		err = s.opts.Grants.RevokeRefreshToken(ctx, token, client.ID)
 		if err == nil {
 			s.log.InfoContext(ctx, "refresh token revocation handled", "client_id", client.ID, "ip", ip)
@@ -93,18 +65,42 @@ func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip stri
 		return err
 	}
 	p, err := v.Verify(ctx, token)
-	if err != nil || p.GrantID == "" || p.ClientID != clientID {
+	if err != nil || p.GrantID == "" {
+		return s.revokeGrantOf(ctx, "", "", clientID, ip)
+	}
+	return s.revokeGrantOf(ctx, p.GrantID, p.ClientID, clientID, ip)
+}
+
+// revokeReferenceToken revokes the grant of a reference access token of
+// clientID; another client's, or an unknown or expired one, is ignored, as
+// for JWTs (revokeAccessToken).
+func (s *Server) revokeReferenceToken(ctx context.Context, token, clientID, ip string) error {
+	rt, err := s.opts.Grants.LookupReferenceToken(ctx, token)
+	if errors.Is(err, ErrNotFound) {
+		return s.revokeGrantOf(ctx, "", "", clientID, ip)
+	}
+	if err != nil {
+		return err
+	}
+	return s.revokeGrantOf(ctx, rt.GrantID, rt.ClientID, clientID, ip)
+}
+
+// revokeGrantOf revokes grantID, the grant of an access token issued to
+// owner, when clientID, who asks, is that owner; anything else ("" for a
+// token that is not a valid one of ours) is ignored and logged.
+func (s *Server) revokeGrantOf(ctx context.Context, grantID, owner, clientID, ip string) error {
+	if grantID == "" || owner != clientID {
 		s.log.InfoContext(ctx, "access token revocation ignored: not a valid token of this client", "client_id", clientID, "ip", ip)
 		return nil
 	}
-	revoked, err := s.opts.Grants.RevokeGrant(ctx, p.GrantID, RevokeReasonClient)
+	revoked, err := s.opts.Grants.RevokeGrant(ctx, grantID, RevokeReasonClient)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", p.GrantID, "ip", ip, "was_live", revoked)
+	s.log.InfoContext(ctx, "grant revoked by its client", "client_id", clientID, "grant_id", grantID, "ip", ip, "was_live", revoked)
 	return nil
 }
 
@@ -148,7 +144,7 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Blocked != nil {
 		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
 	}
-	authn := auth.Authenticator{Verifier: v, Revocations: revocations, Logger: s.log}
+	authn := auth.Authenticator{Verifier: auth.ByShape{JWT: v, Opaque: s.ReferenceTokens()}, Revocations: revocations, Logger: s.log}
 	p, ok := authn.Authenticate(w, r)
 	if !ok {
 		return

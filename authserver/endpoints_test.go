@@ -379,6 +379,8 @@ func TestMetadataDocuments(t *testing.T) {
 		"code_challenge_methods_supported":               strs("S256"),
 		"token_endpoint_auth_methods_supported":          strs("none", "client_secret_basic", "client_secret_post"),
 		"revocation_endpoint_auth_methods_supported":     strs("none", "client_secret_basic", "client_secret_post"),
+		"introspection_endpoint":                         is + "/oauth/introspect",
+		"introspection_endpoint_auth_methods_supported":  strs("client_secret_basic", "client_secret_post"),
 		"client_id_metadata_document_supported":          true,
 		"authorization_response_iss_parameter_supported": true,
 	}

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
-	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // tokenResponse is the RFC 6749 §5.1 success answer (plus the OIDC
@@ -79,26 +77,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("The grant_type %s is not supported; use %q or %q.", quoteShort(grantType), GrantAuthorizationCode, GrantRefreshToken)))
 		return
 	}
-	creds, f := readClientCredentials(r, form)
-	if f != nil {
-		writeFailure(w, f)
-		return
-	}
-
-	pair := ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
-		s.log.InfoContext(ctx, "token request throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
-		writeTooMany(w, wait, "Too many failed token requests for this client from this address; retry later.")
-		return
-	}
-	client, f := s.authenticateClient(ctx, creds, ip)
-	if f != nil {
-		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
-		}
-		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", loggedClientID(creds.id), "ip", ip,
-			"error", f.code, "reason", f.description)
-		writeFailure(w, f)
+	client, pair, ok := s.authenticatedClient(w, r, form, "token request", "grant_type", grantType)
+	if !ok {
 		return
 	}
 	if ok, wait := s.limits.tokenSuccesses.Allow(pair); !ok {
@@ -329,20 +309,27 @@ func (s *Server) grantFailure(ctx context.Context, err error, grantType, clientI
 // mintTokens signs the access token of gr (and, for a code exchange with
 // openid, the ID token) and assembles the answer.
 func (s *Server) mintTokens(ctx context.Context, gr Grant, refresh string, fromCode bool) (*tokenResponse, *failure) {
-	if gr.Resource != s.opts.Resource {
-		// A grant made before the server's BASE_URL changed: its tokens
-		// would be refused by the resource server anyway.
+	resource, ok := s.knownResource(gr.Resource)
+	if !ok {
+		// A grant made before the server's BASE_URL or its extra
+		// resources changed: its tokens would be refused anyway.
 		return nil, &failure{status: http.StatusBadRequest, code: ErrCodeInvalidGrant, grantID: gr.ID,
-			description: "The authorization is for another resource than this server's; authorize again."}
+			description: "The authorization is for a resource this server no longer issues tokens for; authorize again."}
 	}
 	now := s.now()
-	access, _, err := MintAccessToken(ctx, s.opts.Keys, AccessTokenSpec{
-		Issuer:   s.opts.Issuer,
-		Grant:    gr,
-		Audience: s.opts.Resource,
-		Lifetime: s.opts.AccessTokenLifetime,
-		IssuedAt: now,
-	})
+	var access string
+	var err error
+	if s.opts.TokenFormat == TokenFormatReference {
+		access, err = s.opts.Grants.IssueReferenceToken(ctx, gr, resource, now.Add(s.opts.AccessTokenLifetime))
+	} else {
+		access, _, err = MintAccessToken(ctx, s.opts.Keys, AccessTokenSpec{
+			Issuer:   s.opts.Issuer,
+			Grant:    gr,
+			Audience: resource,
+			Lifetime: s.opts.AccessTokenLifetime,
+			IssuedAt: now,
+		})
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "minting an access token failed", "grant_id", gr.ID, "err", err)
 		return nil, serverError()

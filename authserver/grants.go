@@ -1183,8 +1183,9 @@ func (g *Grants) ForgetConsent(ctx context.Context, subject, clientID string) (b
 }
 
 // PruneExpired deletes what can no longer be used nor needs recognising,
-// and returns how many rows it deleted: authorization codes and refresh
-// tokens that have expired (used or not), and those of revoked grants.
+// and returns how many rows it deleted: authorization codes, refresh
+// tokens and reference access tokens that have expired (used or not), and
+// those of revoked grants.
 // A used code or a rotated refresh token is kept until it expires, because
 // until then its reuse must be recognised as such (and revoke the grant).
 // Grants themselves are kept, revoked ones included, for the account page
@@ -1197,7 +1198,7 @@ func (g *Grants) PruneExpired(ctx context.Context) (int64, error) {
 	}
 	defer tx.Rollback()
 	var total int64
-	for _, table := range []string{"authorization_codes", "refresh_tokens"} {
+	for _, table := range []string{"authorization_codes", "refresh_tokens", "reference_tokens"} {
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?
 			OR grant_id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL)`, now)
 		if err != nil {

@@ -265,7 +265,10 @@ func (s *Server) authorizeDecide(w http.ResponseWriter, r *http.Request, req *au
 		s.serverErrorPage(w, r, "authorize: finding the live grant failed", err)
 		return
 	}
-	if !req.promptConsent && !IsLoopbackRedirectURI(req.redirectURI) {
+	// Remembered consent is per client, not per resource: it stands only
+	// for this server's own resource, so that access to another service
+	// (ExtraResources) is always asked for on a page that names it.
+	if !req.promptConsent && !IsLoopbackRedirectURI(req.redirectURI) && req.resource == s.opts.Resource {
 		remembered, ok, err := s.opts.Grants.Consent(ctx, sess.Subject, req.client.ID)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: reading the remembered consent failed", err)
@@ -518,10 +521,16 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, params url.Values, i
 	}
 
 	req.resource = s.opts.Resource
-	for _, res := range params["resource"] {
-		if !SameResource(res, s.opts.Resource) {
-			return req, redirectFailure(authzErrInvalidTarget, "This server issues tokens only for the resource "+s.opts.Resource+"."), nil
+	for i, res := range params["resource"] {
+		known, ok := s.knownResource(res)
+		switch {
+		case !ok:
+			return req, redirectFailure(authzErrInvalidTarget, "This server issues tokens only for the resources "+strings.Join(s.resources(), ", ")+"."), nil
+		case i > 0 && known != req.resource:
+			// A grant, and its tokens' audience, is for one resource.
+			return req, redirectFailure(authzErrInvalidTarget, "Name one resource per authorization; authorize again for another."), nil
 		}
+		req.resource = known
 	}
 
 	req.nonce = params.Get("nonce")
@@ -727,7 +736,17 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 		ClientID:         id,
 		RedirectHost:     redirectHost,
 		RedirectLoopback: IsLoopbackRedirectURI(req.redirectURI),
+		Resource:         otherResource(req.resource, s.opts.Resource),
 		Kept:             kept,
 		ScopeGroups:      groups,
 	})
+}
+
+// otherResource is resource when it is not this server's own, for the
+// consent page to name; "" otherwise.
+func otherResource(resource, own string) string {
+	if resource == own {
+		return ""
+	}
+	return resource
 }

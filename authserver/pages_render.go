@@ -76,8 +76,11 @@ type page struct {
 	ClientID         string
 	RedirectHost     string
 	RedirectLoopback bool
-	Kept             []scopeOption    // a step-up: what the client holds and keeps
-	ScopeGroups      []scopeGroupView // what the person chooses among
+	// Resource names the service the access is for, when it is another
+	// than this server's own (ServerOptions.ExtraResources).
+	Resource    string
+	Kept        []scopeOption    // a step-up: what the client holds and keeps
+	ScopeGroups []scopeGroupView // what the person chooses among
 
 	// Account.
 	Grants []grantRow

@@ -89,6 +89,8 @@ type pageEnvOptions struct {
 	setupHint string
 	cimd      *CIMDFetcher
 	noUsers   bool // start with no user at all
+	// extraResources are ServerOptions.ExtraResources.
+	extraResources []string
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -130,7 +132,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 		cimd = NewCIMDFetcher(CIMDOptions{})
 	}
 	e.server, err = NewServer(ServerOptions{
-		Issuer: e.issuer, Resource: e.resource,
+		Issuer: e.issuer, Resource: e.resource, ExtraResources: opts.extraResources,
 		Store: st, Keys: keys, IDTokenKeys: keySource, Users: users, Grants: grants, CIMD: cimd,
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,

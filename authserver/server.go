@@ -22,9 +22,17 @@ type ServerOptions struct {
 	// Issuer is the issuer identifier: BASE_URL, no trailing slash. Every
 	// endpoint URL is derived from it.
 	Issuer string
-	// Resource is the one protected resource (BASE_URL + "/mcp"): the
-	// default RFC 8707 resource and the access tokens' audience.
+	// Resource is this server's protected resource (BASE_URL + "/mcp"):
+	// the default RFC 8707 resource and the access tokens' audience.
 	Resource string
+	// ExtraResources are other protected resources (RFC 8707) that this
+	// server issues tokens for, so that one sign-in serves several MCP
+	// servers: a client names one with the resource parameter, and its
+	// tokens have it as their audience. Their servers check the tokens
+	// with this server's keys or by introspection.
+	ExtraResources []string
+	// TokenFormat is TokenFormatJWT (the default) or TokenFormatReference.
+	TokenFormat string
 
 	Store *Store
 	Keys  *Keys
@@ -95,6 +103,13 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	case opts.Store == nil || opts.Keys == nil || opts.Users == nil || opts.Grants == nil || opts.CIMD == nil:
 		return nil, errors.New("authserver: Store, Keys, Users, Grants and CIMD are required")
 	}
+	switch opts.TokenFormat {
+	case "":
+		opts.TokenFormat = TokenFormatJWT
+	case TokenFormatJWT, TokenFormatReference:
+	default:
+		return nil, fmt.Errorf("authserver: unknown token format %q", opts.TokenFormat)
+	}
 	if opts.AccessTokenLifetime <= 0 {
 		opts.AccessTokenLifetime = 15 * time.Minute
 	}
@@ -136,6 +151,7 @@ const (
 	PathAuthorize    = "/oauth/authorize"
 	PathToken        = "/oauth/token"
 	PathRevoke       = "/oauth/revoke"
+	PathIntrospect   = "/oauth/introspect"
 	PathUserinfo     = "/oauth/userinfo"
 	PathAccount      = "/account"
 )
@@ -151,6 +167,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle(PathRegister, cors(http.HandlerFunc(s.handleRegister)))
 	mux.Handle(PathToken, cors(http.HandlerFunc(s.handleToken)))
 	mux.Handle(PathRevoke, cors(http.HandlerFunc(s.handleRevoke)))
+	mux.HandleFunc(PathIntrospect, s.handleIntrospect)
 	mux.Handle(PathUserinfo, cors(http.HandlerFunc(s.handleUserinfo)))
 	mux.Handle(PathAuthorize, pageHeaders(http.HandlerFunc(s.handleAuthorize)))
 	mux.Handle(PathAccount, pageHeaders(http.HandlerFunc(s.handleAccount)))

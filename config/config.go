@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,14 +34,27 @@ type Config struct {
 	BuiltInAuthServer bool
 	// KeyEncryptionKey encrypts the built-in server's signing keys at rest;
 	// empty stores them plain.
-	KeyEncryptionKey   string
+	KeyEncryptionKey string
+	// ExtraResources are other MCP servers' resources that the built-in
+	// authorization server issues tokens for too.
+	ExtraResources     []string
+	TokenFormat        string // jwt or reference, the built-in server's access tokens
 	AccessTokenTTL     time.Duration
 	RefreshTokenTTL    time.Duration
 	UnusedClientExpiry time.Duration
 	Audience           string
 	JWKSURL            string
 	ScopeClaim         string
-	AuthChallenge      auth.ChallengeMode
+	// IntrospectionURL, when set, is the external issuer's RFC 7662
+	// endpoint, asked (as IntrospectionClientID) about the tokens that
+	// IntrospectMode selects.
+	IntrospectionURL          string
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	IntrospectMode            string // auth.IntrospectAuto or auth.IntrospectAlways
+	SkipIntrospectionAudience bool
+	IntrospectionCacheTTL     time.Duration
+	AuthChallenge             auth.ChallengeMode
 	// InBandUserAgents are the user agents (regular expressions) that
 	// AUTH_CHALLENGE=auto answers in-band.
 	InBandUserAgents []string
@@ -91,7 +105,9 @@ type setting struct {
 }
 
 // secretSettings are never shown as a flag default (see Load).
-func secretSettings() map[string]bool { return map[string]bool{"KEY_ENCRYPTION_KEY": true} }
+func secretSettings() map[string]bool {
+	return map[string]bool{"KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true}
+}
 
 func settings() []setting {
 	return []setting{
@@ -127,6 +143,16 @@ func settings() []setting {
 			doc:  "secret that encrypts the built-in server's signing keys in the database (`openssl rand -base64 32`); without it they are stored plain, with a warning on non-local deployments",
 		},
 		{
+			env: "AUTH_EXTRA_RESOURCES", flag: "auth-extra-resources", def: "",
+			help: "other MCP servers' resource URLs (comma-separated) that the built-in authorization server also issues tokens for",
+			doc:  "other MCP servers' resource URLs (RFC 8707), comma-separated, that the built-in authorization server also issues tokens for, so that one sign-in serves several servers; they check the tokens by introspection or with its keys (see [Opaque tokens](#opaque-access-tokens-introspection))",
+		},
+		{
+			env: "AUTH_TOKEN_FORMAT", flag: "auth-token-format", def: "jwt",
+			help: "jwt or reference: the built-in authorization server's access tokens",
+			doc:  "the built-in authorization server's access tokens: `jwt`, signed, which any resource server verifies with its keys; `reference`, opaque, which only it can read (its own resource looks them up, others introspect); see [Opaque tokens](#opaque-access-tokens-introspection)",
+		},
+		{
 			env: "ACCESS_TOKEN_TTL", flag: "access-token-ttl", def: "15m",
 			help: "lifetime of the built-in server's access tokens",
 			doc:  "lifetime of the built-in server's access tokens",
@@ -156,6 +182,36 @@ func settings() []setting {
 			env: "OAUTH_SCOPE_CLAIM", flag: "oauth-scope-claim", def: "auto",
 			help: "auto, scope, scp or permissions",
 			doc:  "`auto` picks, by presence, `scope`, else `scp`, else `permissions` (never merged); or pin one of them",
+		},
+		{
+			env: "OAUTH_INTROSPECTION_URL", flag: "oauth-introspection-url", def: "",
+			help: "the issuer's RFC 7662 introspection endpoint, for opaque access tokens",
+			doc:  "the issuer's RFC 7662 introspection endpoint: tokens that are not JWTs (all of them with `OAUTH_INTROSPECT=always`) are checked by asking it; see [Opaque tokens](#opaque-access-tokens-introspection)",
+		},
+		{
+			env: "OAUTH_INTROSPECTION_CLIENT_ID", flag: "oauth-introspection-client-id", def: "",
+			help: "this server's client ID at the introspection endpoint",
+			doc:  "this server's client at the introspection endpoint (client_secret_basic)",
+		},
+		{
+			env: "OAUTH_INTROSPECTION_CLIENT_SECRET", flag: "oauth-introspection-client-secret", def: "",
+			help: "its secret (a secret: set it in the environment)",
+			doc:  "its secret; never logged",
+		},
+		{
+			env: "OAUTH_INTROSPECT", flag: "oauth-introspect", def: auth.IntrospectAuto,
+			help: "auto (only tokens that are not JWTs) or always",
+			doc:  "`auto`: only tokens that are not JWTs are introspected, JWTs are verified with the issuer's keys; `always`: every token",
+		},
+		{
+			env: "OAUTH_INTROSPECTION_AUDIENCE_CHECK", flag: "oauth-introspection-audience-check", def: "on",
+			help: "on (aud must name this resource) or off, for a provider whose answers have no aud",
+			doc:  "`on`: an introspection answer's `aud` must contain `OAUTH_AUDIENCE`; `off` for a provider whose answers carry no `aud` (warned at start-up: its tokens for other services are then accepted here too)",
+		},
+		{
+			env: "INTROSPECTION_CACHE_TTL", flag: "introspection-cache-ttl", def: "60s",
+			help: "how long an active introspection answer is reused (never past the token's exp)",
+			doc:  "how long an active answer is reused, never past the token's `exp`; a revocation at the issuer takes this long to reach this server",
 		},
 		{
 			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeAuto),
@@ -382,6 +438,33 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	if k := c.KeyEncryptionKey; k != "" && len(k) < 16 {
 		bad("KEY_ENCRYPTION_KEY is shorter than 16 bytes; use a long random secret, e.g. the output of: openssl rand -base64 32")
 	}
+	c.TokenFormat = strings.ToLower(get("AUTH_TOKEN_FORMAT"))
+	switch {
+	case c.TokenFormat != "jwt" && c.TokenFormat != "reference":
+		bad("AUTH_TOKEN_FORMAT %q is not jwt or reference", c.TokenFormat)
+	case c.TokenFormat == "reference" && !c.BuiltInAuthServer:
+		bad("AUTH_TOKEN_FORMAT=reference is for the built-in authorization server, which does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
+	}
+	c.ExtraResources = nil
+	if strings.TrimSpace(get("AUTH_EXTRA_RESOURCES")) != "" && !c.BuiltInAuthServer {
+		bad("AUTH_EXTRA_RESOURCES is set but the built-in authorization server does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
+	}
+	for r := range strings.SplitSeq(get("AUTH_EXTRA_RESOURCES"), ",") {
+		r = strings.TrimSpace(r)
+		switch {
+		case r == "" || !c.BuiltInAuthServer:
+			continue
+		case r == c.Resource:
+			bad("AUTH_EXTRA_RESOURCES names %s, this server's own resource; list only other servers' resources", r)
+		case slices.Contains(c.ExtraResources, r):
+			bad("AUTH_EXTRA_RESOURCES names %s twice", r)
+		default:
+			if err := checkSecureURL("AUTH_EXTRA_RESOURCES", r); err != nil {
+				errs = append(errs, err)
+			}
+			c.ExtraResources = append(c.ExtraResources, r)
+		}
+	}
 	c.AccessTokenTTL = positiveDuration(get("ACCESS_TOKEN_TTL"), "ACCESS_TOKEN_TTL", time.Minute, 24*time.Hour, &errs)
 	if c.AccessTokenTTL%time.Second != 0 {
 		bad("ACCESS_TOKEN_TTL %s must be whole seconds (a token's exp and iat are in seconds), e.g. 15m or 90s", c.AccessTokenTTL)
@@ -399,6 +482,40 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		}
 		if c.BuiltInAuthServer {
 			bad("OAUTH_JWKS_URL is set but OAUTH_ISSUER is not: the JWKS URL only applies to an external issuer; set OAUTH_ISSUER to the issuer whose keys these are, or unset OAUTH_JWKS_URL")
+		}
+	}
+	c.IntrospectionURL = get("OAUTH_INTROSPECTION_URL")
+	c.IntrospectionClientID = get("OAUTH_INTROSPECTION_CLIENT_ID")
+	c.IntrospectionClientSecret = get("OAUTH_INTROSPECTION_CLIENT_SECRET")
+	c.IntrospectMode = strings.ToLower(get("OAUTH_INTROSPECT"))
+	switch c.IntrospectMode {
+	case auth.IntrospectAuto, auth.IntrospectAlways:
+	default:
+		bad("OAUTH_INTROSPECT %q is not auto or always", c.IntrospectMode)
+	}
+	switch strings.ToLower(get("OAUTH_INTROSPECTION_AUDIENCE_CHECK")) {
+	case "on":
+	case "off":
+		c.SkipIntrospectionAudience = true
+	default:
+		bad("OAUTH_INTROSPECTION_AUDIENCE_CHECK %q is not on or off", get("OAUTH_INTROSPECTION_AUDIENCE_CHECK"))
+	}
+	c.IntrospectionCacheTTL = positiveDuration(get("INTROSPECTION_CACHE_TTL"), "INTROSPECTION_CACHE_TTL", time.Second, time.Hour, &errs)
+	switch {
+	case c.IntrospectionURL == "":
+		if c.IntrospectionClientID != "" || c.IntrospectionClientSecret != "" {
+			bad("OAUTH_INTROSPECTION_CLIENT_ID or _SECRET is set but OAUTH_INTROSPECTION_URL is not; set the issuer's introspection endpoint, or unset them")
+		}
+	case c.BuiltInAuthServer || c.Issuer == "":
+		bad("OAUTH_INTROSPECTION_URL is set but OAUTH_ISSUER is not: introspection asks an external issuer about its tokens; set OAUTH_ISSUER to it (and AUTH_SERVER=off), or unset OAUTH_INTROSPECTION_URL")
+	case strings.Contains(c.IntrospectionURL, "@"):
+		// A password in the URL would reach the logs, which name the URL.
+		bad("OAUTH_INTROSPECTION_URL must not hold credentials or an @; give them as OAUTH_INTROSPECTION_CLIENT_ID and _SECRET")
+	case c.IntrospectionClientID == "" || c.IntrospectionClientSecret == "":
+		bad("OAUTH_INTROSPECTION_URL needs OAUTH_INTROSPECTION_CLIENT_ID and OAUTH_INTROSPECTION_CLIENT_SECRET: the client this server authenticates as at the issuer (RFC 7662 §2.1)")
+	default:
+		if err := checkSecureURL("OAUTH_INTROSPECTION_URL", c.IntrospectionURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	c.ScopeClaim = strings.ToLower(get("OAUTH_SCOPE_CLAIM"))

@@ -23,6 +23,8 @@ import (
 var envNames = []string{
 	"PORT", "LISTEN_ADDR", "BASE_URL", "DATABASE_URL", "OAUTH_ISSUER",
 	"OAUTH_AUDIENCE", "OAUTH_JWKS_URL", "OAUTH_SCOPE_CLAIM", "AUTH_CHALLENGE", "INBAND_CHALLENGE_USER_AGENTS",
+	"OAUTH_INTROSPECTION_URL", "OAUTH_INTROSPECTION_CLIENT_ID", "OAUTH_INTROSPECTION_CLIENT_SECRET", "OAUTH_INTROSPECT",
+	"OAUTH_INTROSPECTION_AUDIENCE_CHECK", "INTROSPECTION_CACHE_TTL", "AUTH_EXTRA_RESOURCES", "AUTH_TOKEN_FORMAT",
 	"WIDGET_DOMAIN", "OPENAI_APPS_CHALLENGE", "PRIVACY_POLICY_URL", "TERMS_URL",
 	"ALLOWED_HOSTS", "TRUSTED_PROXY_HEADER", "AUDIT_RETENTION",
 	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK", "MEMORY_LIMIT",
@@ -89,6 +91,12 @@ func wantOneProblem(t *testing.T, err error, fragments ...string) {
 type view struct {
 	ListenAddr, BaseURL, Resource, DatabasePath string
 	Issuer, Audience, JWKSURL, ScopeClaim       string
+	IntrospectionURL, IntrospectionClientID     string
+	IntrospectionClientSecret, IntrospectMode   string
+	SkipIntrospectionAudience                   bool
+	IntrospectionCacheTTL                       time.Duration
+	ExtraResources                              []string
+	TokenFormat                                 string
 	AuthChallenge                               auth.ChallengeMode
 	InBandUserAgents                            []string
 	WidgetDomain, AppsChallenge                 string
@@ -112,6 +120,10 @@ func viewOf(c *config.Config) view {
 	return view{
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
+		IntrospectionURL: c.IntrospectionURL, IntrospectionClientID: c.IntrospectionClientID,
+		IntrospectionClientSecret: c.IntrospectionClientSecret, IntrospectMode: c.IntrospectMode,
+		SkipIntrospectionAudience: c.SkipIntrospectionAudience, IntrospectionCacheTTL: c.IntrospectionCacheTTL,
+		ExtraResources: c.ExtraResources, TokenFormat: c.TokenFormat,
 		AuthChallenge: c.AuthChallenge, InBandUserAgents: c.InBandUserAgents,
 		WidgetDomain: c.WidgetDomain, AppsChallenge: c.AppsChallenge, PrivacyPolicyURL: c.PrivacyPolicyURL, TermsURL: c.TermsURL,
 		AllowedHosts: c.AllowedHosts, TrustedProxyHeader: c.TrustedProxyHeader,
@@ -124,15 +136,18 @@ func viewOf(c *config.Config) view {
 
 func defaults() view {
 	return view{
-		ListenAddr:       "127.0.0.1:8080",
-		BaseURL:          "http://localhost:8080",
-		Resource:         "http://localhost:8080/mcp",
-		DatabasePath:     "./data/kanban.db",
-		Audience:         "http://localhost:8080/mcp",
-		ScopeClaim:       "auto",
-		AuthChallenge:    auth.ChallengeAuto,
-		InBandUserAgents: hostclient.DefaultInBandUserAgents(),
-		AuditRetention:   2160 * time.Hour,
+		ListenAddr:            "127.0.0.1:8080",
+		BaseURL:               "http://localhost:8080",
+		Resource:              "http://localhost:8080/mcp",
+		DatabasePath:          "./data/kanban.db",
+		Audience:              "http://localhost:8080/mcp",
+		ScopeClaim:            "auto",
+		IntrospectMode:        "auto",
+		TokenFormat:           "jwt",
+		IntrospectionCacheTTL: time.Minute,
+		AuthChallenge:         auth.ChallengeAuto,
+		InBandUserAgents:      hostclient.DefaultInBandUserAgents(),
+		AuditRetention:        2160 * time.Hour,
 		// 60 anonymous rows an hour, 10 per address, and a 64 MiB margin:
 		// see the README's Audit section for what they mean on disk.
 		AnonAuditPerHour:      60,
@@ -267,6 +282,33 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
+			name:   "AUTH_TOKEN_FORMAT=reference",
+			env:    map[string]string{"AUTH_TOKEN_FORMAT": "Reference"},
+			change: func(v *view) { v.TokenFormat = "reference" },
+		},
+		{
+			name:   "AUTH_EXTRA_RESOURCES",
+			env:    map[string]string{"AUTH_EXTRA_RESOURCES": " https://other.example/mcp, http://127.0.0.1:9000/mcp "},
+			change: func(v *view) { v.ExtraResources = []string{"https://other.example/mcp", "http://127.0.0.1:9000/mcp"} },
+		},
+		{
+			name: "introspection of every token, without the audience check",
+			env: map[string]string{
+				"OAUTH_ISSUER":                       "https://idp.example",
+				"OAUTH_INTROSPECTION_URL":            "https://idp.example/oauth2/introspect",
+				"OAUTH_INTROSPECTION_CLIENT_ID":      "kanban-rs",
+				"OAUTH_INTROSPECTION_CLIENT_SECRET":  "a-secret",
+				"OAUTH_INTROSPECT":                   "always",
+				"OAUTH_INTROSPECTION_AUDIENCE_CHECK": "off",
+				"INTROSPECTION_CACHE_TTL":            "30s",
+			},
+			change: func(v *view) {
+				v.Issuer, v.BuiltInAuthServer = "https://idp.example", false
+				v.IntrospectionURL, v.IntrospectionClientID, v.IntrospectionClientSecret = "https://idp.example/oauth2/introspect", "kanban-rs", "a-secret"
+				v.IntrospectMode, v.SkipIntrospectionAudience, v.IntrospectionCacheTTL = "always", true, 30*time.Second
+			},
+		},
+		{
 			name:   "AUTH_SERVER=off with no issuer: nobody can sign in",
 			env:    map[string]string{"AUTH_SERVER": "off"},
 			change: func(v *view) { v.Issuer, v.BuiltInAuthServer = "", false },
@@ -351,6 +393,27 @@ func TestLoadInvalid(t *testing.T) {
 		{"DATABASE_URL file: with nothing", map[string]string{"DATABASE_URL": "file:"}, []string{"DATABASE_URL"}},
 		{"OAUTH_ISSUER http on a public host", map[string]string{"OAUTH_ISSUER": "http://issuer.example"}, []string{"OAUTH_ISSUER", "https"}},
 		{"OAUTH_ISSUER not a URL", map[string]string{"OAUTH_ISSUER": "issuer.example"}, []string{"OAUTH_ISSUER"}},
+		{"OAUTH_INTROSPECTION_URL without OAUTH_ISSUER", map[string]string{"OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
+			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "OAUTH_ISSUER"}},
+		{"OAUTH_INTROSPECTION_URL without a client", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect"},
+			[]string{"OAUTH_INTROSPECTION_CLIENT_ID", "OAUTH_INTROSPECTION_CLIENT_SECRET"}},
+		{"OAUTH_INTROSPECTION_URL over http", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "http://idp.example/introspect",
+			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "https"}},
+		{"OAUTH_INTROSPECTION_URL with AUTH_SERVER=off and no issuer", map[string]string{"AUTH_SERVER": "off", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
+			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "OAUTH_ISSUER"}},
+		{"OAUTH_INTROSPECTION_URL with credentials", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://u:pw@idp.example/introspect",
+			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "credentials"}},
+		{"an introspection client without the URL", map[string]string{"OAUTH_INTROSPECTION_CLIENT_ID": "rs"}, []string{"OAUTH_INTROSPECTION_URL"}},
+		{"AUTH_TOKEN_FORMAT unknown", map[string]string{"AUTH_TOKEN_FORMAT": "paseto"}, []string{"AUTH_TOKEN_FORMAT", "reference"}},
+		{"AUTH_TOKEN_FORMAT=reference with another issuer", map[string]string{"OAUTH_ISSUER": "https://idp.example", "AUTH_TOKEN_FORMAT": "reference"},
+			[]string{"AUTH_TOKEN_FORMAT", "OAUTH_ISSUER"}},
+		{"AUTH_EXTRA_RESOURCES with another issuer", map[string]string{"OAUTH_ISSUER": "https://idp.example", "AUTH_EXTRA_RESOURCES": "https://other.example/mcp"},
+			[]string{"AUTH_EXTRA_RESOURCES", "OAUTH_ISSUER"}},
+		{"AUTH_EXTRA_RESOURCES naming our own", map[string]string{"AUTH_EXTRA_RESOURCES": "http://localhost:8080/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "own resource"}},
+		{"AUTH_EXTRA_RESOURCES twice", map[string]string{"AUTH_EXTRA_RESOURCES": "https://o.example/mcp,https://o.example/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "twice"}},
+		{"AUTH_EXTRA_RESOURCES over http", map[string]string{"AUTH_EXTRA_RESOURCES": "http://other.example/mcp"}, []string{"AUTH_EXTRA_RESOURCES", "https"}},
+		{"OAUTH_INTROSPECT unknown", map[string]string{"OAUTH_INTROSPECT": "sometimes"}, []string{"OAUTH_INTROSPECT", "always"}},
+		{"OAUTH_INTROSPECTION_AUDIENCE_CHECK unknown", map[string]string{"OAUTH_INTROSPECTION_AUDIENCE_CHECK": "maybe"}, []string{"OAUTH_INTROSPECTION_AUDIENCE_CHECK"}},
 		{"OAUTH_JWKS_URL without OAUTH_ISSUER", map[string]string{"OAUTH_JWKS_URL": "https://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "OAUTH_ISSUER"}},
 		{"OAUTH_JWKS_URL http on a public host", map[string]string{"OAUTH_ISSUER": "https://issuer.example", "OAUTH_JWKS_URL": "http://issuer.example/keys"}, []string{"OAUTH_JWKS_URL", "https"}},
 		{"OAUTH_SCOPE_CLAIM", map[string]string{"OAUTH_SCOPE_CLAIM": "roles"}, []string{"OAUTH_SCOPE_CLAIM"}},
@@ -511,6 +574,40 @@ func TestIsLoopbackHost(t *testing.T) {
 		if got := config.IsLoopbackHost(tt.host); got != tt.want {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tt.host, got, tt.want)
 		}
+	}
+}
+
+// TestIntrospectionSecretIsNotPrinted: the introspection client's secret,
+// from the environment, is in no flag default that -h or a flag error
+// prints, nor in any start-up error, yet it takes effect.
+func TestIntrospectionSecretIsNotPrinted(t *testing.T) {
+	const secret = "introspection-secret-value-42"
+	env := map[string]string{
+		"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
+		"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": secret,
+	}
+	var out bytes.Buffer
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	if _, err := config.Load([]string{"-bogus"}, os.Getenv, &out); err == nil {
+		t.Fatal("Load accepted an unknown flag")
+	}
+	t.Setenv("OAUTH_INTROSPECT", "sometimes")
+	_, err := config.Load(nil, os.Getenv, &out)
+	if err == nil {
+		t.Fatal("Load accepted OAUTH_INTROSPECT=sometimes")
+	}
+	if strings.Contains(out.String()+err.Error(), secret) {
+		t.Errorf("the secret was printed:\n%s\n%v", out.String(), err)
+	}
+	t.Setenv("OAUTH_INTROSPECT", "")
+	c, err := config.Load(nil, os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IntrospectionClientSecret != secret {
+		t.Errorf("IntrospectionClientSecret = %q, want the environment's value", c.IntrospectionClientSecret)
 	}
 }
 

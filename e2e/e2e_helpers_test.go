@@ -66,7 +66,13 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 
 func startServerWithIssuer(t *testing.T, iss *testissuer.Issuer, env map[string]string) *testServer {
 	t.Helper()
-	port := freePort(t)
+	return startServerOn(t, freePort(t), iss, env)
+}
+
+// startServerOn is startServerWithIssuer on a port chosen beforehand, for
+// a server whose URL another server's configuration names.
+func startServerOn(t *testing.T, port int, iss *testissuer.Issuer, env map[string]string) *testServer {
+	t.Helper()
 	base, full := inProcessEnv(t, port, iss)
 	// Every result the tests see is also checked against its schema.
 	full["VALIDATE_OUTPUT"] = "true"

@@ -52,11 +52,18 @@ type secTokens struct {
 // with password when the browser has no session, and exchanges the code.
 func secConnect(t *testing.T, srv *testServer, browser *http.Client, clientID, user, password, level string) secTokens {
 	t.Helper()
+	return secConnectFor(t, srv, browser, clientID, user, password, level, srv.MCP())
+}
+
+// secConnectFor is secConnect for a token for resource (RFC 8707), which
+// may be another server's that srv issues tokens for.
+func secConnectFor(t *testing.T, srv *testServer, browser *http.Client, clientID, user, password, level, resource string) secTokens {
+	t.Helper()
 	verifier := randomVerifier(t)
 	challenge := sha256.Sum256([]byte(verifier))
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {secRedirect},
-		"scope": {level}, "state": {"sec-state"}, "resource": {srv.MCP()},
+		"scope": {level}, "state": {"sec-state"}, "resource": {resource},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
 	}
 	page := fetchPage(t, browser, http.MethodGet, srv.URL+"/oauth/authorize?"+q.Encode(), nil)
@@ -82,7 +89,7 @@ func secConnect(t *testing.T, srv *testServer, browser *http.Client, clientID, u
 	}
 	tok := postForm(t, srv.URL+"/oauth/token", url.Values{
 		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {secRedirect},
-		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {srv.MCP()},
+		"client_id": {clientID}, "code_verifier": {verifier}, "resource": {resource},
 	})
 	got := secTokens{}
 	got.Access, _ = tok["access_token"].(string)
