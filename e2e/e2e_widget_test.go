@@ -81,7 +81,10 @@ func TestWidgetInBrowser(t *testing.T) {
 
 	artifacts := artifactsDir(t)
 
-	b := startBrowser(t, 60*time.Second, srv.Log.String)
+	// One budget covers every subtest below, and a failing wait takes 10 s
+	// of it. Since the model-context scenarios joined, the whole took
+	// 61 s under -race on CI's two busy cores, past the 60 s it had.
+	b := startBrowser(t, 180*time.Second, srv.Log.String)
 	console := watchConsole(b.Ctx)
 	b.do(t, "set a 1024 px viewport", chromedp.EmulateViewport(1024, 900))
 
