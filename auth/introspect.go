@@ -164,6 +164,13 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 	if v, ok := i.cached(key); ok {
 		return v.p, v.reject.orNil()
 	}
+	return i.miss(ctx, key, raw)
+}
+
+// miss asks the issuer about a token that is not in the cache. It is
+// apart from Verify so that the cache hit allocates nothing: the key that
+// the request's closure captures escapes to the heap.
+func (i *Introspector) miss(ctx context.Context, key [32]byte, raw string) (*Principal, error) {
 	// Concurrent first uses of a token share one request, which outlives
 	// any one caller's cancellation; a caller that goes away stops waiting.
 	ch := i.group.DoChan(string(key[:]), func() (any, error) {

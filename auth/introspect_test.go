@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,5 +345,32 @@ func BenchmarkIntrospectorCached(b *testing.B) {
 		if _, err := in.Verify(b.Context(), "opaque"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkIntrospectorMiss: a token not in the cache costs one request
+// to the endpoint (here on loopback), and the cache then answers the rest;
+// compare BenchmarkIntrospectorCached.
+func BenchmarkIntrospectorMiss(b *testing.B) {
+	s := &introspectionServer{answers: map[string]any{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "aud": isResource})
+	}))
+	defer s.Close()
+	in, err := auth.NewIntrospector(auth.IntrospectorConfig{URL: s.URL, ClientID: isClientID, ClientSecret: isSecret, Audience: isResource})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		if _, err := in.Verify(b.Context(), "opaque-"+strconv.Itoa(n)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if got := s.requests.Load(); got != int64(n) {
+		b.Fatalf("%d misses made %d requests, want one each", n, got)
 	}
 }
