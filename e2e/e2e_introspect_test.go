@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // TestIntrospectionAgainstBuiltInServer: resource servers that check
@@ -95,8 +96,9 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 		if resp.Status != http.StatusForbidden {
 			t.Fatalf("share_board with a write token: status %d, want 403; body %s", resp.Status, resp.Body)
 		}
-		if got := challengeParams(t, resp.Header.Get("WWW-Authenticate")); got["error"] != "insufficient_scope" || got["scope"] != "kanban.admin" {
-			t.Errorf("challenge %v, want insufficient_scope for kanban.admin", got)
+		need := string(tools.ShareBoard().Requires.Scope)
+		if got := challengeParams(t, resp.Header.Get("WWW-Authenticate")); got["error"] != "insufficient_scope" || got["scope"] != need {
+			t.Errorf("challenge %v, want insufficient_scope for %s", got, need)
 		}
 	})
 	t.Run("inactive", func(t *testing.T) {
