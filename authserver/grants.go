@@ -184,7 +184,9 @@ type Grant struct {
 	Resource string
 	// AuthTime is when the person signed in for this authorization (the
 	// ID token's auth_time).
-	AuthTime   time.Time
+	AuthTime time.Time
+	// ReauthBy, when set, is when refreshing stops (CodeRequest.ReauthBy).
+	ReauthBy   time.Time
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero until the first code redemption
 	// RevokedAt is zero while the grant is live; RevokeReason says why it
@@ -342,7 +344,7 @@ func fromNullNano(ns sql.NullInt64) time.Time {
 // grantColumns are scanned by scanGrant, in its order; the grants table
 // is aliased g.
 const grantColumns = `g.id, g.subject, g.client_id, g.scope, g.resource, g.auth_time, g.created_at,
-	g.last_used_at, g.revoked_at, g.revoke_reason, g.replaces`
+	g.last_used_at, g.revoked_at, g.revoke_reason, g.replaces, g.reauth_by`
 
 func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error) {
 	var (
@@ -350,10 +352,11 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 		scope                 string
 		authTime, createdAt   int64
 		lastUsedAt, revokedAt sql.NullInt64
+		reauthBy              sql.NullInt64
 		reason, replaces      sql.NullString
 	)
 	dest := append([]any{&gr.ID, &gr.Subject, &gr.ClientID, &scope, &gr.Resource, &authTime, &createdAt,
-		&lastUsedAt, &revokedAt, &reason, &replaces}, extra...)
+		&lastUsedAt, &revokedAt, &reason, &replaces, &reauthBy}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Grant{}, err
 	}
@@ -364,6 +367,7 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 	gr.RevokedAt = fromNullNano(revokedAt)
 	gr.RevokeReason = reason.String
 	gr.Replaces = replaces.String
+	gr.ReauthBy = fromNullNano(reauthBy)
 	return gr, nil
 }
 
@@ -394,6 +398,10 @@ type CodeRequest struct {
 	// AuthTime is when the person signed in (the session's sign-in time);
 	// zero means now.
 	AuthTime time.Time
+	// ReauthBy, when set, is when the grant stops refreshing and the
+	// person must sign in again: a federated user's sign-in at the
+	// provider plus UPSTREAM_SESSION_MAX_AGE.
+	ReauthBy time.Time
 }
 
 // IssueCode records an approved authorization as a new grant and returns
@@ -456,9 +464,13 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 			return "", fmt.Errorf("authserver: issue code: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces)); err != nil {
+	var reauthBy sql.NullInt64
+	if !req.ReauthBy.IsZero() {
+		reauthBy = sql.NullInt64{Int64: req.ReauthBy.UnixNano(), Valid: true}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces, reauth_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces), reauthBy); err != nil {
 		return "", fmt.Errorf("authserver: issue code: store grant: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_codes
@@ -751,6 +763,10 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 			Description: "The resource is not the one the authorization is for."}
 	case !now.Before(fromNano(expiresAt)):
 		return Grant{}, "", invalidGrant(gr.ID, "The refresh token has expired; sign in again.")
+	case !gr.ReauthBy.IsZero() && !now.Before(gr.ReauthBy):
+		// Not revoked: the person may well still be allowed, and signing
+		// in again through the provider is how that is found out.
+		return Grant{}, "", invalidGrant(gr.ID, "The sign-in at the identity provider is too old; sign in again.")
 	}
 	if err := g.checkUser(ctx, gr); err != nil {
 		return Grant{}, "", err

@@ -176,6 +176,16 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	// the form, password included, to the client (RFC 9700 §4.11).
 	const status = http.StatusSeeOther
 	switch form.Get("step") {
+	case "upstream":
+		if !s.signInCSRFValid(r, form.Get("csrf")) {
+			s.csrfFailed(w, r)
+			return
+		}
+		req, ok := s.authorizeRequest(w, r, params, status)
+		if !ok {
+			return
+		}
+		s.startUpstream(w, r, params.Encode(), req.promptLogin)
 	case "signin":
 		if !s.signInCSRFValid(r, form.Get("csrf")) {
 			s.csrfFailed(w, r)
@@ -183,6 +193,9 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 		}
 		req, ok := s.authorizeRequest(w, r, params, status)
 		if !ok {
+			return
+		}
+		if s.passwordSignInOff(w, r) {
 			return
 		}
 		userName := form.Get("username")
@@ -195,7 +208,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 			s.showSignInFailure(w, failure, func(st int, msg string) { s.showSignIn(w, r, req, st, userName, msg, "") })
 			return
 		}
-		sess, err := s.startSession(w, r, user.Subject)
+		sess, err := s.startSession(w, r, user.Subject, SessionLifetime)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: creating the session failed", err)
 			return
@@ -385,6 +398,7 @@ func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *a
 		Replaces:      replaces,
 		Nonce:         req.nonce,
 		AuthTime:      sess.CreatedAt,
+		ReauthBy:      s.reauthBy(sess),
 	})
 	if err != nil {
 		s.serverErrorPage(w, r, "authorize: issuing the code failed", err)
@@ -669,7 +683,7 @@ func allowFormRedirects(w http.ResponseWriter) {
 func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, status int, userName, errMsg, notice string) {
 	name, _, _, _ := clientDisplay(req.client)
 	allowFormRedirects(w)
-	s.renderPage(w, r, status, tmplSignIn, page{
+	p := page{
 		Title:      "Sign in",
 		Error:      errMsg,
 		Notice:     notice,
@@ -678,7 +692,9 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, req *authzRe
 		Hidden:     req.hidden,
 		UserName:   userName,
 		ClientName: name,
-	})
+	}
+	s.withUpstream(&p)
+	s.renderPage(w, r, status, tmplSignIn, p)
 }
 
 // showConsent renders the consent page for plan: what the client keeps

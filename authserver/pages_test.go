@@ -91,6 +91,8 @@ type pageEnvOptions struct {
 	noUsers   bool // start with no user at all
 	// extraResources are ServerOptions.ExtraResources.
 	extraResources []string
+	// upstream, when set, makes ServerOptions.Upstream for the issuer.
+	upstream func(issuer string) *UpstreamOptions
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -131,8 +133,13 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	if cimd == nil {
 		cimd = NewCIMDFetcher(CIMDOptions{})
 	}
+	var up *UpstreamOptions
+	if opts.upstream != nil {
+		up = opts.upstream(e.issuer)
+	}
 	e.server, err = NewServer(ServerOptions{
-		Issuer: e.issuer, Resource: e.resource, ExtraResources: opts.extraResources,
+		Upstream: up,
+		Issuer:   e.issuer, Resource: e.resource, ExtraResources: opts.extraResources,
 		Store: st, Keys: keys, IDTokenKeys: keySource, Users: users, Grants: grants, CIMD: cimd,
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,
