@@ -174,7 +174,13 @@ func (p *Provider) discover(ctx context.Context) (*discovered, error) {
 	defer cancel()
 	prov, err := oidc.NewProvider(p.context(dctx), p.opts.Issuer)
 	if err != nil {
-		p.failedAt, p.failure = p.opts.Now(), fmt.Errorf("%w: discovery at %s: %v", ErrUnavailable, p.opts.Issuer, err)
+		p.failedAt = p.opts.Now()
+		p.failure = fmt.Errorf("%w: discovery at %s: %v", ErrUnavailable, p.opts.Issuer, err)
+		if strings.Contains(err.Error(), "did not match the issuer") {
+			// Not an outage but a setting off by a character (often a
+			// trailing slash): say which.
+			p.failure = fmt.Errorf("%w: UPSTREAM_OIDC_ISSUER must be exactly the issuer the provider names: %v", ErrUnavailable, err)
+		}
 		return nil, p.failure
 	}
 	p.discovered = &discovered{
@@ -304,7 +310,11 @@ func (p *Provider) Finish(ctx context.Context, code string, s Start) (Identity, 
 		return Identity{}, fmt.Errorf("%w: the ID token has several audiences and azp is not this client", ErrRejected)
 	}
 	id := Identity{
-		Issuer: idt.Issuer, Subject: idt.Subject,
+		// The configured issuer, not idt.Issuer: go-oidc also accepts
+		// Google's ID tokens whose iss is "accounts.google.com" without
+		// the scheme, and one person must map to one (issuer, sub) and
+		// meet Google's hd rule whichever form Google sent.
+		Issuer: p.opts.Issuer, Subject: idt.Subject,
 		Email: c.Email, EmailVerified: bool(c.EmailVerified),
 		Name: c.Name, PreferredUsername: c.PreferredUsername,
 		HostedDomain: c.HostedDomain, TenantID: c.TenantID,

@@ -265,3 +265,15 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
+
+func TestDiscoveryNamesAMismatchedIssuer(t *testing.T) {
+	iss, _ := newProvider(t)
+	p, err := upstream.New(upstream.Options{Issuer: iss.URL + "/", ClientID: clientID, ClientSecret: secret, RedirectURL: redirectURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.AuthURL(context.Background(), upstream.NewStart())
+	if !errors.Is(err, upstream.ErrUnavailable) || !strings.Contains(err.Error(), "UPSTREAM_OIDC_ISSUER must be exactly") {
+		t.Errorf("AuthURL with the issuer off by a slash: %v; want an error naming UPSTREAM_OIDC_ISSUER", err)
+	}
+}
