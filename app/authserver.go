@@ -63,7 +63,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		return nil, err
 	}
 	users := authserver.NewUsers(st, hasher)
-	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL})
+	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL,
+		UpstreamSessionMaxAge: cfg.Upstream.SessionMaxAge})
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,6 @@ func upstreamOptions(cfg *config.Config, log *slog.Logger) (*authserver.Upstream
 		Policy: upstream.Policy{
 			Emails: u.AllowedEmails, Domains: u.AllowedDomains, Tenants: u.AllowedTenants, AllowAny: u.AllowAny,
 		},
-		SessionMaxAge: u.SessionMaxAge,
-		Only:          u.Only,
+		Only: u.Only,
 	}, nil
 }

@@ -125,6 +125,13 @@ type GrantOptions struct {
 	// RefreshTokenLifetime is how long a refresh token is valid from its
 	// issue. Default DefaultRefreshTokenLifetime.
 	RefreshTokenLifetime time.Duration
+	// UpstreamSessionMaxAge is how long a federated user's sign-in at the
+	// upstream provider is trusted: their grants stop refreshing this
+	// long after it (the grant's AuthTime), so that someone removed at the
+	// provider loses access then. Zero means federation is off, and
+	// federated users' grants do not refresh at all. Read at each refresh,
+	// so lowering it reaches grants made before.
+	UpstreamSessionMaxAge time.Duration
 }
 
 // Grants manages authorizations: grants, their authorization codes and
@@ -138,6 +145,7 @@ type Grants struct {
 	users           UserStatus
 	scopes          *auth.ScopeSet
 	refreshLifetime time.Duration
+	upstreamMaxAge  time.Duration
 }
 
 // Grants returns the grants of s. users says which accounts are disabled;
@@ -160,8 +168,16 @@ func (s *Store) Grants(users UserStatus, opts GrantOptions) (*Grants, error) {
 	if opts.RefreshTokenLifetime == 0 {
 		opts.RefreshTokenLifetime = DefaultRefreshTokenLifetime
 	}
-	return &Grants{s: s, users: users, scopes: opts.Scopes, refreshLifetime: opts.RefreshTokenLifetime}, nil
+	if opts.UpstreamSessionMaxAge < 0 {
+		return nil, fmt.Errorf("authserver: grants: the upstream session max age must not be negative; got %v", opts.UpstreamSessionMaxAge)
+	}
+	return &Grants{s: s, users: users, scopes: opts.Scopes, refreshLifetime: opts.RefreshTokenLifetime,
+		upstreamMaxAge: opts.UpstreamSessionMaxAge}, nil
 }
+
+// UpstreamSessionMaxAge is GrantOptions.UpstreamSessionMaxAge: how long a
+// federated sign-in is trusted (0: federation is off).
+func (g *Grants) UpstreamSessionMaxAge() time.Duration { return g.upstreamMaxAge }
 
 // Scopes returns the declared scopes that grants may hold.
 func (g *Grants) Scopes() *auth.ScopeSet { return g.scopes }
@@ -185,8 +201,6 @@ type Grant struct {
 	// AuthTime is when the person signed in for this authorization (the
 	// ID token's auth_time).
 	AuthTime time.Time
-	// ReauthBy, when set, is when refreshing stops (CodeRequest.ReauthBy).
-	ReauthBy   time.Time
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero until the first code redemption
 	// RevokedAt is zero while the grant is live; RevokeReason says why it
@@ -344,7 +358,7 @@ func fromNullNano(ns sql.NullInt64) time.Time {
 // grantColumns are scanned by scanGrant, in its order; the grants table
 // is aliased g.
 const grantColumns = `g.id, g.subject, g.client_id, g.scope, g.resource, g.auth_time, g.created_at,
-	g.last_used_at, g.revoked_at, g.revoke_reason, g.replaces, g.reauth_by`
+	g.last_used_at, g.revoked_at, g.revoke_reason, g.replaces`
 
 func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error) {
 	var (
@@ -352,11 +366,10 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 		scope                 string
 		authTime, createdAt   int64
 		lastUsedAt, revokedAt sql.NullInt64
-		reauthBy              sql.NullInt64
 		reason, replaces      sql.NullString
 	)
 	dest := append([]any{&gr.ID, &gr.Subject, &gr.ClientID, &scope, &gr.Resource, &authTime, &createdAt,
-		&lastUsedAt, &revokedAt, &reason, &replaces, &reauthBy}, extra...)
+		&lastUsedAt, &revokedAt, &reason, &replaces}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Grant{}, err
 	}
@@ -367,7 +380,6 @@ func scanGrant(row interface{ Scan(...any) error }, extra ...any) (Grant, error)
 	gr.RevokedAt = fromNullNano(revokedAt)
 	gr.RevokeReason = reason.String
 	gr.Replaces = replaces.String
-	gr.ReauthBy = fromNullNano(reauthBy)
 	return gr, nil
 }
 
@@ -398,10 +410,6 @@ type CodeRequest struct {
 	// AuthTime is when the person signed in (the session's sign-in time);
 	// zero means now.
 	AuthTime time.Time
-	// ReauthBy, when set, is when the grant stops refreshing and the
-	// person must sign in again: a federated user's sign-in at the
-	// provider plus UPSTREAM_SESSION_MAX_AGE.
-	ReauthBy time.Time
 }
 
 // IssueCode records an approved authorization as a new grant and returns
@@ -464,13 +472,9 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 			return "", fmt.Errorf("authserver: issue code: %w", err)
 		}
 	}
-	var reauthBy sql.NullInt64
-	if !req.ReauthBy.IsZero() {
-		reauthBy = sql.NullInt64{Int64: req.ReauthBy.UnixNano(), Valid: true}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces, reauth_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces), reauthBy); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces)); err != nil {
 		return "", fmt.Errorf("authserver: issue code: store grant: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_codes
@@ -739,12 +743,13 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 	var (
 		expiresAt                      int64
 		usedAt, graceUsed, invalidated sql.NullInt64
+		federated                      bool
 	)
 	gr, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+`,
-			r.expires_at, r.used_at, r.grace_used_at, r.invalidated_at
-		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+			r.expires_at, r.used_at, r.grace_used_at, r.invalidated_at, u.upstream_issuer IS NOT NULL
+		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.subject
 		WHERE r.hash = ?`, hash),
-		&expiresAt, &usedAt, &graceUsed, &invalidated)
+		&expiresAt, &usedAt, &graceUsed, &invalidated, &federated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, "", invalidGrant("", "The refresh token is not valid.")
 	}
@@ -763,7 +768,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 			Description: "The resource is not the one the authorization is for."}
 	case !now.Before(fromNano(expiresAt)):
 		return Grant{}, "", invalidGrant(gr.ID, "The refresh token has expired; sign in again.")
-	case !gr.ReauthBy.IsZero() && !now.Before(gr.ReauthBy):
+	case federated && (g.upstreamMaxAge == 0 || !now.Before(gr.AuthTime.Add(g.upstreamMaxAge))):
 		// Not revoked: the person may well still be allowed, and signing
 		// in again through the provider is how that is found out.
 		return Grant{}, "", invalidGrant(gr.ID, "The sign-in at the identity provider is too old; sign in again.")

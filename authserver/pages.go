@@ -398,7 +398,6 @@ func (s *Server) authorizeApprove(w http.ResponseWriter, r *http.Request, req *a
 		Replaces:      replaces,
 		Nonce:         req.nonce,
 		AuthTime:      sess.CreatedAt,
-		ReauthBy:      s.reauthBy(sess),
 	})
 	if err != nil {
 		s.serverErrorPage(w, r, "authorize: issuing the code failed", err)

@@ -14,16 +14,15 @@ package authserver
 // exactly as after a password sign-in: the consent page, or the account
 // page.
 //
-// A federated session lasts at most UpstreamOptions.SessionMaxAge, and so
-// does every grant made in it: its refreshes stop then (Grant.ReauthBy), and
-// the client must send the person through the provider again. Someone
+// A federated session lasts at most the grants' UpstreamSessionMaxAge, and
+// so does every grant made in it: its refreshes stop then (Grants.Refresh),
+// and the client must send the person through the provider again. Someone
 // removed at the provider therefore loses access within that time.
 
 import (
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/authserver/upstream"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
@@ -34,36 +33,29 @@ import (
 // relative to the issuer.
 const PathUpstreamCallback = "/oauth/upstream/callback"
 
-// DefaultUpstreamSessionMaxAge is how long a sign-in at the provider is
-// trusted by default.
-const DefaultUpstreamSessionMaxAge = 24 * time.Hour
-
 // UpstreamOptions turn on sign-in through an upstream OpenID provider.
 type UpstreamOptions struct {
 	Provider *upstream.Provider
 	// Policy decides who may come in; it must admit someone (a list, or
 	// AllowAny).
 	Policy upstream.Policy
-	// SessionMaxAge is how long a sign-in at the provider is trusted:
-	// the longest a federated session lasts, and when the grants made in
-	// it stop refreshing. Default DefaultUpstreamSessionMaxAge.
-	SessionMaxAge time.Duration
+	// How long a sign-in at the provider is trusted is the Grants'
+	// UpstreamSessionMaxAge, which they need for refreshes.
+
 	// Only hides the password form and refuses password sign-ins.
 	Only bool
 }
 
-// checkUpstream validates and defaults o.
-func checkUpstream(o *UpstreamOptions) error {
+// checkUpstream validates o against the grants, which must know how long
+// a federated sign-in is trusted.
+func checkUpstream(o *UpstreamOptions, grants *Grants) error {
 	switch {
 	case o.Provider == nil:
 		return errors.New("authserver: Upstream.Provider is required")
 	case o.Policy.Empty():
 		return errors.New("authserver: the upstream policy admits nobody; list emails, domains or tenants, or set AllowAny")
-	case o.SessionMaxAge < 0:
-		return errors.New("authserver: Upstream.SessionMaxAge must not be negative")
-	}
-	if o.SessionMaxAge == 0 {
-		o.SessionMaxAge = DefaultUpstreamSessionMaxAge
+	case grants.UpstreamSessionMaxAge() <= 0:
+		return errors.New("authserver: federation needs the grants' UpstreamSessionMaxAge (how long a sign-in at the provider is trusted)")
 	}
 	return nil
 }
@@ -91,18 +83,11 @@ func (s *Server) passwordSignInOff(w http.ResponseWriter, r *http.Request) bool 
 	return true
 }
 
-// reauthBy is when a session's sign-in stops being trusted for grants:
-// never (zero) for a password session; for a federated one, its sign-in
-// at the provider plus SessionMaxAge, or already when federation is off.
-func (s *Server) reauthBy(sess *signedIn) time.Time {
-	switch {
-	case !sess.Federated:
-		return time.Time{}
-	case s.opts.Upstream == nil:
-		return sess.CreatedAt
-	default:
-		return sess.CreatedAt.Add(s.opts.Upstream.SessionMaxAge)
-	}
+// federatedSessionEnded reports whether a session signed in through the
+// provider is older than such a sign-in is trusted, or federation is off.
+func (s *Server) federatedSessionEnded(sess Session) bool {
+	return sess.Federated && (s.opts.Upstream == nil ||
+		!s.now().Before(sess.CreatedAt.Add(s.opts.Grants.UpstreamSessionMaxAge())))
 }
 
 // startUpstream sends the person to the provider. request is the
@@ -135,10 +120,23 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, request s
 		s.serverErrorPage(w, r, "upstream sign-in: building the provider's URL failed", err)
 		return
 	}
-	if err := s.opts.Store.saveUpstreamLogin(ctx, upstreamLogin{
+	err = s.opts.Store.saveUpstreamLogin(ctx, upstreamLogin{
 		State: start.State, Nonce: start.Nonce, Verifier: start.Verifier,
 		Browser: s.cookieValue(r, preSessionCookie), Request: request,
-	}); err != nil {
+	})
+	var invalid *ValidationError
+	switch {
+	case errors.As(err, &invalid):
+		s.errorPage(w, r, http.StatusBadRequest, "This request cannot be completed",
+			"The authorization request is too large to carry through the sign-in.", "Go back to the application and connect again.")
+		return
+	case errors.Is(err, errTooManyUpstreamLogins):
+		s.log.WarnContext(ctx, "upstream sign-in refused: too many under way", "ip", ip)
+		w.Header().Set("Retry-After", "60")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Too many sign-ins right now",
+			"Too many sign-ins through "+up.Provider.Name()+" are under way.", "Try again in a minute.")
+		return
+	case err != nil:
 		s.serverErrorPage(w, r, "upstream sign-in: saving it failed", err)
 		return
 	}
@@ -173,6 +171,13 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 	q := r.URL.Query()
 	ip := s.clientIP(r)
 	again := "Go back to the app, or to your account page, and sign in again."
+	// Each callback writes (it takes the pending sign-in): an address gets
+	// as many as it may start, not a flood of the single writer.
+	if ok, wait := s.limits.upstreamStarts.Allow(ratelimit.Key("callback", clientip.Network(ip))); !ok {
+		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
+		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
+		return
+	}
 
 	pending, err := s.opts.Store.takeUpstreamLogin(ctx, q.Get("state"), s.cookieValue(r, preSessionCookie))
 	if errors.Is(err, ErrNotFound) {
@@ -232,7 +237,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 		s.serverErrorPage(w, r, "upstream callback: mapping the user failed", err)
 		return
 	}
-	sess, err := s.startSession(w, r, user.Subject, up.SessionMaxAge)
+	sess, err := s.startSession(w, r, user.Subject, s.opts.Grants.UpstreamSessionMaxAge())
 	if err != nil {
 		s.serverErrorPage(w, r, "upstream callback: creating the session failed", err)
 		return

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"errors"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -32,7 +33,7 @@ func newUpstreamEnv(t *testing.T, only bool) *upEnv {
 	t.Helper()
 	iss := testissuer.New(t, testissuer.Options{})
 	iss.EnableLogin(t, upClientID, upSecret)
-	e := newPageEnv(t, pageEnvOptions{upstream: func(issuer string) *UpstreamOptions {
+	e := newPageEnv(t, pageEnvOptions{upstreamMaxAge: upMaxAge, upstream: func(issuer string) *UpstreamOptions {
 		p, err := upstream.New(upstream.Options{
 			Issuer: iss.URL, ClientID: upClientID, ClientSecret: upSecret,
 			RedirectURL: issuer + PathUpstreamCallback, DisplayName: "Example SSO",
@@ -42,9 +43,8 @@ func newUpstreamEnv(t *testing.T, only bool) *upEnv {
 		}
 		return &UpstreamOptions{
 			Provider:      p,
-			Policy:        upstream.Policy{Domains: []string{"example.com"}, Emails: []string{"guest@elsewhere.example"}},
-			SessionMaxAge: upMaxAge,
-			Only:          only,
+			Policy: upstream.Policy{Domains: []string{"example.com"}, Emails: []string{"guest@elsewhere.example"}},
+			Only:   only,
 		}
 	}})
 	return &upEnv{pageEnv: e, provider: iss}
@@ -351,16 +351,24 @@ func TestUpstreamSessionMaxAge(t *testing.T) {
 	ctx := t.Context()
 	b := e.browser()
 	p := b.signInUpstream(e, b.authorize(e.params(nil)), person("idp-ivy", "ivy@example.com"))
-	signedInAt := e.clock.Now()
 	p = b.allow(p, "kanban.write")
 	gr := e.redeem(ptRedirectQueryOf(t, p, ptRedirect).Get("code"), ptRedirect)
-	if !gr.ReauthBy.Equal(signedInAt.Add(upMaxAge)) {
-		t.Errorf("grant ReauthBy = %v, want the sign-in plus %v (%v)", gr.ReauthBy, upMaxAge, signedInAt.Add(upMaxAge))
-	}
 	refresh, _, err := e.grants.IssueRefreshToken(ctx, gr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A password user's grant, made at the same time, has no such limit.
+	pw := e.browser()
+	action, fields := formOfStep(t, pw.authorize(e.params(nil)), "signin")
+	fields.Set("username", "alice")
+	fields.Set("password", goodPassword)
+	p = pw.allow(pw.post(action, fields), "kanban.write")
+	pwGrant := e.redeem(ptRedirectQueryOf(t, p, ptRedirect).Get("code"), ptRedirect)
+	pwRefresh, _, err := e.grants.IssueRefreshToken(ctx, pwGrant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	e.clock.Advance(upMaxAge - time.Minute)
 	if _, refresh, err = e.grants.Refresh(ctx, RefreshRequest{Token: refresh, ClientID: e.client.ID}); err != nil {
 		t.Fatalf("refresh within the max age: %v", err)
@@ -371,20 +379,50 @@ func TestUpstreamSessionMaxAge(t *testing.T) {
 	if !errors.As(err, &tre) || tre.Code != ErrCodeInvalidGrant || tre.Revoked {
 		t.Fatalf("refresh after the max age: %v; want invalid_grant, without revoking", err)
 	}
+	if _, _, err := e.grants.Refresh(ctx, RefreshRequest{Token: pwRefresh, ClientID: e.client.ID}); err != nil {
+		t.Errorf("a password user's refresh after the federated max age: %v", err)
+	}
 	// The session ended with the max age too: the person goes through the
 	// provider again, although a password session would last longer.
 	if p := b.authorize(e.params(nil)); !strings.Contains(p.body, "Sign in with Example SSO") {
 		t.Errorf("authorize after the max age: status %d, want the sign-in page:\n%s", p.status, p.body)
 	}
-	// A password user's grant has no such limit.
-	pw := e.browser()
-	action, fields := formOfStep(t, pw.authorize(e.params(nil)), "signin")
-	fields.Set("username", "alice")
-	fields.Set("password", goodPassword)
-	p = pw.allow(pw.post(action, fields), "kanban.write")
-	code := ptRedirectQueryOf(t, p, ptRedirect).Get("code")
-	if g := e.redeem(code, ptRedirect); !g.ReauthBy.IsZero() {
-		t.Errorf("a password grant has ReauthBy %v, want none", g.ReauthBy)
+	if p := pw.authorize(e.params(nil)); strings.Contains(p.body, "Sign in with") {
+		t.Errorf("the password user's session ended with the federated max age: status %d, the sign-in page", p.status)
+	}
+}
+
+// TestUpstreamMaxAgeIsReadAtEachRefresh: lowering the max age, or turning
+// federation off, reaches grants made before, whose refreshes stop.
+func TestUpstreamMaxAgeIsReadAtEachRefresh(t *testing.T) {
+	e := newUpstreamEnv(t, false)
+	ctx := t.Context()
+	b := e.browser()
+	p := b.allow(b.signInUpstream(e, b.authorize(e.params(nil)), person("idp-kim", "kim@example.com")), "kanban.write")
+	gr := e.redeem(ptRedirectQueryOf(t, p, ptRedirect).Get("code"), ptRedirect)
+	refresh, _, err := e.grants.IssueRefreshToken(ctx, gr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Minute)
+	for _, tt := range []struct {
+		name   string
+		maxAge time.Duration
+	}{{"max age lowered below the grant's age", 5 * time.Minute}, {"federation off", 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			later, err := e.store.Grants(e.users, GrantOptions{Scopes: testScopes(t), UpstreamSessionMaxAge: tt.maxAge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = later.Refresh(ctx, RefreshRequest{Token: refresh, ClientID: e.client.ID})
+			var tre *TokenRequestError
+			if !errors.As(err, &tre) || tre.Code != ErrCodeInvalidGrant {
+				t.Errorf("refresh: %v; want invalid_grant", err)
+			}
+		})
+	}
+	if _, _, err := e.grants.Refresh(ctx, RefreshRequest{Token: refresh, ClientID: e.client.ID}); err != nil {
+		t.Errorf("refresh under the original max age: %v", err)
 	}
 }
 
@@ -425,7 +463,50 @@ func TestUpstreamOptionsRefuseAnEmptyPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := &UpstreamOptions{Provider: p}
-	if err := checkUpstream(o); err == nil || !strings.Contains(err.Error(), "admits nobody") {
+	if err := checkUpstream(o, &Grants{upstreamMaxAge: time.Hour}); err == nil || !strings.Contains(err.Error(), "admits nobody") {
 		t.Errorf("checkUpstream with no allow-list: %v", err)
+	}
+}
+
+// TestUpstreamLoginsAreBounded: pending sign-ins are rows anyone can make,
+// so their size and their number are bounded, and expired ones never
+// count.
+func TestUpstreamLoginsAreBounded(t *testing.T) {
+	clock := newTestClock()
+	st := openTestStore(t, clock)
+	ctx := t.Context()
+	login := func(state, request string) upstreamLogin {
+		s := upstream.NewStart()
+		return upstreamLogin{State: state, Nonce: s.Nonce, Verifier: s.Verifier, Browser: "browser", Request: request}
+	}
+	var invalid *ValidationError
+	if err := st.saveUpstreamLogin(ctx, login("big", strings.Repeat("x", maxUpstreamRequestBytes+1))); !errors.As(err, &invalid) {
+		t.Errorf("an oversized request: %v, want a *ValidationError", err)
+	}
+	// Fill the table to its bound in one transaction.
+	tx, err := st.db.Writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now()
+	for i := range maxPendingUpstreamLogins {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO upstream_logins (state_hash, browser_hash, nonce, verifier, request, created_at, expires_at)
+			VALUES (?, ?, 'n', ?, '', ?, ?)`, hashSecret(fmt.Sprint("s", i)), hashSecret("b"), strings.Repeat("v", 43),
+			now.UnixNano(), now.Add(UpstreamLoginLifetime).UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.saveUpstreamLogin(ctx, login("one-more", "")); !errors.Is(err, errTooManyUpstreamLogins) {
+		t.Fatalf("beyond the bound: %v, want errTooManyUpstreamLogins", err)
+	}
+	clock.Advance(UpstreamLoginLifetime)
+	if err := st.saveUpstreamLogin(ctx, login("after-expiry", "")); err != nil {
+		t.Fatalf("once the others expired: %v", err)
+	}
+	if l, err := st.takeUpstreamLogin(ctx, "after-expiry", "browser"); err != nil || l.Nonce == "" {
+		t.Errorf("takeUpstreamLogin: %+v, %v", l, err)
 	}
 }

@@ -116,11 +116,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("authserver: unknown token format %q", opts.TokenFormat)
 	}
 	if opts.Upstream != nil {
-		up := *opts.Upstream
-		if err := checkUpstream(&up); err != nil {
+		if err := checkUpstream(opts.Upstream, opts.Grants); err != nil {
 			return nil, err
 		}
-		opts.Upstream = &up
 	}
 	if opts.AccessTokenLifetime <= 0 {
 		opts.AccessTokenLifetime = 15 * time.Minute

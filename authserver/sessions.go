@@ -271,7 +271,7 @@ func (s *Server) currentSession(r *http.Request) (*signedIn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if sess.Federated && !s.now().Before(s.reauthBy(&signedIn{Session: sess})) {
+	if s.federatedSessionEnded(sess) {
 		// Older than the provider's sign-in may be trusted (a lowered
 		// UPSTREAM_SESSION_MAX_AGE, or federation switched off): the
 		// person signs in through the provider again.

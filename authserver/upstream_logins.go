@@ -8,9 +8,23 @@ import (
 	"time"
 )
 
-// UpstreamLoginLifetime is how long a person may take at the provider
-// before the callback no longer accepts their state.
-const UpstreamLoginLifetime = 10 * time.Minute
+// Limits on pending upstream sign-ins, which anyone can start: each is a
+// row until its person comes back or it expires.
+const (
+	// UpstreamLoginLifetime is how long a person may take at the
+	// provider before the callback no longer accepts their state.
+	UpstreamLoginLifetime = 10 * time.Minute
+	// maxUpstreamRequestBytes bounds the authorization request a pending
+	// sign-in keeps: a state at its limit and the other parameters at
+	// sizes that clients use.
+	maxUpstreamRequestBytes = MaxStateLen + 8<<10
+	// maxPendingUpstreamLogins bounds the live rows (at most about 80 MB),
+	// whatever the number of addresses starting them.
+	maxPendingUpstreamLogins = 5000
+)
+
+// errTooManyUpstreamLogins: maxPendingUpstreamLogins are under way.
+var errTooManyUpstreamLogins = errors.New("authserver: too many upstream sign-ins under way")
 
 // upstreamLogin is a sign-in sent to the provider and not yet back.
 type upstreamLogin struct {
@@ -24,14 +38,38 @@ type upstreamLogin struct {
 }
 
 // saveUpstreamLogin stores l until the callback takes it, at most
-// UpstreamLoginLifetime.
+// UpstreamLoginLifetime. With maxPendingUpstreamLogins live already it
+// stores nothing and returns errTooManyUpstreamLogins; expired rows are
+// deleted first, so they never count.
 func (s *Store) saveUpstreamLogin(ctx context.Context, l upstreamLogin) error {
+	if len(l.Request) > maxUpstreamRequestBytes {
+		return &ValidationError{Field: "request", Reason: fmt.Sprintf("is %d bytes long; at most %d are kept", len(l.Request), maxUpstreamRequestBytes)}
+	}
 	now := s.now()
-	if _, err := s.db.Writer.ExecContext(ctx, `INSERT INTO upstream_logins
+	fail := func(err error) error { return fmt.Errorf("authserver: save upstream sign-in: %w", err) }
+	tx, err := s.db.Writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_logins WHERE expires_at <= ?`, now.UnixNano()); err != nil {
+		return fail(err)
+	}
+	var live int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM upstream_logins`).Scan(&live); err != nil {
+		return fail(err)
+	}
+	if live >= maxPendingUpstreamLogins {
+		return errTooManyUpstreamLogins
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO upstream_logins
 		(state_hash, browser_hash, nonce, verifier, request, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		hashSecret(l.State), hashSecret(l.Browser), l.Nonce, l.Verifier, l.Request,
 		now.UnixNano(), now.Add(UpstreamLoginLifetime).UnixNano()); err != nil {
-		return fmt.Errorf("authserver: save upstream sign-in: %w", err)
+		return fail(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(err)
 	}
 	return nil
 }

@@ -594,7 +594,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			errs = append(errs, err)
 		}
 	}
-	c.Upstream = loadUpstream(get, c.BuiltInAuthServer, c.RefreshTokenTTL, &errs)
+	c.Upstream = loadUpstream(get, c.BuiltInAuthServer, c.AccessTokenTTL, c.RefreshTokenTTL, &errs)
 	c.ScopeClaim = strings.ToLower(get("OAUTH_SCOPE_CLAIM"))
 	switch c.ScopeClaim {
 	case auth.ScopeClaimAuto, auth.ScopeClaimScope, auth.ScopeClaimScp, auth.ScopeClaimPermissions:
@@ -848,7 +848,7 @@ func commaList(v string) []string {
 }
 
 // loadUpstream reads the UPSTREAM_* settings.
-func loadUpstream(get func(string) string, builtIn bool, refreshTTL time.Duration, errs *[]error) Upstream {
+func loadUpstream(get func(string) string, builtIn bool, accessTTL, refreshTTL time.Duration, errs *[]error) Upstream {
 	bad := func(format string, args ...any) { *errs = append(*errs, fmt.Errorf(format, args...)) }
 	u := Upstream{
 		Issuer:         get("UPSTREAM_OIDC_ISSUER"),
@@ -899,6 +899,11 @@ func loadUpstream(get func(string) string, builtIn bool, refreshTTL time.Duratio
 	}
 	if u.SessionMaxAge > refreshTTL && refreshTTL > 0 {
 		bad("UPSTREAM_SESSION_MAX_AGE %s is longer than REFRESH_TOKEN_TTL %s, so it would never cut a refresh short; lower it", u.SessionMaxAge, refreshTTL)
+	}
+	if u.SessionMaxAge < accessTTL {
+		// An access token minted just before the max age would outlive
+		// it by its whole lifetime.
+		bad("UPSTREAM_SESSION_MAX_AGE %s is shorter than ACCESS_TOKEN_TTL %s, so access tokens would outlive it; raise it or lower ACCESS_TOKEN_TTL", u.SessionMaxAge, accessTTL)
 	}
 	return u
 }

@@ -456,6 +456,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"UPSTREAM_ALLOWED_EMAILS with a domain", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "example.com"}), []string{"UPSTREAM_ALLOWED_EMAILS", "alice@example.com"}},
 		{"UPSTREAM_SESSION_MAX_AGE past the refresh tokens", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "a@example.com", "UPSTREAM_SESSION_MAX_AGE": "1000h"}),
 			[]string{"UPSTREAM_SESSION_MAX_AGE", "REFRESH_TOKEN_TTL"}},
+		{"UPSTREAM_SESSION_MAX_AGE under the access tokens' lifetime", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "a@example.com", "UPSTREAM_SESSION_MAX_AGE": "10m"}),
+			[]string{"UPSTREAM_SESSION_MAX_AGE", "ACCESS_TOKEN_TTL"}},
 		{"UPSTREAM_* without the issuer", map[string]string{"UPSTREAM_ALLOWED_EMAIL_DOMAINS": "example.com"}, []string{"UPSTREAM_OIDC_ISSUER"}},
 		{"UPSTREAM_ONLY without the issuer", map[string]string{"UPSTREAM_ONLY": "true"}, []string{"UPSTREAM_OIDC_ISSUER"}},
 		{"OAUTH_INTROSPECTION_URL without OAUTH_ISSUER", map[string]string{"OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",

@@ -29,12 +29,6 @@ INSERT INTO users_federated (id, name, password_hash, email, email_verified, dis
 DROP TABLE users;
 ALTER TABLE users_federated RENAME TO users;
 
--- reauth_by ends a grant's refreshes: after it, a refresh is invalid_grant
--- and the client sends the person through the provider again, so that
--- someone removed there loses access within UPSTREAM_SESSION_MAX_AGE, not
--- a refresh token's 30 days. NULL (password users) sets no such limit.
-ALTER TABLE grants ADD COLUMN reauth_by INTEGER;
-
 -- upstream_logins are the sign-ins sent to the provider and not yet back:
 -- the state sent with the person (stored only as its SHA-256, like codes),
 -- the nonce and PKCE verifier to check the answer with, the browser it

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -15,11 +16,16 @@ import (
 //   - Domains admits the domain of such a verified email. At Google the
 //     hosted domain (hd) decides instead: any Google account can carry a
 //     verified address at any domain, and only hd says the account belongs
-//     to that Workspace.
-//   - Tenants admits an Entra ID directory (tid). Entra sends no
-//     email_verified, so its users come in by tenant.
+//     to that Workspace. For the same reason, at Google a listed address
+//     at a domain other than gmail.com needs hd to be that domain.
+//   - Tenants admits an Entra ID directory (tid), when the issuer is that
+//     directory's own (its path names the tenant), so that no other
+//     provider's tid claim counts. Entra sends no email_verified, so its
+//     users come in by tenant; the directory's guests carry its tid too.
 //
-// Comparisons ignore case; a domain does not admit its subdomains.
+// Comparisons ignore ASCII case only, and addresses or domains with other
+// characters never match: Unicode case folding would let a verified
+// "ſam@" (long s) pass for "sam@". A domain does not admit its subdomains.
 type Policy struct {
 	Emails   []string
 	Domains  []string
@@ -43,18 +49,21 @@ func (p Policy) Admit(id Identity) error {
 	if p.AllowAny {
 		return nil
 	}
-	if id.TenantID != "" && containsFold(p.Tenants, id.TenantID) {
+	if id.TenantID != "" && containsFold(p.Tenants, id.TenantID) &&
+		strings.Contains(issuerPath(id.Issuer), "/"+id.TenantID+"/") {
 		return nil
 	}
+	google := id.Issuer == GoogleIssuer
+	domain := emailDomain(id.Email)
 	if id.EmailVerified && id.Email != "" {
-		if containsFold(p.Emails, id.Email) {
+		if containsFold(p.Emails, id.Email) && (!google || consumerGoogleDomain(domain) || asciiEqualFold(id.HostedDomain, domain)) {
 			return nil
 		}
-		if id.Issuer != GoogleIssuer && containsFold(p.Domains, emailDomain(id.Email)) {
+		if !google && containsFold(p.Domains, domain) {
 			return nil
 		}
 	}
-	if id.Issuer == GoogleIssuer && id.HostedDomain != "" && containsFold(p.Domains, id.HostedDomain) {
+	if google && id.HostedDomain != "" && containsFold(p.Domains, id.HostedDomain) {
 		return nil
 	}
 	switch {
@@ -67,8 +76,47 @@ func (p Policy) Admit(id Identity) error {
 	}
 }
 
+// consumerGoogleDomain reports whether addresses at domain are Google's
+// own, which belong to no Workspace and so carry no hd.
+func consumerGoogleDomain(domain string) bool {
+	return asciiEqualFold(domain, "gmail.com") || asciiEqualFold(domain, "googlemail.com")
+}
+
+// issuerPath returns the path of an issuer URL ending in a slash.
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/") + "/"
+}
+
 func containsFold(list []string, v string) bool {
-	return slices.ContainsFunc(list, func(e string) bool { return strings.EqualFold(e, v) })
+	return slices.ContainsFunc(list, func(e string) bool { return asciiEqualFold(e, v) })
+}
+
+// asciiEqualFold compares two non-empty ASCII strings without regard to
+// case; a string with any other character equals nothing.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) || a == "" {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= 0x80 || cb >= 0x80 {
+			return false
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // emailDomain returns what follows the last @ of an address.

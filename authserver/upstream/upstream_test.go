@@ -210,7 +210,7 @@ func TestProviderDown(t *testing.T) {
 func TestPolicy(t *testing.T) {
 	const tenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 	policy := upstream.Policy{
-		Emails:  []string{"Guest@Gmail.com"},
+		Emails:  []string{"Guest@Gmail.com", "boss@corp.example", "sam@example.org"},
 		Domains: []string{"example.com", "corp.example"},
 		Tenants: []string{tenant},
 	}
@@ -231,8 +231,13 @@ func TestPolicy(t *testing.T) {
 		{"Google: hosted domain", upstream.Identity{Issuer: upstream.GoogleIssuer, Email: "alice@corp.example", EmailVerified: true, HostedDomain: "corp.example"}, true},
 		{"Google: another hosted domain", upstream.Identity{Issuer: upstream.GoogleIssuer, Email: "alice@corp.example", EmailVerified: true, HostedDomain: "other.example"}, false},
 		{"Google: listed email still admitted", upstream.Identity{Issuer: upstream.GoogleIssuer, Email: "guest@gmail.com", EmailVerified: true}, true},
+		{"Google: listed work address on a personal account (no hd)", upstream.Identity{Issuer: upstream.GoogleIssuer, Email: "boss@corp.example", EmailVerified: true}, false},
+		{"Google: listed work address in its Workspace", upstream.Identity{Issuer: upstream.GoogleIssuer, Email: "boss@corp.example", EmailVerified: true, HostedDomain: "corp.example"}, true},
 		{"Entra: listed tenant, no email_verified", upstream.Identity{Issuer: "https://login.microsoftonline.com/" + tenant + "/v2.0", Email: "carol@contoso.com", TenantID: tenant}, true},
 		{"Entra: another tenant", upstream.Identity{Issuer: "https://login.microsoftonline.com/x/v2.0", Email: "carol@example.com", TenantID: "00000000-0000-0000-0000-000000000001"}, false},
+		{"a listed tid from a provider that is not that directory", upstream.Identity{Issuer: "https://sso.example/realms/staff", Email: "x@evil.example", TenantID: tenant}, false},
+		{"Unicode case folding is no match (long s for s)", upstream.Identity{Issuer: "https://idp.example", Email: "\u017fam@example.org", EmailVerified: true}, false},
+		{"ASCII case is ignored", upstream.Identity{Issuer: "https://idp.example", Email: "SAM@Example.ORG", EmailVerified: true}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
