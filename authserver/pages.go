@@ -175,8 +175,10 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	// Responses to a post redirect with 303, never 307, which would repost
 	// the form, password included, to the client (RFC 9700 §4.11).
 	const status = http.StatusSeeOther
-	switch form.Get("step") {
-	case "upstream":
+	switch step := form.Get("step"); step {
+	case "signin", "upstream":
+		// The two buttons of the sign-in page: the password form, and
+		// "Sign in with" the upstream provider.
 		if !s.signInCSRFValid(r, form.Get("csrf")) {
 			s.csrfFailed(w, r)
 			return
@@ -185,14 +187,8 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		s.startUpstream(w, r, params.Encode(), req.promptLogin)
-	case "signin":
-		if !s.signInCSRFValid(r, form.Get("csrf")) {
-			s.csrfFailed(w, r)
-			return
-		}
-		req, ok := s.authorizeRequest(w, r, params, status)
-		if !ok {
+		if step == "upstream" {
+			s.startUpstream(w, r, params.Encode(), req.promptLogin)
 			return
 		}
 		if s.passwordSignInOff(w, r) {
