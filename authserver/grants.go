@@ -200,7 +200,7 @@ type Grant struct {
 	Resource string
 	// AuthTime is when the person signed in for this authorization (the
 	// ID token's auth_time).
-	AuthTime time.Time
+	AuthTime   time.Time
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero until the first code redemption
 	// RevokedAt is zero while the grant is live; RevokeReason says why it

@@ -42,9 +42,9 @@ func newUpstreamEnv(t *testing.T, only bool) *upEnv {
 			t.Fatal(err)
 		}
 		return &UpstreamOptions{
-			Provider:      p,
-			Policy: upstream.Policy{Domains: []string{"example.com"}, Emails: []string{"guest@elsewhere.example"}},
-			Only:   only,
+			Provider: p,
+			Policy:   upstream.Policy{Domains: []string{"example.com"}, Emails: []string{"guest@elsewhere.example"}},
+			Only:     only,
 		}
 	}})
 	return &upEnv{pageEnv: e, provider: iss}
