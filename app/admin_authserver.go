@@ -106,13 +106,24 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSUBJECT\tEMAIL\tSTATUS\tCREATED")
+		fmt.Fprintln(tw, "NAME\tSUBJECT\tEMAIL\tSTATUS\tSIGNS_IN_WITH\tCREATED")
 		for _, u := range list {
 			status := "active"
 			if u.Disabled() {
 				status = "disabled"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Subject, u.Email, status, u.CreatedAt.UTC().Format(time.RFC3339))
+			// Where the user comes from: a password here, or the
+			// provider's issuer (and its subject, which the provider's
+			// own admin pages show) for a federated user.
+			signIn := "password"
+			if u.Federated() {
+				signIn = u.UpstreamIssuer + " (sub " + u.UpstreamSubject + ")"
+			}
+			email := u.Email
+			if email != "" && !u.EmailVerified {
+				email += " (unverified)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Subject, email, status, signIn, u.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		return tw.Flush()
 	case (verb == "add" || verb == "passwd") && len(positional) == 1:

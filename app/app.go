@@ -208,7 +208,10 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		keysReady = verifier.Ready
 		mount = built.server.Routes
 		readyChecks["users"] = func(ctx context.Context) string {
-			if built.server.HasUsers(ctx) {
+			// With an upstream provider people get their account by
+			// signing in through it: a server without users yet is
+			// ready for the first, and out of rotation nobody could be.
+			if cfg.Upstream.Enabled() || built.server.HasUsers(ctx) {
 				return ""
 			}
 			return "no user yet: " + product.Name + " users add <name>"

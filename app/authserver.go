@@ -19,6 +19,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/authserver"
+	"github.com/kanban-mcp/kanban-mcp/authserver/upstream"
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
@@ -62,7 +63,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		return nil, err
 	}
 	users := authserver.NewUsers(st, hasher)
-	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL})
+	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL,
+		UpstreamSessionMaxAge: cfg.Upstream.SessionMaxAge})
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,10 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 	if err != nil {
 		return nil, err
 	}
+	federated := cfg.Upstream.Enabled()
 	switch {
+	case n == 0 && federated:
+		// People get their account by signing in through the provider.
 	case n == 0 && local:
 		if err := createDemoUser(ctx, cfg, users, stdout); err != nil {
 			return nil, err
@@ -89,6 +94,10 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		}
 	}
 
+	upstreamOpts, err := upstreamOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	privacy, terms := httpapi.LegalURLs(cfg.BaseURL, cfg.PrivacyPolicyURL, cfg.TermsURL)
 	server, err := authserver.NewServer(authserver.ServerOptions{
 		Issuer:              cfg.Issuer,
@@ -102,6 +111,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 		Grants:              grants,
 		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{}),
 		Blocked:             blocklist,
+		Upstream:            upstreamOpts,
 		AccessTokenLifetime: cfg.AccessTokenTTL,
 		// ID tokens must not outlive their key's time in the JWKS, which
 		// the keys size by the access-token lifetime.
@@ -180,4 +190,39 @@ func retireDemoUser(ctx context.Context, users *authserver.Users, log *slog.Logg
 	}
 	log.Warn("disabled the demo user: this server is reachable beyond this machine; add real users with: " + product.Name + " users add <name>")
 	return nil
+}
+
+// upstreamOptions configures sign-in through the upstream provider, or
+// returns nil when UPSTREAM_OIDC_ISSUER is not set. The provider is not
+// contacted here: discovery happens at the first sign-in, so that a
+// provider that is down does not keep the server from starting.
+func upstreamOptions(cfg *config.Config, log *slog.Logger) (*authserver.UpstreamOptions, error) {
+	u := cfg.Upstream
+	if !u.Enabled() {
+		return nil, nil
+	}
+	provider, err := upstream.New(upstream.Options{
+		Issuer:       u.Issuer,
+		ClientID:     u.ClientID,
+		ClientSecret: u.ClientSecret,
+		Scopes:       u.Scopes,
+		RedirectURL:  cfg.BaseURL + authserver.PathUpstreamCallback,
+		DisplayName:  u.DisplayName,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("people sign in through an upstream provider", "issuer", u.Issuer, "name", provider.Name(),
+		"allowed_emails", len(u.AllowedEmails), "allowed_domains", len(u.AllowedDomains), "allowed_tenants", len(u.AllowedTenants),
+		"allow_any", u.AllowAny, "password_sign_in", !u.Only, "session_max_age", u.SessionMaxAge)
+	if u.AllowAny {
+		log.Warn("UPSTREAM_ALLOW_ANY=true: everyone " + provider.Name() + " signs in may use this server")
+	}
+	return &authserver.UpstreamOptions{
+		Provider: provider,
+		Policy: upstream.Policy{
+			Emails: u.AllowedEmails, Domains: u.AllowedDomains, Tenants: u.AllowedTenants, AllowAny: u.AllowAny,
+		},
+		Only: u.Only,
+	}, nil
 }

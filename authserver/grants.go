@@ -125,6 +125,13 @@ type GrantOptions struct {
 	// RefreshTokenLifetime is how long a refresh token is valid from its
 	// issue. Default DefaultRefreshTokenLifetime.
 	RefreshTokenLifetime time.Duration
+	// UpstreamSessionMaxAge is how long a federated user's sign-in at the
+	// upstream provider is trusted: their grants stop refreshing this
+	// long after it (the grant's AuthTime), so that someone removed at the
+	// provider loses access then. Zero means federation is off, and
+	// federated users' grants do not refresh at all. Read at each refresh,
+	// so lowering it reaches grants made before.
+	UpstreamSessionMaxAge time.Duration
 }
 
 // Grants manages authorizations: grants, their authorization codes and
@@ -138,6 +145,7 @@ type Grants struct {
 	users           UserStatus
 	scopes          *auth.ScopeSet
 	refreshLifetime time.Duration
+	upstreamMaxAge  time.Duration
 }
 
 // Grants returns the grants of s. users says which accounts are disabled;
@@ -160,8 +168,16 @@ func (s *Store) Grants(users UserStatus, opts GrantOptions) (*Grants, error) {
 	if opts.RefreshTokenLifetime == 0 {
 		opts.RefreshTokenLifetime = DefaultRefreshTokenLifetime
 	}
-	return &Grants{s: s, users: users, scopes: opts.Scopes, refreshLifetime: opts.RefreshTokenLifetime}, nil
+	if opts.UpstreamSessionMaxAge < 0 {
+		return nil, fmt.Errorf("authserver: grants: the upstream session max age must not be negative; got %v", opts.UpstreamSessionMaxAge)
+	}
+	return &Grants{s: s, users: users, scopes: opts.Scopes, refreshLifetime: opts.RefreshTokenLifetime,
+		upstreamMaxAge: opts.UpstreamSessionMaxAge}, nil
 }
+
+// UpstreamSessionMaxAge is GrantOptions.UpstreamSessionMaxAge: how long a
+// federated sign-in is trusted (0: federation is off).
+func (g *Grants) UpstreamSessionMaxAge() time.Duration { return g.upstreamMaxAge }
 
 // Scopes returns the declared scopes that grants may hold.
 func (g *Grants) Scopes() *auth.ScopeSet { return g.scopes }
@@ -727,12 +743,13 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 	var (
 		expiresAt                      int64
 		usedAt, graceUsed, invalidated sql.NullInt64
+		federated                      bool
 	)
 	gr, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+`,
-			r.expires_at, r.used_at, r.grace_used_at, r.invalidated_at
-		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+			r.expires_at, r.used_at, r.grace_used_at, r.invalidated_at, u.upstream_issuer IS NOT NULL
+		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.subject
 		WHERE r.hash = ?`, hash),
-		&expiresAt, &usedAt, &graceUsed, &invalidated)
+		&expiresAt, &usedAt, &graceUsed, &invalidated, &federated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, "", invalidGrant("", "The refresh token is not valid.")
 	}
@@ -751,6 +768,10 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 			Description: "The resource is not the one the authorization is for."}
 	case !now.Before(fromNano(expiresAt)):
 		return Grant{}, "", invalidGrant(gr.ID, "The refresh token has expired; sign in again.")
+	case federated && (g.upstreamMaxAge == 0 || !now.Before(gr.AuthTime.Add(g.upstreamMaxAge))):
+		// Not revoked: the person may well still be allowed, and signing
+		// in again through the provider is how that is found out.
+		return Grant{}, "", invalidGrant(gr.ID, "The sign-in at the identity provider is too old; sign in again.")
 	}
 	if err := g.checkUser(ctx, gr); err != nil {
 		return Grant{}, "", err

@@ -22,6 +22,9 @@ func Housekeep(ctx context.Context, st *Store, grants *Grants, unusedClient time
 		if _, err := st.PruneSessions(ctx); err != nil && ctx.Err() == nil {
 			log.Error("pruning expired sign-in sessions failed", "err", err)
 		}
+		if _, err := st.PruneUpstreamLogins(ctx); err != nil && ctx.Err() == nil {
+			log.Error("pruning abandoned upstream sign-ins failed", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -175,14 +175,23 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 	// Responses to a post redirect with 303, never 307, which would repost
 	// the form, password included, to the client (RFC 9700 §4.11).
 	const status = http.StatusSeeOther
-	switch form.Get("step") {
-	case "signin":
+	switch step := form.Get("step"); step {
+	case "signin", "upstream":
+		// The two buttons of the sign-in page: the password form, and
+		// "Sign in with" the upstream provider.
 		if !s.signInCSRFValid(r, form.Get("csrf")) {
 			s.csrfFailed(w, r)
 			return
 		}
 		req, ok := s.authorizeRequest(w, r, params, status)
 		if !ok {
+			return
+		}
+		if step == "upstream" {
+			s.startUpstream(w, r, params.Encode(), req.promptLogin)
+			return
+		}
+		if s.passwordSignInOff(w, r) {
 			return
 		}
 		userName := form.Get("username")
@@ -195,7 +204,7 @@ func (s *Server) authorizePost(w http.ResponseWriter, r *http.Request) {
 			s.showSignInFailure(w, failure, func(st int, msg string) { s.showSignIn(w, r, req, st, userName, msg, "") })
 			return
 		}
-		sess, err := s.startSession(w, r, user.Subject)
+		sess, err := s.startSession(w, r, user.Subject, SessionLifetime)
 		if err != nil {
 			s.serverErrorPage(w, r, "authorize: creating the session failed", err)
 			return
@@ -669,7 +678,7 @@ func allowFormRedirects(w http.ResponseWriter) {
 func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, req *authzRequest, status int, userName, errMsg, notice string) {
 	name, _, _, _ := clientDisplay(req.client)
 	allowFormRedirects(w)
-	s.renderPage(w, r, status, tmplSignIn, page{
+	p := page{
 		Title:      "Sign in",
 		Error:      errMsg,
 		Notice:     notice,
@@ -678,7 +687,9 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request, req *authzRe
 		Hidden:     req.hidden,
 		UserName:   userName,
 		ClientName: name,
-	})
+	}
+	s.withUpstream(&p)
+	s.renderPage(w, r, status, tmplSignIn, p)
 }
 
 // showConsent renders the consent page for plan: what the client keeps

@@ -142,14 +142,20 @@ func (s *Server) grantClientName(r *http.Request, clientID string) (name string,
 
 // showAccountSignIn renders the sign-in form that leads to /account.
 func (s *Server) showAccountSignIn(w http.ResponseWriter, r *http.Request, status int, userName, errMsg, notice string) {
-	s.renderPage(w, r, status, tmplSignIn, page{
+	p := page{
 		Title:    "Sign in",
 		Error:    errMsg,
 		Notice:   notice,
 		CSRF:     s.signInCSRF(w, r),
 		Action:   pathAccountSignIn,
 		UserName: userName,
-	})
+	}
+	if s.withUpstream(&p) {
+		// The upstream button's post ends in a redirect to the provider,
+		// which form-action 'self' would stop (see allowFormRedirects).
+		allowFormRedirects(w)
+	}
+	s.renderPage(w, r, status, tmplSignIn, p)
 }
 
 // accountSignIn handles the account page's sign-in form.
@@ -162,6 +168,13 @@ func (s *Server) accountSignIn(w http.ResponseWriter, r *http.Request) {
 		s.csrfFailed(w, r)
 		return
 	}
+	if form.Get("step") == "upstream" {
+		s.startUpstream(w, r, "", false)
+		return
+	}
+	if s.passwordSignInOff(w, r) {
+		return
+	}
 	userName := form.Get("username")
 	user, failure, err := s.attemptSignIn(w, r, userName, form.Get("password"))
 	if err != nil {
@@ -172,7 +185,7 @@ func (s *Server) accountSignIn(w http.ResponseWriter, r *http.Request) {
 		s.showSignInFailure(w, failure, func(st int, msg string) { s.showAccountSignIn(w, r, st, userName, msg, "") })
 		return
 	}
-	if _, err := s.startSession(w, r, user.Subject); err != nil {
+	if _, err := s.startSession(w, r, user.Subject, SessionLifetime); err != nil {
 		s.serverErrorPage(w, r, "account: creating the session failed", err)
 		return
 	}

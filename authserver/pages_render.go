@@ -68,6 +68,10 @@ type page struct {
 	Hidden []hiddenField // the authorization request, carried through the form
 
 	UserName string // sign-in: the name typed before (never the password); else who is signed in
+	// Sign-in through the upstream provider: its name on the button
+	// ("" shows none), and whether the password form is hidden.
+	Upstream     string
+	UpstreamOnly bool
 
 	// Consent.
 	ClientName       string

@@ -91,6 +91,10 @@ type pageEnvOptions struct {
 	noUsers   bool // start with no user at all
 	// extraResources are ServerOptions.ExtraResources.
 	extraResources []string
+	// upstream, when set, makes ServerOptions.Upstream for the issuer;
+	// upstreamMaxAge is then the grants' UpstreamSessionMaxAge.
+	upstream       func(issuer string) *UpstreamOptions
+	upstreamMaxAge time.Duration
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -98,7 +102,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	clock := newTestClock()
 	st := openTestStore(t, clock)
 	users := NewUsers(st, testHasher(t, testHashParams, 2))
-	grants, err := st.Grants(users, GrantOptions{Scopes: testScopes(t)})
+	grants, err := st.Grants(users, GrantOptions{Scopes: testScopes(t), UpstreamSessionMaxAge: opts.upstreamMaxAge})
 	if err != nil {
 		t.Fatalf("Grants: %v", err)
 	}
@@ -131,8 +135,13 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 	if cimd == nil {
 		cimd = NewCIMDFetcher(CIMDOptions{})
 	}
+	var up *UpstreamOptions
+	if opts.upstream != nil {
+		up = opts.upstream(e.issuer)
+	}
 	e.server, err = NewServer(ServerOptions{
-		Issuer: e.issuer, Resource: e.resource, ExtraResources: opts.extraResources,
+		Upstream: up,
+		Issuer:   e.issuer, Resource: e.resource, ExtraResources: opts.extraResources,
 		Store: st, Keys: keys, IDTokenKeys: keySource, Users: users, Grants: grants, CIMD: cimd,
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,

@@ -53,6 +53,10 @@ type ServerOptions struct {
 	AccessTokenLifetime time.Duration
 	IDTokenLifetime     time.Duration
 
+	// Upstream, when set, signs people in through an upstream OpenID
+	// provider (federation), beside or instead of passwords.
+	Upstream *UpstreamOptions
+
 	// TrustedProxyHeader names the header carrying the client IP behind a
 	// proxy (e.g. Fly-Client-IP); empty means the socket address.
 	TrustedProxyHeader string
@@ -91,6 +95,7 @@ type limits struct {
 	signInName     *ratelimit.Backoff // per user name
 	signInIP       *ratelimit.Backoff // per IP
 	signInDevice   *ratelimit.Backoff // per known device (device cookie), instead of the three above
+	upstreamStarts *ratelimit.Window  // per IP: sign-ins sent to the upstream provider
 }
 
 // NewServer checks opts and builds the server.
@@ -109,6 +114,11 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	case TokenFormatJWT, TokenFormatReference:
 	default:
 		return nil, fmt.Errorf("authserver: unknown token format %q", opts.TokenFormat)
+	}
+	if opts.Upstream != nil {
+		if err := checkUpstream(opts.Upstream, opts.Grants); err != nil {
+			return nil, err
+		}
 	}
 	if opts.AccessTokenLifetime <= 0 {
 		opts.AccessTokenLifetime = 15 * time.Minute
@@ -138,6 +148,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
 		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
 		signInDevice:   ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		upstreamStarts: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
 	}
 	return s, nil
 }
@@ -171,6 +182,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle(PathUserinfo, cors(http.HandlerFunc(s.handleUserinfo)))
 	mux.Handle(PathAuthorize, pageHeaders(http.HandlerFunc(s.handleAuthorize)))
 	mux.Handle(PathAccount, pageHeaders(http.HandlerFunc(s.handleAccount)))
+	mux.Handle(PathUpstreamCallback, pageHeaders(http.HandlerFunc(s.handleUpstreamCallback)))
 	mux.Handle(PathAccount+"/", pageHeaders(http.HandlerFunc(s.handleAccount)))
 }
 

@@ -82,6 +82,9 @@ type Session struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	LastSeen  time.Time
+	// Federated says the user signs in through the upstream provider;
+	// LookupSession sets it.
+	Federated bool
 }
 
 // newSessionSecret returns 256 random bits, base64url without padding (43
@@ -107,14 +110,25 @@ func hashSessionID(id string) []byte {
 	return sum[:]
 }
 
-// CreateSession signs subject in: it stores a new session and returns its
-// id, the cookie value, which is not stored and cannot be recovered.
+// CreateSession signs subject in for SessionLifetime: it stores a new
+// session and returns its id, the cookie value, which is not stored and
+// cannot be recovered.
 func (s *Store) CreateSession(ctx context.Context, subject string) (string, Session, error) {
+	return s.CreateSessionFor(ctx, subject, SessionLifetime)
+}
+
+// CreateSessionFor is CreateSession for at most lifetime (never more than
+// SessionLifetime): a federated sign-in lasts no longer than the provider's
+// sign-in may be trusted.
+func (s *Store) CreateSessionFor(ctx context.Context, subject string, lifetime time.Duration) (string, Session, error) {
 	if subject == "" {
 		return "", Session{}, &ValidationError{Field: "subject", Reason: "must not be empty"}
 	}
+	if lifetime <= 0 || lifetime > SessionLifetime {
+		lifetime = SessionLifetime
+	}
 	now := time.Unix(0, s.now().UnixNano()).UTC()
-	sess := Session{Subject: subject, CreatedAt: now, ExpiresAt: now.Add(SessionLifetime), LastSeen: now}
+	sess := Session{Subject: subject, CreatedAt: now, ExpiresAt: now.Add(lifetime), LastSeen: now}
 	id := newSessionSecret()
 	if _, err := s.db.Writer.ExecContext(ctx, `INSERT INTO sessions (id_hash, subject, created_at, expires_at, last_seen)
 		VALUES (?, ?, ?, ?, ?)`, hashSessionID(id), subject, now.UnixNano(), sess.ExpiresAt.UnixNano(), now.UnixNano()); err != nil {
@@ -134,10 +148,10 @@ func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
 	hash := hashSessionID(id)
 	var sess Session
 	var created, expires, lastSeen int64
-	err := s.db.Reader.QueryRowContext(ctx, `SELECT s.subject, s.created_at, s.expires_at, s.last_seen
+	err := s.db.Reader.QueryRowContext(ctx, `SELECT s.subject, s.created_at, s.expires_at, s.last_seen, u.upstream_issuer IS NOT NULL
 		FROM sessions s JOIN users u ON u.id = s.subject
 		WHERE s.id_hash = ? AND u.disabled_at IS NULL AND s.expires_at > ? AND s.last_seen > ?`,
-		hash, now.UnixNano(), now.Add(-SessionIdleTimeout).UnixNano()).Scan(&sess.Subject, &created, &expires, &lastSeen)
+		hash, now.UnixNano(), now.Add(-SessionIdleTimeout).UnixNano()).Scan(&sess.Subject, &created, &expires, &lastSeen, &sess.Federated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("authserver: session: %w", ErrNotFound)
 	}
@@ -257,22 +271,29 @@ func (s *Server) currentSession(r *http.Request) (*signedIn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.federatedSessionEnded(sess) {
+		// Older than the provider's sign-in may be trusted (a lowered
+		// UPSTREAM_SESSION_MAX_AGE, or federation switched off): the
+		// person signs in through the provider again.
+		return nil, nil
+	}
 	return &signedIn{Session: sess, id: id}, nil
 }
 
-// startSession signs subject in and sets the session cookie. The id is
-// always new, never one the browser brought (no session fixation).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject string) (*signedIn, error) {
+// startSession signs subject in for at most lifetime and sets the session
+// cookie. The id is always new, never one the browser brought (no session
+// fixation).
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject string, lifetime time.Duration) (*signedIn, error) {
 	if old := s.cookieValue(r, sessionCookie); old != "" {
 		if err := s.opts.Store.DeleteSession(r.Context(), old); err != nil {
 			return nil, err
 		}
 	}
-	id, sess, err := s.opts.Store.CreateSession(r.Context(), subject)
+	id, sess, err := s.opts.Store.CreateSessionFor(r.Context(), subject, lifetime)
 	if err != nil {
 		return nil, err
 	}
-	s.setCookie(w, sessionCookie, id, int(SessionLifetime/time.Second))
+	s.setCookie(w, sessionCookie, id, int(sess.ExpiresAt.Sub(sess.CreatedAt)/time.Second))
 	return &signedIn{Session: sess, id: id}, nil
 }
 

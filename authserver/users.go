@@ -24,6 +24,9 @@ var (
 	ErrUserExists = errors.New("a user with that name already exists")
 	// ErrNotFound: no user or client by that name or ID.
 	ErrNotFound = errors.New("not found")
+	// ErrFederatedUser: the user signs in through the upstream provider,
+	// so they have no password to set.
+	ErrFederatedUser = errors.New("the user signs in through the identity provider and has no password here")
 )
 
 // ValidationError reports an argument that cannot be stored.
@@ -57,7 +60,15 @@ type User struct {
 	// DisabledAt is the zero time while the account is enabled.
 	DisabledAt time.Time
 	CreatedAt  time.Time
+	// UpstreamIssuer and UpstreamSubject are set for a user who signs in
+	// through the upstream provider (and has no password): the provider's
+	// issuer and its sub for the person.
+	UpstreamIssuer, UpstreamSubject string
 }
+
+// Federated reports whether the user signs in through the upstream
+// provider rather than with a password.
+func (u User) Federated() bool { return u.UpstreamIssuer != "" }
 
 // Disabled reports whether the account is disabled.
 func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
@@ -189,7 +200,7 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 // userColumns are scanned by scanUser, in its order.
-const userColumns = `id, name, email, email_verified, disabled_at, created_at`
+const userColumns = `id, name, email, email_verified, disabled_at, created_at, upstream_issuer, upstream_subject`
 
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (User, error) {
 	var (
@@ -197,10 +208,12 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (User, error) {
 		email      sql.NullString
 		disabledAt sql.NullInt64
 		createdAt  int64
+		iss, sub   sql.NullString
 	)
-	if err := row.Scan(append([]any{&user.Subject, &user.Name, &email, &user.EmailVerified, &disabledAt, &createdAt}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&user.Subject, &user.Name, &email, &user.EmailVerified, &disabledAt, &createdAt, &iss, &sub}, extra...)...); err != nil {
 		return User{}, err
 	}
+	user.UpstreamIssuer, user.UpstreamSubject = iss.String, sub.String
 	user.Email = email.String
 	if disabledAt.Valid {
 		user.DisabledAt = time.Unix(0, disabledAt.Int64).UTC()
@@ -280,9 +293,11 @@ func (u *Users) Authenticate(ctx context.Context, name, password string) (User, 
 		// work, and independently of the name.
 		return User{}, ErrInvalidCredentials
 	}
-	var hash string
-	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = ?`, name), &hash)
-	if errors.Is(err, sql.ErrNoRows) {
+	var stored sql.NullString
+	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = ?`, name), &stored)
+	// A user who signs in through the upstream provider has no password,
+	// and is answered like an unknown name.
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !stored.Valid) {
 		if err := u.h.VerifyDummy(ctx, password); err != nil {
 			return User{}, err
 		}
@@ -291,6 +306,7 @@ func (u *Users) Authenticate(ctx context.Context, name, password string) (User, 
 	if err != nil {
 		return User{}, fmt.Errorf("authserver: sign-in: %w", err)
 	}
+	hash := stored.String
 	ok, err := u.h.Verify(ctx, password, hash)
 	if err != nil {
 		return User{}, fmt.Errorf("authserver: sign-in: user %q: %w", user.Name, err)
@@ -359,14 +375,23 @@ func (u *Users) SetPassword(ctx context.Context, name, password string, opts Set
 		return fail(err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ? AND upstream_issuer IS NULL`, hash, name)
 	if err != nil {
 		return fail(err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fail(err)
 	} else if n == 0 {
-		return fail(ErrNotFound)
+		var federated bool
+		err := tx.QueryRowContext(ctx, `SELECT upstream_issuer IS NOT NULL FROM users WHERE name = ?`, name).Scan(&federated)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return fail(ErrNotFound)
+		case err != nil:
+			return fail(err)
+		default:
+			return fail(ErrFederatedUser)
+		}
 	}
 	const ofUser = `subject = (SELECT id FROM users WHERE name = ?)`
 	if done.SessionsEnded, err = execCount(ctx, tx, `DELETE FROM sessions WHERE `+ofUser, name); err != nil {

@@ -54,7 +54,10 @@ type Config struct {
 	IntrospectMode            string // auth.IntrospectAuto or auth.IntrospectAlways
 	SkipIntrospectionAudience bool
 	IntrospectionCacheTTL     time.Duration
-	AuthChallenge             auth.ChallengeMode
+	// Upstream is sign-in through an upstream OpenID provider for the
+	// built-in authorization server; Upstream.Issuer is empty when off.
+	Upstream      Upstream
+	AuthChallenge auth.ChallengeMode
 	// InBandUserAgents are the user agents (regular expressions) that
 	// AUTH_CHALLENGE=auto answers in-band.
 	InBandUserAgents []string
@@ -87,6 +90,23 @@ type Config struct {
 	ValidateOutput bool
 }
 
+// Upstream configures sign-in through an upstream OpenID Connect provider
+// (the UPSTREAM_* settings).
+type Upstream struct {
+	Issuer, ClientID, ClientSecret string
+	Scopes                         []string
+	DisplayName                    string
+	// Who may come in (see upstream.Policy).
+	AllowedEmails, AllowedDomains, AllowedTenants []string
+	AllowAny                                      bool
+	SessionMaxAge                                 time.Duration
+	// Only hides the password form.
+	Only bool
+}
+
+// Enabled reports whether federation is configured.
+func (u Upstream) Enabled() bool { return u.Issuer != "" }
+
 // setting is one configuration value: its environment variable, the flag
 // that mirrors it, its default, its flag help and its README text. The
 // table in settings is the one list of settings; go generate ./... renders
@@ -106,7 +126,7 @@ type setting struct {
 
 // secretSettings are never shown as a flag default (see Load).
 func secretSettings() map[string]bool {
-	return map[string]bool{"KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true}
+	return map[string]bool{"KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true, "UPSTREAM_OIDC_CLIENT_SECRET": true}
 }
 
 func settings() []setting {
@@ -212,6 +232,62 @@ func settings() []setting {
 			env: "INTROSPECTION_CACHE_TTL", flag: "introspection-cache-ttl", def: "60s",
 			help: "how long an active introspection answer is reused (never past the token's exp)",
 			doc:  "how long an active answer is reused, never past the token's `exp`; a revocation at the issuer takes this long to reach this server",
+		},
+		{
+			env: "UPSTREAM_OIDC_ISSUER", flag: "upstream-oidc-issuer", def: "",
+			help: "sign people in through this OpenID Connect provider (its issuer, compared with iss exactly)",
+			doc:  "sign people in through this OpenID Connect provider (built-in authorization server only); register `BASE_URL/oauth/upstream/callback` there. See [Use your company's sign-in](#use-your-companys-sign-in).",
+		},
+		{
+			env: "UPSTREAM_OIDC_CLIENT_ID", flag: "upstream-oidc-client-id", def: "",
+			help: "this server's client ID at the upstream provider",
+			doc:  "this server's client ID at the upstream provider",
+		},
+		{
+			env: "UPSTREAM_OIDC_CLIENT_SECRET", flag: "upstream-oidc-client-secret", def: "",
+			help: "this server's client secret at the upstream provider (prefer the environment)",
+			doc:  "its client secret there (a secret: prefer the environment; never logged or shown by `-h`)",
+		},
+		{
+			env: "UPSTREAM_OIDC_SCOPES", flag: "upstream-oidc-scopes", def: "openid email profile",
+			help: "scopes asked of the upstream provider",
+			doc:  "scopes asked of the provider; `openid` is always added",
+		},
+		{
+			env: "UPSTREAM_DISPLAY_NAME", flag: "upstream-display-name", def: "",
+			help:         "the provider's name on the sign-in button (default: from the issuer)",
+			shownDefault: "from the issuer (Google, Microsoft, Okta, Auth0, else its host)",
+			doc:          "the provider's name on the \"Sign in with …\" button",
+		},
+		{
+			env: "UPSTREAM_ALLOWED_EMAIL_DOMAINS", flag: "upstream-allowed-email-domains", def: "",
+			help: "comma-separated domains whose verified emails may sign in (Google: the hosted domain)",
+			doc:  "comma-separated domains whose provider-verified emails may come in; at Google, the Workspace hosted domain (`hd`) decides",
+		},
+		{
+			env: "UPSTREAM_ALLOWED_EMAILS", flag: "upstream-allowed-emails", def: "",
+			help: "comma-separated verified email addresses that may sign in",
+			doc:  "comma-separated provider-verified email addresses that may come in",
+		},
+		{
+			env: "UPSTREAM_ALLOWED_TENANTS", flag: "upstream-allowed-tenants", def: "",
+			help: "comma-separated Entra ID tenant IDs (tid) whose users may sign in",
+			doc:  "comma-separated Entra ID tenant IDs (`tid`) whose users may come in (Entra sends no `email_verified`)",
+		},
+		{
+			env: "UPSTREAM_ALLOW_ANY", flag: "upstream-allow-any", def: "false",
+			help: "let in everyone the upstream provider signs in (no allow-list)",
+			doc:  "`true` lets in everyone the provider signs in; without it, federation needs an allow-list",
+		},
+		{
+			env: "UPSTREAM_SESSION_MAX_AGE", flag: "upstream-session-max-age", def: "24h",
+			help: "how long a sign-in at the upstream provider is trusted before refreshes fail",
+			doc:  "how long a sign-in at the provider is trusted: after it, refreshing a federated grant is `invalid_grant` and the person signs in through the provider again",
+		},
+		{
+			env: "UPSTREAM_ONLY", flag: "upstream-only", def: "false",
+			help: "sign people in through the upstream provider only (no password form)",
+			doc:  "`true` hides the password form and refuses password sign-ins",
 		},
 		{
 			env: "AUTH_CHALLENGE", flag: "auth-challenge", def: string(auth.ChallengeAuto),
@@ -518,6 +594,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			errs = append(errs, err)
 		}
 	}
+	c.Upstream = loadUpstream(get, c.BuiltInAuthServer, c.AccessTokenTTL, c.RefreshTokenTTL, &errs)
 	c.ScopeClaim = strings.ToLower(get("OAUTH_SCOPE_CLAIM"))
 	switch c.ScopeClaim {
 	case auth.ScopeClaimAuto, auth.ScopeClaimScope, auth.ScopeClaimScp, auth.ScopeClaimPermissions:
@@ -614,13 +691,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	default:
 		bad("LOG_LEVEL %q is not debug, info, warn or error", c.LogLevel)
 	}
-	switch v := strings.ToLower(get("VALIDATE_OUTPUT")); v {
-	case "true", "1", "yes", "on":
-		c.ValidateOutput = true
-	case "false", "0", "no", "off":
-	default:
-		bad("VALIDATE_OUTPUT %q is not true or false", v)
-	}
+	c.ValidateOutput = boolSetting(get, "VALIDATE_OUTPUT", &errs)
 
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -750,4 +821,89 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// boolSetting reads a true/false setting.
+func boolSetting(get func(string) string, env string, errs *[]error) bool {
+	switch v := strings.ToLower(get(env)); v {
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	default:
+		*errs = append(*errs, fmt.Errorf("%s %q is not true or false", env, v))
+		return false
+	}
+}
+
+// commaList splits a comma-separated setting, dropping empty entries.
+func commaList(v string) []string {
+	var out []string
+	for e := range strings.SplitSeq(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// loadUpstream reads the UPSTREAM_* settings.
+func loadUpstream(get func(string) string, builtIn bool, accessTTL, refreshTTL time.Duration, errs *[]error) Upstream {
+	bad := func(format string, args ...any) { *errs = append(*errs, fmt.Errorf(format, args...)) }
+	u := Upstream{
+		Issuer:         get("UPSTREAM_OIDC_ISSUER"),
+		ClientID:       get("UPSTREAM_OIDC_CLIENT_ID"),
+		ClientSecret:   get("UPSTREAM_OIDC_CLIENT_SECRET"),
+		Scopes:         strings.Fields(get("UPSTREAM_OIDC_SCOPES")),
+		DisplayName:    get("UPSTREAM_DISPLAY_NAME"),
+		AllowedEmails:  commaList(get("UPSTREAM_ALLOWED_EMAILS")),
+		AllowedDomains: commaList(get("UPSTREAM_ALLOWED_EMAIL_DOMAINS")),
+		AllowedTenants: commaList(get("UPSTREAM_ALLOWED_TENANTS")),
+		AllowAny:       boolSetting(get, "UPSTREAM_ALLOW_ANY", errs),
+		Only:           boolSetting(get, "UPSTREAM_ONLY", errs),
+	}
+	u.SessionMaxAge = positiveDuration(get("UPSTREAM_SESSION_MAX_AGE"), "UPSTREAM_SESSION_MAX_AGE", 5*time.Minute, 365*24*time.Hour, errs)
+	lists := len(u.AllowedEmails) + len(u.AllowedDomains) + len(u.AllowedTenants)
+	if u.Issuer == "" {
+		if u.ClientID != "" || u.ClientSecret != "" || lists > 0 || u.AllowAny || u.Only || u.DisplayName != "" {
+			bad("UPSTREAM_* settings are set but UPSTREAM_OIDC_ISSUER is not; set it to the provider's issuer, or unset them")
+		}
+		return Upstream{}
+	}
+	if !builtIn {
+		bad("UPSTREAM_OIDC_ISSUER is set but the built-in authorization server does not run (OAUTH_ISSUER names another); federation is the built-in server's; unset one of them")
+	}
+	if strings.Contains(u.Issuer, "@") {
+		bad("UPSTREAM_OIDC_ISSUER must not hold credentials or an @; give them as UPSTREAM_OIDC_CLIENT_ID and _SECRET")
+	} else if err := checkSecureURL("UPSTREAM_OIDC_ISSUER", u.Issuer); err != nil {
+		*errs = append(*errs, err)
+	}
+	if u.ClientID == "" || u.ClientSecret == "" {
+		bad("UPSTREAM_OIDC_ISSUER needs UPSTREAM_OIDC_CLIENT_ID and UPSTREAM_OIDC_CLIENT_SECRET: register a web application (a confidential client) at the provider with the redirect URI BASE_URL/oauth/upstream/callback")
+	}
+	switch {
+	case lists == 0 && !u.AllowAny:
+		bad("UPSTREAM_OIDC_ISSUER is set but nobody is allowed in: set UPSTREAM_ALLOWED_EMAIL_DOMAINS, UPSTREAM_ALLOWED_EMAILS or UPSTREAM_ALLOWED_TENANTS, or UPSTREAM_ALLOW_ANY=true to let in everyone the provider signs in")
+	case lists > 0 && u.AllowAny:
+		bad("UPSTREAM_ALLOW_ANY=true lets everyone in, so the UPSTREAM_ALLOWED_* lists would do nothing; unset one or the other")
+	}
+	for _, d := range u.AllowedDomains {
+		if strings.ContainsAny(d, "@/: ") || !strings.Contains(d, ".") {
+			bad("UPSTREAM_ALLOWED_EMAIL_DOMAINS entry %q is not a domain like example.com", d)
+		}
+	}
+	for _, e := range u.AllowedEmails {
+		if at := strings.LastIndexByte(e, '@'); at <= 0 || at == len(e)-1 {
+			bad("UPSTREAM_ALLOWED_EMAILS entry %q is not an email address like alice@example.com", e)
+		}
+	}
+	if u.SessionMaxAge > refreshTTL && refreshTTL > 0 {
+		bad("UPSTREAM_SESSION_MAX_AGE %s is longer than REFRESH_TOKEN_TTL %s, so it would never cut a refresh short; lower it", u.SessionMaxAge, refreshTTL)
+	}
+	if u.SessionMaxAge < accessTTL {
+		// An access token minted just before the max age would outlive
+		// it by its whole lifetime.
+		bad("UPSTREAM_SESSION_MAX_AGE %s is shorter than ACCESS_TOKEN_TTL %s, so access tokens would outlive it; raise it or lower ACCESS_TOKEN_TTL", u.SessionMaxAge, accessTTL)
+	}
+	return u
 }

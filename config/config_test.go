@@ -30,6 +30,9 @@ var envNames = []string{
 	"AUDIT_ANON_ROWS_PER_HOUR", "AUDIT_ANON_ROWS_PER_IP_PER_HOUR", "MIN_FREE_DISK", "MEMORY_LIMIT",
 	"SQLITE_SYNCHRONOUS", "MAX_BOARDS_PER_USER", "MAX_CARDS_PER_BOARD",
 	"LOG_LEVEL", "VALIDATE_OUTPUT",
+	"UPSTREAM_OIDC_ISSUER", "UPSTREAM_OIDC_CLIENT_ID", "UPSTREAM_OIDC_CLIENT_SECRET", "UPSTREAM_OIDC_SCOPES",
+	"UPSTREAM_DISPLAY_NAME", "UPSTREAM_ALLOWED_EMAIL_DOMAINS", "UPSTREAM_ALLOWED_EMAILS", "UPSTREAM_ALLOWED_TENANTS",
+	"UPSTREAM_ALLOW_ANY", "UPSTREAM_SESSION_MAX_AGE", "UPSTREAM_ONLY",
 }
 
 // load sets env (after clearing every other variable) and loads the
@@ -114,6 +117,7 @@ type view struct {
 	KeyEncryptionKey                            string
 	AccessTokenTTL, RefreshTokenTTL             time.Duration
 	UnusedClientExpiry                          time.Duration
+	Upstream                                    config.Upstream
 }
 
 func viewOf(c *config.Config) view {
@@ -131,6 +135,7 @@ func viewOf(c *config.Config) view {
 		MinFreeDisk: c.MinFreeDisk, MemoryLimit: c.MemoryLimit, Synchronous: c.Synchronous, Quotas: c.Quotas, LogLevel: c.LogLevel, ValidateOutput: c.ValidateOutput,
 		BuiltInAuthServer: c.BuiltInAuthServer, KeyEncryptionKey: c.KeyEncryptionKey,
 		AccessTokenTTL: c.AccessTokenTTL, RefreshTokenTTL: c.RefreshTokenTTL, UnusedClientExpiry: c.UnusedClientExpiry,
+		Upstream: c.Upstream,
 	}
 }
 
@@ -309,6 +314,49 @@ func TestLoadSettings(t *testing.T) {
 			},
 		},
 		{
+			name: "sign-in through Google, a Workspace domain only",
+			env: map[string]string{
+				"UPSTREAM_OIDC_ISSUER": "https://accounts.google.com", "UPSTREAM_OIDC_CLIENT_ID": "123.apps.googleusercontent.com",
+				"UPSTREAM_OIDC_CLIENT_SECRET": "g-secret", "UPSTREAM_ALLOWED_EMAIL_DOMAINS": " example.com, corp.example ",
+				"UPSTREAM_OIDC_SCOPES": "openid email", "UPSTREAM_SESSION_MAX_AGE": "8h", "UPSTREAM_ONLY": "true",
+			},
+			change: func(v *view) {
+				v.Upstream = config.Upstream{
+					Issuer: "https://accounts.google.com", ClientID: "123.apps.googleusercontent.com", ClientSecret: "g-secret",
+					Scopes: []string{"openid", "email"}, AllowedDomains: []string{"example.com", "corp.example"},
+					SessionMaxAge: 8 * time.Hour, Only: true,
+				}
+			},
+		},
+		{
+			name: "sign-in through Entra ID by tenant, and a listed guest",
+			env: map[string]string{
+				"UPSTREAM_OIDC_ISSUER":    "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+				"UPSTREAM_OIDC_CLIENT_ID": "app-id", "UPSTREAM_OIDC_CLIENT_SECRET": "e-secret",
+				"UPSTREAM_ALLOWED_TENANTS": "9188040d-6c67-4c5b-b112-36a304b66dad", "UPSTREAM_ALLOWED_EMAILS": "guest@partner.example",
+				"UPSTREAM_DISPLAY_NAME": "Contoso",
+			},
+			change: func(v *view) {
+				v.Upstream = config.Upstream{
+					Issuer: "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0", ClientID: "app-id", ClientSecret: "e-secret",
+					Scopes: []string{"openid", "email", "profile"}, DisplayName: "Contoso",
+					AllowedTenants: []string{"9188040d-6c67-4c5b-b112-36a304b66dad"}, AllowedEmails: []string{"guest@partner.example"},
+					SessionMaxAge: 24 * time.Hour,
+				}
+			},
+		},
+		{
+			name: "sign-in through a loopback provider, everyone it signs in",
+			env: map[string]string{
+				"UPSTREAM_OIDC_ISSUER": "http://127.0.0.1:9000", "UPSTREAM_OIDC_CLIENT_ID": "c", "UPSTREAM_OIDC_CLIENT_SECRET": "s",
+				"UPSTREAM_ALLOW_ANY": "true",
+			},
+			change: func(v *view) {
+				v.Upstream = config.Upstream{Issuer: "http://127.0.0.1:9000", ClientID: "c", ClientSecret: "s",
+					Scopes: []string{"openid", "email", "profile"}, AllowAny: true, SessionMaxAge: 24 * time.Hour}
+			},
+		},
+		{
 			name:   "AUTH_SERVER=off with no issuer: nobody can sign in",
 			env:    map[string]string{"AUTH_SERVER": "off"},
 			change: func(v *view) { v.Issuer, v.BuiltInAuthServer = "", false },
@@ -393,6 +441,25 @@ func TestLoadInvalid(t *testing.T) {
 		{"DATABASE_URL file: with nothing", map[string]string{"DATABASE_URL": "file:"}, []string{"DATABASE_URL"}},
 		{"OAUTH_ISSUER http on a public host", map[string]string{"OAUTH_ISSUER": "http://issuer.example"}, []string{"OAUTH_ISSUER", "https"}},
 		{"OAUTH_ISSUER not a URL", map[string]string{"OAUTH_ISSUER": "issuer.example"}, []string{"OAUTH_ISSUER"}},
+		{"UPSTREAM_OIDC_ISSUER with nobody allowed in", upstreamEnv(nil), []string{"UPSTREAM_OIDC_ISSUER", "nobody is allowed in", "UPSTREAM_ALLOW_ANY=true"}},
+		{"UPSTREAM_ALLOW_ANY beside a list", upstreamEnv(map[string]string{"UPSTREAM_ALLOW_ANY": "true", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}), []string{"UPSTREAM_ALLOW_ANY", "would do nothing"}},
+		{"UPSTREAM_ALLOW_ANY not a boolean", upstreamEnv(map[string]string{"UPSTREAM_ALLOW_ANY": "sure", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}), []string{"UPSTREAM_ALLOW_ANY"}},
+		{"UPSTREAM_OIDC_ISSUER without a secret", upstreamEnv(map[string]string{"UPSTREAM_OIDC_CLIENT_SECRET": "", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}),
+			[]string{"UPSTREAM_OIDC_CLIENT_SECRET", "/oauth/upstream/callback"}},
+		{"UPSTREAM_OIDC_ISSUER over http", upstreamEnv(map[string]string{"UPSTREAM_OIDC_ISSUER": "http://idp.example", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}),
+			[]string{"UPSTREAM_OIDC_ISSUER", "https"}},
+		{"UPSTREAM_OIDC_ISSUER with credentials", upstreamEnv(map[string]string{"UPSTREAM_OIDC_ISSUER": "https://u:p@idp.example", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}),
+			[]string{"UPSTREAM_OIDC_ISSUER", "credentials"}},
+		{"UPSTREAM_OIDC_ISSUER beside an external issuer", upstreamEnv(map[string]string{"OAUTH_ISSUER": "https://other.example", "UPSTREAM_ALLOWED_EMAILS": "a@example.com"}),
+			[]string{"UPSTREAM_OIDC_ISSUER", "OAUTH_ISSUER"}},
+		{"UPSTREAM_ALLOWED_EMAIL_DOMAINS with an address", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAIL_DOMAINS": "@example.com"}), []string{"UPSTREAM_ALLOWED_EMAIL_DOMAINS", "example.com"}},
+		{"UPSTREAM_ALLOWED_EMAILS with a domain", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "example.com"}), []string{"UPSTREAM_ALLOWED_EMAILS", "alice@example.com"}},
+		{"UPSTREAM_SESSION_MAX_AGE past the refresh tokens", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "a@example.com", "UPSTREAM_SESSION_MAX_AGE": "1000h"}),
+			[]string{"UPSTREAM_SESSION_MAX_AGE", "REFRESH_TOKEN_TTL"}},
+		{"UPSTREAM_SESSION_MAX_AGE under the access tokens' lifetime", upstreamEnv(map[string]string{"UPSTREAM_ALLOWED_EMAILS": "a@example.com", "UPSTREAM_SESSION_MAX_AGE": "10m"}),
+			[]string{"UPSTREAM_SESSION_MAX_AGE", "ACCESS_TOKEN_TTL"}},
+		{"UPSTREAM_* without the issuer", map[string]string{"UPSTREAM_ALLOWED_EMAIL_DOMAINS": "example.com"}, []string{"UPSTREAM_OIDC_ISSUER"}},
+		{"UPSTREAM_ONLY without the issuer", map[string]string{"UPSTREAM_ONLY": "true"}, []string{"UPSTREAM_OIDC_ISSUER"}},
 		{"OAUTH_INTROSPECTION_URL without OAUTH_ISSUER", map[string]string{"OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
 			"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": "s"}, []string{"OAUTH_INTROSPECTION_URL", "OAUTH_ISSUER"}},
 		{"OAUTH_INTROSPECTION_URL without a client", map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect"},
@@ -580,34 +647,65 @@ func TestIsLoopbackHost(t *testing.T) {
 // TestIntrospectionSecretIsNotPrinted: the introspection client's secret,
 // from the environment, is in no flag default that -h or a flag error
 // prints, nor in any start-up error, yet it takes effect.
-func TestIntrospectionSecretIsNotPrinted(t *testing.T) {
-	const secret = "introspection-secret-value-42"
-	env := map[string]string{
-		"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
-		"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": secret,
+// TestSettingSecretsAreNotPrinted: a client secret from the environment
+// shows up in no flag error, no -h output and no validation problem, and
+// still takes effect.
+func TestSettingSecretsAreNotPrinted(t *testing.T) {
+	const secret = "client-secret-value-42"
+	tests := []struct {
+		env     map[string]string // valid with the secret
+		invalid map[string]string // added to make Load fail
+		got     func(*config.Config) string
+	}{
+		{
+			env: map[string]string{"OAUTH_ISSUER": "https://idp.example", "OAUTH_INTROSPECTION_URL": "https://idp.example/introspect",
+				"OAUTH_INTROSPECTION_CLIENT_ID": "rs", "OAUTH_INTROSPECTION_CLIENT_SECRET": secret},
+			invalid: map[string]string{"OAUTH_INTROSPECT": "sometimes"},
+			got:     func(c *config.Config) string { return c.IntrospectionClientSecret },
+		},
+		{
+			env: map[string]string{"UPSTREAM_OIDC_ISSUER": "https://idp.example", "UPSTREAM_OIDC_CLIENT_ID": "kanban",
+				"UPSTREAM_OIDC_CLIENT_SECRET": secret, "UPSTREAM_ALLOW_ANY": "true"},
+			invalid: map[string]string{"UPSTREAM_ALLOWED_EMAILS": "not-an-address"},
+			got:     func(c *config.Config) string { return c.Upstream.ClientSecret },
+		},
 	}
-	var out bytes.Buffer
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	if _, err := config.Load([]string{"-bogus"}, os.Getenv, &out); err == nil {
-		t.Fatal("Load accepted an unknown flag")
-	}
-	t.Setenv("OAUTH_INTROSPECT", "sometimes")
-	_, err := config.Load(nil, os.Getenv, &out)
-	if err == nil {
-		t.Fatal("Load accepted OAUTH_INTROSPECT=sometimes")
-	}
-	if strings.Contains(out.String()+err.Error(), secret) {
-		t.Errorf("the secret was printed:\n%s\n%v", out.String(), err)
-	}
-	t.Setenv("OAUTH_INTROSPECT", "")
-	c, err := config.Load(nil, os.Getenv, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.IntrospectionClientSecret != secret {
-		t.Errorf("IntrospectionClientSecret = %q, want the environment's value", c.IntrospectionClientSecret)
+	for _, tt := range tests {
+		var name string
+		for k, v := range tt.env {
+			if v == secret {
+				name = k
+			}
+		}
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if _, err := load(t, tt.env, "-bogus"); err == nil {
+				t.Fatal("Load accepted an unknown flag")
+			}
+			if _, err := config.Load([]string{"-h"}, os.Getenv, &out); err == nil {
+				t.Fatal("Load with -h returned no error")
+			}
+			for k, v := range tt.invalid {
+				t.Setenv(k, v)
+			}
+			_, err := config.Load(nil, os.Getenv, &out)
+			if err == nil {
+				t.Fatalf("Load accepted %v", tt.invalid)
+			}
+			if strings.Contains(out.String()+err.Error(), secret) {
+				t.Errorf("the secret was printed:\n%s\n%v", out.String(), err)
+			}
+			for k := range tt.invalid {
+				t.Setenv(k, "")
+			}
+			c, err := config.Load(nil, os.Getenv, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.got(c); got != secret {
+				t.Errorf("%s = %q, want the environment's value", name, got)
+			}
+		})
 	}
 }
 
@@ -638,4 +736,20 @@ func TestSecretsAreNotPrintedAsFlagDefaults(t *testing.T) {
 	if c.KeyEncryptionKey != "from-the-flag-0123456789" {
 		t.Errorf("the flag did not override the environment: %q", c.KeyEncryptionKey)
 	}
+}
+
+// upstreamEnv is a federation setup with its issuer and client, changed by
+// changes (an empty value unsets a variable).
+func upstreamEnv(changes map[string]string) map[string]string {
+	env := map[string]string{
+		"UPSTREAM_OIDC_ISSUER": "https://idp.example", "UPSTREAM_OIDC_CLIENT_ID": "kanban", "UPSTREAM_OIDC_CLIENT_SECRET": "s",
+	}
+	for k, v := range changes {
+		if v == "" {
+			delete(env, k)
+		} else {
+			env[k] = v
+		}
+	}
+	return env
 }

@@ -9,6 +9,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -164,8 +165,29 @@ func (db *DB) Migrate(ctx context.Context, component string, migrations fs.FS) e
 	return nil
 }
 
+// applyMigration runs one migration with foreign keys off, as SQLite's
+// procedure for schema changes asks (sqlite.org/lang_altertable.html §7):
+// a migration that rebuilds a table (create, copy, drop, rename) would
+// otherwise cascade the drop into every table that references it. Before
+// the commit, PRAGMA foreign_key_check must find nothing broken.
 func (db *DB) applyMigration(ctx context.Context, component string, version int, name string, migrations fs.FS) error {
-	tx, err := db.Writer.BeginTx(ctx, nil)
+	conn, err := db.Writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin %s migration %s: %w", component, name, err)
+	}
+	defer conn.Close()
+	// The pragma is a no-op inside a transaction, so it is set around it.
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("begin %s migration %s: %w", component, name, err)
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); err != nil {
+			// A writer connection without foreign keys must not go back
+			// to the pool: discard it.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin %s migration %s: %w", component, name, err)
 	}
@@ -186,6 +208,9 @@ func (db *DB) applyMigration(ctx context.Context, component string, version int,
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 		return fmt.Errorf("apply %s migration %s: %w", component, name, err)
 	}
+	if err := foreignKeysIntact(ctx, tx); err != nil {
+		return fmt.Errorf("apply %s migration %s: %w", component, name, err)
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (component, version, applied_at) VALUES (?, ?, ?)`,
 		component, version, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 		return fmt.Errorf("record %s migration %s: %w", component, name, err)
@@ -194,4 +219,24 @@ func (db *DB) applyMigration(ctx context.Context, component string, version int,
 		return fmt.Errorf("commit %s migration %s: %w", component, name, err)
 	}
 	return nil
+}
+
+// foreignKeysIntact reports the first row that PRAGMA foreign_key_check
+// finds referencing nothing.
+func foreignKeysIntact(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `PRAGMA foreign_key_check`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("a row of %s (rowid %v) references a missing row of %s", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }

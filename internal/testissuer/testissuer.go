@@ -41,6 +41,7 @@ type Issuer struct {
 	signing   Key   // signs new tokens
 	down      atomic.Bool
 	jwksHits  atomic.Int64
+	login     loginState // see login.go
 }
 
 // Options tune New.
@@ -62,9 +63,18 @@ func New(t testing.TB, opts Options) *Issuer {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
 		}
+		doc := map[string]any{"issuer": iss.URL, "jwks_uri": iss.Server.URL + "/jwks.json"}
+		if iss.loginEnabled() {
+			doc["authorization_endpoint"] = iss.Server.URL + "/authorize"
+			doc["token_endpoint"] = iss.Server.URL + "/token"
+			doc["userinfo_endpoint"] = iss.Server.URL + "/userinfo"
+			doc["response_types_supported"] = []string{"code"}
+			doc["id_token_signing_alg_values_supported"] = []string{iss.SigningKey().Alg}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": iss.Server.URL + "/jwks.json"})
+		_ = json.NewEncoder(w).Encode(doc)
 	})
+	iss.routeLogin(mux)
 	mux.HandleFunc("/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		iss.jwksHits.Add(1)
 		if iss.down.Load() {
