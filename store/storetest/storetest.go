@@ -92,6 +92,7 @@ func contractTests() []contractTest {
 		{"MoveCard/moves", testMoveCard},
 		{"MoveCard/errors", testMoveCardErrors},
 		{"MoveCard/shuffle", testMoveCardShuffle},
+		{"MoveCard/concurrent writers", testConcurrentWriters},
 		{"DeleteCard/closes the gap", testDeleteCard},
 		{"GetCard/whole card", testGetCard},
 		{"SearchCards/matches", testSearchCards},
