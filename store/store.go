@@ -4,7 +4,8 @@
 // The package knows boards, columns, cards and the activity trail, and
 // nothing of tokens or HTTP: callers identify themselves with an Actor, which
 // is plain data. The SQLite implementation lives in store/sqlite; a
-// PostgreSQL one can follow without touching tools/.
+// PostgreSQL one can follow without touching tools/. store/storetest holds
+// the contract tests that every implementation passes.
 package store
 
 import (

@@ -2,11 +2,9 @@ package sqlite
 
 import (
 	"encoding/base64"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,23 +33,9 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
-func TestPingAndClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ping.db")
-	s, _ := openStore(t, path, Options{})
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping after Close succeeded")
-	}
-}
-
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "durable.db")
-	opts := Options{Now: newClock(time.Millisecond).Now}
+	opts := Options{}
 
 	s, _ := openStore(t, path, opts)
 	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Durable", []string{"Only"})
@@ -105,51 +89,10 @@ func TestReopen(t *testing.T) {
 	diff(t, "activity", wantActivity, gotActivity)
 }
 
-func TestConcurrentAddCard(t *testing.T) {
-	e := newEnv(t, Options{Now: time.Now})
-	b := e.mustBoard(t, alice, "Busy")
-	const n = 32
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{
-				BoardID: b.ID, ColumnID: b.Columns[i%2].ID, Title: fmt.Sprint("card ", i),
-			})
-		})
-		// Readers run beside the writers and must not fail either.
-		wg.Go(func() {
-			<-start
-			if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
-				t.Errorf("GetBoard: %v", err)
-			}
-			if _, err := e.s.ListBoards(t.Context(), alice, store.Page{}); err != nil {
-				t.Errorf("ListBoards: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("AddCard %d: %v", i, err)
-		}
-	}
-	got := e.mustGet(t, alice, b.ID)
-	if c0, c1 := len(got.Columns[0].Cards), len(got.Columns[1].Cards); c0+c1 != n {
-		t.Errorf("%d + %d cards, want %d", c0, c1, n)
-	}
-	e.checkDense(t, b.ID)
-	if rows := e.count(t, `SELECT count(*) FROM activity WHERE tool = 'add_card'`); rows != n {
-		t.Errorf("%d add_card activity rows, want %d", rows, n)
-	}
-}
-
 // TestInfraErrors checks that failures that are not the caller's fault come
 // back wrapped, never as domain errors, and that a write failing half-way
-// changes nothing.
+// changes nothing. (That a closed store fails every call so is in the
+// contract suite.)
 func TestInfraErrors(t *testing.T) {
 	e := newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
@@ -213,31 +156,6 @@ func TestInfraErrors(t *testing.T) {
 			}
 		})
 	}
-
-	t.Run("closed database", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "closed.db")
-		s, _ := openStore(t, path, Options{})
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		errs := map[string]error{}
-		_, errs["ListBoards"] = s.ListBoards(t.Context(), alice, store.Page{})
-		_, errs["GetBoard"] = s.GetBoard(t.Context(), alice, b.ID)
-		_, errs["SearchCards"] = s.SearchCards(t.Context(), alice, store.CardQuery{Query: "x"})
-		_, errs["ListActivity"] = s.ListActivity(t.Context(), alice, "", store.Page{})
-		_, errs["CreateBoard"] = s.CreateBoard(t.Context(), c, "x", nil)
-		_, errs["AddCard"] = s.AddCard(t.Context(), c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
-		_, errs["UpdateCard"] = s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
-		_, errs["MoveCard"] = s.MoveCard(t.Context(), c, card.ID, b.Columns[0].ID, nil)
-		_, errs["DeleteCard"] = s.DeleteCard(t.Context(), c, card.ID)
-		_, errs["ShareBoard"] = s.ShareBoard(t.Context(), c, b.ID, store.Public)
-		_, errs["DeleteBoard"] = s.DeleteBoard(t.Context(), c, b.ID)
-		errs["RecordActivity"] = s.RecordActivity(t.Context(), []store.Activity{{Tool: "x"}})
-		_, errs["PruneActivity"] = s.PruneActivity(t.Context(), time.Now())
-		for name, err := range errs {
-			t.Run(name, func(t *testing.T) { wantInfraError(t, err) })
-		}
-	})
 }
 
 func TestCursor(t *testing.T) {

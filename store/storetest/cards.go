@@ -1,18 +1,17 @@
-package sqlite
+package storetest
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-func TestAddCard(t *testing.T) {
-	e := newEnv(t, Options{})
+func testAddCard(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	todo := b.Columns[0]
 
@@ -67,21 +66,21 @@ func TestAddCard(t *testing.T) {
 		{"column of another board", store.NewCard{BoardID: other.ID, ColumnID: todo.ID, Title: "x"}, store.NotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rows := e.count(t, `SELECT count(*) FROM activity`)
+			rows := len(e.allActivity(t))
 			_, err := e.s.AddCard(t.Context(), call(alice, "add_card"), tt.in)
 			wantCode(t, err, tt.code)
-			if n := e.count(t, `SELECT count(*) FROM cards`); n != 2 {
+			if n := e.cardCount(t, alice); n != 2 {
 				t.Errorf("%d cards after a refused add, want 2", n)
 			}
-			if n := e.count(t, `SELECT count(*) FROM activity`); n != rows {
+			if n := len(e.allActivity(t)); n != rows {
 				t.Errorf("a refused add wrote %d activity rows", n-rows)
 			}
 		})
 	}
 }
 
-func TestAddCardQuota(t *testing.T) {
-	e := newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 2, CardsPerBoard: 3}})
+func testAddCardQuota(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 2, CardsPerBoard: 3}})
 	b := e.mustBoard(t, alice, "Small")
 	other := e.mustBoard(t, alice, "Other")
 	var cards []*store.Card
@@ -102,7 +101,7 @@ func TestAddCardQuota(t *testing.T) {
 	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "room again"})
 }
 
-func TestUpdateCard(t *testing.T) {
+func testUpdateCard(t *testing.T, be backend) {
 	tests := []struct {
 		name    string
 		in      store.CardUpdate // CardID is filled in
@@ -142,7 +141,7 @@ func TestUpdateCard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Options{})
+			e := be.newEnv(t, Options{})
 			b := e.mustBoard(t, alice, "Launch")
 			card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
 				Description: "SSO", Labels: []string{"bug"}})
@@ -165,18 +164,18 @@ func TestUpdateCard(t *testing.T) {
 			if !read.UpdatedAt.Equal(got.UpdatedAt) || read.Version != 1 {
 				t.Errorf("board UpdatedAt %v version %d, want %v and 1", read.UpdatedAt, read.Version, got.UpdatedAt)
 			}
-			if a := e.lastActivity(t); a.Summary != tt.summary {
+			if a := e.lastActivity(t, alice); a.Summary != tt.summary {
 				t.Errorf("summary %q, want %q", a.Summary, tt.summary)
 			}
 		})
 	}
 }
 
-// TestUpdateCardUnchanged: an update that changes nothing bumps neither the
+// testUpdateCardUnchanged: an update that changes nothing bumps neither the
 // card's version nor its time, so that repeating a call is harmless and
 // another client's expected_version stays valid. It is still recorded.
-func TestUpdateCardUnchanged(t *testing.T) {
-	e := newEnv(t, Options{})
+func testUpdateCardUnchanged(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
 		Description: "SSO", Labels: []string{"bug"}})
@@ -191,14 +190,14 @@ func TestUpdateCardUnchanged(t *testing.T) {
 		}
 		diff(t, "unchanged card", *card, *got)
 		diff(t, "card read back", []store.Card{*card}, e.mustGet(t, alice, b.ID).Columns[1].Cards)
-		if a := e.lastActivity(t); a.Summary != "card 'Fix login' already as requested; nothing changed" || a.Outcome != store.OutcomeOK {
+		if a := e.lastActivity(t, alice); a.Summary != "card 'Fix login' already as requested; nothing changed" || a.Outcome != store.OutcomeOK {
 			t.Errorf("activity %q (%s), want the no-change summary with outcome ok", a.Summary, a.Outcome)
 		}
 	}
 }
 
-func TestUpdateCardErrors(t *testing.T) {
-	e := newEnv(t, Options{})
+func testUpdateCardErrors(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Fix login"})
 	for _, tt := range []struct {
@@ -231,25 +230,18 @@ func TestUpdateCardErrors(t *testing.T) {
 	}
 }
 
-func TestUpdateCardConcurrentConflict(t *testing.T) {
-	e := newEnv(t, Options{})
+func testUpdateCardConcurrentConflict(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Race")
 	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Contended"})
 
 	const n = 20
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{
-				CardID: card.ID, Title: ptr(fmt.Sprint("writer ", i)), ExpectedVersion: ptr(card.Version),
-			})
+	concurrently(n, func(i int) {
+		_, errs[i] = e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{
+			CardID: card.ID, Title: ptr(fmt.Sprint("writer ", i)), ExpectedVersion: ptr(card.Version),
 		})
-	}
-	close(start)
-	wg.Wait()
+	})
 
 	winner, conflicts := -1, 0
 	for i, err := range errs {
@@ -275,12 +267,12 @@ func TestUpdateCardConcurrentConflict(t *testing.T) {
 	if got.Version != 2 || got.Title != fmt.Sprint("writer ", winner) {
 		t.Errorf("card = %q v%d, want the winner's title at v2", got.Title, got.Version)
 	}
-	if n := e.count(t, `SELECT count(*) FROM activity WHERE tool = 'update_card'`); n != 1 {
+	if n := countTool(e.allActivity(t), "update_card"); n != 1 {
 		t.Errorf("%d update activity rows, want 1", n)
 	}
 }
 
-func TestMoveCard(t *testing.T) {
+func testMoveCard(t *testing.T, be backend) {
 	// The board starts as To do: A B C D, Doing: E F, Done: (empty).
 	type want struct {
 		columns [][]string
@@ -323,7 +315,7 @@ func TestMoveCard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Options{})
+			e := be.newEnv(t, Options{})
 			b := e.mustBoard(t, alice, "Launch")
 			cards := map[string]*store.Card{}
 			for i, col := range [][]string{{"A", "B", "C", "D"}, {"E", "F"}} {
@@ -340,7 +332,7 @@ func TestMoveCard(t *testing.T) {
 			}
 			after := e.mustGet(t, alice, b.ID)
 			diff(t, "columns", tt.want.columns, titlesByColumn(after))
-			e.checkDense(t, b.ID)
+			checkDense(t, after)
 
 			if got.Moved != tt.want.moved || got.FromColumnName != tt.want.from || got.FromPosition != tt.want.fromPos ||
 				got.FromColumnID != card.ColumnID {
@@ -364,7 +356,7 @@ func TestMoveCard(t *testing.T) {
 			} else {
 				diff(t, "board after a no-op move", before, after)
 			}
-			a := e.lastActivity(t)
+			a := e.lastActivity(t, alice)
 			if a.Summary != tt.want.summary || a.Tool != "move_card" {
 				t.Errorf("activity %q by %s, want %q", a.Summary, a.Tool, tt.want.summary)
 			}
@@ -372,8 +364,8 @@ func TestMoveCard(t *testing.T) {
 	}
 }
 
-func TestMoveCardErrors(t *testing.T) {
-	e := newEnv(t, Options{})
+func testMoveCardErrors(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	other := e.mustBoard(t, alice, "Other")
 	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
@@ -399,10 +391,10 @@ func TestMoveCardErrors(t *testing.T) {
 	}
 }
 
-// TestMoveCardShuffle makes many random-ish moves and checks after each
+// testMoveCardShuffle makes many random-ish moves and checks after each
 // that positions stay dense and that the order matches a model.
-func TestMoveCardShuffle(t *testing.T) {
-	e := newEnv(t, Options{})
+func testMoveCardShuffle(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Shuffle")
 	model := make([][]string, len(b.Columns))
 	for i := range 9 {
@@ -440,12 +432,11 @@ func TestMoveCardShuffle(t *testing.T) {
 				t.Fatalf("step %d: column %d = %v, model %v", step, i, ids, model[i])
 			}
 		}
-		e.checkDense(t, b.ID)
 	}
 }
 
-func TestDeleteCard(t *testing.T) {
-	e := newEnv(t, Options{})
+func testDeleteCard(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	var cards []*store.Card
 	for _, title := range []string{"A", "B", "C", "D"} {
@@ -458,7 +449,7 @@ func TestDeleteCard(t *testing.T) {
 	diff(t, "deleted card", store.DeletedCard{CardID: cards[1].ID, BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "B", ColumnName: "Done"}, *got)
 	read := e.mustGet(t, alice, b.ID)
 	diff(t, "columns", [][]string{{}, {}, {"A", "C", "D"}}, titlesByColumn(read))
-	e.checkDense(t, b.ID)
+	checkDense(t, read)
 	if !read.UpdatedAt.After(cards[3].UpdatedAt) {
 		t.Errorf("board UpdatedAt %v not bumped by the delete", read.UpdatedAt)
 	}
@@ -477,7 +468,7 @@ func TestDeleteCard(t *testing.T) {
 }
 
 // searchTitles runs a search and returns the titles found, failing on error.
-func searchTitles(t *testing.T, s *Store, viewer store.Actor, q store.CardQuery) []string {
+func searchTitles(t *testing.T, s store.Store, viewer store.Actor, q store.CardQuery) []string {
 	t.Helper()
 	list, err := s.SearchCards(t.Context(), viewer, q)
 	if err != nil {
@@ -490,8 +481,8 @@ func searchTitles(t *testing.T, s *Store, viewer store.Actor, q store.CardQuery)
 	return titles
 }
 
-func TestSearchCards(t *testing.T) {
-	e := newEnv(t, Options{})
+func testSearchCards(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
 	b := e.mustBoard(t, alice, "Launch")
 	other := e.mustBoard(t, alice, "Other")
 	add := func(board *store.Board, col int, title, desc string, labels ...string) {
@@ -573,10 +564,10 @@ func TestSearchCards(t *testing.T) {
 	}
 }
 
-func TestSearchCardsPagination(t *testing.T) {
+func testSearchCardsPagination(t *testing.T, be backend) {
 	for _, step := range []time.Duration{0, time.Millisecond} {
 		t.Run(fmt.Sprintf("clock step %v", step), func(t *testing.T) {
-			e := newEnv(t, Options{Now: newClock(step).Now})
+			e := be.newEnv(t, Options{Now: newClock(step).Now})
 			b1 := e.mustBoard(t, alice, "One")
 			b2 := e.mustBoard(t, alice, "Two")
 			var want []string
