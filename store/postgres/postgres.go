@@ -194,7 +194,8 @@ type txn struct {
 
 // now returns the time of the write in unix nanoseconds, reading the
 // clock on the first call. Writes call it after taking their lock, so that
-// with a real clock the timestamps of one board follow commit order.
+// with a real clock the timestamps of one board follow commit order (on
+// one replica; replicas' clocks may differ a little).
 func (t *txn) now() int64 {
 	if !t.timed {
 		t.at, t.timed = t.clock(), true
@@ -221,6 +222,9 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	}
 	err := pgdb.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
 		tx := &txn{Tx: ptx, clock: s.now}
+		// The clock is read once per write, as in store/sqlite, even by a
+		// write that fn refuses (once per run, should InTx retry).
+		defer tx.now()
 		change, err := fn(tx)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,183 +15,191 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-// TestSmoke runs every method of the Store once or twice: the development
-// check of this package. The behaviour in full is the contract suite's
-// (store/storetest).
-func TestSmoke(t *testing.T) {
-	e := newEnv(t, Options{})
-	ctx := t.Context()
+func TestNewDefaults(t *testing.T) {
+	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 5}})
+	diff(t, "quotas", store.Quotas{BoardsPerUser: store.DefaultQuotas().BoardsPerUser, CardsPerBoard: 5}, e.s.quotas)
 
-	if err := e.s.Ping(ctx); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-
-	b := e.mustBoard(t, alice, "  Launch  ")
-	if b.Title != "Launch" || len(b.Columns) != 3 || b.Visibility != store.Private || !b.Owned || b.Version != 1 {
-		t.Fatalf("CreateBoard = %+v", b)
-	}
-	if _, err := e.s.CreateBoard(ctx, call(alice, "create_board"), "Dup", []string{"A", "a"}); store.ErrorCode(err) != store.Invalid {
-		t.Errorf("duplicate column names: %v", err)
-	}
-	got := e.mustGet(t, alice, b.ID)
-	diff(t, "board read back", b, got)
-	if _, err := e.s.GetBoard(ctx, bob, b.ID); store.ErrorCode(err) != store.NotFound {
-		t.Errorf("bob reads alice's private board: %v", err)
-	}
-	if _, err := e.s.GetBoard(ctx, mallory, b.ID); store.ErrorCode(err) != store.NotFound {
-		t.Errorf("mallory reads alice's private board: %v", err)
-	}
-
-	todo, doing := b.Columns[0].ID, b.Columns[1].ID
-	long := strings.Repeat("word ", 100)
-	c1 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo, Title: "Fix LOGIN page", Labels: []string{"bug", "Bug", "urgent"}})
-	c2 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo, Title: "Ärger", Description: long})
-	c3 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo, Title: "100% snake_case"})
-	diff(t, "labels", []string{"bug", "urgent"}, c1.Labels)
-	if c1.Position != 0 || c2.Position != 1 || c3.Position != 2 {
-		t.Errorf("positions %d %d %d", c1.Position, c2.Position, c3.Position)
-	}
-	if _, err := e.s.AddCard(ctx, call(bob, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: todo, Title: "x"}); store.ErrorCode(err) != store.NotFound {
-		t.Errorf("bob adds to alice's board: %v", err)
-	}
-
-	board := e.mustGet(t, alice, b.ID)
-	if card := board.Columns[0].Cards[1]; !card.DescriptionTruncated || utf8.RuneCountInString(card.Description) > store.DescriptionPreviewLen {
-		t.Errorf("GetBoard gives no preview: %q", card.Description)
-	}
-	view, err := e.s.GetCard(ctx, alice, c2.ID)
-	if err != nil || view.Card.Description != long || view.BoardTitle != "Launch" || !view.Owned {
-		t.Fatalf("GetCard = %+v, %v", view, err)
-	}
-	if _, err := e.s.GetCard(ctx, bob, c2.ID); store.ErrorCode(err) != store.NotFound {
-		t.Errorf("bob reads a card on alice's private board: %v", err)
-	}
-
-	up, err := e.s.UpdateCard(ctx, call(alice, "update_card"), store.CardUpdate{CardID: c1.ID, Title: ptr("Fix login"), ExpectedVersion: ptr(int64(1))})
-	if err != nil || up.Version != 2 || up.Title != "Fix login" {
-		t.Fatalf("UpdateCard = %+v, %v", up, err)
-	}
-	_, err = e.s.UpdateCard(ctx, call(alice, "update_card"), store.CardUpdate{CardID: c1.ID, Title: ptr("Again"), ExpectedVersion: ptr(int64(1))})
-	wantCode(t, err, store.Conflict)
-	same, err := e.s.UpdateCard(ctx, call(alice, "update_card"), store.CardUpdate{CardID: c1.ID, Title: ptr("Fix login")})
-	if err != nil || same.Version != 2 {
-		t.Errorf("an update that changes nothing: %+v, %v", same, err)
-	}
-
-	mv, err := e.s.MoveCard(ctx, call(alice, "move_card"), c3.ID, todo, ptr(0))
-	if err != nil || !mv.Moved || mv.FromPosition != 2 || mv.Card.Position != 0 {
-		t.Fatalf("MoveCard within a column = %+v, %v", mv, err)
-	}
-	mv, err = e.s.MoveCard(ctx, call(alice, "move_card"), c1.ID, doing, nil)
-	if err != nil || mv.Card.ColumnID != doing || mv.Card.ColumnName != "Doing" || mv.FromColumnName != "To do" {
-		t.Fatalf("MoveCard across columns = %+v, %v", mv, err)
-	}
-	mv, err = e.s.MoveCard(ctx, call(alice, "move_card"), c1.ID, doing, ptr(99))
-	if err != nil || mv.Moved {
-		t.Errorf("MoveCard to where it is = %+v, %v", mv, err)
-	}
-	diff(t, "titles", [][]string{{"100% snake_case", "Ärger"}, {"Fix login"}, {}}, titlesByColumn(e.mustGet(t, alice, b.ID)))
-	e.checkBoard(t, b.ID)
-
-	for _, tt := range []struct {
-		q    store.CardQuery
-		want []string
-	}{
-		{store.CardQuery{Query: "LOGIN"}, []string{"Fix login"}},
-		{store.CardQuery{Query: "ärger"}, []string{"Ärger"}},
-		{store.CardQuery{Query: "WORD"}, []string{"Ärger"}},
-		{store.CardQuery{Query: "%"}, []string{"100% snake_case"}},
-		{store.CardQuery{Query: "_"}, []string{"100% snake_case"}},
-		{store.CardQuery{Query: "urg"}, []string{"Fix login"}},
-		{store.CardQuery{Label: "BUG"}, []string{"Fix login"}},
-		{store.CardQuery{ColumnID: doing}, []string{"Fix login"}},
-	} {
-		list, err := e.s.SearchCards(ctx, alice, tt.q)
-		if err != nil {
-			t.Fatalf("SearchCards(%+v): %v", tt.q, err)
-		}
-		diff(t, fmt.Sprintf("search %+v", tt.q), tt.want, cardTitles(list.Cards))
-	}
-
-	shared, err := e.s.ShareBoard(ctx, call(alice, "share_board"), b.ID, store.Public)
-	if err != nil || shared.Visibility != store.Public || shared.Version != 2 || shared.CardCount != 3 || shared.ColumnCount != 3 {
-		t.Fatalf("ShareBoard = %+v, %v", shared, err)
-	}
-	if _, err := e.s.GetBoard(ctx, anon, b.ID); err != nil {
-		t.Errorf("anonymous reads a public board: %v", err)
-	}
-	e.mustBoard(t, bob, "Bob's")
-	for viewer, want := range map[string][]string{"alice": {"Launch"}, "bob": {"Launch", "Bob's"}, "anon": {"Launch"}} {
-		a := map[string]store.Actor{"alice": alice, "bob": bob, "anon": anon}[viewer]
-		list, err := e.s.ListBoards(ctx, a, store.Page{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var titles []string
-		for _, s := range list.Boards {
-			titles = append(titles, s.Title)
-		}
-		diff(t, "boards of "+viewer, want, titles)
-	}
-
-	del, err := e.s.DeleteCard(ctx, call(alice, "delete_card"), c3.ID)
-	if err != nil || del.Title != "100% snake_case" {
-		t.Fatalf("DeleteCard = %+v, %v", del, err)
-	}
-	e.checkBoard(t, b.ID)
-
-	acts, err := e.s.ListActivity(ctx, alice, b.ID, store.Page{Limit: 3})
-	if err != nil || len(acts.Activity) != 3 || acts.NextCursor == "" {
-		t.Fatalf("ListActivity = %+v, %v", acts, err)
-	}
-	if a := acts.Activity[0]; a.Tool != "delete_card" || a.BoardOwner.Subject != "alice" || !slices.Contains(a.IDs, c3.ID) {
-		t.Errorf("newest activity row = %+v", a)
-	}
-	more, err := e.s.ListActivity(ctx, alice, b.ID, store.Page{Limit: 3, Cursor: acts.NextCursor})
-	if err != nil || len(more.Activity) == 0 || more.Activity[0].ID >= acts.Activity[2].ID {
-		t.Fatalf("second page = %+v, %v", more, err)
-	}
-
-	// Rows of the audit queue, with text PostgreSQL cannot store.
-	if err := e.s.RecordActivity(ctx, []store.Activity{
-		{Tool: "get_board", Outcome: store.OutcomeNotFound, Actor: bob, IDs: []string{"b_\x00evil", "b_\xff"}, Summary: "not\x00found"},
-		{Tool: "get_board", Outcome: store.OutcomeOK, Actor: bob, BoardID: b.ID, IDs: nil},
-	}); err != nil {
-		t.Fatalf("RecordActivity: %v", err)
-	}
-	bobs, err := e.s.ListActivity(ctx, bob, "", store.Page{})
-	if err != nil || len(bobs.Activity) != 3 { // his create_board and the two rows
-		t.Fatalf("bob's activity = %+v, %v", bobs, err)
-	}
-	diff(t, "cleaned IDs", []string{"b_\uFFFDevil", "b_\uFFFD"}, bobs.Activity[1].IDs)
-	diff(t, "nil IDs", []string{}, bobs.Activity[0].IDs)
-
-	sum, err := e.s.DeleteBoard(ctx, call(alice, "delete_board"), b.ID)
-	if err != nil || sum.CardCount != 2 || sum.Title != "Launch" {
-		t.Fatalf("DeleteBoard = %+v, %v", sum, err)
-	}
-	if n := e.count(t, `SELECT count(*) FROM cards`); n != 0 {
-		t.Errorf("%d cards left after deleting the board", n)
-	}
-	if _, err := e.s.GetBoard(ctx, alice, b.ID); store.ErrorCode(err) != store.NotFound {
-		t.Errorf("deleted board: %v", err)
-	}
-
-	all := e.count(t, `SELECT count(*) FROM activity`)
-	n, err := e.s.PruneActivity(ctx, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil || n != int64(all) {
-		t.Errorf("PruneActivity = %d, %v; want %d", n, err, all)
-	}
-
-	if err := e.s.Close(); err != nil {
+	pool, err := pgdb.Open(t.Context(), e.url)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.s.Ping(ctx); err == nil {
-		t.Error("Ping after Close succeeded")
+	s, err := New(t.Context(), pool, Options{})
+	if err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	defer s.Close()
+	diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
+	// The real clock works end to end.
+	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Now", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(b.CreatedAt); d < 0 || d > time.Minute {
+		t.Errorf("CreatedAt %v is not now", b.CreatedAt)
+	}
+}
+
+// TestReopen checks that a second Store on a database finds everything
+// and applies no migration twice.
+func TestReopen(t *testing.T) {
+	e := newEnv(t, Options{})
+	b := e.mustBoard(t, alice, "Durable", "Only")
+	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Survivor", Labels: []string{"keep"}})
+	want := e.mustGet(t, alice, b.ID)
+	wantActivity, err := e.s.ListActivity(t.Context(), alice, "", store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s.Close()
+
+	again := envOn(t, e.url, Options{})
+	diff(t, "board", want, again.mustGet(t, alice, b.ID))
+	gotActivity, err := again.s.ListActivity(t.Context(), alice, "", store.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "activity", wantActivity, gotActivity)
+	files, err := migrationFiles.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := again.count(t, `SELECT count(*) FROM schema_migrations WHERE component = 'store'`); n != len(files) {
+		t.Errorf("%d store migrations recorded, want %d (one per file)", n, len(files))
+	}
+}
+
+// TestInfraErrors checks that failures that are not the caller's fault come
+// back wrapped, never as domain errors, and that a write failing half-way,
+// or whose activity row fails, changes nothing.
+func TestInfraErrors(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := t.Context()
+	b := e.mustBoard(t, alice, "Launch")
+	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+	before := e.mustGet(t, alice, b.ID)
+	rows := e.count(t, `SELECT count(*) FROM activity`)
+	c := call(alice, "tool")
+	if _, err := e.raw.Exec(ctx, `CREATE FUNCTION fire() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'disk on fire'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each trigger breaks one statement that a write runs after its checks.
+	for _, tt := range []struct {
+		trigger string
+		write   func() error
+	}{
+		{`BEFORE INSERT ON boards`, func() error { _, err := e.s.CreateBoard(ctx, c, "New", nil); return err }},
+		{`BEFORE INSERT ON columns`, func() error { _, err := e.s.CreateBoard(ctx, c, "New", nil); return err }},
+		{`BEFORE INSERT ON cards`, func() error {
+			_, err := e.s.AddCard(ctx, c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "C"})
+			return err
+		}},
+		{`BEFORE UPDATE ON boards`, func() error {
+			_, err := e.s.AddCard(ctx, c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "C"})
+			return err
+		}},
+		{`BEFORE INSERT ON activity`, func() error {
+			_, err := e.s.AddCard(ctx, c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "C"})
+			return err
+		}},
+		{`BEFORE UPDATE OF title ON cards`, func() error {
+			_, err := e.s.UpdateCard(ctx, c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
+			return err
+		}},
+		{`BEFORE UPDATE OF column_id ON cards`, func() error {
+			_, err := e.s.MoveCard(ctx, c, card.ID, b.Columns[1].ID, nil)
+			return err
+		}},
+		{`BEFORE UPDATE OF position ON cards`, func() error {
+			_, err := e.s.MoveCard(ctx, c, card.ID, b.Columns[0].ID, nil)
+			return err
+		}},
+		{`BEFORE DELETE ON cards`, func() error { _, err := e.s.DeleteCard(ctx, c, card.ID); return err }},
+		{`BEFORE UPDATE OF visibility ON boards`, func() error {
+			_, err := e.s.ShareBoard(ctx, c, b.ID, store.Public)
+			return err
+		}},
+		{`BEFORE DELETE ON boards`, func() error { _, err := e.s.DeleteBoard(ctx, c, b.ID); return err }},
+	} {
+		t.Run(tt.trigger, func(t *testing.T) {
+			table := tt.trigger[strings.LastIndex(tt.trigger, " ")+1:]
+			if _, err := e.raw.Exec(ctx, `CREATE TRIGGER broken `+tt.trigger+` FOR EACH ROW EXECUTE FUNCTION fire()`); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if _, err := e.raw.Exec(ctx, `DROP TRIGGER broken ON `+table); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			err := tt.write()
+			wantInfraError(t, err)
+			if !strings.Contains(err.Error(), "disk on fire") {
+				t.Errorf("error %q lost its cause", err)
+			}
+			if errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("error %q says the database is unavailable", err)
+			}
+			diff(t, "board", before, e.mustGet(t, alice, b.ID))
+			if n := e.count(t, `SELECT count(*) FROM boards`); n != 1 {
+				t.Errorf("%d boards, want 1", n)
+			}
+			if n := e.count(t, `SELECT count(*) FROM activity`); n != rows {
+				t.Errorf("%d activity rows, want %d", n, rows)
+			}
+		})
+	}
+}
+
+func TestCursor(t *testing.T) {
+	for _, c := range []struct {
+		kind byte
+		c    cursor
+	}{
+		{cursorBoards, cursor{Key: 1772355600123456789, ID: "b_abc"}},
+		{cursorCards, cursor{Key: -5, ID: "c_x.y"}}, // a dot in the ID survives
+		{cursorActivity, cursor{Key: 42}},
+	} {
+		s := encodeCursor(c.kind, c.c)
+		got, ok, err := decodeCursor(c.kind, s)
+		if err != nil || !ok {
+			t.Fatalf("decodeCursor(%q): %v, %v", s, ok, err)
+		}
+		diff(t, "cursor", c.c, got)
+	}
+	if _, ok, err := decodeCursor(cursorBoards, ""); ok || err != nil {
+		t.Errorf("empty cursor: ok %v, err %v; want the first page", ok, err)
+	}
+	for _, bad := range []struct {
+		kind byte
+		raw  string
+	}{
+		{cursorBoards, "b"},
+		{cursorBoards, "b12"},                       // no ID
+		{cursorBoards, "b12."},                      // empty ID
+		{cursorBoards, "bx.b_1"},                    // key not a number
+		{cursorBoards, "c12.c_1"},                   // a cards cursor
+		{cursorBoards, "b99999999999999999999.b_1"}, // key overflows
+		{cursorActivity, "a12.x"},                   // activity cursors have no ID
+		{cursorActivity, "a."},
+	} {
+		_, _, err := decodeCursor(bad.kind, base64.RawURLEncoding.EncodeToString([]byte(bad.raw)))
+		wantCode(t, err, store.Invalid)
+	}
+	// A cursor someone made up with NUL in it finds nothing after it
+	// instead of failing the query.
+	e := newEnv(t, Options{})
+	e.mustBoard(t, alice, "One")
+	raw := base64.RawURLEncoding.EncodeToString([]byte("b0.b_\x00"))
+	if _, err := e.s.ListBoards(t.Context(), alice, store.Page{Cursor: raw}); err != nil {
+		t.Errorf("ListBoards after a cursor with NUL: %v", err)
 	}
 }
 
@@ -226,13 +235,41 @@ func TestHostileIDs(t *testing.T) {
 			t.Errorf("ListActivity of board %q: %v", id, err)
 		}
 	}
+	// Rows of the audit queue, with text PostgreSQL cannot store.
+	if err := e.s.RecordActivity(ctx, []store.Activity{
+		{Tool: "get_board", Outcome: store.OutcomeNotFound, Actor: bob, IDs: []string{"b_\x00evil", "b_\xff"}, Summary: "not\x00found"},
+		{Tool: "get_board", Outcome: store.OutcomeOK, Actor: bob, IDs: nil},
+	}); err != nil {
+		t.Fatalf("RecordActivity: %v", err)
+	}
+	bobs, err := e.s.ListActivity(ctx, bob, "", store.Page{})
+	if err != nil || len(bobs.Activity) != 2 {
+		t.Fatalf("bob's activity = %+v, %v", bobs, err)
+	}
+	diff(t, "cleaned IDs", []string{"b_\uFFFDevil", "b_\uFFFD"}, bobs.Activity[1].IDs)
+	diff(t, "cleaned summary", "not\uFFFDfound", bobs.Activity[1].Summary)
+	diff(t, "nil IDs", []string{}, bobs.Activity[0].IDs)
+
 	// A subject PostgreSQL cannot store owns nothing and cannot create.
 	odd := store.Actor{Issuer: alice.Issuer, Subject: "alice\x00"}
 	if list, err := e.s.ListBoards(ctx, odd, store.Page{}); err != nil || len(list.Boards) != 0 {
 		t.Errorf("ListBoards of an odd subject = %+v, %v", list, err)
 	}
-	_, err := e.s.CreateBoard(ctx, call(odd, "create_board"), "x", nil)
+	_, err = e.s.CreateBoard(ctx, call(odd, "create_board"), "x", nil)
 	wantInfraError(t, err)
+	// Its activity rows are its own, and no storable identity's.
+	if err := e.s.RecordActivity(ctx, []store.Activity{{Tool: "x", Actor: odd}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []store.Actor{odd, {Issuer: alice.Issuer, Subject: "alice\uFFFD"}} {
+		list, err := e.s.ListActivity(ctx, a, "", store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]int{true: 1, false: 0}[a == odd]; len(list.Activity) != want {
+			t.Errorf("%q sees %d rows, want %d", a.Subject, len(list.Activity), want)
+		}
+	}
 }
 
 // TestFoldTable checks that foldFrom and foldTo hold exactly the
