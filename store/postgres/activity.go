@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,12 +50,9 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 			return store.ActivityList{}, err
 		}
 	}
-	limit, before, ok, err := pageArgs(cursorActivity, page)
+	limit, before, err := store.PageArgs(store.ActivityCursor, page)
 	if err != nil {
 		return store.ActivityList{}, err
-	}
-	if !ok {
-		before = cursor{Key: math.MaxInt64}
 	}
 	list := store.ActivityList{Activity: []store.Activity{}}
 	if viewer.Anonymous() {
@@ -103,11 +99,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 	if err != nil {
 		return store.ActivityList{}, wrap("list activity", err)
 	}
-	if len(list.Activity) > limit {
-		list.Activity = list.Activity[:limit]
-		list.NextCursor = encodeCursor(cursorActivity, cursor{Key: list.Activity[limit-1].ID})
-	}
-	return list, nil
+	return store.ActivityPage(list.Activity, limit), nil
 }
 
 // RecordActivity inserts rows in one transaction, sent to the server in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -124,12 +123,9 @@ func loadBoardSummary(ctx context.Context, tx pgx.Tx, viewer store.Actor, id str
 // ListBoards lists the public boards and, for a signed-in viewer, its own,
 // oldest first by (created_at, id).
 func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.Page) (store.BoardList, error) {
-	limit, after, ok, err := pageArgs(cursorBoards, page)
+	limit, after, err := store.PageArgs(store.BoardCursor, page)
 	if err != nil {
 		return store.BoardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 	// Each branch of the UNION walks one index in order and stops after
 	// limit+1 rows, so a page costs O(limit) whatever the number of boards.
@@ -149,6 +145,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 		LIMIT $5`
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
 	list := store.BoardList{Boards: []store.BoardSummary{}}
+	after.ID = clean(after.ID) // the caller's, as it came in the cursor
 	err = pgdb.Retry(ctx, func() error {
 		list.Boards = list.Boards[:0]
 		rows, err := s.pool.Query(ctx, query, after.Key, after.ID, iss, sub, limit+1)
@@ -168,12 +165,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 	if err != nil {
 		return store.BoardList{}, wrap("list boards", err)
 	}
-	if len(list.Boards) > limit {
-		list.Boards = list.Boards[:limit]
-		last := list.Boards[limit-1]
-		list.NextCursor = encodeCursor(cursorBoards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.BoardPage(list.Boards, limit), nil
 }
 
 // getBoardQuery is GetBoard's one statement: the board if viewer may see

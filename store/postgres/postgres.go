@@ -50,13 +50,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"embed"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -320,71 +318,6 @@ const ownerLockSpace int32 = 0x6b626f01
 func ownerLockKey(iss, sub string) int32 {
 	h := sha256.Sum256([]byte(iss + "\x00" + sub))
 	return int32(binary.BigEndian.Uint32(h[:4]))
-}
-
-// Cursor kinds: a cursor of one list is rejected by another.
-const (
-	cursorBoards   = 'b'
-	cursorCards    = 'c'
-	cursorActivity = 'a'
-)
-
-// cursor is the sort key of the last item of a page: created_at and ID for
-// boards and cards, the row ID (in Key, with ID empty) for activity.
-type cursor struct {
-	Key int64
-	ID  string
-}
-
-// errBadCursor is returned for any cursor that does not decode.
-func errBadCursor() error {
-	return store.Errorf(store.Invalid, "cursor is not valid; pass the next_cursor from the previous page unchanged")
-}
-
-// encodeCursor makes the opaque cursor of a list of the given kind, in
-// store/sqlite's format.
-func encodeCursor(kind byte, c cursor) string {
-	raw := fmt.Appendf(nil, "%c%d.%s", kind, c.Key, c.ID)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-// decodeCursor reads a cursor made by encodeCursor for the same kind. ok is
-// false for an empty cursor (the first page).
-func decodeCursor(kind byte, s string) (c cursor, ok bool, err error) {
-	if s == "" {
-		return cursor{}, false, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) < 2 || raw[0] != kind {
-		return cursor{}, false, errBadCursor()
-	}
-	key, id, found := strings.Cut(string(raw[1:]), ".")
-	if !found {
-		return cursor{}, false, errBadCursor()
-	}
-	c.Key, err = strconv.ParseInt(key, 10, 64)
-	if err != nil {
-		return cursor{}, false, errBadCursor()
-	}
-	c.ID = clean(id) // it goes into a query
-	if (kind == cursorActivity) != (id == "") {
-		return cursor{}, false, errBadCursor()
-	}
-	return c, true, nil
-}
-
-// pageArgs validates a page request before any SQL runs: it returns the
-// limit and the decoded cursor (ok false on the first page).
-func pageArgs(kind byte, p store.Page) (limit int, c cursor, ok bool, err error) {
-	limit, err = store.PageLimit(p.Limit)
-	if err != nil {
-		return 0, cursor{}, false, err
-	}
-	c, ok, err = decodeCursor(kind, p.Cursor)
-	if err != nil {
-		return 0, cursor{}, false, err
-	}
-	return limit, c, ok, nil
 }
 
 // isNoRows reports whether err says a QueryRow found nothing.

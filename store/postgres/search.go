@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,12 +69,9 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			return store.CardList{}, err
 		}
 	}
-	limit, after, ok, err := pageArgs(cursorCards, q.Page)
+	limit, after, err := store.PageArgs(store.CardCursor, q.Page)
 	if err != nil {
 		return store.CardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 
 	list := store.CardList{Cards: []store.Card{}}
@@ -125,7 +121,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 		if inGo {
 			description = "k.description"
 		}
-		key, id := sq.arg(after.Key), sq.arg(after.ID)
+		key, id := sq.arg(after.Key), sq.arg(clean(after.ID)) // the caller's, as it came in the cursor
 		sq.where("(k.created_at, k.id) > (" + key + ", " + id + ")")
 		sqlQuery := `SELECT k.id, k.board_id, k.column_id, c.name, k.title, ` + description + `, k.labels,
 				k.position, k.version, k.created_at, k.updated_at
@@ -172,12 +168,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	if err != nil {
 		return store.CardList{}, err
 	}
-	if len(list.Cards) > limit {
-		list.Cards = list.Cards[:limit]
-		last := list.Cards[limit-1]
-		list.NextCursor = encodeCursor(cursorCards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.CardPage(list.Cards, limit), nil
 }
 
 // searchSQL collects the conditions and arguments of a search query.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -34,12 +33,9 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 			return store.ActivityList{}, err
 		}
 	}
-	limit, before, ok, err := pageArgs(cursorActivity, page)
+	limit, before, err := store.PageArgs(store.ActivityCursor, page)
 	if err != nil {
 		return store.ActivityList{}, err
-	}
-	if !ok {
-		before = cursor{Key: math.MaxInt64}
 	}
 	list := store.ActivityList{Activity: []store.Activity{}}
 	if viewer.Anonymous() {
@@ -90,11 +86,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 	if err != nil {
 		return store.ActivityList{}, err
 	}
-	if len(list.Activity) > limit {
-		list.Activity = list.Activity[:limit]
-		list.NextCursor = encodeCursor(cursorActivity, cursor{Key: list.Activity[limit-1].ID})
-	}
-	return list, nil
+	return store.ActivityPage(list.Activity, limit), nil
 }
 
 // RecordActivity inserts rows in one transaction; a row without a time

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -111,12 +110,9 @@ func loadBoardSummary(ctx context.Context, tx *txn, viewer store.Actor, id strin
 // ListBoards lists the public boards and, for a signed-in viewer, its own,
 // oldest first by (created_at, id).
 func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.Page) (store.BoardList, error) {
-	limit, after, ok, err := pageArgs(cursorBoards, page)
+	limit, after, err := store.PageArgs(store.BoardCursor, page)
 	if err != nil {
 		return store.BoardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 	// Each branch of the UNION walks one index in order and stops after
 	// limit+1 rows, so a page costs O(limit) whatever the number of boards.
@@ -156,12 +152,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 	if err != nil {
 		return store.BoardList{}, err
 	}
-	if len(list.Boards) > limit {
-		list.Boards = list.Boards[:limit]
-		last := list.Boards[limit-1]
-		list.NextCursor = encodeCursor(cursorBoards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.BoardPage(list.Boards, limit), nil
 }
 
 // GetBoard returns a board the viewer may read with its columns and cards

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -476,12 +475,9 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			return store.CardList{}, err
 		}
 	}
-	limit, after, ok, err := pageArgs(cursorCards, q.Page)
+	limit, after, err := store.PageArgs(store.CardCursor, q.Page)
 	if err != nil {
 		return store.CardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 
 	list := store.CardList{Cards: []store.Card{}}
@@ -548,12 +544,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	if err != nil {
 		return store.CardList{}, err
 	}
-	if len(list.Cards) > limit {
-		list.Cards = list.Cards[:limit]
-		last := list.Cards[limit-1]
-		list.NextCursor = encodeCursor(cursorCards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.CardPage(list.Cards, limit), nil
 }
 
 // searchableColumn checks that column columnID is on board boardID, or on

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"encoding/base64"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -155,42 +154,5 @@ func TestInfraErrors(t *testing.T) {
 				t.Errorf("%d boards, want 1", n)
 			}
 		})
-	}
-}
-
-func TestCursor(t *testing.T) {
-	for _, c := range []struct {
-		kind byte
-		c    cursor
-	}{
-		{cursorBoards, cursor{Key: 1772355600123456789, ID: "b_abc"}},
-		{cursorCards, cursor{Key: -5, ID: "c_x.y"}}, // a dot in the ID survives
-		{cursorActivity, cursor{Key: 42}},
-	} {
-		s := encodeCursor(c.kind, c.c)
-		got, ok, err := decodeCursor(c.kind, s)
-		if err != nil || !ok {
-			t.Fatalf("decodeCursor(%q): %v, %v", s, ok, err)
-		}
-		diff(t, "cursor", c.c, got)
-	}
-	if _, ok, err := decodeCursor(cursorBoards, ""); ok || err != nil {
-		t.Errorf("empty cursor: ok %v, err %v; want the first page", ok, err)
-	}
-	for _, bad := range []struct {
-		kind byte
-		raw  string
-	}{
-		{cursorBoards, "b"},
-		{cursorBoards, "b12"},                       // no ID
-		{cursorBoards, "b12."},                      // empty ID
-		{cursorBoards, "bx.b_1"},                    // key not a number
-		{cursorBoards, "c12.c_1"},                   // a cards cursor
-		{cursorBoards, "b99999999999999999999.b_1"}, // key overflows
-		{cursorActivity, "a12.x"},                   // activity cursors have no ID
-		{cursorActivity, "a."},
-	} {
-		_, _, err := decodeCursor(bad.kind, base64.RawURLEncoding.EncodeToString([]byte(bad.raw)))
-		wantCode(t, err, store.Invalid)
 	}
 }
