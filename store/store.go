@@ -95,6 +95,13 @@ type Actor struct {
 // Anonymous reports whether a is nobody in particular.
 func (a Actor) Anonymous() bool { return a.Subject == "" }
 
+// Is reports whether a is the signed-in person (issuer, subject), such as
+// a board's owner as a backend stored it. The anonymous Actor is nobody,
+// so it owns nothing even where an owner's subject were empty.
+func (a Actor) Is(issuer, subject string) bool {
+	return !a.Anonymous() && a.Issuer == issuer && a.Subject == subject
+}
+
 // Call is the context of a write: who makes it and through which tool. It is
 // what the activity row of the write records.
 type Call struct {

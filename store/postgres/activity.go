@@ -24,7 +24,7 @@ func activityArgs(a store.Activity) []any {
 	}
 	actorIss, actorSub := identity(a.Actor.Issuer, a.Actor.Subject)
 	ownerIss, ownerSub := identity(a.BoardOwner.Issuer, a.BoardOwner.Subject)
-	return []any{nanos(a.At), clean(a.Tool), clean(string(a.Outcome)),
+	return []any{store.UnixNanos(a.At), clean(a.Tool), clean(string(a.Outcome)),
 		actorIss, actorSub, clean(a.Actor.ClientID), clean(a.BoardID), ids, clean(a.Summary),
 		ownerIss, ownerSub}
 }
@@ -91,7 +91,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 				&a.BoardID, &a.IDs, &a.Summary, &a.BoardOwner.Issuer, &a.BoardOwner.Subject); err != nil {
 				return err
 			}
-			a.At, a.Outcome, a.IDs = timeOf(at), store.Outcome(outcome), nonNil(a.IDs)
+			a.At, a.Outcome, a.IDs = store.TimeOfNanos(at), store.Outcome(outcome), nonNil(a.IDs)
 			list.Activity = append(list.Activity, a)
 		}
 		return rows.Err()
@@ -129,7 +129,7 @@ func (s *Store) PruneActivity(ctx context.Context, cutoff time.Time) (int64, err
 	// even if the first run deleted rows.
 	var n int64
 	err := pgdb.Retry(ctx, func() error {
-		tag, err := s.pool.Exec(ctx, `DELETE FROM activity WHERE at < $1`, nanos(cutoff))
+		tag, err := s.pool.Exec(ctx, `DELETE FROM activity WHERE at < $1`, store.UnixNanos(cutoff))
 		n += tag.RowsAffected()
 		return err
 	})

@@ -103,8 +103,8 @@ func scanBoardSummary(row pgx.Row, viewer store.Actor) (store.BoardSummary, erro
 	if err := row.Scan(&s.ID, &iss, &sub, &s.Title, &s.Visibility, &s.Version, &created, &updated, &columnCount, &cards); err != nil {
 		return store.BoardSummary{}, err
 	}
-	s.Owned = owns(viewer, iss, sub)
-	s.CreatedAt, s.UpdatedAt = timeOf(created), timeOf(updated)
+	s.Owned = viewer.Is(iss, sub)
+	s.CreatedAt, s.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	s.ColumnCount, s.CardCount = columnCount, cards
 	return s, nil
 }
@@ -239,10 +239,10 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 			ID:         b.ID,
 			Title:      b.Title,
 			Visibility: b.Visibility,
-			Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
+			Owned:      viewer.Is(b.OwnerIss, b.OwnerSub),
 			Version:    b.Version,
-			CreatedAt:  timeOf(b.CreatedAt),
-			UpdatedAt:  timeOf(b.UpdatedAt),
+			CreatedAt:  store.TimeOfNanos(b.CreatedAt),
+			UpdatedAt:  store.TimeOfNanos(b.UpdatedAt),
 			Columns:    []store.Column{},
 		}
 	}
@@ -261,7 +261,7 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 		Title:    *title,
 		Labels:   nonNil(labels),
 		Position: *position, Version: *version,
-		CreatedAt: timeOf(*created), UpdatedAt: timeOf(*updated),
+		CreatedAt: store.TimeOfNanos(*created), UpdatedAt: store.TimeOfNanos(*updated),
 	}
 	card.Description, card.DescriptionTruncated = store.PreviewDescription(*description)
 	col.Cards = append(col.Cards, card)
@@ -332,8 +332,8 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 			Visibility: store.Private,
 			Owned:      true,
 			Version:    1,
-			CreatedAt:  timeOf(now),
-			UpdatedAt:  timeOf(now),
+			CreatedAt:  store.TimeOfNanos(now),
+			UpdatedAt:  store.TimeOfNanos(now),
 			Columns:    make([]store.Column, len(names)),
 		}
 		const insertBoard = `INSERT INTO boards (id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at)

@@ -30,7 +30,7 @@ func scanCard(row pgx.Row, extra ...any) (store.Card, error) {
 		return store.Card{}, err
 	}
 	card.Labels = nonNil(card.Labels)
-	card.CreatedAt, card.UpdatedAt = timeOf(created), timeOf(updated)
+	card.CreatedAt, card.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	return card, nil
 }
 
@@ -115,7 +115,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 	if err != nil {
 		return nil, wrap("get card", err)
 	}
-	view.Card, view.Owned = card, owns(viewer, ownerIss, ownerSub)
+	view.Card, view.Owned = card, viewer.Is(ownerIss, ownerSub)
 	return &view, nil
 }
 
@@ -206,8 +206,8 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 			Labels:      labels,
 			Position:    position,
 			Version:     1,
-			CreatedAt:   timeOf(now),
-			UpdatedAt:   timeOf(now),
+			CreatedAt:   store.TimeOfNanos(now),
+			UpdatedAt:   store.TimeOfNanos(now),
 		}
 		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
@@ -303,7 +303,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 		}
 		now := tx.now()
 		card.Version++
-		card.UpdatedAt = timeOf(now)
+		card.UpdatedAt = store.TimeOfNanos(now)
 		const update = `UPDATE cards SET title = $1, description = $2, labels = $3, version = $4, updated_at = $5 WHERE id = $6`
 		if _, err := tx.Exec(ctx, update, card.Title, card.Description, card.Labels, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("update card: %w", err)
@@ -403,7 +403,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		now := tx.now()
 		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
 		card.Version++
-		card.UpdatedAt = timeOf(now)
+		card.UpdatedAt = store.TimeOfNanos(now)
 		const update = `UPDATE cards SET column_id = $1, position = $2, version = $3, updated_at = $4 WHERE id = $5`
 		if _, err := tx.Exec(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("move card: %w", err)

@@ -54,7 +54,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -198,7 +197,7 @@ func (t *txn) now() int64 {
 	if !t.timed {
 		t.at, t.timed = t.clock(), true
 	}
-	return nanos(t.at)
+	return store.UnixNanos(t.at)
 }
 
 // write runs fn in one READ COMMITTED transaction (see the package
@@ -249,27 +248,6 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 func (s *Store) read(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	return wrap(op, pgdb.InTx(ctx, s.pool, opts, fn))
-}
-
-// nanos turns t into unix nanoseconds, clamping times outside the years
-// 1678–2262 (where UnixNano is undefined) to the extremes, so that such a
-// time still compares the right way.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// timeOf turns stored unix nanoseconds into a time.Time.
-func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-// owns reports whether viewer is the owner (iss, sub) as stored.
-func owns(viewer store.Actor, iss, sub string) bool {
-	return !viewer.Anonymous() && viewer.Issuer == iss && viewer.Subject == sub
 }
 
 // storable reports whether s fits a PostgreSQL text value: valid UTF-8

@@ -143,7 +143,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 					return err
 				}
 				scanned++
-				sq.args[len(sq.args)-3], sq.args[len(sq.args)-2] = nanos(card.CreatedAt), card.ID // the next batch's cursor
+				sq.args[len(sq.args)-3], sq.args[len(sq.args)-2] = store.UnixNanos(card.CreatedAt), card.ID // the next batch's cursor
 				if !cardMatches(card, lowered, inGo, labelKey) {
 					continue
 				}

@@ -17,7 +17,7 @@ func insertActivity(ctx context.Context, tx *txn, a store.Activity) error {
 	const insert = `INSERT INTO activity
 		(at, tool, outcome, actor_iss, actor_sub, client_id, board_id, ids, summary, owner_iss, owner_sub)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err = tx.ExecContext(ctx, insert, nanos(a.At), a.Tool, string(a.Outcome),
+	_, err = tx.ExecContext(ctx, insert, store.UnixNanos(a.At), a.Tool, string(a.Outcome),
 		a.Actor.Issuer, a.Actor.Subject, a.Actor.ClientID, a.BoardID, ids, a.Summary,
 		a.BoardOwner.Issuer, a.BoardOwner.Subject)
 	return err
@@ -75,7 +75,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 				&a.BoardID, &ids, &a.Summary, &a.BoardOwner.Issuer, &a.BoardOwner.Subject); err != nil {
 				return err
 			}
-			a.At, a.Outcome = timeOf(at), store.Outcome(outcome)
+			a.At, a.Outcome = store.TimeOfNanos(at), store.Outcome(outcome)
 			if a.IDs, err = decodeJSONList(ids); err != nil {
 				return err
 			}
@@ -118,7 +118,7 @@ func (s *Store) RecordActivity(ctx context.Context, rows []store.Activity) error
 
 // PruneActivity deletes the activity rows recorded before cutoff.
 func (s *Store) PruneActivity(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM activity WHERE at < ?`, nanos(cutoff))
+	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM activity WHERE at < ?`, store.UnixNanos(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("prune activity: %w", err)
 	}

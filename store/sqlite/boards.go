@@ -90,8 +90,8 @@ func scanBoardSummary(scan func(...any) error, viewer store.Actor) (store.BoardS
 	if err := scan(&s.ID, &iss, &sub, &s.Title, &s.Visibility, &s.Version, &created, &updated, &columnCount, &cards); err != nil {
 		return store.BoardSummary{}, err
 	}
-	s.Owned = owns(viewer, iss, sub)
-	s.CreatedAt, s.UpdatedAt = timeOf(created), timeOf(updated)
+	s.Owned = viewer.Is(iss, sub)
+	s.CreatedAt, s.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	s.ColumnCount, s.CardCount = columnCount, cards
 	return s, nil
 }
@@ -201,10 +201,10 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 				ID:         b.ID,
 				Title:      b.Title,
 				Visibility: b.Visibility,
-				Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
+				Owned:      viewer.Is(b.OwnerIss, b.OwnerSub),
 				Version:    b.Version,
-				CreatedAt:  timeOf(b.CreatedAt),
-				UpdatedAt:  timeOf(b.UpdatedAt),
+				CreatedAt:  store.TimeOfNanos(b.CreatedAt),
+				UpdatedAt:  store.TimeOfNanos(b.UpdatedAt),
 				Columns:    []store.Column{},
 			}
 			ownerIss, ownerSub = b.OwnerIss, b.OwnerSub
@@ -223,7 +223,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 			ID: cardID.String, BoardID: b.ID, ColumnID: col.ID, ColumnName: col.Name,
 			Title:    title.String,
 			Position: int(position.Int64), Version: version.Int64,
-			CreatedAt: timeOf(created.Int64), UpdatedAt: timeOf(updated.Int64),
+			CreatedAt: store.TimeOfNanos(created.Int64), UpdatedAt: store.TimeOfNanos(updated.Int64),
 		}
 		card.Description, card.DescriptionTruncated = store.PreviewDescription(description.String)
 		if card.Labels, err = decodeJSONList(labels.String); err != nil {
@@ -306,8 +306,8 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 			Visibility: store.Private,
 			Owned:      true,
 			Version:    1,
-			CreatedAt:  timeOf(now),
-			UpdatedAt:  timeOf(now),
+			CreatedAt:  store.TimeOfNanos(now),
+			UpdatedAt:  store.TimeOfNanos(now),
 			Columns:    make([]store.Column, len(names)),
 		}
 		const insertBoard = `INSERT INTO boards (id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at)

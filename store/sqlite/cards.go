@@ -34,7 +34,7 @@ func scanCard(scan func(...any) error, extra ...any) (store.Card, error) {
 	if card.Labels, err = decodeJSONList(labels); err != nil {
 		return store.Card{}, err
 	}
-	card.CreatedAt, card.UpdatedAt = timeOf(created), timeOf(updated)
+	card.CreatedAt, card.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	return card, nil
 }
 
@@ -88,7 +88,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		if err != nil {
 			return err
 		}
-		view.Card, view.Owned = card, owns(viewer, ownerIss, ownerSub)
+		view.Card, view.Owned = card, viewer.Is(ownerIss, ownerSub)
 		return nil
 	})
 	if err != nil {
@@ -188,8 +188,8 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 			Labels:      labels,
 			Position:    position,
 			Version:     1,
-			CreatedAt:   timeOf(now),
-			UpdatedAt:   timeOf(now),
+			CreatedAt:   store.TimeOfNanos(now),
+			UpdatedAt:   store.TimeOfNanos(now),
 		}
 		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -285,7 +285,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			return store.Change{}, err
 		}
 		card.Version++
-		card.UpdatedAt = timeOf(now)
+		card.UpdatedAt = store.TimeOfNanos(now)
 		const update = `UPDATE cards SET title = ?, description = ?, labels = ?, version = ?, updated_at = ? WHERE id = ?`
 		if _, err := tx.ExecContext(ctx, update, card.Title, card.Description, labelsJSON, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("update card: %w", err)
@@ -382,7 +382,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		}
 		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
 		card.Version++
-		card.UpdatedAt = timeOf(now)
+		card.UpdatedAt = store.TimeOfNanos(now)
 		const update = `UPDATE cards SET column_id = ?, position = ?, version = ?, updated_at = ? WHERE id = ?`
 		if _, err := tx.ExecContext(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("move card: %w", err)

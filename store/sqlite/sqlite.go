@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
@@ -156,7 +155,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	tx := &txn{Tx: sqlTx, stmts: s.writeStmts}
 
 	now := s.now()
-	change, err := fn(tx, nanos(now))
+	change, err := fn(tx, store.UnixNanos(now))
 	if err != nil {
 		if store.ErrorCode(err) != "" {
 			return err
@@ -199,27 +198,6 @@ func (s *Store) read(ctx context.Context, op string, fn func(tx *txn) error) err
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
-}
-
-// nanos turns t into unix nanoseconds, clamping times outside the years
-// 1678–2262 (where UnixNano is undefined) to the extremes, so that such a
-// time still compares the right way.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// timeOf turns stored unix nanoseconds into a time.Time.
-func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-// owns reports whether viewer is the owner (iss, sub).
-func owns(viewer store.Actor, iss, sub string) bool {
-	return !viewer.Anonymous() && viewer.Issuer == iss && viewer.Subject == sub
 }
 
 // encodeJSONList stores a string list as a JSON array, never "null".
