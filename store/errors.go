@@ -72,3 +72,22 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeError
 	}
 }
+
+// BoardNotVisible is the one error for a board the viewer may not read,
+// whether it is missing or someone else's private board: the two must be
+// indistinguishable, in every backend alike.
+func BoardNotVisible(id string) error {
+	return Errorf(NotFound, "board %s was not found", id)
+}
+
+// BoardNotOwned is the one error for a board the actor may not change:
+// missing, or someone else's (public or private).
+func BoardNotOwned(id string) error {
+	return Errorf(NotFound, "board %s was not found among your boards", id)
+}
+
+// CardNotOwned is the one error for a card the actor may not change:
+// missing, or on someone else's board.
+func CardNotOwned(id string) error {
+	return Errorf(NotFound, "card %s was not found on your boards", id)
+}

@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
-
-// defaultColumns are the columns of a board created without any.
-func defaultColumns() []string { return []string{"To do", "Doing", "Done"} }
 
 // boardRow is a board as stored, without its columns.
 type boardRow struct {
@@ -26,19 +22,6 @@ type boardRow struct {
 	CreatedAt  int64
 	UpdatedAt  int64
 	CardCount  int
-}
-
-// errBoardNotVisible is the one error for a board the viewer may not read,
-// whether it is missing or someone else's private board: the two must be
-// indistinguishable.
-func errBoardNotVisible(id string) error {
-	return store.Errorf(store.NotFound, "board %s was not found", id)
-}
-
-// errBoardNotOwned is the one error for a board the actor may not change:
-// missing, or someone else's (public or private).
-func errBoardNotOwned(id string) error {
-	return store.Errorf(store.NotFound, "board %s was not found among your boards", id)
 }
 
 // boardRowColumns is the select list that scanBoardRow reads.
@@ -58,7 +41,7 @@ func visibleBoard(ctx context.Context, tx pgx.Tx, viewer store.Actor, id string)
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
 	b, err := scanBoardRow(tx.QueryRow(ctx, query, clean(id), iss, sub))
 	if isNoRows(err) {
-		return boardRow{}, errBoardNotVisible(id)
+		return boardRow{}, store.BoardNotVisible(id)
 	}
 	if err != nil {
 		return boardRow{}, fmt.Errorf("load board: %w", err)
@@ -78,7 +61,7 @@ func lockOwnedBoard(ctx context.Context, tx *txn, actor store.Actor, id string) 
 	iss, sub := identity(actor.Issuer, actor.Subject)
 	b, err := scanBoardRow(tx.QueryRow(ctx, query, clean(id), iss, sub))
 	if isNoRows(err) {
-		return boardRow{}, errBoardNotOwned(id)
+		return boardRow{}, store.BoardNotOwned(id)
 	}
 	if err != nil {
 		return boardRow{}, fmt.Errorf("lock board: %w", err)
@@ -210,7 +193,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 		return nil, wrap("get board", err)
 	}
 	if board == nil {
-		return nil, errBoardNotVisible(boardID)
+		return nil, store.BoardNotVisible(boardID)
 	}
 	return board, nil
 }
@@ -271,41 +254,16 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 // CreateBoard creates a private board owned by c.Actor with the given
 // columns, or "To do", "Doing", "Done" when none are given.
 func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, columns []string) (*store.Board, error) {
-	if err := store.ValidateTitle("board title", title); err != nil {
+	title, names, err := store.CheckNewBoard(c.Actor, title, columns)
+	if err != nil {
 		return nil, err
-	}
-	title = strings.TrimSpace(title)
-	if len(columns) == 0 {
-		columns = defaultColumns()
-	}
-	if len(columns) > store.MaxColumns {
-		return nil, store.Errorf(store.Invalid, "a board can have at most %d columns; got %d", store.MaxColumns, len(columns))
-	}
-	names := make([]string, len(columns))
-	seen := make(map[string]bool, len(columns))
-	for i, name := range columns {
-		if err := store.ValidateTitle("column name", name); err != nil {
-			return nil, err
-		}
-		name = strings.TrimSpace(name)
-		key := store.NameKey(name)
-		if seen[key] {
-			return nil, store.Errorf(store.Invalid, "column name %q is given twice (names that differ only in case, width or spacing count as the same); column names on a board must differ", name)
-		}
-		seen[key] = true
-		names[i] = name
-	}
-	if c.Actor.Anonymous() {
-		// Tools never write anonymously, and there is no board to be "not
-		// found" here: this is a bug in the caller, not a domain error.
-		return nil, errors.New("create board: an anonymous caller cannot own boards")
 	}
 	if !storable(c.Actor.Issuer) || !storable(c.Actor.Subject) {
 		return nil, errors.New("create board: the caller's issuer or subject holds NUL or invalid UTF-8, which PostgreSQL cannot store")
 	}
 
 	var board *store.Board
-	err := s.write(ctx, "create board", c, func(tx *txn) (store.Change, error) {
+	err = s.write(ctx, "create board", c, func(tx *txn) (store.Change, error) {
 		// The boards-per-user quota is counted and kept under a lock of
 		// the owner, so that two replicas creating boards for one user at
 		// once cannot both see room for one more. An advisory lock, as no
@@ -320,33 +278,22 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 		if err := tx.QueryRow(ctx, countQuery, c.Actor.Issuer, c.Actor.Subject).Scan(&owned); err != nil {
 			return store.Change{}, fmt.Errorf("count boards: %w", err)
 		}
-		if owned >= s.quotas.BoardsPerUser {
-			return store.Change{}, store.Errorf(store.Quota,
-				"you already have %d boards, the most allowed; delete one with delete_board first", owned)
+		if err := s.quotas.CheckBoards(owned); err != nil {
+			return store.Change{}, err
 		}
 
 		now := tx.now()
-		board = &store.Board{
-			ID:         store.NewID(store.BoardPrefix),
-			Title:      title,
-			Visibility: store.Private,
-			Owned:      true,
-			Version:    1,
-			CreatedAt:  store.TimeOfNanos(now),
-			UpdatedAt:  store.TimeOfNanos(now),
-			Columns:    make([]store.Column, len(names)),
-		}
+		var change store.Change
+		board, change = store.CreatedBoard(title, names, store.TimeOfNanos(now))
 		const insertBoard = `INSERT INTO boards (id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 		if _, err := tx.Exec(ctx, insertBoard, board.ID, c.Actor.Issuer, c.Actor.Subject,
 			board.Title, string(board.Visibility), board.Version, now, now); err != nil {
 			return store.Change{}, fmt.Errorf("insert board: %w", err)
 		}
-		ids := []string{board.ID}
-		colIDs := make([]string, len(names))
-		for i, name := range names {
-			colIDs[i] = store.NewID(store.ColumnPrefix)
-			board.Columns[i] = store.Column{ID: colIDs[i], Name: name, Position: i, Cards: []store.Card{}}
+		colIDs := make([]string, len(board.Columns))
+		for i, col := range board.Columns {
+			colIDs[i] = col.ID
 		}
 		const insertColumns = `INSERT INTO columns (id, board_id, name, position)
 			SELECT c.id, $1, c.name, c.ord - 1
@@ -354,8 +301,7 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 		if _, err := tx.Exec(ctx, insertColumns, board.ID, colIDs, names); err != nil {
 			return store.Change{}, fmt.Errorf("insert columns: %w", err)
 		}
-		ids = append(ids, colIDs...)
-		return store.Change{BoardID: board.ID, IDs: ids, Board: board.Title, Columns: len(names)}, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -366,11 +312,8 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 // ShareBoard sets the visibility of a board the actor owns and bumps its
 // version.
 func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v store.Visibility) (*store.BoardSummary, error) {
-	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
+	if err := store.CheckShareBoard(boardID, v); err != nil {
 		return nil, err
-	}
-	if v != store.Private && v != store.Public {
-		return nil, store.Errorf(store.Invalid, "visibility must be %q or %q; got %q", store.Private, store.Public, v)
 	}
 	var summary store.BoardSummary
 	err := s.write(ctx, "share board", c, func(tx *txn) (store.Change, error) {
@@ -378,12 +321,8 @@ func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v 
 		if err != nil {
 			return store.Change{}, err
 		}
-		change := store.Change{BoardID: b.ID, IDs: []string{b.ID}, Board: b.Title, Visibility: v}
-		// Sharing a board the way it already is changes nothing, not even
-		// the version (share_board is idempotent).
-		if b.Visibility == v {
-			change.Unchanged = true
-		} else {
+		change := store.SharedBoard(b.ID, b.Title, b.Visibility, v)
+		if !change.Unchanged {
 			const update = `UPDATE boards SET visibility = $1, version = version + 1, updated_at = $2 WHERE id = $3`
 			if _, err := tx.Exec(ctx, update, string(v), tx.now(), b.ID); err != nil {
 				return store.Change{}, fmt.Errorf("update board: %w", err)
@@ -419,9 +358,7 @@ func (s *Store) DeleteBoard(ctx context.Context, c store.Call, boardID string) (
 		if _, err := tx.Exec(ctx, `DELETE FROM boards WHERE id = $1`, b.ID); err != nil {
 			return store.Change{}, fmt.Errorf("delete board: %w", err)
 		}
-		// Only the board's ID: listing every card of a big board would make
-		// one enormous row, and the cards went with the board anyway.
-		return store.Change{BoardID: b.ID, IDs: []string{b.ID}, Board: summary.Title, Cards: summary.CardCount}, nil
+		return store.DeletedBoard(summary), nil
 	})
 	if err != nil {
 		return nil, err

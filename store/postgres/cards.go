@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,12 +32,6 @@ func scanCard(row pgx.Row, extra ...any) (store.Card, error) {
 	return card, nil
 }
 
-// errCardNotOwned is the one error for a card the actor may not change:
-// missing, or on someone else's board.
-func errCardNotOwned(id string) error {
-	return store.Errorf(store.NotFound, "card %s was not found on your boards", id)
-}
-
 // lockCardBoard locks the row of the board that card id is on, when actor
 // owns that board (see lockOwnedBoard). A card never changes boards, so
 // the board found is the card's for as long as the card exists.
@@ -52,7 +44,7 @@ func lockCardBoard(ctx context.Context, tx *txn, actor store.Actor, id string) e
 	var boardID string
 	err := tx.QueryRow(ctx, query, clean(id), iss, sub).Scan(&boardID)
 	if isNoRows(err) {
-		return errCardNotOwned(id)
+		return store.CardNotOwned(id)
 	}
 	if err != nil {
 		return fmt.Errorf("lock board: %w", err)
@@ -76,7 +68,7 @@ func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (
 	var boardTitle string
 	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)), &boardTitle)
 	if isNoRows(err) {
-		return store.Card{}, "", errCardNotOwned(id)
+		return store.Card{}, "", store.CardNotOwned(id)
 	}
 	if err != nil {
 		return store.Card{}, "", fmt.Errorf("load card: %w", err)
@@ -157,19 +149,7 @@ func touchBoard(ctx context.Context, tx *txn, boardID string) error {
 
 // AddCard appends a card to the end of a column of a board the actor owns.
 func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
-	if err := store.ValidateID("board", store.BoardPrefix, in.BoardID); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateID("column", store.ColumnPrefix, in.ColumnID); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateTitle("card title", in.Title); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateDescription(in.Description); err != nil {
-		return nil, err
-	}
-	labels, err := store.NormalizeLabels(in.Labels)
+	in, err := store.CheckNewCard(in)
 	if err != nil {
 		return nil, err
 	}
@@ -186,9 +166,8 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		}
 		// card_count as read under the board's lock: exact, whatever other
 		// replicas do.
-		if b.CardCount >= s.quotas.CardsPerBoard {
-			return store.Change{}, store.Errorf(store.Quota,
-				"board %s already has %d cards, the most allowed; delete some with delete_card first", b.ID, b.CardCount)
+		if err := s.quotas.CheckCards(b.ID, b.CardCount); err != nil {
+			return store.Change{}, err
 		}
 		position, err := countColumnCards(ctx, tx, in.ColumnID)
 		if err != nil {
@@ -196,19 +175,8 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		}
 
 		now := tx.now()
-		card = &store.Card{
-			ID:          store.NewID(store.CardPrefix),
-			BoardID:     b.ID,
-			ColumnID:    in.ColumnID,
-			ColumnName:  columnName,
-			Title:       strings.TrimSpace(in.Title),
-			Description: in.Description,
-			Labels:      labels,
-			Position:    position,
-			Version:     1,
-			CreatedAt:   store.TimeOfNanos(now),
-			UpdatedAt:   store.TimeOfNanos(now),
-		}
+		var change store.Change
+		card, change = store.AddedCard(in, b.Title, columnName, position, store.TimeOfNanos(now))
 		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 		if _, err := tx.Exec(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
@@ -218,11 +186,7 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		if err := touchBoard(ctx, tx, b.ID); err != nil {
 			return store.Change{}, err
 		}
-		return store.Change{
-			BoardID: b.ID,
-			IDs:     []string{b.ID, in.ColumnID, card.ID},
-			Board:   b.Title, Card: card.Title, Column: columnName,
-		}, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -236,83 +200,28 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 // that of two writers that read the same version, on any replicas, the
 // second gets Conflict.
 func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdate) (*store.Card, error) {
-	if err := store.ValidateID("card", store.CardPrefix, in.CardID); err != nil {
+	in, err := store.CheckCardUpdate(in)
+	if err != nil {
 		return nil, err
-	}
-	if in.Title == nil && in.Description == nil && in.Labels == nil {
-		return nil, store.Errorf(store.Invalid, "nothing to update: give title, description or labels")
-	}
-	var title string
-	if in.Title != nil {
-		if err := store.ValidateTitle("card title", *in.Title); err != nil {
-			return nil, err
-		}
-		title = strings.TrimSpace(*in.Title)
-	}
-	if in.Description != nil {
-		if err := store.ValidateDescription(*in.Description); err != nil {
-			return nil, err
-		}
-	}
-	var labels []string
-	if in.Labels != nil {
-		var err error
-		if labels, err = store.NormalizeLabels(*in.Labels); err != nil {
-			return nil, err
-		}
 	}
 
 	var card store.Card
-	err := s.write(ctx, "update card", c, func(tx *txn) (store.Change, error) {
-		var err error
-		if card, _, err = lockOwnedCard(ctx, tx, c.Actor, in.CardID); err != nil {
+	err = s.write(ctx, "update card", c, func(tx *txn) (store.Change, error) {
+		read, _, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
+		if err != nil {
 			return store.Change{}, err
 		}
-		if in.ExpectedVersion != nil && *in.ExpectedVersion != card.Version {
-			return store.Change{}, store.Errorf(store.Conflict,
-				"card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry",
-				in.CardID, card.Version, *in.ExpectedVersion)
-		}
-		// Only fields whose value really changes count, so that repeating
-		// an update changes nothing (update_card is idempotent): no version
-		// bump that would break another client's expected_version.
-		oldTitle := card.Title
-		var changed []string // field names, for the summary
-		if in.Title != nil && title != card.Title {
-			card.Title = title
-			changed = append(changed, "title")
-		}
-		if in.Description != nil && *in.Description != card.Description {
-			// Boards and searches show a preview; written back, it would
-			// silently drop the rest of the description.
-			if preview, cut := store.PreviewDescription(card.Description); cut && *in.Description == preview {
-				return store.Change{}, store.Errorf(store.Invalid,
-					"description is the cut preview that get_board and search_cards show, not the whole description; read it with get_card and change that")
-			}
-			card.Description = *in.Description
-			changed = append(changed, "description")
-		}
-		if in.Labels != nil && !slices.Equal(labels, card.Labels) {
-			card.Labels = labels
-			changed = append(changed, "labels")
-		}
-		change := store.Change{BoardID: card.BoardID, IDs: []string{card.BoardID, card.ColumnID, card.ID}, Card: card.Title, Fields: changed}
-		if len(changed) == 0 {
-			change.Unchanged = true
-			return change, nil
-		}
 		now := tx.now()
-		card.Version++
-		card.UpdatedAt = store.TimeOfNanos(now)
+		var change store.Change
+		if card, change, err = store.UpdatedCard(read, in, store.TimeOfNanos(now)); err != nil || change.Unchanged {
+			return change, err
+		}
 		const update = `UPDATE cards SET title = $1, description = $2, labels = $3, version = $4, updated_at = $5 WHERE id = $6`
 		if _, err := tx.Exec(ctx, update, card.Title, card.Description, card.Labels, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("update card: %w", err)
 		}
 		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
 			return store.Change{}, err
-		}
-		if card.Title != oldTitle {
-			change.FormerCard = oldTitle
 		}
 		return change, nil
 	})
@@ -325,14 +234,8 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 // MoveCard moves a card to a 0-based position in a column of its board,
 // keeping positions dense in both columns.
 func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID string, position *int) (*store.CardMove, error) {
-	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+	if err := store.CheckCardMove(cardID, columnID, position); err != nil {
 		return nil, err
-	}
-	if err := store.ValidateID("column", store.ColumnPrefix, columnID); err != nil {
-		return nil, err
-	}
-	if position != nil && *position < 0 {
-		return nil, store.Errorf(store.Invalid, "position must be 0 or more; got %d", *position)
 	}
 
 	var move store.CardMove
@@ -349,27 +252,12 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if err != nil {
 			return store.Change{}, err
 		}
-		from, to := card.Position, n // to: the end of the target column
-		if columnID == card.ColumnID {
-			to = n - 1 // the card itself is one of the n
+		now := tx.now()
+		var change store.Change
+		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
+			return change, nil
 		}
-		if position != nil && *position < to {
-			to = *position
-		}
-		move = store.CardMove{
-			FromColumnID:   card.ColumnID,
-			FromColumnName: card.ColumnName,
-			FromPosition:   from,
-		}
-		ids := []string{card.BoardID, card.ID, card.ColumnID}
-		if columnID != card.ColumnID {
-			ids = append(ids, columnID)
-		}
-
-		if columnID == card.ColumnID && to == from {
-			move.Card = card
-			return store.Change{BoardID: card.BoardID, IDs: ids, Unchanged: true, Card: card.Title, Column: toName, From: from, To: to}, nil
-		}
+		from, to := move.FromPosition, move.Card.Position
 
 		// Close the gap and open the new slot. The moving card is never in
 		// the shifted ranges, so it is updated on its own afterwards; the
@@ -400,22 +288,13 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 				return store.Change{}, fmt.Errorf("shift cards: %w", err)
 			}
 		}
-		now := tx.now()
-		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
-		card.Version++
-		card.UpdatedAt = store.TimeOfNanos(now)
+		moved := move.Card
 		const update = `UPDATE cards SET column_id = $1, position = $2, version = $3, updated_at = $4 WHERE id = $5`
-		if _, err := tx.Exec(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
+		if _, err := tx.Exec(ctx, update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID); err != nil {
 			return store.Change{}, fmt.Errorf("move card: %w", err)
 		}
-		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
+		if err := touchBoard(ctx, tx, moved.BoardID); err != nil {
 			return store.Change{}, err
-		}
-		move.Card, move.Moved = card, true
-
-		change := store.Change{BoardID: card.BoardID, IDs: ids, Card: card.Title, Column: toName, From: from, To: to}
-		if columnID != move.FromColumnID {
-			change.FromColumn = move.FromColumnName
 		}
 		return change, nil
 	})
@@ -431,7 +310,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
 		return nil, err
 	}
-	var deleted store.DeletedCard
+	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn) (store.Change, error) {
 		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
@@ -447,21 +326,12 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
 			return store.Change{}, err
 		}
-		deleted = store.DeletedCard{
-			CardID:     card.ID,
-			BoardID:    card.BoardID,
-			ColumnID:   card.ColumnID,
-			Title:      card.Title,
-			ColumnName: card.ColumnName,
-		}
-		return store.Change{
-			BoardID: card.BoardID,
-			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
-			Card:    card.Title, Column: card.ColumnName,
-		}, nil
+		var change store.Change
+		deleted, change = store.RemovedCard(card)
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &deleted, nil
+	return deleted, nil
 }

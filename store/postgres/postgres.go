@@ -126,13 +126,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	if err := Migrate(ctx, pool); err != nil {
 		return nil, wrap("migrate store", err)
 	}
-	s := &Store{pool: pool, quotas: opts.Quotas, now: opts.Now}
-	if s.quotas.BoardsPerUser <= 0 {
-		s.quotas.BoardsPerUser = store.DefaultQuotas().BoardsPerUser
-	}
-	if s.quotas.CardsPerBoard <= 0 {
-		s.quotas.CardsPerBoard = store.DefaultQuotas().CardsPerBoard
-	}
+	s := &Store{pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -226,15 +220,8 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		if err != nil {
 			return err
 		}
-		a := store.Activity{BoardID: change.BoardID, IDs: change.IDs, Summary: c.Describe(change)}
 		tx.now()
-		a.At = tx.at
-		a.Tool = c.Tool
-		a.Outcome = store.OutcomeOK
-		a.Actor = c.Actor
-		// Writes touch only the actor's own boards, so the owner is the actor.
-		a.BoardOwner = store.Actor{Issuer: c.Actor.Issuer, Subject: c.Actor.Subject}
-		if err := insertActivity(ctx, tx, a); err != nil {
+		if err := insertActivity(ctx, tx, c.Activity(change, tx.at)); err != nil {
 			return fmt.Errorf("record activity: %w", err)
 		}
 		return nil

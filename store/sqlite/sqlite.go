@@ -91,13 +91,7 @@ func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 	if err := db.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, quotas: opts.Quotas, now: opts.Now}
-	if s.quotas.BoardsPerUser <= 0 {
-		s.quotas.BoardsPerUser = store.DefaultQuotas().BoardsPerUser
-	}
-	if s.quotas.CardsPerBoard <= 0 {
-		s.quotas.CardsPerBoard = store.DefaultQuotas().CardsPerBoard
-	}
+	s := &Store{db: db, quotas: opts.Quotas.OrDefaults(), now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -162,13 +156,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	a := store.Activity{BoardID: change.BoardID, IDs: change.IDs, Summary: c.Describe(change)}
-	a.At = now
-	a.Tool = c.Tool
-	a.Outcome = store.OutcomeOK
-	a.Actor = c.Actor
-	// Writes touch only the actor's own boards, so the owner is the actor.
-	a.BoardOwner = store.Actor{Issuer: c.Actor.Issuer, Subject: c.Actor.Subject}
+	a := c.Activity(change, now)
 	if err := insertActivity(ctx, tx, a); err != nil {
 		return fmt.Errorf("%s: record activity: %w", op, err)
 	}
