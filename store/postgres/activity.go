@@ -45,12 +45,7 @@ func insertActivity(ctx context.Context, tx pgx.Tx, a store.Activity) error {
 // committed: a page read while a transaction that took a smaller ID is
 // still open does not show that row, nor does the next page.
 func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID string, page store.Page) (store.ActivityList, error) {
-	if boardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
-			return store.ActivityList{}, err
-		}
-	}
-	limit, before, err := store.PageArgs(store.ActivityCursor, page)
+	limit, before, err := store.CheckActivityQuery(boardID, page)
 	if err != nil {
 		return store.ActivityList{}, err
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,7 +12,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-// Search semantics are store/sqlite's exactly: a card matches when
+// Search semantics are store.CardSearch's exactly: a card matches when
 // strings.ToLower of its title, its whole description or one of its
 // labels contains strings.ToLower of the query, byte for byte. That is
 // Go's simple per-character lower-casing, the same on every machine: not
@@ -44,32 +43,11 @@ func foldSQL(e string) string { return "translate(" + e + ", '" + foldFrom + "',
 const searchBatch = 256
 
 // SearchCards finds cards whose title, description or labels contain
-// q.Query, case-insensitively, oldest first by (created_at, id), each with
-// a preview of its description. The label filter compares store.NameKey
-// forms, in Go.
-func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.CardQuery) (store.CardList, error) {
-	query := strings.TrimSpace(q.Query)
-	label := strings.TrimSpace(q.Label)
-	switch {
-	case !utf8.ValidString(query):
-		return store.CardList{}, store.Errorf(store.Invalid, "query must be valid UTF-8 text")
-	case utf8.RuneCountInString(query) > store.MaxQueryLen:
-		return store.CardList{}, store.Errorf(store.Invalid, "query is %d characters long; the limit is %d",
-			utf8.RuneCountInString(query), store.MaxQueryLen)
-	case query == "" && q.BoardID == "" && q.ColumnID == "" && label == "":
-		return store.CardList{}, store.Errorf(store.Invalid, "give a query, or filter by board_id, column_id or label")
-	}
-	if q.BoardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, q.BoardID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	if q.ColumnID != "" {
-		if err := store.ValidateID("column", store.ColumnPrefix, q.ColumnID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	limit, after, err := store.PageArgs(store.CardCursor, q.Page)
+// in.Query, case-insensitively, oldest first by (created_at, id), each
+// with a preview of its description. The label filter compares
+// store.NameKey forms, in Go (store.CardSearch.MatchesLabel).
+func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, in store.CardQuery) (store.CardList, error) {
+	q, err := store.CheckCardQuery(in)
 	if err != nil {
 		return store.CardList{}, err
 	}
@@ -79,17 +57,12 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 		return list, nil // an anonymous viewer has no boards of its own
 	}
 
-	lowered := strings.ToLower(query)
-	labelKey := ""
-	if label != "" {
-		labelKey = store.NameKey(label)
-	}
 	// inSQL: PostgreSQL matches the text; inGo: Go does, and needs the
 	// whole description.
-	inSQL := lowered != "" && isASCIIText(lowered)
-	inGo := lowered != "" && !inSQL
-	batch := limit + 1
-	if inGo || labelKey != "" {
+	inSQL := q.Lowered != "" && isASCIIText(q.Lowered)
+	inGo := q.Lowered != "" && !inSQL
+	batch := q.Limit + 1
+	if inGo || q.LabelKey != "" {
 		batch = max(batch, searchBatch)
 	}
 
@@ -112,7 +85,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			sq.where("k.column_id = " + sq.arg(clean(q.ColumnID)))
 		}
 		if inSQL {
-			p := sq.arg(lowered)
+			p := sq.arg(q.Lowered)
 			sq.where("(strpos(" + foldSQL("k.title") + ", " + p + ") > 0" +
 				" OR strpos(" + foldSQL("k.description") + ", " + p + ") > 0" +
 				" OR EXISTS (SELECT 1 FROM unnest(k.labels) AS l (label) WHERE strpos(" + foldSQL("l.label") + ", " + p + ") > 0))")
@@ -121,7 +94,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 		if inGo {
 			description = "k.description"
 		}
-		key, id := sq.arg(after.Key), sq.arg(clean(after.ID)) // the caller's, as it came in the cursor
+		key, id := sq.arg(q.After.Key), sq.arg(clean(q.After.ID)) // the caller's, as it came in the cursor
 		sq.where("(k.created_at, k.id) > (" + key + ", " + id + ")")
 		sqlQuery := `SELECT k.id, k.board_id, k.column_id, c.name, k.title, ` + description + `, k.labels,
 				k.position, k.version, k.created_at, k.updated_at
@@ -144,14 +117,17 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 				}
 				scanned++
 				sq.args[len(sq.args)-3], sq.args[len(sq.args)-2] = store.UnixNanos(card.CreatedAt), card.ID // the next batch's cursor
-				if !cardMatches(card, lowered, inGo, labelKey) {
+				// When the query is matched in SQL, every card read
+				// matches it, and only a preview's worth of its
+				// description was read.
+				if !q.MatchesLabel(card) || inGo && !q.MatchesText(card) {
 					continue
 				}
 				// Matched on the whole text; a page of results keeps only
 				// previews, as a board does.
 				card.Description, card.DescriptionTruncated = store.PreviewDescription(card.Description)
 				list.Cards = append(list.Cards, card)
-				if len(list.Cards) > limit {
+				if len(list.Cards) > q.Limit {
 					full = true
 					break
 				}
@@ -168,7 +144,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	if err != nil {
 		return store.CardList{}, err
 	}
-	return store.CardPage(list.Cards, limit), nil
+	return store.CardPage(list.Cards, q.Limit), nil
 }
 
 // searchSQL collects the conditions and arguments of a search query.
@@ -216,20 +192,4 @@ func searchableColumn(ctx context.Context, tx pgx.Tx, viewer store.Actor, column
 		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
 	}
 	return nil
-}
-
-// cardMatches reports whether card has a label with the store.NameKey
-// labelKey (when it is set: the key labels dedupe by, so the filter finds
-// the label however it was spelled) and, when inGo, contains lowered, an
-// already lower-cased query, in its title, description or a label. (When
-// the query is matched in SQL, every card read matches it.)
-func cardMatches(card store.Card, lowered string, inGo bool, labelKey string) bool {
-	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.NameKey(l) == labelKey }) {
-		return false
-	}
-	if !inGo {
-		return true
-	}
-	contains := func(s string) bool { return strings.Contains(strings.ToLower(s), lowered) }
-	return contains(card.Title) || contains(card.Description) || slices.ContainsFunc(card.Labels, contains)
 }

@@ -28,12 +28,7 @@ func insertActivity(ctx context.Context, tx *txn, a store.Activity) error {
 // Filtering by board needs no existence check: rows of a board the viewer
 // never touched nor owned are filtered out anyway, so nothing leaks.
 func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID string, page store.Page) (store.ActivityList, error) {
-	if boardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
-			return store.ActivityList{}, err
-		}
-	}
-	limit, before, err := store.PageArgs(store.ActivityCursor, page)
+	limit, before, err := store.CheckActivityQuery(boardID, page)
 	if err != nil {
 		return store.ActivityList{}, err
 	}

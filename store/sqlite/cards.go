@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -318,36 +315,16 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 }
 
 // SearchCards finds cards whose title, description or labels contain
-// q.Query, case-insensitively, oldest first by (created_at, id), each with
-// a preview of its description.
+// in.Query, case-insensitively, oldest first by (created_at, id), each
+// with a preview of its description.
 //
-// The text is matched in Go, not in SQL: SQLite's lower() and LIKE fold
-// ASCII letters only, and LIKE would need its wildcards escaped. SQL
-// narrows the scan to the searchable cards in keyset order; the loop stops
-// once it has one match more than the page holds.
-func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.CardQuery) (store.CardList, error) {
-	query := strings.TrimSpace(q.Query)
-	label := strings.TrimSpace(q.Label)
-	switch {
-	case !utf8.ValidString(query):
-		return store.CardList{}, store.Errorf(store.Invalid, "query must be valid UTF-8 text")
-	case utf8.RuneCountInString(query) > store.MaxQueryLen:
-		return store.CardList{}, store.Errorf(store.Invalid, "query is %d characters long; the limit is %d",
-			utf8.RuneCountInString(query), store.MaxQueryLen)
-	case query == "" && q.BoardID == "" && q.ColumnID == "" && label == "":
-		return store.CardList{}, store.Errorf(store.Invalid, "give a query, or filter by board_id, column_id or label")
-	}
-	if q.BoardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, q.BoardID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	if q.ColumnID != "" {
-		if err := store.ValidateID("column", store.ColumnPrefix, q.ColumnID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	limit, after, err := store.PageArgs(store.CardCursor, q.Page)
+// The text is matched in Go (store.CardSearch), not in SQL: SQLite's
+// lower() and LIKE fold ASCII letters only, and LIKE would need its
+// wildcards escaped. SQL narrows the scan to the searchable cards in
+// keyset order; the loop stops once it has one match more than the page
+// holds.
+func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, in store.CardQuery) (store.CardList, error) {
+	q, err := store.CheckCardQuery(in)
 	if err != nil {
 		return store.CardList{}, err
 	}
@@ -372,18 +349,13 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			AND (k.created_at > ?4 OR (k.created_at = ?4 AND k.id > ?5))
 		ORDER BY k.created_at, k.id`
 
-	lowered := strings.ToLower(query)
-	labelKey := ""
-	if label != "" {
-		labelKey = store.NameKey(label)
-	}
 	err = s.read(ctx, "search cards", func(tx *txn) error {
-		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
+		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, q.After.Key, q.After.ID}
 		if q.BoardID != "" {
 			if _, err := visibleBoard(ctx, tx, viewer, q.BoardID); err != nil {
 				return err
 			}
-			sqlQuery, args = onBoard, []any{q.BoardID, q.ColumnID, after.Key, after.ID}
+			sqlQuery, args = onBoard, []any{q.BoardID, q.ColumnID, q.After.Key, q.After.ID}
 		}
 		if q.ColumnID != "" {
 			if err := searchableColumn(ctx, tx, viewer, q.ColumnID, q.BoardID); err != nil {
@@ -400,14 +372,14 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			if err != nil {
 				return err
 			}
-			if !cardMatches(card, lowered, labelKey) {
+			if !q.MatchesLabel(card) || !q.MatchesText(card) {
 				continue
 			}
 			// Matched on the whole text; a page of results keeps only
 			// previews, as a board does.
 			card.Description, card.DescriptionTruncated = store.PreviewDescription(card.Description)
 			list.Cards = append(list.Cards, card)
-			if len(list.Cards) > limit {
+			if len(list.Cards) > q.Limit {
 				break
 			}
 		}
@@ -416,7 +388,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	if err != nil {
 		return store.CardList{}, err
 	}
-	return store.CardPage(list.Cards, limit), nil
+	return store.CardPage(list.Cards, q.Limit), nil
 }
 
 // searchableColumn checks that column columnID is on board boardID, or on
@@ -437,20 +409,4 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
 	}
 	return nil
-}
-
-// cardMatches reports whether card has a label with the store.NameKey
-// labelKey (when it is set: the key labels dedupe by, so the filter finds
-// the label however it was spelled) and contains lowered, an already
-// lower-cased query, in its title, description or a label (when lowered
-// is set).
-func cardMatches(card store.Card, lowered, labelKey string) bool {
-	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.NameKey(l) == labelKey }) {
-		return false
-	}
-	if lowered == "" {
-		return true
-	}
-	contains := func(s string) bool { return strings.Contains(strings.ToLower(s), lowered) }
-	return contains(card.Title) || contains(card.Description) || slices.ContainsFunc(card.Labels, contains)
 }
