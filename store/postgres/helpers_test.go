@@ -1,52 +1,25 @@
 package postgres
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// The people in the tests. Alice and Bob share an issuer; "mallory" has
-// Alice's subject at another issuer, so she must not see Alice's boards.
+// The people in the tests of what only PostgreSQL shows; the contract
+// suite (store/storetest) has its own.
 var (
-	alice   = store.Actor{Issuer: "https://id.example", Subject: "alice", ClientID: "chatgpt"}
-	bob     = store.Actor{Issuer: "https://id.example", Subject: "bob", ClientID: "claude"}
-	mallory = store.Actor{Issuer: "https://evil.example", Subject: "alice", ClientID: "cli"}
-	anon    = store.Actor{}
+	alice = store.Actor{Issuer: "https://id.example", Subject: "alice", ClientID: "chatgpt"}
+	bob   = store.Actor{Issuer: "https://id.example", Subject: "bob", ClientID: "claude"}
 )
-
-// call is the Call of a write by a through tool, with a plain wording.
-func call(a store.Actor, tool string) store.Call {
-	return store.Call{Actor: a, Tool: tool, Describe: func(ch store.Change) string { return tool + " " + ch.BoardID }}
-}
-
-// testClock is a fake clock that moves by step on every reading.
-type testClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func newClock(step time.Duration) *testClock {
-	return &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC), step: step}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
-	return c.t
-}
 
 // env is a Store on a fresh database, with a pool of its own on the same
 // database for looking behind the Store's back.
@@ -57,7 +30,7 @@ type env struct {
 }
 
 // newEnv opens a Store on a new database of the shared cluster. A nil Now
-// gets a testClock stepping one millisecond.
+// gets a storetest.Clock stepping one millisecond.
 func newEnv(t testing.TB, opts Options) *env {
 	t.Helper()
 	url := pgtest.Shared(t).NewDatabase(t)
@@ -68,7 +41,7 @@ func newEnv(t testing.TB, opts Options) *env {
 func envOn(t testing.TB, url string, opts Options) *env {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = newClock(time.Millisecond).Now
+		opts.Now = storetest.NewClock(time.Millisecond).Now
 	}
 	s, err := Open(t.Context(), url, opts)
 	if err != nil {
@@ -81,53 +54,6 @@ func envOn(t testing.TB, url string, opts Options) *env {
 	}
 	t.Cleanup(raw.Close)
 	return &env{s: s, raw: raw, url: url}
-}
-
-// wantCode fails unless err is a store error with code want.
-func wantCode(t *testing.T, err error, want store.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one with code %q", want)
-	}
-	if got := store.ErrorCode(err); got != want {
-		t.Fatalf("error %q has code %q, want %q", err, got, want)
-	}
-}
-
-// wantInfraError fails unless err is an infrastructure error.
-func wantInfraError(t *testing.T, err error) {
-	t.Helper()
-	var se *store.Error
-	if err == nil || errors.As(err, &se) {
-		t.Fatalf("got error %v, want an infrastructure error", err)
-	}
-}
-
-func (e *env) mustBoard(t *testing.T, owner store.Actor, title string, columns ...string) *store.Board {
-	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(owner, "create_board"), title, columns)
-	if err != nil {
-		t.Fatalf("CreateBoard(%q): %v", title, err)
-	}
-	return b
-}
-
-func (e *env) mustCard(t *testing.T, owner store.Actor, in store.NewCard) *store.Card {
-	t.Helper()
-	c, err := e.s.AddCard(t.Context(), call(owner, "add_card"), in)
-	if err != nil {
-		t.Fatalf("AddCard(%q): %v", in.Title, err)
-	}
-	return c
-}
-
-func (e *env) mustGet(t *testing.T, viewer store.Actor, id string) *store.Board {
-	t.Helper()
-	b, err := e.s.GetBoard(t.Context(), viewer, id)
-	if err != nil {
-		t.Fatalf("GetBoard(%s): %v", id, err)
-	}
-	return b
 }
 
 // count runs a count query on the raw pool.
@@ -170,26 +96,5 @@ func (e *env) checkBoard(t *testing.T, boardID string) {
 	}
 	if n := e.count(t, `SELECT card_count FROM boards WHERE id = $1`, boardID); n != cards {
 		t.Errorf("card_count %d, but the board has %d cards", n, cards)
-	}
-}
-
-// titlesByColumn lists card titles column by column, in position order.
-func titlesByColumn(b *store.Board) [][]string {
-	out := make([][]string, len(b.Columns))
-	for i, col := range b.Columns {
-		out[i] = []string{}
-		for _, c := range col.Cards {
-			out[i] = append(out[i], c.Title)
-		}
-	}
-	return out
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func diff(t *testing.T, what string, want, got any, opts ...cmp.Option) {
-	t.Helper()
-	if d := cmp.Diff(want, got, opts...); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", what, d)
 	}
 }

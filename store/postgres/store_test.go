@@ -18,11 +18,12 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 func TestNewDefaults(t *testing.T) {
 	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 5}})
-	diff(t, "quotas", store.Quotas{BoardsPerUser: store.DefaultQuotas().BoardsPerUser, CardsPerBoard: 5}, e.s.quotas)
+	storetest.Diff(t, "quotas", store.Quotas{BoardsPerUser: store.DefaultQuotas().BoardsPerUser, CardsPerBoard: 5}, e.s.quotas)
 
 	pool, err := pgdb.Open(t.Context(), e.url)
 	if err != nil {
@@ -34,24 +35,17 @@ func TestNewDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
-	// The real clock works end to end.
-	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Now", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(b.CreatedAt); d < 0 || d > time.Minute {
-		t.Errorf("CreatedAt %v is not now", b.CreatedAt)
-	}
+	storetest.Diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
+	storetest.WantRealClock(t, s, alice)
 }
 
 // TestReopen checks that a second Store on a database finds everything
 // and applies no migration twice.
 func TestReopen(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Durable", "Only")
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Survivor", Labels: []string{"keep"}})
-	want := e.mustGet(t, alice, b.ID)
+	b := storetest.MustBoard(t, e.s, alice, "Durable", "Only")
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Survivor", Labels: []string{"keep"}})
+	want := storetest.MustGet(t, e.s, alice, b.ID)
 	wantActivity, err := e.s.ListActivity(t.Context(), alice, "", store.Page{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,12 +53,12 @@ func TestReopen(t *testing.T) {
 	e.s.Close()
 
 	again := envOn(t, e.url, Options{})
-	diff(t, "board", want, again.mustGet(t, alice, b.ID))
+	storetest.Diff(t, "board", want, storetest.MustGet(t, again.s, alice, b.ID))
 	gotActivity, err := again.s.ListActivity(t.Context(), alice, "", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "activity", wantActivity, gotActivity)
+	storetest.Diff(t, "activity", wantActivity, gotActivity)
 	files, err := migrationFiles.ReadDir("migrations")
 	if err != nil {
 		t.Fatal(err)
@@ -80,12 +74,12 @@ func TestReopen(t *testing.T) {
 func TestInfraErrors(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := t.Context()
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
-	before := e.mustGet(t, alice, b.ID)
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
+	card := storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+	before := storetest.MustGet(t, e.s, alice, b.ID)
 	rows := e.count(t, `SELECT count(*) FROM activity`)
-	c := call(alice, "tool")
+	c := storetest.Call(alice, "tool")
 	if _, err := e.raw.Exec(ctx, `CREATE FUNCTION fire() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN RAISE EXCEPTION 'disk on fire'; END $$`); err != nil {
 		t.Fatal(err)
@@ -111,7 +105,7 @@ func TestInfraErrors(t *testing.T) {
 			return err
 		}},
 		{`BEFORE UPDATE OF title ON cards`, func() error {
-			_, err := e.s.UpdateCard(ctx, c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
+			_, err := e.s.UpdateCard(ctx, c, store.CardUpdate{CardID: card.ID, Title: new("x")})
 			return err
 		}},
 		{`BEFORE UPDATE OF column_id ON cards`, func() error {
@@ -140,14 +134,14 @@ func TestInfraErrors(t *testing.T) {
 				}
 			}()
 			err := tt.write()
-			wantInfraError(t, err)
+			storetest.WantInfraError(t, err)
 			if !strings.Contains(err.Error(), "disk on fire") {
 				t.Errorf("error %q lost its cause", err)
 			}
 			if errors.Is(err, store.ErrUnavailable) {
 				t.Errorf("error %q says the database is unavailable", err)
 			}
-			diff(t, "board", before, e.mustGet(t, alice, b.ID))
+			storetest.Diff(t, "board", before, storetest.MustGet(t, e.s, alice, b.ID))
 			if n := e.count(t, `SELECT count(*) FROM boards`); n != 1 {
 				t.Errorf("%d boards, want 1", n)
 			}
@@ -163,8 +157,8 @@ func TestInfraErrors(t *testing.T) {
 // store's, tested there.)
 func TestCursorWithNUL(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "One")
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card"})
+	b := storetest.MustBoard(t, e.s, alice, "One")
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card"})
 	raw := base64.RawURLEncoding.EncodeToString([]byte("b0.b_\x00"))
 	if _, err := e.s.ListBoards(t.Context(), alice, store.Page{Cursor: raw}); err != nil {
 		t.Errorf("ListBoards after a cursor with NUL: %v", err)
@@ -188,18 +182,18 @@ func cardTitles(cards []store.Card) []string {
 func TestHostileIDs(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := t.Context()
-	b := e.mustBoard(t, alice, "Board")
+	b := storetest.MustBoard(t, e.s, alice, "Board")
 	for _, id := range []string{"\x00", "\xff", "\x00\xfe"} {
 		_, err := e.s.GetBoard(ctx, alice, "b_"+id)
-		wantCode(t, err, store.NotFound)
+		storetest.WantCode(t, err, store.NotFound)
 		_, err = e.s.GetCard(ctx, alice, "c_"+id)
-		wantCode(t, err, store.NotFound)
-		_, err = e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: "col_" + id, Title: "x"})
-		wantCode(t, err, store.NotFound)
-		_, err = e.s.MoveCard(ctx, call(alice, "move_card"), "c_"+id, b.Columns[0].ID, nil)
-		wantCode(t, err, store.NotFound)
+		storetest.WantCode(t, err, store.NotFound)
+		_, err = e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: "col_" + id, Title: "x"})
+		storetest.WantCode(t, err, store.NotFound)
+		_, err = e.s.MoveCard(ctx, storetest.Call(alice, "move_card"), "c_"+id, b.Columns[0].ID, nil)
+		storetest.WantCode(t, err, store.NotFound)
 		_, err = e.s.SearchCards(ctx, alice, store.CardQuery{Query: "x\x00", BoardID: "b_" + id})
-		wantCode(t, err, store.NotFound)
+		storetest.WantCode(t, err, store.NotFound)
 		if list, err := e.s.SearchCards(ctx, alice, store.CardQuery{Query: "x\x00"}); err != nil || len(list.Cards) != 0 {
 			t.Errorf("a query with NUL: %+v, %v", list, err)
 		}
@@ -218,17 +212,17 @@ func TestHostileIDs(t *testing.T) {
 	if err != nil || len(bobs.Activity) != 2 {
 		t.Fatalf("bob's activity = %+v, %v", bobs, err)
 	}
-	diff(t, "cleaned IDs", []string{"b_\uFFFDevil", "b_\uFFFD"}, bobs.Activity[1].IDs)
-	diff(t, "cleaned summary", "not\uFFFDfound", bobs.Activity[1].Summary)
-	diff(t, "nil IDs", []string{}, bobs.Activity[0].IDs)
+	storetest.Diff(t, "cleaned IDs", []string{"b_\uFFFDevil", "b_\uFFFD"}, bobs.Activity[1].IDs)
+	storetest.Diff(t, "cleaned summary", "not\uFFFDfound", bobs.Activity[1].Summary)
+	storetest.Diff(t, "nil IDs", []string{}, bobs.Activity[0].IDs)
 
 	// A subject PostgreSQL cannot store owns nothing and cannot create.
 	odd := store.Actor{Issuer: alice.Issuer, Subject: "alice\x00"}
 	if list, err := e.s.ListBoards(ctx, odd, store.Page{}); err != nil || len(list.Boards) != 0 {
 		t.Errorf("ListBoards of an odd subject = %+v, %v", list, err)
 	}
-	_, err = e.s.CreateBoard(ctx, call(odd, "create_board"), "x", nil)
-	wantInfraError(t, err)
+	_, err = e.s.CreateBoard(ctx, storetest.Call(odd, "create_board"), "x", nil)
+	storetest.WantInfraError(t, err)
 	// Its activity rows are its own, and no storable identity's.
 	if err := e.s.RecordActivity(ctx, []store.Activity{{Tool: "x", Actor: odd}}); err != nil {
 		t.Fatal(err)
@@ -254,8 +248,8 @@ func TestFoldTable(t *testing.T) {
 			from, to = append(from, r), append(to, l)
 		}
 	}
-	diff(t, "from", string(from), foldFrom)
-	diff(t, "to", string(to), foldTo)
+	storetest.Diff(t, "from", string(from), foldFrom)
+	storetest.Diff(t, "to", string(to), foldTo)
 	for _, s := range []string{"ABC", "İ", "K", "ß", "Σ"} {
 		if strings.ToLower(s) != strings.Map(unicode.ToLower, s) {
 			t.Errorf("strings.ToLower(%q) is not per character", s)
@@ -267,10 +261,10 @@ func TestFoldTable(t *testing.T) {
 // PostgreSQL's lower() and the locale could differ.
 func TestSearchFolding(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Fold")
+	b := storetest.MustBoard(t, e.s, alice, "Fold")
 	titles := []string{"İstanbul", "5 \u212Aelvin", "STRASSE", "Straße", "ΣΟΦΙΑ", "back\\slash", "it's", "ǅemal"}
 	for _, title := range titles {
-		e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: title})
+		storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: title})
 	}
 	for _, q := range []string{"i", "istanbul", "İSTANBUL", "k", "kelvin", "strasse", "straße", "σοφια", "\\", "'", "%", "ǆ", "ǅ", "dž"} {
 		list, err := e.s.SearchCards(t.Context(), alice, store.CardQuery{Query: q})
@@ -283,7 +277,7 @@ func TestSearchFolding(t *testing.T) {
 				want = append(want, title)
 			}
 		}
-		diff(t, "search "+q, want, cardTitles(list.Cards))
+		storetest.Diff(t, "search "+q, want, cardTitles(list.Cards))
 	}
 }
 
@@ -291,15 +285,15 @@ func TestSearchFolding(t *testing.T) {
 // query matched in SQL and in Go, and with equal timestamps.
 func TestSearchPagination(t *testing.T) {
 	for _, step := range []time.Duration{0, time.Millisecond} {
-		e := newEnv(t, Options{Now: newClock(step).Now})
-		b := e.mustBoard(t, alice, "One")
+		e := newEnv(t, Options{Now: storetest.NewClock(step).Now})
+		b := storetest.MustBoard(t, e.s, alice, "One")
 		var want []string
 		for i := range 300 {
 			title := fmt.Sprintf("other %03d", i)
 			if i%7 == 0 {
 				title = fmt.Sprintf("Mätch %03d", i)
 			}
-			c := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i%3].ID, Title: title})
+			c := storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i%3].ID, Title: title})
 			if i%7 == 0 {
 				want = append(want, c.ID)
 			}
@@ -324,7 +318,7 @@ func TestSearchPagination(t *testing.T) {
 					}
 					page.Cursor = list.NextCursor
 				}
-				diff(t, fmt.Sprintf("step %v query %q limit %d", step, query, limit), want, got)
+				storetest.Diff(t, fmt.Sprintf("step %v query %q limit %d", step, query, limit), want, got)
 			}
 		}
 	}
@@ -342,7 +336,7 @@ func TestReplicas(t *testing.T) {
 	replicas := []*Store{e1.s, e2.s}
 	ctx := t.Context()
 
-	b := e1.mustBoard(t, alice, "Busy", "A", "B", "C")
+	b := storetest.MustBoard(t, e1.s, alice, "Busy", "A", "B", "C")
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*perWorker*2)
 	start := make(chan struct{})
@@ -352,7 +346,7 @@ func TestReplicas(t *testing.T) {
 			<-start
 			var mine []string
 			for i := range perWorker {
-				c, err := s.AddCard(ctx, call(alice, "add_card"), store.NewCard{
+				c, err := s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{
 					BoardID: b.ID, ColumnID: b.Columns[(w+i)%3].ID, Title: fmt.Sprintf("w%d c%d", w, i)})
 				if err != nil {
 					errs <- fmt.Errorf("AddCard: %w", err)
@@ -361,7 +355,7 @@ func TestReplicas(t *testing.T) {
 				mine = append(mine, c.ID)
 				for j, id := range mine {
 					pos := (w + j) % 4
-					if _, err := s.MoveCard(ctx, call(alice, "move_card"), id, b.Columns[(i+j)%3].ID, &pos); err != nil {
+					if _, err := s.MoveCard(ctx, storetest.Call(alice, "move_card"), id, b.Columns[(i+j)%3].ID, &pos); err != nil {
 						errs <- fmt.Errorf("MoveCard: %w", err)
 						return
 					}
@@ -379,7 +373,7 @@ func TestReplicas(t *testing.T) {
 		t.Error(err)
 	}
 	e1.checkBoard(t, b.ID)
-	got := e2.mustGet(t, alice, b.ID)
+	got := storetest.MustGet(t, e2.s, alice, b.ID)
 	n := 0
 	for _, col := range got.Columns {
 		n += len(col.Cards)
@@ -399,8 +393,8 @@ func TestReplicas(t *testing.T) {
 		for w := range workers {
 			s := replicas[w%2]
 			wg.Go(func() {
-				_, err := s.CreateBoard(ctx, call(alice, "create_board"), fmt.Sprint("board ", w), nil)
-				_, cerr := s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "fill"})
+				_, err := s.CreateBoard(ctx, storetest.Call(alice, "create_board"), fmt.Sprint("board ", w), nil)
+				_, cerr := s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "fill"})
 				mu.Lock()
 				defer mu.Unlock()
 				switch store.ErrorCode(err) {
@@ -443,8 +437,8 @@ func TestReplicas(t *testing.T) {
 		results := make([]error, 2)
 		for i, s := range replicas {
 			wg.Go(func() {
-				_, results[i] = s.UpdateCard(ctx, call(alice, "update_card"), store.CardUpdate{
-					CardID: card.ID, Title: ptr(fmt.Sprint("edit ", i)), ExpectedVersion: ptr(card.Version)})
+				_, results[i] = s.UpdateCard(ctx, storetest.Call(alice, "update_card"), store.CardUpdate{
+					CardID: card.ID, Title: new(fmt.Sprint("edit ", i)), ExpectedVersion: new(card.Version)})
 			})
 		}
 		wg.Wait()
@@ -525,7 +519,7 @@ func TestUnavailable(t *testing.T) {
 	c := pgtest.Start(t)
 	e := envOn(t, c.NewDatabase(t), Options{})
 	ctx := t.Context()
-	b := e.mustBoard(t, alice, "Before")
+	b := storetest.MustBoard(t, e.s, alice, "Before")
 
 	c.Stop(t)
 	errs := map[string]error{}
@@ -533,18 +527,18 @@ func TestUnavailable(t *testing.T) {
 	_, errs["GetBoard"] = e.s.GetBoard(ctx, alice, b.ID)
 	_, errs["ListBoards"] = e.s.ListBoards(ctx, alice, store.Page{})
 	_, errs["SearchCards"] = e.s.SearchCards(ctx, alice, store.CardQuery{Query: "x"})
-	_, errs["AddCard"] = e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
-	_, errs["CreateBoard"] = e.s.CreateBoard(ctx, call(alice, "create_board"), "x", nil)
+	_, errs["AddCard"] = e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
+	_, errs["CreateBoard"] = e.s.CreateBoard(ctx, storetest.Call(alice, "create_board"), "x", nil)
 	errs["RecordActivity"] = e.s.RecordActivity(ctx, []store.Activity{{Tool: "x"}})
 	for name, err := range errs {
-		wantInfraError(t, err)
+		storetest.WantInfraError(t, err)
 		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s: %v is not ErrUnavailable", name, err)
 		}
 	}
 
 	c.Start(t)
-	if _, err := e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "after"}); err != nil {
+	if _, err := e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "after"}); err != nil {
 		t.Errorf("AddCard after the restart: %v", err)
 	}
 
@@ -555,7 +549,7 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("GetBoard right after a restart: %v", err)
 	}
 	c.Restart(t)
-	if _, err := e.s.AddCard(ctx, call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "after restart"}); err != nil {
+	if _, err := e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "after restart"}); err != nil {
 		t.Errorf("AddCard right after a restart: %v", err)
 	}
 	e.raw.Reset() // its connections are closed too

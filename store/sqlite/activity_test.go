@@ -5,22 +5,23 @@ import (
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 // TestWriteActivityAtomic makes the activity insert fail and checks that
 // no write then happens, and that the error is an infrastructure error.
 func TestWriteActivityAtomic(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A", Labels: []string{"x"}})
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
+	card := storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A", Labels: []string{"x"}})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
 
 	snapshot := func() (*store.Board, []int) {
 		var counts []int
 		for _, table := range []string{"boards", "columns", "cards", "activity"} {
 			counts = append(counts, e.count(t, `SELECT count(*) FROM `+table))
 		}
-		return e.mustGet(t, alice, b.ID), counts
+		return storetest.MustGet(t, e.s, alice, b.ID), counts
 	}
 	beforeBoard, beforeCounts := snapshot()
 
@@ -28,7 +29,7 @@ func TestWriteActivityAtomic(t *testing.T) {
 		`CREATE TRIGGER audit_down BEFORE INSERT ON activity BEGIN SELECT RAISE(ABORT, 'audit down'); END`); err != nil {
 		t.Fatal(err)
 	}
-	c := call(alice, "tool")
+	c := storetest.Call(alice, "tool")
 	writes := []struct {
 		name  string
 		write func() error
@@ -39,12 +40,12 @@ func TestWriteActivityAtomic(t *testing.T) {
 			return err
 		}},
 		{"UpdateCard", func() error {
-			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("changed"), Labels: ptr([]string{})})
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("changed"), Labels: new([]string{})})
 			return err
 		}},
 		{"MoveCard", func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[2].ID, nil); return err }},
 		{"MoveCard within", func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[0].ID, nil); return err }},
-		{"MoveCard no-op", func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[0].ID, ptr(0)); return err }},
+		{"MoveCard no-op", func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[0].ID, new(0)); return err }},
 		{"DeleteCard", func() error { _, err := e.s.DeleteCard(t.Context(), c, card.ID); return err }},
 		{"ShareBoard", func() error { _, err := e.s.ShareBoard(t.Context(), c, b.ID, store.Public); return err }},
 		{"DeleteBoard", func() error { _, err := e.s.DeleteBoard(t.Context(), c, b.ID); return err }},
@@ -55,13 +56,13 @@ func TestWriteActivityAtomic(t *testing.T) {
 	for _, w := range writes {
 		t.Run(w.name, func(t *testing.T) {
 			err := w.write()
-			wantInfraError(t, err)
+			storetest.WantInfraError(t, err)
 			if !strings.Contains(err.Error(), "audit down") {
 				t.Errorf("error %q does not carry the cause", err)
 			}
 			afterBoard, afterCounts := snapshot()
-			diff(t, "board", beforeBoard, afterBoard)
-			diff(t, "row counts (boards, columns, cards, activity)", beforeCounts, afterCounts)
+			storetest.Diff(t, "board", beforeBoard, afterBoard)
+			storetest.Diff(t, "row counts (boards, columns, cards, activity)", beforeCounts, afterCounts)
 		})
 	}
 

@@ -6,17 +6,18 @@ import (
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 // boardWithCard makes alice a private board with one labelled card in its
 // first column.
 func boardWithCard(t *testing.T, e *env) (*store.Board, *store.Card) {
 	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), "Cached", nil)
+	b, err := e.s.CreateBoard(t.Context(), storetest.Call(alice, "create_board"), "Cached", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	card, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card", Labels: []string{"x"}})
+	card, err := e.s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card", Labels: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +112,11 @@ func TestBoardCacheIsBoundedByBytes(t *testing.T) {
 // previews, cached or not, is in the contract suite.)
 func TestBoardCacheHoldsPreviews(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
 	long := strings.Repeat("long words ", store.MaxDescriptionLen/len("long words "))
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "short"})
-	e.mustGet(t, alice, b.ID) // cached now
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "short"})
+	storetest.MustGet(t, e.s, alice, b.ID) // cached now
 	if n, bytes := e.s.boards.usage(); n != 1 || bytes > 4<<10 {
 		t.Errorf("the cache holds %d boards in %d bytes; want the two-card board of previews, in far less than its %d-byte description", n, bytes, len(long))
 	}
@@ -124,9 +125,9 @@ func TestBoardCacheHoldsPreviews(t *testing.T) {
 // TestBoardCacheOff: a negative budget caches nothing, and reads still work.
 func TestBoardCacheOff(t *testing.T) {
 	e := newEnv(t, Options{BoardCacheBytes: -1})
-	b, _ := boardWithCard(t, e)
+	b, _ := storetest.BoardWithCard(t, e.s, alice)
 	for range 2 {
-		if got := e.mustGet(t, alice, b.ID); len(got.Columns[0].Cards) != 1 {
+		if got := storetest.MustGet(t, e.s, alice, b.ID); len(got.Columns[0].Cards) != 1 {
 			t.Fatalf("board %+v, want its card", got)
 		}
 	}

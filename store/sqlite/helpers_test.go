@@ -1,11 +1,8 @@
 package sqlite
 
 import (
-	"errors"
 	"path/filepath"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -18,12 +15,6 @@ var (
 	bob   = store.Actor{Issuer: "https://id.example", Subject: "bob", ClientID: "claude"}
 	anon  = store.Actor{}
 )
-
-// call is the Call of a write by a through tool, plainly worded: these
-// tests look at rows, not at their wording.
-func call(a store.Actor, tool string) store.Call {
-	return store.Call{Actor: a, Tool: tool, Describe: func(ch store.Change) string { return tool + " " + ch.BoardID }}
-}
 
 // env is a Store on a fresh database file, with the raw database for
 // looking behind the Store's back.
@@ -61,57 +52,6 @@ func openStore(t testing.TB, path string, opts Options) (*Store, *sqlitedb.DB) {
 	return s, db
 }
 
-// wantCode fails unless err is a store error with code want.
-func wantCode(t *testing.T, err error, want store.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one with code %q", want)
-	}
-	if got := store.ErrorCode(err); got != want {
-		t.Fatalf("error %q has code %q, want %q", err, got, want)
-	}
-}
-
-// wantInfraError fails unless err is an infrastructure error, that is, not
-// nil and not a store error.
-func wantInfraError(t *testing.T, err error) {
-	t.Helper()
-	var se *store.Error
-	if err == nil || errors.As(err, &se) {
-		t.Fatalf("got error %v, want an infrastructure error", err)
-	}
-}
-
-// mustBoard creates a board or fails the test.
-func (e *env) mustBoard(t *testing.T, owner store.Actor, title string, columns ...string) *store.Board {
-	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(owner, "create_board"), title, columns)
-	if err != nil {
-		t.Fatalf("CreateBoard(%q): %v", title, err)
-	}
-	return b
-}
-
-// mustCard adds a card or fails the test.
-func (e *env) mustCard(t *testing.T, owner store.Actor, in store.NewCard) *store.Card {
-	t.Helper()
-	c, err := e.s.AddCard(t.Context(), call(owner, "add_card"), in)
-	if err != nil {
-		t.Fatalf("AddCard(%q): %v", in.Title, err)
-	}
-	return c
-}
-
-// mustGet reads a board or fails the test.
-func (e *env) mustGet(t *testing.T, viewer store.Actor, id string) *store.Board {
-	t.Helper()
-	b, err := e.s.GetBoard(t.Context(), viewer, id)
-	if err != nil {
-		t.Fatalf("GetBoard(%s): %v", id, err)
-	}
-	return b
-}
-
 // count runs a count query on the raw database.
 func (e *env) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
@@ -120,15 +60,4 @@ func (e *env) count(t *testing.T, query string, args ...any) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
-}
-
-// ptr returns a pointer to v.
-func ptr[T any](v T) *T { return &v }
-
-// diff reports a cmp.Diff as (-want +got).
-func diff(t *testing.T, what string, want, got any, opts ...cmp.Option) {
-	t.Helper()
-	if d := cmp.Diff(want, got, opts...); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", what, d)
-	}
 }

@@ -5,31 +5,24 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 func TestNewDefaults(t *testing.T) {
 	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 5}})
 	want := store.Quotas{BoardsPerUser: store.DefaultQuotas().BoardsPerUser, CardsPerBoard: 5}
-	diff(t, "quotas", want, e.s.quotas)
+	storetest.Diff(t, "quotas", want, e.s.quotas)
 
 	path := filepath.Join(t.TempDir(), "defaults.db")
 	s, _ := openStore(t, path, Options{})
 	defer s.Close()
-	diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
+	storetest.Diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
 	if s.now == nil {
 		t.Error("Now not defaulted")
 	}
-	// The real clock works end to end.
-	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Now", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(b.CreatedAt); d < 0 || d > time.Minute {
-		t.Errorf("CreatedAt %v is not now", b.CreatedAt)
-	}
+	storetest.WantRealClock(t, s, alice)
 }
 
 func TestReopen(t *testing.T) {
@@ -37,15 +30,15 @@ func TestReopen(t *testing.T) {
 	opts := Options{}
 
 	s, _ := openStore(t, path, opts)
-	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Durable", []string{"Only"})
+	b, err := s.CreateBoard(t.Context(), storetest.Call(alice, "create_board"), "Durable", []string{"Only"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID,
+	if _, err := s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID,
 		Title: "Survivor", Labels: []string{"keep"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
+	if _, err := s.ShareBoard(t.Context(), storetest.Call(alice, "share_board"), b.ID, store.Public); err != nil {
 		t.Fatal(err)
 	}
 	wantBoard, err := s.GetBoard(t.Context(), alice, b.ID)
@@ -80,12 +73,12 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotBoard.Owned = true // read anonymously, to show it is public
-	diff(t, "board", wantBoard, gotBoard)
+	storetest.Diff(t, "board", wantBoard, gotBoard)
 	gotActivity, err := s.ListActivity(t.Context(), alice, "", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "activity", wantActivity, gotActivity)
+	storetest.Diff(t, "activity", wantActivity, gotActivity)
 }
 
 // TestInfraErrors checks that failures that are not the caller's fault come
@@ -94,11 +87,11 @@ func TestReopen(t *testing.T) {
 // contract suite.)
 func TestInfraErrors(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
-	before := e.mustGet(t, alice, b.ID)
-	c := call(alice, "tool")
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
+	card := storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+	before := storetest.MustGet(t, e.s, alice, b.ID)
+	c := storetest.Call(alice, "tool")
 
 	// Each trigger breaks one statement that a write runs after its checks.
 	for _, tt := range []struct {
@@ -116,7 +109,7 @@ func TestInfraErrors(t *testing.T) {
 			return err
 		}},
 		{`BEFORE UPDATE OF title ON cards`, func() error {
-			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("x")})
 			return err
 		}},
 		{`BEFORE UPDATE OF column_id ON cards`, func() error {
@@ -145,11 +138,11 @@ func TestInfraErrors(t *testing.T) {
 				}
 			}()
 			err := tt.write()
-			wantInfraError(t, err)
+			storetest.WantInfraError(t, err)
 			if !strings.Contains(err.Error(), "disk on fire") {
 				t.Errorf("error %q lost its cause", err)
 			}
-			diff(t, "board", before, e.mustGet(t, alice, b.ID))
+			storetest.Diff(t, "board", before, storetest.MustGet(t, e.s, alice, b.ID))
 			if n := e.count(t, `SELECT count(*) FROM boards`); n != 1 {
 				t.Errorf("%d boards, want 1", n)
 			}

@@ -48,7 +48,7 @@ func testWriteActivity(t *testing.T, be backend) {
 				Summary: "added card 'Keep' to Doing on 'Launch'"}
 		}},
 		{"update_card", func(c store.Call) error {
-			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Description: ptr("secret"), Labels: ptr([]string{"bug"})})
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Description: new("secret"), Labels: new([]string{"bug"})})
 			return err
 		}, func() store.Activity {
 			return store.Activity{BoardID: b.ID, IDs: []string{b.ID, b.Columns[0].ID, card.ID},
@@ -62,7 +62,7 @@ func testWriteActivity(t *testing.T, be backend) {
 				Summary: "moved card 'Fix login' from To do to Done"}
 		}},
 		{"move_card", func(c store.Call) error {
-			_, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[2].ID, ptr(0))
+			_, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[2].ID, new(0))
 			return err
 		}, func() store.Activity {
 			return store.Activity{BoardID: b.ID, IDs: []string{b.ID, card.ID, b.Columns[2].ID},
@@ -92,7 +92,7 @@ func testWriteActivity(t *testing.T, be backend) {
 	for i, step := range steps {
 		t.Run(fmt.Sprint(i, " ", step.tool), func(t *testing.T) {
 			before := len(e.allActivity(t))
-			if err := step.write(call(alice, step.tool)); err != nil {
+			if err := step.write(Call(alice, step.tool)); err != nil {
 				t.Fatalf("%s: %v", step.tool, err)
 			}
 			all := e.allActivity(t)
@@ -103,7 +103,7 @@ func testWriteActivity(t *testing.T, be backend) {
 			want := step.want()
 			want.Tool, want.Outcome, want.Actor = step.tool, store.OutcomeOK, alice
 			want.BoardOwner = store.Actor{Issuer: alice.Issuer, Subject: alice.Subject}
-			diff(t, "activity", want, got, cmpopts.IgnoreFields(store.Activity{}, "ID", "At"))
+			Diff(t, "activity", want, got, cmpopts.IgnoreFields(store.Activity{}, "ID", "At"))
 			if !got.At.After(prev) {
 				t.Errorf("At %v not after the previous row's %v", got.At, prev)
 			}
@@ -119,10 +119,10 @@ func testWriteActivity(t *testing.T, be backend) {
 // the tools record those through RecordActivity instead.
 func testFailedWritesRecordNothing(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 1, CardsPerBoard: 1}})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	b := MustBoard(t, e.s, alice, "Launch")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
 	rows := len(e.allActivity(t))
-	c := call(alice, "tool")
+	c := Call(alice, "tool")
 	errs := []error{
 		func() error { _, err := e.s.CreateBoard(t.Context(), c, "Over quota", nil); return err }(),
 		func() error {
@@ -130,11 +130,11 @@ func testFailedWritesRecordNothing(t *testing.T, be backend) {
 			return err
 		}(),
 		func() error {
-			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("x"), ExpectedVersion: ptr(int64(9))})
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("x"), ExpectedVersion: new(int64(9))})
 			return err
 		}(),
 		func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, missingColumn, nil); return err }(),
-		func() error { _, err := e.s.DeleteCard(t.Context(), call(bob, "delete_card"), card.ID); return err }(),
+		func() error { _, err := e.s.DeleteCard(t.Context(), Call(bob, "delete_card"), card.ID); return err }(),
 		func() error { _, err := e.s.ShareBoard(t.Context(), c, b.ID, "everyone"); return err }(),
 	}
 	for i, err := range errs {
@@ -149,10 +149,10 @@ func testFailedWritesRecordNothing(t *testing.T, be backend) {
 
 func testListActivityVisibility(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	launch := e.mustBoard(t, alice, "Launch")      // alice: created board 'Launch'…
-	hidden := e.mustBoard(t, alice, "Hidden")      // alice: created board 'Hidden'…
+	launch := MustBoard(t, e.s, alice, "Launch")   // alice: created board 'Launch'…
+	hidden := MustBoard(t, e.s, alice, "Hidden")   // alice: created board 'Hidden'…
 	e.mustShare(t, alice, launch.ID, store.Public) // alice: made board 'Launch' public
-	bobs := e.mustBoard(t, bob, "Bob's")           // bob: created board 'Bob's'…
+	bobs := MustBoard(t, e.s, bob, "Bob's")        // bob: created board 'Bob's'…
 	aliceOwner := store.Actor{Issuer: alice.Issuer, Subject: alice.Subject}
 	recorded := []store.Activity{
 		// Bob reads alice's public board: the row is his and alice's.
@@ -207,23 +207,23 @@ func testListActivityVisibility(t *testing.T, be backend) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			diff(t, "summaries", tt.want, summaries(t, tt.viewer, tt.boardID))
+			Diff(t, "summaries", tt.want, summaries(t, tt.viewer, tt.boardID))
 		})
 	}
 
 	t.Run("bad board ID", func(t *testing.T) {
 		_, err := e.s.ListActivity(t.Context(), alice, "col_x", store.Page{})
-		wantCode(t, err, store.Invalid)
+		WantCode(t, err, store.Invalid)
 	})
 
 	t.Run("survives DeleteBoard", func(t *testing.T) {
-		if _, err := e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), launch.ID); err != nil {
+		if _, err := e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), launch.ID); err != nil {
 			t.Fatal(err)
 		}
 		want := []string{"deleted board 'Launch' (0 cards)", "someone read 'Launch'", "bob read 'Launch'",
 			"made board 'Launch' public", "created board 'Launch' with 3 columns"}
-		diff(t, "summaries", want, summaries(t, alice, launch.ID))
-		diff(t, "bob's", []string{"bob read 'Launch'"}, summaries(t, bob, launch.ID))
+		Diff(t, "summaries", want, summaries(t, alice, launch.ID))
+		Diff(t, "bob's", []string{"bob read 'Launch'"}, summaries(t, bob, launch.ID))
 	})
 
 	t.Run("rows are complete", func(t *testing.T) {
@@ -233,7 +233,7 @@ func testListActivityVisibility(t *testing.T, be backend) {
 		}
 		// The row as recorded, with the ID and time the store gave it.
 		got := list.Activity[0]
-		diff(t, "row", recorded[0], got, cmpopts.IgnoreFields(store.Activity{}, "ID", "At"))
+		Diff(t, "row", recorded[0], got, cmpopts.IgnoreFields(store.Activity{}, "ID", "At"))
 		if got.ID == 0 || got.At.IsZero() {
 			t.Errorf("row lacks ID or time: %+v", got)
 		}
@@ -242,7 +242,7 @@ func testListActivityVisibility(t *testing.T, be backend) {
 
 func testListActivityPagination(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+	b := MustBoard(t, e.s, alice, "Launch")
 	var rows []store.Activity
 	for i := range 40 {
 		a := store.Activity{Tool: "get_board", Outcome: store.OutcomeOK, Summary: fmt.Sprint("row ", i)}
@@ -302,13 +302,13 @@ func testListActivityPagination(t *testing.T, be backend) {
 				}
 				page.Cursor = list.NextCursor
 			}
-			diff(t, "rows", want, got)
+			Diff(t, "rows", want, got)
 		})
 	}
 }
 
 func testRecordActivity(t *testing.T, be backend) {
-	clock := newClock(time.Second)
+	clock := NewClock(time.Second)
 	e := be.newEnv(t, Options{Now: clock.Now})
 	if err := e.s.RecordActivity(t.Context(), nil); err != nil {
 		t.Fatalf("RecordActivity(nil): %v", err)
@@ -334,7 +334,7 @@ func testRecordActivity(t *testing.T, be backend) {
 	want := slices.Clone(rows)
 	want[1].IDs = []string{}
 	want[1].At = next.Add(-time.Second) // the one reading of the clock before ours
-	diff(t, "rows", want, got, cmpopts.IgnoreFields(store.Activity{}, "ID"))
+	Diff(t, "rows", want, got, cmpopts.IgnoreFields(store.Activity{}, "ID"))
 	if got[0].ID == 0 || got[1].ID <= got[0].ID {
 		t.Errorf("IDs %d, %d: want increasing, assigned by the store", got[0].ID, got[1].ID)
 	}

@@ -18,7 +18,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 		check  func(t *testing.T, got *store.Board, card *store.Card)
 	}{
 		{"add card", func(t *testing.T, e *env, b *store.Board, _ *store.Card) {
-			if _, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "new"}); err != nil {
+			if _, err := e.s.AddCard(t.Context(), Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "new"}); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got *store.Board, _ *store.Card) {
@@ -28,7 +28,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 		}},
 		{"update card", func(t *testing.T, e *env, _ *store.Board, card *store.Card) {
 			d := "changed"
-			if _, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
+			if _, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got *store.Board, _ *store.Card) {
@@ -37,7 +37,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 			}
 		}},
 		{"move card", func(t *testing.T, e *env, b *store.Board, card *store.Card) {
-			if _, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), card.ID, b.Columns[1].ID, nil); err != nil {
+			if _, err := e.s.MoveCard(t.Context(), Call(alice, "move_card"), card.ID, b.Columns[1].ID, nil); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got *store.Board, card *store.Card) {
@@ -46,7 +46,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 			}
 		}},
 		{"delete card", func(t *testing.T, e *env, _ *store.Board, card *store.Card) {
-			if _, err := e.s.DeleteCard(t.Context(), call(alice, "delete_card"), card.ID); err != nil {
+			if _, err := e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), card.ID); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got *store.Board, _ *store.Card) {
@@ -55,7 +55,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 			}
 		}},
 		{"share", func(t *testing.T, e *env, b *store.Board, _ *store.Card) {
-			if _, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
+			if _, err := e.s.ShareBoard(t.Context(), Call(alice, "share_board"), b.ID, store.Public); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got *store.Board, _ *store.Card) {
@@ -67,7 +67,7 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := be.newEnv(t, Options{})
-			b, card := boardWithCard(t, e)
+			b, card := BoardWithCard(t, e.s, alice)
 			if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -82,15 +82,15 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 
 	t.Run("delete board", func(t *testing.T) {
 		e := be.newEnv(t, Options{})
-		b, _ := boardWithCard(t, e)
+		b, _ := BoardWithCard(t, e.s, alice)
 		if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), b.ID); err != nil {
+		if _, err := e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), b.ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.s.GetBoard(t.Context(), alice, b.ID)
-		wantCode(t, err, store.NotFound)
+		WantCode(t, err, store.NotFound)
 	})
 }
 
@@ -99,16 +99,16 @@ func testGetBoardReadsYourWrites(t *testing.T, be backend) {
 // with Owned computed for each viewer.
 func testGetBoardVisibilityAfterOwnersRead(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b, _ := boardWithCard(t, e)
+	b, _ := BoardWithCard(t, e.s, alice)
 	got, err := e.s.GetBoard(t.Context(), alice, b.ID) // cached now
 	if err != nil || !got.Owned {
 		t.Fatalf("owner's read: %v, owned %v", err, got != nil && got.Owned)
 	}
 	for _, viewer := range []store.Actor{anon, bob, mallory} {
 		_, err := e.s.GetBoard(t.Context(), viewer, b.ID)
-		wantCode(t, err, store.NotFound)
+		WantCode(t, err, store.NotFound)
 	}
-	if _, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
+	if _, err := e.s.ShareBoard(t.Context(), Call(alice, "share_board"), b.ID, store.Public); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil { // cached again, public
@@ -126,7 +126,7 @@ func testGetBoardVisibilityAfterOwnersRead(t *testing.T, be backend) {
 // not change what the next caller gets.
 func testGetBoardHandsOutCopies(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b, _ := boardWithCard(t, e)
+	b, _ := BoardWithCard(t, e.s, alice)
 	for range 2 { // the first read fills the cache, the second comes from it
 		got, err := e.s.GetBoard(t.Context(), alice, b.ID)
 		if err != nil {
@@ -153,7 +153,7 @@ func testGetBoardHandsOutCopies(t *testing.T, be backend) {
 // cache, say) would survive and fail this.
 func testGetBoardReadsBesideWrites(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b, card := boardWithCard(t, e)
+	b, card := BoardWithCard(t, e.s, alice)
 	const writes = 200
 	var acknowledged sync.Map // i → true once write i returned
 	stop := make(chan struct{})
@@ -177,7 +177,7 @@ func testGetBoardReadsBesideWrites(t *testing.T, be backend) {
 	}
 	for i := 1; i <= writes; i++ {
 		d := fmt.Sprintf("v%04d", i)
-		if _, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
+		if _, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
 			t.Fatal(err)
 		}
 		acknowledged.Store(i, true)
@@ -198,19 +198,4 @@ func testGetBoardReadsBesideWrites(t *testing.T, be backend) {
 	if want := fmt.Sprintf("v%04d", writes); got.Columns[0].Cards[0].Description != want {
 		t.Fatalf("final read shows %q, want %q", got.Columns[0].Cards[0].Description, want)
 	}
-}
-
-// boardWithCard makes alice a private board with one labelled card in its
-// first column.
-func boardWithCard(t *testing.T, e *env) (*store.Board, *store.Card) {
-	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), "Cached", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card", Labels: []string{"x"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, card
 }

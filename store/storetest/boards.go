@@ -31,7 +31,7 @@ func testCreateBoard(t *testing.T, be backend) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := be.newEnv(t, Options{})
-			b, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), tt.title, tt.columns)
+			b, err := e.s.CreateBoard(t.Context(), Call(alice, "create_board"), tt.title, tt.columns)
 			if err != nil {
 				t.Fatalf("CreateBoard: %v", err)
 			}
@@ -51,9 +51,9 @@ func testCreateBoard(t *testing.T, be backend) {
 					t.Errorf("column %d = %+v, want position %d, a column ID and no cards", i, col, i)
 				}
 			}
-			diff(t, "column names", tt.wantColumns, names)
+			Diff(t, "column names", tt.wantColumns, names)
 			// What the write returned is what a read returns, to the nanosecond.
-			diff(t, "board read back", b, e.mustGet(t, alice, b.ID))
+			Diff(t, "board read back", b, MustGet(t, e.s, alice, b.ID))
 		})
 	}
 }
@@ -79,8 +79,8 @@ func testCreateBoardInvalid(t *testing.T, be backend) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := be.newEnv(t, Options{})
-			_, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), tt.title, tt.columns)
-			wantCode(t, err, store.Invalid)
+			_, err := e.s.CreateBoard(t.Context(), Call(alice, "create_board"), tt.title, tt.columns)
+			WantCode(t, err, store.Invalid)
 			if n := len(e.mustListBoards(t, alice)); n != 0 {
 				t.Errorf("%d boards after a refused create, want 0", n)
 			}
@@ -97,38 +97,38 @@ func testCreateBoardInvalid(t *testing.T, be backend) {
 // see); each backend checks it on its own database.
 func testCreateBoardAnonymous(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	_, err := e.s.CreateBoard(t.Context(), call(anon, "create_board"), "Nobody's", nil)
-	wantInfraError(t, err)
+	_, err := e.s.CreateBoard(t.Context(), Call(anon, "create_board"), "Nobody's", nil)
+	WantInfraError(t, err)
 }
 
 func testCreateBoardQuota(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 2, CardsPerBoard: 3}})
-	first := e.mustBoard(t, alice, "One")
-	e.mustBoard(t, alice, "Two")
-	_, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), "Three", nil)
-	wantCode(t, err, store.Quota)
+	first := MustBoard(t, e.s, alice, "One")
+	MustBoard(t, e.s, alice, "Two")
+	_, err := e.s.CreateBoard(t.Context(), Call(alice, "create_board"), "Three", nil)
+	WantCode(t, err, store.Quota)
 	if !strings.Contains(err.Error(), "delete_board") {
 		t.Errorf("quota message %q does not say how to get out of it", err)
 	}
 	// The quota is per user, and mallory is not alice.
-	e.mustBoard(t, bob, "Bob's")
-	e.mustBoard(t, mallory, "Mallory's")
+	MustBoard(t, e.s, bob, "Bob's")
+	MustBoard(t, e.s, mallory, "Mallory's")
 	// Deleting a board makes room again.
-	if _, err := e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), first.ID); err != nil {
+	if _, err := e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), first.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.mustBoard(t, alice, "Three")
+	MustBoard(t, e.s, alice, "Three")
 }
 
 func testGetBoard(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch", "To do", "Doing", "Done")
+	b := MustBoard(t, e.s, alice, "Launch", "To do", "Doing", "Done")
 	todo, doing := b.Columns[0], b.Columns[1]
-	c1 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Write copy", Labels: []string{"docs"}})
-	c2 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Fix login", Description: "SSO breaks"})
-	c3 := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: doing.ID, Title: "Deploy"})
+	c1 := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Write copy", Labels: []string{"docs"}})
+	c2 := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Fix login", Description: "SSO breaks"})
+	c3 := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: doing.ID, Title: "Deploy"})
 
-	got := e.mustGet(t, alice, b.ID)
+	got := MustGet(t, e.s, alice, b.ID)
 	want := *b
 	want.UpdatedAt = c3.UpdatedAt // adding cards touches the board
 	want.Columns = []store.Column{
@@ -136,7 +136,7 @@ func testGetBoard(t *testing.T, be backend) {
 		{ID: doing.ID, Name: "Doing", Position: 1, Cards: []store.Card{*c3}},
 		{ID: b.Columns[2].ID, Name: "Done", Position: 2, Cards: []store.Card{}},
 	}
-	diff(t, "board", &want, got)
+	Diff(t, "board", &want, got)
 	if got.Columns[0].Cards[1].ColumnName != "To do" || got.Columns[1].Cards[0].Position != 0 {
 		t.Errorf("cards lack column names or positions: %+v", got.Columns)
 	}
@@ -151,7 +151,7 @@ func testGetBoard(t *testing.T, be backend) {
 		{missingBoard, store.NotFound},
 	} {
 		_, err := e.s.GetBoard(t.Context(), alice, tt.id)
-		wantCode(t, err, tt.code)
+		WantCode(t, err, tt.code)
 	}
 }
 
@@ -160,8 +160,8 @@ func testGetBoard(t *testing.T, be backend) {
 // exactly like a missing one.
 func sameMessage(t *testing.T, err error, id string, missingErr error, missingID string) {
 	t.Helper()
-	wantCode(t, err, store.NotFound)
-	wantCode(t, missingErr, store.NotFound)
+	WantCode(t, err, store.NotFound)
+	WantCode(t, missingErr, store.NotFound)
 	got := strings.ReplaceAll(err.Error(), id, "<id>")
 	want := strings.ReplaceAll(missingErr.Error(), missingID, "<id>")
 	if got != want {
@@ -171,24 +171,24 @@ func sameMessage(t *testing.T, err error, id string, missingErr error, missingID
 
 func testIsolation(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Secret plans")
+	b := MustBoard(t, e.s, alice, "Secret plans")
 	col := b.Columns[0]
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: col.ID, Title: "Secret card", Labels: []string{"hush"}})
-	bobBoard := e.mustBoard(t, bob, "Bob's board")
-	bobCard := e.mustCard(t, bob, store.NewCard{BoardID: bobBoard.ID, ColumnID: bobBoard.Columns[0].ID, Title: "Bob's card"})
-	before := e.mustGet(t, alice, b.ID)
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: col.ID, Title: "Secret card", Labels: []string{"hush"}})
+	bobBoard := MustBoard(t, e.s, bob, "Bob's board")
+	bobCard := MustCard(t, e.s, bob, store.NewCard{BoardID: bobBoard.ID, ColumnID: bobBoard.Columns[0].ID, Title: "Bob's card"})
+	before := MustGet(t, e.s, alice, b.ID)
 
 	// Writes by anyone but alice fail alike whether the board is private
 	// or public, and change nothing.
 	checkWrites := func(t *testing.T, who store.Actor) {
 		t.Helper()
-		c := call(who, "tool")
+		c := Call(who, "tool")
 		_, err := e.s.AddCard(t.Context(), c, store.NewCard{BoardID: b.ID, ColumnID: col.ID, Title: "Intruder"})
 		_, missErr := e.s.AddCard(t.Context(), c, store.NewCard{BoardID: missingBoard, ColumnID: col.ID, Title: "Intruder"})
 		sameMessage(t, err, b.ID, missErr, missingBoard)
 
-		_, err = e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("Mine now")})
-		_, missErr = e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: missingCard, Title: ptr("Mine now")})
+		_, err = e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("Mine now")})
+		_, missErr = e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: missingCard, Title: new("Mine now")})
 		sameMessage(t, err, card.ID, missErr, missingCard)
 
 		_, err = e.s.MoveCard(t.Context(), c, card.ID, col.ID, nil)
@@ -311,21 +311,21 @@ func testIsolation(t *testing.T, be backend) {
 		for _, s := range list.Boards {
 			ids = append(ids, s.ID)
 		}
-		diff(t, "anonymous board list", []string{bobBoard.ID}, ids)
+		Diff(t, "anonymous board list", []string{bobBoard.ID}, ids)
 	})
 
-	after := e.mustGet(t, alice, b.ID)
+	after := MustGet(t, e.s, alice, b.ID)
 	after.Version, after.UpdatedAt = before.Version, before.UpdatedAt // sharing back and forth
-	diff(t, "alice's board after all the attempts", before, after)
+	Diff(t, "alice's board after all the attempts", before, after)
 }
 
 func testShareBoard(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch", "A", "B")
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
+	b := MustBoard(t, e.s, alice, "Launch", "A", "B")
+	MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
 
 	for i, v := range []store.Visibility{store.Public, store.Private, store.Public} {
-		got, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, v)
+		got, err := e.s.ShareBoard(t.Context(), Call(alice, "share_board"), b.ID, v)
 		if err != nil {
 			t.Fatalf("ShareBoard(%s): %v", v, err)
 		}
@@ -333,11 +333,11 @@ func testShareBoard(t *testing.T, be backend) {
 			ID: b.ID, Title: "Launch", Visibility: v, Owned: true, Version: int64(i + 2),
 			ColumnCount: 2, CardCount: 1, CreatedAt: b.CreatedAt, UpdatedAt: got.UpdatedAt,
 		}
-		diff(t, "summary", want, *got)
+		Diff(t, "summary", want, *got)
 		if !got.UpdatedAt.After(b.CreatedAt) {
 			t.Errorf("UpdatedAt %v not after creation %v", got.UpdatedAt, b.CreatedAt)
 		}
-		read := e.mustGet(t, alice, b.ID)
+		read := MustGet(t, e.s, alice, b.ID)
 		if read.Visibility != v || read.Version != want.Version {
 			t.Errorf("read back %s v%d, want %s v%d", read.Visibility, read.Version, v, want.Version)
 		}
@@ -345,8 +345,8 @@ func testShareBoard(t *testing.T, be backend) {
 
 	// Sharing it the way it already is changes nothing, not even the
 	// version, and is still recorded.
-	before := e.mustGet(t, alice, b.ID)
-	again, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public)
+	before := MustGet(t, e.s, alice, b.ID)
+	again, err := e.s.ShareBoard(t.Context(), Call(alice, "share_board"), b.ID, store.Public)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,23 +369,23 @@ func testShareBoard(t *testing.T, be backend) {
 		{"missing board", missingBoard, store.Public, store.NotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), tt.id, tt.v)
-			wantCode(t, err, tt.code)
+			_, err := e.s.ShareBoard(t.Context(), Call(alice, "share_board"), tt.id, tt.v)
+			WantCode(t, err, tt.code)
 		})
 	}
 }
 
 func testDeleteBoard(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	keep := e.mustBoard(t, alice, "Keep")
+	b := MustBoard(t, e.s, alice, "Launch")
+	keep := MustBoard(t, e.s, alice, "Keep")
 	for i := range 3 {
-		e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i%3].ID, Title: fmt.Sprint("card ", i)})
+		MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i%3].ID, Title: fmt.Sprint("card ", i)})
 	}
-	e.mustCard(t, alice, store.NewCard{BoardID: keep.ID, ColumnID: keep.Columns[0].ID, Title: "kept"})
-	before := e.mustGet(t, alice, b.ID)
+	MustCard(t, e.s, alice, store.NewCard{BoardID: keep.ID, ColumnID: keep.Columns[0].ID, Title: "kept"})
+	before := MustGet(t, e.s, alice, b.ID)
 
-	got, err := e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), b.ID)
+	got, err := e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), b.ID)
 	if err != nil {
 		t.Fatalf("DeleteBoard: %v", err)
 	}
@@ -393,10 +393,10 @@ func testDeleteBoard(t *testing.T, be backend) {
 		ID: b.ID, Title: "Launch", Visibility: store.Private, Owned: true, Version: 1,
 		ColumnCount: 3, CardCount: 3, CreatedAt: before.CreatedAt, UpdatedAt: before.UpdatedAt,
 	}
-	diff(t, "deleted board", want, *got)
+	Diff(t, "deleted board", want, *got)
 
 	_, err = e.s.GetBoard(t.Context(), alice, b.ID)
-	wantCode(t, err, store.NotFound)
+	WantCode(t, err, store.NotFound)
 	// What is left is the other board, whole. That the deleted board's
 	// columns and cards are gone from the database, not merely hidden, is
 	// each backend's own test.
@@ -413,10 +413,10 @@ func testDeleteBoard(t *testing.T, be backend) {
 		t.Errorf("%d activity rows for the deleted board, want 5", len(acts.Activity))
 	}
 
-	_, err = e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), b.ID)
-	wantCode(t, err, store.NotFound)
-	_, err = e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), "col_x")
-	wantCode(t, err, store.Invalid)
+	_, err = e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), b.ID)
+	WantCode(t, err, store.NotFound)
+	_, err = e.s.DeleteBoard(t.Context(), Call(alice, "delete_board"), "col_x")
+	WantCode(t, err, store.Invalid)
 }
 
 // walkBoards lists all pages of boards for viewer, limit at a time.
@@ -450,21 +450,21 @@ func walkBoards(t *testing.T, s store.Store, viewer store.Actor, limit int) []st
 func testListBoardsPagination(t *testing.T, be backend) {
 	for _, step := range []time.Duration{0, time.Microsecond} {
 		t.Run(fmt.Sprintf("clock step %v", step), func(t *testing.T) {
-			e := be.newEnv(t, Options{Now: newClock(step).Now})
+			e := be.newEnv(t, Options{Now: NewClock(step).Now})
 			type made struct {
 				id      string
 				created time.Time
 			}
 			var aliceSees, bobSees, anonSees []made
 			for i := range 7 {
-				b := e.mustBoard(t, alice, fmt.Sprint("alice ", i))
+				b := MustBoard(t, e.s, alice, fmt.Sprint("alice ", i))
 				m := made{b.ID, b.CreatedAt}
 				aliceSees = append(aliceSees, m)
 				if i%3 == 0 {
 					e.mustShare(t, alice, b.ID, store.Public)
 					bobSees, anonSees = append(bobSees, m), append(anonSees, m)
 				}
-				b = e.mustBoard(t, bob, fmt.Sprint("bob ", i))
+				b = MustBoard(t, e.s, bob, fmt.Sprint("bob ", i))
 				m = made{b.ID, b.CreatedAt}
 				bobSees = append(bobSees, m)
 				if i%2 == 0 {
@@ -497,7 +497,7 @@ func testListBoardsPagination(t *testing.T, be backend) {
 			} {
 				for _, limit := range []int{1, 2, 3, 200} {
 					t.Run(fmt.Sprintf("%s limit %d", tt.name, limit), func(t *testing.T) {
-						diff(t, "boards", tt.want, walkBoards(t, e.s, tt.viewer, limit))
+						Diff(t, "boards", tt.want, walkBoards(t, e.s, tt.viewer, limit))
 					})
 				}
 			}
@@ -507,20 +507,20 @@ func testListBoardsPagination(t *testing.T, be backend) {
 
 func testListBoardsSummary(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Counted", "A", "B", "C", "D")
+	b := MustBoard(t, e.s, alice, "Counted", "A", "B", "C", "D")
 	for range 2 {
-		e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "x"})
+		MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "x"})
 	}
 	list, err := e.s.ListBoards(t.Context(), alice, store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := e.mustGet(t, alice, b.ID)
+	read := MustGet(t, e.s, alice, b.ID)
 	want := store.BoardList{Boards: []store.BoardSummary{{
 		ID: b.ID, Title: "Counted", Visibility: store.Private, Owned: true, Version: 1,
 		ColumnCount: 4, CardCount: 2, CreatedAt: b.CreatedAt, UpdatedAt: read.UpdatedAt,
 	}}}
-	diff(t, "list", want, list)
+	Diff(t, "list", want, list)
 
 	empty, err := e.s.ListBoards(t.Context(), bob, store.Page{})
 	if err != nil {
@@ -534,7 +534,7 @@ func testListBoardsSummary(t *testing.T, be backend) {
 func testPageErrors(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
 	for i := range 3 {
-		e.mustBoard(t, alice, fmt.Sprint("b", i))
+		MustBoard(t, e.s, alice, fmt.Sprint("b", i))
 	}
 	list, err := e.s.ListBoards(t.Context(), alice, store.Page{Limit: 1})
 	if err != nil || list.NextCursor == "" {
@@ -560,20 +560,20 @@ func testPageErrors(t *testing.T, be backend) {
 	for _, p := range pages {
 		t.Run(p.name, func(t *testing.T) {
 			_, err := e.s.ListBoards(t.Context(), alice, p.page)
-			wantCode(t, err, store.Invalid)
+			WantCode(t, err, store.Invalid)
 			_, err = e.s.SearchCards(t.Context(), alice, store.CardQuery{Query: "x", Page: p.page})
-			wantCode(t, err, store.Invalid)
+			WantCode(t, err, store.Invalid)
 			_, err = e.s.ListActivity(t.Context(), alice, "", p.page)
-			wantCode(t, err, store.Invalid)
+			WantCode(t, err, store.Invalid)
 		})
 	}
 	t.Run("cursor of another list", func(t *testing.T) {
 		_, err := e.s.ListBoards(t.Context(), alice, store.Page{Cursor: activityCursor})
-		wantCode(t, err, store.Invalid)
+		WantCode(t, err, store.Invalid)
 		_, err = e.s.ListActivity(t.Context(), alice, "", store.Page{Cursor: boardCursor})
-		wantCode(t, err, store.Invalid)
+		WantCode(t, err, store.Invalid)
 		_, err = e.s.SearchCards(t.Context(), alice, store.CardQuery{Query: "x", Page: store.Page{Cursor: boardCursor}})
-		wantCode(t, err, store.Invalid)
+		WantCode(t, err, store.Invalid)
 	})
 	t.Run("largest limit", func(t *testing.T) {
 		if _, err := e.s.ListBoards(t.Context(), alice, store.Page{Limit: store.MaxPageSize}); err != nil {

@@ -12,7 +12,7 @@ import (
 // readers beside them: every add succeeds, once, at a position of its own.
 func testAddCardConcurrent(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{Now: time.Now})
-	b := e.mustBoard(t, alice, "Busy")
+	b := MustBoard(t, e.s, alice, "Busy")
 	const n = 32
 	errs := make([]error, n)
 	// Even goroutines write; odd ones read beside them and must not fail
@@ -20,7 +20,7 @@ func testAddCardConcurrent(t *testing.T, be backend) {
 	concurrently(2*n, func(i int) {
 		if i%2 == 0 {
 			i /= 2
-			_, errs[i] = e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{
+			_, errs[i] = e.s.AddCard(t.Context(), Call(alice, "add_card"), store.NewCard{
 				BoardID: b.ID, ColumnID: b.Columns[i%2].ID, Title: fmt.Sprint("card ", i),
 			})
 			return
@@ -37,7 +37,7 @@ func testAddCardConcurrent(t *testing.T, be backend) {
 			t.Errorf("AddCard %d: %v", i, err)
 		}
 	}
-	got := e.mustGet(t, alice, b.ID)
+	got := MustGet(t, e.s, alice, b.ID)
 	if c0, c1 := len(got.Columns[0].Cards), len(got.Columns[1].Cards); c0+c1 != n {
 		t.Errorf("%d + %d cards, want %d", c0, c1, n)
 	}
@@ -53,7 +53,7 @@ func testAddCardConcurrent(t *testing.T, be backend) {
 // board's card count equals its cards, and each write records one row.
 func testConcurrentWriters(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Crowded")
+	b := MustBoard(t, e.s, alice, "Crowded")
 	const (
 		writers   = 8
 		adds      = 6  // cards each writer adds
@@ -67,7 +67,7 @@ func testConcurrentWriters(t *testing.T, be backend) {
 		next := func(n int) int { seed = seed*1103515245 + 12345; return int(seed>>16) % n }
 		var mine []string
 		for i := range adds {
-			c, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{
+			c, err := e.s.AddCard(t.Context(), Call(alice, "add_card"), store.NewCard{
 				BoardID: b.ID, ColumnID: b.Columns[next(len(b.Columns))].ID, Title: fmt.Sprintf("writer %d card %d", w, i),
 			})
 			if err != nil {
@@ -82,12 +82,12 @@ func testConcurrentWriters(t *testing.T, be backend) {
 			}
 			pos := next(adds * writers) // often past the end
 			to := b.Columns[next(len(b.Columns))].ID
-			if _, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), mine[next(len(mine))], to, &pos); err != nil {
+			if _, err := e.s.MoveCard(t.Context(), Call(alice, "move_card"), mine[next(len(mine))], to, &pos); err != nil {
 				errs[w] = append(errs[w], fmt.Errorf("MoveCard: %w", err))
 			}
 		}
 		for range min(deletions, len(mine)) {
-			if _, err := e.s.DeleteCard(t.Context(), call(alice, "delete_card"), mine[0]); err != nil {
+			if _, err := e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), mine[0]); err != nil {
 				errs[w] = append(errs[w], fmt.Errorf("DeleteCard: %w", err))
 			}
 			mine = mine[1:]
@@ -99,7 +99,7 @@ func testConcurrentWriters(t *testing.T, be backend) {
 		}
 	}
 
-	got := e.mustGet(t, alice, b.ID)
+	got := MustGet(t, e.s, alice, b.ID)
 	checkDense(t, got)
 	cards := 0
 	for _, col := range got.Columns {

@@ -18,15 +18,15 @@ func longDescription() string {
 
 func testGetCard(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Write copy", Description: long, Labels: []string{"docs"}})
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Write copy", Description: long, Labels: []string{"docs"}})
 
 	got, err := e.s.GetCard(t.Context(), alice, card.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "GetCard", &store.CardView{Card: *card, BoardTitle: "Launch", Owned: true}, got)
+	Diff(t, "GetCard", &store.CardView{Card: *card, BoardTitle: "Launch", Owned: true}, got)
 
 	for _, tt := range []struct {
 		id   string
@@ -38,7 +38,7 @@ func testGetCard(t *testing.T, be backend) {
 		{missingCard, store.NotFound},
 	} {
 		_, err := e.s.GetCard(t.Context(), alice, tt.id)
-		wantCode(t, err, tt.code)
+		WantCode(t, err, tt.code)
 	}
 }
 
@@ -48,11 +48,11 @@ func testGetCard(t *testing.T, be backend) {
 // the second read from a cache.
 func testBoardReadsCarryPreviews(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
 	wantPreview, _ := store.PreviewDescription(long)
-	cut := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
-	whole := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "needle-at-the-end, short"})
+	cut := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	whole := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "needle-at-the-end, short"})
 
 	check := func(t *testing.T, what string, got store.Card) {
 		t.Helper()
@@ -70,7 +70,7 @@ func testBoardReadsCarryPreviews(t *testing.T, be backend) {
 		}
 	}
 	for _, read := range []string{"first read", "second read"} {
-		got := e.mustGet(t, alice, b.ID)
+		got := MustGet(t, e.s, alice, b.ID)
 		for _, c := range got.Columns[0].Cards {
 			check(t, "GetBoard "+read, c)
 		}
@@ -102,13 +102,13 @@ func testBoardReadsCarryPreviews(t *testing.T, be backend) {
 // short description, which is its own preview, can be written as ever.
 func testUpdateCardRefusesThePreview(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
-	shown := e.mustGet(t, alice, b.ID).Columns[0].Cards[0]
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	shown := MustGet(t, e.s, alice, b.ID).Columns[0].Cards[0]
 
-	_, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &shown.Description})
-	wantCode(t, err, store.Invalid)
+	_, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &shown.Description})
+	WantCode(t, err, store.Invalid)
 	if !strings.Contains(err.Error(), "get_card") {
 		t.Errorf("refusal %q does not say to read the card with get_card", err)
 	}
@@ -122,7 +122,7 @@ func testUpdateCardRefusesThePreview(t *testing.T, be backend) {
 
 	short := "A short description ends here…"
 	for range 2 {
-		got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &short})
+		got, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &short})
 		if err != nil || got.Description != short {
 			t.Fatalf("UpdateCard with a short description: %v, %+v", err, got)
 		}

@@ -1,16 +1,11 @@
 package storetest
 
 import (
-	"errors"
 	"slices"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
-	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 // The people in the tests. Alice and Bob share an issuer; "mallory" has
@@ -30,95 +25,10 @@ const (
 	missingCard   = "c_aaaaaaaaaaaaaaaaaaaa"
 )
 
-// call is the Call of a write by a through tool, worded as that tool's
-// declaration words its activity rows, so that the suite checks the rows
-// the server really writes (a tool name no declaration has gets a plain
-// wording).
-func call(a store.Actor, tool string) store.Call {
-	describe := func(ch store.Change) string { return tool + " " + ch.BoardID }
-	for _, d := range tools.All() {
-		if d.Name == tool && d.Describe != nil {
-			describe = d.Describe
-		}
-	}
-	return store.Call{Actor: a, Tool: tool, Describe: describe}
-}
-
-// testClock is a fake clock that moves by step on every reading; step 0
-// gives every write the same timestamp, which exercises ID tie-breaking.
-// Its start has nanoseconds, so a store that rounds times is caught.
-type testClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func newClock(step time.Duration) *testClock {
-	return &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC), step: step}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
-	return c.t
-}
-
-// wantCode fails unless err is a store error with code want.
-func wantCode(t *testing.T, err error, want store.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want one with code %q", want)
-	}
-	if got := store.ErrorCode(err); got != want {
-		t.Fatalf("error %q has code %q, want %q", err, got, want)
-	}
-}
-
-// wantInfraError fails unless err is an infrastructure error, that is, not
-// nil and not a store error.
-func wantInfraError(t *testing.T, err error) {
-	t.Helper()
-	var se *store.Error
-	if err == nil || errors.As(err, &se) {
-		t.Fatalf("got error %v, want an infrastructure error", err)
-	}
-}
-
-// mustBoard creates a board or fails the test.
-func (e *env) mustBoard(t *testing.T, owner store.Actor, title string, columns ...string) *store.Board {
-	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(owner, "create_board"), title, columns)
-	if err != nil {
-		t.Fatalf("CreateBoard(%q): %v", title, err)
-	}
-	return b
-}
-
-// mustCard adds a card or fails the test.
-func (e *env) mustCard(t *testing.T, owner store.Actor, in store.NewCard) *store.Card {
-	t.Helper()
-	c, err := e.s.AddCard(t.Context(), call(owner, "add_card"), in)
-	if err != nil {
-		t.Fatalf("AddCard(%q): %v", in.Title, err)
-	}
-	return c
-}
-
-// mustGet reads a board or fails the test.
-func (e *env) mustGet(t *testing.T, viewer store.Actor, id string) *store.Board {
-	t.Helper()
-	b, err := e.s.GetBoard(t.Context(), viewer, id)
-	if err != nil {
-		t.Fatalf("GetBoard(%s): %v", id, err)
-	}
-	return b
-}
-
 // mustShare changes a board's visibility or fails the test.
 func (e *env) mustShare(t *testing.T, owner store.Actor, id string, v store.Visibility) {
 	t.Helper()
-	if _, err := e.s.ShareBoard(t.Context(), call(owner, "share_board"), id, v); err != nil {
+	if _, err := e.s.ShareBoard(t.Context(), Call(owner, "share_board"), id, v); err != nil {
 		t.Fatalf("ShareBoard(%s, %s): %v", id, v, err)
 	}
 }
@@ -261,15 +171,4 @@ func compareInt64(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// ptr returns a pointer to v.
-func ptr[T any](v T) *T { return &v }
-
-// diff reports a cmp.Diff as (-want +got).
-func diff(t *testing.T, what string, want, got any, opts ...cmp.Option) {
-	t.Helper()
-	if d := cmp.Diff(want, got, opts...); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", what, d)
-	}
 }

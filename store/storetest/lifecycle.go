@@ -37,7 +37,7 @@ func testCallsAfterClose(t *testing.T, be backend) {
 
 	// Well-formed IDs, so that every call gets past its checks of the
 	// input to the database.
-	c := call(alice, "tool")
+	c := Call(alice, "tool")
 	errs := map[string]error{}
 	_, errs["ListBoards"] = s.ListBoards(t.Context(), alice, store.Page{})
 	_, errs["GetBoard"] = s.GetBoard(t.Context(), alice, missingBoard)
@@ -45,7 +45,7 @@ func testCallsAfterClose(t *testing.T, be backend) {
 	_, errs["ListActivity"] = s.ListActivity(t.Context(), alice, "", store.Page{})
 	_, errs["CreateBoard"] = s.CreateBoard(t.Context(), c, "x", nil)
 	_, errs["AddCard"] = s.AddCard(t.Context(), c, store.NewCard{BoardID: missingBoard, ColumnID: missingColumn, Title: "x"})
-	_, errs["UpdateCard"] = s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: missingCard, Title: ptr("x")})
+	_, errs["UpdateCard"] = s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: missingCard, Title: new("x")})
 	_, errs["MoveCard"] = s.MoveCard(t.Context(), c, missingCard, missingColumn, nil)
 	_, errs["DeleteCard"] = s.DeleteCard(t.Context(), c, missingCard)
 	_, errs["ShareBoard"] = s.ShareBoard(t.Context(), c, missingBoard, store.Public)
@@ -53,6 +53,6 @@ func testCallsAfterClose(t *testing.T, be backend) {
 	errs["RecordActivity"] = s.RecordActivity(t.Context(), []store.Activity{{Tool: "x"}})
 	_, errs["PruneActivity"] = s.PruneActivity(t.Context(), time.Now())
 	for name, err := range errs {
-		t.Run(name, func(t *testing.T) { wantInfraError(t, err) })
+		t.Run(name, func(t *testing.T) { WantInfraError(t, err) })
 	}
 }

@@ -14,7 +14,8 @@
 // The suite sees a store only through store.Store, so it can state only
 // what the interface shows. Facts that need a look at the database itself
 // (rows left behind, atomicity when a statement fails, migrations) are
-// each backend's own tests.
+// each backend's own tests, which use the suite's exported helpers
+// (backends.go) instead of keeping copies.
 package storetest
 
 import (
@@ -138,7 +139,7 @@ func (b backend) newEnv(t *testing.T, opts Options) *env {
 func (b backend) openUnclosed(t *testing.T, opts Options) store.Store {
 	t.Helper()
 	if opts.Now == nil {
-		opts.Now = newClock(time.Millisecond).Now
+		opts.Now = NewClock(time.Millisecond).Now
 	}
 	s := b.open(t, opts)
 	if s == nil {
