@@ -1,7 +1,10 @@
 // Package postgres implements store.Store on PostgreSQL through a pgx
 // pool, for several replicas of the server sharing one database. It
 // behaves as store/sqlite does: the same IDs, ordering, errors, activity
-// rows, quotas, previews and search.
+// rows, quotas, previews and search. What does not depend on the
+// database (input checks, what each write makes and reports, search
+// matching, previews, cursors) is package store's, shared with
+// store/sqlite; this package holds the SQL, the locks and the retries.
 //
 // Concurrency. Every write runs in one READ COMMITTED transaction (through
 // pgdb.InTx, the one place that retries serialization failures and
