@@ -147,6 +147,42 @@ func testFailedWritesRecordNothing(t *testing.T, be backend) {
 	}
 }
 
+// testWritesNeedDescribe: a write whose Call has no Describe to word its
+// activity row fails as a bug of the caller (an infrastructure error,
+// not a mistake the caller could fix) and changes nothing, rather than
+// committing a change without its row.
+func testWritesNeedDescribe(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	before, rows := MustGet(t, e.s, alice, b.ID), len(e.allActivity(t))
+	c := store.Call{Actor: alice, Tool: "tool"}
+	for name, write := range map[string]func() error{
+		"CreateBoard": func() error { _, err := e.s.CreateBoard(t.Context(), c, "New", nil); return err },
+		"AddCard": func() error {
+			_, err := e.s.AddCard(t.Context(), c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+			return err
+		},
+		"UpdateCard": func() error {
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("x")})
+			return err
+		},
+		"MoveCard":    func() error { _, err := e.s.MoveCard(t.Context(), c, card.ID, b.Columns[1].ID, nil); return err },
+		"DeleteCard":  func() error { _, err := e.s.DeleteCard(t.Context(), c, card.ID); return err },
+		"ShareBoard":  func() error { _, err := e.s.ShareBoard(t.Context(), c, b.ID, store.Public); return err },
+		"DeleteBoard": func() error { _, err := e.s.DeleteBoard(t.Context(), c, b.ID); return err },
+	} {
+		t.Run(name, func(t *testing.T) { WantInfraError(t, write()) })
+	}
+	Diff(t, "board", before, MustGet(t, e.s, alice, b.ID))
+	if n := len(e.mustListBoards(t, alice)); n != 1 {
+		t.Errorf("%d boards, want 1", n)
+	}
+	if n := len(e.allActivity(t)); n != rows {
+		t.Errorf("writes without Describe recorded %d rows", n-rows)
+	}
+}
+
 func testListActivityVisibility(t *testing.T, be backend) {
 	e := be.newEnv(t, Options{})
 	launch := MustBoard(t, e.s, alice, "Launch")   // alice: created board 'Launch'…

@@ -41,6 +41,7 @@ func testCallsAfterClose(t *testing.T, be backend) {
 	errs := map[string]error{}
 	_, errs["ListBoards"] = s.ListBoards(t.Context(), alice, store.Page{})
 	_, errs["GetBoard"] = s.GetBoard(t.Context(), alice, missingBoard)
+	_, errs["GetCard"] = s.GetCard(t.Context(), alice, missingCard)
 	_, errs["SearchCards"] = s.SearchCards(t.Context(), alice, store.CardQuery{Query: "x"})
 	_, errs["ListActivity"] = s.ListActivity(t.Context(), alice, "", store.Page{})
 	_, errs["CreateBoard"] = s.CreateBoard(t.Context(), c, "x", nil)

@@ -101,6 +101,7 @@ func contractTests() []contractTest {
 
 		{"Activity/one row per write", testWriteActivity},
 		{"Activity/refused writes record nothing", testFailedWritesRecordNothing},
+		{"Activity/writes need Describe", testWritesNeedDescribe},
 		{"ListActivity/visibility", testListActivityVisibility},
 		{"ListActivity/pagination", testListActivityPagination},
 		{"RecordActivity/rows", testRecordActivity},
