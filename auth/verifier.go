@@ -45,18 +45,18 @@ type KeySource interface {
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
-	Issuer     string // compared with iss exactly, never normalised
-	Audience   string // must be one of aud
+	Issuer   string // compared with iss exactly, never normalised
+	Audience string // must be one of aud
 	// ExtraAudiences are accepted as well as Audience: the built-in
 	// authorization server checks, with one verifier, tokens it issued for
 	// any of its resources. Principal.Audience says which one a token is
 	// for.
 	ExtraAudiences []string
-	JWKSURL    string // optional; skips discovery
-	ScopeClaim string // one of the ScopeClaim* constants; "" means auto
-	HTTPClient *http.Client
-	Timing     KeyTiming
-	Logger     *slog.Logger
+	JWKSURL        string // optional; skips discovery
+	ScopeClaim     string // one of the ScopeClaim* constants; "" means auto
+	HTTPClient     *http.Client
+	Timing         KeyTiming
+	Logger         *slog.Logger
 	// Keys, when set, replaces fetching keys from the issuer (the built-in
 	// authorization server feeds its key table in directly).
 	Keys KeySource
