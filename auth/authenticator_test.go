@@ -49,6 +49,7 @@ func TestAuthenticator(t *testing.T) {
 		ClientID:  "agent-7",
 		Scopes:    auth.Scopes{"kanban.read", "kanban.write"},
 		TokenID:   claims["jti"].(string),
+		Audience:  testAudience,
 		ExpiresAt: time.Unix(claims["exp"].(int64), 0),
 	}
 	expired := iss.Mint(t, with(claims, testissuer.Claims{"exp": time.Now().Add(-time.Hour).Unix()}))

@@ -16,7 +16,11 @@ type Principal struct {
 	// GrantID is the GrantIDClaim of tokens from the built-in
 	// authorization server: the grant the token belongs to, so that
 	// revoking the grant refuses the token at once.
-	GrantID   string
+	GrantID string
+	// Audience is the resource the token is for, of those the verifier
+	// accepts (VerifierConfig.Audience or one of ExtraAudiences); empty
+	// for introspected tokens.
+	Audience  string
 	ExpiresAt time.Time
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,13 +45,18 @@ type KeySource interface {
 
 // VerifierConfig configures a Verifier.
 type VerifierConfig struct {
-	Issuer     string // compared with iss exactly, never normalised
-	Audience   string // must be one of aud
-	JWKSURL    string // optional; skips discovery
-	ScopeClaim string // one of the ScopeClaim* constants; "" means auto
-	HTTPClient *http.Client
-	Timing     KeyTiming
-	Logger     *slog.Logger
+	Issuer   string // compared with iss exactly, never normalised
+	Audience string // must be one of aud
+	// ExtraAudiences are accepted as well as Audience: the built-in
+	// authorization server checks, with one verifier, tokens it issued for
+	// any of its resources. Principal.Audience says which one a token is
+	// for.
+	ExtraAudiences []string
+	JWKSURL        string // optional; skips discovery
+	ScopeClaim     string // one of the ScopeClaim* constants; "" means auto
+	HTTPClient     *http.Client
+	Timing         KeyTiming
+	Logger         *slog.Logger
 	// Keys, when set, replaces fetching keys from the issuer (the built-in
 	// authorization server feeds its key table in directly).
 	Keys KeySource
@@ -59,6 +65,21 @@ type VerifierConfig struct {
 	CacheEntries int
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
+}
+
+// audiences are the audiences a token may be for: Audience first.
+func (c VerifierConfig) audiences() []string {
+	return append([]string{c.Audience}, c.ExtraAudiences...)
+}
+
+// accepted returns the first of the accepted audiences that aud holds.
+func (c VerifierConfig) accepted(aud []string) string {
+	for _, a := range c.audiences() {
+		if slices.Contains(aud, a) {
+			return a
+		}
+	}
+	return ""
 }
 
 // DefaultTokenCacheEntries is the verified-token cache's default bound:
@@ -118,7 +139,8 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(allowedAlgorithms()),
 			jwt.WithIssuer(cfg.Issuer),
-			jwt.WithAudience(cfg.Audience),
+			// Any one of them (jwt/v5.3's WithAudience).
+			jwt.WithAudience(cfg.audiences()...),
 			jwt.WithExpirationRequired(),
 			jwt.WithLeeway(Leeway),
 			jwt.WithTimeFunc(cfg.Now),
@@ -192,7 +214,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	if err != nil {
 		te := v.describe(err, &c)
 		v.log.InfoContext(ctx, "access token refused", "reason", te.Description, "err", err,
-			"expected_issuer", v.cfg.Issuer, "expected_audience", v.cfg.Audience)
+			"expected_issuer", v.cfg.Issuer, "expected_audience", v.cfg.audiences())
 		return nil, te
 	}
 	if c.Subject == "" {
@@ -202,7 +224,8 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	// An ID token names its client as the audience. The audience check
 	// already refuses it unless someone configured the client ID as our
 	// audience; this closes that gap too.
-	if clientID != "" && clientID == v.cfg.Audience {
+	audience := v.cfg.accepted(c.Audience)
+	if clientID != "" && slices.Contains(v.cfg.audiences(), clientID) {
 		return nil, &TokenError{Description: "The token was issued to the client itself (an ID token?), not as an access token for this server."}
 	}
 	scopes, err := v.scopes(&c)
@@ -216,6 +239,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 		Scopes:   scopes,
 		TokenID:  c.ID,
 		GrantID:  c.GrantID,
+		Audience: audience,
 	}
 	if c.ExpiresAt != nil {
 		p.ExpiresAt = c.ExpiresAt.Time
@@ -249,7 +273,7 @@ func (v *Verifier) describe(err error, c *claims) *TokenError {
 		d = "The access token was issued by a different issuer."
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		d = "The access token is meant for a different audience."
-		v.log.Info("access token audience mismatch", "expected", v.cfg.Audience, "found", []string(c.Audience))
+		v.log.Info("access token audience mismatch", "expected", v.cfg.audiences(), "found", []string(c.Audience))
 	}
 	return &TokenError{Description: d, err: err}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 )
 
@@ -623,6 +625,7 @@ func TestVerifierClaims(t *testing.T) {
 				ClientID:  clientID,
 				Scopes:    tt.wantScopes,
 				TokenID:   "jti-1",
+				Audience:  testAudience,
 				ExpiresAt: exp,
 			}
 			if diff := cmp.Diff(want, p, cmpopts.EquateEmpty()); diff != "" {
@@ -853,5 +856,50 @@ func TestVerifierReadsGrantID(t *testing.T) {
 	}
 	if p.GrantID != "g_123" {
 		t.Errorf("GrantID = %q, want g_123", p.GrantID)
+	}
+}
+
+// TestVerifierExtraAudiences: one verifier accepts tokens for each of its
+// audiences, says which one a token is for, refuses any other, and logs no
+// mismatch for a token it accepts.
+func TestVerifierExtraAudiences(t *testing.T) {
+	iss := testissuer.New(t, testissuer.Options{})
+	const other = "https://reports.example/mcp"
+	var log syncbuf.Buffer
+	v := newVerifier(t, auth.VerifierConfig{Issuer: iss.URL, ExtraAudiences: []string{other},
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	waitReady(t, v)
+	tests := []struct {
+		aud     any
+		want    string // the principal's Audience; "" means refused
+		wantErr string
+	}{
+		{testAudience, testAudience, ""},
+		{other, other, ""},
+		{[]string{"https://unrelated.example", other}, other, ""},
+		{[]string{other, testAudience}, testAudience, ""}, // Audience first
+		{"https://unrelated.example/mcp", "", "different audience"},
+	}
+	for _, tt := range tests {
+		c := iss.Standard(testAudience, "user-1", "agent-1", "kanban.read")
+		c["aud"] = tt.aud
+		p, err := v.Verify(t.Context(), iss.Mint(t, c))
+		if tt.want == "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("aud %v: %v, want a refusal mentioning %q", tt.aud, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || p.Audience != tt.want {
+			t.Errorf("aud %v: principal %+v, %v; want Audience %s", tt.aud, p, err, tt.want)
+		}
+	}
+	if n := strings.Count(log.String(), "audience mismatch"); n != 1 {
+		t.Errorf("the log has %d audience mismatches, want 1 (the refused token only):\n%s", n, log.String())
+	}
+	// A client ID equal to any accepted audience marks an ID token.
+	c := iss.Standard(other, "user-1", other, "kanban.read")
+	if _, err := v.Verify(t.Context(), iss.Mint(t, c)); err == nil {
+		t.Error("a token whose client is one of the audiences (an ID token?) was accepted")
 	}
 }

@@ -189,7 +189,7 @@ func TestCIMDFullFlow(t *testing.T) {
 		}
 		principal := e.verifyAccess(t, tok.AccessToken)
 		wantP := &auth.Principal{Issuer: e.issuer, Subject: e.alice.Subject, ClientID: clientID,
-			Scopes: auth.Scopes{"kanban.write", "kanban.read"}, GrantID: grantOf(t, tok.AccessToken)}
+			Scopes: auth.Scopes{"kanban.write", "kanban.read"}, GrantID: grantOf(t, tok.AccessToken), Audience: e.resource}
 		if diff := cmp.Diff(wantP, principal, cmpopts.IgnoreFields(auth.Principal{}, "TokenID", "ExpiresAt")); diff != "" {
 			t.Errorf("principal (-want +got):\n%s", diff)
 		}

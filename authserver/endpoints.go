@@ -455,26 +455,22 @@ func cimdLimitFailure(ce *CIMDError) *failure {
 }
 
 // verifier returns a verifier of our own access tokens, for any resource
-// we issue them for: issuer and audience exactly as minted, keys read from
-// the key table. Building one is cheap (no goroutine, no fetch:
-// VerifierConfig.Keys is set), so each request that needs it builds its
-// own and the Server keeps no state for it.
+// we issue them for: issuer exactly as minted, the audience any of our
+// resources, keys read from the key table. Building one is cheap (no
+// goroutine, no fetch: VerifierConfig.Keys is set), so each request that
+// needs it builds its own and the Server keeps no state for it.
 func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
-	v := &ownTokens{}
-	for _, resource := range s.resources() {
-		one, err := auth.NewVerifier(ctx, auth.VerifierConfig{
-			Issuer:   s.opts.Issuer,
-			Audience: resource,
-			Keys:     tableKeys{keys: s.opts.Keys},
-			Logger:   s.log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
-		}
-		v.resources = append(v.resources, resource)
-		v.verifiers = append(v.verifiers, one)
+	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+		Issuer:         s.opts.Issuer,
+		Audience:       s.opts.Resource,
+		ExtraAudiences: s.opts.ExtraResources,
+		Keys:           tableKeys{keys: s.opts.Keys},
+		Logger:         s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
 	}
-	return v, nil
+	return &ownTokens{v: v}, nil
 }
 
 // errKeysUnreadable is a failure to read our own published keys: the
@@ -482,31 +478,20 @@ func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
 var errKeysUnreadable = errors.New("read the published signing keys")
 
 // ownTokens verifies access tokens we issued for any of our resources.
-type ownTokens struct {
-	resources []string
-	verifiers []*auth.Verifier
-}
+type ownTokens struct{ v *auth.Verifier }
 
-// Verify is auth.TokenVerifier: the first resource whose verifier accepts
-// the token, else the refusal for our own resource.
+// Verify is auth.TokenVerifier.
 func (o *ownTokens) Verify(ctx context.Context, raw string) (*auth.Principal, error) {
-	p, _, err := o.VerifyFor(ctx, raw)
-	return p, err
+	return o.v.Verify(ctx, raw)
 }
 
 // VerifyFor is Verify that also says which resource the token is for.
 func (o *ownTokens) VerifyFor(ctx context.Context, raw string) (*auth.Principal, string, error) {
-	var first error
-	for i, v := range o.verifiers {
-		p, err := v.Verify(ctx, raw)
-		if err == nil {
-			return p, o.resources[i], nil
-		}
-		if first == nil {
-			first = err
-		}
+	p, err := o.v.Verify(ctx, raw)
+	if err != nil {
+		return nil, "", err
 	}
-	return nil, "", first
+	return p, p.Audience, nil
 }
 
 // resources are the protected resources we issue tokens for, ours first.

@@ -95,7 +95,7 @@ func TestTokenCodeExchange(t *testing.T) {
 				t.Fatalf("ListGrants = %v, %v; want one grant", grants, err)
 			}
 			p := e.verifyAccess(t, tok.AccessToken)
-			want := &auth.Principal{Issuer: e.issuer, Subject: e.alice.Subject, ClientID: c.ID, Scopes: tc.wantScopes, GrantID: grants[0].ID}
+			want := &auth.Principal{Issuer: e.issuer, Subject: e.alice.Subject, ClientID: c.ID, Scopes: tc.wantScopes, GrantID: grants[0].ID, Audience: e.resource}
 			if diff := cmp.Diff(want, p, cmpopts.IgnoreFields(auth.Principal{}, "TokenID", "ExpiresAt")); diff != "" {
 				t.Errorf("principal (-want +got):\n%s", diff)
 			}

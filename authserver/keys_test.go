@@ -322,6 +322,7 @@ func TestKeysSignVerifies(t *testing.T) {
 				ClientID:  "client-1",
 				Scopes:    auth.Scopes{"kanban.read"},
 				TokenID:   "jti-user-1",
+				Audience:  testAudience,
 				ExpiresAt: p.ExpiresAt, // real time; checked by the verifier
 			}
 			if diff := cmp.Diff(want, p); diff != "" {

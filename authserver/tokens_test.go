@@ -156,6 +156,7 @@ func TestMintAccessToken(t *testing.T) {
 				Scopes:    auth.Scopes{"kanban.write", "kanban.read", "openid"},
 				TokenID:   jti,
 				GrantID:   g.ID,
+				Audience:  gtResource,
 				ExpiresAt: exp,
 			}
 			if diff := cmp.Diff(wantP, p); diff != "" {

@@ -17,6 +17,16 @@ const (
 	Quota    Code = "quota"     // a configured limit would be exceeded
 )
 
+// ErrUnavailable marks an infrastructure failure that says the database
+// cannot be reached or cannot serve right now (no connection, a server
+// shutting down or out of connections, a standby), as opposed to a broken
+// statement or a bug: find it with errors.Is and answer "try again later"
+// (HTTP 503 with Retry-After). It is not a Code: it is no mistake of the
+// caller, and ErrorCode and OutcomeOf treat it as any infrastructure
+// failure. A write that failed with it may or may not have committed when
+// the connection broke during COMMIT.
+var ErrUnavailable = errors.New("the database is unavailable")
+
 // Error is the one domain error type: a mistake the caller made, with a
 // message written for the person or model that made it. Anything that is
 // not an *Error (found with errors.As) is an infrastructure failure.
@@ -61,4 +71,23 @@ func OutcomeOf(err error) Outcome {
 	default:
 		return OutcomeError
 	}
+}
+
+// BoardNotVisible is the one error for a board the viewer may not read,
+// whether it is missing or someone else's private board: the two must be
+// indistinguishable, in every backend alike.
+func BoardNotVisible(id string) error {
+	return Errorf(NotFound, "board %s was not found", id)
+}
+
+// BoardNotOwned is the one error for a board the actor may not change:
+// missing, or someone else's (public or private).
+func BoardNotOwned(id string) error {
+	return Errorf(NotFound, "board %s was not found among your boards", id)
+}
+
+// CardNotOwned is the one error for a card the actor may not change:
+// missing, or on someone else's board.
+func CardNotOwned(id string) error {
+	return Errorf(NotFound, "card %s was not found on your boards", id)
 }

@@ -3,8 +3,16 @@
 //
 // The package knows boards, columns, cards and the activity trail, and
 // nothing of tokens or HTTP: callers identify themselves with an Actor, which
-// is plain data. The SQLite implementation lives in store/sqlite; a
-// PostgreSQL one can follow without touching tools/.
+// is plain data. The implementations live in store/sqlite and
+// store/postgres; store/storetest holds the contract tests that every
+// implementation passes.
+//
+// What the implementations share apart from SQL lives here, once: the
+// checks of a call's input before any query (validate.go, Check… in
+// writes.go and search.go), what a write makes of what it read and the
+// Change it reports (writes.go), how a search matches a card (search.go),
+// previews (preview.go), page cursors (cursor.go) and the encoding of
+// times (time.go).
 package store
 
 import (
@@ -93,6 +101,13 @@ type Actor struct {
 
 // Anonymous reports whether a is nobody in particular.
 func (a Actor) Anonymous() bool { return a.Subject == "" }
+
+// Is reports whether a is the signed-in person (issuer, subject), such as
+// a board's owner as a backend stored it. The anonymous Actor is nobody,
+// so it owns nothing even where an owner's subject were empty.
+func (a Actor) Is(issuer, subject string) bool {
+	return !a.Anonymous() && a.Issuer == issuer && a.Subject == subject
+}
 
 // Call is the context of a write: who makes it and through which tool. It is
 // what the activity row of the write records.

@@ -33,6 +33,36 @@ type Quotas struct {
 // DefaultQuotas returns the quotas used when none are configured.
 func DefaultQuotas() Quotas { return Quotas{BoardsPerUser: 100, CardsPerBoard: 1000} }
 
+// OrDefaults returns q with each field that is not positive taken from
+// DefaultQuotas(), as every backend's options promise.
+func (q Quotas) OrDefaults() Quotas {
+	if q.BoardsPerUser <= 0 {
+		q.BoardsPerUser = DefaultQuotas().BoardsPerUser
+	}
+	if q.CardsPerBoard <= 0 {
+		q.CardsPerBoard = DefaultQuotas().CardsPerBoard
+	}
+	return q
+}
+
+// CheckBoards refuses one more board to an owner who already has owned,
+// counted where no other write can add one meanwhile.
+func (q Quotas) CheckBoards(owned int) error {
+	if owned >= q.BoardsPerUser {
+		return Errorf(Quota, "you already have %d boards, the most allowed; delete one with delete_board first", owned)
+	}
+	return nil
+}
+
+// CheckCards refuses one more card on board boardID, which already holds
+// onBoard, counted where no other write can add one meanwhile.
+func (q Quotas) CheckCards(boardID string, onBoard int) error {
+	if onBoard >= q.CardsPerBoard {
+		return Errorf(Quota, "board %s already has %d cards, the most allowed; delete some with delete_card first", boardID, onBoard)
+	}
+	return nil
+}
+
 // ID prefixes. IDs are random and never sequential, so they reveal nothing
 // about how many boards or cards exist.
 const (

@@ -148,6 +148,7 @@ func TestValidators(t *testing.T) {
 		{"title in Hebrew", ValidateTitle("title", "\u05E9\u05DC\u05D5\u05DD"), ""},
 		{"description with line breaks and tabs", ValidateDescription("a\n\tb\r\n"), ""},
 		{"description with a bell", ValidateDescription("a\ab"), Invalid},
+		{"description invalid UTF-8", ValidateDescription("a\xffb"), Invalid},
 		{"description too long", ValidateDescription(strings.Repeat("x", MaxDescriptionLen+1)), Invalid},
 		{"id ok", ValidateID("card_id", CardPrefix, "c_abc"), ""},
 		{"id missing", ValidateID("card_id", CardPrefix, ""), Invalid},
@@ -218,7 +219,7 @@ func TestNormalizeLabels(t *testing.T) {
 			t.Errorf("%s: labels (-want +got):\n%s", tt.name, diff)
 		}
 	}
-	for _, bad := range [][]string{{""}, {strings.Repeat("x", MaxLabelLen+1)}, {"a\tb"}, strings.Split("a b c d e f g h i j k", " ")} {
+	for _, bad := range [][]string{{""}, {strings.Repeat("x", MaxLabelLen+1)}, {"a\tb"}, {"a\xffb"}, strings.Split("a b c d e f g h i j k", " ")} {
 		if _, err := NormalizeLabels(bad); ErrorCode(err) != Invalid {
 			t.Errorf("NormalizeLabels(%q) = %v, want an Invalid error", bad, err)
 		}
@@ -237,6 +238,7 @@ func TestNameKey(t *testing.T) {
 		{"\u2764\uFE0F", "\u2764"},
 		{"\U0001F469\u200D\U0001F4BB", "\U0001F469\U0001F4BB"},
 		{"a \u200D b", "a b"},
+		{"CAF\u00C9\u3000", "caf\u00E9 "}, // white space at the end folds to one space too
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, NameKey(tt.in)); diff != "" {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -18,7 +17,7 @@ func insertActivity(ctx context.Context, tx *txn, a store.Activity) error {
 	const insert = `INSERT INTO activity
 		(at, tool, outcome, actor_iss, actor_sub, client_id, board_id, ids, summary, owner_iss, owner_sub)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	_, err = tx.ExecContext(ctx, insert, nanos(a.At), a.Tool, string(a.Outcome),
+	_, err = tx.ExecContext(ctx, insert, store.UnixNanos(a.At), a.Tool, string(a.Outcome),
 		a.Actor.Issuer, a.Actor.Subject, a.Actor.ClientID, a.BoardID, ids, a.Summary,
 		a.BoardOwner.Issuer, a.BoardOwner.Subject)
 	return err
@@ -29,17 +28,9 @@ func insertActivity(ctx context.Context, tx *txn, a store.Activity) error {
 // Filtering by board needs no existence check: rows of a board the viewer
 // never touched nor owned are filtered out anyway, so nothing leaks.
 func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID string, page store.Page) (store.ActivityList, error) {
-	if boardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
-			return store.ActivityList{}, err
-		}
-	}
-	limit, before, ok, err := pageArgs(cursorActivity, page)
+	limit, before, err := store.CheckActivityQuery(boardID, page)
 	if err != nil {
 		return store.ActivityList{}, err
-	}
-	if !ok {
-		before = cursor{Key: math.MaxInt64}
 	}
 	list := store.ActivityList{Activity: []store.Activity{}}
 	if viewer.Anonymous() {
@@ -79,7 +70,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 				&a.BoardID, &ids, &a.Summary, &a.BoardOwner.Issuer, &a.BoardOwner.Subject); err != nil {
 				return err
 			}
-			a.At, a.Outcome = timeOf(at), store.Outcome(outcome)
+			a.At, a.Outcome = store.TimeOfNanos(at), store.Outcome(outcome)
 			if a.IDs, err = decodeJSONList(ids); err != nil {
 				return err
 			}
@@ -90,11 +81,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 	if err != nil {
 		return store.ActivityList{}, err
 	}
-	if len(list.Activity) > limit {
-		list.Activity = list.Activity[:limit]
-		list.NextCursor = encodeCursor(cursorActivity, cursor{Key: list.Activity[limit-1].ID})
-	}
-	return list, nil
+	return store.ActivityPage(list.Activity, limit), nil
 }
 
 // RecordActivity inserts rows in one transaction; a row without a time
@@ -126,7 +113,7 @@ func (s *Store) RecordActivity(ctx context.Context, rows []store.Activity) error
 
 // PruneActivity deletes the activity rows recorded before cutoff.
 func (s *Store) PruneActivity(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM activity WHERE at < ?`, nanos(cutoff))
+	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM activity WHERE at < ?`, store.UnixNanos(cutoff))
 	if err != nil {
 		return 0, fmt.Errorf("prune activity: %w", err)
 	}

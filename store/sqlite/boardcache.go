@@ -80,7 +80,7 @@ func (c *boardCache) get(id string, viewer store.Actor) (b *store.Board, ok, vis
 		return nil, false, false
 	}
 	e := el.Value.(*cachedBoard)
-	owned := owns(viewer, e.ownerIss, e.ownerSub)
+	owned := viewer.Is(e.ownerIss, e.ownerSub)
 	if e.board.Visibility != store.Public && !owned {
 		return nil, true, false
 	}

@@ -2,211 +2,22 @@ package sqlite
 
 import (
 	"fmt"
-	"sync"
+	"strings"
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
-
-// TestBoardCacheReadsYourWrites reads a board (so that it is cached), makes
-// one kind of change, and reads it again: every write must show at once.
-func TestBoardCacheReadsYourWrites(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(t *testing.T, e *env, b *store.Board, card *store.Card)
-		check  func(t *testing.T, got *store.Board, card *store.Card)
-	}{
-		{"add card", func(t *testing.T, e *env, b *store.Board, _ *store.Card) {
-			if _, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "new"}); err != nil {
-				t.Fatal(err)
-			}
-		}, func(t *testing.T, got *store.Board, _ *store.Card) {
-			if n := len(got.Columns[2].Cards); n != 1 {
-				t.Errorf("third column has %d cards, want the new one", n)
-			}
-		}},
-		{"update card", func(t *testing.T, e *env, _ *store.Board, card *store.Card) {
-			d := "changed"
-			if _, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
-				t.Fatal(err)
-			}
-		}, func(t *testing.T, got *store.Board, _ *store.Card) {
-			if d := got.Columns[0].Cards[0].Description; d != "changed" {
-				t.Errorf("description %q, want the update", d)
-			}
-		}},
-		{"move card", func(t *testing.T, e *env, b *store.Board, card *store.Card) {
-			if _, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), card.ID, b.Columns[1].ID, nil); err != nil {
-				t.Fatal(err)
-			}
-		}, func(t *testing.T, got *store.Board, card *store.Card) {
-			if len(got.Columns[1].Cards) != 1 || got.Columns[1].Cards[0].ID != card.ID {
-				t.Errorf("the card did not move to the second column: %+v", got.Columns)
-			}
-		}},
-		{"delete card", func(t *testing.T, e *env, _ *store.Board, card *store.Card) {
-			if _, err := e.s.DeleteCard(t.Context(), call(alice, "delete_card"), card.ID); err != nil {
-				t.Fatal(err)
-			}
-		}, func(t *testing.T, got *store.Board, _ *store.Card) {
-			if n := len(got.Columns[0].Cards); n != 0 {
-				t.Errorf("first column still has %d cards", n)
-			}
-		}},
-		{"share", func(t *testing.T, e *env, b *store.Board, _ *store.Card) {
-			if _, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
-				t.Fatal(err)
-			}
-		}, func(t *testing.T, got *store.Board, _ *store.Card) {
-			if got.Visibility != store.Public {
-				t.Errorf("visibility %q, want public", got.Visibility)
-			}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Options{})
-			b, card := boardWithCard(t, e)
-			if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
-				t.Fatal(err)
-			}
-			tt.change(t, e, b, card)
-			got, err := e.s.GetBoard(t.Context(), alice, b.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tt.check(t, got, card)
-		})
-	}
-
-	t.Run("delete board", func(t *testing.T) {
-		e := newEnv(t, Options{})
-		b, _ := boardWithCard(t, e)
-		if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.s.DeleteBoard(t.Context(), call(alice, "delete_board"), b.ID); err != nil {
-			t.Fatal(err)
-		}
-		_, err := e.s.GetBoard(t.Context(), alice, b.ID)
-		wantCode(t, err, store.NotFound)
-	})
-}
-
-// TestBoardCacheVisibility: a cached board is shown only to whom the SQL
-// would show it, with Owned computed for each viewer.
-func TestBoardCacheVisibility(t *testing.T) {
-	e := newEnv(t, Options{})
-	b, _ := boardWithCard(t, e)
-	got, err := e.s.GetBoard(t.Context(), alice, b.ID) // cached now
-	if err != nil || !got.Owned {
-		t.Fatalf("owner's read: %v, owned %v", err, got != nil && got.Owned)
-	}
-	for _, viewer := range []store.Actor{anon, bob, mallory} {
-		_, err := e.s.GetBoard(t.Context(), viewer, b.ID)
-		wantCode(t, err, store.NotFound)
-	}
-	if _, err := e.s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil { // cached again, public
-		t.Fatal(err)
-	}
-	for _, viewer := range []store.Actor{anon, bob, mallory} {
-		got, err := e.s.GetBoard(t.Context(), viewer, b.ID)
-		if err != nil || got.Owned {
-			t.Errorf("viewer %+v of the public board: %v, owned %v", viewer, err, got != nil && got.Owned)
-		}
-	}
-}
-
-// TestBoardCacheHandsOutCopies: what a caller does to a board it got does
-// not change what the next caller gets.
-func TestBoardCacheHandsOutCopies(t *testing.T) {
-	e := newEnv(t, Options{})
-	b, _ := boardWithCard(t, e)
-	for range 2 { // the first read fills the cache, the second comes from it
-		got, err := e.s.GetBoard(t.Context(), alice, b.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got.Title = "scribbled"
-		got.Columns[0].Name = "scribbled"
-		got.Columns[0].Cards[0].Title = "scribbled"
-		got.Columns[0].Cards[0].Labels[0] = "scribbled"
-	}
-	got, err := e.s.GetBoard(t.Context(), alice, b.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Title == "scribbled" || got.Columns[0].Name == "scribbled" || got.Columns[0].Cards[0].Title == "scribbled" || got.Columns[0].Cards[0].Labels[0] == "scribbled" {
-		t.Fatalf("a caller's change reached the cache: %+v", got)
-	}
-}
-
-// TestBoardCacheUnderConcurrentWrites races readers against a writer. The
-// writer changes a card's description again and again; after each change
-// is acknowledged, a read must show it or a later one, and at the end the
-// board must show the last — a stale board stored by a racing reader would
-// survive and fail this.
-func TestBoardCacheUnderConcurrentWrites(t *testing.T) {
-	e := newEnv(t, Options{})
-	b, card := boardWithCard(t, e)
-	const writes = 200
-	var acknowledged sync.Map // i → true once write i returned
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	for range 4 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	for i := 1; i <= writes; i++ {
-		d := fmt.Sprintf("v%04d", i)
-		if _, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &d}); err != nil {
-			t.Fatal(err)
-		}
-		acknowledged.Store(i, true)
-		got, err := e.s.GetBoard(t.Context(), alice, b.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen := got.Columns[0].Cards[0].Description; seen < d {
-			t.Fatalf("after write %d was acknowledged, a read shows %q", i, seen)
-		}
-	}
-	close(stop)
-	readers.Wait()
-	got, err := e.s.GetBoard(t.Context(), alice, b.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := fmt.Sprintf("v%04d", writes); got.Columns[0].Cards[0].Description != want {
-		t.Fatalf("final read shows %q, want %q", got.Columns[0].Cards[0].Description, want)
-	}
-}
 
 // boardWithCard makes alice a private board with one labelled card in its
 // first column.
 func boardWithCard(t *testing.T, e *env) (*store.Board, *store.Card) {
 	t.Helper()
-	b, err := e.s.CreateBoard(t.Context(), call(alice, "create_board"), "Cached", nil)
+	b, err := e.s.CreateBoard(t.Context(), storetest.Call(alice, "create_board"), "Cached", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	card, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card", Labels: []string{"x"}})
+	card, err := e.s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "card", Labels: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,12 +106,28 @@ func TestBoardCacheIsBoundedByBytes(t *testing.T) {
 	checkUsage(t, 0)
 }
 
+// TestBoardCacheHoldsPreviews: the cache keeps a board as GetBoard returns
+// it, with previews of long descriptions, so that a cached board costs
+// little however long its descriptions are. (That GetBoard returns
+// previews, cached or not, is in the contract suite.)
+func TestBoardCacheHoldsPreviews(t *testing.T) {
+	e := newEnv(t, Options{})
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
+	long := strings.Repeat("long words ", store.MaxDescriptionLen/len("long words "))
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "short"})
+	storetest.MustGet(t, e.s, alice, b.ID) // cached now
+	if n, bytes := e.s.boards.usage(); n != 1 || bytes > 4<<10 {
+		t.Errorf("the cache holds %d boards in %d bytes; want the two-card board of previews, in far less than its %d-byte description", n, bytes, len(long))
+	}
+}
+
 // TestBoardCacheOff: a negative budget caches nothing, and reads still work.
 func TestBoardCacheOff(t *testing.T) {
 	e := newEnv(t, Options{BoardCacheBytes: -1})
-	b, _ := boardWithCard(t, e)
+	b, _ := storetest.BoardWithCard(t, e.s, alice)
 	for range 2 {
-		if got := e.mustGet(t, alice, b.ID); len(got.Columns[0].Cards) != 1 {
+		if got := storetest.MustGet(t, e.s, alice, b.ID); len(got.Columns[0].Cards) != 1 {
 			t.Fatalf("board %+v, want its card", got)
 		}
 	}

@@ -5,14 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
-	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
-
-// defaultColumns are the columns of a board created without any.
-func defaultColumns() []string { return []string{"To do", "Doing", "Done"} }
 
 // boardRow is a board as stored, without its columns.
 type boardRow struct {
@@ -26,19 +21,6 @@ type boardRow struct {
 	UpdatedAt  int64
 }
 
-// errBoardNotVisible is the one error for a board the viewer may not read,
-// whether it is missing or someone else's private board: the two must be
-// indistinguishable.
-func errBoardNotVisible(id string) error {
-	return store.Errorf(store.NotFound, "board %s was not found", id)
-}
-
-// errBoardNotOwned is the one error for a board the actor may not change:
-// missing, or someone else's (public or private).
-func errBoardNotOwned(id string) error {
-	return store.Errorf(store.NotFound, "board %s was not found among your boards", id)
-}
-
 // visibleBoard loads a board that viewer may read.
 func visibleBoard(ctx context.Context, tx *txn, viewer store.Actor, id string) (boardRow, error) {
 	const query = `SELECT id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at
@@ -48,7 +30,7 @@ func visibleBoard(ctx context.Context, tx *txn, viewer store.Actor, id string) (
 	err := tx.QueryRowContext(ctx, query, id, viewer.Issuer, viewer.Subject).Scan(
 		&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return boardRow{}, errBoardNotVisible(id)
+		return boardRow{}, store.BoardNotVisible(id)
 	}
 	if err != nil {
 		return boardRow{}, fmt.Errorf("load board: %w", err)
@@ -66,7 +48,7 @@ func ownedBoard(ctx context.Context, tx *txn, actor store.Actor, id string) (boa
 	err := tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan(
 		&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return boardRow{}, errBoardNotOwned(id)
+		return boardRow{}, store.BoardNotOwned(id)
 	}
 	if err != nil {
 		return boardRow{}, fmt.Errorf("load board: %w", err)
@@ -91,8 +73,8 @@ func scanBoardSummary(scan func(...any) error, viewer store.Actor) (store.BoardS
 	if err := scan(&s.ID, &iss, &sub, &s.Title, &s.Visibility, &s.Version, &created, &updated, &columnCount, &cards); err != nil {
 		return store.BoardSummary{}, err
 	}
-	s.Owned = owns(viewer, iss, sub)
-	s.CreatedAt, s.UpdatedAt = timeOf(created), timeOf(updated)
+	s.Owned = viewer.Is(iss, sub)
+	s.CreatedAt, s.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	s.ColumnCount, s.CardCount = columnCount, cards
 	return s, nil
 }
@@ -111,12 +93,9 @@ func loadBoardSummary(ctx context.Context, tx *txn, viewer store.Actor, id strin
 // ListBoards lists the public boards and, for a signed-in viewer, its own,
 // oldest first by (created_at, id).
 func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.Page) (store.BoardList, error) {
-	limit, after, ok, err := pageArgs(cursorBoards, page)
+	limit, after, err := store.PageArgs(store.BoardCursor, page)
 	if err != nil {
 		return store.BoardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 	// Each branch of the UNION walks one index in order and stops after
 	// limit+1 rows, so a page costs O(limit) whatever the number of boards.
@@ -156,12 +135,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 	if err != nil {
 		return store.BoardList{}, err
 	}
-	if len(list.Boards) > limit {
-		list.Boards = list.Boards[:limit]
-		last := list.Boards[limit-1]
-		list.NextCursor = encodeCursor(cursorBoards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.BoardPage(list.Boards, limit), nil
 }
 
 // GetBoard returns a board the viewer may read with its columns and cards
@@ -172,7 +146,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	}
 	if b, cached, visible := s.boards.get(boardID, viewer); cached {
 		if !visible {
-			return nil, errBoardNotVisible(boardID)
+			return nil, store.BoardNotVisible(boardID)
 		}
 		return b, nil
 	}
@@ -210,10 +184,10 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 				ID:         b.ID,
 				Title:      b.Title,
 				Visibility: b.Visibility,
-				Owned:      owns(viewer, b.OwnerIss, b.OwnerSub),
+				Owned:      viewer.Is(b.OwnerIss, b.OwnerSub),
 				Version:    b.Version,
-				CreatedAt:  timeOf(b.CreatedAt),
-				UpdatedAt:  timeOf(b.UpdatedAt),
+				CreatedAt:  store.TimeOfNanos(b.CreatedAt),
+				UpdatedAt:  store.TimeOfNanos(b.UpdatedAt),
 				Columns:    []store.Column{},
 			}
 			ownerIss, ownerSub = b.OwnerIss, b.OwnerSub
@@ -232,7 +206,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 			ID: cardID.String, BoardID: b.ID, ColumnID: col.ID, ColumnName: col.Name,
 			Title:    title.String,
 			Position: int(position.Int64), Version: version.Int64,
-			CreatedAt: timeOf(created.Int64), UpdatedAt: timeOf(updated.Int64),
+			CreatedAt: store.TimeOfNanos(created.Int64), UpdatedAt: store.TimeOfNanos(updated.Int64),
 		}
 		card.Description, card.DescriptionTruncated = store.PreviewDescription(description.String)
 		if card.Labels, err = decodeJSONList(labels.String); err != nil {
@@ -244,7 +218,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 		return nil, fmt.Errorf("get board: %w", err)
 	}
 	if board == nil {
-		return nil, errBoardNotVisible(boardID)
+		return nil, store.BoardNotVisible(boardID)
 	}
 	s.boards.put(board, ownerIss, ownerSub, gen)
 	return board, nil
@@ -267,75 +241,37 @@ const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibil
 // CreateBoard creates a private board owned by c.Actor with the given
 // columns, or "To do", "Doing", "Done" when none are given.
 func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, columns []string) (*store.Board, error) {
-	if err := store.ValidateTitle("board title", title); err != nil {
+	title, names, err := store.CheckNewBoard(c.Actor, title, columns)
+	if err != nil {
 		return nil, err
-	}
-	title = strings.TrimSpace(title)
-	if len(columns) == 0 {
-		columns = defaultColumns()
-	}
-	if len(columns) > store.MaxColumns {
-		return nil, store.Errorf(store.Invalid, "a board can have at most %d columns; got %d", store.MaxColumns, len(columns))
-	}
-	names := make([]string, len(columns))
-	seen := make(map[string]bool, len(columns))
-	for i, name := range columns {
-		if err := store.ValidateTitle("column name", name); err != nil {
-			return nil, err
-		}
-		name = strings.TrimSpace(name)
-		key := store.NameKey(name)
-		if seen[key] {
-			return nil, store.Errorf(store.Invalid, "column name %q is given twice (names that differ only in case, width or spacing count as the same); column names on a board must differ", name)
-		}
-		seen[key] = true
-		names[i] = name
-	}
-	if c.Actor.Anonymous() {
-		// Tools never write anonymously, and there is no board to be "not
-		// found" here: this is a bug in the caller, not a domain error.
-		return nil, errors.New("create board: an anonymous caller cannot own boards")
 	}
 
 	var board *store.Board
-	err := s.write(ctx, "create board", c, func(tx *txn, now int64) (store.Change, error) {
+	err = s.write(ctx, "create board", c, func(tx *txn, now int64) (store.Change, error) {
 		const countQuery = `SELECT count(*) FROM boards WHERE owner_iss = ? AND owner_sub = ?`
 		var owned int
 		if err := tx.QueryRowContext(ctx, countQuery, c.Actor.Issuer, c.Actor.Subject).Scan(&owned); err != nil {
 			return store.Change{}, fmt.Errorf("count boards: %w", err)
 		}
-		if owned >= s.quotas.BoardsPerUser {
-			return store.Change{}, store.Errorf(store.Quota,
-				"you already have %d boards, the most allowed; delete one with delete_board first", owned)
+		if err := s.quotas.CheckBoards(owned); err != nil {
+			return store.Change{}, err
 		}
 
-		board = &store.Board{
-			ID:         store.NewID(store.BoardPrefix),
-			Title:      title,
-			Visibility: store.Private,
-			Owned:      true,
-			Version:    1,
-			CreatedAt:  timeOf(now),
-			UpdatedAt:  timeOf(now),
-			Columns:    make([]store.Column, len(names)),
-		}
+		var change store.Change
+		board, change = store.CreatedBoard(title, names, store.TimeOfNanos(now))
 		const insertBoard = `INSERT INTO boards (id, owner_iss, owner_sub, title, visibility, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 		if _, err := tx.ExecContext(ctx, insertBoard, board.ID, c.Actor.Issuer, c.Actor.Subject,
 			board.Title, board.Visibility, board.Version, now, now); err != nil {
 			return store.Change{}, fmt.Errorf("insert board: %w", err)
 		}
-		ids := []string{board.ID}
 		const insertColumn = `INSERT INTO columns (id, board_id, name, position) VALUES (?, ?, ?, ?)`
-		for i, name := range names {
-			col := store.Column{ID: store.NewID(store.ColumnPrefix), Name: name, Position: i, Cards: []store.Card{}}
+		for _, col := range board.Columns {
 			if _, err := tx.ExecContext(ctx, insertColumn, col.ID, board.ID, col.Name, col.Position); err != nil {
 				return store.Change{}, fmt.Errorf("insert column: %w", err)
 			}
-			board.Columns[i] = col
-			ids = append(ids, col.ID)
 		}
-		return store.Change{BoardID: board.ID, IDs: ids, Board: board.Title, Columns: len(names)}, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -346,11 +282,8 @@ func (s *Store) CreateBoard(ctx context.Context, c store.Call, title string, col
 // ShareBoard sets the visibility of a board the actor owns and bumps its
 // version.
 func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v store.Visibility) (*store.BoardSummary, error) {
-	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
+	if err := store.CheckShareBoard(boardID, v); err != nil {
 		return nil, err
-	}
-	if v != store.Private && v != store.Public {
-		return nil, store.Errorf(store.Invalid, "visibility must be %q or %q; got %q", store.Private, store.Public, v)
 	}
 	var summary store.BoardSummary
 	err := s.write(ctx, "share board", c, func(tx *txn, now int64) (store.Change, error) {
@@ -358,12 +291,8 @@ func (s *Store) ShareBoard(ctx context.Context, c store.Call, boardID string, v 
 		if err != nil {
 			return store.Change{}, err
 		}
-		change := store.Change{BoardID: boardID, IDs: []string{boardID}, Board: b.Title, Visibility: v}
-		// Sharing a board the way it already is changes nothing, not even
-		// the version (share_board is idempotent).
-		if store.Visibility(b.Visibility) == v {
-			change.Unchanged = true
-		} else {
+		change := store.SharedBoard(boardID, b.Title, b.Visibility, v)
+		if !change.Unchanged {
 			const update = `UPDATE boards SET visibility = ?, version = version + 1, updated_at = ? WHERE id = ?`
 			if _, err := tx.ExecContext(ctx, update, v, now, boardID); err != nil {
 				return store.Change{}, fmt.Errorf("update board: %w", err)
@@ -399,9 +328,7 @@ func (s *Store) DeleteBoard(ctx context.Context, c store.Call, boardID string) (
 		if _, err := tx.ExecContext(ctx, `DELETE FROM boards WHERE id = ?`, boardID); err != nil {
 			return store.Change{}, fmt.Errorf("delete board: %w", err)
 		}
-		// Only the board's ID: listing every card of a big board would make
-		// one enormous row, and the cards went with the board anyway.
-		return store.Change{BoardID: boardID, IDs: []string{boardID}, Board: summary.Title, Cards: summary.CardCount}, nil
+		return store.DeletedBoard(summary), nil
 	})
 	if err != nil {
 		return nil, err

@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -35,14 +31,8 @@ func scanCard(scan func(...any) error, extra ...any) (store.Card, error) {
 	if card.Labels, err = decodeJSONList(labels); err != nil {
 		return store.Card{}, err
 	}
-	card.CreatedAt, card.UpdatedAt = timeOf(created), timeOf(updated)
+	card.CreatedAt, card.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
 	return card, nil
-}
-
-// errCardNotOwned is the one error for a card the actor may not change:
-// missing, or on someone else's board.
-func errCardNotOwned(id string) error {
-	return store.Errorf(store.NotFound, "card %s was not found on your boards", id)
 }
 
 // ownedCard loads a card on a board that actor owns, with the board's
@@ -56,7 +46,7 @@ func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (stor
 	var boardTitle string
 	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan, &boardTitle)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Card{}, "", errCardNotOwned(id)
+		return store.Card{}, "", store.CardNotOwned(id)
 	}
 	if err != nil {
 		return store.Card{}, "", fmt.Errorf("load card: %w", err)
@@ -89,7 +79,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		if err != nil {
 			return err
 		}
-		view.Card, view.Owned = card, owns(viewer, ownerIss, ownerSub)
+		view.Card, view.Owned = card, viewer.Is(ownerIss, ownerSub)
 		return nil
 	})
 	if err != nil {
@@ -135,23 +125,11 @@ func touchBoard(ctx context.Context, tx *txn, boardID string, now int64) error {
 
 // AddCard appends a card to the end of a column of a board the actor owns.
 func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
-	if err := store.ValidateID("board", store.BoardPrefix, in.BoardID); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateID("column", store.ColumnPrefix, in.ColumnID); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateTitle("card title", in.Title); err != nil {
-		return nil, err
-	}
-	if err := store.ValidateDescription(in.Description); err != nil {
-		return nil, err
-	}
-	labels, err := store.NormalizeLabels(in.Labels)
+	in, err := store.CheckNewCard(in)
 	if err != nil {
 		return nil, err
 	}
-	labelsJSON, err := encodeJSONList(labels)
+	labelsJSON, err := encodeJSONList(in.Labels)
 	if err != nil {
 		return nil, fmt.Errorf("add card: %w", err)
 	}
@@ -170,28 +148,16 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		if err := tx.QueryRowContext(ctx, `SELECT card_count FROM boards WHERE id = ?`, in.BoardID).Scan(&onBoard); err != nil {
 			return store.Change{}, fmt.Errorf("count cards on board: %w", err)
 		}
-		if onBoard >= s.quotas.CardsPerBoard {
-			return store.Change{}, store.Errorf(store.Quota,
-				"board %s already has %d cards, the most allowed; delete some with delete_card first", in.BoardID, onBoard)
+		if err := s.quotas.CheckCards(in.BoardID, onBoard); err != nil {
+			return store.Change{}, err
 		}
 		position, err := countColumnCards(ctx, tx, in.ColumnID)
 		if err != nil {
 			return store.Change{}, err
 		}
 
-		card = &store.Card{
-			ID:          store.NewID(store.CardPrefix),
-			BoardID:     in.BoardID,
-			ColumnID:    in.ColumnID,
-			ColumnName:  columnName,
-			Title:       strings.TrimSpace(in.Title),
-			Description: in.Description,
-			Labels:      labels,
-			Position:    position,
-			Version:     1,
-			CreatedAt:   timeOf(now),
-			UpdatedAt:   timeOf(now),
-		}
+		var change store.Change
+		card, change = store.AddedCard(in, b.Title, columnName, position, store.TimeOfNanos(now))
 		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 		if _, err := tx.ExecContext(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
@@ -201,11 +167,7 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		if err := touchBoard(ctx, tx, in.BoardID, now); err != nil {
 			return store.Change{}, err
 		}
-		return store.Change{
-			BoardID: in.BoardID,
-			IDs:     []string{in.BoardID, in.ColumnID, card.ID},
-			Board:   b.Title, Card: card.Title, Column: columnName,
-		}, nil
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
@@ -216,86 +178,31 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 // UpdateCard changes the title, description and labels that in sets, on a
 // card on a board the actor owns, and bumps the card's version.
 func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdate) (*store.Card, error) {
-	if err := store.ValidateID("card", store.CardPrefix, in.CardID); err != nil {
+	in, err := store.CheckCardUpdate(in)
+	if err != nil {
 		return nil, err
-	}
-	if in.Title == nil && in.Description == nil && in.Labels == nil {
-		return nil, store.Errorf(store.Invalid, "nothing to update: give title, description or labels")
-	}
-	var title string
-	if in.Title != nil {
-		if err := store.ValidateTitle("card title", *in.Title); err != nil {
-			return nil, err
-		}
-		title = strings.TrimSpace(*in.Title)
-	}
-	if in.Description != nil {
-		if err := store.ValidateDescription(*in.Description); err != nil {
-			return nil, err
-		}
-	}
-	var labels []string
-	if in.Labels != nil {
-		var err error
-		if labels, err = store.NormalizeLabels(*in.Labels); err != nil {
-			return nil, err
-		}
 	}
 
 	var card store.Card
-	err := s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Change, error) {
-		var err error
-		if card, _, err = ownedCard(ctx, tx, c.Actor, in.CardID); err != nil {
+	err = s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Change, error) {
+		read, _, err := ownedCard(ctx, tx, c.Actor, in.CardID)
+		if err != nil {
 			return store.Change{}, err
 		}
-		if in.ExpectedVersion != nil && *in.ExpectedVersion != card.Version {
-			return store.Change{}, store.Errorf(store.Conflict,
-				"card %s is at version %d, not %d: someone changed it since you read it; read it again with get_board and retry",
-				in.CardID, card.Version, *in.ExpectedVersion)
-		}
-		// Only fields whose value really changes count, so that repeating
-		// an update changes nothing (update_card is idempotent): no version
-		// bump that would break another client's expected_version.
-		oldTitle := card.Title
-		var changed []string // field names, for the summary
-		if in.Title != nil && title != card.Title {
-			card.Title = title
-			changed = append(changed, "title")
-		}
-		if in.Description != nil && *in.Description != card.Description {
-			// Boards and searches show a preview; written back, it would
-			// silently drop the rest of the description.
-			if preview, cut := store.PreviewDescription(card.Description); cut && *in.Description == preview {
-				return store.Change{}, store.Errorf(store.Invalid,
-					"description is the cut preview that get_board and search_cards show, not the whole description; read it with get_card and change that")
-			}
-			card.Description = *in.Description
-			changed = append(changed, "description")
-		}
-		if in.Labels != nil && !slices.Equal(labels, card.Labels) {
-			card.Labels = labels
-			changed = append(changed, "labels")
-		}
-		change := store.Change{BoardID: card.BoardID, IDs: []string{card.BoardID, card.ColumnID, card.ID}, Card: card.Title, Fields: changed}
-		if len(changed) == 0 {
-			change.Unchanged = true
-			return change, nil
+		var change store.Change
+		if card, change, err = store.UpdatedCard(read, in, store.TimeOfNanos(now)); err != nil || change.Unchanged {
+			return change, err
 		}
 		labelsJSON, err := encodeJSONList(card.Labels)
 		if err != nil {
 			return store.Change{}, err
 		}
-		card.Version++
-		card.UpdatedAt = timeOf(now)
 		const update = `UPDATE cards SET title = ?, description = ?, labels = ?, version = ?, updated_at = ? WHERE id = ?`
 		if _, err := tx.ExecContext(ctx, update, card.Title, card.Description, labelsJSON, card.Version, now, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("update card: %w", err)
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
 			return store.Change{}, err
-		}
-		if card.Title != oldTitle {
-			change.FormerCard = oldTitle
 		}
 		return change, nil
 	})
@@ -308,14 +215,8 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 // MoveCard moves a card to a 0-based position in a column of its board,
 // keeping positions dense in both columns.
 func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID string, position *int) (*store.CardMove, error) {
-	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+	if err := store.CheckCardMove(cardID, columnID, position); err != nil {
 		return nil, err
-	}
-	if err := store.ValidateID("column", store.ColumnPrefix, columnID); err != nil {
-		return nil, err
-	}
-	if position != nil && *position < 0 {
-		return nil, store.Errorf(store.Invalid, "position must be 0 or more; got %d", *position)
 	}
 
 	var move store.CardMove
@@ -332,27 +233,11 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if err != nil {
 			return store.Change{}, err
 		}
-		from, to := card.Position, n // to: the end of the target column
-		if columnID == card.ColumnID {
-			to = n - 1 // the card itself is one of the n
+		var change store.Change
+		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
+			return change, nil
 		}
-		if position != nil && *position < to {
-			to = *position
-		}
-		move = store.CardMove{
-			FromColumnID:   card.ColumnID,
-			FromColumnName: card.ColumnName,
-			FromPosition:   from,
-		}
-		ids := []string{card.BoardID, card.ID, card.ColumnID}
-		if columnID != card.ColumnID {
-			ids = append(ids, columnID)
-		}
-
-		if columnID == card.ColumnID && to == from {
-			move.Card = card
-			return store.Change{BoardID: card.BoardID, IDs: ids, Unchanged: true, Card: card.Title, Column: toName, From: from, To: to}, nil
-		}
+		from, to := move.FromPosition, move.Card.Position
 
 		// Close the gap and open the new slot. The moving card is never in
 		// the shifted ranges, so it is updated on its own afterwards.
@@ -381,21 +266,13 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 				return store.Change{}, fmt.Errorf("shift cards: %w", err)
 			}
 		}
-		card.ColumnID, card.ColumnName, card.Position = columnID, toName, to
-		card.Version++
-		card.UpdatedAt = timeOf(now)
+		moved := move.Card
 		const update = `UPDATE cards SET column_id = ?, position = ?, version = ?, updated_at = ? WHERE id = ?`
-		if _, err := tx.ExecContext(ctx, update, card.ColumnID, card.Position, card.Version, now, card.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID); err != nil {
 			return store.Change{}, fmt.Errorf("move card: %w", err)
 		}
-		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
+		if err := touchBoard(ctx, tx, moved.BoardID, now); err != nil {
 			return store.Change{}, err
-		}
-		move.Card, move.Moved = card, true
-
-		change := store.Change{BoardID: card.BoardID, IDs: ids, Card: card.Title, Column: toName, From: from, To: to}
-		if columnID != move.FromColumnID {
-			change.FromColumn = move.FromColumnName
 		}
 		return change, nil
 	})
@@ -411,7 +288,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
 		return nil, err
 	}
-	var deleted store.DeletedCard
+	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Change, error) {
 		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
@@ -427,61 +304,29 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
 			return store.Change{}, err
 		}
-		deleted = store.DeletedCard{
-			CardID:     card.ID,
-			BoardID:    card.BoardID,
-			ColumnID:   card.ColumnID,
-			Title:      card.Title,
-			ColumnName: card.ColumnName,
-		}
-		return store.Change{
-			BoardID: card.BoardID,
-			IDs:     []string{card.BoardID, card.ColumnID, card.ID},
-			Card:    card.Title, Column: card.ColumnName,
-		}, nil
+		var change store.Change
+		deleted, change = store.RemovedCard(card)
+		return change, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &deleted, nil
+	return deleted, nil
 }
 
 // SearchCards finds cards whose title, description or labels contain
-// q.Query, case-insensitively, oldest first by (created_at, id), each with
-// a preview of its description.
+// in.Query, case-insensitively, oldest first by (created_at, id), each
+// with a preview of its description.
 //
-// The text is matched in Go, not in SQL: SQLite's lower() and LIKE fold
-// ASCII letters only, and LIKE would need its wildcards escaped. SQL
-// narrows the scan to the searchable cards in keyset order; the loop stops
-// once it has one match more than the page holds.
-func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.CardQuery) (store.CardList, error) {
-	query := strings.TrimSpace(q.Query)
-	label := strings.TrimSpace(q.Label)
-	switch {
-	case !utf8.ValidString(query):
-		return store.CardList{}, store.Errorf(store.Invalid, "query must be valid UTF-8 text")
-	case utf8.RuneCountInString(query) > store.MaxQueryLen:
-		return store.CardList{}, store.Errorf(store.Invalid, "query is %d characters long; the limit is %d",
-			utf8.RuneCountInString(query), store.MaxQueryLen)
-	case query == "" && q.BoardID == "" && q.ColumnID == "" && label == "":
-		return store.CardList{}, store.Errorf(store.Invalid, "give a query, or filter by board_id, column_id or label")
-	}
-	if q.BoardID != "" {
-		if err := store.ValidateID("board", store.BoardPrefix, q.BoardID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	if q.ColumnID != "" {
-		if err := store.ValidateID("column", store.ColumnPrefix, q.ColumnID); err != nil {
-			return store.CardList{}, err
-		}
-	}
-	limit, after, ok, err := pageArgs(cursorCards, q.Page)
+// The text is matched in Go (store.CardSearch), not in SQL: SQLite's
+// lower() and LIKE fold ASCII letters only, and LIKE would need its
+// wildcards escaped. SQL narrows the scan to the searchable cards in
+// keyset order; the loop stops once it has one match more than the page
+// holds.
+func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, in store.CardQuery) (store.CardList, error) {
+	q, err := store.CheckCardQuery(in)
 	if err != nil {
 		return store.CardList{}, err
-	}
-	if !ok {
-		after = cursor{Key: math.MinInt64}
 	}
 
 	list := store.CardList{Cards: []store.Card{}}
@@ -504,18 +349,13 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			AND (k.created_at > ?4 OR (k.created_at = ?4 AND k.id > ?5))
 		ORDER BY k.created_at, k.id`
 
-	lowered := strings.ToLower(query)
-	labelKey := ""
-	if label != "" {
-		labelKey = store.NameKey(label)
-	}
 	err = s.read(ctx, "search cards", func(tx *txn) error {
-		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, after.Key, after.ID}
+		sqlQuery, args := onOwnBoards, []any{viewer.Issuer, viewer.Subject, q.ColumnID, q.After.Key, q.After.ID}
 		if q.BoardID != "" {
 			if _, err := visibleBoard(ctx, tx, viewer, q.BoardID); err != nil {
 				return err
 			}
-			sqlQuery, args = onBoard, []any{q.BoardID, q.ColumnID, after.Key, after.ID}
+			sqlQuery, args = onBoard, []any{q.BoardID, q.ColumnID, q.After.Key, q.After.ID}
 		}
 		if q.ColumnID != "" {
 			if err := searchableColumn(ctx, tx, viewer, q.ColumnID, q.BoardID); err != nil {
@@ -532,14 +372,14 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 			if err != nil {
 				return err
 			}
-			if !cardMatches(card, lowered, labelKey) {
+			if !q.MatchesLabel(card) || !q.MatchesText(card) {
 				continue
 			}
 			// Matched on the whole text; a page of results keeps only
 			// previews, as a board does.
 			card.Description, card.DescriptionTruncated = store.PreviewDescription(card.Description)
 			list.Cards = append(list.Cards, card)
-			if len(list.Cards) > limit {
+			if len(list.Cards) > q.Limit {
 				break
 			}
 		}
@@ -548,12 +388,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, q store.Car
 	if err != nil {
 		return store.CardList{}, err
 	}
-	if len(list.Cards) > limit {
-		list.Cards = list.Cards[:limit]
-		last := list.Cards[limit-1]
-		list.NextCursor = encodeCursor(cursorCards, cursor{Key: last.CreatedAt.UnixNano(), ID: last.ID})
-	}
-	return list, nil
+	return store.CardPage(list.Cards, q.Limit), nil
 }
 
 // searchableColumn checks that column columnID is on board boardID, or on
@@ -574,20 +409,4 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
 	}
 	return nil
-}
-
-// cardMatches reports whether card has a label with the store.NameKey
-// labelKey (when it is set: the key labels dedupe by, so the filter finds
-// the label however it was spelled) and contains lowered, an already
-// lower-cased query, in its title, description or a label (when lowered
-// is set).
-func cardMatches(card store.Card, lowered, labelKey string) bool {
-	if labelKey != "" && !slices.ContainsFunc(card.Labels, func(l string) bool { return store.NameKey(l) == labelKey }) {
-		return false
-	}
-	if lowered == "" {
-		return true
-	}
-	contains := func(s string) bool { return strings.Contains(strings.ToLower(s), lowered) }
-	return contains(card.Title) || contains(card.Description) || slices.ContainsFunc(card.Labels, contains)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 // TestCardCountMigration starts from a database made before boards had a
@@ -60,7 +61,7 @@ func TestCardCountMigration(t *testing.T) {
 	}
 	count("backfilled", "b_old", 2)
 
-	added, err := s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: "b_old", ColumnID: "col_old", Title: "three"})
+	added, err := s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: "b_old", ColumnID: "col_old", Title: "three"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +69,14 @@ func TestCardCountMigration(t *testing.T) {
 		t.Errorf("added card at position %d, want 2 (after the two old ones)", added.Position)
 	}
 	count("after an add", "b_old", 3)
-	if _, err := s.DeleteCard(t.Context(), call(alice, "delete_card"), "c_1"); err != nil {
+	if _, err := s.DeleteCard(t.Context(), storetest.Call(alice, "delete_card"), "c_1"); err != nil {
 		t.Fatal(err)
 	}
 	count("after a delete", "b_old", 2)
 
 	// Deleting a board removes its cards through the cascade, which fires the
 	// trigger on a board that is going away: that must not fail.
-	if _, err := s.DeleteBoard(t.Context(), call(alice, "delete_board"), "b_old"); err != nil {
+	if _, err := s.DeleteBoard(t.Context(), storetest.Call(alice, "delete_board"), "b_old"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -13,9 +13,9 @@
 //     exact. Times returned by the store are in UTC and carry no monotonic
 //     reading, so a value returned by a write equals the one a later read
 //     returns.
-//   - Cursors are opaque: base64url of a kind letter and the sort key of the
-//     last item of the page (created_at and ID for boards and cards, the row
-//     ID for activity). A cursor of one list is not valid for another.
+//   - Cursors are store's (store.EncodeCursor), the same in every backend:
+//     the sort key of the last item of the page (created_at and ID for
+//     boards and cards, the row ID for activity).
 //   - A board's Version counts changes to the board row itself (today only
 //     ShareBoard). Card changes bump the card's own Version and the board's
 //     UpdatedAt, not the board's Version: cards carry their own optimistic
@@ -30,14 +30,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
@@ -95,13 +91,7 @@ func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 	if err := db.Migrate(ctx, component, migrations); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, quotas: opts.Quotas, now: opts.Now}
-	if s.quotas.BoardsPerUser <= 0 {
-		s.quotas.BoardsPerUser = store.DefaultQuotas().BoardsPerUser
-	}
-	if s.quotas.CardsPerBoard <= 0 {
-		s.quotas.CardsPerBoard = store.DefaultQuotas().CardsPerBoard
-	}
+	s := &Store{db: db, quotas: opts.Quotas.OrDefaults(), now: opts.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -159,20 +149,14 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	tx := &txn{Tx: sqlTx, stmts: s.writeStmts}
 
 	now := s.now()
-	change, err := fn(tx, nanos(now))
+	change, err := fn(tx, store.UnixNanos(now))
 	if err != nil {
 		if store.ErrorCode(err) != "" {
 			return err
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	a := store.Activity{BoardID: change.BoardID, IDs: change.IDs, Summary: c.Describe(change)}
-	a.At = now
-	a.Tool = c.Tool
-	a.Outcome = store.OutcomeOK
-	a.Actor = c.Actor
-	// Writes touch only the actor's own boards, so the owner is the actor.
-	a.BoardOwner = store.Actor{Issuer: c.Actor.Issuer, Subject: c.Actor.Subject}
+	a := c.Activity(change, now)
 	if err := insertActivity(ctx, tx, a); err != nil {
 		return fmt.Errorf("%s: record activity: %w", op, err)
 	}
@@ -204,27 +188,6 @@ func (s *Store) read(ctx context.Context, op string, fn func(tx *txn) error) err
 	return nil
 }
 
-// nanos turns t into unix nanoseconds, clamping times outside the years
-// 1678–2262 (where UnixNano is undefined) to the extremes, so that such a
-// time still compares the right way.
-func nanos(t time.Time) int64 {
-	switch {
-	case t.Before(time.Unix(0, math.MinInt64)):
-		return math.MinInt64
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
-}
-
-// timeOf turns stored unix nanoseconds into a time.Time.
-func timeOf(ns int64) time.Time { return time.Unix(0, ns).UTC() }
-
-// owns reports whether viewer is the owner (iss, sub).
-func owns(viewer store.Actor, iss, sub string) bool {
-	return !viewer.Anonymous() && viewer.Issuer == iss && viewer.Subject == sub
-}
-
 // encodeJSONList stores a string list as a JSON array, never "null".
 func encodeJSONList(list []string) (string, error) {
 	if list == nil {
@@ -251,68 +214,4 @@ func decodeJSONList(s string) ([]string, error) {
 		list = []string{}
 	}
 	return list, nil
-}
-
-// Cursor kinds: a cursor of one list is rejected by another.
-const (
-	cursorBoards   = 'b'
-	cursorCards    = 'c'
-	cursorActivity = 'a'
-)
-
-// cursor is the sort key of the last item of a page: created_at and ID for
-// boards and cards, the row ID (in Key, with ID empty) for activity.
-type cursor struct {
-	Key int64
-	ID  string
-}
-
-// errBadCursor is returned for any cursor that does not decode.
-func errBadCursor() error {
-	return store.Errorf(store.Invalid, "cursor is not valid; pass the next_cursor from the previous page unchanged")
-}
-
-// encodeCursor makes the opaque cursor of a list of the given kind.
-func encodeCursor(kind byte, c cursor) string {
-	raw := fmt.Appendf(nil, "%c%d.%s", kind, c.Key, c.ID)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-// decodeCursor reads a cursor made by encodeCursor for the same kind. ok is
-// false for an empty cursor (the first page).
-func decodeCursor(kind byte, s string) (c cursor, ok bool, err error) {
-	if s == "" {
-		return cursor{}, false, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) < 2 || raw[0] != kind {
-		return cursor{}, false, errBadCursor()
-	}
-	key, id, found := strings.Cut(string(raw[1:]), ".")
-	if !found {
-		return cursor{}, false, errBadCursor()
-	}
-	c.Key, err = strconv.ParseInt(key, 10, 64)
-	if err != nil {
-		return cursor{}, false, errBadCursor()
-	}
-	c.ID = id
-	if (kind == cursorActivity) != (id == "") {
-		return cursor{}, false, errBadCursor()
-	}
-	return c, true, nil
-}
-
-// pageArgs validates a page request before any SQL runs: it returns the
-// limit and the decoded cursor (ok false on the first page).
-func pageArgs(kind byte, p store.Page) (limit int, c cursor, ok bool, err error) {
-	limit, err = store.PageLimit(p.Limit)
-	if err != nil {
-		return 0, cursor{}, false, err
-	}
-	c, ok, err = decodeCursor(kind, p.Cursor)
-	if err != nil {
-		return 0, cursor{}, false, err
-	}
-	return limit, c, ok, nil
 }

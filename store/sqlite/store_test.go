@@ -1,68 +1,44 @@
 package sqlite
 
 import (
-	"encoding/base64"
-	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/storetest"
 )
 
 func TestNewDefaults(t *testing.T) {
 	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 5}})
 	want := store.Quotas{BoardsPerUser: store.DefaultQuotas().BoardsPerUser, CardsPerBoard: 5}
-	diff(t, "quotas", want, e.s.quotas)
+	storetest.Diff(t, "quotas", want, e.s.quotas)
 
 	path := filepath.Join(t.TempDir(), "defaults.db")
 	s, _ := openStore(t, path, Options{})
 	defer s.Close()
-	diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
+	storetest.Diff(t, "default quotas", store.DefaultQuotas(), s.quotas)
 	if s.now == nil {
 		t.Error("Now not defaulted")
 	}
-	// The real clock works end to end.
-	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Now", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(b.CreatedAt); d < 0 || d > time.Minute {
-		t.Errorf("CreatedAt %v is not now", b.CreatedAt)
-	}
-}
-
-func TestPingAndClose(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ping.db")
-	s, _ := openStore(t, path, Options{})
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatalf("Ping: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping after Close succeeded")
-	}
+	storetest.WantRealClock(t, s, alice)
 }
 
 func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "durable.db")
-	opts := Options{Now: newClock(time.Millisecond).Now}
+	opts := Options{}
 
 	s, _ := openStore(t, path, opts)
-	b, err := s.CreateBoard(t.Context(), call(alice, "create_board"), "Durable", []string{"Only"})
+	b, err := s.CreateBoard(t.Context(), storetest.Call(alice, "create_board"), "Durable", []string{"Only"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID,
+	if _, err := s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID,
 		Title: "Survivor", Labels: []string{"keep"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ShareBoard(t.Context(), call(alice, "share_board"), b.ID, store.Public); err != nil {
+	if _, err := s.ShareBoard(t.Context(), storetest.Call(alice, "share_board"), b.ID, store.Public); err != nil {
 		t.Fatal(err)
 	}
 	wantBoard, err := s.GetBoard(t.Context(), alice, b.ID)
@@ -97,66 +73,25 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotBoard.Owned = true // read anonymously, to show it is public
-	diff(t, "board", wantBoard, gotBoard)
+	storetest.Diff(t, "board", wantBoard, gotBoard)
 	gotActivity, err := s.ListActivity(t.Context(), alice, "", store.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "activity", wantActivity, gotActivity)
-}
-
-func TestConcurrentAddCard(t *testing.T) {
-	e := newEnv(t, Options{Now: time.Now})
-	b := e.mustBoard(t, alice, "Busy")
-	const n = 32
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{
-				BoardID: b.ID, ColumnID: b.Columns[i%2].ID, Title: fmt.Sprint("card ", i),
-			})
-		})
-		// Readers run beside the writers and must not fail either.
-		wg.Go(func() {
-			<-start
-			if _, err := e.s.GetBoard(t.Context(), alice, b.ID); err != nil {
-				t.Errorf("GetBoard: %v", err)
-			}
-			if _, err := e.s.ListBoards(t.Context(), alice, store.Page{}); err != nil {
-				t.Errorf("ListBoards: %v", err)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("AddCard %d: %v", i, err)
-		}
-	}
-	got := e.mustGet(t, alice, b.ID)
-	if c0, c1 := len(got.Columns[0].Cards), len(got.Columns[1].Cards); c0+c1 != n {
-		t.Errorf("%d + %d cards, want %d", c0, c1, n)
-	}
-	e.checkDense(t, b.ID)
-	if rows := e.count(t, `SELECT count(*) FROM activity WHERE tool = 'add_card'`); rows != n {
-		t.Errorf("%d add_card activity rows, want %d", rows, n)
-	}
+	storetest.Diff(t, "activity", wantActivity, gotActivity)
 }
 
 // TestInfraErrors checks that failures that are not the caller's fault come
 // back wrapped, never as domain errors, and that a write failing half-way
-// changes nothing.
+// changes nothing. (That a closed store fails every call so is in the
+// contract suite.)
 func TestInfraErrors(t *testing.T) {
 	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
-	before := e.mustGet(t, alice, b.ID)
-	c := call(alice, "tool")
+	b := storetest.MustBoard(t, e.s, alice, "Launch")
+	card := storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "B"})
+	before := storetest.MustGet(t, e.s, alice, b.ID)
+	c := storetest.Call(alice, "tool")
 
 	// Each trigger breaks one statement that a write runs after its checks.
 	for _, tt := range []struct {
@@ -174,7 +109,7 @@ func TestInfraErrors(t *testing.T) {
 			return err
 		}},
 		{`BEFORE UPDATE OF title ON cards`, func() error {
-			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
+			_, err := e.s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: new("x")})
 			return err
 		}},
 		{`BEFORE UPDATE OF column_id ON cards`, func() error {
@@ -203,76 +138,14 @@ func TestInfraErrors(t *testing.T) {
 				}
 			}()
 			err := tt.write()
-			wantInfraError(t, err)
+			storetest.WantInfraError(t, err)
 			if !strings.Contains(err.Error(), "disk on fire") {
 				t.Errorf("error %q lost its cause", err)
 			}
-			diff(t, "board", before, e.mustGet(t, alice, b.ID))
+			storetest.Diff(t, "board", before, storetest.MustGet(t, e.s, alice, b.ID))
 			if n := e.count(t, `SELECT count(*) FROM boards`); n != 1 {
 				t.Errorf("%d boards, want 1", n)
 			}
 		})
-	}
-
-	t.Run("closed database", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "closed.db")
-		s, _ := openStore(t, path, Options{})
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		errs := map[string]error{}
-		_, errs["ListBoards"] = s.ListBoards(t.Context(), alice, store.Page{})
-		_, errs["GetBoard"] = s.GetBoard(t.Context(), alice, b.ID)
-		_, errs["SearchCards"] = s.SearchCards(t.Context(), alice, store.CardQuery{Query: "x"})
-		_, errs["ListActivity"] = s.ListActivity(t.Context(), alice, "", store.Page{})
-		_, errs["CreateBoard"] = s.CreateBoard(t.Context(), c, "x", nil)
-		_, errs["AddCard"] = s.AddCard(t.Context(), c, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "x"})
-		_, errs["UpdateCard"] = s.UpdateCard(t.Context(), c, store.CardUpdate{CardID: card.ID, Title: ptr("x")})
-		_, errs["MoveCard"] = s.MoveCard(t.Context(), c, card.ID, b.Columns[0].ID, nil)
-		_, errs["DeleteCard"] = s.DeleteCard(t.Context(), c, card.ID)
-		_, errs["ShareBoard"] = s.ShareBoard(t.Context(), c, b.ID, store.Public)
-		_, errs["DeleteBoard"] = s.DeleteBoard(t.Context(), c, b.ID)
-		errs["RecordActivity"] = s.RecordActivity(t.Context(), []store.Activity{{Tool: "x"}})
-		_, errs["PruneActivity"] = s.PruneActivity(t.Context(), time.Now())
-		for name, err := range errs {
-			t.Run(name, func(t *testing.T) { wantInfraError(t, err) })
-		}
-	})
-}
-
-func TestCursor(t *testing.T) {
-	for _, c := range []struct {
-		kind byte
-		c    cursor
-	}{
-		{cursorBoards, cursor{Key: 1772355600123456789, ID: "b_abc"}},
-		{cursorCards, cursor{Key: -5, ID: "c_x.y"}}, // a dot in the ID survives
-		{cursorActivity, cursor{Key: 42}},
-	} {
-		s := encodeCursor(c.kind, c.c)
-		got, ok, err := decodeCursor(c.kind, s)
-		if err != nil || !ok {
-			t.Fatalf("decodeCursor(%q): %v, %v", s, ok, err)
-		}
-		diff(t, "cursor", c.c, got)
-	}
-	if _, ok, err := decodeCursor(cursorBoards, ""); ok || err != nil {
-		t.Errorf("empty cursor: ok %v, err %v; want the first page", ok, err)
-	}
-	for _, bad := range []struct {
-		kind byte
-		raw  string
-	}{
-		{cursorBoards, "b"},
-		{cursorBoards, "b12"},                       // no ID
-		{cursorBoards, "b12."},                      // empty ID
-		{cursorBoards, "bx.b_1"},                    // key not a number
-		{cursorBoards, "c12.c_1"},                   // a cards cursor
-		{cursorBoards, "b99999999999999999999.b_1"}, // key overflows
-		{cursorActivity, "a12.x"},                   // activity cursors have no ID
-		{cursorActivity, "a."},
-	} {
-		_, _, err := decodeCursor(bad.kind, base64.RawURLEncoding.EncodeToString([]byte(bad.raw)))
-		wantCode(t, err, store.Invalid)
 	}
 }

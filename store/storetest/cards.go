@@ -1,22 +1,21 @@
-package sqlite
+package storetest
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-func TestAddCard(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+func testAddCard(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
 	todo := b.Columns[0]
 
-	first, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{
+	first, err := e.s.AddCard(t.Context(), Call(alice, "add_card"), store.NewCard{
 		BoardID: b.ID, ColumnID: todo.ID, Title: "  Fix login  ", Description: "SSO breaks\n",
 		Labels: []string{" bug ", "Bug", "urgent"},
 	})
@@ -28,17 +27,17 @@ func TestAddCard(t *testing.T) {
 		Description: "SSO breaks\n", Labels: []string{"bug", "urgent"}, Position: 0, Version: 1,
 		CreatedAt: first.CreatedAt, UpdatedAt: first.CreatedAt,
 	}
-	diff(t, "card", want, *first)
+	Diff(t, "card", want, *first)
 	if !strings.HasPrefix(first.ID, store.CardPrefix) || !first.CreatedAt.After(b.CreatedAt) {
 		t.Errorf("card ID %q, created %v (board %v)", first.ID, first.CreatedAt, b.CreatedAt)
 	}
 
-	second := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Write copy"})
+	second := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: todo.ID, Title: "Write copy"})
 	if second.Position != 1 || second.Labels == nil || len(second.Labels) != 0 {
 		t.Errorf("second card: position %d, labels %#v; want 1 and an empty non-nil slice", second.Position, second.Labels)
 	}
-	read := e.mustGet(t, alice, b.ID)
-	diff(t, "cards read back", []store.Card{*first, *second}, read.Columns[0].Cards)
+	read := MustGet(t, e.s, alice, b.ID)
+	Diff(t, "cards read back", []store.Card{*first, *second}, read.Columns[0].Cards)
 	if !read.UpdatedAt.Equal(second.CreatedAt) {
 		t.Errorf("board UpdatedAt %v, want the last card's time %v", read.UpdatedAt, second.CreatedAt)
 	}
@@ -46,7 +45,7 @@ func TestAddCard(t *testing.T) {
 		t.Errorf("board version %d after adding cards, want 1 (cards do not bump it)", read.Version)
 	}
 
-	other := e.mustBoard(t, alice, "Other")
+	other := MustBoard(t, e.s, alice, "Other")
 	for _, tt := range []struct {
 		name string
 		in   store.NewCard
@@ -67,42 +66,42 @@ func TestAddCard(t *testing.T) {
 		{"column of another board", store.NewCard{BoardID: other.ID, ColumnID: todo.ID, Title: "x"}, store.NotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			rows := e.count(t, `SELECT count(*) FROM activity`)
-			_, err := e.s.AddCard(t.Context(), call(alice, "add_card"), tt.in)
-			wantCode(t, err, tt.code)
-			if n := e.count(t, `SELECT count(*) FROM cards`); n != 2 {
+			rows := len(e.allActivity(t))
+			_, err := e.s.AddCard(t.Context(), Call(alice, "add_card"), tt.in)
+			WantCode(t, err, tt.code)
+			if n := e.cardCount(t, alice); n != 2 {
 				t.Errorf("%d cards after a refused add, want 2", n)
 			}
-			if n := e.count(t, `SELECT count(*) FROM activity`); n != rows {
+			if n := len(e.allActivity(t)); n != rows {
 				t.Errorf("a refused add wrote %d activity rows", n-rows)
 			}
 		})
 	}
 }
 
-func TestAddCardQuota(t *testing.T) {
-	e := newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 2, CardsPerBoard: 3}})
-	b := e.mustBoard(t, alice, "Small")
-	other := e.mustBoard(t, alice, "Other")
+func testAddCardQuota(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{Quotas: store.Quotas{BoardsPerUser: 2, CardsPerBoard: 3}})
+	b := MustBoard(t, e.s, alice, "Small")
+	other := MustBoard(t, e.s, alice, "Other")
 	var cards []*store.Card
 	for i := range 3 {
-		cards = append(cards, e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i].ID, Title: fmt.Sprint(i)}))
+		cards = append(cards, MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i].ID, Title: fmt.Sprint(i)}))
 	}
-	_, err := e.s.AddCard(t.Context(), call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "one too many"})
-	wantCode(t, err, store.Quota)
+	_, err := e.s.AddCard(t.Context(), Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "one too many"})
+	WantCode(t, err, store.Quota)
 	if !strings.Contains(err.Error(), "delete_card") {
 		t.Errorf("quota message %q does not say how to get out of it", err)
 	}
 	// The quota is per board.
-	e.mustCard(t, alice, store.NewCard{BoardID: other.ID, ColumnID: other.Columns[0].ID, Title: "fine"})
+	MustCard(t, e.s, alice, store.NewCard{BoardID: other.ID, ColumnID: other.Columns[0].ID, Title: "fine"})
 	// Deleting a card makes room.
-	if _, err := e.s.DeleteCard(t.Context(), call(alice, "delete_card"), cards[0].ID); err != nil {
+	if _, err := e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), cards[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "room again"})
+	MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "room again"})
 }
 
-func TestUpdateCard(t *testing.T) {
+func testUpdateCard(t *testing.T, be backend) {
 	tests := []struct {
 		name    string
 		in      store.CardUpdate // CardID is filled in
@@ -111,44 +110,44 @@ func TestUpdateCard(t *testing.T) {
 	}{
 		{
 			name:    "title only",
-			in:      store.CardUpdate{Title: ptr("  Fix sign-in ")},
+			in:      store.CardUpdate{Title: new("  Fix sign-in ")},
 			want:    func(c *store.Card) { c.Title = "Fix sign-in" },
 			summary: "updated card 'Fix sign-in' (title), formerly 'Fix login'",
 		},
 		{
 			name:    "description and labels",
-			in:      store.CardUpdate{Description: ptr("new text"), Labels: ptr([]string{"p1", " P1 ", "ui"})},
+			in:      store.CardUpdate{Description: new("new text"), Labels: new([]string{"p1", " P1 ", "ui"})},
 			want:    func(c *store.Card) { c.Description, c.Labels = "new text", []string{"p1", "ui"} },
 			summary: "updated card 'Fix login' (description, labels)",
 		},
 		{
 			name:    "labels cleared",
-			in:      store.CardUpdate{Labels: ptr([]string{})},
+			in:      store.CardUpdate{Labels: new([]string{})},
 			want:    func(c *store.Card) { c.Labels = []string{} },
 			summary: "updated card 'Fix login' (labels)",
 		},
 		{
 			name:    "description cleared with the right version",
-			in:      store.CardUpdate{Description: ptr(""), ExpectedVersion: ptr(int64(1))},
+			in:      store.CardUpdate{Description: new(""), ExpectedVersion: new(int64(1))},
 			want:    func(c *store.Card) { c.Description = "" },
 			summary: "updated card 'Fix login' (description)",
 		},
 		{
 			name:    "title changed, labels the same",
-			in:      store.CardUpdate{Title: ptr("Fix SSO"), Labels: ptr([]string{"bug"})},
+			in:      store.CardUpdate{Title: new("Fix SSO"), Labels: new([]string{"bug"})},
 			want:    func(c *store.Card) { c.Title = "Fix SSO" },
 			summary: "updated card 'Fix SSO' (title), formerly 'Fix login'",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Options{})
-			b := e.mustBoard(t, alice, "Launch")
-			card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
+			e := be.newEnv(t, Options{})
+			b := MustBoard(t, e.s, alice, "Launch")
+			card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
 				Description: "SSO", Labels: []string{"bug"}})
 			in := tt.in
 			in.CardID = card.ID
-			got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), in)
+			got, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), in)
 			if err != nil {
 				t.Fatalf("UpdateCard: %v", err)
 			}
@@ -156,100 +155,93 @@ func TestUpdateCard(t *testing.T) {
 			tt.want(&want)
 			want.Version = 2
 			want.UpdatedAt = got.UpdatedAt
-			diff(t, "card", want, *got)
+			Diff(t, "card", want, *got)
 			if !got.UpdatedAt.After(card.UpdatedAt) {
 				t.Errorf("UpdatedAt %v not after %v", got.UpdatedAt, card.UpdatedAt)
 			}
-			read := e.mustGet(t, alice, b.ID)
-			diff(t, "card read back", []store.Card{*got}, read.Columns[1].Cards)
+			read := MustGet(t, e.s, alice, b.ID)
+			Diff(t, "card read back", []store.Card{*got}, read.Columns[1].Cards)
 			if !read.UpdatedAt.Equal(got.UpdatedAt) || read.Version != 1 {
 				t.Errorf("board UpdatedAt %v version %d, want %v and 1", read.UpdatedAt, read.Version, got.UpdatedAt)
 			}
-			if a := e.lastActivity(t); a.Summary != tt.summary {
+			if a := e.lastActivity(t, alice); a.Summary != tt.summary {
 				t.Errorf("summary %q, want %q", a.Summary, tt.summary)
 			}
 		})
 	}
 }
 
-// TestUpdateCardUnchanged: an update that changes nothing bumps neither the
+// testUpdateCardUnchanged: an update that changes nothing bumps neither the
 // card's version nor its time, so that repeating a call is harmless and
 // another client's expected_version stays valid. It is still recorded.
-func TestUpdateCardUnchanged(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
+func testUpdateCardUnchanged(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Fix login",
 		Description: "SSO", Labels: []string{"bug"}})
 	for _, in := range []store.CardUpdate{
-		{Title: ptr(" Fix login ")},
-		{Description: ptr("SSO"), Labels: ptr([]string{" bug "}), ExpectedVersion: ptr(int64(1))},
+		{Title: new(" Fix login ")},
+		{Description: new("SSO"), Labels: new([]string{" bug "}), ExpectedVersion: new(int64(1))},
 	} {
 		in.CardID = card.ID
-		got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), in)
+		got, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), in)
 		if err != nil {
 			t.Fatalf("UpdateCard: %v", err)
 		}
-		diff(t, "unchanged card", *card, *got)
-		diff(t, "card read back", []store.Card{*card}, e.mustGet(t, alice, b.ID).Columns[1].Cards)
-		if a := e.lastActivity(t); a.Summary != "card 'Fix login' already as requested; nothing changed" || a.Outcome != store.OutcomeOK {
+		Diff(t, "unchanged card", *card, *got)
+		Diff(t, "card read back", []store.Card{*card}, MustGet(t, e.s, alice, b.ID).Columns[1].Cards)
+		if a := e.lastActivity(t, alice); a.Summary != "card 'Fix login' already as requested; nothing changed" || a.Outcome != store.OutcomeOK {
 			t.Errorf("activity %q (%s), want the no-change summary with outcome ok", a.Summary, a.Outcome)
 		}
 	}
 }
 
-func TestUpdateCardErrors(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Fix login"})
+func testUpdateCardErrors(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Fix login"})
 	for _, tt := range []struct {
 		name string
 		in   store.CardUpdate
 		code store.Code
 	}{
 		{"nothing to update", store.CardUpdate{CardID: card.ID}, store.Invalid},
-		{"only a version", store.CardUpdate{CardID: card.ID, ExpectedVersion: ptr(int64(1))}, store.Invalid},
-		{"no card ID", store.CardUpdate{Title: ptr("x")}, store.Invalid},
-		{"board ID as card ID", store.CardUpdate{CardID: b.ID, Title: ptr("x")}, store.Invalid},
-		{"empty title", store.CardUpdate{CardID: card.ID, Title: ptr("")}, store.Invalid},
-		{"description too long", store.CardUpdate{CardID: card.ID, Description: ptr(strings.Repeat("d", store.MaxDescriptionLen+1))}, store.Invalid},
-		{"bad label", store.CardUpdate{CardID: card.ID, Labels: ptr([]string{" "})}, store.Invalid},
-		{"missing card", store.CardUpdate{CardID: missingCard, Title: ptr("x")}, store.NotFound},
-		{"stale version", store.CardUpdate{CardID: card.ID, Title: ptr("x"), ExpectedVersion: ptr(int64(0))}, store.Conflict},
-		{"future version", store.CardUpdate{CardID: card.ID, Title: ptr("x"), ExpectedVersion: ptr(int64(2))}, store.Conflict},
+		{"only a version", store.CardUpdate{CardID: card.ID, ExpectedVersion: new(int64(1))}, store.Invalid},
+		{"no card ID", store.CardUpdate{Title: new("x")}, store.Invalid},
+		{"board ID as card ID", store.CardUpdate{CardID: b.ID, Title: new("x")}, store.Invalid},
+		{"empty title", store.CardUpdate{CardID: card.ID, Title: new("")}, store.Invalid},
+		{"description too long", store.CardUpdate{CardID: card.ID, Description: new(strings.Repeat("d", store.MaxDescriptionLen+1))}, store.Invalid},
+		{"bad label", store.CardUpdate{CardID: card.ID, Labels: new([]string{" "})}, store.Invalid},
+		{"missing card", store.CardUpdate{CardID: missingCard, Title: new("x")}, store.NotFound},
+		{"stale version", store.CardUpdate{CardID: card.ID, Title: new("x"), ExpectedVersion: new(int64(0))}, store.Conflict},
+		{"future version", store.CardUpdate{CardID: card.ID, Title: new("x"), ExpectedVersion: new(int64(2))}, store.Conflict},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), tt.in)
-			wantCode(t, err, tt.code)
-			diff(t, "card", []store.Card{*card}, e.mustGet(t, alice, b.ID).Columns[0].Cards)
+			_, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), tt.in)
+			WantCode(t, err, tt.code)
+			Diff(t, "card", []store.Card{*card}, MustGet(t, e.s, alice, b.ID).Columns[0].Cards)
 		})
 	}
-	_, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"),
-		store.CardUpdate{CardID: card.ID, Title: ptr("x"), ExpectedVersion: ptr(int64(7))})
+	_, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"),
+		store.CardUpdate{CardID: card.ID, Title: new("x"), ExpectedVersion: new(int64(7))})
 	want := fmt.Sprintf("card %s is at version 1, not 7: someone changed it since you read it; read it again with get_board and retry", card.ID)
 	if err == nil || err.Error() != want {
 		t.Errorf("conflict message %q, want %q", err, want)
 	}
 }
 
-func TestUpdateCardConcurrentConflict(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Race")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Contended"})
+func testUpdateCardConcurrentConflict(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Race")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Contended"})
 
 	const n = 20
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{
-				CardID: card.ID, Title: ptr(fmt.Sprint("writer ", i)), ExpectedVersion: ptr(card.Version),
-			})
+	concurrently(n, func(i int) {
+		_, errs[i] = e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{
+			CardID: card.ID, Title: new(fmt.Sprint("writer ", i)), ExpectedVersion: new(card.Version),
 		})
-	}
-	close(start)
-	wg.Wait()
+	})
 
 	winner, conflicts := -1, 0
 	for i, err := range errs {
@@ -271,16 +263,16 @@ func TestUpdateCardConcurrentConflict(t *testing.T) {
 	if winner < 0 || conflicts != n-1 {
 		t.Fatalf("winner %d, %d conflicts; want one winner and %d conflicts", winner, conflicts, n-1)
 	}
-	got := e.mustGet(t, alice, b.ID).Columns[0].Cards[0]
+	got := MustGet(t, e.s, alice, b.ID).Columns[0].Cards[0]
 	if got.Version != 2 || got.Title != fmt.Sprint("writer ", winner) {
 		t.Errorf("card = %q v%d, want the winner's title at v2", got.Title, got.Version)
 	}
-	if n := e.count(t, `SELECT count(*) FROM activity WHERE tool = 'update_card'`); n != 1 {
+	if n := countTool(e.allActivity(t), "update_card"); n != 1 {
 		t.Errorf("%d update activity rows, want 1", n)
 	}
 }
 
-func TestMoveCard(t *testing.T) {
+func testMoveCard(t *testing.T, be backend) {
 	// The board starts as To do: A B C D, Doing: E F, Done: (empty).
 	type want struct {
 		columns [][]string
@@ -296,51 +288,51 @@ func TestMoveCard(t *testing.T) {
 		position *int
 		want     want
 	}{
-		{"up within a column", "C", 0, ptr(0), want{[][]string{{"C", "A", "B", "D"}, {"E", "F"}, {}}, true, "To do", 2,
+		{"up within a column", "C", 0, new(0), want{[][]string{{"C", "A", "B", "D"}, {"E", "F"}, {}}, true, "To do", 2,
 			"moved card 'C' in To do from position 2 to 0"}},
-		{"down within a column", "A", 0, ptr(2), want{[][]string{{"B", "C", "A", "D"}, {"E", "F"}, {}}, true, "To do", 0,
+		{"down within a column", "A", 0, new(2), want{[][]string{{"B", "C", "A", "D"}, {"E", "F"}, {}}, true, "To do", 0,
 			"moved card 'A' in To do from position 0 to 2"}},
 		{"to the end of its column", "B", 0, nil, want{[][]string{{"A", "C", "D", "B"}, {"E", "F"}, {}}, true, "To do", 1,
 			"moved card 'B' in To do from position 1 to 3"}},
-		{"past the end of its column is clamped", "A", 0, ptr(99), want{[][]string{{"B", "C", "D", "A"}, {"E", "F"}, {}}, true, "To do", 0,
+		{"past the end of its column is clamped", "A", 0, new(99), want{[][]string{{"B", "C", "D", "A"}, {"E", "F"}, {}}, true, "To do", 0,
 			"moved card 'A' in To do from position 0 to 3"}},
-		{"to the top of another column", "B", 1, ptr(0), want{[][]string{{"A", "C", "D"}, {"B", "E", "F"}, {}}, true, "To do", 1,
+		{"to the top of another column", "B", 1, new(0), want{[][]string{{"A", "C", "D"}, {"B", "E", "F"}, {}}, true, "To do", 1,
 			"moved card 'B' from To do to Doing"}},
-		{"into the middle of another column", "D", 1, ptr(1), want{[][]string{{"A", "B", "C"}, {"E", "D", "F"}, {}}, true, "To do", 3,
+		{"into the middle of another column", "D", 1, new(1), want{[][]string{{"A", "B", "C"}, {"E", "D", "F"}, {}}, true, "To do", 3,
 			"moved card 'D' from To do to Doing"}},
 		{"to the end of another column", "E", 0, nil, want{[][]string{{"A", "B", "C", "D", "E"}, {"F"}, {}}, true, "Doing", 0,
 			"moved card 'E' from Doing to To do"}},
-		{"past the end of another column is clamped", "A", 1, ptr(99), want{[][]string{{"B", "C", "D"}, {"E", "F", "A"}, {}}, true, "To do", 0,
+		{"past the end of another column is clamped", "A", 1, new(99), want{[][]string{{"B", "C", "D"}, {"E", "F", "A"}, {}}, true, "To do", 0,
 			"moved card 'A' from To do to Doing"}},
-		{"into an empty column", "F", 2, ptr(5), want{[][]string{{"A", "B", "C", "D"}, {"E"}, {"F"}}, true, "Doing", 1,
+		{"into an empty column", "F", 2, new(5), want{[][]string{{"A", "B", "C", "D"}, {"E"}, {"F"}}, true, "Doing", 1,
 			"moved card 'F' from Doing to Done"}},
-		{"to where it is", "C", 0, ptr(2), want{[][]string{{"A", "B", "C", "D"}, {"E", "F"}, {}}, false, "To do", 2,
+		{"to where it is", "C", 0, new(2), want{[][]string{{"A", "B", "C", "D"}, {"E", "F"}, {}}, false, "To do", 2,
 			"card 'C' already in To do at position 2"}},
 		{"last card to the end of its column", "F", 1, nil, want{[][]string{{"A", "B", "C", "D"}, {"E", "F"}, {}}, false, "Doing", 1,
 			"card 'F' already in Doing at position 1"}},
-		{"last card past the end of its column", "D", 0, ptr(10), want{[][]string{{"A", "B", "C", "D"}, {"E", "F"}, {}}, false, "To do", 3,
+		{"last card past the end of its column", "D", 0, new(10), want{[][]string{{"A", "B", "C", "D"}, {"E", "F"}, {}}, false, "To do", 3,
 			"card 'D' already in To do at position 3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, Options{})
-			b := e.mustBoard(t, alice, "Launch")
+			e := be.newEnv(t, Options{})
+			b := MustBoard(t, e.s, alice, "Launch")
 			cards := map[string]*store.Card{}
 			for i, col := range [][]string{{"A", "B", "C", "D"}, {"E", "F"}} {
 				for _, title := range col {
-					cards[title] = e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i].ID, Title: title})
+					cards[title] = MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[i].ID, Title: title})
 				}
 			}
 			card := cards[tt.card]
-			before := e.mustGet(t, alice, b.ID)
+			before := MustGet(t, e.s, alice, b.ID)
 
-			got, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), card.ID, b.Columns[tt.column].ID, tt.position)
+			got, err := e.s.MoveCard(t.Context(), Call(alice, "move_card"), card.ID, b.Columns[tt.column].ID, tt.position)
 			if err != nil {
 				t.Fatalf("MoveCard: %v", err)
 			}
-			after := e.mustGet(t, alice, b.ID)
-			diff(t, "columns", tt.want.columns, titlesByColumn(after))
-			e.checkDense(t, b.ID)
+			after := MustGet(t, e.s, alice, b.ID)
+			Diff(t, "columns", tt.want.columns, titlesByColumn(after))
+			checkDense(t, after)
 
 			if got.Moved != tt.want.moved || got.FromColumnName != tt.want.from || got.FromPosition != tt.want.fromPos ||
 				got.FromColumnID != card.ColumnID {
@@ -356,15 +348,15 @@ func TestMoveCard(t *testing.T) {
 					}
 				}
 			}
-			diff(t, "returned card", read, got.Card)
+			Diff(t, "returned card", read, got.Card)
 			if tt.want.moved {
 				if read.Version != 2 || !after.UpdatedAt.Equal(read.UpdatedAt) {
 					t.Errorf("moved card v%d updated %v, board updated %v; want v2 and equal times", read.Version, read.UpdatedAt, after.UpdatedAt)
 				}
 			} else {
-				diff(t, "board after a no-op move", before, after)
+				Diff(t, "board after a no-op move", before, after)
 			}
-			a := e.lastActivity(t)
+			a := e.lastActivity(t, alice)
 			if a.Summary != tt.want.summary || a.Tool != "move_card" {
 				t.Errorf("activity %q by %s, want %q", a.Summary, a.Tool, tt.want.summary)
 			}
@@ -372,11 +364,11 @@ func TestMoveCard(t *testing.T) {
 	}
 }
 
-func TestMoveCardErrors(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	other := e.mustBoard(t, alice, "Other")
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
+func testMoveCardErrors(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
+	other := MustBoard(t, e.s, alice, "Other")
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "A"})
 	for _, tt := range []struct {
 		name     string
 		card     string
@@ -384,7 +376,7 @@ func TestMoveCardErrors(t *testing.T) {
 		position *int
 		code     store.Code
 	}{
-		{"negative position", card.ID, b.Columns[1].ID, ptr(-1), store.Invalid},
+		{"negative position", card.ID, b.Columns[1].ID, new(-1), store.Invalid},
 		{"column ID as card ID", b.Columns[0].ID, b.Columns[1].ID, nil, store.Invalid},
 		{"card ID as column ID", card.ID, card.ID, nil, store.Invalid},
 		{"missing card", missingCard, b.Columns[1].ID, nil, store.NotFound},
@@ -392,22 +384,22 @@ func TestMoveCardErrors(t *testing.T) {
 		{"column of another of one's boards", card.ID, other.Columns[1].ID, nil, store.NotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), tt.card, tt.column, tt.position)
-			wantCode(t, err, tt.code)
-			diff(t, "columns", [][]string{{"A"}, {}, {}}, titlesByColumn(e.mustGet(t, alice, b.ID)))
+			_, err := e.s.MoveCard(t.Context(), Call(alice, "move_card"), tt.card, tt.column, tt.position)
+			WantCode(t, err, tt.code)
+			Diff(t, "columns", [][]string{{"A"}, {}, {}}, titlesByColumn(MustGet(t, e.s, alice, b.ID)))
 		})
 	}
 }
 
-// TestMoveCardShuffle makes many random-ish moves and checks after each
+// testMoveCardShuffle makes many random-ish moves and checks after each
 // that positions stay dense and that the order matches a model.
-func TestMoveCardShuffle(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Shuffle")
+func testMoveCardShuffle(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Shuffle")
 	model := make([][]string, len(b.Columns))
 	for i := range 9 {
 		col := i % len(b.Columns)
-		c := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[col].ID, Title: fmt.Sprint("card ", i)})
+		c := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[col].ID, Title: fmt.Sprint("card ", i)})
 		model[col] = append(model[col], c.ID)
 	}
 	seed := uint32(7)
@@ -421,13 +413,13 @@ func TestMoveCardShuffle(t *testing.T) {
 		id := model[from][idx]
 		to := next(3)
 		pos := next(6) // sometimes past the end
-		if _, err := e.s.MoveCard(t.Context(), call(alice, "move_card"), id, b.Columns[to].ID, &pos); err != nil {
+		if _, err := e.s.MoveCard(t.Context(), Call(alice, "move_card"), id, b.Columns[to].ID, &pos); err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}
 		model[from] = slices.Delete(model[from], idx, idx+1)
 		model[to] = slices.Insert(model[to], min(pos, len(model[to])), id)
 
-		got := e.mustGet(t, alice, b.ID)
+		got := MustGet(t, e.s, alice, b.ID)
 		for i, col := range got.Columns {
 			var ids []string
 			for j, c := range col.Cards {
@@ -440,25 +432,24 @@ func TestMoveCardShuffle(t *testing.T) {
 				t.Fatalf("step %d: column %d = %v, model %v", step, i, ids, model[i])
 			}
 		}
-		e.checkDense(t, b.ID)
 	}
 }
 
-func TestDeleteCard(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+func testDeleteCard(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
 	var cards []*store.Card
 	for _, title := range []string{"A", "B", "C", "D"} {
-		cards = append(cards, e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: title}))
+		cards = append(cards, MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: title}))
 	}
-	got, err := e.s.DeleteCard(t.Context(), call(alice, "delete_card"), cards[1].ID)
+	got, err := e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), cards[1].ID)
 	if err != nil {
 		t.Fatalf("DeleteCard: %v", err)
 	}
-	diff(t, "deleted card", store.DeletedCard{CardID: cards[1].ID, BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "B", ColumnName: "Done"}, *got)
-	read := e.mustGet(t, alice, b.ID)
-	diff(t, "columns", [][]string{{}, {}, {"A", "C", "D"}}, titlesByColumn(read))
-	e.checkDense(t, b.ID)
+	Diff(t, "deleted card", store.DeletedCard{CardID: cards[1].ID, BoardID: b.ID, ColumnID: b.Columns[2].ID, Title: "B", ColumnName: "Done"}, *got)
+	read := MustGet(t, e.s, alice, b.ID)
+	Diff(t, "columns", [][]string{{}, {}, {"A", "C", "D"}}, titlesByColumn(read))
+	checkDense(t, read)
 	if !read.UpdatedAt.After(cards[3].UpdatedAt) {
 		t.Errorf("board UpdatedAt %v not bumped by the delete", read.UpdatedAt)
 	}
@@ -468,16 +459,16 @@ func TestDeleteCard(t *testing.T) {
 		t.Errorf("card after the gap = %+v", c)
 	}
 
-	_, err = e.s.DeleteCard(t.Context(), call(alice, "delete_card"), cards[1].ID)
-	wantCode(t, err, store.NotFound)
-	_, err = e.s.DeleteCard(t.Context(), call(alice, "delete_card"), b.ID)
-	wantCode(t, err, store.Invalid)
-	_, err = e.s.DeleteCard(t.Context(), call(alice, "delete_card"), "")
-	wantCode(t, err, store.Invalid)
+	_, err = e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), cards[1].ID)
+	WantCode(t, err, store.NotFound)
+	_, err = e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), b.ID)
+	WantCode(t, err, store.Invalid)
+	_, err = e.s.DeleteCard(t.Context(), Call(alice, "delete_card"), "")
+	WantCode(t, err, store.Invalid)
 }
 
 // searchTitles runs a search and returns the titles found, failing on error.
-func searchTitles(t *testing.T, s *Store, viewer store.Actor, q store.CardQuery) []string {
+func searchTitles(t *testing.T, s store.Store, viewer store.Actor, q store.CardQuery) []string {
 	t.Helper()
 	list, err := s.SearchCards(t.Context(), viewer, q)
 	if err != nil {
@@ -490,12 +481,12 @@ func searchTitles(t *testing.T, s *Store, viewer store.Actor, q store.CardQuery)
 	return titles
 }
 
-func TestSearchCards(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
-	other := e.mustBoard(t, alice, "Other")
+func testSearchCards(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
+	other := MustBoard(t, e.s, alice, "Other")
 	add := func(board *store.Board, col int, title, desc string, labels ...string) {
-		e.mustCard(t, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[col].ID, Title: title, Description: desc, Labels: labels})
+		MustCard(t, e.s, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[col].ID, Title: title, Description: desc, Labels: labels})
 	}
 	add(b, 0, "Fix LOGIN page", "", "bug")
 	add(b, 1, "Write docs", "explain the login flow", "docs")
@@ -505,8 +496,8 @@ func TestSearchCards(t *testing.T) {
 	add(b, 1, "plain", "nothing special", "Urgent")
 	add(other, 0, "Other login", "", "bug")
 	add(b, 0, "Stra\u00DFe", "", "Stra\u00DFe", "\u2764\uFE0F")
-	bobBoard := e.mustBoard(t, bob, "Bob's")
-	e.mustCard(t, bob, store.NewCard{BoardID: bobBoard.ID, ColumnID: bobBoard.Columns[0].ID, Title: "Bob's login"})
+	bobBoard := MustBoard(t, e.s, bob, "Bob's")
+	MustCard(t, e.s, bob, store.NewCard{BoardID: bobBoard.ID, ColumnID: bobBoard.Columns[0].ID, Title: "Bob's login"})
 
 	tests := []struct {
 		name   string
@@ -539,7 +530,7 @@ func TestSearchCards(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			diff(t, "titles", tt.want, searchTitles(t, e.s, tt.viewer, tt.q))
+			Diff(t, "titles", tt.want, searchTitles(t, e.s, tt.viewer, tt.q))
 		})
 	}
 
@@ -548,7 +539,7 @@ func TestSearchCards(t *testing.T) {
 		if err != nil || len(list.Cards) != 1 {
 			t.Fatalf("SearchCards: %v, %d cards", err, len(list.Cards))
 		}
-		diff(t, "card", e.mustGet(t, alice, b.ID).Columns[1].Cards[0], list.Cards[0])
+		Diff(t, "card", MustGet(t, e.s, alice, b.ID).Columns[1].Cards[0], list.Cards[0])
 	})
 
 	for _, tt := range []struct {
@@ -568,17 +559,17 @@ func TestSearchCards(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.s.SearchCards(t.Context(), alice, tt.q)
-			wantCode(t, err, tt.code)
+			WantCode(t, err, tt.code)
 		})
 	}
 }
 
-func TestSearchCardsPagination(t *testing.T) {
+func testSearchCardsPagination(t *testing.T, be backend) {
 	for _, step := range []time.Duration{0, time.Millisecond} {
 		t.Run(fmt.Sprintf("clock step %v", step), func(t *testing.T) {
-			e := newEnv(t, Options{Now: newClock(step).Now})
-			b1 := e.mustBoard(t, alice, "One")
-			b2 := e.mustBoard(t, alice, "Two")
+			e := be.newEnv(t, Options{Now: NewClock(step).Now})
+			b1 := MustBoard(t, e.s, alice, "One")
+			b2 := MustBoard(t, e.s, alice, "Two")
 			var want []string
 			for i := range 11 {
 				board := b1
@@ -586,10 +577,10 @@ func TestSearchCardsPagination(t *testing.T) {
 					board = b2
 				}
 				title := fmt.Sprintf("match %02d", i)
-				c := e.mustCard(t, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[i%3].ID, Title: title})
+				c := MustCard(t, e.s, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[i%3].ID, Title: title})
 				want = append(want, c.ID)
 				// Cards that do not match, in between, must not end pages early.
-				e.mustCard(t, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[0].ID, Title: fmt.Sprint("other ", i)})
+				MustCard(t, e.s, alice, store.NewCard{BoardID: board.ID, ColumnID: board.Columns[0].ID, Title: fmt.Sprint("other ", i)})
 			}
 			if step == 0 { // all timestamps equal: the order is by ID
 				slices.Sort(want)
@@ -616,7 +607,7 @@ func TestSearchCardsPagination(t *testing.T) {
 					}
 					page.Cursor = list.NextCursor
 				}
-				diff(t, fmt.Sprintf("cards at limit %d", limit), want, got)
+				Diff(t, fmt.Sprintf("cards at limit %d", limit), want, got)
 			}
 		})
 	}

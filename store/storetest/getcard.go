@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"strings"
@@ -16,17 +16,17 @@ func longDescription() string {
 	return string([]rune(words)[:store.MaxDescriptionLen-len(marker)]) + marker
 }
 
-func TestGetCard(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+func testGetCard(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Write copy", Description: long, Labels: []string{"docs"}})
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[1].ID, Title: "Write copy", Description: long, Labels: []string{"docs"}})
 
 	got, err := e.s.GetCard(t.Context(), alice, card.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff(t, "GetCard", &store.CardView{Card: *card, BoardTitle: "Launch", Owned: true}, got)
+	Diff(t, "GetCard", &store.CardView{Card: *card, BoardTitle: "Launch", Owned: true}, got)
 
 	for _, tt := range []struct {
 		id   string
@@ -38,20 +38,21 @@ func TestGetCard(t *testing.T) {
 		{missingCard, store.NotFound},
 	} {
 		_, err := e.s.GetCard(t.Context(), alice, tt.id)
-		wantCode(t, err, tt.code)
+		WantCode(t, err, tt.code)
 	}
 }
 
-// TestBoardReadsCarryPreviews: GetBoard and SearchCards return previews of
+// testBoardReadsCarryPreviews: GetBoard and SearchCards return previews of
 // long descriptions, marked as such, while GetCard and the search itself
-// see the whole text; the cached board holds only the previews.
-func TestBoardReadsCarryPreviews(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+// see the whole text. The board is read twice, since a backend may answer
+// the second read from a cache.
+func testBoardReadsCarryPreviews(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
 	wantPreview, _ := store.PreviewDescription(long)
-	cut := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
-	whole := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "needle-at-the-end, short"})
+	cut := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	whole := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Short", Description: "needle-at-the-end, short"})
 
 	check := func(t *testing.T, what string, got store.Card) {
 		t.Helper()
@@ -68,14 +69,11 @@ func TestBoardReadsCarryPreviews(t *testing.T) {
 			t.Errorf("%s: unexpected card %s", what, got.ID)
 		}
 	}
-	for _, read := range []string{"from SQLite", "from the cache"} {
-		got := e.mustGet(t, alice, b.ID)
+	for _, read := range []string{"first read", "second read"} {
+		got := MustGet(t, e.s, alice, b.ID)
 		for _, c := range got.Columns[0].Cards {
 			check(t, "GetBoard "+read, c)
 		}
-	}
-	if _, bytes := e.s.boards.usage(); bytes > 4<<10 {
-		t.Errorf("the cached two-card board takes %d bytes; a board of previews should take far less than its %d-byte description", bytes, len(long))
 	}
 
 	// The marker lies past every preview: the search matches whole texts.
@@ -99,18 +97,18 @@ func TestBoardReadsCarryPreviews(t *testing.T) {
 	}
 }
 
-// TestUpdateCardRefusesThePreview: writing back the preview a board shows
+// testUpdateCardRefusesThePreview: writing back the preview a board shows
 // would cut the description short; it is refused and nothing changes. A
 // short description, which is its own preview, can be written as ever.
-func TestUpdateCardRefusesThePreview(t *testing.T) {
-	e := newEnv(t, Options{})
-	b := e.mustBoard(t, alice, "Launch")
+func testUpdateCardRefusesThePreview(t *testing.T, be backend) {
+	e := be.newEnv(t, Options{})
+	b := MustBoard(t, e.s, alice, "Launch")
 	long := longDescription()
-	card := e.mustCard(t, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
-	shown := e.mustGet(t, alice, b.ID).Columns[0].Cards[0]
+	card := MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "Long", Description: long})
+	shown := MustGet(t, e.s, alice, b.ID).Columns[0].Cards[0]
 
-	_, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &shown.Description})
-	wantCode(t, err, store.Invalid)
+	_, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &shown.Description})
+	WantCode(t, err, store.Invalid)
 	if !strings.Contains(err.Error(), "get_card") {
 		t.Errorf("refusal %q does not say to read the card with get_card", err)
 	}
@@ -124,7 +122,7 @@ func TestUpdateCardRefusesThePreview(t *testing.T) {
 
 	short := "A short description ends here…"
 	for range 2 {
-		got, err := e.s.UpdateCard(t.Context(), call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &short})
+		got, err := e.s.UpdateCard(t.Context(), Call(alice, "update_card"), store.CardUpdate{CardID: card.ID, Description: &short})
 		if err != nil || got.Description != short {
 			t.Fatalf("UpdateCard with a short description: %v, %+v", err, got)
 		}

@@ -1,0 +1,326 @@
+// Package pgdb opens the PostgreSQL database that the kanban store (and
+// later the authorization server's tables) live in, applies each
+// component's embedded migrations, and runs transactions with the one retry
+// policy for serialization failures and deadlocks.
+//
+// Each component keeps its own tables and SQL, as with internal/sqlitedb;
+// this package only knows how to open the database, migrate it and retry a
+// transaction the same way for all of them.
+package pgdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// IsURL reports whether s names a PostgreSQL database rather than a SQLite
+// file: it starts with postgres:// or postgresql://.
+func IsURL(s string) bool {
+	s = strings.ToLower(s)
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Open connects a pool to the database url names and checks that it
+// answers. Pool sizes and lifetimes come from the URL's standard pgxpool
+// parameters (pool_max_conns, pool_min_conns, pool_max_conn_lifetime,
+// pool_max_conn_idle_time, pool_health_check_period, …); everything else in
+// it is libpq's (sslmode, connect_timeout, application_name, …).
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL is not a usable PostgreSQL URL: %s", parseProblem(err))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	return pool, nil
+}
+
+// parseProblem words a pgxpool.ParseConfig error without the URL, which
+// may hold a password: pgx redacts passwords it recognises, but only on a
+// best-effort basis.
+func parseProblem(err error) string {
+	msg := err.Error()
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		// "cannot parse `<url>`: <problem>"
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			return msg[i+len("`: "):]
+		}
+		return "it cannot be parsed"
+	}
+	return msg
+}
+
+// migrationLockKey is the pg_advisory_xact_lock key that every Migrate
+// holds while it applies migrations, whatever the component: two replicas
+// starting at once then apply each migration once, one after the other.
+// Advisory locks are per database, so other databases are not affected.
+// It is "kanbanmg" in ASCII; any fixed number would do.
+const migrationLockKey int64 = 0x6b616e62616e6d67
+
+// Migrate applies the migrations in migrations (files named
+// NNNN_description.sql, applied in numeric order) that component has not
+// yet applied, recording each in schema_migrations, which Migrate creates.
+//
+// Everything runs in one transaction under pg_advisory_xact_lock: a
+// replica that starts while another migrates waits, then finds the
+// migrations recorded and applies nothing; a failed migration leaves no
+// trace (PostgreSQL's DDL is transactional). A migration may hold several
+// statements but no argument placeholders, and nothing that cannot run in
+// a transaction (CREATE INDEX CONCURRENTLY).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, migrations fs.FS) error {
+	todo, err := migrationFiles(component, migrations)
+	if err != nil {
+		return err
+	}
+	return InTx(ctx, pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+			return fmt.Errorf("lock for %s migrations: %w", component, err)
+		}
+		// Created under the lock: two CREATE TABLE IF NOT EXISTS at once
+		// can both find no table, and one then fails.
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			component  text        NOT NULL,
+			version    integer     NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now(),
+			PRIMARY KEY (component, version)
+		)`); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations WHERE component = $1`, component)
+		if err != nil {
+			return fmt.Errorf("read %s migrations: %w", component, err)
+		}
+		applied, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return fmt.Errorf("read %s migrations: %w", component, err)
+		}
+		for _, m := range todo {
+			if slices.Contains(applied, int32(m.version)) {
+				continue
+			}
+			body, err := fs.ReadFile(migrations, m.name)
+			if err != nil {
+				return fmt.Errorf("read %s migration %s: %w", component, m.name, err)
+			}
+			// No arguments: pgx sends it with the simple protocol, which
+			// runs several statements.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("apply %s migration %s: %w", component, m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (component, version) VALUES ($1, $2)`,
+				component, m.version); err != nil {
+				return fmt.Errorf("record %s migration %s: %w", component, m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+type migration struct {
+	version int
+	name    string
+}
+
+// migrationFiles lists the migrations in version order, refusing names
+// without a version and two files with the same one.
+func migrationFiles(component string, migrations fs.FS) ([]migration, error) {
+	names, err := fs.Glob(migrations, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list %s migrations: %w", component, err)
+	}
+	var todo []migration
+	seen := make(map[int]string)
+	for _, name := range names {
+		prefix, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(prefix)
+		if !ok || err != nil || v <= 0 || v > 1<<31-1 {
+			return nil, fmt.Errorf("%s migration %q: name must start with a positive number and an underscore", component, name)
+		}
+		if other, dup := seen[v]; dup {
+			return nil, fmt.Errorf("%s migrations %q and %q share version %d; renumber one", component, other, name, v)
+		}
+		seen[v] = name
+		todo = append(todo, migration{v, name})
+	}
+	slices.SortFunc(todo, func(a, b migration) int { return a.version - b.version })
+	return todo, nil
+}
+
+// The retry policy of Retry and InTx: at most maxAttempts runs, with a
+// pause before each retry drawn uniformly from [0, backoff) where backoff
+// starts at firstBackoff and doubles up to maxBackoff ("full jitter", so
+// that transactions that collided once do not collide again in step).
+const (
+	maxAttempts  = 8
+	firstBackoff = 2 * time.Millisecond
+	maxBackoff   = 250 * time.Millisecond
+)
+
+// Retry runs fn, and runs it again after a jittered pause (which ends
+// early if ctx does) while it fails with an error that Retryable accepts,
+// up to maxAttempts runs in all. It is the one retry loop: InTx runs
+// transactions through it, and single statements that are safe to repeat
+// (reads) use it directly. It returns fn's last error.
+func Retry(ctx context.Context, fn func() error) error {
+	backoff := firstBackoff
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || !Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		pause := time.NewTimer(rand.N(backoff))
+		select {
+		case <-ctx.Done():
+			pause.Stop()
+			return err
+		case <-pause.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// InTx runs fn in a transaction begun with opts and commits it when fn
+// returns nil; an error from fn rolls it back and is returned as it is.
+//
+// It runs the transaction through Retry, so that a transaction that surely
+// did not commit runs again from the start when running it again may
+// succeed: after a serialization failure (SQLSTATE 40001) or a deadlock
+// (40P01) in fn or at COMMIT, or after the connection turned out to be
+// lost before COMMIT was sent (a connection the server closed while it
+// sat in the pool, as after a server restart). A connection lost during
+// COMMIT is not retried: the transaction may have committed. fn may
+// therefore run more than once: it must take everything it reads from tx
+// and only assign its results, never accumulate them.
+//
+// A commit that returns nil is durable (with the server's default
+// synchronous_commit): callers report success only after it.
+func InTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	return Retry(ctx, func() error { return runTx(ctx, pool, opts, fn) })
+}
+
+// runTx is one attempt of InTx.
+func runTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	// Rolling back after a commit is a no-op; after a failure it returns
+	// the connection to the pool even if ctx has ended.
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code != "57P01" && pe.Code != "57P02" {
+			// The server refused the commit (a serialization failure, a
+			// deferred constraint): the transaction did not commit.
+			return fmt.Errorf("commit: %w", err)
+		}
+		// No answer, or the session was terminated, which with
+		// synchronous replication can happen after the commit record
+		// was written.
+		return &commitUnknown{err}
+	}
+	return nil
+}
+
+// commitUnknown is a COMMIT that got no answer: the transaction may or may
+// not have committed, so it must not run again.
+type commitUnknown struct{ err error }
+
+func (e *commitUnknown) Error() string { return "commit (outcome unknown): " + e.err.Error() }
+func (e *commitUnknown) Unwrap() error { return e.err }
+
+// Retryable reports whether running again what failed with err may
+// succeed and is safe when it was a transaction or a read: a serialization
+// failure or a deadlock, which rolled the transaction back, or a
+// connection that broke under an established session (the server
+// terminated it, it was closed, or nothing reached the server), which the
+// pool then discards. Not retryable: context errors, a connection that
+// cannot be made (the outage is real: report it at once), a COMMIT of
+// unknown outcome, and every other error of the server.
+func Retryable(err error) bool {
+	var cu *commitUnknown
+	var ce *pgconn.ConnectError
+	switch {
+	case err == nil, errors.As(err, &cu), errors.As(err, &ce),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization failure, deadlock detected
+			return true
+		case "57P01", "57P02": // this session was terminated: admin or crash shutdown
+			return true
+		}
+		return false
+	}
+	if pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && !ne.Timeout()
+}
+
+// Unavailable reports whether err says that the database cannot be reached
+// or cannot serve right now, rather than that a statement is wrong: no
+// connection could be made, a connection broke, or the server is shutting
+// down, starting up, out of connections or resources, or read-only (a
+// standby after a failover). Callers answer such errors with "try again
+// later" (HTTP 503).
+//
+// A transaction whose connection broke during COMMIT may have committed:
+// running it again is safe for idempotent writes only, which is why InTx
+// does not.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"): // connection exception
+			return true
+		case strings.HasPrefix(pe.Code, "53"): // insufficient resources: too many connections, disk full, out of memory
+			return true
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin or crash shutdown, cannot connect now
+			return true
+		case pe.Code == "25006": // read-only transaction: connected to a standby
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}

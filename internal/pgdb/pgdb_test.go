@@ -1,0 +1,192 @@
+package pgdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestIsURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"postgres://u@h/db": true, "postgresql://h/db": true, "POSTGRES://h/db": true,
+		"./data/kanban.db": false, "file:kanban.db": false, "postgres:/h": false,
+	} {
+		if got := IsURL(s); got != want {
+			t.Errorf("IsURL(%q) = %v", s, got)
+		}
+	}
+}
+
+func TestOpenHidesThePassword(t *testing.T) {
+	_, err := Open(t.Context(), "postgres://u:s3cret@h:notaport/db")
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Open with a bad URL: %v", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	pg := func(code string) error { return fmt.Errorf("query: %w", &pgconn.PgError{Code: code}) }
+	for _, tt := range []struct {
+		err                    error
+		retryable, unavailable bool
+	}{
+		{pg("40001"), true, false},
+		{pg("40P01"), true, false},
+		{pg("57P01"), true, true},
+		{pg("57P03"), false, true},
+		{pg("53300"), false, true},
+		{pg("08006"), false, true},
+		{pg("25006"), false, true},
+		{pg("23505"), false, false},
+		{pg("22012"), false, false},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true, true},
+		{pgconn.ErrConnClosed, true, true},
+		{&commitUnknown{io.EOF}, false, true},
+		{context.Canceled, false, false},
+		{errors.New("bug"), false, false},
+	} {
+		if got := Retryable(tt.err); got != tt.retryable {
+			t.Errorf("Retryable(%v) = %v", tt.err, got)
+		}
+		if got := Unavailable(tt.err); got != tt.unavailable {
+			t.Errorf("Unavailable(%v) = %v", tt.err, got)
+		}
+	}
+}
+
+func TestRetry(t *testing.T) {
+	runs := 0
+	err := Retry(t.Context(), func() error {
+		runs++
+		if runs < 3 {
+			return &pgconn.PgError{Code: "40001"}
+		}
+		return nil
+	})
+	if err != nil || runs != 3 {
+		t.Errorf("Retry = %v after %d runs; want success after 3", err, runs)
+	}
+
+	runs = 0
+	err = Retry(t.Context(), func() error { runs++; return &pgconn.PgError{Code: "40P01"} })
+	if err == nil || runs != maxAttempts {
+		t.Errorf("Retry = %v after %d runs; want failure after %d", err, runs, maxAttempts)
+	}
+
+	runs = 0
+	err = Retry(t.Context(), func() error { runs++; return &pgconn.PgError{Code: "23505"} })
+	if err == nil || runs != 1 {
+		t.Errorf("Retry of a unique violation ran %d times", runs)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	runs = 0
+	err = Retry(ctx, func() error { runs++; cancel(); return &pgconn.PgError{Code: "40001"} })
+	if err == nil || runs != 1 {
+		t.Errorf("Retry after its context ended ran %d times", runs)
+	}
+}
+
+// TestInTxRetriesSerializationFailures makes SERIALIZABLE transactions
+// collide on a counter: every one commits in the end, once.
+func TestInTxRetriesSerializationFailures(t *testing.T) {
+	pool, err := Open(t.Context(), pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(t.Context(), `CREATE TABLE counter (n integer NOT NULL); INSERT INTO counter VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	const workers = 6
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			err := InTx(t.Context(), pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(tx pgx.Tx) error {
+				var n int
+				if err := tx.QueryRow(t.Context(), `SELECT n FROM counter`).Scan(&n); err != nil {
+					return err
+				}
+				_, err := tx.Exec(t.Context(), `UPDATE counter SET n = $1`, n+1)
+				return err
+			})
+			if err != nil {
+				t.Errorf("InTx: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	var n int
+	if err := pool.QueryRow(t.Context(), `SELECT n FROM counter`).Scan(&n); err != nil || n != workers {
+		t.Errorf("counter = %d, %v; want %d", n, err, workers)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	pool, err := Open(t.Context(), pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ctx := t.Context()
+	v1 := fstest.MapFS{"0001_a.sql": {Data: []byte(`CREATE TABLE a (x int); INSERT INTO a VALUES (1);`)}}
+	if err := Migrate(ctx, pool, "test", v1); err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, pool, "test", v1); err != nil {
+		t.Fatalf("migrating again: %v", err)
+	}
+	// Another component keeps its own versions.
+	if err := Migrate(ctx, pool, "other", fstest.MapFS{"0001_b.sql": {Data: []byte(`CREATE TABLE b (x int)`)}}); err != nil {
+		t.Fatal(err)
+	}
+	// A failing migration leaves nothing behind, not even the one before it.
+	v3 := fstest.MapFS{
+		"0001_a.sql":   v1["0001_a.sql"],
+		"0002_c.sql":   {Data: []byte(`CREATE TABLE c (x int)`)},
+		"0003_bad.sql": {Data: []byte(`CREATE TABLE d (x nosuchtype)`)},
+	}
+	if err := Migrate(ctx, pool, "test", v3); err == nil || !strings.Contains(err.Error(), "0003_bad.sql") {
+		t.Errorf("a bad migration: %v", err)
+	}
+	var rows, tables int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM pg_tables WHERE tablename = 'c')`).Scan(&rows, &tables); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || tables != 0 {
+		t.Errorf("after the failure: %d rows in a (want 1), table c exists: %v", rows, tables == 1)
+	}
+	var versions []string
+	r, err := pool.Query(ctx, `SELECT component || ' ' || version FROM schema_migrations ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if versions, err = pgx.CollectRows(r, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(versions, ",") != "other 1,test 1" {
+		t.Errorf("recorded %v", versions)
+	}
+
+	for _, bad := range []fstest.MapFS{
+		{"a.sql": {}},
+		{"0_a.sql": {}},
+		{"0001_a.sql": {}, "01_b.sql": {}},
+	} {
+		if err := Migrate(ctx, pool, "test", bad); err == nil {
+			t.Errorf("Migrate(%v) succeeded", bad)
+		}
+	}
+}

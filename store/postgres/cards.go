@@ -1,0 +1,337 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// cardColumns is the select list that scanCard reads, for a card aliased k
+// joined with its column aliased c.
+const cardColumns = `k.id, k.board_id, k.column_id, c.name, k.title, k.description, k.labels,
+	k.position, k.version, k.created_at, k.updated_at`
+
+// scanCard reads one row selected with cardColumns, followed by extra
+// destinations for whatever the query selects after them.
+func scanCard(row pgx.Row, extra ...any) (store.Card, error) {
+	var (
+		card             store.Card
+		created, updated int64
+	)
+	dest := []any{&card.ID, &card.BoardID, &card.ColumnID, &card.ColumnName, &card.Title, &card.Description,
+		&card.Labels, &card.Position, &card.Version, &created, &updated}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return store.Card{}, err
+	}
+	card.Labels = nonNil(card.Labels)
+	card.CreatedAt, card.UpdatedAt = store.TimeOfNanos(created), store.TimeOfNanos(updated)
+	return card, nil
+}
+
+// lockCardBoard locks the row of the board that card id is on, when actor
+// owns that board (see lockOwnedBoard). A card never changes boards, so
+// the board found is the card's for as long as the card exists.
+func lockCardBoard(ctx context.Context, tx *txn, actor store.Actor, id string) error {
+	const query = `SELECT b.id
+		FROM boards b
+		WHERE b.id = (SELECT k.board_id FROM cards k WHERE k.id = $1) AND b.owner_iss = $2 AND b.owner_sub = $3
+		FOR UPDATE`
+	iss, sub := identity(actor.Issuer, actor.Subject)
+	var boardID string
+	err := tx.QueryRow(ctx, query, clean(id), iss, sub).Scan(&boardID)
+	if isNoRows(err) {
+		return store.CardNotOwned(id)
+	}
+	if err != nil {
+		return fmt.Errorf("lock board: %w", err)
+	}
+	return nil
+}
+
+// lockOwnedCard locks the board of card id (lockCardBoard) and then loads
+// the card, as it is now, with the board's title.
+func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
+	if err := lockCardBoard(ctx, tx, actor, id); err != nil {
+		return store.Card{}, "", err
+	}
+	// Under READ COMMITTED this statement sees everything committed before
+	// the lock was granted: a card deleted meanwhile is not found.
+	const query = `SELECT ` + cardColumns + `, b.title
+		FROM cards k
+		JOIN columns c ON c.id = k.column_id
+		JOIN boards b ON b.id = k.board_id
+		WHERE k.id = $1`
+	var boardTitle string
+	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)), &boardTitle)
+	if isNoRows(err) {
+		return store.Card{}, "", store.CardNotOwned(id)
+	}
+	if err != nil {
+		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+	}
+	return card, boardTitle, nil
+}
+
+// GetCard returns a whole card on a board the viewer may read: a public
+// board, or one of its own.
+func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) (*store.CardView, error) {
+	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+		return nil, err
+	}
+	// The visibility rule of visibleBoard, in the same statement, so that a
+	// card on someone else's private board is exactly as missing as a card
+	// that does not exist.
+	const query = `SELECT ` + cardColumns + `, b.title, b.owner_iss, b.owner_sub
+		FROM cards k
+		JOIN columns c ON c.id = k.column_id
+		JOIN boards b ON b.id = k.board_id
+		WHERE k.id = $1 AND (b.visibility = 'public' OR ($3::text <> '' AND b.owner_iss = $2 AND b.owner_sub = $3))`
+	iss, sub := identity(viewer.Issuer, viewer.Subject)
+	var (
+		view               store.CardView
+		ownerIss, ownerSub string
+	)
+	var card store.Card
+	err := pgdb.Retry(ctx, func() error {
+		var err error
+		card, err = scanCard(s.pool.QueryRow(ctx, query, clean(cardID), iss, sub), &view.BoardTitle, &ownerIss, &ownerSub)
+		return err
+	})
+	if isNoRows(err) {
+		return nil, store.Errorf(store.NotFound, "card %s was not found", cardID)
+	}
+	if err != nil {
+		return nil, wrap("get card", err)
+	}
+	view.Card, view.Owned = card, viewer.Is(ownerIss, ownerSub)
+	return &view, nil
+}
+
+// columnOnBoard returns the name of column columnID when it is on board
+// boardID.
+func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (string, error) {
+	var name string
+	err := tx.QueryRow(ctx, `SELECT name FROM columns WHERE id = $1 AND board_id = $2`, clean(columnID), clean(boardID)).Scan(&name)
+	if isNoRows(err) {
+		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("load column: %w", err)
+	}
+	return name, nil
+}
+
+// countColumnCards returns how many cards column columnID holds, which is
+// also the position just past its last card. The caller holds the board's
+// lock, so no other writer changes the column meanwhile.
+func countColumnCards(ctx context.Context, tx pgx.Tx, columnID string) (int, error) {
+	var n int
+	// Positions are dense (0 … n-1: every move and delete closes its gap,
+	// and a unique constraint checks it), so the highest plus one is the
+	// count, read from the index's end instead of counting the column.
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = $1`, columnID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count cards in column: %w", err)
+	}
+	return n, nil
+}
+
+// touchBoard records that something on a board changed.
+func touchBoard(ctx context.Context, tx *txn, boardID string) error {
+	if _, err := tx.Exec(ctx, `UPDATE boards SET updated_at = $1 WHERE id = $2`, tx.now(), boardID); err != nil {
+		return fmt.Errorf("touch board: %w", err)
+	}
+	return nil
+}
+
+// AddCard appends a card to the end of a column of a board the actor owns.
+func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
+	in, err := store.CheckNewCard(in)
+	if err != nil {
+		return nil, err
+	}
+
+	var card *store.Card
+	err = s.write(ctx, "add card", c, func(tx *txn) (store.Change, error) {
+		b, err := lockOwnedBoard(ctx, tx, c.Actor, in.BoardID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		columnName, err := columnOnBoard(ctx, tx, in.ColumnID, b.ID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		// card_count as read under the board's lock: exact, whatever other
+		// replicas do.
+		if err := s.quotas.CheckCards(b.ID, b.CardCount); err != nil {
+			return store.Change{}, err
+		}
+		position, err := countColumnCards(ctx, tx, in.ColumnID)
+		if err != nil {
+			return store.Change{}, err
+		}
+
+		now := tx.now()
+		var change store.Change
+		card, change = store.AddedCard(in, b.Title, columnName, position, store.TimeOfNanos(now))
+		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+		if _, err := tx.Exec(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
+			card.Labels, card.Position, card.Version, now, now); err != nil {
+			return store.Change{}, fmt.Errorf("insert card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, b.ID); err != nil {
+			return store.Change{}, err
+		}
+		return change, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return card, nil
+}
+
+// UpdateCard changes the title, description and labels that in sets, on a
+// card on a board the actor owns, and bumps the card's version. The
+// version is compared with in.ExpectedVersion under the board's lock, so
+// that of two writers that read the same version, on any replicas, the
+// second gets Conflict.
+func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdate) (*store.Card, error) {
+	in, err := store.CheckCardUpdate(in)
+	if err != nil {
+		return nil, err
+	}
+
+	var card store.Card
+	err = s.write(ctx, "update card", c, func(tx *txn) (store.Change, error) {
+		read, _, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		now := tx.now()
+		var change store.Change
+		if card, change, err = store.UpdatedCard(read, in, store.TimeOfNanos(now)); err != nil || change.Unchanged {
+			return change, err
+		}
+		const update = `UPDATE cards SET title = $1, description = $2, labels = $3, version = $4, updated_at = $5 WHERE id = $6`
+		if _, err := tx.Exec(ctx, update, card.Title, card.Description, card.Labels, card.Version, now, card.ID); err != nil {
+			return store.Change{}, fmt.Errorf("update card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
+			return store.Change{}, err
+		}
+		return change, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &card, nil
+}
+
+// MoveCard moves a card to a 0-based position in a column of its board,
+// keeping positions dense in both columns.
+func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID string, position *int) (*store.CardMove, error) {
+	if err := store.CheckCardMove(cardID, columnID, position); err != nil {
+		return nil, err
+	}
+
+	var move store.CardMove
+	err := s.write(ctx, "move card", c, func(tx *txn) (store.Change, error) {
+		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		toName, err := columnOnBoard(ctx, tx, columnID, card.BoardID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		n, err := countColumnCards(ctx, tx, columnID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		now := tx.now()
+		var change store.Change
+		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
+			return change, nil
+		}
+		from, to := move.FromPosition, move.Card.Position
+
+		// Close the gap and open the new slot. The moving card is never in
+		// the shifted ranges, so it is updated on its own afterwards; the
+		// unique (column, position) constraint is checked at COMMIT, when
+		// positions are dense again.
+		type shift struct {
+			query string
+			args  []any
+		}
+		var shifts []shift
+		switch {
+		case columnID != card.ColumnID:
+			shifts = []shift{
+				{`UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2`, []any{card.ColumnID, from}},
+				{`UPDATE cards SET position = position + 1 WHERE column_id = $1 AND position >= $2`, []any{columnID, to}},
+			}
+		case to < from:
+			shifts = []shift{
+				{`UPDATE cards SET position = position + 1 WHERE column_id = $1 AND position >= $2 AND position < $3`, []any{columnID, to, from}},
+			}
+		default:
+			shifts = []shift{
+				{`UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2 AND position <= $3`, []any{columnID, from, to}},
+			}
+		}
+		for _, sh := range shifts {
+			if _, err := tx.Exec(ctx, sh.query, sh.args...); err != nil {
+				return store.Change{}, fmt.Errorf("shift cards: %w", err)
+			}
+		}
+		moved := move.Card
+		const update = `UPDATE cards SET column_id = $1, position = $2, version = $3, updated_at = $4 WHERE id = $5`
+		if _, err := tx.Exec(ctx, update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID); err != nil {
+			return store.Change{}, fmt.Errorf("move card: %w", err)
+		}
+		if err := touchBoard(ctx, tx, moved.BoardID); err != nil {
+			return store.Change{}, err
+		}
+		return change, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &move, nil
+}
+
+// DeleteCard deletes a card on a board the actor owns and closes the gap
+// it leaves in its column.
+func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*store.DeletedCard, error) {
+	if err := store.ValidateID("card", store.CardPrefix, cardID); err != nil {
+		return nil, err
+	}
+	var deleted *store.DeletedCard
+	err := s.write(ctx, "delete card", c, func(tx *txn) (store.Change, error) {
+		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		if err != nil {
+			return store.Change{}, err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM cards WHERE id = $1`, card.ID); err != nil {
+			return store.Change{}, fmt.Errorf("delete card: %w", err)
+		}
+		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2`
+		if _, err := tx.Exec(ctx, closeGap, card.ColumnID, card.Position); err != nil {
+			return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		}
+		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
+			return store.Change{}, err
+		}
+		var change store.Change
+		deleted, change = store.RemovedCard(card)
+		return change, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}

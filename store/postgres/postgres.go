@@ -1,0 +1,292 @@
+// Package postgres implements store.Store on PostgreSQL through a pgx
+// pool, for several replicas of the server sharing one database. It
+// behaves as store/sqlite does: the same IDs, ordering, errors, activity
+// rows, quotas, previews and search. What does not depend on the
+// database (input checks, what each write makes and reports, search
+// matching, previews, cursors) is package store's, shared with
+// store/sqlite; this package holds the SQL, the locks and the retries.
+//
+// Concurrency. Every write runs in one READ COMMITTED transaction (through
+// pgdb.InTx, the one place that retries serialization failures and
+// deadlocks) and inserts its activity row in that same transaction, so a
+// change and its audit row commit together or not at all; a write returns
+// only after COMMIT. Before it reads anything it decides on, a write that
+// touches a board's content locks the board row (SELECT … FOR UPDATE):
+// card positions, card counts, the cards-per-board quota and a card's
+// expected_version are all read and changed under that lock, so writers on
+// any number of replicas take turns per board, and writers of different
+// boards do not wait for each other. READ COMMITTED rather than REPEATABLE
+// READ: every statement after the lock takes a fresh snapshot, which holds
+// everything the previous holder of the lock committed; a REPEATABLE READ
+// snapshot would be older than the lock and fail every contended write
+// with a serialization failure, only to retry it. Creating a board locks
+// its owner instead (an advisory transaction lock on a hash of the owner),
+// under which the boards-per-user quota is counted and kept. All writes
+// take the board or owner lock first, and nothing else, so they cannot
+// deadlock with one another; InTx retries one anyway should it happen.
+//
+// Reads of one statement (GetBoard, GetCard, ListBoards, ListActivity) see
+// one snapshot on their own; SearchCards, which takes several, runs in a
+// REPEATABLE READ READ ONLY transaction. Every read goes to the database:
+// store/sqlite's board cache is left out until replicas can tell that
+// another replica changed a board (a version check, or LISTEN/NOTIFY).
+//
+// Schema decisions (migrations/0001_init.sql): timestamps are bigint unix
+// nanoseconds and IDs sort byte by byte (COLLATE "C"), as in SQLite, so
+// that times, orders and cursors are the same; labels and activity IDs are
+// text[] rather than JSON text.
+//
+// PostgreSQL text cannot hold NUL or invalid UTF-8, which SQLite stores.
+// What the store validates (titles, descriptions, labels) has neither.
+// IDs a caller passes are cleaned (such bytes become U+FFFD) before they
+// reach a query: a cleaned ID can only equal an ID the store generated
+// (base32) if it was one, so the lookup finds nothing, as in SQLite. Free
+// text of activity rows (tool, summary, client, IDs) is cleaned the same
+// way, so that one odd row does not lose a whole audit batch. An identity
+// (issuer, subject) that is not storable is stored and looked up with
+// U+FFFD before its cleaned issuer, which no real issuer (an https URL)
+// starts with: such a caller owns no boards (CreateBoard refuses it) and
+// shares activity rows with no real identity.
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+)
+
+// migrationFiles holds the schema, applied by New and Migrate through
+// pgdb.Migrate.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// component is the name under which pgdb records this package's
+// migrations; other components share the database.
+const component = "store"
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Quotas are the per-user and per-board limits; a zero field takes its
+	// value from store.DefaultQuotas().
+	Quotas store.Quotas
+	// Now returns the current time; nil means time.Now. Tests set it to get
+	// predictable timestamps.
+	Now func() time.Time
+}
+
+// Store is the PostgreSQL implementation of store.Store. It is safe for
+// concurrent use, and any number of Stores (in one process or in several
+// replicas) may share one database.
+type Store struct {
+	pool   *pgxpool.Pool
+	quotas store.Quotas
+	now    func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Migrate applies the store's migrations to the database of pool, under
+// pgdb's advisory lock; New does the same, and `kanban-mcp migrate` calls
+// it alone.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return fmt.Errorf("open store migrations: %w", err)
+	}
+	return pgdb.Migrate(ctx, pool, component, migrations)
+}
+
+// New checks that the database of pool is one the store can use, applies
+// the store's migrations and returns a Store on it. The Store takes
+// ownership of pool only on success: Close closes it. On error the caller
+// still owns pool.
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
+	// Character counts (previews, limits) and case folding in SQL need a
+	// UTF-8 database; SQL_ASCII would count bytes.
+	var encoding string
+	if err := pgdb.Retry(ctx, func() error {
+		return pool.QueryRow(ctx, `SELECT current_setting('server_encoding')`).Scan(&encoding)
+	}); err != nil {
+		return nil, wrap("open store", err)
+	}
+	if encoding != "UTF8" {
+		return nil, fmt.Errorf("open store: the database's encoding is %s; the store needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')", encoding)
+	}
+	if err := Migrate(ctx, pool); err != nil {
+		return nil, wrap("migrate store", err)
+	}
+	s := &Store{pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Open connects to the database url names (see pgdb.Open for the pool's
+// URL parameters) and returns a Store on it, which owns the pool.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	pool, err := pgdb.Open(ctx, url)
+	if err != nil {
+		return nil, wrap("open store", err)
+	}
+	s, err := New(ctx, pool, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	// Retried like a read, so that connections a server restart closed do
+	// not report the database down once it is up again.
+	return wrap("ping store", pgdb.Retry(ctx, func() error { return s.pool.Ping(ctx) }))
+}
+
+// Close closes the pool the Store was created with, waiting for
+// connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// wrap returns err as the store returns it: nil and domain errors as they
+// are, anything else wrapped with op, and marked with store.ErrUnavailable
+// when it says the database cannot be reached or cannot serve now.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil, store.ErrorCode(err) != "":
+		return err
+	case pgdb.Unavailable(err):
+		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// txn is the transaction of one write, with the time of the write.
+type txn struct {
+	pgx.Tx
+	clock func() time.Time
+	at    time.Time
+	timed bool // at is set
+}
+
+// now returns the time of the write in unix nanoseconds, reading the
+// clock on the first call. Writes call it after taking their lock, so that
+// with a real clock the timestamps of one board follow commit order (on
+// one replica; replicas' clocks may differ a little).
+func (t *txn) now() int64 {
+	if !t.timed {
+		t.at, t.timed = t.clock(), true
+	}
+	return store.UnixNanos(t.at)
+}
+
+// write runs fn in one READ COMMITTED transaction (see the package
+// comment). When fn succeeds, write completes the activity row of the
+// change fn returns (time, tool, outcome, actor, owner) and inserts it
+// before committing, so that the change and its audit row are durable
+// together or not at all. Domain errors from fn are returned as they are;
+// anything else is wrapped with op.
+//
+// fn may run more than once (pgdb.InTx retries): it must only assign its
+// results.
+//
+// Anonymous actors need no check here: they own no board (owner_sub is
+// never empty), so the ownership lookups in fn fail with NotFound, exactly
+// as for someone else's board.
+func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *txn) (store.Change, error)) error {
+	if c.Describe == nil {
+		return fmt.Errorf("%s: the call has no Describe to word its activity row", op)
+	}
+	err := pgdb.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
+		tx := &txn{Tx: ptx, clock: s.now}
+		// The clock is read once per write, as in store/sqlite, even by a
+		// write that fn refuses (once per run, should InTx retry).
+		defer tx.now()
+		change, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		tx.now()
+		if err := insertActivity(ctx, tx, c.Activity(change, tx.at)); err != nil {
+			return fmt.Errorf("record activity: %w", err)
+		}
+		return nil
+	})
+	return wrap(op, err)
+}
+
+// read runs fn in a REPEATABLE READ READ ONLY transaction, so that its
+// queries see one snapshot. Domain errors are returned as they are;
+// anything else is wrapped with op.
+func (s *Store) read(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return wrap(op, pgdb.InTx(ctx, s.pool, opts, fn))
+}
+
+// storable reports whether s fits a PostgreSQL text value: valid UTF-8
+// without NUL.
+func storable(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// clean makes s storable, turning NUL and invalid bytes into U+FFFD.
+func clean(s string) string {
+	if storable(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// unstorableMark starts the stored issuer of an identity that is not
+// storable (see identity).
+const unstorableMark = "\uFFFD"
+
+// identity returns how the identity (iss, sub) is stored and looked up:
+// as it is when storable, otherwise cleaned and with the issuer marked, so
+// that it never matches a storable identity.
+func identity(iss, sub string) (string, string) {
+	if storable(iss) && storable(sub) {
+		return iss, sub
+	}
+	return unstorableMark + clean(iss), clean(sub)
+}
+
+// nonNil returns l, or an empty list for nil: a nil slice would be stored
+// as NULL, and reads return empty lists, never nil.
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// ownerLockSpace is the first key of the advisory lock (two int4 keys, a
+// space apart from the one bigint key of pgdb's migration lock) that
+// CreateBoard holds for an owner; it is "kbo\x01" in ASCII.
+const ownerLockSpace int32 = 0x6b626f01
+
+// ownerLockKey is the second key of an owner's advisory lock: 32 bits of
+// a hash of the identity. Two owners that share it only wait for each
+// other when both create a board at once.
+func ownerLockKey(iss, sub string) int32 {
+	h := sha256.Sum256([]byte(iss + "\x00" + sub))
+	return int32(binary.BigEndian.Uint32(h[:4]))
+}
+
+// isNoRows reports whether err says a QueryRow found nothing.
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
