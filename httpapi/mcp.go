@@ -234,6 +234,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.clientFamily = string(client.Family)
 	ctx = hostclient.NewContext(ctx, client)
 	ctx, deferred := auth.WithDeferredChallenge(ctx)
+	ctx, outage := tools.WithOutage(ctx)
 
 	buf := &bufferedResponse{header: make(http.Header)}
 	req := &server.HTTPRequest{
@@ -267,6 +268,13 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.WriteHTTP(w, status)
 		return
 	}
+	status := buf.status()
+	if outage.Happened() && status == http.StatusOK {
+		// The JSON-RPC error stays the body; the status and Retry-After
+		// tell clients and proxies to come back rather than give up.
+		status = http.StatusServiceUnavailable
+		buf.header.Set("Retry-After", databaseRetryAfter)
+	}
 	out := buf.body.Bytes()
 	switch {
 	case info.rpcMethod == string(mcp.MethodToolsList) && buf.status() == http.StatusOK:
@@ -280,9 +288,13 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}
-	w.WriteHeader(buf.status())
+	w.WriteHeader(status)
 	_, _ = w.Write(out)
 }
+
+// databaseRetryAfter is the Retry-After of a call that found the database
+// unavailable, in seconds: a restart or a failover takes about that long.
+const databaseRetryAfter = "5"
 
 // handleLarge has mcp-go build a large answer in one of the slots, and
 // then takes the answer's size from the answer budget; sent gives it back

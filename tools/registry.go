@@ -158,6 +158,11 @@ func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activ
 	outcome := store.OutcomeOf(err)
 	if outcome == store.OutcomeError {
 		o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
+		if errors.Is(err, store.ErrUnavailable) {
+			o.Logger.WarnContext(ctx, "tool failed: the database is unavailable", "tool", t.Name, "err", err)
+			noteOutage(ctx)
+			return nil, errors.New("the database is unavailable; try again in a few seconds")
+		}
 		o.Logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "err", err)
 		return nil, errors.New("internal error: the server could not complete this call and has logged why; try again later")
 	}
