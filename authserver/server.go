@@ -148,7 +148,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
 		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
 		signInDevice:   ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
-		upstreamTrips: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
+		upstreamTrips:  ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
 	}
 	return s, nil
 }
