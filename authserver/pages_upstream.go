@@ -104,7 +104,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, request s
 	ip := s.clientIP(r)
 	// Each start stores a row until the person comes back or it expires;
 	// an address gets a person's worth of them, not a table's.
-	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("ip", clientip.Network(ip))); !ok {
+	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("start", clientip.Network(ip))); !ok {
 		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
 		return
