@@ -39,15 +39,15 @@ type ByShape struct {
 
 // Verify is TokenVerifier.
 func (b ByShape) Verify(ctx context.Context, raw string) (*Principal, error) {
-	if looksLikeJWT(raw) {
+	if LooksLikeJWT(raw) {
 		return b.JWT.Verify(ctx, raw)
 	}
 	return b.Opaque.Verify(ctx, raw)
 }
 
-// looksLikeJWT reports whether raw has a JWS compact serialization's
+// LooksLikeJWT reports whether raw has a JWS compact serialization's
 // shape; whether it is one, its verifier says.
-func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
+func LooksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
 // Introspection modes for IntrospectorConfig.Mode.
 const (
@@ -157,7 +157,7 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 	if len(raw) > maxTokenBytes {
 		return nil, &TokenError{Description: "The access token is too large."}
 	}
-	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && looksLikeJWT(raw) {
+	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && LooksLikeJWT(raw) {
 		return i.cfg.JWT.Verify(ctx, raw)
 	}
 	key := sha256.Sum256([]byte(raw))

@@ -92,7 +92,7 @@ func (s *Server) introspect(ctx context.Context, token string) (introspection, e
 			return introspection{}, err // 503: "inactive" would make the caller drop a good token
 		}
 		p, resource = rt.principal(s.opts.Issuer), rt.Resource
-	case strings.Count(token, ".") == 2:
+	case auth.LooksLikeJWT(token):
 		v, err := s.verifier(ctx)
 		if err != nil {
 			return introspection{}, err

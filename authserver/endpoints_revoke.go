@@ -34,7 +34,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(token, ReferenceTokenPrefix):
 		err = s.revokeReferenceToken(ctx, token, client.ID, ip)
-	case strings.Count(token, ".") == 2:
+	case auth.LooksLikeJWT(token):
 		err = s.revokeAccessToken(ctx, token, client.ID, ip)
 	default:
 		err = s.opts.Grants.RevokeRefreshToken(ctx, token, client.ID)
