@@ -65,7 +65,7 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	}
 	registered := secRegister(t, as, "Introspected client")
 	tokenFor := func(rs *testServer) string {
-		return secConnectFor(t, as, secBrowser(), registered, "demo", strings.TrimSpace(string(password)), "kanban.write", rs.MCP()).Access
+		return secConnectFor(t, as, secBrowser(), registered, "demo", strings.TrimSpace(string(password)), string(tools.CreateBoard().Requires.Scope), rs.MCP()).Access
 	}
 	access, forPatient, unseen := tokenFor(quick), tokenFor(patient), tokenFor(patient)
 	// Nothing secret reaches any server's log, whatever the subtests did.
@@ -119,7 +119,7 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 		}
 	})
 	t.Run("a resource the authorization server does not serve", func(t *testing.T) {
-		q := url.Values{"response_type": {"code"}, "client_id": {registered}, "redirect_uri": {secRedirect}, "scope": {"kanban.read"},
+		q := url.Values{"response_type": {"code"}, "client_id": {registered}, "redirect_uri": {secRedirect}, "scope": {string(tools.ListBoards().Requires.Scope)},
 			"state": {"s"}, "resource": {stranger.MCP()}, "code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}
 		resp := browse(t, secBrowser(), http.MethodGet, as.URL+"/oauth/authorize?"+q.Encode(), nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
@@ -175,7 +175,7 @@ func TestReferenceTokensEndToEnd(t *testing.T) {
 	}
 	client := secRegister(t, as, "Reference client")
 	connect := func(srv *testServer) string {
-		tok := secConnectFor(t, as, secBrowser(), client, "demo", strings.TrimSpace(string(password)), "kanban.write", srv.MCP()).Access
+		tok := secConnectFor(t, as, secBrowser(), client, "demo", strings.TrimSpace(string(password)), string(tools.CreateBoard().Requires.Scope), srv.MCP()).Access
 		if strings.Count(tok, ".") == 2 {
 			t.Fatalf("the access token for %s is a JWT, want a reference token", srv.URL)
 		}
