@@ -121,17 +121,12 @@ func TestFederationEndToEnd(t *testing.T) {
 	}
 
 	// B, registered at A as a confidential client (a web application).
-	out := secCLI(t, a, "", "clients", "add", "-name", "Kanban B", "-redirect-uri", bURL+fedCallbackPath, "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, a, "Kanban B", bURL+fedCallbackPath)
 	b := startServerOn(t, bPort, testissuer.New(t, testissuer.Options{}), map[string]string{
 		"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"UPSTREAM_OIDC_ISSUER":           a.URL,
-		"UPSTREAM_OIDC_CLIENT_ID":        clientID[1],
-		"UPSTREAM_OIDC_CLIENT_SECRET":    secret[1],
+		"UPSTREAM_OIDC_CLIENT_ID":        clientID,
+		"UPSTREAM_OIDC_CLIENT_SECRET":    secret,
 		"UPSTREAM_ALLOWED_EMAIL_DOMAINS": "example.com",
 		"UPSTREAM_ALLOWED_EMAILS":        ivan.email,
 		"UPSTREAM_DISPLAY_NAME":          fedProviderName,
@@ -176,7 +171,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	// did: not B's client secret at A, not a password, not a code A
 	// issued (which passes through B's callback URL).
 	t.Cleanup(func() {
-		secrets := map[string]string{"the upstream client secret": secret[1]}
+		secrets := map[string]string{"the upstream client secret": secret}
 		for _, acct := range []fedAccount{grace, ivan, mallory, nomail} {
 			secrets[acct.name+"'s password"] = acct.password
 		}
@@ -245,7 +240,7 @@ func TestFederationEndToEnd(t *testing.T) {
 		if p := v.Pages[3]; p.SignedInAs != grace.name || !slices.Equal(slices.Sorted(slices.Values(p.Levels)), granted) {
 			t.Errorf("B's consent page: signed in as %q, levels %v; want %s, %v", p.SignedInAs, p.Levels, grace.name, granted)
 		}
-		checkProviderRequest(t, v.Provider, clientID[1], bURL+fedCallbackPath)
+		checkProviderRequest(t, v.Provider, clientID, bURL+fedCallbackPath)
 
 		// The token from B works on B's tools, as B's user.
 		graceAtB = fedUserList(t, b)[grace.name]

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,20 +36,15 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	quickAt, patientAt, strangerAt := plan(), plan(), plan()
 	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"AUTH_EXTRA_RESOURCES": quickAt.url + "/mcp," + patientAt.url + "/mcp"})
-	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, as, "Resource server", "https://rs.example/unused")
 	resourceServer := func(at planned, cacheTTL string) *testServer {
 		return startServerOn(t, at.port, testissuer.New(t, testissuer.Options{}), map[string]string{
 			"OAUTH_ISSUER":                      as.URL,
 			"AUTH_SERVER":                       "off",
 			"AUTH_CHALLENGE":                    "http",
 			"OAUTH_INTROSPECTION_URL":           as.URL + "/oauth/introspect",
-			"OAUTH_INTROSPECTION_CLIENT_ID":     clientID[1],
-			"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1],
+			"OAUTH_INTROSPECTION_CLIENT_ID":     clientID,
+			"OAUTH_INTROSPECTION_CLIENT_SECRET": secret,
 			"OAUTH_INTROSPECT":                  "always",
 			"INTROSPECTION_CACHE_TTL":           cacheTTL,
 		})
@@ -71,7 +65,7 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	// Nothing secret reaches any server's log, whatever the subtests did.
 	t.Cleanup(func() {
 		for _, srv := range []*testServer{as, quick, patient, stranger} {
-			for name, secretValue := range map[string]string{"client secret": secret[1], "access token": access, "unseen token": unseen} {
+			for name, secretValue := range map[string]string{"client secret": secret, "access token": access, "unseen token": unseen} {
 				if strings.Contains(srv.Log.String(), secretValue) {
 					t.Errorf("the %s reached the log of %s", name, srv.URL)
 				}
@@ -158,16 +152,11 @@ func TestReferenceTokensEndToEnd(t *testing.T) {
 	rsURL := "http://localhost:" + strconv.Itoa(rsPort)
 	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"AUTH_TOKEN_FORMAT": "reference", "AUTH_EXTRA_RESOURCES": rsURL + "/mcp"})
-	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, as, "Resource server", "https://rs.example/unused")
 	rs := startServerOn(t, rsPort, testissuer.New(t, testissuer.Options{}), map[string]string{
 		"OAUTH_ISSUER": as.URL, "AUTH_SERVER": "off", "AUTH_CHALLENGE": "http",
-		"OAUTH_INTROSPECTION_URL": as.URL + "/oauth/introspect", "OAUTH_INTROSPECTION_CLIENT_ID": clientID[1],
-		"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1], "INTROSPECTION_CACHE_TTL": "1s",
+		"OAUTH_INTROSPECTION_URL": as.URL + "/oauth/introspect", "OAUTH_INTROSPECTION_CLIENT_ID": clientID,
+		"OAUTH_INTROSPECTION_CLIENT_SECRET": secret, "INTROSPECTION_CACHE_TTL": "1s",
 	})
 	password, err := os.ReadFile(filepath.Join(filepath.Dir(as.DBPath), "demo-password.txt"))
 	if err != nil {
