@@ -49,7 +49,9 @@ func (b ByShape) Verify(ctx context.Context, raw string) (*Principal, error) {
 // shape; whether it is one, its verifier says.
 func LooksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
-// Introspection modes for IntrospectorConfig.Mode.
+// Introspection modes (OAUTH_INTROSPECT). The Introspector itself asks
+// about every token it is given; auto mode puts it behind ByShape, as the
+// Opaque side of a local JWT verifier.
 const (
 	// IntrospectAuto introspects the tokens that are not JWTs and verifies
 	// JWTs locally.
@@ -63,10 +65,6 @@ type IntrospectorConfig struct {
 	URL          string // the issuer's introspection endpoint
 	ClientID     string // our client at the issuer (client_secret_basic)
 	ClientSecret string
-	Mode         string // IntrospectAuto (default) or IntrospectAlways
-	// JWT verifies the tokens that are JWTs in auto mode; nil introspects
-	// them too.
-	JWT TokenVerifier
 	// Issuer is compared with an answer's iss when it has one.
 	Issuer string
 	// Audience is this resource: an answer's aud must contain it, unless
@@ -116,13 +114,6 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("introspection needs a client ID and secret")
 	}
-	switch cfg.Mode {
-	case "":
-		cfg.Mode = IntrospectAuto
-	case IntrospectAuto, IntrospectAlways:
-	default:
-		return nil, fmt.Errorf("unknown introspection mode %q", cfg.Mode)
-	}
 	if cfg.Audience == "" && !cfg.SkipAudienceCheck {
 		return nil, errors.New("introspection needs the audience to check, or SkipAudienceCheck")
 	}
@@ -149,16 +140,12 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	return &Introspector{cfg: cfg, cache: map[[32]byte]introspected{}}, nil
 }
 
-// Verify returns the principal of raw: a JWT from the JWT verifier in auto
-// mode, anything else from the cache or from the issuer. Failures are
-// *TokenError, or ErrIntrospectionUnavailable when the issuer could not
-// say.
+// Verify returns the principal of raw, from the cache or from the issuer.
+// Failures are *TokenError, or ErrIntrospectionUnavailable when the issuer
+// could not say.
 func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes {
 		return nil, &TokenError{Description: "The access token is too large."}
-	}
-	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && LooksLikeJWT(raw) {
-		return i.cfg.JWT.Verify(ctx, raw)
 	}
 	key := sha256.Sum256([]byte(raw))
 	if v, ok := i.cached(key); ok {
