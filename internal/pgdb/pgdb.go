@@ -1,7 +1,7 @@
-// Package pgdb opens the PostgreSQL database that the kanban store (and
-// later the authorization server's tables) live in, applies each
-// component's embedded migrations, and runs transactions with the one retry
-// policy for serialization failures and deadlocks.
+// Package pgdb opens the PostgreSQL database that the kanban store lives
+// in, applies each component's embedded migrations, and runs transactions
+// with the one retry policy for serialization failures, deadlocks and
+// lost connections.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;
 // this package only knows how to open the database, migrate it and retry a
