@@ -53,27 +53,25 @@ func lockCardBoard(ctx context.Context, tx *txn, actor store.Actor, id string) e
 }
 
 // lockOwnedCard locks the board of card id (lockCardBoard) and then loads
-// the card, as it is now, with the board's title.
-func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
+// the card, as it is now.
+func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, error) {
 	if err := lockCardBoard(ctx, tx, actor, id); err != nil {
-		return store.Card{}, "", err
+		return store.Card{}, err
 	}
 	// Under READ COMMITTED this statement sees everything committed before
 	// the lock was granted: a card deleted meanwhile is not found.
-	const query = `SELECT ` + cardColumns + `, b.title
+	const query = `SELECT ` + cardColumns + `
 		FROM cards k
 		JOIN columns c ON c.id = k.column_id
-		JOIN boards b ON b.id = k.board_id
 		WHERE k.id = $1`
-	var boardTitle string
-	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)), &boardTitle)
+	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)))
 	if isNoRows(err) {
-		return store.Card{}, "", store.CardNotOwned(id)
+		return store.Card{}, store.CardNotOwned(id)
 	}
 	if err != nil {
-		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+		return store.Card{}, fmt.Errorf("load card: %w", err)
 	}
-	return card, boardTitle, nil
+	return card, nil
 }
 
 // GetCard returns a whole card on a board the viewer may read: a public
@@ -207,7 +205,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 
 	var card store.Card
 	err = s.write(ctx, "update card", c, func(tx *txn) (store.Change, error) {
-		read, _, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
+		read, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -240,7 +238,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 
 	var move store.CardMove
 	err := s.write(ctx, "move card", c, func(tx *txn) (store.Change, error) {
-		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		card, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -312,7 +310,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	}
 	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn) (store.Change, error) {
-		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		card, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}

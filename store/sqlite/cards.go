@@ -35,23 +35,21 @@ func scanCard(scan func(...any) error, extra ...any) (store.Card, error) {
 	return card, nil
 }
 
-// ownedCard loads a card on a board that actor owns, with the board's
-// title.
-func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
-	const query = `SELECT ` + cardColumns + `, b.title
+// ownedCard loads a card on a board that actor owns.
+func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, error) {
+	const query = `SELECT ` + cardColumns + `
 		FROM cards k
 		JOIN columns c ON c.id = k.column_id
 		JOIN boards b ON b.id = k.board_id
 		WHERE k.id = ? AND b.owner_iss = ? AND b.owner_sub = ?`
-	var boardTitle string
-	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan, &boardTitle)
+	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Card{}, "", store.CardNotOwned(id)
+		return store.Card{}, store.CardNotOwned(id)
 	}
 	if err != nil {
-		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+		return store.Card{}, fmt.Errorf("load card: %w", err)
 	}
-	return card, boardTitle, nil
+	return card, nil
 }
 
 // GetCard returns a whole card on a board the viewer may read: a public
@@ -185,7 +183,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 
 	var card store.Card
 	err = s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Change, error) {
-		read, _, err := ownedCard(ctx, tx, c.Actor, in.CardID)
+		read, err := ownedCard(ctx, tx, c.Actor, in.CardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -221,7 +219,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 
 	var move store.CardMove
 	err := s.write(ctx, "move card", c, func(tx *txn, now int64) (store.Change, error) {
-		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		card, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -290,7 +288,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	}
 	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Change, error) {
-		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		card, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
