@@ -91,3 +91,21 @@ func BoardNotOwned(id string) error {
 func CardNotOwned(id string) error {
 	return Errorf(NotFound, "card %s was not found on your boards", id)
 }
+
+// CardNotVisible is the one error for a card the viewer may not read,
+// whether it is missing or on someone else's private board.
+func CardNotVisible(id string) error {
+	return Errorf(NotFound, "card %s was not found", id)
+}
+
+// ColumnNotOnBoard is the one error for a column that is not on board
+// boardID, which the caller may see.
+func ColumnNotOnBoard(columnID, boardID string) error {
+	return Errorf(NotFound, "column %s was not found on board %s", columnID, boardID)
+}
+
+// ColumnNotOwned is the one error for a column that is on none of the
+// caller's own boards: missing, or someone else's.
+func ColumnNotOwned(id string) error {
+	return Errorf(NotFound, "column %s was not found among your boards", id)
+}

@@ -100,7 +100,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		return err
 	})
 	if isNoRows(err) {
-		return nil, store.Errorf(store.NotFound, "card %s was not found", cardID)
+		return nil, store.CardNotVisible(cardID)
 	}
 	if err != nil {
 		return nil, wrap("get card", err)
@@ -115,7 +115,7 @@ func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (st
 	var name string
 	err := tx.QueryRow(ctx, `SELECT name FROM columns WHERE id = $1 AND board_id = $2`, clean(columnID), clean(boardID)).Scan(&name)
 	if isNoRows(err) {
-		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+		return "", store.ColumnNotOnBoard(columnID, boardID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("load column: %w", err)

@@ -189,7 +189,7 @@ func searchableColumn(ctx context.Context, tx pgx.Tx, viewer store.Actor, column
 		return fmt.Errorf("load column: %w", err)
 	}
 	if n == 0 {
-		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
+		return store.ColumnNotOwned(columnID)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		card, err := scanCard(tx.QueryRowContext(ctx, query, cardID, viewer.Issuer, viewer.Subject).Scan,
 			&view.BoardTitle, &ownerIss, &ownerSub)
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.Errorf(store.NotFound, "card %s was not found", cardID)
+			return store.CardNotVisible(cardID)
 		}
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ func columnOnBoard(ctx context.Context, tx *txn, columnID, boardID string) (stri
 	var name string
 	err := tx.QueryRowContext(ctx, `SELECT name FROM columns WHERE id = ? AND board_id = ?`, columnID, boardID).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+		return "", store.ColumnNotOnBoard(columnID, boardID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("load column: %w", err)
@@ -404,7 +404,7 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 		return fmt.Errorf("load column: %w", err)
 	}
 	if n == 0 {
-		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
+		return store.ColumnNotOwned(columnID)
 	}
 	return nil
 }
