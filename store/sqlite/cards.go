@@ -121,6 +121,15 @@ func touchBoard(ctx context.Context, tx *txn, boardID string, now int64) error {
 	return nil
 }
 
+// shiftCards moves the positions of the cards that sh names.
+func shiftCards(ctx context.Context, tx *txn, sh store.Shift) error {
+	const shift = `UPDATE cards SET position = position + ? WHERE column_id = ? AND position >= ? AND position < ?`
+	if _, err := tx.ExecContext(ctx, shift, sh.Delta, sh.ColumnID, sh.From, sh.To); err != nil {
+		return fmt.Errorf("shift cards: %w", err)
+	}
+	return nil
+}
+
 // AddCard appends a card to the end of a column of a board the actor owns.
 func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
 	in, err := store.CheckNewCard(in)
@@ -235,33 +244,11 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
 			return change, nil
 		}
-		from, to := move.FromPosition, move.Card.Position
-
-		// Close the gap and open the new slot. The moving card is never in
-		// the shifted ranges, so it is updated on its own afterwards.
-		type shift struct {
-			query string
-			args  []any
-		}
-		var shifts []shift
-		switch {
-		case columnID != card.ColumnID:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`, []any{card.ColumnID, from}},
-				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ?`, []any{columnID, to}},
-			}
-		case to < from:
-			shifts = []shift{
-				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ? AND position < ?`, []any{columnID, to, from}},
-			}
-		default:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ? AND position <= ?`, []any{columnID, from, to}},
-			}
-		}
-		for _, sh := range shifts {
-			if _, err := tx.ExecContext(ctx, sh.query, sh.args...); err != nil {
-				return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		// Close the gap and open the new slot. The moving card is in none
+		// of the shifts, so it is stored on its own afterwards.
+		for _, sh := range move.Shifts() {
+			if err := shiftCards(ctx, tx, sh); err != nil {
+				return store.Change{}, err
 			}
 		}
 		moved := move.Card
@@ -295,9 +282,8 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cards WHERE id = ?`, cardID); err != nil {
 			return store.Change{}, fmt.Errorf("delete card: %w", err)
 		}
-		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`
-		if _, err := tx.ExecContext(ctx, closeGap, card.ColumnID, card.Position); err != nil {
-			return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		if err := shiftCards(ctx, tx, store.LeftGap(card.ColumnID, card.Position)); err != nil {
+			return store.Change{}, err
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
 			return store.Change{}, err
