@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +57,12 @@ func TestClassify(t *testing.T) {
 		{&commitUnknown{io.EOF}, false, true},
 		{context.Canceled, false, false},
 		{errors.New("bug"), false, false},
+		// A network timeout may have left a statement running: not run
+		// again, but the database did not answer.
+		{fmt.Errorf("read: %w", timeoutError{}), false, true},
+		// No connection could be made: the outage is real, and retrying
+		// at once would only delay saying so.
+		{connectError(t), false, true},
 	} {
 		if got := Retryable(tt.err); got != tt.retryable {
 			t.Errorf("Retryable(%v) = %v", tt.err, got)
@@ -64,6 +71,34 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Unavailable(%v) = %v", tt.err, got)
 		}
 	}
+}
+
+// timeoutError is a net.Error that timed out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// connectError is the error of connecting where no server listens.
+func connectError(t *testing.T) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	conn, err := pgconn.Connect(t.Context(), "postgres://u@"+addr+"/db?sslmode=disable&connect_timeout=10")
+	if err == nil {
+		conn.Close(t.Context())
+		t.Fatalf("connected to %s, where nothing listens", addr)
+	}
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("connecting to %s: %T %v, want a *pgconn.ConnectError", addr, err, err)
+	}
+	return err
 }
 
 func TestRetry(t *testing.T) {
