@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -223,5 +224,58 @@ func TestMigrate(t *testing.T) {
 		if err := Migrate(ctx, pool, "test", bad); err == nil {
 			t.Errorf("Migrate(%v) succeeded", bad)
 		}
+	}
+}
+
+// TestMigrateWaitsForTheLock holds the migration lock, as another
+// replica migrating would: Migrate must wait until it is released, and
+// only then migrate. TestMigrateConcurrently in store/postgres races real
+// replicas; this one does not depend on how they happen to interleave.
+func TestMigrateWaitsForTheLock(t *testing.T) {
+	pool, err := Open(t.Context(), pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ctx := t.Context()
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(context.WithoutCancel(ctx))
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		done <- Migrate(ctx, pool, "test", fstest.MapFS{"0001_a.sql": {Data: []byte(`CREATE TABLE a (x int)`)}})
+	}()
+	// A bigint advisory key shows in pg_locks as its high and low halves.
+	const waiting = `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+		AND (classid::bigint << 32 | objid::bigint) = $1`
+	deadline := time.After(time.Minute)
+	for n := 0; n == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("Migrate returned (%v) while another transaction held the migration lock", err)
+		case <-deadline:
+			t.Fatal("Migrate never waited for the migration lock")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := pool.QueryRow(ctx, waiting, migrationLockKey).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Migrate after the lock was released: %v", err)
+	}
+	var tables int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'a'`).Scan(&tables); err != nil || tables != 1 {
+		t.Errorf("table a: %d, %v; want it made once the lock was free", tables, err)
 	}
 }
