@@ -20,11 +20,11 @@ const (
 // ErrUnavailable marks an infrastructure failure that says the database
 // cannot be reached or cannot serve right now (no connection, a server
 // shutting down or out of connections, a standby), as opposed to a broken
-// statement or a bug: find it with errors.Is and answer "try again later"
-// (HTTP 503 with Retry-After). It is not a Code: it is no mistake of the
-// caller, and ErrorCode and OutcomeOf treat it as any infrastructure
-// failure. A write that failed with it may or may not have committed when
-// the connection broke during COMMIT.
+// statement or a bug: find it with errors.Is and tell the caller to try
+// again later. It is not a Code: it is no mistake of the caller, and
+// ErrorCode and OutcomeOf treat it as any infrastructure failure. A write
+// that failed with it may or may not have committed when the connection
+// broke during COMMIT.
 var ErrUnavailable = errors.New("the database is unavailable")
 
 // Error is the one domain error type: a mistake the caller made, with a
