@@ -1,7 +1,7 @@
-// Package pgdb opens the PostgreSQL database that the kanban store (and
-// later the authorization server's tables) live in, applies each
-// component's embedded migrations, and runs transactions with the one retry
-// policy for serialization failures and deadlocks.
+// Package pgdb opens the PostgreSQL database that the kanban store lives
+// in, applies each component's embedded migrations, and runs transactions
+// with the one retry policy for serialization failures, deadlocks and
+// lost connections.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;
 // this package only knows how to open the database, migrate it and retry a
@@ -290,8 +290,7 @@ func Retryable(err error) bool {
 // or cannot serve right now, rather than that a statement is wrong: no
 // connection could be made, a connection broke, or the server is shutting
 // down, starting up, out of connections or resources, or read-only (a
-// standby after a failover). Callers answer such errors with "try again
-// later" (HTTP 503).
+// standby after a failover). Such an error means "try again later".
 //
 // A transaction whose connection broke during COMMIT may have committed:
 // running it again is safe for idempotent writes only, which is why InTx
