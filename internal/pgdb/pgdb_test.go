@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -225,27 +224,6 @@ func TestMigrate(t *testing.T) {
 		if err := Migrate(ctx, pool, "test", bad); err == nil {
 			t.Errorf("Migrate(%v) succeeded", bad)
 		}
-	}
-}
-
-// TestMigrationFiles checks the order and the names of migrations
-// without a database: numeric order, not the names' ("10_c.sql" sorts
-// before "2_b.sql"), and only versions that schema_migrations' integer
-// column holds.
-func TestMigrationFiles(t *testing.T) {
-	got, err := migrationFiles("test", fstest.MapFS{"10_c.sql": {}, "2_b.sql": {}, "0001_a.sql": {}, "notes.txt": {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []migration{{1, "0001_a.sql"}, {2, "2_b.sql"}, {10, "10_c.sql"}}
-	if !slices.Equal(got, want) {
-		t.Errorf("migrationFiles = %v, want %v", got, want)
-	}
-	if _, err := migrationFiles("test", fstest.MapFS{"2147483648_a.sql": {}}); err == nil {
-		t.Error("a version past PostgreSQL's integer was accepted")
-	}
-	if _, err := migrationFiles("test", fstest.MapFS{"2147483647_a.sql": {}}); err != nil {
-		t.Errorf("the largest integer version: %v", err)
 	}
 }
 
