@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -89,8 +88,7 @@ type Introspector struct {
 	cfg   IntrospectorConfig
 	group singleflight.Group
 
-	mu    sync.Mutex
-	cache map[[32]byte]introspected
+	cache *expiringCache[introspected]
 }
 
 // introspected is a cached verdict: a principal, or why the token is
@@ -102,7 +100,8 @@ type introspected struct {
 }
 
 // maxIntrospected bounds the cache: past it, expired entries are dropped,
-// and if that is not enough, all of them (the next uses ask again).
+// then refusals, and if that is not enough, all of them (the next uses ask
+// again).
 const maxIntrospected = 10000
 
 // NewIntrospector checks cfg and returns an Introspector.
@@ -137,7 +136,8 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Introspector{cfg: cfg, cache: map[[32]byte]introspected{}}, nil
+	refusal := func(v introspected) bool { return v.reject != nil }
+	return &Introspector{cfg: cfg, cache: newExpiringCache(maxIntrospected, cfg.Now, refusal)}, nil
 }
 
 // Verify returns the principal of raw, from the cache or from the issuer.
@@ -148,7 +148,7 @@ func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, erro
 		return nil, &TokenError{Description: "The access token is too large."}
 	}
 	key := sha256.Sum256([]byte(raw))
-	if v, ok := i.cached(key); ok {
+	if v, ok := i.cache.get(key); ok {
 		return v.p, v.reject.orNil()
 	}
 	return i.miss(ctx, key, raw)
@@ -165,7 +165,7 @@ func (i *Introspector) miss(ctx context.Context, key [32]byte, raw string) (*Pri
 		if err != nil {
 			return nil, err
 		}
-		i.store(key, v)
+		i.cache.put(key, v, v.until)
 		return v, nil
 	})
 	select {
@@ -187,44 +187,6 @@ func (e *TokenError) orNil() error {
 		return nil
 	}
 	return e
-}
-
-func (i *Introspector) cached(key [32]byte) (introspected, bool) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	v, ok := i.cache[key]
-	if !ok || !i.cfg.Now().Before(v.until) {
-		return introspected{}, false
-	}
-	return v, true
-}
-
-func (i *Introspector) store(key [32]byte, v introspected) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if len(i.cache) >= maxIntrospected {
-		// Expired entries go first, then refusals (a flood of made-up
-		// tokens must not push out the answers that keep real callers
-		// working through an outage), and only then everything.
-		now := i.cfg.Now()
-		for k, e := range i.cache {
-			if !now.Before(e.until) {
-				delete(i.cache, k)
-			}
-		}
-		for k, e := range i.cache {
-			if len(i.cache) < maxIntrospected {
-				break
-			}
-			if e.reject != nil {
-				delete(i.cache, k)
-			}
-		}
-		if len(i.cache) >= maxIntrospected {
-			clear(i.cache)
-		}
-	}
-	i.cache[key] = v
 }
 
 // introspectionAnswer is what an RFC 7662 answer may hold that we read.
