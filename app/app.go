@@ -240,8 +240,6 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 				URL:               cfg.IntrospectionURL,
 				ClientID:          cfg.IntrospectionClientID,
 				ClientSecret:      cfg.IntrospectionClientSecret,
-				Mode:              cfg.IntrospectMode,
-				JWT:               authn.Verifier, // nil when every token is introspected
 				Issuer:            cfg.Issuer,
 				Audience:          cfg.Audience,
 				SkipAudienceCheck: cfg.SkipIntrospectionAudience,
@@ -252,7 +250,12 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 			if err != nil {
 				return err
 			}
-			authn.Verifier = introspector
+			if authn.Verifier != nil {
+				// Auto: JWTs are verified here, the rest introspected.
+				authn.Verifier = auth.ByShape{JWT: authn.Verifier, Opaque: introspector}
+			} else {
+				authn.Verifier = introspector
+			}
 			log.Info("tokens are checked by introspection", "url", cfg.IntrospectionURL, "mode", cfg.IntrospectMode, "client_id", cfg.IntrospectionClientID)
 			if cfg.SkipIntrospectionAudience {
 				log.Warn("OAUTH_INTROSPECTION_AUDIENCE_CHECK=off: an introspected token is accepted whatever audience it was issued for, so the issuer's tokens for other services work here too")

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -39,17 +38,19 @@ type ByShape struct {
 
 // Verify is TokenVerifier.
 func (b ByShape) Verify(ctx context.Context, raw string) (*Principal, error) {
-	if looksLikeJWT(raw) {
+	if LooksLikeJWT(raw) {
 		return b.JWT.Verify(ctx, raw)
 	}
 	return b.Opaque.Verify(ctx, raw)
 }
 
-// looksLikeJWT reports whether raw has a JWS compact serialization's
+// LooksLikeJWT reports whether raw has a JWS compact serialization's
 // shape; whether it is one, its verifier says.
-func looksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
+func LooksLikeJWT(raw string) bool { return strings.Count(raw, ".") == 2 }
 
-// Introspection modes for IntrospectorConfig.Mode.
+// Introspection modes (OAUTH_INTROSPECT). The Introspector itself asks
+// about every token it is given; auto mode puts it behind ByShape, as the
+// Opaque side of a local JWT verifier.
 const (
 	// IntrospectAuto introspects the tokens that are not JWTs and verifies
 	// JWTs locally.
@@ -63,10 +64,6 @@ type IntrospectorConfig struct {
 	URL          string // the issuer's introspection endpoint
 	ClientID     string // our client at the issuer (client_secret_basic)
 	ClientSecret string
-	Mode         string // IntrospectAuto (default) or IntrospectAlways
-	// JWT verifies the tokens that are JWTs in auto mode; nil introspects
-	// them too.
-	JWT TokenVerifier
 	// Issuer is compared with an answer's iss when it has one.
 	Issuer string
 	// Audience is this resource: an answer's aud must contain it, unless
@@ -91,8 +88,7 @@ type Introspector struct {
 	cfg   IntrospectorConfig
 	group singleflight.Group
 
-	mu    sync.Mutex
-	cache map[[32]byte]introspected
+	cache *expiringCache[introspected]
 }
 
 // introspected is a cached verdict: a principal, or why the token is
@@ -104,7 +100,8 @@ type introspected struct {
 }
 
 // maxIntrospected bounds the cache: past it, expired entries are dropped,
-// and if that is not enough, all of them (the next uses ask again).
+// then refusals, and if that is not enough, all of them (the next uses ask
+// again).
 const maxIntrospected = 10000
 
 // NewIntrospector checks cfg and returns an Introspector.
@@ -115,13 +112,6 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("introspection needs a client ID and secret")
-	}
-	switch cfg.Mode {
-	case "":
-		cfg.Mode = IntrospectAuto
-	case IntrospectAuto, IntrospectAlways:
-	default:
-		return nil, fmt.Errorf("unknown introspection mode %q", cfg.Mode)
 	}
 	if cfg.Audience == "" && !cfg.SkipAudienceCheck {
 		return nil, errors.New("introspection needs the audience to check, or SkipAudienceCheck")
@@ -146,22 +136,19 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Introspector{cfg: cfg, cache: map[[32]byte]introspected{}}, nil
+	refusal := func(v introspected) bool { return v.reject != nil }
+	return &Introspector{cfg: cfg, cache: newExpiringCache(maxIntrospected, cfg.Now, refusal)}, nil
 }
 
-// Verify returns the principal of raw: a JWT from the JWT verifier in auto
-// mode, anything else from the cache or from the issuer. Failures are
-// *TokenError, or ErrIntrospectionUnavailable when the issuer could not
-// say.
+// Verify returns the principal of raw, from the cache or from the issuer.
+// Failures are *TokenError, or ErrIntrospectionUnavailable when the issuer
+// could not say.
 func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes {
 		return nil, &TokenError{Description: "The access token is too large."}
 	}
-	if i.cfg.Mode == IntrospectAuto && i.cfg.JWT != nil && looksLikeJWT(raw) {
-		return i.cfg.JWT.Verify(ctx, raw)
-	}
 	key := sha256.Sum256([]byte(raw))
-	if v, ok := i.cached(key); ok {
+	if v, ok := i.cache.get(key); ok {
 		return v.p, v.reject.orNil()
 	}
 	return i.miss(ctx, key, raw)
@@ -178,7 +165,7 @@ func (i *Introspector) miss(ctx context.Context, key [32]byte, raw string) (*Pri
 		if err != nil {
 			return nil, err
 		}
-		i.store(key, v)
+		i.cache.put(key, v, v.until)
 		return v, nil
 	})
 	select {
@@ -200,44 +187,6 @@ func (e *TokenError) orNil() error {
 		return nil
 	}
 	return e
-}
-
-func (i *Introspector) cached(key [32]byte) (introspected, bool) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	v, ok := i.cache[key]
-	if !ok || !i.cfg.Now().Before(v.until) {
-		return introspected{}, false
-	}
-	return v, true
-}
-
-func (i *Introspector) store(key [32]byte, v introspected) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if len(i.cache) >= maxIntrospected {
-		// Expired entries go first, then refusals (a flood of made-up
-		// tokens must not push out the answers that keep real callers
-		// working through an outage), and only then everything.
-		now := i.cfg.Now()
-		for k, e := range i.cache {
-			if !now.Before(e.until) {
-				delete(i.cache, k)
-			}
-		}
-		for k, e := range i.cache {
-			if len(i.cache) < maxIntrospected {
-				break
-			}
-			if e.reject != nil {
-				delete(i.cache, k)
-			}
-		}
-		if len(i.cache) >= maxIntrospected {
-			clear(i.cache)
-		}
-	}
-	i.cache[key] = v
 }
 
 // introspectionAnswer is what an RFC 7662 answer may hold that we read.

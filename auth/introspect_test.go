@@ -293,8 +293,9 @@ func TestIntrospectorCache(t *testing.T) {
 	}
 }
 
-// TestIntrospectorModes: in auto mode a JWT is verified locally and only
-// other tokens are introspected; in always mode every token is.
+// TestIntrospectorModes: in auto mode (the Introspector behind ByShape) a
+// JWT is verified locally and only other tokens are introspected; in
+// always mode (the Introspector alone) every token is, JWTs too.
 func TestIntrospectorModes(t *testing.T) {
 	s := newIntrospectionServer(t)
 	const jwtShaped = "aGVhZA.Ym9keQ.c2ln"
@@ -309,8 +310,11 @@ func TestIntrospectorModes(t *testing.T) {
 		{auth.IntrospectAlways, jwtShaped, "introspected"},
 		{auth.IntrospectAlways, "opaque", "introspected"},
 	} {
-		in := newIntrospector(t, s, &fakeClock{t: time.Now()}, func(c *auth.IntrospectorConfig) { c.Mode, c.JWT = tt.mode, local })
-		p, err := in.Verify(t.Context(), tt.token)
+		var v auth.TokenVerifier = newIntrospector(t, s, &fakeClock{t: time.Now()}, nil)
+		if tt.mode == auth.IntrospectAuto {
+			v = auth.ByShape{JWT: local, Opaque: v}
+		}
+		p, err := v.Verify(t.Context(), tt.token)
 		if err != nil || p.Subject != tt.wantSubject {
 			t.Errorf("%s mode, %s: %+v, %v; want subject %s", tt.mode, tt.token, p, err, tt.wantSubject)
 		}

@@ -454,13 +454,17 @@ func cimdLimitFailure(ce *CIMDError) *failure {
 		description: "The server is fetching too many client metadata documents right now; retry in a few seconds."}
 }
 
-// verifier returns a verifier of our own access tokens, for any resource
-// we issue them for: issuer exactly as minted, the audience any of our
-// resources, keys read from the key table. Building one is cheap (no
-// goroutine, no fetch: VerifierConfig.Keys is set), so each request that
-// needs it builds its own and the Server keeps no state for it.
-func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
-	v, err := auth.NewVerifier(ctx, auth.VerifierConfig{
+// ownTokens returns what checks an access token this server issued, for
+// any resource it issues them for (its own and AUTH_EXTRA_RESOURCES), as
+// its userinfo, revocation and introspection endpoints need: JWTs by
+// signature against the key table (issuer exactly as minted), reference
+// tokens by look-up, then grant revocation and the operator's blocklist.
+// The principal's Audience is the resource the token is for. A check that
+// cannot run (the database) is auth.ErrCheckUnavailable, never a verdict.
+// Building it is cheap (no goroutine, no fetch), so each request builds
+// its own and the Server keeps no state for it.
+func (s *Server) ownTokens(ctx context.Context) (auth.TokenVerifier, auth.RevocationChecker, error) {
+	jwts, err := auth.NewVerifier(ctx, auth.VerifierConfig{
 		Issuer:         s.opts.Issuer,
 		Audience:       s.opts.Resource,
 		ExtraAudiences: s.opts.ExtraResources,
@@ -468,30 +472,13 @@ func (s *Server) verifier(ctx context.Context) (*ownTokens, error) {
 		Logger:         s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
+		return nil, nil, fmt.Errorf("authserver: verifier for our own tokens: %w", err)
 	}
-	return &ownTokens{v: v}, nil
-}
-
-// errKeysUnreadable is a failure to read our own published keys: the
-// database's problem, never a verdict on a token.
-var errKeysUnreadable = errors.New("read the published signing keys")
-
-// ownTokens verifies access tokens we issued for any of our resources.
-type ownTokens struct{ v *auth.Verifier }
-
-// Verify is auth.TokenVerifier.
-func (o *ownTokens) Verify(ctx context.Context, raw string) (*auth.Principal, error) {
-	return o.v.Verify(ctx, raw)
-}
-
-// VerifyFor is Verify that also says which resource the token is for.
-func (o *ownTokens) VerifyFor(ctx context.Context, raw string) (*auth.Principal, string, error) {
-	p, err := o.v.Verify(ctx, raw)
-	if err != nil {
-		return nil, "", err
+	var revocations auth.RevocationChecker = s.opts.Grants.RevocationChecker(s.opts.Issuer)
+	if s.opts.Blocked != nil {
+		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
 	}
-	return p, p.Audience, nil
+	return auth.ByShape{JWT: jwts, Opaque: referenceVerifier{s: s, anyResource: true}}, revocations, nil
 }
 
 // resources are the protected resources we issue tokens for, ours first.
@@ -531,7 +518,8 @@ func (t tableKeys) Keyfunc(ctx context.Context) jwt.Keyfunc {
 		kid, _ := tok.Header["kid"].(string)
 		published, err := t.keys.published(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errKeysUnreadable, err)
+			// The database's failure, never a verdict on the token.
+			return nil, fmt.Errorf("%w: read the published signing keys: %w", auth.ErrCheckUnavailable, err)
 		}
 		for _, j := range published {
 			if j.Marshal().KID == kid {

@@ -80,36 +80,19 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // introspect checks token as the resource server would. An error is a
 // failure to check (the database), never a verdict on the token.
 func (s *Server) introspect(ctx context.Context, token string) (introspection, error) {
-	var p *auth.Principal
-	var resource string
-	switch {
-	case strings.HasPrefix(token, ReferenceTokenPrefix):
-		rt, err := s.opts.Grants.LookupReferenceToken(ctx, token)
-		if errors.Is(err, ErrNotFound) {
-			return introspection{}, nil
-		}
-		if err != nil {
-			return introspection{}, err // 503: "inactive" would make the caller drop a good token
-		}
-		p, resource = rt.principal(s.opts.Issuer), rt.Resource
-	case strings.Count(token, ".") == 2:
-		v, err := s.verifier(ctx)
-		if err != nil {
-			return introspection{}, err
-		}
-		p, resource, err = v.VerifyFor(ctx, token)
-		if errors.Is(err, errKeysUnreadable) {
-			return introspection{}, err
-		}
-		if err != nil {
-			return introspection{}, nil
-		}
-	default:
+	if !strings.HasPrefix(token, ReferenceTokenPrefix) && !auth.LooksLikeJWT(token) {
 		return introspection{}, nil // a refresh token, or not ours
 	}
-	var revocations auth.RevocationChecker = s.opts.Grants.RevocationChecker(s.opts.Issuer)
-	if s.opts.Blocked != nil {
-		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
+	verifier, revocations, err := s.ownTokens(ctx)
+	if err != nil {
+		return introspection{}, err
+	}
+	p, err := verifier.Verify(ctx, token)
+	if errors.Is(err, auth.ErrCheckUnavailable) {
+		return introspection{}, err // 503: "inactive" would make the caller drop a good token
+	}
+	if err != nil {
+		return introspection{}, nil
 	}
 	revoked, err := revocations.Revoked(ctx, p)
 	if err != nil {
@@ -123,7 +106,7 @@ func (s *Server) introspect(ctx context.Context, token string) (introspection, e
 		Scope:     strings.Join(p.Scopes, " "),
 		ClientID:  p.ClientID,
 		Subject:   p.Subject,
-		Audience:  resource,
+		Audience:  p.Audience,
 		Issuer:    p.Issuer,
 		ExpiresAt: p.ExpiresAt.Unix(),
 		TokenType: "Bearer",

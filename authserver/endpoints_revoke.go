@@ -32,9 +32,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	var err error
 	switch {
-	case strings.HasPrefix(token, ReferenceTokenPrefix):
-		err = s.revokeReferenceToken(ctx, token, client.ID, ip)
-	case strings.Count(token, ".") == 2:
+	case strings.HasPrefix(token, ReferenceTokenPrefix), auth.LooksLikeJWT(token):
 		err = s.revokeAccessToken(ctx, token, client.ID, ip)
 	default:
 		err = s.opts.Grants.RevokeRefreshToken(ctx, token, client.ID)
@@ -53,36 +51,26 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// revokeAccessToken revokes the grant of an access token issued by us to
-// clientID. Tokens that do not verify, or that belong to another client,
-// are ignored (nil), as RFC 7009 §2.2 requires for invalid tokens and
-// §2.1 for other clients' ones. An expired token does not verify and is
-// ignored too: it grants nothing already, and the client disconnects for
-// good by revoking its refresh token.
+// revokeAccessToken revokes the grant of an access token (a JWT or a
+// reference token) issued by us to clientID. Tokens that do not verify, or
+// that belong to another client, are ignored (nil), as RFC 7009 §2.2
+// requires for invalid tokens and §2.1 for other clients' ones. An expired
+// token does not verify and is ignored too: it grants nothing already, and
+// the client disconnects for good by revoking its refresh token. A check
+// that cannot run is an error (503), never "ignored".
 func (s *Server) revokeAccessToken(ctx context.Context, token, clientID, ip string) error {
-	v, err := s.verifier(ctx)
+	verifier, _, err := s.ownTokens(ctx)
 	if err != nil {
 		return err
 	}
-	p, err := v.Verify(ctx, token)
+	p, err := verifier.Verify(ctx, token)
+	if errors.Is(err, auth.ErrCheckUnavailable) {
+		return err
+	}
 	if err != nil || p.GrantID == "" {
 		return s.revokeGrantOf(ctx, "", "", clientID, ip)
 	}
 	return s.revokeGrantOf(ctx, p.GrantID, p.ClientID, clientID, ip)
-}
-
-// revokeReferenceToken revokes the grant of a reference access token of
-// clientID; another client's, or an unknown or expired one, is ignored, as
-// for JWTs (revokeAccessToken).
-func (s *Server) revokeReferenceToken(ctx context.Context, token, clientID, ip string) error {
-	rt, err := s.opts.Grants.LookupReferenceToken(ctx, token)
-	if errors.Is(err, ErrNotFound) {
-		return s.revokeGrantOf(ctx, "", "", clientID, ip)
-	}
-	if err != nil {
-		return err
-	}
-	return s.revokeGrantOf(ctx, rt.GrantID, rt.ClientID, clientID, ip)
 }
 
 // revokeGrantOf revokes grantID, the grant of an access token issued to
@@ -134,17 +122,13 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	v, err := s.verifier(ctx)
+	verifier, revocations, err := s.ownTokens(ctx)
 	if err != nil {
 		s.log.ErrorContext(ctx, "userinfo: no verifier", "err", err)
 		writeOAuthError(w, http.StatusInternalServerError, errServerError, "The token cannot be checked right now.")
 		return
 	}
-	var revocations auth.RevocationChecker = s.opts.Grants.RevocationChecker(s.opts.Issuer)
-	if s.opts.Blocked != nil {
-		revocations = auth.AnyRevoked(revocations, s.opts.Blocked)
-	}
-	authn := auth.Authenticator{Verifier: auth.ByShape{JWT: v, Opaque: s.ReferenceTokens()}, Revocations: revocations, Logger: s.log}
+	authn := auth.Authenticator{Verifier: verifier, Revocations: revocations, Logger: s.log}
 	p, ok := authn.Authenticate(w, r)
 	if !ok {
 		return

@@ -241,9 +241,10 @@ func newPKCE() (verifier, challenge string) {
 
 // epAuthz is an authorization as the pages would approve it.
 type epAuthz struct {
-	subject string // default alice
-	scope   []string
-	nonce   string
+	subject  string // default alice
+	scope    []string
+	nonce    string
+	resource string // default the server's own
 }
 
 // authorize issues a code for clientID as the authorization endpoint
@@ -256,10 +257,13 @@ func (e *epEnv) authorize(t *testing.T, clientID string, a epAuthz) (code, verif
 	if a.scope == nil {
 		a.scope = []string{"kanban.write"}
 	}
+	if a.resource == "" {
+		a.resource = e.resource
+	}
 	verifier, challenge := newPKCE()
 	code, err := e.grants.IssueCode(t.Context(), CodeRequest{
 		Subject: a.subject, ClientID: clientID, RedirectURI: epRedirect, CodeChallenge: challenge,
-		Resource: e.resource, Scope: a.scope, Nonce: a.nonce,
+		Resource: a.resource, Scope: a.scope, Nonce: a.nonce,
 	})
 	if err != nil {
 		t.Fatalf("IssueCode: %v", err)

@@ -104,7 +104,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, request s
 	ip := s.clientIP(r)
 	// Each start stores a row until the person comes back or it expires;
 	// an address gets a person's worth of them, not a table's.
-	if ok, wait := s.limits.upstreamStarts.Allow(ratelimit.Key("ip", clientip.Network(ip))); !ok {
+	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("start", clientip.Network(ip))); !ok {
 		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
 		return
@@ -173,7 +173,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 	again := "Go back to the app, or to your account page, and sign in again."
 	// Each callback writes (it takes the pending sign-in): an address gets
 	// as many as it may start, not a flood of the single writer.
-	if ok, wait := s.limits.upstreamStarts.Allow(ratelimit.Key("callback", clientip.Network(ip))); !ok {
+	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("callback", clientip.Network(ip))); !ok {
 		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
 		return

@@ -510,3 +510,30 @@ func TestUpstreamLoginsAreBounded(t *testing.T) {
 		t.Errorf("takeUpstreamLogin: %+v, %v", l, err)
 	}
 }
+
+// TestUpstreamTripsAreThrottled: each start stores a pending sign-in and
+// each callback writes, so an address gets a burst of each (counted apart)
+// and then 429 with Retry-After, without waiting on the clock.
+func TestUpstreamTripsAreThrottled(t *testing.T) {
+	e := newUpstreamEnv(t, false)
+	b := e.browser()
+	action, fields := upstreamForm(t, b.authorize(e.params(nil)))
+	throttled := func(what string, try func() ptResponse) {
+		t.Helper()
+		for i := 0; ; i++ {
+			p := try()
+			if p.status == http.StatusTooManyRequests {
+				if i == 0 || p.header.Get("Retry-After") == "" {
+					t.Errorf("%s: 429 after %d tries, Retry-After %q; want a burst first and a Retry-After", what, i, p.header.Get("Retry-After"))
+				}
+				return
+			}
+			if i > 100 {
+				t.Fatalf("%s: no 429 after %d tries (last status %d)", what, i, p.status)
+			}
+		}
+	}
+	throttled("starts", func() ptResponse { return b.post(action, fields) })
+	// The callbacks have their own count: the starts spent none of it.
+	throttled("callbacks", func() ptResponse { return b.get(PathUpstreamCallback + "?code=x&state=unknown") })
+}

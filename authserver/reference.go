@@ -81,7 +81,7 @@ func (g *Grants) LookupReferenceToken(ctx context.Context, token string) (Refere
 // ours would name it.
 func (rt ReferenceToken) principal(issuer string) *auth.Principal {
 	return &auth.Principal{Issuer: issuer, Subject: rt.Subject, ClientID: rt.ClientID, Scopes: rt.Scope,
-		GrantID: rt.GrantID, ExpiresAt: rt.ExpiresAt}
+		GrantID: rt.GrantID, Audience: rt.Resource, ExpiresAt: rt.ExpiresAt}
 }
 
 // ReferenceTokens returns the verifier of reference access tokens for our
@@ -89,7 +89,13 @@ func (rt ReferenceToken) principal(issuer string) *auth.Principal {
 // (auth.ByShape). Revocation is checked after it, as for JWTs.
 func (s *Server) ReferenceTokens() auth.TokenVerifier { return referenceVerifier{s: s} }
 
-type referenceVerifier struct{ s *Server }
+// referenceVerifier looks reference tokens up: for the server's own
+// resource only (its resource server), or for any resource it issues
+// tokens for (its own endpoints: userinfo, revocation, introspection).
+type referenceVerifier struct {
+	s           *Server
+	anyResource bool
+}
 
 // Verify is auth.TokenVerifier. A failed look-up is
 // auth.ErrCheckUnavailable (503), never a verdict on the token.
@@ -101,7 +107,7 @@ func (v referenceVerifier) Verify(ctx context.Context, raw string) (*auth.Princi
 	case err != nil:
 		v.s.log.ErrorContext(ctx, "reference token look-up failed", "err", err)
 		return nil, fmt.Errorf("%w: %w", auth.ErrCheckUnavailable, err)
-	case rt.Resource != v.s.opts.Resource:
+	case !v.anyResource && rt.Resource != v.s.opts.Resource:
 		return nil, &auth.TokenError{Description: "The access token is meant for a different audience."}
 	}
 	return rt.principal(v.s.opts.Issuer), nil

@@ -91,3 +91,42 @@ func TestReferenceTokens(t *testing.T) {
 		t.Errorf("after pruning: %d reference tokens left (%v), want 0", left, err)
 	}
 }
+
+// TestOwnTokensOfEveryResource: the server's own endpoints (userinfo,
+// introspection, revocation) take a token it issued for any of its
+// resources alike, whether a JWT or a reference token, while its resource
+// server takes only tokens for its own resource.
+func TestOwnTokensOfEveryResource(t *testing.T) {
+	const other = "https://reports.example/mcp"
+	for _, format := range []string{TokenFormatJWT, TokenFormatReference} {
+		t.Run(format, func(t *testing.T) {
+			e := newEPEnv(t, func(o *ServerOptions) { o.TokenFormat = format; o.ExtraResources = []string{other} })
+			public := e.publicClient(t)
+			rs, rsSecret := mustRegister(t, e.store, RegistrationRequest{
+				RedirectURIs: []string{epRedirect}, TokenEndpointAuthMethod: AuthMethodClientSecretBasic,
+				GrantTypes: []string{GrantAuthorizationCode}, ClientName: "Resource server",
+			}, SourcePreregistered)
+			tok := e.connect(t, public.ID, epAuthz{scope: []string{"kanban.read", ScopeOpenID}, resource: other})
+
+			if r := e.do(t, http.MethodGet, PathUserinfo, "", nil, withHeader("Authorization", "Bearer "+tok.AccessToken)); r.Status != http.StatusOK {
+				t.Errorf("userinfo with a token for %s: %d %s", other, r.Status, r.Body)
+			}
+			r := e.postForm(t, PathIntrospect, url.Values{"token": {tok.AccessToken}}, withBasic(rs.ID, rsSecret))
+			if got := r.JSON(t); got["active"] != true || got["aud"] != other {
+				t.Errorf("introspection: %v, want active for %s", got, other)
+			}
+			if format == TokenFormatReference {
+				if _, err := e.srv.ReferenceTokens().Verify(t.Context(), tok.AccessToken); err == nil {
+					t.Errorf("the resource server of %s took a reference token for %s", e.resource, other)
+				}
+			}
+			// The client revokes it like a token for the own resource.
+			if r := e.postForm(t, PathRevoke, url.Values{"token": {tok.AccessToken}, "client_id": {public.ID}}); r.Status != http.StatusOK {
+				t.Fatalf("revoke: %d %s", r.Status, r.Body)
+			}
+			if r := e.do(t, http.MethodGet, PathUserinfo, "", nil, withHeader("Authorization", "Bearer "+tok.AccessToken)); r.Status != http.StatusUnauthorized {
+				t.Errorf("userinfo after the revocation: %d, want 401", r.Status)
+			}
+		})
+	}
+}

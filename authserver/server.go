@@ -95,7 +95,7 @@ type limits struct {
 	signInName     *ratelimit.Backoff // per user name
 	signInIP       *ratelimit.Backoff // per IP
 	signInDevice   *ratelimit.Backoff // per known device (device cookie), instead of the three above
-	upstreamStarts *ratelimit.Window  // per IP: sign-ins sent to the upstream provider
+	upstreamTrips  *ratelimit.Window  // per IP: sign-ins sent to the upstream provider, and callbacks from it (keys apart)
 }
 
 // NewServer checks opts and builds the server.
@@ -148,7 +148,7 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
 		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
 		signInDevice:   ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
-		upstreamStarts: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
+		upstreamTrips:  ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
 	}
 	return s, nil
 }

@@ -179,8 +179,8 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 	// can take the name in between; checking first, rather than reading the
 	// driver's constraint error, keeps a name clash apart from any other
 	// failure. (A subject collision, at 100 random bits, fails loudly.)
-	var taken bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`, name).Scan(&taken); err != nil {
+	taken, err := nameTaken(ctx, tx, name)
+	if err != nil {
 		return User{}, fmt.Errorf("authserver: add user %q: %w", name, err)
 	}
 	if taken {
@@ -195,6 +195,13 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 		return User{}, fmt.Errorf("authserver: add user %q: %w", name, err)
 	}
 	return user, nil
+}
+
+// nameTaken reports whether an account has this name, in any case.
+func nameTaken(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
+	var taken bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`, name).Scan(&taken)
+	return taken, err
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
@@ -500,8 +507,8 @@ func (u *Users) setDisabled(ctx context.Context, verb, name, query string, then 
 		}
 	}
 	if n == 0 {
-		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`, name).Scan(&exists); err != nil {
+		exists, err := nameTaken(ctx, tx, name)
+		if err != nil {
 			return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
 		}
 		if !exists {

@@ -114,26 +114,21 @@ func federatedName(id upstream.Identity) string {
 
 // freeName returns base, or base-2, base-3, … up to the first name no
 // account has (in any case), inside tx so that no concurrent sign-in takes
-// it in between.
+// it in between. Past base-1000 (never in practice) a random suffix ends
+// the search.
 func freeName(ctx context.Context, tx *sql.Tx, base string) (string, error) {
-	for n := 1; ; n++ {
+	for n := 1; n <= 1001; n++ {
 		name := base
 		switch {
-		case n > 1000:
-			// Never in practice; a random suffix ends the search.
+		case n == 1001:
 			name = base + "-" + randomBase32(6)
 		case n > 1:
 			name = base + "-" + strconv.Itoa(n)
 		}
-		var taken bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`, name).Scan(&taken); err != nil {
-			return "", err
-		}
-		if !taken {
-			return name, nil
-		}
-		if n > 1000 {
-			return "", errors.New("no free user name")
+		taken, err := nameTaken(ctx, tx, name)
+		if err != nil || !taken {
+			return name, err
 		}
 	}
+	return "", errors.New("no free user name")
 }

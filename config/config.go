@@ -522,14 +522,13 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		bad("AUTH_TOKEN_FORMAT=reference is for the built-in authorization server, which does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
 	}
 	c.ExtraResources = nil
-	if strings.TrimSpace(get("AUTH_EXTRA_RESOURCES")) != "" && !c.BuiltInAuthServer {
+	extra := commaList(get("AUTH_EXTRA_RESOURCES"))
+	if len(extra) > 0 && !c.BuiltInAuthServer {
 		bad("AUTH_EXTRA_RESOURCES is set but the built-in authorization server does not run (OAUTH_ISSUER names another); unset it, or unset OAUTH_ISSUER")
+		extra = nil
 	}
-	for r := range strings.SplitSeq(get("AUTH_EXTRA_RESOURCES"), ",") {
-		r = strings.TrimSpace(r)
+	for _, r := range extra {
 		switch {
-		case r == "" || !c.BuiltInAuthServer:
-			continue
 		case r == c.Resource:
 			bad("AUTH_EXTRA_RESOURCES names %s, this server's own resource; list only other servers' resources", r)
 		case slices.Contains(c.ExtraResources, r):
@@ -607,22 +606,14 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	default:
 		bad("AUTH_CHALLENGE %q is not auto, tool-result or http; auto (the default) serves ChatGPT and spec clients from one deployment", c.AuthChallenge)
 	}
-	c.InBandUserAgents = nil
-	for p := range strings.SplitSeq(get("INBAND_CHALLENGE_USER_AGENTS"), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			c.InBandUserAgents = append(c.InBandUserAgents, p)
-		}
-	}
+	c.InBandUserAgents = commaList(get("INBAND_CHALLENGE_USER_AGENTS"))
 	if _, err := hostclient.NewClassifier(c.InBandUserAgents); err != nil {
 		bad("INBAND_CHALLENGE_USER_AGENTS: %v; each entry is a regular expression for a whole User-Agent, e.g. openai-mcp/[0-9.]+", err)
 	}
 
 	// Hosts and proxies.
-	for h := range strings.SplitSeq(get("ALLOWED_HOSTS"), ",") {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if h == "" {
-			continue
-		}
+	for _, h := range commaList(get("ALLOWED_HOSTS")) {
+		h = strings.ToLower(h)
 		if strings.ContainsAny(h, "/:@ ") {
 			bad("ALLOWED_HOSTS entry %q must be a bare host name (no scheme, port or path), e.g. kanban.example.com", h)
 			continue

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"encoding/json"
 	"maps"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
@@ -38,27 +36,9 @@ func TestFederationReadyWithoutUsers(t *testing.T) {
 			env := map[string]string{"OAUTH_ISSUER": "", "BASE_URL": "https://kanban.example.com"}
 			maps.Copy(env, tc.env)
 			srv := launchServer(t, testissuer.New(t, testissuer.Options{}), env)
-			// The keys load in the background; until then /readyz
-			// answers 503 whatever else it finds.
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				resp := do(t, mustRequest(t, http.MethodGet, srv.URL+"/readyz"))
-				var body struct {
-					Checks map[string]string `json:"checks"`
-				}
-				if err := json.Unmarshal(resp.Body, &body); err != nil {
-					t.Fatalf("/readyz: %d %s", resp.Status, resp.Body)
-				}
-				if body.Checks["signing_keys"] == "ok" {
-					if resp.Status != tc.status || body.Checks["users"] != tc.usersSay {
-						t.Fatalf("/readyz with no user: %d %s, want %d with users %q\nlog:\n%s", resp.Status, resp.Body, tc.status, tc.usersSay, srv.Log.String())
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("signing keys not loaded within 20s: %s\nlog:\n%s", resp.Body, srv.Log.String())
-				}
-				time.Sleep(20 * time.Millisecond)
+			status, r, body := readyzOnceKeysLoad(t, srv.testServer)
+			if status != tc.status || r.Checks["users"] != tc.usersSay {
+				t.Fatalf("/readyz with no user: %d %s, want %d with users %q\nlog:\n%s", status, body, tc.status, tc.usersSay, srv.Log.String())
 			}
 			if out := secCLI(t, srv.testServer, "", "users", "list"); strings.Count(out, "\n") != 1 {
 				t.Errorf("users list shows users:\n%s", out)

@@ -41,6 +41,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
 const (
@@ -120,17 +121,12 @@ func TestFederationEndToEnd(t *testing.T) {
 	}
 
 	// B, registered at A as a confidential client (a web application).
-	out := secCLI(t, a, "", "clients", "add", "-name", "Kanban B", "-redirect-uri", bURL+fedCallbackPath, "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, a, "Kanban B", bURL+fedCallbackPath)
 	b := startServerOn(t, bPort, testissuer.New(t, testissuer.Options{}), map[string]string{
 		"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"UPSTREAM_OIDC_ISSUER":           a.URL,
-		"UPSTREAM_OIDC_CLIENT_ID":        clientID[1],
-		"UPSTREAM_OIDC_CLIENT_SECRET":    secret[1],
+		"UPSTREAM_OIDC_CLIENT_ID":        clientID,
+		"UPSTREAM_OIDC_CLIENT_SECRET":    secret,
 		"UPSTREAM_ALLOWED_EMAIL_DOMAINS": "example.com",
 		"UPSTREAM_ALLOWED_EMAILS":        ivan.email,
 		"UPSTREAM_DISPLAY_NAME":          fedProviderName,
@@ -175,7 +171,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	// did: not B's client secret at A, not a password, not a code A
 	// issued (which passes through B's callback URL).
 	t.Cleanup(func() {
-		secrets := map[string]string{"the upstream client secret": secret[1]}
+		secrets := map[string]string{"the upstream client secret": secret}
 		for _, acct := range []fedAccount{grace, ivan, mallory, nomail} {
 			secrets[acct.name+"'s password"] = acct.password
 		}
@@ -238,16 +234,23 @@ func TestFederationEndToEnd(t *testing.T) {
 		if p := v.Pages[2]; !strings.Contains(p.H1, "Kanban B") || p.SignedInAs != grace.name {
 			t.Errorf("A's consent page: heading %q, signed in as %q; want Kanban B and %s", p.H1, p.SignedInAs, grace.name)
 		}
-		if p := v.Pages[3]; p.SignedInAs != grace.name || !slices.Equal(p.Levels, []string{"kanban.read", "kanban.write"}) {
-			t.Errorf("B's consent page: signed in as %q, levels %v; want %s, read and write", p.SignedInAs, p.Levels, grace.name)
+		// What create_board needs, with all it implies, from the
+		// declarations: a forker's scopes change it, not this test.
+		granted := slices.Sorted(maps.Keys(grants(string(tools.CreateBoard().Requires.Scope))))
+		if p := v.Pages[3]; p.SignedInAs != grace.name || !slices.Equal(slices.Sorted(slices.Values(p.Levels)), granted) {
+			t.Errorf("B's consent page: signed in as %q, levels %v; want %s, %v", p.SignedInAs, p.Levels, grace.name, granted)
 		}
-		checkProviderRequest(t, v.Provider, clientID[1], bURL+fedCallbackPath)
+		checkProviderRequest(t, v.Provider, clientID, bURL+fedCallbackPath)
 
 		// The token from B works on B's tools, as B's user.
 		graceAtB = fedUserList(t, b)[grace.name]
 		who := first.whoami(t, ctx, cs)
+		wantScopes := make([]any, len(granted))
+		for i, sc := range granted {
+			wantScopes[i] = sc
+		}
 		want := map[string]any{"authenticated": true, "issuer": b.URL, "subject": graceAtB.Subject,
-			"client_id": v.Query.Get("client_id"), "scopes": []any{"kanban.read", "kanban.write"}, "client_family": "sdk"}
+			"client_id": v.Query.Get("client_id"), "scopes": wantScopes, "client_family": "sdk"}
 		if diff := cmp.Diff(want, who); diff != "" {
 			t.Errorf("whoami at B (-want +got):\n%s", diff)
 		}
@@ -496,13 +499,13 @@ func (e *fedEnv) register(t *testing.T) string {
 }
 
 // authURL is an authorization request at B for clientID, with PKCE, for
-// kanban.read; prompt is sent when set.
+// list_boards' scope; prompt is sent when set.
 func (e *fedEnv) authURL(t *testing.T, clientID, prompt string) string {
 	t.Helper()
 	sum := sha256.Sum256([]byte(randomVerifier(t)))
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {e.redirect},
-		"scope": {"kanban.read"}, "state": {randomVerifier(t)}, "resource": {e.b.MCP()},
+		"scope": {string(tools.ListBoards().Requires.Scope)}, "state": {randomVerifier(t)}, "resource": {e.b.MCP()},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
 	if prompt != "" {

@@ -424,3 +424,30 @@ func declaredToolNames() []string {
 	slices.Sort(names)
 	return names
 }
+
+// readiness is /readyz's answer.
+type readiness struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyzOnceKeysLoad polls srv's /readyz until its signing keys have
+// loaded (they load in the background, and until then /readyz answers 503
+// whatever else it finds), and returns that answer.
+func readyzOnceKeysLoad(t *testing.T, srv *testServer) (status int, r readiness, body []byte) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp := rawRequest(t, http.MethodGet, srv.URL+"/readyz", "", nil, nil)
+		if err := json.Unmarshal(resp.Body, &r); err != nil {
+			t.Fatalf("/readyz body is not JSON: %v: %s", err, resp.Body)
+		}
+		if r.Checks["signing_keys"] == "ok" {
+			return resp.Status, r, resp.Body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("signing keys not loaded within 20s: %s\nlog:\n%s", resp.Body, srv.Log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,20 +36,15 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	quickAt, patientAt, strangerAt := plan(), plan(), plan()
 	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"AUTH_EXTRA_RESOURCES": quickAt.url + "/mcp," + patientAt.url + "/mcp"})
-	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, as, "Resource server", "https://rs.example/unused")
 	resourceServer := func(at planned, cacheTTL string) *testServer {
 		return startServerOn(t, at.port, testissuer.New(t, testissuer.Options{}), map[string]string{
 			"OAUTH_ISSUER":                      as.URL,
 			"AUTH_SERVER":                       "off",
 			"AUTH_CHALLENGE":                    "http",
 			"OAUTH_INTROSPECTION_URL":           as.URL + "/oauth/introspect",
-			"OAUTH_INTROSPECTION_CLIENT_ID":     clientID[1],
-			"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1],
+			"OAUTH_INTROSPECTION_CLIENT_ID":     clientID,
+			"OAUTH_INTROSPECTION_CLIENT_SECRET": secret,
 			"OAUTH_INTROSPECT":                  "always",
 			"INTROSPECTION_CACHE_TTL":           cacheTTL,
 		})
@@ -65,13 +59,13 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 	}
 	registered := secRegister(t, as, "Introspected client")
 	tokenFor := func(rs *testServer) string {
-		return secConnectFor(t, as, secBrowser(), registered, "demo", strings.TrimSpace(string(password)), "kanban.write", rs.MCP()).Access
+		return secConnectFor(t, as, secBrowser(), registered, "demo", strings.TrimSpace(string(password)), string(tools.CreateBoard().Requires.Scope), rs.MCP()).Access
 	}
 	access, forPatient, unseen := tokenFor(quick), tokenFor(patient), tokenFor(patient)
 	// Nothing secret reaches any server's log, whatever the subtests did.
 	t.Cleanup(func() {
 		for _, srv := range []*testServer{as, quick, patient, stranger} {
-			for name, secretValue := range map[string]string{"client secret": secret[1], "access token": access, "unseen token": unseen} {
+			for name, secretValue := range map[string]string{"client secret": secret, "access token": access, "unseen token": unseen} {
 				if strings.Contains(srv.Log.String(), secretValue) {
 					t.Errorf("the %s reached the log of %s", name, srv.URL)
 				}
@@ -119,7 +113,7 @@ func TestIntrospectionAgainstBuiltInServer(t *testing.T) {
 		}
 	})
 	t.Run("a resource the authorization server does not serve", func(t *testing.T) {
-		q := url.Values{"response_type": {"code"}, "client_id": {registered}, "redirect_uri": {secRedirect}, "scope": {"kanban.read"},
+		q := url.Values{"response_type": {"code"}, "client_id": {registered}, "redirect_uri": {secRedirect}, "scope": {string(tools.ListBoards().Requires.Scope)},
 			"state": {"s"}, "resource": {stranger.MCP()}, "code_challenge": {strings.Repeat("A", 43)}, "code_challenge_method": {"S256"}}
 		resp := browse(t, secBrowser(), http.MethodGet, as.URL+"/oauth/authorize?"+q.Encode(), nil)
 		loc, _ := url.Parse(resp.Header.Get("Location"))
@@ -158,16 +152,11 @@ func TestReferenceTokensEndToEnd(t *testing.T) {
 	rsURL := "http://localhost:" + strconv.Itoa(rsPort)
 	as := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http",
 		"AUTH_TOKEN_FORMAT": "reference", "AUTH_EXTRA_RESOURCES": rsURL + "/mcp"})
-	out := secCLI(t, as, "", "clients", "add", "-name", "Resource server", "-redirect-uri", "https://rs.example/unused", "-confidential")
-	clientID := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if clientID == nil || secret == nil {
-		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
-	}
+	clientID, secret := addConfidentialClient(t, as, "Resource server", "https://rs.example/unused")
 	rs := startServerOn(t, rsPort, testissuer.New(t, testissuer.Options{}), map[string]string{
 		"OAUTH_ISSUER": as.URL, "AUTH_SERVER": "off", "AUTH_CHALLENGE": "http",
-		"OAUTH_INTROSPECTION_URL": as.URL + "/oauth/introspect", "OAUTH_INTROSPECTION_CLIENT_ID": clientID[1],
-		"OAUTH_INTROSPECTION_CLIENT_SECRET": secret[1], "INTROSPECTION_CACHE_TTL": "1s",
+		"OAUTH_INTROSPECTION_URL": as.URL + "/oauth/introspect", "OAUTH_INTROSPECTION_CLIENT_ID": clientID,
+		"OAUTH_INTROSPECTION_CLIENT_SECRET": secret, "INTROSPECTION_CACHE_TTL": "1s",
 	})
 	password, err := os.ReadFile(filepath.Join(filepath.Dir(as.DBPath), "demo-password.txt"))
 	if err != nil {
@@ -175,7 +164,7 @@ func TestReferenceTokensEndToEnd(t *testing.T) {
 	}
 	client := secRegister(t, as, "Reference client")
 	connect := func(srv *testServer) string {
-		tok := secConnectFor(t, as, secBrowser(), client, "demo", strings.TrimSpace(string(password)), "kanban.write", srv.MCP()).Access
+		tok := secConnectFor(t, as, secBrowser(), client, "demo", strings.TrimSpace(string(password)), string(tools.CreateBoard().Requires.Scope), srv.MCP()).Access
 		if strings.Count(tok, ".") == 2 {
 			t.Fatalf("the access token for %s is a JWT, want a reference token", srv.URL)
 		}

@@ -356,27 +356,7 @@ func TestSecAuditDiskGuard(t *testing.T) {
 		"MIN_FREE_DISK": strconv.FormatUint(free+1<<30, 10), // always more than there is
 	})
 
-	type ready struct {
-		Ready  bool              `json:"ready"`
-		Checks map[string]string `json:"checks"`
-	}
-	var status int
-	var r ready
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp := rawRequest(t, "GET", srv.URL+"/readyz", "", nil, nil)
-		if err := json.Unmarshal(resp.Body, &r); err != nil {
-			t.Fatalf("/readyz body is not JSON: %v: %s", err, resp.Body)
-		}
-		status = resp.Status
-		if r.Checks["signing_keys"] == "ok" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("signing keys not loaded within 20s: %s", resp.Body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	status, r, _ := readyzOnceKeysLoad(t, srv.testServer)
 	disk := r.Checks["disk"]
 	if status != http.StatusOK || !r.Ready || r.Checks["database"] != "ok" ||
 		!strings.HasPrefix(disk, "low disk space: ") || !strings.Contains(disk, "MIN_FREE_DISK") {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,4 +146,18 @@ func secCLI(t *testing.T, srv *testServer, stdin string, args ...string) string 
 		t.Fatalf("kanban-mcp %s: exit %d\n%s", strings.Join(args, " "), code, out.String())
 	}
 	return out.String()
+}
+
+// addConfidentialClient adds a confidential client at srv with the
+// operator's CLI (clients add -confidential) and returns the client ID and
+// the secret it printed once.
+func addConfidentialClient(t *testing.T, srv *testServer, name, redirectURI string) (clientID, secret string) {
+	t.Helper()
+	out := secCLI(t, srv, "", "clients", "add", "-name", name, "-redirect-uri", redirectURI, "-confidential")
+	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	sec := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if id == nil || sec == nil {
+		t.Fatalf("clients add printed no client_id and client_secret:\n%s", out)
+	}
+	return id[1], sec[1]
 }

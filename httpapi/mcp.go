@@ -264,6 +264,9 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.mcp.Handle(buf, req)
 	}
 
+	// What a tool call deferred to this layer, in order: a challenge (the
+	// call was refused before any store work, so it cannot also have met
+	// an outage), then a database outage.
 	if status, c, ok := deferred.Get(); ok {
 		c.WriteHTTP(w, status)
 		return
@@ -277,7 +280,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := buf.body.Bytes()
 	switch {
-	case info.rpcMethod == string(mcp.MethodToolsList) && buf.status() == http.StatusOK:
+	case info.rpcMethod == string(mcp.MethodToolsList) && status == http.StatusOK:
 		out = e.addSecuritySchemes(out)
 		buf.header.Del("Content-Length")
 	case info.rpcMethod == string(mcp.MethodToolsCall):

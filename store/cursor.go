@@ -37,16 +37,15 @@ func errBadCursor() error {
 	return Errorf(Invalid, "cursor is not valid; pass the next_cursor from the previous page unchanged")
 }
 
-// EncodeCursor makes the opaque cursor of a list of the given kind.
-func EncodeCursor(kind CursorKind, c Cursor) string {
+// encodeCursor makes the opaque cursor of a list of the given kind.
+func encodeCursor(kind CursorKind, c Cursor) string {
 	raw := fmt.Appendf(nil, "%c%d.%s", kind, c.Key, c.ID)
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
-// DecodeCursor reads a cursor made by EncodeCursor for the same kind. ok
-// is false for an empty cursor (the first page). The ID is as the caller
-// sent it: a backend that cannot hold any bytes in a query cleans it.
-func DecodeCursor(kind CursorKind, s string) (c Cursor, ok bool, err error) {
+// decodeCursor reads a cursor made by encodeCursor for the same kind. ok
+// is false for an empty cursor (the first page).
+func decodeCursor(kind CursorKind, s string) (c Cursor, ok bool, err error) {
 	if s == "" {
 		return Cursor{}, false, nil
 	}
@@ -73,13 +72,15 @@ func DecodeCursor(kind CursorKind, s string) (c Cursor, ok bool, err error) {
 // query runs: it returns the page's limit and the key to read on from,
 // which is the cursor's or, on the first page, one before every item (a
 // Key of math.MinInt64 for the lists read oldest first, math.MaxInt64
-// for the activity trail, read newest first).
+// for the activity trail, read newest first). The cursor's ID is as the
+// caller sent it: a backend that cannot hold any bytes in a query cleans
+// it.
 func PageArgs(kind CursorKind, p Page) (limit int, after Cursor, err error) {
 	limit, err = PageLimit(p.Limit)
 	if err != nil {
 		return 0, Cursor{}, err
 	}
-	after, ok, err := DecodeCursor(kind, p.Cursor)
+	after, ok, err := decodeCursor(kind, p.Cursor)
 	switch {
 	case err != nil:
 		return 0, Cursor{}, err
@@ -126,5 +127,5 @@ func endPage[T any](kind CursorKind, items []T, limit int, key func(T) Cursor) (
 		return items, ""
 	}
 	items = items[:limit]
-	return items, EncodeCursor(kind, key(items[limit-1]))
+	return items, encodeCursor(kind, key(items[limit-1]))
 }

@@ -18,16 +18,16 @@ func TestCursor(t *testing.T) {
 		{CardCursor, Cursor{Key: -5, ID: "c_x.y"}}, // a dot in the ID survives
 		{ActivityCursor, Cursor{Key: 42}},
 	} {
-		s := EncodeCursor(c.kind, c.c)
-		got, ok, err := DecodeCursor(c.kind, s)
+		s := encodeCursor(c.kind, c.c)
+		got, ok, err := decodeCursor(c.kind, s)
 		if err != nil || !ok {
-			t.Fatalf("DecodeCursor(%q): %v, %v", s, ok, err)
+			t.Fatalf("decodeCursor(%q): %v, %v", s, ok, err)
 		}
 		if got != c.c {
-			t.Errorf("DecodeCursor(EncodeCursor(%+v)) = %+v", c.c, got)
+			t.Errorf("decodeCursor(encodeCursor(%+v)) = %+v", c.c, got)
 		}
 	}
-	if _, ok, err := DecodeCursor(BoardCursor, ""); ok || err != nil {
+	if _, ok, err := decodeCursor(BoardCursor, ""); ok || err != nil {
 		t.Errorf("empty cursor: ok %v, err %v; want the first page", ok, err)
 	}
 	for _, bad := range []struct {
@@ -43,12 +43,12 @@ func TestCursor(t *testing.T) {
 		{ActivityCursor, "a12.x"},                  // activity cursors have no ID
 		{ActivityCursor, "a."},
 	} {
-		_, _, err := DecodeCursor(bad.kind, base64.RawURLEncoding.EncodeToString([]byte(bad.raw)))
+		_, _, err := decodeCursor(bad.kind, base64.RawURLEncoding.EncodeToString([]byte(bad.raw)))
 		if ErrorCode(err) != Invalid {
-			t.Errorf("DecodeCursor(%q) = %v, want an Invalid error", bad.raw, err)
+			t.Errorf("decodeCursor(%q) = %v, want an Invalid error", bad.raw, err)
 		}
 	}
-	if _, _, err := DecodeCursor(BoardCursor, "not base64!"); ErrorCode(err) != Invalid {
+	if _, _, err := decodeCursor(BoardCursor, "not base64!"); ErrorCode(err) != Invalid {
 		t.Errorf("a cursor that is not base64: %v, want an Invalid error", err)
 	}
 }
@@ -64,7 +64,7 @@ func TestPageArgs(t *testing.T) {
 		{"first page of boards", BoardCursor, Page{}, DefaultPageSize, Cursor{Key: math.MinInt64}},
 		{"first page of cards", CardCursor, Page{Limit: 3}, 3, Cursor{Key: math.MinInt64}},
 		{"first page of activity, newest first", ActivityCursor, Page{Limit: MaxPageSize}, MaxPageSize, Cursor{Key: math.MaxInt64}},
-		{"a later page", BoardCursor, Page{Limit: 1, Cursor: EncodeCursor(BoardCursor, Cursor{Key: 7, ID: "b_x"})}, 1, Cursor{Key: 7, ID: "b_x"}},
+		{"a later page", BoardCursor, Page{Limit: 1, Cursor: encodeCursor(BoardCursor, Cursor{Key: 7, ID: "b_x"})}, 1, Cursor{Key: 7, ID: "b_x"}},
 	}
 	for _, tt := range tests {
 		limit, after, err := PageArgs(tt.kind, tt.page)
@@ -72,7 +72,7 @@ func TestPageArgs(t *testing.T) {
 			t.Errorf("%s: PageArgs = %d, %+v, %v; want %d, %+v", tt.name, limit, after, err, tt.wantLimit, tt.wantAfter)
 		}
 	}
-	for _, p := range []Page{{Limit: -1}, {Limit: MaxPageSize + 1}, {Cursor: "x"}, {Cursor: EncodeCursor(CardCursor, Cursor{ID: "c_x"})}} {
+	for _, p := range []Page{{Limit: -1}, {Limit: MaxPageSize + 1}, {Cursor: "x"}, {Cursor: encodeCursor(CardCursor, Cursor{ID: "c_x"})}} {
 		if _, _, err := PageArgs(BoardCursor, p); ErrorCode(err) != Invalid {
 			t.Errorf("PageArgs(%+v) = %v, want an Invalid error", p, err)
 		}
@@ -82,18 +82,18 @@ func TestPageArgs(t *testing.T) {
 func TestPages(t *testing.T) {
 	at := time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)
 	boards := []BoardSummary{{ID: "b_1", CreatedAt: at}, {ID: "b_2", CreatedAt: at}, {ID: "b_3", CreatedAt: at.Add(time.Second)}}
-	if diff := cmp.Diff(BoardList{Boards: boards[:2], NextCursor: EncodeCursor(BoardCursor, Cursor{Key: at.UnixNano(), ID: "b_2"})}, BoardPage(boards, 2)); diff != "" {
+	if diff := cmp.Diff(BoardList{Boards: boards[:2], NextCursor: encodeCursor(BoardCursor, Cursor{Key: at.UnixNano(), ID: "b_2"})}, BoardPage(boards, 2)); diff != "" {
 		t.Errorf("BoardPage of a page and one more (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(BoardList{Boards: boards}, BoardPage(boards, 3)); diff != "" {
 		t.Errorf("BoardPage of the last page (-want +got):\n%s", diff)
 	}
 	cards := []Card{{ID: "c_1", CreatedAt: at}, {ID: "c_2", CreatedAt: at}}
-	if diff := cmp.Diff(CardList{Cards: cards[:1], NextCursor: EncodeCursor(CardCursor, Cursor{Key: at.UnixNano(), ID: "c_1"})}, CardPage(cards, 1)); diff != "" {
+	if diff := cmp.Diff(CardList{Cards: cards[:1], NextCursor: encodeCursor(CardCursor, Cursor{Key: at.UnixNano(), ID: "c_1"})}, CardPage(cards, 1)); diff != "" {
 		t.Errorf("CardPage (-want +got):\n%s", diff)
 	}
 	rows := []Activity{{ID: 9}, {ID: 8}, {ID: 7}}
-	if diff := cmp.Diff(ActivityList{Activity: rows[:2], NextCursor: EncodeCursor(ActivityCursor, Cursor{Key: 8})}, ActivityPage(rows, 2)); diff != "" {
+	if diff := cmp.Diff(ActivityList{Activity: rows[:2], NextCursor: encodeCursor(ActivityCursor, Cursor{Key: 8})}, ActivityPage(rows, 2)); diff != "" {
 		t.Errorf("ActivityPage (-want +got):\n%s", diff)
 	}
 	// Lists are never nil, even read from nothing.

@@ -20,11 +20,11 @@ const (
 // ErrUnavailable marks an infrastructure failure that says the database
 // cannot be reached or cannot serve right now (no connection, a server
 // shutting down or out of connections, a standby), as opposed to a broken
-// statement or a bug: find it with errors.Is and answer "try again later"
-// (HTTP 503 with Retry-After). It is not a Code: it is no mistake of the
-// caller, and ErrorCode and OutcomeOf treat it as any infrastructure
-// failure. A write that failed with it may or may not have committed when
-// the connection broke during COMMIT.
+// statement or a bug: find it with errors.Is and tell the caller to try
+// again later. It is not a Code: it is no mistake of the caller, and
+// ErrorCode and OutcomeOf treat it as any infrastructure failure. A write
+// that failed with it may or may not have committed when the connection
+// broke during COMMIT.
 var ErrUnavailable = errors.New("the database is unavailable")
 
 // Error is the one domain error type: a mistake the caller made, with a
@@ -90,4 +90,22 @@ func BoardNotOwned(id string) error {
 // missing, or on someone else's board.
 func CardNotOwned(id string) error {
 	return Errorf(NotFound, "card %s was not found on your boards", id)
+}
+
+// CardNotVisible is the one error for a card the viewer may not read,
+// whether it is missing or on someone else's private board.
+func CardNotVisible(id string) error {
+	return Errorf(NotFound, "card %s was not found", id)
+}
+
+// ColumnNotOnBoard is the one error for a column that is not on board
+// boardID, which the caller may see.
+func ColumnNotOnBoard(columnID, boardID string) error {
+	return Errorf(NotFound, "column %s was not found on board %s", columnID, boardID)
+}
+
+// ColumnNotOwned is the one error for a column that is on none of the
+// caller's own boards: missing, or someone else's.
+func ColumnNotOwned(id string) error {
+	return Errorf(NotFound, "column %s was not found among your boards", id)
 }

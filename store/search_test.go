@@ -27,7 +27,7 @@ func TestCheckCardQuery(t *testing.T) {
 		"a board ID that is not":  {Query: "x", BoardID: "col_1"},
 		"a column ID that is not": {Query: "x", ColumnID: "b_1"},
 		"a bad page":              {Query: "x", Page: Page{Limit: -1}},
-		"another list's cursor":   {Query: "x", Page: Page{Cursor: EncodeCursor(BoardCursor, Cursor{ID: "b_1"})}},
+		"another list's cursor":   {Query: "x", Page: Page{Cursor: encodeCursor(BoardCursor, Cursor{ID: "b_1"})}},
 	} {
 		if _, err := CheckCardQuery(q); ErrorCode(err) != Invalid {
 			t.Errorf("%s: %v, want an Invalid error", name, err)
@@ -74,7 +74,7 @@ func TestCheckActivityQuery(t *testing.T) {
 	if _, _, err := CheckActivityQuery("c_1", Page{}); ErrorCode(err) != Invalid {
 		t.Errorf("a card ID as the board: %v, want an Invalid error", err)
 	}
-	if _, _, err := CheckActivityQuery("", Page{Cursor: EncodeCursor(CardCursor, Cursor{ID: "c_1"})}); ErrorCode(err) != Invalid {
+	if _, _, err := CheckActivityQuery("", Page{Cursor: encodeCursor(CardCursor, Cursor{ID: "c_1"})}); ErrorCode(err) != Invalid {
 		t.Errorf("a cards cursor: %v, want an Invalid error", err)
 	}
 }

@@ -9,8 +9,9 @@
 //
 // What the implementations share apart from SQL lives here, once: the
 // checks of a call's input before any query (validate.go, Check… in
-// writes.go and search.go), what a write makes of what it read and the
-// Change it reports (writes.go), how a search matches a card (search.go),
+// writes.go and search.go), what a write makes of what it read, the cards
+// it shifts and the Change it reports (writes.go), the errors of what is
+// not found (errors.go), how a search matches a card (search.go),
 // previews (preview.go), page cursors (cursor.go) and the encoding of
 // times (time.go).
 package store

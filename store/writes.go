@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -257,8 +258,8 @@ func CheckCardMove(cardID, columnID string, position *int) error {
 //
 // When the card already is where it would go, nothing changes: Moved is
 // false, the card is as read and the Change is Unchanged, so the backend
-// stores nothing. Otherwise the backend closes the gap at FromPosition
-// in FromColumnID and opens one at Card.Position in columnID.
+// stores nothing. Otherwise the backend applies the result's Shifts and
+// stores the card.
 func MovedCard(card Card, columnID, columnName string, cards int, position *int, at time.Time) (CardMove, Change) {
 	from, to := card.Position, cards // to: the end of the target column
 	if columnID == card.ColumnID {
@@ -289,6 +290,45 @@ func MovedCard(card Card, columnID, columnName string, cards int, position *int,
 		change.FromColumn = move.FromColumnName
 	}
 	return move, change
+}
+
+// Shift is a run of cards in one column whose positions a write moves by
+// Delta, to close the gap a card leaves or to open the slot it takes:
+// the cards at positions From ≤ position < To.
+type Shift struct {
+	ColumnID string
+	From, To int
+	Delta    int
+}
+
+// EndOfColumn is the To of a Shift that runs to the end of its column:
+// past every position a column holds (and within a 32-bit integer, which
+// is what a database stores positions in).
+const EndOfColumn = math.MaxInt32
+
+// Shifts returns the shifts that a move (as MovedCard returned it) makes
+// around the moving card, which lies in none of them, so that positions
+// stay 0…n-1 in both columns once the card itself is stored at its new
+// place. A card that did not move shifts nothing.
+func (m CardMove) Shifts() []Shift {
+	from, to, column := m.FromPosition, m.Card.Position, m.Card.ColumnID
+	switch {
+	case !m.Moved:
+		return nil
+	case column != m.FromColumnID:
+		return []Shift{LeftGap(m.FromColumnID, from), {ColumnID: column, From: to, To: EndOfColumn, Delta: +1}}
+	case to < from: // up: the cards from its new place to its old one go down
+		return []Shift{{ColumnID: column, From: to, To: from, Delta: +1}}
+	default: // down: the cards after its old place up to its new one go up
+		return []Shift{{ColumnID: column, From: from + 1, To: to + 1, Delta: -1}}
+	}
+}
+
+// LeftGap returns the shift that closes the gap a card leaves at position
+// in column columnID, moving away or deleted: every card after it moves
+// up one.
+func LeftGap(columnID string, position int) Shift {
+	return Shift{ColumnID: columnID, From: position + 1, To: EndOfColumn, Delta: -1}
 }
 
 // RemovedCard returns what DeleteCard reports of card, as the write read

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +288,127 @@ func TestCallActivity(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("activity (-want +got):\n%s", d)
 	}
+}
+
+// TestShifts moves every card of two small columns to every place, and
+// deletes each, applying the shifts to the positions as a backend's SQL
+// does: each column must end as the same move or deletion of a plain
+// list leaves it, at positions 0…n-1.
+func TestShifts(t *testing.T) {
+	const a, b = "col_a", "col_b"
+	for _, sizes := range [][2]int{{1, 0}, {3, 0}, {4, 2}, {2, 3}} {
+		for from := range sizes[0] {
+			for _, column := range []string{a, b} {
+				for _, position := range []*int{nil, new(0), new(1), new(2), new(3), new(9)} {
+					name := fmt.Sprintf("%v: card %d of %s to %s at %v", sizes, from, a, column, derefOr(position, -1))
+					t.Run(name, func(t *testing.T) {
+						columns := shiftColumns(sizes)
+						card := Card{ID: columns[a][from], BoardID: "b_1", ColumnID: a, ColumnName: "A", Position: from}
+						want := map[string][]string{a: slices.Delete(slices.Clone(columns[a]), from, from+1), b: slices.Clone(columns[b])}
+						at := len(want[column])
+						if position != nil {
+							at = min(*position, at)
+						}
+						want[column] = slices.Insert(want[column], at, card.ID)
+
+						move, _ := MovedCard(card, column, "", len(columns[column]), position, testTime())
+						positions := positionsOf(columns)
+						for _, sh := range move.Shifts() {
+							if sh.ColumnID == a && sh.From <= from && from < sh.To {
+								t.Errorf("shift %+v moves the moving card", sh)
+							}
+							applyShift(positions, sh)
+						}
+						positions[card.ID] = shiftPlace{move.Card.ColumnID, move.Card.Position}
+						if d := cmp.Diff(want, columnsOf(positions)); d != "" {
+							t.Errorf("columns (-want +got):\n%s", d)
+						}
+					})
+				}
+			}
+			t.Run(fmt.Sprintf("%v: delete card %d", sizes, from), func(t *testing.T) {
+				columns := shiftColumns(sizes)
+				positions := positionsOf(columns)
+				id := columns[a][from]
+				delete(positions, id)
+				applyShift(positions, LeftGap(a, from))
+				want := map[string][]string{a: slices.Delete(slices.Clone(columns[a]), from, from+1), b: columns[b]}
+				if d := cmp.Diff(want, columnsOf(positions)); d != "" {
+					t.Errorf("columns (-want +got):\n%s", d)
+				}
+			})
+		}
+	}
+}
+
+// shiftPlace is where a card is in TestShifts.
+type shiftPlace struct {
+	column   string
+	position int
+}
+
+// shiftColumns makes columns col_a and col_b with sizes[0] and sizes[1]
+// cards, named after their column and first position.
+func shiftColumns(sizes [2]int) map[string][]string {
+	columns := map[string][]string{}
+	for i, column := range []string{"col_a", "col_b"} {
+		columns[column] = []string{}
+		for p := range sizes[i] {
+			columns[column] = append(columns[column], fmt.Sprintf("c_%s%d", column[len("col_"):], p))
+		}
+	}
+	return columns
+}
+
+func positionsOf(columns map[string][]string) map[string]shiftPlace {
+	positions := map[string]shiftPlace{}
+	for column, cards := range columns {
+		for p, id := range cards {
+			positions[id] = shiftPlace{column, p}
+		}
+	}
+	return positions
+}
+
+// applyShift does what a backend's UPDATE of sh does.
+func applyShift(positions map[string]shiftPlace, sh Shift) {
+	for id, at := range positions {
+		if at.column == sh.ColumnID && sh.From <= at.position && at.position < sh.To {
+			positions[id] = shiftPlace{at.column, at.position + sh.Delta}
+		}
+	}
+}
+
+// columnsOf lists each column's cards in position order, failing (with a
+// card "missing N") where a position is skipped or taken twice.
+func columnsOf(positions map[string]shiftPlace) map[string][]string {
+	columns := map[string][]string{"col_a": {}, "col_b": {}}
+	byPlace := map[shiftPlace][]string{}
+	for id, at := range positions {
+		byPlace[at] = append(byPlace[at], id)
+	}
+	for column := range columns {
+		n := 0
+		for _, at := range positions {
+			if at.column == column {
+				n++
+			}
+		}
+		for p := range n {
+			ids := byPlace[shiftPlace{column, p}]
+			if len(ids) != 1 {
+				columns[column] = append(columns[column], fmt.Sprintf("%d cards at %d", len(ids), p))
+				continue
+			}
+			columns[column] = append(columns[column], ids[0])
+		}
+	}
+	return columns
+}
+
+func derefOr(p *int, none int) int {
+	if p == nil {
+		return none
+	}
+	return *p
 }

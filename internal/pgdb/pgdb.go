@@ -1,7 +1,7 @@
-// Package pgdb opens the PostgreSQL database that the kanban store (and
-// later the authorization server's tables) live in, applies each
-// component's embedded migrations, and runs transactions with the one retry
-// policy for serialization failures and deadlocks.
+// Package pgdb opens the PostgreSQL database that the kanban store lives
+// in, applies each component's embedded migrations, and runs transactions
+// with the one retry policy for serialization failures, deadlocks and
+// lost connections.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;
 // this package only knows how to open the database, migrate it and retry a
@@ -12,12 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kanban-mcp/kanban-mcp/internal/migrations"
 	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -77,7 +77,7 @@ func parseProblem(err error) string {
 // It is "kanbanmg" in ASCII; any fixed number would do.
 const migrationLockKey int64 = 0x6b616e62616e6d67
 
-// Migrate applies the migrations in migrations (files named
+// Migrate applies the migrations in files (listed by migrations.List:
 // NNNN_description.sql, applied in numeric order) that component has not
 // yet applied, recording each in schema_migrations, which Migrate creates.
 //
@@ -87,8 +87,8 @@ const migrationLockKey int64 = 0x6b616e62616e6d67
 // trace (PostgreSQL's DDL is transactional). A migration may hold several
 // statements but no argument placeholders, and nothing that cannot run in
 // a transaction (CREATE INDEX CONCURRENTLY).
-func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, migrations fs.FS) error {
-	todo, err := migrationFiles(component, migrations)
+func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, files fs.FS) error {
+	todo, err := migrations.List(component, files)
 	if err != nil {
 		return err
 	}
@@ -115,55 +115,25 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, component string, migratio
 			return fmt.Errorf("read %s migrations: %w", component, err)
 		}
 		for _, m := range todo {
-			if slices.Contains(applied, int32(m.version)) {
+			if slices.Contains(applied, int32(m.Version)) {
 				continue
 			}
-			body, err := fs.ReadFile(migrations, m.name)
+			body, err := fs.ReadFile(files, m.Name)
 			if err != nil {
-				return fmt.Errorf("read %s migration %s: %w", component, m.name, err)
+				return fmt.Errorf("read %s migration %s: %w", component, m.Name, err)
 			}
 			// No arguments: pgx sends it with the simple protocol, which
 			// runs several statements.
 			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return fmt.Errorf("apply %s migration %s: %w", component, m.name, err)
+				return fmt.Errorf("apply %s migration %s: %w", component, m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (component, version) VALUES ($1, $2)`,
-				component, m.version); err != nil {
-				return fmt.Errorf("record %s migration %s: %w", component, m.name, err)
+				component, m.Version); err != nil {
+				return fmt.Errorf("record %s migration %s: %w", component, m.Name, err)
 			}
 		}
 		return nil
 	})
-}
-
-type migration struct {
-	version int
-	name    string
-}
-
-// migrationFiles lists the migrations in version order, refusing names
-// without a version and two files with the same one.
-func migrationFiles(component string, migrations fs.FS) ([]migration, error) {
-	names, err := fs.Glob(migrations, "*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list %s migrations: %w", component, err)
-	}
-	var todo []migration
-	seen := make(map[int]string)
-	for _, name := range names {
-		prefix, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 || v > 1<<31-1 {
-			return nil, fmt.Errorf("%s migration %q: name must start with a positive number and an underscore", component, name)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("%s migrations %q and %q share version %d; renumber one", component, other, name, v)
-		}
-		seen[v] = name
-		todo = append(todo, migration{v, name})
-	}
-	slices.SortFunc(todo, func(a, b migration) int { return a.version - b.version })
-	return todo, nil
 }
 
 // The retry policy of Retry and InTx: at most maxAttempts runs, with a
@@ -290,8 +260,7 @@ func Retryable(err error) bool {
 // or cannot serve right now, rather than that a statement is wrong: no
 // connection could be made, a connection broke, or the server is shutting
 // down, starting up, out of connections or resources, or read-only (a
-// standby after a failover). Callers answer such errors with "try again
-// later" (HTTP 503).
+// standby after a failover). Such an error means "try again later".
 //
 // A transaction whose connection broke during COMMIT may have committed:
 // running it again is safe for idempotent writes only, which is why InTx

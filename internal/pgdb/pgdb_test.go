@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,6 +58,12 @@ func TestClassify(t *testing.T) {
 		{&commitUnknown{io.EOF}, false, true},
 		{context.Canceled, false, false},
 		{errors.New("bug"), false, false},
+		// A network timeout may have left a statement running: not run
+		// again, but the database did not answer.
+		{fmt.Errorf("read: %w", timeoutError{}), false, true},
+		// No connection could be made: the outage is real, and retrying
+		// at once would only delay saying so.
+		{connectError(t), false, true},
 	} {
 		if got := Retryable(tt.err); got != tt.retryable {
 			t.Errorf("Retryable(%v) = %v", tt.err, got)
@@ -64,6 +72,34 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Unavailable(%v) = %v", tt.err, got)
 		}
 	}
+}
+
+// timeoutError is a net.Error that timed out.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// connectError is the error of connecting where no server listens.
+func connectError(t *testing.T) error {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	conn, err := pgconn.Connect(t.Context(), "postgres://u@"+addr+"/db?sslmode=disable&connect_timeout=10")
+	if err == nil {
+		conn.Close(t.Context())
+		t.Fatalf("connected to %s, where nothing listens", addr)
+	}
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("connecting to %s: %T %v, want a *pgconn.ConnectError", addr, err, err)
+	}
+	return err
 }
 
 func TestRetry(t *testing.T) {
@@ -188,5 +224,58 @@ func TestMigrate(t *testing.T) {
 		if err := Migrate(ctx, pool, "test", bad); err == nil {
 			t.Errorf("Migrate(%v) succeeded", bad)
 		}
+	}
+}
+
+// TestMigrateWaitsForTheLock holds the migration lock, as another
+// replica migrating would: Migrate must wait until it is released, and
+// only then migrate. TestMigrateConcurrently in store/postgres races real
+// replicas; this one does not depend on how they happen to interleave.
+func TestMigrateWaitsForTheLock(t *testing.T) {
+	pool, err := Open(t.Context(), pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	ctx := t.Context()
+	holder, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(context.WithoutCancel(ctx))
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		done <- Migrate(ctx, pool, "test", fstest.MapFS{"0001_a.sql": {Data: []byte(`CREATE TABLE a (x int)`)}})
+	}()
+	// A bigint advisory key shows in pg_locks as its high and low halves.
+	const waiting = `SELECT count(*) FROM pg_locks
+		WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+		AND (classid::bigint << 32 | objid::bigint) = $1`
+	deadline := time.After(time.Minute)
+	for n := 0; n == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("Migrate returned (%v) while another transaction held the migration lock", err)
+		case <-deadline:
+			t.Fatal("Migrate never waited for the migration lock")
+		case <-time.After(10 * time.Millisecond):
+		}
+		if err := pool.QueryRow(ctx, waiting, migrationLockKey).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Migrate after the lock was released: %v", err)
+	}
+	var tables int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename = 'a'`).Scan(&tables); err != nil || tables != 1 {
+		t.Errorf("table a: %d, %v; want it made once the lock was free", tables, err)
 	}
 }

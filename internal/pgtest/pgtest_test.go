@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,18 +46,6 @@ func titles(t *testing.T, ctx context.Context, q interface {
 		t.Fatalf("read cards: %v", err)
 	}
 	return got
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // recovered reads the cards through a pool whose server went down and came
@@ -110,7 +99,7 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"write the tests", "Ünïcode ✓"}
-	if got := titles(t, ctx, pool); !equal(got, want) {
+	if got := titles(t, ctx, pool); !slices.Equal(got, want) {
 		t.Fatalf("cards = %q, want %q", got, want)
 	}
 
@@ -120,7 +109,7 @@ func TestClusterLifecycle(t *testing.T) {
 		if c.Port() != port {
 			t.Errorf("port %d after the restart, want %d", c.Port(), port)
 		}
-		if got := recovered(t, ctx, pool, held); !equal(got, want) {
+		if got := recovered(t, ctx, pool, held); !slices.Equal(got, want) {
 			t.Fatalf("cards after the restart = %q, want %q", got, want)
 		}
 	})
@@ -138,7 +127,7 @@ func TestClusterLifecycle(t *testing.T) {
 		}
 		c.Start(t)
 		want := append(want, "survive a crash")
-		if got := recovered(t, ctx, pool, held); !equal(got, want) {
+		if got := recovered(t, ctx, pool, held); !slices.Equal(got, want) {
 			t.Fatalf("cards after the crash = %q, want %q", got, want)
 		}
 	})
@@ -168,10 +157,10 @@ func TestDatabasesAreIsolated(t *testing.T) {
 	if _, err := b.Exec(ctx, "CREATE TABLE cards (id int PRIMARY KEY, title text NOT NULL); INSERT INTO cards VALUES (1, 'in b')"); err != nil {
 		t.Fatal(err)
 	}
-	if got := titles(t, ctx, a); !equal(got, []string{"in a"}) {
+	if got := titles(t, ctx, a); !slices.Equal(got, []string{"in a"}) {
 		t.Errorf("a's cards = %q", got)
 	}
-	if got := titles(t, ctx, b); !equal(got, []string{"in b"}) {
+	if got := titles(t, ctx, b); !slices.Equal(got, []string{"in b"}) {
 		t.Errorf("b's cards = %q", got)
 	}
 

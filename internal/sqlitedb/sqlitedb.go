@@ -11,14 +11,12 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"github.com/kanban-mcp/kanban-mcp/internal/migrations"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -117,11 +115,11 @@ func (db *DB) Close() error {
 	return rerr
 }
 
-// Migrate applies the migrations in migrations (files named
-// NNNN_description.sql, applied in numeric order) that component has not yet
+// Migrate applies the migrations in files (listed by migrations.List:
+// NNNN_description.sql, in numeric order) that component has not yet
 // applied. Each migration runs in its own transaction together with the
 // bookkeeping row that records it, so a crash never leaves one half-applied.
-func (db *DB) Migrate(ctx context.Context, component string, migrations fs.FS) error {
+func (db *DB) Migrate(ctx context.Context, component string, files fs.FS) error {
 	if _, err := db.Writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component  TEXT    NOT NULL,
 		version    INTEGER NOT NULL,
@@ -131,34 +129,13 @@ func (db *DB) Migrate(ctx context.Context, component string, migrations fs.FS) e
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 
-	names, err := fs.Glob(migrations, "*.sql")
+	todo, err := migrations.List(component, files)
 	if err != nil {
-		return fmt.Errorf("list %s migrations: %w", component, err)
+		return err
 	}
-	type migration struct {
-		version int
-		name    string
-	}
-	var todo []migration
-	seen := make(map[int]string)
-	for _, name := range names {
-		prefix, _, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(prefix)
-		if !ok || err != nil || v <= 0 {
-			return fmt.Errorf("%s migration %q: name must start with a positive number and an underscore", component, name)
-		}
-		// Versions are recorded by number, so a second file with the same
-		// number would be skipped silently.
-		if other, dup := seen[v]; dup {
-			return fmt.Errorf("%s migrations %q and %q share version %d; renumber one", component, other, name, v)
-		}
-		seen[v] = name
-		todo = append(todo, migration{v, name})
-	}
-	sort.Slice(todo, func(i, j int) bool { return todo[i].version < todo[j].version })
 
 	for _, m := range todo {
-		if err := db.applyMigration(ctx, component, m.version, m.name, migrations); err != nil {
+		if err := db.applyMigration(ctx, component, m.Version, m.Name, files); err != nil {
 			return err
 		}
 	}

@@ -20,8 +20,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Login is who the authorization endpoint signs in, and how the token and
@@ -48,7 +46,6 @@ type loginState struct {
 	current  *Login
 	codes    map[string]*pendingCode
 	access   map[string]Claims // access token → userinfo
-	tokens   int               // token requests answered
 }
 
 type pendingCode struct {
@@ -75,13 +72,6 @@ func (iss *Issuer) SetLogin(login Login) {
 	iss.login.mu.Lock()
 	defer iss.login.mu.Unlock()
 	iss.login.current = &login
-}
-
-// TokenRequests counts the token requests answered so far.
-func (iss *Issuer) TokenRequests() int {
-	iss.login.mu.Lock()
-	defer iss.login.mu.Unlock()
-	return iss.login.tokens
 }
 
 func (iss *Issuer) loginEnabled() bool {
@@ -140,7 +130,6 @@ func (iss *Issuer) routeLogin(mux *http.ServeMux) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.tokens++
 		if id != l.clientID || secret != l.secret {
 			oauthError(w, http.StatusUnauthorized, "invalid_client")
 			return
@@ -158,7 +147,7 @@ func (iss *Issuer) routeLogin(mux *http.ServeMux) {
 		}
 		pc.used = true
 		now := time.Now()
-		c := jwt.MapClaims{"iss": iss.URL, "aud": l.clientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+		c := Claims{"iss": iss.URL, "aud": l.clientID, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
 		if pc.nonce != "" {
 			c["nonce"] = pc.nonce
 		}
@@ -171,10 +160,7 @@ func (iss *Issuer) routeLogin(mux *http.ServeMux) {
 		for k, v := range pc.login.Claims {
 			c[k] = v
 		}
-		k := iss.SigningKey()
-		tok := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), c)
-		tok.Header["kid"] = k.ID
-		idToken, err := tok.SignedString(k.Private)
+		idToken, err := sign(iss.SigningKey(), c, nil)
 		if err != nil {
 			l.t.Errorf("testissuer: sign ID token: %v", err)
 			oauthError(w, http.StatusInternalServerError, "server_error")

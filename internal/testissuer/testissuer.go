@@ -193,6 +193,17 @@ func (iss *Issuer) Mint(t testing.TB, c Claims) string {
 // MintWith signs claims with key k, adding header fields.
 func MintWith(t testing.TB, k Key, c Claims, header map[string]any) string {
 	t.Helper()
+	s, err := sign(k, c, header)
+	if err != nil {
+		t.Fatalf("testissuer: sign: %v", err)
+	}
+	return s
+}
+
+// sign is MintWith for callers that cannot fail a test, such as the
+// issuer's own handlers, which run off the test's goroutine. A nil header
+// value deletes that header field.
+func sign(k Key, c Claims, header map[string]any) (string, error) {
 	tok := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), jwt.MapClaims(c))
 	tok.Header["kid"] = k.ID
 	for name, v := range header {
@@ -202,11 +213,7 @@ func MintWith(t testing.TB, k Key, c Claims, header map[string]any) string {
 		}
 		tok.Header[name] = v
 	}
-	s, err := tok.SignedString(k.Private)
-	if err != nil {
-		t.Fatalf("testissuer: sign: %v", err)
-	}
-	return s
+	return tok.SignedString(k.Private)
 }
 
 // SigningKey returns the key that signs new tokens.

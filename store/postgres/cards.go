@@ -53,27 +53,25 @@ func lockCardBoard(ctx context.Context, tx *txn, actor store.Actor, id string) e
 }
 
 // lockOwnedCard locks the board of card id (lockCardBoard) and then loads
-// the card, as it is now, with the board's title.
-func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
+// the card, as it is now.
+func lockOwnedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, error) {
 	if err := lockCardBoard(ctx, tx, actor, id); err != nil {
-		return store.Card{}, "", err
+		return store.Card{}, err
 	}
 	// Under READ COMMITTED this statement sees everything committed before
 	// the lock was granted: a card deleted meanwhile is not found.
-	const query = `SELECT ` + cardColumns + `, b.title
+	const query = `SELECT ` + cardColumns + `
 		FROM cards k
 		JOIN columns c ON c.id = k.column_id
-		JOIN boards b ON b.id = k.board_id
 		WHERE k.id = $1`
-	var boardTitle string
-	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)), &boardTitle)
+	card, err := scanCard(tx.QueryRow(ctx, query, clean(id)))
 	if isNoRows(err) {
-		return store.Card{}, "", store.CardNotOwned(id)
+		return store.Card{}, store.CardNotOwned(id)
 	}
 	if err != nil {
-		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+		return store.Card{}, fmt.Errorf("load card: %w", err)
 	}
-	return card, boardTitle, nil
+	return card, nil
 }
 
 // GetCard returns a whole card on a board the viewer may read: a public
@@ -102,7 +100,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		return err
 	})
 	if isNoRows(err) {
-		return nil, store.Errorf(store.NotFound, "card %s was not found", cardID)
+		return nil, store.CardNotVisible(cardID)
 	}
 	if err != nil {
 		return nil, wrap("get card", err)
@@ -117,7 +115,7 @@ func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (st
 	var name string
 	err := tx.QueryRow(ctx, `SELECT name FROM columns WHERE id = $1 AND board_id = $2`, clean(columnID), clean(boardID)).Scan(&name)
 	if isNoRows(err) {
-		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+		return "", store.ColumnNotOnBoard(columnID, boardID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("load column: %w", err)
@@ -143,6 +141,15 @@ func countColumnCards(ctx context.Context, tx pgx.Tx, columnID string) (int, err
 func touchBoard(ctx context.Context, tx *txn, boardID string) error {
 	if _, err := tx.Exec(ctx, `UPDATE boards SET updated_at = $1 WHERE id = $2`, tx.now(), boardID); err != nil {
 		return fmt.Errorf("touch board: %w", err)
+	}
+	return nil
+}
+
+// shiftCards moves the positions of the cards that sh names.
+func shiftCards(ctx context.Context, tx pgx.Tx, sh store.Shift) error {
+	const shift = `UPDATE cards SET position = position + $1 WHERE column_id = $2 AND position >= $3 AND position < $4`
+	if _, err := tx.Exec(ctx, shift, sh.Delta, sh.ColumnID, sh.From, sh.To); err != nil {
+		return fmt.Errorf("shift cards: %w", err)
 	}
 	return nil
 }
@@ -207,7 +214,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 
 	var card store.Card
 	err = s.write(ctx, "update card", c, func(tx *txn) (store.Change, error) {
-		read, _, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
+		read, err := lockOwnedCard(ctx, tx, c.Actor, in.CardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -240,7 +247,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 
 	var move store.CardMove
 	err := s.write(ctx, "move card", c, func(tx *txn) (store.Change, error) {
-		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		card, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -257,35 +264,13 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
 			return change, nil
 		}
-		from, to := move.FromPosition, move.Card.Position
-
-		// Close the gap and open the new slot. The moving card is never in
-		// the shifted ranges, so it is updated on its own afterwards; the
-		// unique (column, position) constraint is checked at COMMIT, when
+		// Close the gap and open the new slot. The moving card is in none
+		// of the shifts, so it is stored on its own afterwards; the unique
+		// (column, position) constraint is checked at COMMIT, when
 		// positions are dense again.
-		type shift struct {
-			query string
-			args  []any
-		}
-		var shifts []shift
-		switch {
-		case columnID != card.ColumnID:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2`, []any{card.ColumnID, from}},
-				{`UPDATE cards SET position = position + 1 WHERE column_id = $1 AND position >= $2`, []any{columnID, to}},
-			}
-		case to < from:
-			shifts = []shift{
-				{`UPDATE cards SET position = position + 1 WHERE column_id = $1 AND position >= $2 AND position < $3`, []any{columnID, to, from}},
-			}
-		default:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2 AND position <= $3`, []any{columnID, from, to}},
-			}
-		}
-		for _, sh := range shifts {
-			if _, err := tx.Exec(ctx, sh.query, sh.args...); err != nil {
-				return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		for _, sh := range move.Shifts() {
+			if err := shiftCards(ctx, tx, sh); err != nil {
+				return store.Change{}, err
 			}
 		}
 		moved := move.Card
@@ -312,16 +297,15 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	}
 	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn) (store.Change, error) {
-		card, _, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
+		card, err := lockOwnedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM cards WHERE id = $1`, card.ID); err != nil {
 			return store.Change{}, fmt.Errorf("delete card: %w", err)
 		}
-		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = $1 AND position > $2`
-		if _, err := tx.Exec(ctx, closeGap, card.ColumnID, card.Position); err != nil {
-			return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		if err := shiftCards(ctx, tx, store.LeftGap(card.ColumnID, card.Position)); err != nil {
+			return store.Change{}, err
 		}
 		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
 			return store.Change{}, err

@@ -68,8 +68,8 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
-// migrationFiles holds the schema, applied by New and Migrate through
-// pgdb.Migrate.
+// migrationFiles holds the schema, applied by New through pgdb.Migrate
+// under its advisory lock.
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -99,17 +99,6 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Migrate applies the store's migrations to the database of pool, under
-// pgdb's advisory lock; New does the same, and `kanban-mcp migrate` calls
-// it alone.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return fmt.Errorf("open store migrations: %w", err)
-	}
-	return pgdb.Migrate(ctx, pool, component, migrations)
-}
-
 // New checks that the database of pool is one the store can use, applies
 // the store's migrations and returns a Store on it. The Store takes
 // ownership of pool only on success: Close closes it. On error the caller
@@ -126,7 +115,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	if encoding != "UTF8" {
 		return nil, fmt.Errorf("open store: the database's encoding is %s; the store needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8')", encoding)
 	}
-	if err := Migrate(ctx, pool); err != nil {
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("open store migrations: %w", err)
+	}
+	if err := pgdb.Migrate(ctx, pool, component, migrations); err != nil {
 		return nil, wrap("migrate store", err)
 	}
 	s := &Store{pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now}

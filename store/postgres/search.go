@@ -94,7 +94,10 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, in store.Ca
 		if inGo {
 			description = "k.description"
 		}
-		key, id := sq.arg(q.After.Key), sq.arg(clean(q.After.ID)) // the caller's, as it came in the cursor
+		// The keyset arguments, from the caller's cursor (its ID as it
+		// came), which each batch moves on to its last card.
+		after := len(sq.args)
+		key, id := sq.arg(q.After.Key), sq.arg(clean(q.After.ID))
 		sq.where("(k.created_at, k.id) > (" + key + ", " + id + ")")
 		sqlQuery := `SELECT k.id, k.board_id, k.column_id, c.name, k.title, ` + description + `, k.labels,
 				k.position, k.version, k.created_at, k.updated_at
@@ -116,7 +119,7 @@ func (s *Store) SearchCards(ctx context.Context, viewer store.Actor, in store.Ca
 					return err
 				}
 				scanned++
-				sq.args[len(sq.args)-3], sq.args[len(sq.args)-2] = store.UnixNanos(card.CreatedAt), card.ID // the next batch's cursor
+				sq.args[after], sq.args[after+1] = store.UnixNanos(card.CreatedAt), card.ID
 				// When the query is matched in SQL, every card read
 				// matches it, and only a preview's worth of its
 				// description was read.
@@ -189,7 +192,7 @@ func searchableColumn(ctx context.Context, tx pgx.Tx, viewer store.Actor, column
 		return fmt.Errorf("load column: %w", err)
 	}
 	if n == 0 {
-		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
+		return store.ColumnNotOwned(columnID)
 	}
 	return nil
 }

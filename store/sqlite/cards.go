@@ -35,23 +35,21 @@ func scanCard(scan func(...any) error, extra ...any) (store.Card, error) {
 	return card, nil
 }
 
-// ownedCard loads a card on a board that actor owns, with the board's
-// title.
-func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, string, error) {
-	const query = `SELECT ` + cardColumns + `, b.title
+// ownedCard loads a card on a board that actor owns.
+func ownedCard(ctx context.Context, tx *txn, actor store.Actor, id string) (store.Card, error) {
+	const query = `SELECT ` + cardColumns + `
 		FROM cards k
 		JOIN columns c ON c.id = k.column_id
 		JOIN boards b ON b.id = k.board_id
 		WHERE k.id = ? AND b.owner_iss = ? AND b.owner_sub = ?`
-	var boardTitle string
-	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan, &boardTitle)
+	card, err := scanCard(tx.QueryRowContext(ctx, query, id, actor.Issuer, actor.Subject).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Card{}, "", store.CardNotOwned(id)
+		return store.Card{}, store.CardNotOwned(id)
 	}
 	if err != nil {
-		return store.Card{}, "", fmt.Errorf("load card: %w", err)
+		return store.Card{}, fmt.Errorf("load card: %w", err)
 	}
-	return card, boardTitle, nil
+	return card, nil
 }
 
 // GetCard returns a whole card on a board the viewer may read: a public
@@ -74,7 +72,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		card, err := scanCard(tx.QueryRowContext(ctx, query, cardID, viewer.Issuer, viewer.Subject).Scan,
 			&view.BoardTitle, &ownerIss, &ownerSub)
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.Errorf(store.NotFound, "card %s was not found", cardID)
+			return store.CardNotVisible(cardID)
 		}
 		if err != nil {
 			return err
@@ -94,7 +92,7 @@ func columnOnBoard(ctx context.Context, tx *txn, columnID, boardID string) (stri
 	var name string
 	err := tx.QueryRowContext(ctx, `SELECT name FROM columns WHERE id = ? AND board_id = ?`, columnID, boardID).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", store.Errorf(store.NotFound, "column %s was not found on board %s", columnID, boardID)
+		return "", store.ColumnNotOnBoard(columnID, boardID)
 	}
 	if err != nil {
 		return "", fmt.Errorf("load column: %w", err)
@@ -119,6 +117,15 @@ func countColumnCards(ctx context.Context, tx *txn, columnID string) (int, error
 func touchBoard(ctx context.Context, tx *txn, boardID string, now int64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE boards SET updated_at = ? WHERE id = ?`, now, boardID); err != nil {
 		return fmt.Errorf("touch board: %w", err)
+	}
+	return nil
+}
+
+// shiftCards moves the positions of the cards that sh names.
+func shiftCards(ctx context.Context, tx *txn, sh store.Shift) error {
+	const shift = `UPDATE cards SET position = position + ? WHERE column_id = ? AND position >= ? AND position < ?`
+	if _, err := tx.ExecContext(ctx, shift, sh.Delta, sh.ColumnID, sh.From, sh.To); err != nil {
+		return fmt.Errorf("shift cards: %w", err)
 	}
 	return nil
 }
@@ -185,7 +192,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 
 	var card store.Card
 	err = s.write(ctx, "update card", c, func(tx *txn, now int64) (store.Change, error) {
-		read, _, err := ownedCard(ctx, tx, c.Actor, in.CardID)
+		read, err := ownedCard(ctx, tx, c.Actor, in.CardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -221,7 +228,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 
 	var move store.CardMove
 	err := s.write(ctx, "move card", c, func(tx *txn, now int64) (store.Change, error) {
-		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		card, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -237,33 +244,11 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if move, change = store.MovedCard(card, columnID, toName, n, position, store.TimeOfNanos(now)); !move.Moved {
 			return change, nil
 		}
-		from, to := move.FromPosition, move.Card.Position
-
-		// Close the gap and open the new slot. The moving card is never in
-		// the shifted ranges, so it is updated on its own afterwards.
-		type shift struct {
-			query string
-			args  []any
-		}
-		var shifts []shift
-		switch {
-		case columnID != card.ColumnID:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`, []any{card.ColumnID, from}},
-				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ?`, []any{columnID, to}},
-			}
-		case to < from:
-			shifts = []shift{
-				{`UPDATE cards SET position = position + 1 WHERE column_id = ? AND position >= ? AND position < ?`, []any{columnID, to, from}},
-			}
-		default:
-			shifts = []shift{
-				{`UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ? AND position <= ?`, []any{columnID, from, to}},
-			}
-		}
-		for _, sh := range shifts {
-			if _, err := tx.ExecContext(ctx, sh.query, sh.args...); err != nil {
-				return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		// Close the gap and open the new slot. The moving card is in none
+		// of the shifts, so it is stored on its own afterwards.
+		for _, sh := range move.Shifts() {
+			if err := shiftCards(ctx, tx, sh); err != nil {
+				return store.Change{}, err
 			}
 		}
 		moved := move.Card
@@ -290,16 +275,15 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 	}
 	var deleted *store.DeletedCard
 	err := s.write(ctx, "delete card", c, func(tx *txn, now int64) (store.Change, error) {
-		card, _, err := ownedCard(ctx, tx, c.Actor, cardID)
+		card, err := ownedCard(ctx, tx, c.Actor, cardID)
 		if err != nil {
 			return store.Change{}, err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cards WHERE id = ?`, cardID); err != nil {
 			return store.Change{}, fmt.Errorf("delete card: %w", err)
 		}
-		const closeGap = `UPDATE cards SET position = position - 1 WHERE column_id = ? AND position > ?`
-		if _, err := tx.ExecContext(ctx, closeGap, card.ColumnID, card.Position); err != nil {
-			return store.Change{}, fmt.Errorf("shift cards: %w", err)
+		if err := shiftCards(ctx, tx, store.LeftGap(card.ColumnID, card.Position)); err != nil {
+			return store.Change{}, err
 		}
 		if err := touchBoard(ctx, tx, card.BoardID, now); err != nil {
 			return store.Change{}, err
@@ -406,7 +390,7 @@ func searchableColumn(ctx context.Context, tx *txn, viewer store.Actor, columnID
 		return fmt.Errorf("load column: %w", err)
 	}
 	if n == 0 {
-		return store.Errorf(store.NotFound, "column %s was not found among your boards", columnID)
+		return store.ColumnNotOwned(columnID)
 	}
 	return nil
 }

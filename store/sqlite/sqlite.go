@@ -13,9 +13,9 @@
 //     exact. Times returned by the store are in UTC and carry no monotonic
 //     reading, so a value returned by a write equals the one a later read
 //     returns.
-//   - Cursors are store's (store.EncodeCursor), the same in every backend:
-//     the sort key of the last item of the page (created_at and ID for
-//     boards and cards, the row ID for activity).
+//   - Cursors are store's (store.PageArgs, store.BoardPage and the like),
+//     the same in every backend: the sort key of the last item of the page
+//     (created_at and ID for boards and cards, the row ID for activity).
 //   - A board's Version counts changes to the board row itself (today only
 //     ShareBoard). Card changes bump the card's own Version and the board's
 //     UpdatedAt, not the board's Version: cards carry their own optimistic

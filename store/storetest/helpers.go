@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func (e *env) allActivity(t *testing.T) []store.Activity {
 			page.Cursor = list.NextCursor
 		}
 	}
-	slices.SortFunc(all, func(a, b store.Activity) int { return compareInt64(a.ID, b.ID) })
+	slices.SortFunc(all, func(a, b store.Activity) int { return cmp.Compare(a.ID, b.ID) })
 	return all
 }
 
@@ -161,14 +162,4 @@ func concurrently(n int, fn func(i int)) {
 	}
 	close(start)
 	wg.Wait()
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,6 @@
 // Package storetest is the contract test suite of store.Store: the tests
-// that every backend (store/sqlite, and the PostgreSQL one of issue 13)
-// must pass, written once so that the backends cannot drift apart.
+// that every backend (store/sqlite, store/postgres) must pass, written
+// once so that the backends cannot drift apart.
 //
 // A backend's test calls Run with a function that opens a store of that
 // backend on an empty database:
