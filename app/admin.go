@@ -60,7 +60,7 @@ func openBlocklist(ctx context.Context, getenv func(string) string, stderr io.Wr
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := revocation.New(ctx, db)
+	list, err := revocation.New(ctx, db.SQL())
 	if err != nil {
 		db.Close()
 		return nil, nil, err

@@ -43,7 +43,7 @@ func openAuthServer(ctx context.Context, getenv func(string) string, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	st, err := authserver.Open(ctx, db, authserver.Options{})
+	st, err := authserver.Open(ctx, db.SQL(), authserver.Options{})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -141,7 +141,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	defer st.Close()
-	blocklist, err := revocation.New(ctx, db)
+	blocklist, err := revocation.New(ctx, db.SQL())
 	if err != nil {
 		return err
 	}

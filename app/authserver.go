@@ -38,7 +38,7 @@ type builtInAuthServer struct {
 // database: keys (created on first start), users (a demo user on a purely
 // local setup), clients, grants and the HTTP side. Its issuer is BASE_URL.
 func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
-	st, err := authserver.Open(ctx, db, authserver.Options{})
+	st, err := authserver.Open(ctx, db.SQL(), authserver.Options{})
 	if err != nil {
 		return nil, err
 	}

@@ -556,3 +556,11 @@ func reapOrphans(c *Cluster, logf func(string, ...any)) {
 		}
 	}
 }
+
+// RequireBinaries skips t, or fails it under CI=true, when PostgreSQL's
+// binaries are missing, as Start and Shared do; for tests that start
+// PostgreSQL in another process.
+func RequireBinaries(t testing.TB) {
+	t.Helper()
+	requireBin(t, BinRoot)
+}
