@@ -54,6 +54,15 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+// CheckURL reports whether url is a PostgreSQL URL that Open can use,
+// without connecting; its error never repeats the URL.
+func CheckURL(url string) error {
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return fmt.Errorf("is not a usable PostgreSQL URL: %s", parseProblem(err))
+	}
+	return nil
+}
+
 // parseProblem words a pgxpool.ParseConfig error without the URL, which
 // may hold a password: pgx redacts passwords it recognises, but only on a
 // best-effort basis.

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/postgres"
+	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+)
+
+// database is the database DATABASE_URL names, opened the same way by the
+// server and by every command: a SQLite file or a PostgreSQL database.
+type database struct {
+	// sql is what the authorization server and the blocklist use.
+	sql *sqldb.DB
+	// dir is the SQLite file's folder (for the disk guard and the demo
+	// password); "" on PostgreSQL, whose disk is not this machine's.
+	dir string
+	// name says which database this is, for the log, without a password.
+	name string
+
+	sqlite *sqlitedb.DB  // SQLite only
+	pool   *pgxpool.Pool // PostgreSQL only
+	store  store.Store   // once openStore ran
+	closed func() error  // closes what is open
+}
+
+// openDatabase opens the database cfg names. revocations makes the
+// PostgreSQL revocation signal (nil: pgdb.UncachedRevocations, for
+// commands, whose changes it announces and which cache nothing).
+func openDatabase(ctx context.Context, cfg *config.Config, revocations func(*pgxpool.Pool) sqldb.RevocationSignal) (*database, error) {
+	if cfg.PostgresURL == "" {
+		db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+		if err != nil {
+			return nil, err
+		}
+		return &database{sql: db.SQL(), dir: filepath.Dir(cfg.DatabasePath), name: cfg.DatabasePath, sqlite: db, closed: db.Close}, nil
+	}
+	pool, err := pgdb.Open(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, err
+	}
+	var signal sqldb.RevocationSignal = &pgdb.UncachedRevocations{Pool: pool}
+	if revocations != nil {
+		signal = revocations(pool)
+	}
+	return &database{sql: pgdb.SQL(pool, signal), name: redactedURL(cfg.PostgresURL), pool: pool,
+		closed: func() error { pool.Close(); return nil }}, nil
+}
+
+// openStore opens the kanban store in the database; close closes it.
+func (db *database) openStore(ctx context.Context, quotas store.Quotas) (store.Store, error) {
+	var err error
+	if db.sqlite != nil {
+		db.store, err = sqlite.New(ctx, db.sqlite, sqlite.Options{Quotas: quotas})
+	} else {
+		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas})
+	}
+	return db.store, err
+}
+
+// close closes the database, and the store if it is open (a store closes
+// the database it was opened on).
+func (db *database) close() error {
+	if db.store != nil {
+		return db.store.Close()
+	}
+	return db.closed()
+}
+
+// redactedURL is a PostgreSQL URL without its password and parameters,
+// for the log.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "postgres (URL not shown)"
+	}
+	return fmt.Sprintf("%s://%s%s", u.Scheme, u.Host, u.Path)
+}
