@@ -58,6 +58,8 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		err = Serve(ctx, version, args, getenv, stdout, stderr, nil)
 	case "healthcheck":
 		err = healthcheck(ctx, getenv, stderr)
+	case "migrate":
+		err = migrate(ctx, args, getenv, stdout, stderr)
 	case "revoke":
 		err = revoke(ctx, args, getenv, stdout, stderr)
 	case "unrevoke":
@@ -96,6 +98,7 @@ func usage() string { return fmt.Sprintf(usageFormat, product.Name) }
 const usageFormat = `Usage:
   %[1]s [serve] [flags]        run the server (flags mirror the environment; -h lists them)
   %[1]s healthcheck            probe the local server's /healthz (for container health checks)
+  %[1]s migrate                apply the database's migrations and exit (a release step before replicas start)
   %[1]s revoke client <client_id> [-note text]
   %[1]s revoke subject <issuer> <subject> [-client client_id] [-note text]
   %[1]s revoke list

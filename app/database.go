@@ -3,15 +3,19 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/store/postgres"
 	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
@@ -85,4 +89,37 @@ func redactedURL(raw string) string {
 		return "postgres (URL not shown)"
 	}
 	return fmt.Sprintf("%s://%s%s", u.Scheme, u.Host, u.Path)
+}
+
+// migrate applies every component's migrations to the database and exits:
+// the release step of a deployment with several replicas, so that none of
+// them starts on a schema older than its code. Each component migrates
+// under the database's lock, so running it while replicas start is safe;
+// serve migrates too, and then finds nothing to do.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("usage: %s migrate (it takes no arguments; DATABASE_URL names the database)", product.Name)
+	}
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if _, err := db.openStore(ctx, cfg.Quotas); err != nil {
+		return err
+	}
+	list, err := revocation.New(ctx, db.sql)
+	if err != nil {
+		return err
+	}
+	list.Close()
+	if _, err := authserver.Open(ctx, db.sql, authserver.Options{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the database %s is up to date\n", db.name)
+	return nil
 }
