@@ -86,6 +86,11 @@ func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(int
 	return out, nil
 }
 
+// Unavailable reports whether err says that the database cannot be
+// reached right now (PostgreSQL down or restarting), which the endpoints
+// answer with 503 and a Retry-After rather than as a failure.
+func (s *Store) Unavailable(err error) bool { return s.db.Unavailable(err) }
+
 // revocationChanged tells the resource server's revocation cache, in this
 // process and in others sharing the database (the CLI changes grants while
 // the server runs), that a grant was revoked or a user disabled or
