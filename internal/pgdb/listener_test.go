@@ -22,19 +22,6 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 )
 
-// waitFor polls cond until it holds, failing t after a minute: a bound
-// against a hang, not a measure of speed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after a minute", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // inbox records the notifications a handler receives.
 type inbox struct {
 	mu  sync.Mutex
@@ -96,7 +83,7 @@ func runListener(t *testing.T, l *Listener) *running {
 func (r *running) waitUp(t *testing.T, not ...uint64) uint64 {
 	t.Helper()
 	var gen uint64
-	waitFor(t, "the listener to be up", func() bool {
+	pgtest.WaitFor(t, "the listener to be up", func() bool {
 		g, up := r.l.Generation()
 		gen = g
 		return up && !slices.Contains(not, g)
@@ -152,7 +139,7 @@ func TestListenerDelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	notify(t, pool, "boards", "b1")
-	waitFor(t, "b1", func() bool { return boards.has("b1") })
+	pgtest.WaitFor(t, "b1", func() bool { return boards.has("b1") })
 	if boards.has("b_in_tx") {
 		t.Fatal("a notification arrived before its transaction committed")
 	}
@@ -182,7 +169,7 @@ func TestListenerDelivers(t *testing.T) {
 	}
 	notify(t, pool, "unhandled", "x") // nobody listens: dropped
 	notify(t, pool, "boards", "b3")
-	waitFor(t, "b3", func() bool { return boards.has("b3") })
+	pgtest.WaitFor(t, "b3", func() bool { return boards.has("b3") })
 
 	if d := cmp.Diff([]string{"b1", "b_in_tx", "b2", "b3"}, boards.payloads()); d != "" {
 		t.Errorf("boards channel (-want +got):\n%s", d)
@@ -213,7 +200,7 @@ func TestListenerReconnects(t *testing.T) {
 		}},
 		{"cluster restarted", func(t *testing.T, c *pgtest.Cluster, _ *pgxpool.Pool, r *running) {
 			c.Stop(t)
-			waitFor(t, "the listener to go down", func() bool { _, up := r.l.Generation(); return !up })
+			pgtest.WaitFor(t, "the listener to go down", func() bool { _, up := r.l.Generation(); return !up })
 			c.Start(t)
 		}},
 	}
@@ -237,7 +224,7 @@ func TestListenerReconnects(t *testing.T) {
 			r := runListener(t, l)
 			before := r.waitUp(t)
 			notify(t, pool, "boards", "before")
-			waitFor(t, "the notification before the cut", func() bool { return got.has("before") })
+			pgtest.WaitFor(t, "the notification before the cut", func() bool { return got.has("before") })
 
 			tt.cut(t, c, pool, r)
 			after := r.waitUp(t, before)
@@ -246,7 +233,7 @@ func TestListenerReconnects(t *testing.T) {
 			}
 			// Pool connections the cut broke are retried by InTx.
 			notify(t, pool, "boards", "after")
-			waitFor(t, "the notification after the reconnect", func() bool { return got.has("after") })
+			pgtest.WaitFor(t, "the notification after the reconnect", func() bool { return got.has("after") })
 		})
 	}
 }
@@ -279,7 +266,7 @@ func TestListenerNoticesASilentConnection(t *testing.T) {
 	p.silenceAll()
 	r.waitUp(t, before) // a new connection through the proxy
 	notify(t, pool, "boards", "after")
-	waitFor(t, "the notification after the reconnect", func() bool { return got.has("after") })
+	pgtest.WaitFor(t, "the notification after the reconnect", func() bool { return got.has("after") })
 }
 
 // proxy relays TCP connections to a server until silenceAll, which makes
@@ -431,9 +418,9 @@ func TestListenerStops(t *testing.T) {
 		t.Error("a stopped listener says it is up")
 	}
 	// The server ends a session a moment after its client closed it.
-	waitFor(t, "the server to drop the listener's session", func() bool { return sessions() == 0 })
+	pgtest.WaitFor(t, "the server to drop the listener's session", func() bool { return sessions() == 0 })
 	pool.Close()
-	waitFor(t, "pgx's goroutines to end", func() bool { return pgxGoroutines() <= baseline })
+	pgtest.WaitFor(t, "pgx's goroutines to end", func() bool { return pgxGoroutines() <= baseline })
 }
 
 // closeRecorder is a connection that records that it was closed.

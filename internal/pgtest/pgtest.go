@@ -556,3 +556,18 @@ func reapOrphans(c *Cluster, logf func(string, ...any)) {
 		}
 	}
 }
+
+// WaitFor polls cond until it holds, failing t after a minute, for what a
+// server does in its own time (a session ending, a notification arriving).
+// The minute is a bound against a hang, not a measure of speed: tests
+// assert what happens, never how fast.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
