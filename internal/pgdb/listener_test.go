@@ -102,6 +102,28 @@ func notify(t *testing.T, pool *pgxpool.Pool, channel, payload string) {
 	}
 }
 
+// listenForBoards opens a pool on dbURL and runs a Listener on listenURL
+// (the same database, reached another way or named otherwise) that hands
+// the "boards" channel to an inbox, and waits until it is up.
+func listenForBoards(t *testing.T, dbURL, listenURL string, opts ListenerOptions) (*pgxpool.Pool, *inbox, *running, uint64) {
+	t.Helper()
+	pool, err := Open(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	l, err := NewListener(listenURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &inbox{}
+	if err := l.Handle("boards", got.handle); err != nil {
+		t.Fatal(err)
+	}
+	r := runListener(t, l)
+	return pool, got, r, r.waitUp(t)
+}
+
 // TestListenerDelivers: each channel's notifications reach its handler in
 // order, a notification sent in a transaction arrives only once that
 // commits, and one rolled back never arrives.
@@ -208,21 +230,8 @@ func TestListenerReconnects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := pgtest.Start(t)
 			dbURL := c.NewDatabase(t)
-			pool, err := Open(t.Context(), dbURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pool.Close()
-			l, err := NewListener(withAppName(t, dbURL, "pgdb_listener"), ListenerOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got inbox
-			if err := l.Handle("boards", got.handle); err != nil {
-				t.Fatal(err)
-			}
-			r := runListener(t, l)
-			before := r.waitUp(t)
+			pool, got, r, before := listenForBoards(t, dbURL, withAppName(t, dbURL, "pgdb_listener"),
+				ListenerOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 			notify(t, pool, "boards", "before")
 			pgtest.WaitFor(t, "the notification before the cut", func() bool { return got.has("before") })
 
@@ -243,25 +252,13 @@ func TestListenerReconnects(t *testing.T) {
 // ping and replaced. A proxy between listener and server plays the lost
 // path: it stops relaying on the connections it had.
 func TestListenerNoticesASilentConnection(t *testing.T) {
-	dbURL := pgtest.Shared(t).NewDatabase(t)
-	pool, err := Open(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	p := newProxy(t, pool.Config().ConnConfig.Host, pool.Config().ConnConfig.Port)
+	c := pgtest.Shared(t)
+	dbURL := c.NewDatabase(t)
+	p := newProxy(t, "127.0.0.1", c.Port())
 	u, _ := url.Parse(dbURL)
 	u.Host = p.addr()
-	l, err := NewListener(u.String(), ListenerOptions{PingInterval: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got inbox
-	if err := l.Handle("boards", got.handle); err != nil {
-		t.Fatal(err)
-	}
-	r := runListener(t, l)
-	before := r.waitUp(t)
+	pool, got, r, before := listenForBoards(t, dbURL, u.String(),
+		ListenerOptions{PingInterval: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
 
 	p.silenceAll()
 	r.waitUp(t, before) // a new connection through the proxy
@@ -280,13 +277,13 @@ type proxy struct {
 	conns []net.Conn
 }
 
-func newProxy(t *testing.T, host string, port uint16) *proxy {
+func newProxy(t *testing.T, host string, port int) *proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: net.JoinHostPort(host, strconv.Itoa(int(port)))}
+	p := &proxy{ln: ln, target: net.JoinHostPort(host, strconv.Itoa(port))}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

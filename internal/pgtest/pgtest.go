@@ -571,3 +571,15 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// UnreachableURL is a postgres:// URL of a loopback port where nothing
+// listens (a moment ago), for tests of what a client does when it cannot
+// connect.
+func UnreachableURL(t testing.TB) string {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&Cluster{port: port}).URL("none")
+}

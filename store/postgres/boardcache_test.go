@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func newReplica(t *testing.T, url string, mode listening) *replica {
 	case listenerUp:
 		l = newListener(t, url)
 	case listenerDown:
-		l = newListener(t, unreachableURL(t))
+		l = newListener(t, pgtest.UnreachableURL(t))
 	}
 	r := &replica{env: envOn(t, url, Options{Listener: l}), listening: mode}
 	if l == nil {
@@ -72,19 +71,6 @@ func newListener(t *testing.T, url string) *pgdb.Listener {
 		t.Fatal(err)
 	}
 	return l
-}
-
-// unreachableURL names a database on a loopback port where nothing
-// listens.
-func unreachableURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "postgres://postgres@" + addr + "/none?sslmode=disable"
 }
 
 // cached reports whether the replica's cache holds board id.
@@ -377,15 +363,7 @@ func TestBoardCacheReadsBesideWritesAcrossReplicas(t *testing.T) {
 // work.
 func TestBoardCacheOff(t *testing.T) {
 	e := newEnv(t, Options{BoardCacheBytes: -1})
-	b, _ := storetest.BoardWithCard(t, e.s, alice)
-	for range 2 {
-		if got := storetest.MustGet(t, e.s, alice, b.ID); len(got.Columns[0].Cards) != 1 {
-			t.Fatalf("board %+v, want its card", got)
-		}
-	}
-	if n, _ := e.s.boards.Usage(); n != 0 {
-		t.Errorf("%d boards cached with the cache off", n)
-	}
+	storetest.WantNothingCached(t, e.s, alice, func() int { n, _ := e.s.boards.Usage(); return n })
 }
 
 // BenchmarkGetBoard50 reads a 50-card board (the load harness's shape)

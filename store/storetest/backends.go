@@ -148,3 +148,19 @@ func BenchBoard(tb testing.TB, s store.Store, owner store.Actor) (*store.Board, 
 	}
 	return board, cards
 }
+
+// WantNothingCached fails unless s, a store whose board cache is off,
+// reads a board of owner's right each time and leaves cachedBoards (the
+// backend's count of cached boards) at zero.
+func WantNothingCached(t testing.TB, s store.Store, owner store.Actor, cachedBoards func() int) {
+	t.Helper()
+	b, _ := BoardWithCard(t, s, owner)
+	for range 2 {
+		if got := MustGet(t, s, owner, b.ID); len(got.Columns[0].Cards) != 1 {
+			t.Fatalf("board %+v, want its card", got)
+		}
+	}
+	if n := cachedBoards(); n != 0 {
+		t.Errorf("%d boards cached with the cache off", n)
+	}
+}
