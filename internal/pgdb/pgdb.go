@@ -1,7 +1,9 @@
 // Package pgdb opens the PostgreSQL database that the kanban store lives
-// in, applies each component's embedded migrations, and runs transactions
+// in, applies each component's embedded migrations, runs transactions
 // with the one retry policy for serialization failures, deadlocks and
-// lost connections.
+// lost connections, and carries notifications between replicas
+// (Listener, Notify) for the caches that other replicas' writes must
+// evict.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;
 // this package only knows how to open the database, migrate it and retry a
