@@ -55,7 +55,7 @@ func openBlocklist(ctx context.Context, getenv func(string) string, stderr io.Wr
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openDatabase(ctx, cfg, nil)
+	db, err := openDatabase(ctx, cfg, false, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -38,7 +38,7 @@ func openAuthServer(ctx context.Context, getenv func(string) string, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDatabase(ctx, cfg, nil)
+	db, err := openDatabase(ctx, cfg, false, nil)
 	if err != nil {
 		return nil, err
 	}

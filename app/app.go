@@ -132,7 +132,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		debug.SetMemoryLimit(limit)
 	}
 
-	db, err := openDatabase(ctx, cfg, nil)
+	db, err := openDatabase(ctx, cfg, true, log)
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	if err != nil {
 		return err
 	}
+	defer db.startListening(ctx)()
 	blocklist, err := revocation.New(ctx, db.sql)
 	if err != nil {
 		return err

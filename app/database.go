@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 
@@ -32,16 +33,18 @@ type database struct {
 	// name says which database this is, for the log, without a password.
 	name string
 
-	sqlite *sqlitedb.DB  // SQLite only
-	pool   *pgxpool.Pool // PostgreSQL only
-	store  store.Store   // once openStore ran
-	closed func() error  // closes what is open
+	sqlite   *sqlitedb.DB   // SQLite only
+	pool     *pgxpool.Pool  // PostgreSQL only
+	listener *pgdb.Listener // PostgreSQL, for a server only
+	store    store.Store    // once openStore ran
+	closed   func() error   // closes what is open
 }
 
-// openDatabase opens the database cfg names. revocations makes the
-// PostgreSQL revocation signal (nil: pgdb.UncachedRevocations, for
-// commands, whose changes it announces and which cache nothing).
-func openDatabase(ctx context.Context, cfg *config.Config, revocations func(*pgxpool.Pool) sqldb.RevocationSignal) (*database, error) {
+// openDatabase opens the database cfg names. On PostgreSQL, a server
+// (listen) LISTENs for the other replicas' changes (revocations, boards)
+// once startListening runs; a command announces its changes and caches
+// nothing.
+func openDatabase(ctx context.Context, cfg *config.Config, listen bool, log *slog.Logger) (*database, error) {
 	if cfg.PostgresURL == "" {
 		db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
 		if err != nil {
@@ -53,12 +56,37 @@ func openDatabase(ctx context.Context, cfg *config.Config, revocations func(*pgx
 	if err != nil {
 		return nil, err
 	}
+	db := &database{name: redactedURL(cfg.PostgresURL), pool: pool, closed: func() error { pool.Close(); return nil }}
 	var signal sqldb.RevocationSignal = &pgdb.UncachedRevocations{Pool: pool}
-	if revocations != nil {
-		signal = revocations(pool)
+	if listen {
+		// DATABASE_DIRECT_URL: a transaction pooler would drop LISTEN.
+		if db.listener, err = pgdb.NewListener(cfg.PostgresDirectURL, pgdb.ListenerOptions{Logger: log}); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if signal, err = pgdb.NewListenedRevocations(pool, db.listener); err != nil {
+			pool.Close()
+			return nil, err
+		}
 	}
-	return &database{sql: pgdb.SQL(pool, signal), name: redactedURL(cfg.PostgresURL), pool: pool,
-		closed: func() error { pool.Close(); return nil }}, nil
+	db.sql = pgdb.SQL(pool, signal)
+	return db, nil
+}
+
+// startListening starts LISTENing (PostgreSQL servers only), once every
+// component handled its channels, until ctx ends or stop is called; stop
+// returns once the LISTEN connection is closed.
+func (db *database) startListening(ctx context.Context) (stop func()) {
+	if db.listener == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = db.listener.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // openStore opens the kanban store in the database; close closes it.
@@ -67,7 +95,7 @@ func (db *database) openStore(ctx context.Context, quotas store.Quotas) (store.S
 	if db.sqlite != nil {
 		db.store, err = sqlite.New(ctx, db.sqlite, sqlite.Options{Quotas: quotas})
 	} else {
-		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas})
+		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas, Listener: db.listener})
 	}
 	return db.store, err
 }
@@ -104,7 +132,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, cfg, nil)
+	db, err := openDatabase(ctx, cfg, false, nil)
 	if err != nil {
 		return err
 	}

@@ -66,3 +66,51 @@ func notifyRevocation(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
+
+// ListenedRevocations is the revocation signal of a server replica: it
+// announces its own changes with NOTIFY and counts the announcements that
+// its Listener hears on RevocationChannel, so that a revocation anywhere
+// reaches every replica's cache as fast as PostgreSQL delivers a
+// notification, and its own replica's at once.
+//
+// Its version is the sum of counters that only grow: the changes made
+// here, the announcements heard, the Listener's generation (which moves
+// when it comes up and when it goes down, so that a cache filled before a
+// lost connection, when announcements may have been missed, is dropped),
+// and, while the Listener is down, one more at every call, so that no
+// cached answer is ever served while nothing could invalidate it: every
+// request is then checked against the database.
+type ListenedRevocations struct {
+	pool     *pgxpool.Pool
+	listener *Listener
+	local    atomic.Uint64
+	heard    atomic.Uint64
+	down     atomic.Uint64
+}
+
+// NewListenedRevocations handles RevocationChannel on l, which must not
+// run yet; changes are announced through pool.
+func NewListenedRevocations(pool *pgxpool.Pool, l *Listener) (*ListenedRevocations, error) {
+	r := &ListenedRevocations{pool: pool, listener: l}
+	if err := l.Handle(RevocationChannel, func(string) { r.heard.Add(1) }); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NoteRevocationChange counts the change here, then announces it to
+// every replica.
+func (r *ListenedRevocations) NoteRevocationChange(ctx context.Context) error {
+	r.local.Add(1)
+	return notifyRevocation(ctx, r.pool)
+}
+
+// RevocationVersion implements sqldb.RevocationSignal; see the type.
+func (r *ListenedRevocations) RevocationVersion() (uint64, error) {
+	gen, up := r.listener.Generation()
+	down := r.down.Load()
+	if !up {
+		down = r.down.Add(1)
+	}
+	return r.local.Load() + r.heard.Load() + gen + down, nil
+}
