@@ -14,7 +14,6 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 )
 
@@ -56,16 +55,16 @@ func openBlocklist(ctx context.Context, getenv func(string) string, stderr io.Wr
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+	db, err := openDatabase(ctx, cfg, false, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := revocation.New(ctx, db)
+	list, err := revocation.New(ctx, db.sql)
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, nil, err
 	}
-	return list, func() { list.Close(); db.Close() }, nil
+	return list, func() { list.Close(); db.close() }, nil
 }
 
 // revoke adds to or lists the operator blocklist. A running server refuses

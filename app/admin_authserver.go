@@ -16,7 +16,6 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -39,32 +38,32 @@ func openAuthServer(ctx context.Context, getenv func(string) string, stderr io.W
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+	db, err := openDatabase(ctx, cfg, false, nil)
 	if err != nil {
 		return nil, err
 	}
-	st, err := authserver.Open(ctx, db, authserver.Options{})
+	st, err := authserver.Open(ctx, db.sql, authserver.Options{})
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, err
 	}
 	hasher, err := authserver.NewHasher(authserver.HasherOptions{})
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, err
 	}
 	users := authserver.NewUsers(st, hasher)
 	scopes, err := tools.ScopeSet()
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, err
 	}
 	grants, err := st.Grants(users, authserver.GrantOptions{Scopes: scopes, RefreshTokenLifetime: cfg.RefreshTokenTTL})
 	if err != nil {
-		db.Close()
+		db.close()
 		return nil, err
 	}
-	return &authServerParts{cfg: cfg, store: st, users: users, grants: grants, close: func() { db.Close() }}, nil
+	return &authServerParts{cfg: cfg, store: st, users: users, grants: grants, close: func() { db.close() }}, nil
 }
 
 // parseAndOpen parses a subcommand's flags, which may stand anywhere among

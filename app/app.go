@@ -30,7 +30,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -41,9 +40,8 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
-	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -60,6 +58,8 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		err = Serve(ctx, version, args, getenv, stdout, stderr, nil)
 	case "healthcheck":
 		err = healthcheck(ctx, getenv, stderr)
+	case "migrate":
+		err = migrate(ctx, args, getenv, stdout, stderr)
 	case "revoke":
 		err = revoke(ctx, args, getenv, stdout, stderr)
 	case "unrevoke":
@@ -98,6 +98,7 @@ func usage() string { return fmt.Sprintf(usageFormat, product.Name) }
 const usageFormat = `Usage:
   %[1]s [serve] [flags]        run the server (flags mirror the environment; -h lists them)
   %[1]s healthcheck            probe the local server's /healthz (for container health checks)
+  %[1]s migrate                apply the database's migrations and exit (a release step before replicas start)
   %[1]s revoke client <client_id> [-note text]
   %[1]s revoke subject <issuer> <subject> [-client client_id] [-note text]
   %[1]s revoke list
@@ -131,25 +132,31 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		debug.SetMemoryLimit(limit)
 	}
 
-	db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+	db, err := openDatabase(ctx, cfg, true, log)
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.New(ctx, db, sqlite.Options{Quotas: cfg.Quotas})
+	defer db.close()
+	st, err := db.openStore(ctx, cfg.Quotas)
 	if err != nil {
-		db.Close()
 		return err
 	}
-	defer st.Close()
-	blocklist, err := revocation.New(ctx, db)
+	defer db.startListening(ctx)()
+	blocklist, err := revocation.New(ctx, db.sql)
 	if err != nil {
 		return err
 	}
 	defer blocklist.Close()
 
+	// The disk guard watches SQLite's folder; PostgreSQL's disk is the
+	// database server's.
+	minFree := cfg.MinFreeDisk
+	if db.dir == "" {
+		minFree = 0
+	}
 	disk := diskspace.NewGuard(diskspace.GuardOptions{
-		Dir:    filepath.Dir(cfg.DatabasePath),
-		Margin: cfg.MinFreeDisk,
+		Dir:    db.dir,
+		Margin: minFree,
 		Hint:   "activity rows of callers without a valid token are not kept; free space or grow the volume before writes fail (MIN_FREE_DISK sets the margin)",
 		Logger: log,
 	})
@@ -178,7 +185,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	authn := &auth.Authenticator{
-		Revocations:      cachedRevocations(db, blocklist),
+		Revocations:      cachedRevocations(db.sql, blocklist),
 		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
 		Logger:           log,
 	}
@@ -204,7 +211,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		// Reference tokens are looked up whatever AUTH_TOKEN_FORMAT says
 		// now, so that switching it strands no token already issued.
 		authn.Verifier = auth.ByShape{JWT: verifier, Opaque: built.server.ReferenceTokens()}
-		authn.Revocations = cachedRevocations(db, auth.AnyRevoked(blocklist, built.grants))
+		authn.Revocations = cachedRevocations(db.sql, auth.AnyRevoked(blocklist, built.grants))
 		keysReady = verifier.Ready
 		mount = built.server.Routes
 		readyChecks["users"] = func(ctx context.Context) string {
@@ -296,7 +303,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	}
 	srv := httpapi.NewHTTPServer(api.Handler(), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	log.Info(product.Name+" listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
-		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", cfg.DatabasePath)
+		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", db.name)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -345,6 +352,6 @@ const revocationCacheEntries = 100_000
 
 // cachedRevocations answers the revocation check of every request from
 // memory; any revocation, by this process or by the CLI, drops the cache.
-func cachedRevocations(db *sqlitedb.DB, checks auth.RevocationChecker) auth.RevocationChecker {
+func cachedRevocations(db *sqldb.DB, checks auth.RevocationChecker) auth.RevocationChecker {
 	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries)
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 )
 
 // builtInAuthServer is the built-in authorization server, wired.
@@ -37,8 +36,8 @@ type builtInAuthServer struct {
 // startAuthServer opens the built-in authorization server on the shared
 // database: keys (created on first start), users (a demo user on a purely
 // local setup), clients, grants and the HTTP side. Its issuer is BASE_URL.
-func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
-	st, err := authserver.Open(ctx, db, authserver.Options{})
+func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
+	st, err := authserver.Open(ctx, db.sql, authserver.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +78,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *sqlitedb.DB, s
 	case n == 0 && federated:
 		// People get their account by signing in through the provider.
 	case n == 0 && local:
-		if err := createDemoUser(ctx, cfg, users, stdout); err != nil {
+		if err := createDemoUser(ctx, cfg, db.dir, users, stdout); err != nil {
 			return nil, err
 		}
 	case n == 0:
@@ -143,9 +142,10 @@ func localOnly(cfg *config.Config) bool {
 
 // createDemoUser adds the user "demo" with a random password on the first
 // local start. The password never passes through the structured logger: it
-// is printed only to a terminal, and otherwise written to a 0600 file next
-// to the database, which the banner names.
-func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.Users, stdout io.Writer) error {
+// is printed only to a terminal, and otherwise written to a 0600 file in
+// dir (next to the SQLite file; the working folder when dir is "", on
+// PostgreSQL), which the banner names.
+func createDemoUser(ctx context.Context, cfg *config.Config, dir string, users *authserver.Users, stdout io.Writer) error {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
 	password := base64.RawURLEncoding.EncodeToString(b[:])
@@ -157,7 +157,7 @@ func createDemoUser(ctx context.Context, cfg *config.Config, users *authserver.U
 		fmt.Fprintf(stdout, "with password %s\n\n", password)
 		return nil
 	}
-	path := filepath.Join(filepath.Dir(cfg.DatabasePath), "demo-password.txt")
+	path := filepath.Join(dir, "demo-password.txt")
 	// A fresh file, never an existing one (whose mode, or a symlink,
 	// could expose the password).
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -28,15 +28,15 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
 // Store is the authorization server's persistent state.
 type Store struct {
-	db  *sqlitedb.DB
+	db  *sqldb.DB
 	now func() time.Time
 }
 
@@ -48,7 +48,7 @@ type Options struct {
 
 // Open applies the authorization server's migrations to db and returns its
 // store. The caller owns db.
-func Open(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
+func Open(ctx context.Context, db *sqldb.DB, opts Options) (*Store, error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("authserver migrations: %w", err)
@@ -86,12 +86,17 @@ func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(int
 	return out, nil
 }
 
+// Unavailable reports whether err says that the database cannot be
+// reached right now (PostgreSQL down or restarting), which the endpoints
+// answer with 503 and a Retry-After rather than as a failure.
+func (s *Store) Unavailable(err error) bool { return s.db.Unavailable(err) }
+
 // revocationChanged tells the resource server's revocation cache, in this
 // process and in others sharing the database (the CLI changes grants while
 // the server runs), that a grant was revoked or a user disabled or
 // enabled. Call it after the change committed.
 func (s *Store) revocationChanged() error {
-	if err := s.db.NoteRevocationChange(); err != nil {
+	if err := s.db.NoteRevocationChange(context.Background()); err != nil {
 		return fmt.Errorf("the change is saved, but a running server may not refuse its tokens until restarted: %w", err)
 	}
 	return nil
@@ -102,4 +107,4 @@ func (s *Store) revocationChanged() error {
 // revocation): its own cache learns at once whatever happens to the file
 // that tells other processes, so a failure to write that file must not
 // turn the refusal the client is owed into a server error.
-func (s *Store) revocationChangedHere() { _ = s.db.NoteRevocationChange() }
+func (s *Store) revocationChangedHere() { _ = s.db.NoteRevocationChange(context.Background()) }

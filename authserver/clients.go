@@ -388,9 +388,9 @@ func (s *Store) RegisterClient(ctx context.Context, reg Registration, source Cli
 	grants, _ := json.Marshal(c.GrantTypes)
 	responses, _ := json.Marshal(c.ResponseTypes)
 	// A client_id collision (160 random bits) fails loudly on the primary key.
-	_, err = s.db.Writer.ExecContext(ctx, `INSERT INTO clients (client_id, client_name, redirect_uris, grant_types, response_types,
+	_, err = s.db.ExecWrite(ctx, `INSERT INTO clients (client_id, client_name, redirect_uris, grant_types, response_types,
 			token_endpoint_auth_method, secret_hash, application_type, source, created_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)`,
 		c.ID, c.Name, string(redirects), string(grants), string(responses),
 		c.TokenEndpointAuthMethod, secretHash, c.ApplicationType, string(c.Source), c.CreatedAt.UnixNano())
 	if err != nil {
@@ -433,7 +433,7 @@ func scanClient(row interface{ Scan(...any) error }) (Client, error) {
 
 // Client returns the registered client clientID, or ErrNotFound.
 func (s *Store) Client(ctx context.Context, clientID string) (Client, error) {
-	c, err := scanClient(s.db.Reader.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE client_id = ?`, clientID))
+	c, err := scanClient(s.db.Reader.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE client_id = $1`, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Client{}, fmt.Errorf("authserver: client %s: %w", quoteShort(clientID), ErrNotFound)
 	}
@@ -450,21 +450,21 @@ func (s *Store) ListClients(ctx context.Context) ([]Client, error) {
 
 // RemoveClient deletes the client clientID, or returns ErrNotFound.
 func (s *Store) RemoveClient(ctx context.Context, clientID string) error {
-	return s.execOneClient(ctx, "remove", clientID, `DELETE FROM clients WHERE client_id = ?`, clientID)
+	return s.execOneClient(ctx, "remove", clientID, `DELETE FROM clients WHERE client_id = $1`, clientID)
 }
 
 // TouchClient records that clientID was just used (a token was issued to
 // it), which keeps ExpireUnusedClients from removing it; ErrNotFound if
 // there is no such client.
 func (s *Store) TouchClient(ctx context.Context, clientID string) error {
-	return s.execOneClient(ctx, "touch", clientID, `UPDATE clients SET last_used_at = ? WHERE client_id = ?`,
+	return s.execOneClient(ctx, "touch", clientID, `UPDATE clients SET last_used_at = $1 WHERE client_id = $2`,
 		s.now().UnixNano(), clientID)
 }
 
 // execOneClient runs a statement that affects the one client clientID,
 // and returns ErrNotFound if it affected none.
 func (s *Store) execOneClient(ctx context.Context, verb, clientID, query string, args ...any) error {
-	res, err := s.db.Writer.ExecContext(ctx, query, args...)
+	res, err := s.db.ExecWrite(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("authserver: %s client %s: %w", verb, quoteShort(clientID), err)
 	}
@@ -486,7 +486,7 @@ func (s *Store) execOneClient(ctx context.Context, verb, clientID, query string,
 // Client.TokenEndpointAuthMethod.
 func (s *Store) VerifyClientSecret(ctx context.Context, clientID, secret string) error {
 	var stored []byte
-	err := s.db.Reader.QueryRowContext(ctx, `SELECT secret_hash FROM clients WHERE client_id = ?`, clientID).Scan(&stored)
+	err := s.db.Reader.QueryRowContext(ctx, `SELECT secret_hash FROM clients WHERE client_id = $1`, clientID).Scan(&stored)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrInvalidClient
 	}
@@ -511,8 +511,8 @@ func (s *Store) ExpireUnusedClients(ctx context.Context, unusedFor time.Duration
 		return 0, fmt.Errorf("authserver: expire unused clients: the period must be positive; got %v", unusedFor)
 	}
 	cutoff := s.now().Add(-unusedFor).UnixNano()
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM clients
-		WHERE source = 'dcr' AND last_used_at IS NULL AND created_at < ?`, cutoff)
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM clients
+		WHERE source = 'dcr' AND last_used_at IS NULL AND created_at < $1`, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("authserver: expire unused clients: %w", err)
 	}

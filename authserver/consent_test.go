@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 // planScopes has every shape planConsent handles: a chain whose top is
@@ -294,19 +294,16 @@ func TestPagesAccountShowsScopesInWords(t *testing.T) {
 // level before scopes became sets reads back as that level with what it
 // implies.
 func TestConsentMigrationKeepsRememberedLevels(t *testing.T) {
+	sqldbtest.SQLiteOnly(t)
 	ctx := t.Context()
-	db, err := sqlitedb.Open(ctx, filepath.Join(t.TempDir(), "auth.db"), sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqldbtest.OpenSQLite(t, filepath.Join(t.TempDir(), "auth.db"))
 	before := fstest.MapFS{}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	names, err := fs.Glob(migrations, "migrations/sqlite/*.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
+		base := strings.TrimPrefix(name, "migrations/sqlite/")
 		if base >= "0005" {
 			continue
 		}
@@ -321,15 +318,15 @@ func TestConsentMigrationKeepsRememberedLevels(t *testing.T) {
 	}
 	levels := map[string]string{"u_read": "kanban.read", "u_write": "kanban.write", "u_admin": "kanban.admin"}
 	for id, level := range levels {
-		if _, err := db.Writer.ExecContext(ctx, `INSERT INTO users (id, name, password_hash, created_at) VALUES (?, ?, '$argon2id$x', 0)`, id, id); err != nil {
+		if _, err := db.Writer.ExecContext(ctx, `INSERT INTO users (id, name, password_hash, created_at) VALUES ($1, $2, '$argon2id$x', 0)`, id, id); err != nil {
 			t.Fatalf("insert user: %v", err)
 		}
-		if _, err := db.Writer.ExecContext(ctx, `INSERT INTO consents (subject, client_id, level, granted_at) VALUES (?, 'client', ?, 1)`, id, level); err != nil {
+		if _, err := db.Writer.ExecContext(ctx, `INSERT INTO consents (subject, client_id, level, granted_at) VALUES ($1, 'client', $2, 1)`, id, level); err != nil {
 			t.Fatalf("insert consent: %v", err)
 		}
 	}
 
-	st, err := Open(ctx, db, Options{})
+	st, err := Open(ctx, db.SQL(), Options{})
 	if err != nil {
 		t.Fatalf("Open (applies the migration): %v", err)
 	}

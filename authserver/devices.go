@@ -137,7 +137,7 @@ func (a deviceAccount) deviceOf(value string, now time.Time) (deviceID string, o
 // deviceAccount returns the device-cookie key material of the account
 // named name (in any case); found is false when there is none.
 func (u *Users) deviceAccount(ctx context.Context, name string) (a deviceAccount, found bool, err error) {
-	err = u.s.db.Reader.QueryRowContext(ctx, `SELECT id, password_hash FROM users WHERE name = ?`, name).
+	err = u.s.db.Reader.QueryRowContext(ctx, `SELECT id, password_hash FROM users WHERE name = $1`, name).
 		Scan(&a.subject, &a.passwordHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return deviceAccount{}, false, nil

@@ -212,10 +212,22 @@ func badRequest(code, description string) *failure {
 	return &failure{status: http.StatusBadRequest, code: code, description: description}
 }
 
-func serverError() *failure {
+// serverError is the answer to a failure on the server's side (err): 503
+// temporarily_unavailable with a Retry-After while the database cannot be
+// reached, since the same request will succeed once it can; 500
+// server_error otherwise.
+func (s *Server) serverError(err error) *failure {
+	if s.opts.Store.Unavailable(err) {
+		return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: unavailableRetryAfter,
+			description: "The server cannot reach its database right now; retry in a moment."}
+	}
 	return &failure{status: http.StatusInternalServerError, code: errServerError,
 		description: "The request could not be completed because of an error on the server."}
 }
+
+// unavailableRetryAfter is the Retry-After of answers while the database
+// cannot be reached, the same as the MCP endpoint's.
+const unavailableRetryAfter = 5 * time.Second
 
 // writeFailure answers with f as an RFC 6749 §5.2 error.
 func writeFailure(w http.ResponseWriter, f *failure) {
@@ -359,7 +371,7 @@ func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials
 			return refuse("The client's metadata document cannot be used: "+ce.Reason, false)
 		}
 		s.log.ErrorContext(ctx, "client lookup failed", "client_id", loggedClientID(creds.id), "err", err)
-		return Client{}, serverError()
+		return Client{}, s.serverError(err)
 	}
 	registered := client.TokenEndpointAuthMethod
 	switch {
@@ -380,7 +392,7 @@ func (s *Server) authenticateClient(ctx context.Context, creds clientCredentials
 			return refuse("Client authentication failed: unknown client, or wrong credentials.", registered == AuthMethodClientSecretBasic)
 		}
 		s.log.ErrorContext(ctx, "client secret check failed", "client_id", client.ID, "err", err)
-		return Client{}, serverError()
+		return Client{}, s.serverError(err)
 	}
 	return client, nil
 }

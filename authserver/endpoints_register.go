@@ -97,6 +97,10 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.ErrorContext(ctx, "client registration failed", "ip", ip, "err", err)
+	if f := s.serverError(err); f.status == http.StatusServiceUnavailable {
+		writeFailure(w, f)
+		return
+	}
 	writeOAuthError(w, http.StatusInternalServerError, errServerError, "The client could not be registered because of an error on the server.")
 }
 

@@ -152,6 +152,10 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "userinfo: reading the user failed", "err", err)
+		if f := s.serverError(err); f.status == http.StatusServiceUnavailable {
+			writeFailure(w, f)
+			return
+		}
 		writeOAuthError(w, http.StatusInternalServerError, errServerError, "The user cannot be read right now.")
 		return
 	}

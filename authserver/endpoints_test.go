@@ -66,7 +66,12 @@ func newEPEnv(t testing.TB, mod func(*ServerOptions)) *epEnv {
 func newEPEnvWithoutUsers(t testing.TB, mod func(*ServerOptions)) *epEnv {
 	t.Helper()
 	clock := &testClock{t: time.Now().UTC().Truncate(time.Second)}
-	store := openTestStore(t, clock)
+	return newEPEnvOn(t, openTestStore(t, clock), clock, mod)
+}
+
+// newEPEnvOn starts a server on store, whose clock is clock.
+func newEPEnvOn(t testing.TB, store *Store, clock *testClock, mod func(*ServerOptions)) *epEnv {
+	t.Helper()
 	users := NewUsers(store, testHasher(t, testHashParams, 2))
 	grants, err := store.Grants(users, GrantOptions{Scopes: testScopes(t)})
 	if err != nil {

@@ -272,7 +272,7 @@ func (s *Server) grantWithBackoff(ctx context.Context, kind SecretKind, secret s
 	gr, found, err := s.opts.Grants.GrantOfSecret(ctx, kind, secret)
 	if err != nil {
 		s.log.ErrorContext(ctx, "looking up a code's or token's grant failed", "err", err)
-		return Grant{}, false, serverError()
+		return Grant{}, false, s.serverError(err)
 	}
 	if !found {
 		return Grant{}, false, nil
@@ -292,7 +292,7 @@ func (s *Server) grantFailure(ctx context.Context, err error, grantType, clientI
 	te, ok := errors.AsType[*TokenRequestError](err)
 	if !ok {
 		s.log.ErrorContext(ctx, "token request failed", "grant_type", grantType, "client_id", clientID, "err", err)
-		return serverError()
+		return s.serverError(err)
 	}
 	if te.Revoked {
 		s.log.WarnContext(ctx, "possible token theft: a used code or refresh token was presented again; the grant is revoked",
@@ -332,7 +332,7 @@ func (s *Server) mintTokens(ctx context.Context, gr Grant, refresh string, fromC
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "minting an access token failed", "grant_id", gr.ID, "err", err)
-		return nil, serverError()
+		return nil, s.serverError(err)
 	}
 	resp := &tokenResponse{
 		AccessToken:  access,
@@ -357,7 +357,7 @@ func (s *Server) mintTokens(ctx context.Context, gr Grant, refresh string, fromC
 		})
 		if err != nil {
 			s.log.ErrorContext(ctx, "minting an ID token failed", "grant_id", gr.ID, "err", err)
-			return nil, serverError()
+			return nil, s.serverError(err)
 		}
 	}
 	return resp, nil

@@ -448,7 +448,7 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 	code, hash := newSecret()
 	scopeText := strings.Join(scope, " ")
 
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return "", fmt.Errorf("authserver: issue code: %w", err)
 	}
@@ -456,7 +456,7 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 	// Checked first so that an unknown subject gives ErrNotFound rather
 	// than the foreign key's bare constraint error.
 	var exists bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`, req.Subject).Scan(&exists); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, req.Subject).Scan(&exists); err != nil {
 		return "", fmt.Errorf("authserver: issue code: %w", err)
 	}
 	if !exists {
@@ -464,7 +464,7 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 	}
 	if req.Replaces != "" {
 		var subject, clientID string
-		err := tx.QueryRowContext(ctx, `SELECT subject, client_id FROM grants WHERE id = ?`, req.Replaces).Scan(&subject, &clientID)
+		err := tx.QueryRowContext(ctx, `SELECT subject, client_id FROM grants WHERE id = $1`, req.Replaces).Scan(&subject, &clientID)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && (subject != req.Subject || clientID != req.ClientID) {
 			return "", &ValidationError{Field: "replaces", Reason: "must be a grant of the same user and client"}
 		}
@@ -473,13 +473,13 @@ func (g *Grants) IssueCode(ctx context.Context, req CodeRequest) (string, error)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at, replaces)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		grantID, req.Subject, req.ClientID, scopeText, req.Resource, authTime.UnixNano(), now.UnixNano(), nullString(req.Replaces)); err != nil {
 		return "", fmt.Errorf("authserver: issue code: store grant: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO authorization_codes
 		(hash, grant_id, client_id, redirect_uri, code_challenge, resource, scope, nonce, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		hash, grantID, req.ClientID, req.RedirectURI, req.CodeChallenge, req.Resource, scopeText, nullString(req.Nonce),
 		now.UnixNano(), now.Add(CodeLifetime).UnixNano()); err != nil {
 		return "", fmt.Errorf("authserver: issue code: store code: %w", err)
@@ -521,7 +521,7 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 	now := g.s.now()
 	hash := hashSecret(req.Code)
 
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
 	}
@@ -536,7 +536,7 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 	gr, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+`,
 			c.client_id, c.redirect_uri, c.code_challenge, c.resource, c.nonce, c.expires_at, c.used_at
 		FROM authorization_codes c JOIN grants g ON g.id = c.grant_id
-		WHERE c.hash = ?`, hash),
+		WHERE c.hash = $1`, hash),
 		&clientID, &redirectURI, &challenge, &resource, &nonce, &expiresAt, &usedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, invalidGrant("", "The authorization code is not valid.")
@@ -581,10 +581,10 @@ func (g *Grants) RedeemCode(ctx context.Context, req RedeemRequest) (Grant, erro
 		return Grant{}, err
 	}
 
-	if _, err := tx.ExecContext(ctx, `UPDATE authorization_codes SET used_at = ? WHERE hash = ?`, now.UnixNano(), hash); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE authorization_codes SET used_at = $1 WHERE hash = $2`, now.UnixNano(), hash); err != nil {
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = ? WHERE id = ?`, now.UnixNano(), gr.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = $1 WHERE id = $2`, now.UnixNano(), gr.ID); err != nil {
 		return Grant{}, fmt.Errorf("authserver: redeem code: %w", err)
 	}
 	// A step-up's new grant holds everything the old one did: the old one
@@ -638,7 +638,7 @@ func (g *Grants) checkUser(ctx context.Context, gr Grant) error {
 // revokeGrantTx revokes grant id in tx, unless it is revoked already, and
 // reports whether it did.
 func revokeGrantTx(ctx context.Context, tx *sql.Tx, id, reason string, now time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
+	res, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL`,
 		now.UnixNano(), reason, id)
 	if err != nil {
 		return false, err
@@ -658,14 +658,14 @@ func revokeGrantTx(ctx context.Context, tx *sql.Tx, id, reason string, now time.
 // *TokenRequestError.
 func (g *Grants) IssueRefreshToken(ctx context.Context, grantID string) (string, time.Time, error) {
 	now := g.s.now()
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("authserver: issue refresh token: %w", err)
 	}
 	defer tx.Rollback()
 	var revoked, started bool
 	err = tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL, EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id)
-		FROM grants WHERE id = ?`, grantID).Scan(&revoked, &started)
+		FROM grants WHERE id = $1`, grantID).Scan(&revoked, &started)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, fmt.Errorf("authserver: issue refresh token: grant %s: %w", quoteShort(grantID), ErrNotFound)
 	}
@@ -694,7 +694,7 @@ func (g *Grants) insertRefreshToken(ctx context.Context, tx *sql.Tx, grantID str
 	token, hash := newSecret()
 	expiresAt := now.Add(g.refreshLifetime)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, parent_hash, issued_at, expires_at)
-		VALUES (?, ?, ?, ?, ?)`, hash, grantID, parent, now.UnixNano(), expiresAt.UnixNano()); err != nil {
+		VALUES ($1, $2, $3, $4, $5)`, hash, grantID, parent, now.UnixNano(), expiresAt.UnixNano()); err != nil {
 		return "", time.Time{}, fmt.Errorf("store refresh token: %w", err)
 	}
 	return token, expiresAt.UTC(), nil
@@ -734,7 +734,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 	now := g.s.now()
 	hash := hashSecret(req.Token)
 
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return Grant{}, "", fmt.Errorf("authserver: refresh: %w", err)
 	}
@@ -748,7 +748,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 	gr, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+`,
 			r.expires_at, r.used_at, r.grace_used_at, r.invalidated_at, u.upstream_issuer IS NOT NULL
 		FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id JOIN users u ON u.id = g.subject
-		WHERE r.hash = ?`, hash),
+		WHERE r.hash = $1`, hash),
 		&expiresAt, &usedAt, &graceUsed, &invalidated, &federated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, "", invalidGrant("", "The refresh token is not valid.")
@@ -784,7 +784,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 		return g.refuseReuse(ctx, tx, gr, now)
 	case !usedAt.Valid:
 		// Live: the ordinary rotation.
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE hash = ?`, now.UnixNano(), hash); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2`, now.UnixNano(), hash); err != nil {
 			return Grant{}, "", fmt.Errorf("authserver: refresh: %w", err)
 		}
 	default:
@@ -802,7 +802,7 @@ func (g *Grants) Refresh(ctx context.Context, req RefreshRequest) (Grant, string
 	if err != nil {
 		return Grant{}, "", fmt.Errorf("authserver: refresh: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = ? WHERE id = ?`, now.UnixNano(), gr.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE grants SET last_used_at = $1 WHERE id = $2`, now.UnixNano(), gr.ID); err != nil {
 		return Grant{}, "", fmt.Errorf("authserver: refresh: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -825,7 +825,7 @@ func graceRetry(ctx context.Context, tx *sql.Tx, hash []byte, rotatedAt time.Tim
 		return false, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT hash, used_at IS NOT NULL FROM refresh_tokens
-		WHERE parent_hash = ? AND invalidated_at IS NULL LIMIT 2`, hash)
+		WHERE parent_hash = $1 AND invalidated_at IS NULL LIMIT 2`, hash)
 	if err != nil {
 		return false, err
 	}
@@ -853,10 +853,10 @@ func graceRetry(ctx context.Context, tx *sql.Tx, hash []byte, rotatedAt time.Tim
 	if len(children) != 1 || children[0].used {
 		return false, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET invalidated_at = ? WHERE hash = ?`, now.UnixNano(), children[0].hash); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET invalidated_at = $1 WHERE hash = $2`, now.UnixNano(), children[0].hash); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET grace_used_at = ? WHERE hash = ?`, now.UnixNano(), hash); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET grace_used_at = $1 WHERE hash = $2`, now.UnixNano(), hash); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -886,7 +886,7 @@ func (g *Grants) RevokeGrant(ctx context.Context, grantID, reason string) (bool,
 	if reason == "" {
 		return false, &ValidationError{Field: "reason", Reason: "must not be empty"}
 	}
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return false, fmt.Errorf("authserver: revoke grant %s: %w", quoteShort(grantID), err)
 	}
@@ -897,7 +897,7 @@ func (g *Grants) RevokeGrant(ctx context.Context, grantID, reason string) (bool,
 	}
 	if !revoked {
 		var exists bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE id = ?)`, grantID).Scan(&exists); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE id = $1)`, grantID).Scan(&exists); err != nil {
 			return false, fmt.Errorf("authserver: revoke grant %s: %w", quoteShort(grantID), err)
 		}
 		if !exists {
@@ -932,7 +932,7 @@ func (g *Grants) RevokeGrantsOfClient(ctx context.Context, clientID, reason stri
 	if err != nil {
 		return 0, err
 	}
-	if _, err := g.s.db.Writer.ExecContext(ctx, `DELETE FROM consents WHERE client_id = ?`, clientID); err != nil {
+	if _, err := g.s.db.ExecWrite(ctx, `DELETE FROM consents WHERE client_id = $1`, clientID); err != nil {
 		return n, fmt.Errorf("authserver: forget consents of client %s: %w", quoteShort(clientID), err)
 	}
 	return n, nil
@@ -944,8 +944,8 @@ func (g *Grants) revokeWhere(ctx context.Context, column, value, reason string) 
 	if reason == "" {
 		return 0, &ValidationError{Field: "reason", Reason: "must not be empty"}
 	}
-	res, err := g.s.db.Writer.ExecContext(ctx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
-		WHERE `+column+` = ? AND revoked_at IS NULL`, g.s.now().UnixNano(), reason, value)
+	res, err := g.s.db.ExecWrite(ctx, `UPDATE grants SET revoked_at = $1, revoke_reason = $2
+		WHERE `+column+` = $3 AND revoked_at IS NULL`, g.s.now().UnixNano(), reason, value)
 	if err != nil {
 		return 0, fmt.Errorf("authserver: revoke grants of %s: %w", quoteShort(value), err)
 	}
@@ -969,14 +969,14 @@ func (g *Grants) revokeWhere(ctx context.Context, column, value, reason string) 
 // way), and a token issued to another client is ignored rather than
 // revoked (§2.1), so that no client can disconnect another's session.
 func (g *Grants) RevokeRefreshToken(ctx context.Context, token, clientID string) error {
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("authserver: revoke refresh token: %w", err)
 	}
 	defer tx.Rollback()
 	var grantID, owner string
 	err = tx.QueryRowContext(ctx, `SELECT g.id, g.client_id FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-		WHERE r.hash = ?`, hashSecret(token)).Scan(&grantID, &owner)
+		WHERE r.hash = $1`, hashSecret(token)).Scan(&grantID, &owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -1001,7 +1001,7 @@ func (g *Grants) RevokeRefreshToken(ctx context.Context, token, clientID string)
 // shuts its access tokens out even before (or without) RevokeGrantsOfUser;
 // a grant whose user is gone finds no row.
 const grantRefusedQuery = `SELECT g.revoked_at IS NOT NULL OR u.disabled_at IS NOT NULL
-	FROM grants g JOIN users u ON u.id = g.subject WHERE g.id = ?`
+	FROM grants g JOIN users u ON u.id = g.subject WHERE g.id = $1`
 
 // SecretKind says which secret GrantOfSecret looks up.
 type SecretKind int
@@ -1023,7 +1023,7 @@ func (g *Grants) GrantOfSecret(ctx context.Context, kind SecretKind, secret stri
 		table = "refresh_tokens"
 	}
 	gr, err = scanGrant(g.s.db.Reader.QueryRowContext(ctx,
-		`SELECT `+grantColumns+` FROM `+table+` t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?`, hashSecret(secret)))
+		`SELECT `+grantColumns+` FROM `+table+` t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1`, hashSecret(secret)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, false, nil
 	}
@@ -1083,7 +1083,7 @@ func (r *GrantRevocations) Revoked(ctx context.Context, p *auth.Principal) (bool
 
 // Grant returns the grant grantID, or ErrNotFound.
 func (g *Grants) Grant(ctx context.Context, grantID string) (Grant, error) {
-	gr, err := scanGrant(g.s.db.Reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants g WHERE g.id = ?`, grantID))
+	gr, err := scanGrant(g.s.db.Reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants g WHERE g.id = $1`, grantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, fmt.Errorf("authserver: grant %s: %w", quoteShort(grantID), ErrNotFound)
 	}
@@ -1099,7 +1099,7 @@ func (g *Grants) ListGrants(ctx context.Context, subject string) ([]Grant, error
 	query := `SELECT ` + grantColumns + ` FROM grants g`
 	var args []any
 	if subject != "" {
-		query += ` WHERE g.subject = ?`
+		query += ` WHERE g.subject = $1`
 		args = append(args, subject)
 	}
 	query += ` ORDER BY g.created_at DESC, g.id`
@@ -1111,7 +1111,7 @@ func (g *Grants) ListGrants(ctx context.Context, subject string) ([]Grant, error
 // used" of the account page; ErrNotFound if there is no such grant.
 // RedeemCode and Refresh record their own use.
 func (g *Grants) TouchGrant(ctx context.Context, grantID string) error {
-	res, err := g.s.db.Writer.ExecContext(ctx, `UPDATE grants SET last_used_at = ? WHERE id = ?`, g.s.now().UnixNano(), grantID)
+	res, err := g.s.db.ExecWrite(ctx, `UPDATE grants SET last_used_at = $1 WHERE id = $2`, g.s.now().UnixNano(), grantID)
 	if err != nil {
 		return fmt.Errorf("authserver: touch grant %s: %w", quoteShort(grantID), err)
 	}
@@ -1140,7 +1140,7 @@ func (g *Grants) RememberConsent(ctx context.Context, subject, clientID string, 
 	if subject == "" || clientID == "" {
 		return &ValidationError{Field: "consent", Reason: "needs a subject and a client_id"}
 	}
-	_, err := g.s.db.Writer.ExecContext(ctx, `INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES (?, ?, ?, ?)
+	_, err := g.s.db.ExecWrite(ctx, `INSERT INTO consents (subject, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (subject, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at`,
 		subject, clientID, strings.Join(auth.Strings(scopes), " "), g.s.now().UnixNano())
 	if err != nil {
@@ -1154,7 +1154,7 @@ func (g *Grants) RememberConsent(ctx context.Context, subject, clientID string, 
 // nothing is remembered.
 func (g *Grants) Consent(ctx context.Context, subject, clientID string) (scopes []auth.Scope, ok bool, err error) {
 	var s string
-	err = g.s.db.Reader.QueryRowContext(ctx, `SELECT scopes FROM consents WHERE subject = ? AND client_id = ?`, subject, clientID).Scan(&s)
+	err = g.s.db.Reader.QueryRowContext(ctx, `SELECT scopes FROM consents WHERE subject = $1 AND client_id = $2`, subject, clientID).Scan(&s)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -1176,7 +1176,7 @@ func (g *Grants) Consent(ctx context.Context, subject, clientID string) (scopes 
 // connection.
 func (g *Grants) LiveGrant(ctx context.Context, subject, clientID, resource string) (gr Grant, ok bool, err error) {
 	gr, err = scanGrant(g.s.db.Reader.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants g
-		WHERE g.subject = ? AND g.client_id = ? AND g.resource = ? AND g.revoked_at IS NULL AND g.last_used_at IS NOT NULL
+		WHERE g.subject = $1 AND g.client_id = $2 AND g.resource = $3 AND g.revoked_at IS NULL AND g.last_used_at IS NOT NULL
 		ORDER BY g.created_at DESC, g.id LIMIT 1`, subject, clientID, resource))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Grant{}, false, nil
@@ -1192,7 +1192,7 @@ func (g *Grants) LiveGrant(ctx context.Context, subject, clientID, resource stri
 // page should call it too: otherwise the app could reconnect without the
 // person seeing the consent page again.
 func (g *Grants) ForgetConsent(ctx context.Context, subject, clientID string) (bool, error) {
-	res, err := g.s.db.Writer.ExecContext(ctx, `DELETE FROM consents WHERE subject = ? AND client_id = ?`, subject, clientID)
+	res, err := g.s.db.ExecWrite(ctx, `DELETE FROM consents WHERE subject = $1 AND client_id = $2`, subject, clientID)
 	if err != nil {
 		return false, fmt.Errorf("authserver: forget consent: %w", err)
 	}
@@ -1213,14 +1213,14 @@ func (g *Grants) ForgetConsent(ctx context.Context, subject, clientID string) (b
 // and `grants list`.
 func (g *Grants) PruneExpired(ctx context.Context) (int64, error) {
 	now := g.s.now().UnixNano()
-	tx, err := g.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := g.s.db.BeginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("authserver: prune: %w", err)
 	}
 	defer tx.Rollback()
 	var total int64
 	for _, table := range []string{"authorization_codes", "refresh_tokens", "reference_tokens"} {
-		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= ?
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE expires_at <= $1
 			OR grant_id IN (SELECT id FROM grants WHERE revoked_at IS NOT NULL)`, now)
 		if err != nil {
 			return 0, fmt.Errorf("authserver: prune %s: %w", table, err)

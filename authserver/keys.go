@@ -26,7 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 )
 
 // Defaults for the zero fields of KeyOptions.
@@ -152,7 +152,7 @@ func (e *EncryptionKeyError) Error() string {
 // stays published for TokenLifetime plus a margin, so every token it signed
 // verifies until it expires, and then it leaves the JWKS.
 type Keys struct {
-	db   *sqlitedb.DB
+	db   *sqldb.DB
 	now  func() time.Time
 	opts KeyOptions
 	log  *slog.Logger
@@ -233,7 +233,7 @@ func (k *Keys) open(ctx context.Context) error {
 		}
 	}
 
-	tx, err := k.db.Writer.BeginTx(ctx, nil)
+	tx, err := k.db.BeginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("open signing keys: %w", err)
 	}
@@ -293,7 +293,7 @@ func (k *Keys) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET private_key = ?, encrypted = ? WHERE kid = ?`, blob, enc, r.kid); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET private_key = $1, encrypted = $2 WHERE kid = $3`, blob, enc, r.kid); err != nil {
 			return fmt.Errorf("encrypt signing key %s in place: %w", r.kid, err)
 		}
 		encrypted++
@@ -328,7 +328,7 @@ func (k *Keys) Signer(ctx context.Context) (kid string, key *rsa.PrivateKey, err
 	// A key this process has not read yet: rotated in by another process.
 	var encrypted bool
 	var blob []byte
-	err = k.db.Reader.QueryRowContext(ctx, `SELECT encrypted, private_key FROM signing_keys WHERE kid = ?`, kid).Scan(&encrypted, &blob)
+	err = k.db.Reader.QueryRowContext(ctx, `SELECT encrypted, private_key FROM signing_keys WHERE kid = $1`, kid).Scan(&encrypted, &blob)
 	if err != nil {
 		return "", nil, fmt.Errorf("read signing key %s: %w", kid, err)
 	}
@@ -393,7 +393,7 @@ func (k *Keys) Rotate(ctx context.Context, now bool) (kid string, activeAt time.
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	tx, err := k.db.Writer.BeginTx(ctx, nil)
+	tx, err := k.db.BeginWrite(ctx)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing keys: %w", err)
 	}
@@ -404,7 +404,7 @@ func (k *Keys) Rotate(ctx context.Context, now bool) (kid string, activeAt time.
 	if !now {
 		activeAt = at.Add(k.opts.RotationDelay)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE active_at > ?`, at.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE active_at > $1`, at.UnixNano()); err != nil {
 		return "", time.Time{}, fmt.Errorf("rotate signing keys: drop the pending key: %w", err)
 	}
 	if kid, err = k.insert(ctx, tx, key, at, activeAt); err != nil {
@@ -419,7 +419,7 @@ func (k *Keys) Rotate(ctx context.Context, now bool) (kid string, activeAt time.
 		if published(rows, i, at, hold) {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, r.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = $1`, r.id); err != nil {
 			return "", time.Time{}, fmt.Errorf("rotate signing keys: delete retired key %s: %w", r.kid, err)
 		}
 	}
@@ -673,7 +673,7 @@ func (k *Keys) insert(ctx context.Context, tx *sql.Tx, key *rsa.PrivateKey, crea
 		return "", fmt.Errorf("signing key %s: encode public key: %w", kid, err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, alg, private_key, encrypted, public_key, created_at, active_at)
-		VALUES (?, 'RS256', ?, ?, ?, ?, ?)`, kid, blob, encrypted, pub, createdAt.UnixNano(), activeAt.UnixNano())
+		VALUES ($1, 'RS256', $2, $3, $4, $5, $6)`, kid, blob, encrypted, pub, createdAt.UnixNano(), activeAt.UnixNano())
 	if err != nil {
 		return "", fmt.Errorf("store signing key %s: %w", kid, err)
 	}

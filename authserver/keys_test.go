@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +20,8 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/authserver"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 const (
@@ -55,21 +55,8 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// openDB opens the database file at path, closed when the test ends. Each
-// call is a separate pair of connection pools, as another process would
-// have.
-func openDB(t *testing.T, path string) *sqlitedb.DB {
-	t.Helper()
-	db, err := sqlitedb.Open(t.Context(), path, sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatalf("sqlitedb.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
 // openKeys opens the store on db and its signing keys.
-func openKeys(t *testing.T, db *sqlitedb.DB, clk *fakeClock, opts authserver.KeyOptions) (*authserver.Keys, error) {
+func openKeys(t *testing.T, db *sqldb.DB, clk *fakeClock, opts authserver.KeyOptions) (*authserver.Keys, error) {
 	t.Helper()
 	s, err := authserver.Open(t.Context(), db, authserver.Options{Now: clk.Now})
 	if err != nil {
@@ -78,7 +65,7 @@ func openKeys(t *testing.T, db *sqlitedb.DB, clk *fakeClock, opts authserver.Key
 	return s.Keys(t.Context(), opts)
 }
 
-func mustKeys(t *testing.T, db *sqlitedb.DB, clk *fakeClock, opts authserver.KeyOptions) *authserver.Keys {
+func mustKeys(t *testing.T, db *sqldb.DB, clk *fakeClock, opts authserver.KeyOptions) *authserver.Keys {
 	t.Helper()
 	k, err := openKeys(t, db, clk, opts)
 	if err != nil {
@@ -96,7 +83,7 @@ func mustEncryptionKey(t *testing.T, secret string) []byte {
 	return key
 }
 
-func countKeys(t *testing.T, db *sqlitedb.DB) int {
+func countKeys(t *testing.T, db *sqldb.DB) int {
 	t.Helper()
 	var n int
 	if err := db.Reader.QueryRowContext(t.Context(), `SELECT count(*) FROM signing_keys`).Scan(&n); err != nil {
@@ -219,8 +206,8 @@ func TestKeysFirstUseCreatesOneKey(t *testing.T) {
 		{"encrypted", testSecret},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kanban.db")
-			db := openDB(t, path)
+			open := sqldbtest.Reopener(t)
+			db := open(t)
 			clk := newFakeClock()
 			opts := authserver.KeyOptions{EncryptionKey: mustEncryptionKey(t, tc.secret)}
 			k := mustKeys(t, db, clk, opts)
@@ -230,7 +217,7 @@ func TestKeysFirstUseCreatesOneKey(t *testing.T) {
 			// Opening again, here and from another connection pool, must
 			// not add a key.
 			mustKeys(t, db, clk, opts)
-			mustKeys(t, openDB(t, path), clk, opts)
+			mustKeys(t, open(t), clk, opts)
 			if got := countKeys(t, db); got != 1 {
 				t.Fatalf("keys after reopening = %d, want 1", got)
 			}
@@ -286,7 +273,7 @@ func TestKeysFirstUseCreatesOneKey(t *testing.T) {
 }
 
 func TestKeysSignVerifies(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	k := mustKeys(t, db, newFakeClock(), authserver.KeyOptions{})
 	kid := signerKID(t, k)
 	v := newVerifier(t, keySource(t, k))
@@ -350,7 +337,7 @@ func TestKeysSignVerifies(t *testing.T) {
 }
 
 func TestKeysSignRefusesAlgAndKIDHeaders(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	k := mustKeys(t, db, newFakeClock(), authserver.KeyOptions{})
 	for _, name := range []string{"alg", "kid"} {
 		t.Run(name, func(t *testing.T) {
@@ -367,7 +354,7 @@ func TestKeysRotateWithDelay(t *testing.T) {
 		lifetime = 10 * time.Minute
 		delay    = time.Hour
 	)
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	clk := newFakeClock()
 	k := mustKeys(t, db, clk, authserver.KeyOptions{TokenLifetime: lifetime, RotationDelay: delay})
 	oldKID := signerKID(t, k)
@@ -419,7 +406,7 @@ func TestKeysRotateWithDelay(t *testing.T) {
 }
 
 func TestKeysRotateNow(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	clk := newFakeClock()
 	k := mustKeys(t, db, clk, authserver.KeyOptions{})
 	ks := keySource(t, k) // loaded before the rotation
@@ -469,7 +456,7 @@ func TestKeysRotateNow(t *testing.T) {
 }
 
 func TestKeysRotationSupersedesPendingKey(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	clk := newFakeClock()
 	k := mustKeys(t, db, clk, authserver.KeyOptions{RotationDelay: time.Hour})
 	oldKID := signerKID(t, k)
@@ -507,10 +494,10 @@ func TestKeySourceSeesRotationByAnotherProcess(t *testing.T) {
 		{name: "after a made-up kid", hostileFirst: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kanban.db")
+			open := sqldbtest.Reopener(t)
 			clk := newFakeClock()
 			opts := authserver.KeyOptions{EncryptionKey: mustEncryptionKey(t, tc.secret)}
-			server := mustKeys(t, openDB(t, path), clk, opts)
+			server := mustKeys(t, open(t), clk, opts)
 			v := newVerifier(t, keySource(t, server))
 			if !v.Ready() {
 				t.Fatalf("verifier not ready after KeySource returned")
@@ -529,7 +516,7 @@ func TestKeySourceSeesRotationByAnotherProcess(t *testing.T) {
 			}
 
 			// The CLI: its own pools on the same file, its own Keys.
-			cli := mustKeys(t, openDB(t, path), clk, opts)
+			cli := mustKeys(t, open(t), clk, opts)
 			newKID, _, err := cli.Rotate(t.Context(), true)
 			if err != nil {
 				t.Fatalf("Rotate from the other process: %v", err)
@@ -582,7 +569,7 @@ type rawKey struct {
 	blob      []byte
 }
 
-func rawKeys(t *testing.T, db *sqlitedb.DB) []rawKey {
+func rawKeys(t *testing.T, db *sqldb.DB) []rawKey {
 	t.Helper()
 	rows, err := db.Reader.QueryContext(t.Context(), `SELECT kid, encrypted, private_key FROM signing_keys ORDER BY id`)
 	if err != nil {
@@ -645,12 +632,12 @@ func TestKeysEncryption(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "kanban.db")
+			open := sqldbtest.Reopener(t)
 			clk := newFakeClock()
 			var firstKID string
 			var firstN []byte
 			for i, st := range tc.steps {
-				db := openDB(t, path) // a fresh start each time
+				db := open(t) // a fresh start each time
 				k, err := openKeys(t, db, clk, authserver.KeyOptions{EncryptionKey: mustEncryptionKey(t, st.secret)})
 				if st.wantErr != nil {
 					var got *authserver.EncryptionKeyError
@@ -699,7 +686,7 @@ func TestKeysEncryption(t *testing.T) {
 }
 
 func TestKeysRotateEncrypted(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	k := mustKeys(t, db, newFakeClock(), authserver.KeyOptions{EncryptionKey: mustEncryptionKey(t, testSecret)})
 	if _, _, err := k.Rotate(t.Context(), true); err != nil {
 		t.Fatalf("Rotate: %v", err)
@@ -716,7 +703,7 @@ func TestKeysRotateEncrypted(t *testing.T) {
 }
 
 func TestKeysOptionsValidation(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	for _, tc := range []struct {
 		name string
 		opts authserver.KeyOptions
@@ -792,7 +779,7 @@ func TestParseEncryptionKey(t *testing.T) {
 }
 
 func TestKeySourceSeesInProcessRotationAtOnce(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	clk := newFakeClock()
 	k := mustKeys(t, db, clk, authserver.KeyOptions{})
 	v := newVerifier(t, keySource(t, k))
@@ -810,8 +797,8 @@ func TestKeySourceSeesInProcessRotationAtOnce(t *testing.T) {
 }
 
 func TestKeysEncryptedBlobIsBoundToItsRow(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kanban.db")
-	db := openDB(t, path)
+	open := sqldbtest.Reopener(t)
+	db := open(t)
 	clk := newFakeClock()
 	opts := authserver.KeyOptions{EncryptionKey: mustEncryptionKey(t, testSecret)}
 	k := mustKeys(t, db, clk, opts)
@@ -825,11 +812,11 @@ func TestKeysEncryptedBlobIsBoundToItsRow(t *testing.T) {
 	// Swap the two ciphertexts: each must then fail to decrypt, since the
 	// kid is the associated data.
 	for i, j := range []int{1, 0} {
-		if _, err := db.Writer.ExecContext(t.Context(), `UPDATE signing_keys SET private_key = ? WHERE kid = ?`, raw[j].blob, raw[i].kid); err != nil {
+		if _, err := db.ExecWrite(t.Context(), `UPDATE signing_keys SET private_key = $1 WHERE kid = $2`, raw[j].blob, raw[i].kid); err != nil {
 			t.Fatalf("swap: %v", err)
 		}
 	}
-	_, err := openKeys(t, openDB(t, path), clk, opts)
+	_, err := openKeys(t, open(t), clk, opts)
 	var got *authserver.EncryptionKeyError
 	if !errors.As(err, &got) {
 		t.Fatalf("err = %v, want an *EncryptionKeyError", err)
@@ -840,7 +827,7 @@ func TestKeysEncryptedBlobIsBoundToItsRow(t *testing.T) {
 }
 
 func TestKeysSignerWhenTheClockStepsBack(t *testing.T) {
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	clk := newFakeClock()
 	k := mustKeys(t, db, clk, authserver.KeyOptions{RotationDelay: time.Hour})
 	first := signerKID(t, k)

@@ -9,7 +9,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kanban-mcp/kanban-mcp/authserver/upstream"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 // TestUpstreamMigrationKeepsEverything: 0007 rebuilds the users table, which
@@ -17,16 +17,13 @@ import (
 // made before it keeps every account, session, grant, code and consent, and
 // its password users still sign in.
 func TestUpstreamMigrationKeepsEverything(t *testing.T) {
+	sqldbtest.SQLiteOnly(t)
 	ctx := context.Background()
 	clock := newTestClock()
-	db, err := sqlitedb.Open(ctx, filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqldbtest.OpenSQLite(t, filepath.Join(t.TempDir(), "kanban.db"))
 
 	// The database as the release before federation left it.
-	all, err := fs.Sub(migrations, "migrations")
+	all, err := fs.Sub(migrations, "migrations/sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +38,7 @@ func TestUpstreamMigrationKeepsEverything(t *testing.T) {
 	if err := db.Migrate(ctx, "authserver", before); err != nil {
 		t.Fatalf("migrations before 0007: %v", err)
 	}
-	old := &Store{db: db, now: clock.Now}
+	old := &Store{db: db.SQL(), now: clock.Now}
 	users := NewUsers(old, testHasher(t, testHashParams, 2))
 	alice := mustAddUser(t, users, "alice", goodPassword, "alice@example.com")
 	if _, _, err := old.CreateSession(ctx, alice.Subject); err != nil {
@@ -53,7 +50,7 @@ func TestUpstreamMigrationKeepsEverything(t *testing.T) {
 	}
 	// Inserted with the columns the grants table had then.
 	if _, err := db.Writer.ExecContext(ctx, `INSERT INTO grants (id, subject, client_id, scope, resource, auth_time, created_at)
-		VALUES ('g_before', ?, 'client', 'kanban.read', 'https://kanban.example/mcp', 1, 1)`, alice.Subject); err != nil {
+		VALUES ('g_before', $1, 'client', 'kanban.read', 'https://kanban.example/mcp', 1, 1)`, alice.Subject); err != nil {
 		t.Fatal(err)
 	}
 	if err := grants.RememberConsent(ctx, alice.Subject, "client", testScopes(t).Names()[:1]); err != nil {
@@ -74,7 +71,7 @@ func TestUpstreamMigrationKeepsEverything(t *testing.T) {
 		}
 	}
 
-	st, err := Open(ctx, db, Options{Now: clock.Now})
+	st, err := Open(ctx, db.SQL(), Options{Now: clock.Now})
 	if err != nil {
 		t.Fatalf("Open (0007 and later): %v", err)
 	}
@@ -109,7 +106,7 @@ func TestUpstreamMigrationKeepsEverything(t *testing.T) {
 	}
 	// Deleting a user still cascades: the foreign keys point at the new
 	// table.
-	if _, err := db.Writer.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, alice.Subject); err != nil {
+	if _, err := db.Writer.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, alice.Subject); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"sessions", "grants", "consents"} {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 )
 
 // templateFS holds the pages: layout.html wraps each of the others (which
@@ -138,9 +139,17 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 	s.renderPage(w, r, status, tmplError, page{Title: title, Error: message, Detail: detail})
 }
 
-// serverErrorPage logs err and shows a page that says nothing about it.
+// serverErrorPage logs err and shows a page that says nothing about it:
+// 503 with a Retry-After while the database cannot be reached, 500
+// otherwise.
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
+	if s.opts.Store.Unavailable(err) {
+		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(unavailableRetryAfter))
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment",
+			"The server cannot reach its database right now, and nothing was changed.", "Try again in a moment.")
+		return
+	}
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
 		"Something went wrong on our side, and nothing was changed.", "Try again in a moment.")
 }

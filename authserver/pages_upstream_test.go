@@ -484,14 +484,14 @@ func TestUpstreamLoginsAreBounded(t *testing.T) {
 		t.Errorf("an oversized request: %v, want a *ValidationError", err)
 	}
 	// Fill the table to its bound in one transaction.
-	tx, err := st.db.Writer.BeginTx(ctx, nil)
+	tx, err := st.db.BeginWrite(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := clock.Now()
 	for i := range maxPendingUpstreamLogins {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO upstream_logins (state_hash, browser_hash, nonce, verifier, request, created_at, expires_at)
-			VALUES (?, ?, 'n', ?, '', ?, ?)`, hashSecret(fmt.Sprint("s", i)), hashSecret("b"), strings.Repeat("v", 43),
+			VALUES ($1, $2, 'n', $3, '', $4, $5)`, hashSecret(fmt.Sprint("s", i)), hashSecret("b"), strings.Repeat("v", 43),
 			now.UnixNano(), now.Add(UpstreamLoginLifetime).UnixNano()); err != nil {
 			t.Fatal(err)
 		}

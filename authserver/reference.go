@@ -41,8 +41,8 @@ type ReferenceToken struct {
 func (g *Grants) IssueReferenceToken(ctx context.Context, gr Grant, resource string, expires time.Time) (string, error) {
 	secret, _ := newSecret()
 	token := ReferenceTokenPrefix + secret
-	_, err := g.s.db.Writer.ExecContext(ctx,
-		`INSERT INTO reference_tokens (hash, grant_id, scope, resource, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := g.s.db.ExecWrite(ctx,
+		`INSERT INTO reference_tokens (hash, grant_id, scope, resource, expires_at) VALUES ($1, $2, $3, $4, $5)`,
 		hashSecret(token), gr.ID, gr.ScopeString(), resource, expires.UnixNano())
 	if err != nil {
 		return "", fmt.Errorf("authserver: issue a reference token: %w", err)
@@ -61,7 +61,7 @@ func (g *Grants) LookupReferenceToken(ctx context.Context, token string) (Refere
 	var scope string
 	var expires int64
 	err := g.s.db.Reader.QueryRowContext(ctx, `SELECT r.grant_id, g.subject, g.client_id, r.scope, r.resource, r.expires_at
-		FROM reference_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?`, hashSecret(token)).
+		FROM reference_tokens r JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1`, hashSecret(token)).
 		Scan(&rt.GrantID, &rt.Subject, &rt.ClientID, &scope, &rt.Resource, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ReferenceToken{}, ErrNotFound

@@ -130,8 +130,8 @@ func (s *Store) CreateSessionFor(ctx context.Context, subject string, lifetime t
 	now := time.Unix(0, s.now().UnixNano()).UTC()
 	sess := Session{Subject: subject, CreatedAt: now, ExpiresAt: now.Add(lifetime), LastSeen: now}
 	id := newSessionSecret()
-	if _, err := s.db.Writer.ExecContext(ctx, `INSERT INTO sessions (id_hash, subject, created_at, expires_at, last_seen)
-		VALUES (?, ?, ?, ?, ?)`, hashSessionID(id), subject, now.UnixNano(), sess.ExpiresAt.UnixNano(), now.UnixNano()); err != nil {
+	if _, err := s.db.ExecWrite(ctx, `INSERT INTO sessions (id_hash, subject, created_at, expires_at, last_seen)
+		VALUES ($1, $2, $3, $4, $5)`, hashSessionID(id), subject, now.UnixNano(), sess.ExpiresAt.UnixNano(), now.UnixNano()); err != nil {
 		return "", Session{}, fmt.Errorf("authserver: create session: %w", err)
 	}
 	return id, sess, nil
@@ -150,7 +150,7 @@ func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
 	var created, expires, lastSeen int64
 	err := s.db.Reader.QueryRowContext(ctx, `SELECT s.subject, s.created_at, s.expires_at, s.last_seen, u.upstream_issuer IS NOT NULL
 		FROM sessions s JOIN users u ON u.id = s.subject
-		WHERE s.id_hash = ? AND u.disabled_at IS NULL AND s.expires_at > ? AND s.last_seen > ?`,
+		WHERE s.id_hash = $1 AND u.disabled_at IS NULL AND s.expires_at > $2 AND s.last_seen > $3`,
 		hash, now.UnixNano(), now.Add(-SessionIdleTimeout).UnixNano()).Scan(&sess.Subject, &created, &expires, &lastSeen, &sess.Federated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, fmt.Errorf("authserver: session: %w", ErrNotFound)
@@ -160,7 +160,7 @@ func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
 	}
 	sess.CreatedAt, sess.ExpiresAt, sess.LastSeen = fromNano(created), fromNano(expires), fromNano(lastSeen)
 	if now.Sub(sess.LastSeen) >= sessionTouchEvery {
-		if _, err := s.db.Writer.ExecContext(ctx, `UPDATE sessions SET last_seen = ? WHERE id_hash = ?`, now.UnixNano(), hash); err != nil {
+		if _, err := s.db.ExecWrite(ctx, `UPDATE sessions SET last_seen = $1 WHERE id_hash = $2`, now.UnixNano(), hash); err != nil {
 			return Session{}, fmt.Errorf("authserver: session: touch: %w", err)
 		}
 		sess.LastSeen = fromNano(now.UnixNano())
@@ -174,7 +174,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	if !wellFormedSecret(id) {
 		return nil
 	}
-	if _, err := s.db.Writer.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = ?`, hashSessionID(id)); err != nil {
+	if _, err := s.db.ExecWrite(ctx, `DELETE FROM sessions WHERE id_hash = $1`, hashSessionID(id)); err != nil {
 		return fmt.Errorf("authserver: delete session: %w", err)
 	}
 	return nil
@@ -185,7 +185,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // the table small, so call it from a timer (hourly is plenty).
 func (s *Store) PruneSessions(ctx context.Context) (int64, error) {
 	now := s.now()
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= ? OR last_seen <= ?`,
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM sessions WHERE expires_at <= $1 OR last_seen <= $2`,
 		now.UnixNano(), now.Add(-SessionIdleTimeout).UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("authserver: prune sessions: %w", err)

@@ -47,12 +47,12 @@ func (s *Store) saveUpstreamLogin(ctx context.Context, l upstreamLogin) error {
 	}
 	now := s.now()
 	fail := func(err error) error { return fmt.Errorf("authserver: save upstream sign-in: %w", err) }
-	tx, err := s.db.Writer.BeginTx(ctx, nil)
+	tx, err := s.db.BeginWrite(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_logins WHERE expires_at <= ?`, now.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM upstream_logins WHERE expires_at <= $1`, now.UnixNano()); err != nil {
 		return fail(err)
 	}
 	var live int
@@ -63,7 +63,7 @@ func (s *Store) saveUpstreamLogin(ctx context.Context, l upstreamLogin) error {
 		return errTooManyUpstreamLogins
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO upstream_logins
-		(state_hash, browser_hash, nonce, verifier, request, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		(state_hash, browser_hash, nonce, verifier, request, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		hashSecret(l.State), hashSecret(l.Browser), l.Nonce, l.Verifier, l.Request,
 		now.UnixNano(), now.Add(UpstreamLoginLifetime).UnixNano()); err != nil {
 		return fail(err)
@@ -84,12 +84,20 @@ func (s *Store) takeUpstreamLogin(ctx context.Context, state, browser string) (u
 	if state == "" || browser == "" {
 		return l, fmt.Errorf("authserver: upstream sign-in: %w", ErrNotFound)
 	}
-	err := s.db.Writer.QueryRowContext(ctx, `DELETE FROM upstream_logins
-		WHERE state_hash = ? AND browser_hash = ? AND expires_at > ?
+	tx, err := s.db.BeginWrite(ctx)
+	if err != nil {
+		return l, fmt.Errorf("authserver: upstream sign-in: %w", err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	err = tx.QueryRowContext(ctx, `DELETE FROM upstream_logins
+		WHERE state_hash = $1 AND browser_hash = $2 AND expires_at > $3
 		RETURNING nonce, verifier, request`,
 		hashSecret(state), hashSecret(browser), s.now().UnixNano()).Scan(&l.Nonce, &l.Verifier, &l.Request)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, fmt.Errorf("authserver: upstream sign-in: %w", ErrNotFound)
+	}
+	if err == nil {
+		err = tx.Commit()
 	}
 	if err != nil {
 		return l, fmt.Errorf("authserver: upstream sign-in: %w", err)
@@ -100,7 +108,7 @@ func (s *Store) takeUpstreamLogin(ctx context.Context, state, browser string) (u
 // PruneUpstreamLogins deletes the sign-ins that never came back in time,
 // and returns how many.
 func (s *Store) PruneUpstreamLogins(ctx context.Context) (int64, error) {
-	res, err := s.db.Writer.ExecContext(ctx, `DELETE FROM upstream_logins WHERE expires_at <= ?`, s.now().UnixNano())
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM upstream_logins WHERE expires_at <= $1`, s.now().UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("authserver: prune upstream sign-ins: %w", err)
 	}

@@ -170,7 +170,7 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 		CreatedAt: time.Unix(0, u.s.now().UnixNano()).UTC(),
 	}
 
-	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := u.s.db.BeginWrite(ctx)
 	if err != nil {
 		return User{}, fmt.Errorf("authserver: add user %q: %w", name, err)
 	}
@@ -187,7 +187,7 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 		return User{}, fmt.Errorf("authserver: add user %q: %w", name, ErrUserExists)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, password_hash, email, email_verified, disabled_at, created_at)
-		VALUES (?, ?, ?, ?, 0, NULL, ?)`,
+		VALUES ($1, $2, $3, $4, FALSE, NULL, $5)`,
 		user.Subject, name, hash, nullString(email), user.CreatedAt.UnixNano()); err != nil {
 		return User{}, fmt.Errorf("authserver: add user %q: %w", name, err)
 	}
@@ -200,7 +200,7 @@ func (u *Users) AddUser(ctx context.Context, name, password, email string) (User
 // nameTaken reports whether an account has this name, in any case.
 func nameTaken(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
 	var taken bool
-	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = ?)`, name).Scan(&taken)
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE name = $1)`, name).Scan(&taken)
 	return taken, err
 }
 
@@ -246,7 +246,7 @@ func (u *Users) CountUsers(ctx context.Context) (int, error) {
 
 // UserBySubject returns the account with that subject, or ErrNotFound.
 func (u *Users) UserBySubject(ctx context.Context, subject string) (User, error) {
-	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, subject))
+	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, subject))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("authserver: user %q: %w", subject, ErrNotFound)
 	}
@@ -259,7 +259,7 @@ func (u *Users) UserBySubject(ctx context.Context, subject string) (User, error)
 // UserByName returns the account with that sign-in name (any case), or
 // ErrNotFound.
 func (u *Users) UserByName(ctx context.Context, name string) (User, error) {
-	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ? COLLATE NOCASE`, name))
+	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = $1 COLLATE NOCASE`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, fmt.Errorf("authserver: user %q: %w", name, ErrNotFound)
 	}
@@ -276,7 +276,7 @@ func (u *Users) UserByName(ctx context.Context, name string) (User, error) {
 // (the CLI) takes effect on the very next check.
 func (u *Users) UserDisabled(ctx context.Context, subject string) (bool, error) {
 	var disabled bool
-	err := u.s.db.Reader.QueryRowContext(ctx, `SELECT disabled_at IS NOT NULL FROM users WHERE id = ?`, subject).Scan(&disabled)
+	err := u.s.db.Reader.QueryRowContext(ctx, `SELECT disabled_at IS NOT NULL FROM users WHERE id = $1`, subject).Scan(&disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
@@ -301,7 +301,7 @@ func (u *Users) Authenticate(ctx context.Context, name, password string) (User, 
 		return User{}, ErrInvalidCredentials
 	}
 	var stored sql.NullString
-	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = ?`, name), &stored)
+	user, err := scanUser(u.s.db.Reader.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE name = $1`, name), &stored)
 	// A user who signs in through the upstream provider has no password,
 	// and is answered like an unknown name.
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !stored.Valid) {
@@ -338,7 +338,7 @@ func (u *Users) rehash(ctx context.Context, subject, old, password string) {
 	if err != nil {
 		return
 	}
-	_, _ = u.s.db.Writer.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?`, hash, subject, old)
+	_, _ = u.s.db.ExecWrite(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, hash, subject, old)
 }
 
 // SetPasswordOptions tune SetPassword.
@@ -377,12 +377,12 @@ func (u *Users) SetPassword(ctx context.Context, name, password string, opts Set
 	fail := func(err error) (PasswordChange, error) {
 		return PasswordChange{}, fmt.Errorf("authserver: set password of %q: %w", name, err)
 	}
-	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := u.s.db.BeginWrite(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ? AND upstream_issuer IS NULL`, hash, name)
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE name = $2 AND upstream_issuer IS NULL`, hash, name)
 	if err != nil {
 		return fail(err)
 	}
@@ -390,7 +390,7 @@ func (u *Users) SetPassword(ctx context.Context, name, password string, opts Set
 		return fail(err)
 	} else if n == 0 {
 		var federated bool
-		err := tx.QueryRowContext(ctx, `SELECT upstream_issuer IS NOT NULL FROM users WHERE name = ?`, name).Scan(&federated)
+		err := tx.QueryRowContext(ctx, `SELECT upstream_issuer IS NOT NULL FROM users WHERE name = $1`, name).Scan(&federated)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fail(ErrNotFound)
@@ -400,16 +400,15 @@ func (u *Users) SetPassword(ctx context.Context, name, password string, opts Set
 			return fail(ErrFederatedUser)
 		}
 	}
-	const ofUser = `subject = (SELECT id FROM users WHERE name = ?)`
-	if done.SessionsEnded, err = execCount(ctx, tx, `DELETE FROM sessions WHERE `+ofUser, name); err != nil {
+	if done.SessionsEnded, err = execCount(ctx, tx, `DELETE FROM sessions WHERE `+ofUserNamed, name); err != nil {
 		return fail(err)
 	}
 	if !opts.KeepGrants {
-		if done.GrantsRevoked, err = execCount(ctx, tx, `UPDATE grants SET revoked_at = ?, revoke_reason = ?
-			WHERE `+ofUser+` AND revoked_at IS NULL`, u.s.now().UnixNano(), RevokeReasonPasswordChanged, name); err != nil {
+		if done.GrantsRevoked, err = execCount(ctx, tx, `UPDATE grants SET revoked_at = $2, revoke_reason = $3
+			WHERE `+ofUserNamed+` AND revoked_at IS NULL`, name, u.s.now().UnixNano(), RevokeReasonPasswordChanged); err != nil {
 			return fail(err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE `+ofUser, name); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM consents WHERE `+ofUserNamed, name); err != nil {
 			return fail(err)
 		}
 	}
@@ -443,7 +442,7 @@ func (u *Users) SetEmail(ctx context.Context, name, email string, verified bool)
 	if email == "" && verified {
 		return &ValidationError{Field: "email", Reason: "must be given to be marked verified"}
 	}
-	res, err := u.s.db.Writer.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = ? WHERE name = ?`, nullString(email), verified, name)
+	res, err := u.s.db.ExecWrite(ctx, `UPDATE users SET email = $1, email_verified = $2 WHERE name = $3`, nullString(email), verified, name)
 	if err != nil {
 		return fmt.Errorf("authserver: set email of %q: %w", name, err)
 	}
@@ -455,6 +454,10 @@ func (u *Users) SetEmail(ctx context.Context, name, email string, verified bool)
 	return nil
 }
 
+// ofUserNamed limits a statement on a user's rows (subject) to the user
+// whose name is its first argument.
+const ofUserNamed = `subject = (SELECT id FROM users WHERE name = $1)`
+
 // DisableUser disables the account name and reports whether it was
 // enabled until now; ErrNotFound if there is none. In the same transaction
 // it revokes the user's grants, forgets their consents and ends their
@@ -464,14 +467,14 @@ func (u *Users) SetEmail(ctx context.Context, name, email string, verified bool)
 // that.
 func (u *Users) DisableUser(ctx context.Context, name string) (bool, error) {
 	now := u.s.now().UnixNano()
-	return u.setDisabled(ctx, "disable", name, `UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL`,
+	return u.setDisabled(ctx, "disable", name, `UPDATE users SET disabled_at = $1 WHERE name = $2 AND disabled_at IS NULL`,
 		func(tx *sql.Tx) error {
-			for _, q := range []string{
-				`UPDATE grants SET revoked_at = ?1, revoke_reason = ?2 WHERE subject = (SELECT id FROM users WHERE name = ?3) AND revoked_at IS NULL`,
-				`DELETE FROM consents WHERE subject = (SELECT id FROM users WHERE name = ?3)`,
-				`DELETE FROM sessions WHERE subject = (SELECT id FROM users WHERE name = ?3)`,
-			} {
-				if _, err := tx.ExecContext(ctx, q, now, RevokeReasonUserDisabled, name); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $2, revoke_reason = $3
+				WHERE `+ofUserNamed+` AND revoked_at IS NULL`, name, now, RevokeReasonUserDisabled); err != nil {
+				return err
+			}
+			for _, table := range []string{"consents", "sessions"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+ofUserNamed, name); err != nil {
 					return err
 				}
 			}
@@ -482,13 +485,13 @@ func (u *Users) DisableUser(ctx context.Context, name string) (bool, error) {
 // EnableUser enables the account name again and reports whether it was
 // disabled until now; ErrNotFound if there is none.
 func (u *Users) EnableUser(ctx context.Context, name string) (bool, error) {
-	return u.setDisabled(ctx, "enable", name, `UPDATE users SET disabled_at = NULL WHERE name = ? AND disabled_at IS NOT NULL`, nil, name)
+	return u.setDisabled(ctx, "enable", name, `UPDATE users SET disabled_at = NULL WHERE name = $1 AND disabled_at IS NOT NULL`, nil, name)
 }
 
 // setDisabled runs query (which changes disabled_at) and, when it changed
 // the account, also runs then in the same transaction.
 func (u *Users) setDisabled(ctx context.Context, verb, name, query string, then func(*sql.Tx) error, args ...any) (bool, error) {
-	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := u.s.db.BeginWrite(ctx)
 	if err != nil {
 		return false, fmt.Errorf("authserver: %s user %q: %w", verb, name, err)
 	}

@@ -38,12 +38,12 @@ func (u *Users) SignInUpstream(ctx context.Context, id upstream.Identity) (user 
 		email, verified = "", false
 	}
 
-	tx, err := u.s.db.Writer.BeginTx(ctx, nil)
+	tx, err := u.s.db.BeginWrite(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	user, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE upstream_issuer = ? AND upstream_subject = ?`,
+	user, err = scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE upstream_issuer = $1 AND upstream_subject = $2`,
 		id.Issuer, id.Subject))
 	switch {
 	case err == nil:
@@ -51,7 +51,7 @@ func (u *Users) SignInUpstream(ctx context.Context, id upstream.Identity) (user 
 			return user, false, fmt.Errorf("authserver: upstream sign-in of %s: %w", user.Subject, ErrUserDisabled)
 		}
 		if user.Email != email || user.EmailVerified != verified {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ?, email_verified = ? WHERE id = ?`,
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET email = $1, email_verified = $2 WHERE id = $3`,
 				nullString(email), verified, user.Subject); err != nil {
 				return fail(err)
 			}
@@ -68,7 +68,7 @@ func (u *Users) SignInUpstream(ctx context.Context, id upstream.Identity) (user 
 			UpstreamIssuer: id.Issuer, UpstreamSubject: id.Subject,
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, name, password_hash, upstream_issuer, upstream_subject, email, email_verified, created_at)
-			VALUES (?, ?, NULL, ?, ?, ?, ?, ?)`,
+			VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)`,
 			user.Subject, name, id.Issuer, id.Subject, nullString(email), verified, user.CreatedAt.UnixNano()); err != nil {
 			return fail(err)
 		}

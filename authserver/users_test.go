@@ -3,7 +3,6 @@ package authserver
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 // testClock is a settable clock for Options.Now.
@@ -38,20 +37,12 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// openTestStore opens a Store on a fresh database file in t.TempDir(),
-// closed when the test ends.
+// openTestStore opens a Store on a fresh database (sqldbtest.Open: SQLite,
+// or PostgreSQL in the rerun of TestOnPostgreSQL), closed when the test
+// ends.
 func openTestStore(t testing.TB, clock *testClock) *Store {
 	t.Helper()
-	db, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "kanban.db"), sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatalf("sqlitedb.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("db.Close: %v", err)
-		}
-	})
-	s, err := Open(context.Background(), db, Options{Now: clock.Now})
+	s, err := Open(context.Background(), sqldbtest.Open(t), Options{Now: clock.Now})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

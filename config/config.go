@@ -18,6 +18,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -27,7 +28,15 @@ type Config struct {
 	ListenAddr   string
 	BaseURL      string // public origin, no trailing slash
 	Resource     string // BaseURL + "/mcp": the token audience by default
+	// DatabasePath is the SQLite file; empty when PostgresURL is set.
 	DatabasePath string
+	// PostgresURL is DATABASE_URL when it names a PostgreSQL database
+	// (a secret: it may hold a password); empty for SQLite.
+	PostgresURL string
+	// PostgresDirectURL is DATABASE_DIRECT_URL, or PostgresURL when that
+	// is unset: a direct connection, for what transaction poolers break
+	// (LISTEN).
+	PostgresDirectURL string
 	Issuer       string // the issuer whose tokens are accepted; BASE_URL when BuiltInAuthServer
 	// BuiltInAuthServer says the built-in authorization server runs (its
 	// issuer is BASE_URL); see AUTH_SERVER.
@@ -126,7 +135,7 @@ type setting struct {
 
 // secretSettings are never shown as a flag default (see Load).
 func secretSettings() map[string]bool {
-	return map[string]bool{"KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true, "UPSTREAM_OIDC_CLIENT_SECRET": true}
+	return map[string]bool{"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true, "UPSTREAM_OIDC_CLIENT_SECRET": true}
 }
 
 func settings() []setting {
@@ -144,8 +153,13 @@ func settings() []setting {
 		},
 		{
 			env: "DATABASE_URL", flag: "database-url", def: "./data/kanban.db",
-			help: "SQLite file path, or a file: / sqlite: URL",
-			doc:  "SQLite file (or `file:` / `sqlite:` URL); the folder is created. `postgres://` is reserved and refused for now.",
+			help: "SQLite file path (default ./data/kanban.db), or a postgres:// URL (may hold a password: prefer the environment)",
+			doc:  "SQLite file (or `file:` / `sqlite:` URL; the folder is created), or a PostgreSQL URL (`postgres://…` or `postgresql://…`, with `sslmode` and the pool's `pool_max_conns`…) for several replicas on one database. It may hold a password: never logged or shown by `-h`.",
+		},
+		{
+			env: "DATABASE_DIRECT_URL", flag: "database-direct-url", def: "",
+			help: "with a pooled PostgreSQL DATABASE_URL: a direct connection's URL, for LISTEN",
+			doc:  "with PostgreSQL behind a pooler in transaction mode (Neon's pooled URL, Supabase's port 6543, PgBouncer): the direct connection's URL, which the server uses to LISTEN for other replicas' changes. Empty: `DATABASE_URL`.",
 		},
 		{
 			env: "OAUTH_ISSUER", flag: "oauth-issuer", def: "",
@@ -488,10 +502,27 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	}
 	c.Resource = c.BaseURL + "/mcp"
 
-	// DATABASE_URL.
-	c.DatabasePath, err = databasePath(get("DATABASE_URL"))
-	if err != nil {
+	// DATABASE_URL and DATABASE_DIRECT_URL.
+	if v := get("DATABASE_URL"); pgdb.IsURL(v) {
+		c.PostgresURL = v
+		if err := pgdb.CheckURL(v); err != nil {
+			bad("DATABASE_URL %v", err)
+		}
+	} else if c.DatabasePath, err = databasePath(v); err != nil {
 		errs = append(errs, err)
+	}
+	switch direct := get("DATABASE_DIRECT_URL"); {
+	case direct == "":
+		c.PostgresDirectURL = c.PostgresURL
+	case c.PostgresURL == "":
+		bad("DATABASE_DIRECT_URL is set, but DATABASE_URL is not a PostgreSQL URL; unset DATABASE_DIRECT_URL, or set DATABASE_URL to postgres://…")
+	case !pgdb.IsURL(direct):
+		bad("DATABASE_DIRECT_URL must be a postgres:// or postgresql:// URL, like DATABASE_URL")
+	default:
+		c.PostgresDirectURL = direct
+		if err := pgdb.CheckURL(direct); err != nil {
+			bad("DATABASE_DIRECT_URL %v", err)
+		}
 	}
 
 	// OAuth.
@@ -712,14 +743,13 @@ func databasePath(v string) (string, error) {
 	switch {
 	case v == "":
 		return "", errors.New("DATABASE_URL is empty; use a file path such as ./data/kanban.db")
-	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
-		return "", errors.New("DATABASE_URL: PostgreSQL is reserved for a later backend and not supported yet; use a SQLite file path such as /data/kanban.db")
 	case strings.HasPrefix(lower, "file:"), strings.HasPrefix(lower, "sqlite:"):
 		_, rest, _ := strings.Cut(v, ":")
 		rest = strings.TrimPrefix(rest, "//") // sqlite:///abs/path and file:///abs/path have an empty authority
 		v = rest
 	case strings.Contains(v, "://"):
-		return "", fmt.Errorf("DATABASE_URL %q has an unsupported scheme; use a SQLite file path such as ./data/kanban.db", v)
+		scheme, _, _ := strings.Cut(v, "://")
+		return "", fmt.Errorf("DATABASE_URL: the scheme %q is not supported; use a SQLite file path such as ./data/kanban.db, or a postgres:// URL", scheme)
 	}
 	if v == "" || strings.ContainsAny(v, "?#") {
 		return "", fmt.Errorf("DATABASE_URL must name a file without query parameters (the server sets its own SQLite pragmas); got %q", v)

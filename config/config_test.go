@@ -93,6 +93,7 @@ func wantOneProblem(t *testing.T, err error, fragments ...string) {
 // do not break them.
 type view struct {
 	ListenAddr, BaseURL, Resource, DatabasePath string
+	PostgresURL, PostgresDirectURL              string
 	Issuer, Audience, JWKSURL, ScopeClaim       string
 	IntrospectionURL, IntrospectionClientID     string
 	IntrospectionClientSecret, IntrospectMode   string
@@ -123,6 +124,7 @@ type view struct {
 func viewOf(c *config.Config) view {
 	return view{
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
+		PostgresURL: c.PostgresURL, PostgresDirectURL: c.PostgresDirectURL,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
 		IntrospectionURL: c.IntrospectionURL, IntrospectionClientID: c.IntrospectionClientID,
 		IntrospectionClientSecret: c.IntrospectionClientSecret, IntrospectMode: c.IntrospectMode,
@@ -262,6 +264,12 @@ func TestLoadSettings(t *testing.T) {
 		{name: "DATABASE_URL file: relative", env: map[string]string{"DATABASE_URL": "file:./a.db"}, change: func(v *view) { v.DatabasePath = "./a.db" }},
 		{name: "DATABASE_URL sqlite:///", env: map[string]string{"DATABASE_URL": "sqlite:///data/a.db"}, change: func(v *view) { v.DatabasePath = "/data/a.db" }},
 		{name: "DATABASE_URL file:///", env: map[string]string{"DATABASE_URL": "file:///data/a.db"}, change: func(v *view) { v.DatabasePath = "/data/a.db" }},
+		{name: "DATABASE_URL postgres", env: map[string]string{"DATABASE_URL": "postgres://u:p@db.example/kanban?sslmode=require&pool_max_conns=20"}, change: func(v *view) {
+			v.DatabasePath, v.PostgresURL, v.PostgresDirectURL = "", "postgres://u:p@db.example/kanban?sslmode=require&pool_max_conns=20", "postgres://u:p@db.example/kanban?sslmode=require&pool_max_conns=20"
+		}},
+		{name: "DATABASE_URL postgresql with a direct URL", env: map[string]string{"DATABASE_URL": "postgresql://u:p@pooler.example:6543/kanban", "DATABASE_DIRECT_URL": "postgresql://u:p@db.example:5432/kanban"}, change: func(v *view) {
+			v.DatabasePath, v.PostgresURL, v.PostgresDirectURL = "", "postgresql://u:p@pooler.example:6543/kanban", "postgresql://u:p@db.example:5432/kanban"
+		}},
 		{
 			name: "OAUTH_ISSUER with a trailing slash is kept byte for byte",
 			env:  map[string]string{"OAUTH_ISSUER": "https://tenant.auth0.com/"},
@@ -433,8 +441,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"BASE_URL without a scheme", map[string]string{"BASE_URL": "x.example"}, []string{"BASE_URL"}},
 		{"BASE_URL ftp", map[string]string{"BASE_URL": "ftp://x.example"}, []string{"BASE_URL"}},
 		{"LISTEN_ADDR without a port", map[string]string{"LISTEN_ADDR": "127.0.0.1"}, []string{"LISTEN_ADDR"}},
-		{"DATABASE_URL postgres", map[string]string{"DATABASE_URL": "postgres://u:p@db.example/kanban"}, []string{"DATABASE_URL", "PostgreSQL"}},
-		{"DATABASE_URL postgresql", map[string]string{"DATABASE_URL": "postgresql://db.example/kanban"}, []string{"DATABASE_URL", "PostgreSQL"}},
+		{"DATABASE_URL postgres with a bad port", map[string]string{"DATABASE_URL": "postgres://u:p@db.example:port/kanban"}, []string{"DATABASE_URL", "PostgreSQL URL"}},
+		{"DATABASE_URL postgres with an unknown sslmode", map[string]string{"DATABASE_URL": "postgres://db.example/kanban?sslmode=sometimes"}, []string{"DATABASE_URL", "PostgreSQL URL"}},
+		{"DATABASE_DIRECT_URL with SQLite", map[string]string{"DATABASE_DIRECT_URL": "postgres://db.example/kanban"}, []string{"DATABASE_DIRECT_URL", "DATABASE_URL is not a PostgreSQL URL"}},
+		{"DATABASE_DIRECT_URL not postgres", map[string]string{"DATABASE_URL": "postgres://db.example/kanban", "DATABASE_DIRECT_URL": "/data/kanban.db"}, []string{"DATABASE_DIRECT_URL", "postgres://"}},
+		{"DATABASE_DIRECT_URL with a bad port", map[string]string{"DATABASE_URL": "postgres://db.example/kanban", "DATABASE_DIRECT_URL": "postgres://db.example:port/kanban"}, []string{"DATABASE_DIRECT_URL", "PostgreSQL URL"}},
 		{"DATABASE_URL mysql", map[string]string{"DATABASE_URL": "mysql://x"}, []string{"DATABASE_URL"}},
 		{"DATABASE_URL with a query", map[string]string{"DATABASE_URL": "a.db?x=1"}, []string{"DATABASE_URL"}},
 		{"DATABASE_URL file: with a query", map[string]string{"DATABASE_URL": "file:a.db?_pragma=foo"}, []string{"DATABASE_URL"}},
@@ -571,7 +582,7 @@ func TestLoadBadArguments(t *testing.T) {
 func TestLoadSeveralProblems(t *testing.T) {
 	_, err := load(t, map[string]string{
 		"BASE_URL":            "http://kanban.example",
-		"DATABASE_URL":        "postgres://db.example/kanban",
+		"DATABASE_URL":        "mysql://db.example/kanban",
 		"OAUTH_SCOPE_CLAIM":   "roles",
 		"AUDIT_RETENTION":     "90d",
 		"MAX_BOARDS_PER_USER": "0",
@@ -735,6 +746,45 @@ func TestSecretsAreNotPrintedAsFlagDefaults(t *testing.T) {
 	}
 	if c.KeyEncryptionKey != "from-the-flag-0123456789" {
 		t.Errorf("the flag did not override the environment: %q", c.KeyEncryptionKey)
+	}
+}
+
+// TestDatabasePasswordIsNotPrinted: a PostgreSQL URL holds a password;
+// it shows up in no flag error, no -h output and no validation problem,
+// and still takes effect.
+func TestDatabasePasswordIsNotPrinted(t *testing.T) {
+	const password = "db-password-value-42"
+	for _, env := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL"} {
+		t.Run(env, func(t *testing.T) {
+			good := "postgres://kanban:" + password + "@db.example:5432/kanban"
+			t.Setenv("DATABASE_URL", good)
+			t.Setenv(env, good)
+			var out bytes.Buffer
+			if _, err := config.Load([]string{"-bogus"}, os.Getenv, &out); err == nil {
+				t.Fatal("Load accepted an unknown flag")
+			}
+			if _, err := config.Load([]string{"-h"}, os.Getenv, &out); err == nil {
+				t.Fatal("Load with -h returned no error")
+			}
+			c, err := config.Load(nil, os.Getenv, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := map[string]string{"DATABASE_URL": c.PostgresURL, "DATABASE_DIRECT_URL": c.PostgresDirectURL}[env]; got != good {
+				t.Errorf("%s took effect as %q, want %q", env, got, good)
+			}
+			t.Setenv(env, "postgres://kanban:"+password+"@db.example:port/kanban")
+			_, err = config.Load(nil, os.Getenv, &out)
+			if err == nil {
+				t.Fatal("Load accepted a URL with a bad port")
+			}
+			if !strings.Contains(err.Error(), env) {
+				t.Errorf("the problem does not name %s: %v", env, err)
+			}
+			if strings.Contains(out.String()+err.Error(), password) {
+				t.Errorf("the password was printed:\n%s\n%v", out.String(), err)
+			}
+		})
 	}
 }
 

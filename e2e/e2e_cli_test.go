@@ -36,7 +36,7 @@ func TestBadConfigurationExplainsItself(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
 		"BASE_URL":       "http://kanban.example.com",
-		"DATABASE_URL":   "postgres://db/kanban",
+		"DATABASE_URL":   "postgres://u:pw-not-printed@db:port/kanban",
 		"AUTH_CHALLENGE": "popup",
 	}
 	var stdout, stderr bytes.Buffer
@@ -44,10 +44,13 @@ func TestBadConfigurationExplainsItself(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
-	for _, want := range []string{"BASE_URL", "must use https", "PostgreSQL", "AUTH_CHALLENGE", "tool-result"} {
+	for _, want := range []string{"BASE_URL", "must use https", "DATABASE_URL", "PostgreSQL URL", "AUTH_CHALLENGE", "tool-result"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("error output lacks %q:\n%s", want, stderr.String())
 		}
+	}
+	if strings.Contains(stderr.String(), "pw-not-printed") {
+		t.Errorf("the database password was printed:\n%s", stderr.String())
 	}
 }
 

@@ -2,10 +2,10 @@ package revocation
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 // BenchmarkRevocationCheck is the check every authenticated request makes,
@@ -14,7 +14,7 @@ import (
 // whose hit costs one stat of the signal file and a map lookup. The
 // target for the cached check is 10 µs.
 func BenchmarkRevocationCheck(b *testing.B) {
-	db := openDB(b, filepath.Join(b.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(b)
 	list := openList(b, db)
 	for i := range 1000 {
 		if _, err := list.RevokeSubject(b.Context(), "https://id.example", fmt.Sprintf("user-%d", i), "", ""); err != nil {

@@ -14,21 +14,21 @@ package revocation
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // component is this package's name in the schema_migrations table.
@@ -77,29 +77,30 @@ func (e *ValidationError) Error() string { return "revocation: " + e.Field + " "
 // List is the blocklist on one database. Its methods are safe for
 // concurrent use.
 type List struct {
-	db *sqlitedb.DB
-	// revoked is prepared once because Revoked runs on every authenticated
-	// request.
-	revoked *sql.Stmt
+	db *sqldb.DB
+	// revoked is prepared once (where that pays) because Revoked runs on
+	// every authenticated request whose answer is not cached.
+	revoked *sqldb.Stmt
+	closed  atomic.Bool
 }
 
 var _ auth.RevocationChecker = (*List)(nil)
 
 // revokedQuery answers Revoked. Each EXISTS is an equality search on
 // revocations_by_target (kind, issuer, subject, client_id), covered by the
-// index. The test of :client against the empty string keeps a client
+// index. The test of the client ($1) against the empty string keeps a client
 // entry from matching tokens that name no client (the table's CHECK already
 // forbids empty client entries; this says so where the query is read).
 const revokedQuery = `SELECT
 	EXISTS (SELECT 1 FROM revocations
-	        WHERE kind = 'client' AND issuer = '' AND subject = '' AND client_id = :client AND :client <> '')
+	        WHERE kind = 'client' AND issuer = '' AND subject = '' AND client_id = $1 AND $1 <> '')
 	OR
 	EXISTS (SELECT 1 FROM revocations
-	        WHERE kind = 'subject' AND issuer = :iss AND subject = :sub AND client_id IN ('', :client))`
+	        WHERE kind = 'subject' AND issuer = $2 AND subject = $3 AND client_id IN ('', $1))`
 
 // New applies the revocation migrations to db and prepares the list's
-// statements. The caller keeps owning db; Close the List before closing db.
-func New(ctx context.Context, db *sqlitedb.DB) (*List, error) {
+// check. The caller keeps owning db; Close the List before closing db.
+func New(ctx context.Context, db *sqldb.DB) (*List, error) {
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
@@ -107,16 +108,17 @@ func New(ctx context.Context, db *sqlitedb.DB) (*List, error) {
 	if err := db.Migrate(ctx, component, migrations); err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
 	}
-	// On the reader pool: checks run concurrently, beside writers.
-	stmt, err := db.Reader.PrepareContext(ctx, revokedQuery)
+	stmt, err := db.Prepare(ctx, revokedQuery)
 	if err != nil {
 		return nil, fmt.Errorf("revocation: prepare check: %w", err)
 	}
 	return &List{db: db, revoked: stmt}, nil
 }
 
-// Close releases the prepared statements. It does not close the database.
+// Close releases the check's statement and makes every later check fail.
+// It does not close the database.
 func (l *List) Close() error {
+	l.closed.Store(true)
 	if err := l.revoked.Close(); err != nil {
 		return fmt.Errorf("revocation: close: %w", err)
 	}
@@ -135,10 +137,11 @@ func (l *List) Revoked(ctx context.Context, p *auth.Principal) (bool, error) {
 	if p == nil {
 		return false, nil
 	}
+	if l.closed.Load() {
+		return false, errors.New("revocation: check: the list is closed")
+	}
 	var revoked bool
-	err := l.revoked.QueryRowContext(ctx,
-		sql.Named("iss", p.Issuer), sql.Named("sub", p.Subject), sql.Named("client", p.ClientID),
-	).Scan(&revoked)
+	err := l.revoked.QueryRowContext(ctx, p.ClientID, p.Issuer, p.Subject).Scan(&revoked)
 	if err != nil {
 		return false, fmt.Errorf("revocation: check: %w", err)
 	}
@@ -180,7 +183,7 @@ func (l *List) RevokeSubject(ctx context.Context, issuer, subject, clientID, not
 // (IMMEDIATE) transaction, so a concurrent Remove cannot slip between them.
 func (l *List) add(ctx context.Context, e Entry) (Entry, error) {
 	id := newID()
-	tx, err := l.db.Writer.BeginTx(ctx, nil)
+	tx, err := l.db.BeginWrite(ctx)
 	if err != nil {
 		return Entry{}, fmt.Errorf("revocation: add: begin: %w", err)
 	}
@@ -189,7 +192,7 @@ func (l *List) add(ctx context.Context, e Entry) (Entry, error) {
 	// The conflict target is the unique index only: an ID collision must
 	// fail loudly, not be mistaken for a duplicate entry.
 	_, err = tx.ExecContext(ctx, `INSERT INTO revocations (id, kind, issuer, subject, client_id, created_at, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (kind, issuer, subject, client_id) DO NOTHING`,
 		id, string(e.Kind), e.Issuer, e.Subject, e.ClientID, time.Now().UnixNano(), e.Note)
 	if err != nil {
@@ -197,7 +200,7 @@ func (l *List) add(ctx context.Context, e Entry) (Entry, error) {
 	}
 	var createdAt int64
 	err = tx.QueryRowContext(ctx, `SELECT id, created_at, note FROM revocations
-		WHERE kind = ? AND issuer = ? AND subject = ? AND client_id = ?`,
+		WHERE kind = $1 AND issuer = $2 AND subject = $3 AND client_id = $4`,
 		string(e.Kind), e.Issuer, e.Subject, e.ClientID).Scan(&e.ID, &createdAt, &e.Note)
 	if err != nil {
 		return Entry{}, fmt.Errorf("revocation: add: read back: %w", err)
@@ -242,7 +245,7 @@ func (l *List) List(ctx context.Context) ([]Entry, error) {
 
 // Remove deletes the entry id and reports whether there was one.
 func (l *List) Remove(ctx context.Context, id string) (bool, error) {
-	res, err := l.db.Writer.ExecContext(ctx, `DELETE FROM revocations WHERE id = ?`, id)
+	res, err := l.db.ExecWrite(ctx, `DELETE FROM revocations WHERE id = $1`, id)
 	if err != nil {
 		return false, fmt.Errorf("revocation: remove %q: %w", id, err)
 	}
@@ -261,7 +264,7 @@ func (l *List) Remove(ctx context.Context, id string) (bool, error) {
 // changed tells revocation caches, in this process and in the running
 // server, that the blocklist changed.
 func (l *List) changed() error {
-	if err := l.db.NoteRevocationChange(); err != nil {
+	if err := l.db.NoteRevocationChange(context.Background()); err != nil {
 		return fmt.Errorf("the change is saved, but a running server may not see it until restarted: %w", err)
 	}
 	return nil

@@ -2,10 +2,8 @@ package revocation
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,27 +13,13 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
-	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
-
-// openDB opens the SQLite file at path, closed when the test ends.
-func openDB(t testing.TB, path string) *sqlitedb.DB {
-	t.Helper()
-	db, err := sqlitedb.Open(context.Background(), path, sqlitedb.SyncNormal)
-	if err != nil {
-		t.Fatalf("sqlitedb.Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("db.Close: %v", err)
-		}
-	})
-	return db
-}
 
 // openList opens a List on db, closed (before db, as cleanups run last
 // first) when the test ends.
-func openList(t testing.TB, db *sqlitedb.DB) *List {
+func openList(t testing.TB, db *sqldb.DB) *List {
 	t.Helper()
 	l, err := New(context.Background(), db)
 	if err != nil {
@@ -49,10 +33,11 @@ func openList(t testing.TB, db *sqlitedb.DB) *List {
 	return l
 }
 
-// newList is a List on a fresh file in t.TempDir().
+// newList is a List on a fresh database (sqldbtest.Open: SQLite, or
+// PostgreSQL in the rerun of TestOnPostgreSQL).
 func newList(t testing.TB) *List {
 	t.Helper()
-	return openList(t, openDB(t, filepath.Join(t.TempDir(), "kanban.db")))
+	return openList(t, sqldbtest.Open(t))
 }
 
 func revoked(t *testing.T, l *List, p *auth.Principal) bool {
@@ -384,13 +369,13 @@ func unjoin(err error) []error {
 }
 
 // TestAnotherProcessSeesChangesAtOnce plays the CLI and the server: two
-// separate handles on the same file, each with its own pools. The server's
-// List, already warmed up (its reader connection and prepared statement
-// exist), must see the CLI's change on its very next call.
+// separate handles on the same database, each with its own pools. The
+// server's List, already warmed up (its reader connection exists), must
+// see the CLI's change on its very next call.
 func TestAnotherProcessSeesChangesAtOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kanban.db")
-	server := openList(t, openDB(t, path))
-	cli := openList(t, openDB(t, path))
+	open := sqldbtest.Reopener(t)
+	server := openList(t, open(t))
+	cli := openList(t, open(t))
 	ctx := t.Context()
 	p := &auth.Principal{Issuer: "https://id.example", Subject: "alice", ClientID: "claude"}
 
@@ -432,17 +417,18 @@ func TestAnotherProcessSeesChangesAtOnce(t *testing.T) {
 // TestRevokedQueryUsesIndex guards the index against drifting away from
 // the query: Revoked runs on every request and must never scan the table.
 func TestRevokedQueryUsesIndex(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the plan below is SQLite's
 	l := newList(t)
 	// Some rows, and fresh statistics, so the planner has real choices.
 	for i := range 50 {
 		mustRevokeClient(t, l, fmt.Sprintf("client-%d", i))
 		mustRevokeSubject(t, l, "https://id.example", fmt.Sprintf("user-%d", i), "")
 	}
-	if _, err := l.db.Writer.ExecContext(t.Context(), `ANALYZE`); err != nil {
+	if _, err := l.db.ExecWrite(t.Context(), `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := l.db.Reader.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+revokedQuery,
-		sql.Named("iss", "https://id.example"), sql.Named("sub", "alice"), sql.Named("client", "claude"))
+		"claude", "https://id.example", "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +462,7 @@ func TestRevokedQueryUsesIndex(t *testing.T) {
 func TestNewIsRepeatable(t *testing.T) {
 	// A second New on the same file (the CLI after the server, or a
 	// restart) finds its migrations applied and keeps the entries.
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	first := openList(t, db)
 	e := mustRevokeClient(t, first, "claude")
 	second := openList(t, db)
@@ -492,7 +478,7 @@ func TestNewIsRepeatable(t *testing.T) {
 func TestRevokedAfterCloseFails(t *testing.T) {
 	// auth fails closed on an error; a closed List must not answer "not
 	// revoked".
-	db := openDB(t, filepath.Join(t.TempDir(), "kanban.db"))
+	db := sqldbtest.Open(t)
 	l, err := New(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,9 @@
 // Package pgdb opens the PostgreSQL database that the kanban store lives
-// in, applies each component's embedded migrations, and runs transactions
+// in, applies each component's embedded migrations, runs transactions
 // with the one retry policy for serialization failures, deadlocks and
-// lost connections.
+// lost connections, and carries notifications between replicas
+// (Listener, Notify) for the caches that other replicas' writes must
+// evict.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;
 // this package only knows how to open the database, migrate it and retry a
@@ -52,6 +54,15 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	return pool, nil
+}
+
+// CheckURL reports whether url is a PostgreSQL URL that Open can use,
+// without connecting; its error never repeats the URL.
+func CheckURL(url string) error {
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return fmt.Errorf("is not a usable PostgreSQL URL: %s", parseProblem(err))
+	}
+	return nil
 }
 
 // parseProblem words a pgxpool.ParseConfig error without the URL, which

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -84,20 +83,15 @@ func (timeoutError) Temporary() bool { return true }
 // connectError is the error of connecting where no server listens.
 func connectError(t *testing.T) error {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	conn, err := pgconn.Connect(t.Context(), "postgres://u@"+addr+"/db?sslmode=disable&connect_timeout=10")
+	url := pgtest.UnreachableURL(t) + "&connect_timeout=10"
+	conn, err := pgconn.Connect(t.Context(), url)
 	if err == nil {
 		conn.Close(t.Context())
-		t.Fatalf("connected to %s, where nothing listens", addr)
+		t.Fatalf("connected to %s, where nothing listens", url)
 	}
 	var ce *pgconn.ConnectError
 	if !errors.As(err, &ce) {
-		t.Fatalf("connecting to %s: %T %v, want a *pgconn.ConnectError", addr, err, err)
+		t.Fatalf("connecting to %s: %T %v, want a *pgconn.ConnectError", url, err, err)
 	}
 	return err
 }

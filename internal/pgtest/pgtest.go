@@ -556,3 +556,38 @@ func reapOrphans(c *Cluster, logf func(string, ...any)) {
 		}
 	}
 }
+
+// RequireBinaries skips t, or fails it under CI=true, when PostgreSQL's
+// binaries are missing, as Start and Shared do; for tests that start
+// PostgreSQL in another process.
+func RequireBinaries(t testing.TB) {
+	t.Helper()
+	requireBin(t, BinRoot)
+}
+
+// WaitFor polls cond until it holds, failing t after a minute, for what a
+// server does in its own time (a session ending, a notification arriving).
+// The minute is a bound against a hang, not a measure of speed: tests
+// assert what happens, never how fast.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after a minute", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// UnreachableURL is a postgres:// URL of a loopback port where nothing
+// listens (a moment ago), for tests of what a client does when it cannot
+// connect.
+func UnreachableURL(t testing.TB) string {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&Cluster{port: port}).URL("none")
+}

@@ -1,6 +1,7 @@
 package sqlitedb
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,7 +41,11 @@ func newRevocationSignal(dbPath string) *revocationSignal {
 // means that other processes were not told: the change is in the database,
 // but a running server may go on answering from its cache until restarted.
 func (db *DB) NoteRevocationChange() error {
-	s := db.revocations
+	return db.revocations.NoteRevocationChange(context.Background())
+}
+
+// NoteRevocationChange implements sqldb.RevocationSignal.
+func (s *revocationSignal) NoteRevocationChange(context.Context) error {
 	s.local.Add(1)
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
@@ -60,8 +65,10 @@ func (db *DB) NoteRevocationChange() error {
 // changed, in this process or another one, since the last call. It fails
 // only when the signal file cannot be read, and a caller must then not
 // trust a cached answer.
-func (db *DB) RevocationVersion() (uint64, error) {
-	s := db.revocations
+func (db *DB) RevocationVersion() (uint64, error) { return db.revocations.RevocationVersion() }
+
+// RevocationVersion implements sqldb.RevocationSignal.
+func (s *revocationSignal) RevocationVersion() (uint64, error) {
 	info, err := os.Stat(s.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("read the revocation signal %s: %w", filepath.Base(s.path), err)

@@ -1,5 +1,5 @@
 // Package sqlitedb opens the SQLite database file that the kanban store,
-// the revocation blocklist and (later) the authorization server share, and
+// the revocation blocklist and the authorization server share, and
 // applies each component's embedded migrations.
 //
 // Each component keeps its own tables and SQL; this package only knows how
@@ -12,6 +12,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"github.com/kanban-mcp/kanban-mcp/internal/migrations"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"io/fs"
 	"net/url"
 	"os"
@@ -43,6 +44,7 @@ type DB struct {
 	Path   string
 
 	revocations *revocationSignal
+	shared      *sqldb.DB
 }
 
 // Open opens (creating if needed) the database file at path and its folder.
@@ -92,6 +94,10 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 	reader.SetMaxIdleConns(n)
 
 	db := &DB{Writer: writer, Reader: reader, Path: path, revocations: newRevocationSignal(path)}
+	db.shared = sqldb.New(sqldb.Config{
+		Dialect: sqldb.SQLite, Reader: reader, Writer: writer, PrepareReads: true,
+		Migrate: db.Migrate, Revocations: db.revocations,
+	})
 	// Touch the writer first so the file and its WAL mode exist before any
 	// reader (query_only) connection opens it.
 	if err := writer.PingContext(ctx); err != nil {
@@ -104,6 +110,10 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 	}
 	return db, nil
 }
+
+// SQL is the database as components that write their SQL for SQLite and
+// PostgreSQL alike see it.
+func (db *DB) SQL() *sqldb.DB { return db.shared }
 
 // Close closes both pools.
 func (db *DB) Close() error {

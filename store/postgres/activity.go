@@ -29,12 +29,6 @@ func activityArgs(a store.Activity) []any {
 		ownerIss, ownerSub}
 }
 
-// insertActivity inserts one activity row in tx; a.At must be set.
-func insertActivity(ctx context.Context, tx pgx.Tx, a store.Activity) error {
-	_, err := tx.Exec(ctx, insertActivitySQL, activityArgs(a)...)
-	return err
-}
-
 // ListActivity returns, newest first, the activity rows the viewer made and
 // those recorded against boards it owned, optionally of one board only.
 // Filtering by board needs no existence check: rows of a board the viewer

@@ -156,8 +156,9 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 // column's cards in order; a column without cards gives one row with NULL
 // card fields. Of each description it reads the first $4 characters, all
 // that a preview needs, so that a board costs the same however long its
-// descriptions are.
-const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at,
+// descriptions are. One statement sees one snapshot, so the revision it
+// reads is exactly that of the board it reads.
+const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibility, b.version, b.created_at, b.updated_at, b.revision,
 		c.id, c.name, c.position,
 		k.id, k.title, left(k.description, $4), k.labels, k.position, k.version, k.created_at, k.updated_at
 	FROM boards b
@@ -167,23 +168,48 @@ const getBoardQuery = `SELECT b.id, b.owner_iss, b.owner_sub, b.title, b.visibil
 	ORDER BY c.position, k.position`
 
 // GetBoard returns a board the viewer may read with its columns and cards
-// in position order, each card with a preview of its description. It
-// reads the database every time (see the package comment on caching).
+// in position order, each card with a preview of its description.
+//
+// A cached board is served only when the board row's revision is still
+// the one it was read at (see the package comment): whichever replica
+// wrote since, the lookup sees it. Otherwise the board is read whole, and
+// cached with the revision read in the same statement, unless it was
+// invalidated (by a write here, or another's notification) since the
+// read began, or a newer revision is cached already.
 func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string) (*store.Board, error) {
 	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
 		return nil, err
 	}
+	if e, ok := s.boards.Lookup(boardID); ok {
+		revision, found, err := s.boardRevision(ctx, boardID)
+		if err != nil {
+			return nil, wrap("get board", err)
+		}
+		if found && revision == e.Version() {
+			b, visible := e.View(viewer)
+			if !visible {
+				return nil, store.BoardNotVisible(boardID)
+			}
+			return b, nil
+		}
+		s.boards.Invalidate(boardID) // stale, or the board is gone
+		if !found {
+			return nil, store.BoardNotVisible(boardID)
+		}
+	}
+
+	gen := s.boards.Generation(boardID)
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
-	var board *store.Board
+	var read boardRead
 	err := pgdb.Retry(ctx, func() error {
-		board = nil
+		read = boardRead{}
 		rows, err := s.pool.Query(ctx, getBoardQuery, clean(boardID), iss, sub, store.DescriptionPreviewLen+1)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			if board, err = addBoardRow(rows, viewer, board); err != nil {
+			if err := read.add(rows, viewer); err != nil {
 				return err
 			}
 		}
@@ -192,17 +218,39 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	if err != nil {
 		return nil, wrap("get board", err)
 	}
-	if board == nil {
+	if read.board == nil {
 		return nil, store.BoardNotVisible(boardID)
 	}
-	return board, nil
+	s.boards.Put(read.board, read.ownerIss, read.ownerSub, read.revision, gen)
+	return read.board, nil
 }
 
-// addBoardRow adds one row of getBoardQuery to board, which it
-// makes from the first row (board nil).
-func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.Board, error) {
+// boardRevision reads the revision of board id: found is false when the
+// board does not exist. One row by primary key.
+func (s *Store) boardRevision(ctx context.Context, id string) (revision int64, found bool, err error) {
+	err = pgdb.Retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT revision FROM boards WHERE id = $1`, clean(id)).Scan(&revision)
+	})
+	if isNoRows(err) {
+		return 0, false, nil
+	}
+	return revision, err == nil, err
+}
+
+// boardRead is a board as getBoardQuery reads it, with what the cache
+// keeps beside it.
+type boardRead struct {
+	board              *store.Board // nil until the first row
+	ownerIss, ownerSub string
+	revision           int64
+}
+
+// add adds one row of getBoardQuery to the board, which it makes from the
+// first row.
+func (r *boardRead) add(rows pgx.Rows, viewer store.Actor) error {
 	var (
 		b                boardRow
+		revision         int64
 		colID, colName   *string
 		colPos           *int
 		cardID, title    *string
@@ -212,13 +260,13 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 		version          *int64
 		created, updated *int64
 	)
-	if err := rows.Scan(&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt,
+	if err := rows.Scan(&b.ID, &b.OwnerIss, &b.OwnerSub, &b.Title, &b.Visibility, &b.Version, &b.CreatedAt, &b.UpdatedAt, &revision,
 		&colID, &colName, &colPos,
 		&cardID, &title, &description, &labels, &position, &version, &created, &updated); err != nil {
-		return nil, err
+		return err
 	}
-	if board == nil {
-		board = &store.Board{
+	if r.board == nil {
+		r.board = &store.Board{
 			ID:         b.ID,
 			Title:      b.Title,
 			Visibility: b.Visibility,
@@ -228,15 +276,17 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 			UpdatedAt:  store.TimeOfNanos(b.UpdatedAt),
 			Columns:    []store.Column{},
 		}
+		r.ownerIss, r.ownerSub, r.revision = b.OwnerIss, b.OwnerSub, revision
 	}
 	if colID == nil {
-		return board, nil // a board without columns
+		return nil // a board without columns
 	}
+	board := r.board
 	if n := len(board.Columns); n == 0 || board.Columns[n-1].ID != *colID {
 		board.Columns = append(board.Columns, store.Column{ID: *colID, Name: *colName, Position: *colPos, Cards: []store.Card{}})
 	}
 	if cardID == nil {
-		return board, nil // an empty column
+		return nil // an empty column
 	}
 	col := &board.Columns[len(board.Columns)-1]
 	card := store.Card{
@@ -248,7 +298,7 @@ func addBoardRow(rows pgx.Rows, viewer store.Actor, board *store.Board) (*store.
 	}
 	card.Description, card.DescriptionTruncated = store.PreviewDescription(*description)
 	col.Cards = append(col.Cards, card)
-	return board, nil
+	return nil
 }
 
 // CreateBoard creates a private board owned by c.Actor with the given

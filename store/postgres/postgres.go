@@ -27,9 +27,22 @@
 //
 // Reads of one statement (GetBoard, GetCard, ListBoards, ListActivity) see
 // one snapshot on their own; SearchCards, which takes several, runs in a
-// REPEATABLE READ READ ONLY transaction. Every read goes to the database:
-// store/sqlite's board cache is left out until replicas can tell that
-// another replica changed a board (a version check, or LISTEN/NOTIFY).
+// REPEATABLE READ READ ONLY transaction.
+//
+// Board cache. GetBoard keeps the boards it read in memory (the cache of
+// store/sqlite, package store/internal/boardcache), each labelled with the
+// board's revision (migrations/0002_board_revision.sql) read in the same
+// statement as the board, so the label is exact. A cached board is served
+// only after a lookup of the board row's revision finds that same label:
+// one primary-key read, cheaper than the board's rows, and it cannot miss
+// a change, since every write bumps the revision in its transaction under
+// the board's lock. A read right after a write through another replica
+// therefore sees the write whatever the cache holds, and nothing depends
+// on notifications arriving, or in time. They only save work: with a
+// pgdb.Listener in Options, every write also announces its board on a
+// channel (pg_notify, in its transaction, so only once it commits), and
+// every replica's Store evicts that board, which spares memory and the
+// lookup that would have found the entry stale.
 //
 // Schema decisions (migrations/0001_init.sql): timestamps are bigint unix
 // nanoseconds and IDs sort byte by byte (COLLATE "C"), as in SQLite, so
@@ -66,6 +79,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/internal/boardcache"
 )
 
 // migrationFiles holds the schema, applied by New through pgdb.Migrate
@@ -86,7 +100,25 @@ type Options struct {
 	// Now returns the current time; nil means time.Now. Tests set it to get
 	// predictable timestamps.
 	Now func() time.Time
+	// BoardCacheBytes bounds the memory of the cache of read boards; zero
+	// means boardcache.DefaultBytes (32 MiB), and a negative value turns
+	// the cache off. The cache is correct with any number of replicas
+	// (see the package comment).
+	BoardCacheBytes int64
+	// Listener, when set, makes the Store announce each write's board on
+	// BoardsChannel and evict the boards that any replica's writes
+	// announce. New registers the channel on it, so it must be Run only
+	// after New; its owner runs and stops it. Without one, cached boards
+	// stay until a read finds them stale or memory runs short, and
+	// writes announce nothing: replicas are configured alike, and a
+	// notification nobody listens to still costs every commit a turn
+	// at PostgreSQL's notification queue lock.
+	Listener *pgdb.Listener
 }
+
+// BoardsChannel is the notification channel on which writes announce the
+// ID of the board they changed, for board caches to evict it.
+const BoardsChannel = "kanban_boards"
 
 // Store is the PostgreSQL implementation of store.Store. It is safe for
 // concurrent use, and any number of Stores (in one process or in several
@@ -95,6 +127,11 @@ type Store struct {
 	pool   *pgxpool.Pool
 	quotas store.Quotas
 	now    func() time.Time
+	// boards holds recently read boards, each checked against the
+	// database's revision before it is served.
+	boards *boardcache.Cache
+	// announce tells writes to notify BoardsChannel (a Listener is set).
+	announce bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -122,9 +159,20 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	if err := pgdb.Migrate(ctx, pool, component, migrations); err != nil {
 		return nil, wrap("migrate store", err)
 	}
-	s := &Store{pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now}
+	s := &Store{
+		pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now,
+		boards:   boardcache.New(boardcache.Bytes(opts.BoardCacheBytes)),
+		announce: opts.Listener != nil,
+	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if opts.Listener != nil {
+		// The payload is a board ID; Invalidate evicts it and refuses the
+		// Put of any read of it already under way.
+		if err := opts.Listener.Handle(BoardsChannel, s.boards.Invalidate); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -192,13 +240,21 @@ func (t *txn) now() int64 {
 
 // write runs fn in one READ COMMITTED transaction (see the package
 // comment). When fn succeeds, write completes the activity row of the
-// change fn returns (time, tool, outcome, actor, owner) and inserts it
-// before committing, so that the change and its audit row are durable
+// change fn returns (time, tool, outcome, actor, owner) and inserts it,
+// bumps the revision of the board it names and, with a Listener, announces
+// the board on BoardsChannel, all before committing and in one round
+// trip, so that the change, its audit row and its revision are durable
 // together or not at all. Domain errors from fn are returned as they are;
 // anything else is wrapped with op.
 //
 // fn may run more than once (pgdb.InTx retries): it must only assign its
 // results.
+//
+// Every write locks the board it changes (lockOwnedBoard, lockCardBoard)
+// before fn returns, or creates it, so the revision is bumped under that
+// lock: bumps of one board are serialized, and a revision names one state
+// of the board. A write whose change named no board would leave board
+// caches unaware of it, so write refuses it (there is none).
 //
 // Anonymous actors need no check here: they own no board (owner_sub is
 // never empty), so the ownership lookups in fn fail with NotFound, exactly
@@ -207,6 +263,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	if c.Describe == nil {
 		return fmt.Errorf("%s: the call has no Describe to word its activity row", op)
 	}
+	var boardID string
 	err := pgdb.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
 		tx := &txn{Tx: ptx, clock: s.now}
 		// The clock is read once per write, as in store/sqlite, even by a
@@ -217,11 +274,27 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 			return err
 		}
 		tx.now()
-		if err := insertActivity(ctx, tx, c.Activity(change, tx.at)); err != nil {
-			return fmt.Errorf("record activity: %w", err)
+		a := c.Activity(change, tx.at)
+		if boardID = a.BoardID; boardID == "" {
+			return errors.New("the change names no board, whose cached copies it would leave stale")
+		}
+		b := &pgx.Batch{}
+		b.Queue(insertActivitySQL, activityArgs(a)...)
+		b.Queue(`UPDATE boards SET revision = revision + 1 WHERE id = $1`, boardID) // none after DeleteBoard
+		if s.announce {
+			pgdb.QueueNotify(b, BoardsChannel, boardID)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("record activity and revision: %w", err)
 		}
 		return nil
 	})
+	if boardID != "" && (err == nil || store.ErrorCode(err) == "") {
+		// This replica's own copy is stale now (or may be, when the commit's
+		// outcome is unknown): evict it at once rather than on the next
+		// read's revision check or the notification's return.
+		s.boards.Invalidate(boardID)
+	}
 	return wrap(op, err)
 }
 

@@ -15,21 +15,7 @@ import (
 func BenchmarkStore(b *testing.B) {
 	e := newEnv(b, Options{Now: time.Now, Quotas: store.Quotas{BoardsPerUser: 1_000_000, CardsPerBoard: 10_000_000}})
 	ctx := b.Context()
-	board, err := e.s.CreateBoard(ctx, storetest.Call(alice, "create_board"), "Bench", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var cards []*store.Card
-	for i := range 50 {
-		c, err := e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{
-			BoardID: board.ID, ColumnID: board.Columns[i%3].ID,
-			Title: fmt.Sprintf("Card %d", i), Description: "A description of moderate length.", Labels: []string{"bench"},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		cards = append(cards, c)
-	}
+	board, cards := storetest.BenchBoard(b, e.s, alice)
 	// A second board receives the cards that the write benchmarks add, so
 	// the read benchmarks keep their 50.
 	sink, err := e.s.CreateBoard(ctx, storetest.Call(alice, "create_board"), "Sink", nil)

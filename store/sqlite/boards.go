@@ -144,13 +144,14 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	if err := store.ValidateID("board", store.BoardPrefix, boardID); err != nil {
 		return nil, err
 	}
-	if b, cached, visible := s.boards.get(boardID, viewer); cached {
+	if e, cached := s.boards.Lookup(boardID); cached {
+		b, visible := e.View(viewer)
 		if !visible {
 			return nil, store.BoardNotVisible(boardID)
 		}
 		return b, nil
 	}
-	gen := s.boards.generation(boardID)
+	gen := s.boards.Generation(boardID)
 	// One prepared statement reads the board, its columns and its cards:
 	// a single statement sees one snapshot, so no transaction is needed,
 	// and the most frequent read costs one round through SQLite. It reads
@@ -220,7 +221,9 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	if board == nil {
 		return nil, store.BoardNotVisible(boardID)
 	}
-	s.boards.put(board, ownerIss, ownerSub, gen)
+	// SQLite needs no version label: write invalidates every board it
+	// changes, and this process is the only writer.
+	s.boards.Put(board, ownerIss, ownerSub, 0, gen)
 	return board, nil
 }
 

@@ -38,6 +38,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/internal/boardcache"
 )
 
 // migrationFiles holds the schema, applied by New through sqlitedb.Migrate.
@@ -58,8 +59,10 @@ type Options struct {
 	// predictable timestamps.
 	Now func() time.Time
 	// BoardCacheBytes bounds the memory of the cache of read boards; zero
-	// means DefaultBoardCacheBytes, and a negative value turns the cache
-	// off.
+	// means boardcache.DefaultBytes (32 MiB), and a negative value turns
+	// the cache off. Only this process writes boards (the CLI changes
+	// revocations and users, never boards), and write invalidates what it
+	// changed after its commit, so a cached board is current.
 	BoardCacheBytes int64
 }
 
@@ -75,7 +78,7 @@ type Store struct {
 	// The statements of transactions, prepared on first use.
 	writeStmts, readStmts *stmtCache
 	// boards holds recently read boards; write invalidates what it changes.
-	boards *boardCache
+	boards *boardcache.Cache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,11 +99,7 @@ func New(ctx context.Context, db *sqlitedb.DB, opts Options) (*Store, error) {
 		s.now = time.Now
 	}
 	s.writeStmts, s.readStmts = newStmtCache(db.Writer), newStmtCache(db.Reader)
-	cacheBytes := opts.BoardCacheBytes
-	if cacheBytes == 0 {
-		cacheBytes = DefaultBoardCacheBytes
-	}
-	s.boards = newBoardCache(cacheBytes)
+	s.boards = boardcache.New(boardcache.Bytes(opts.BoardCacheBytes))
 	if s.getBoard, err = db.Reader.PrepareContext(ctx, getBoardQuery); err != nil {
 		return nil, fmt.Errorf("prepare get board: %w", err)
 	}
@@ -165,7 +164,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	}
 	// Every write names the board it changed in its activity row; a write
 	// that named none would forget every cached board, to be safe.
-	s.boards.invalidate(a.BoardID)
+	s.boards.Invalidate(a.BoardID)
 	return nil
 }
 

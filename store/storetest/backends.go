@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -129,5 +130,37 @@ func WantRealClock(t testing.TB, s store.Store, owner store.Actor) {
 	b := MustBoard(t, s, owner, "Now")
 	if d := time.Since(b.CreatedAt); d < 0 || d > time.Minute {
 		t.Errorf("CreatedAt %v is not now", b.CreatedAt)
+	}
+}
+
+// BenchBoard makes owner a board in s with 50 cards over its 3 columns,
+// the load harness's shape, for the backends' benchmarks to read and
+// change; it returns the board as created and its cards.
+func BenchBoard(tb testing.TB, s store.Store, owner store.Actor) (*store.Board, []*store.Card) {
+	tb.Helper()
+	board := MustBoard(tb, s, owner, "Bench")
+	cards := make([]*store.Card, 50)
+	for i := range cards {
+		cards[i] = MustCard(tb, s, owner, store.NewCard{
+			BoardID: board.ID, ColumnID: board.Columns[i%3].ID,
+			Title: fmt.Sprintf("Card %d", i), Description: "A description of moderate length.", Labels: []string{"bench"},
+		})
+	}
+	return board, cards
+}
+
+// WantNothingCached fails unless s, a store whose board cache is off,
+// reads a board of owner's right each time and leaves cachedBoards (the
+// backend's count of cached boards) at zero.
+func WantNothingCached(t testing.TB, s store.Store, owner store.Actor, cachedBoards func() int) {
+	t.Helper()
+	b, _ := BoardWithCard(t, s, owner)
+	for range 2 {
+		if got := MustGet(t, s, owner, b.ID); len(got.Columns[0].Cards) != 1 {
+			t.Fatalf("board %+v, want its card", got)
+		}
+	}
+	if n := cachedBoards(); n != 0 {
+		t.Errorf("%d boards cached with the cache off", n)
 	}
 }

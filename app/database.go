@@ -1,0 +1,153 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kanban-mcp/kanban-mcp/authserver"
+	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/revocation"
+	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/store/postgres"
+	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
+)
+
+// database is the database DATABASE_URL names, opened the same way by the
+// server and by every command: a SQLite file or a PostgreSQL database.
+type database struct {
+	// sql is what the authorization server and the blocklist use.
+	sql *sqldb.DB
+	// dir is the SQLite file's folder (for the disk guard and the demo
+	// password); "" on PostgreSQL, whose disk is not this machine's.
+	dir string
+	// name says which database this is, for the log, without a password.
+	name string
+
+	sqlite   *sqlitedb.DB   // SQLite only
+	pool     *pgxpool.Pool  // PostgreSQL only
+	listener *pgdb.Listener // PostgreSQL, for a server only
+	store    store.Store    // once openStore ran
+	closed   func() error   // closes what is open
+}
+
+// openDatabase opens the database cfg names. On PostgreSQL, a server
+// (listen) LISTENs for the other replicas' changes (revocations, boards)
+// once startListening runs; a command announces its changes and caches
+// nothing.
+func openDatabase(ctx context.Context, cfg *config.Config, listen bool, log *slog.Logger) (*database, error) {
+	if cfg.PostgresURL == "" {
+		db, err := sqlitedb.Open(ctx, cfg.DatabasePath, cfg.Synchronous)
+		if err != nil {
+			return nil, err
+		}
+		return &database{sql: db.SQL(), dir: filepath.Dir(cfg.DatabasePath), name: cfg.DatabasePath, sqlite: db, closed: db.Close}, nil
+	}
+	pool, err := pgdb.Open(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, err
+	}
+	db := &database{name: redactedURL(cfg.PostgresURL), pool: pool, closed: func() error { pool.Close(); return nil }}
+	var signal sqldb.RevocationSignal = &pgdb.UncachedRevocations{Pool: pool}
+	if listen {
+		// DATABASE_DIRECT_URL: a transaction pooler would drop LISTEN.
+		if db.listener, err = pgdb.NewListener(cfg.PostgresDirectURL, pgdb.ListenerOptions{Logger: log}); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		if signal, err = pgdb.NewListenedRevocations(pool, db.listener); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	db.sql = pgdb.SQL(pool, signal)
+	return db, nil
+}
+
+// startListening starts LISTENing (PostgreSQL servers only), once every
+// component handled its channels, until ctx ends or stop is called; stop
+// returns once the LISTEN connection is closed.
+func (db *database) startListening(ctx context.Context) (stop func()) {
+	if db.listener == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = db.listener.Run(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// openStore opens the kanban store in the database; close closes it.
+func (db *database) openStore(ctx context.Context, quotas store.Quotas) (store.Store, error) {
+	var err error
+	if db.sqlite != nil {
+		db.store, err = sqlite.New(ctx, db.sqlite, sqlite.Options{Quotas: quotas})
+	} else {
+		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas, Listener: db.listener})
+	}
+	return db.store, err
+}
+
+// close closes the database, and the store if it is open (a store closes
+// the database it was opened on).
+func (db *database) close() error {
+	if db.store != nil {
+		return db.store.Close()
+	}
+	return db.closed()
+}
+
+// redactedURL is a PostgreSQL URL without its password and parameters,
+// for the log.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "postgres (URL not shown)"
+	}
+	return fmt.Sprintf("%s://%s%s", u.Scheme, u.Host, u.Path)
+}
+
+// migrate applies every component's migrations to the database and exits:
+// the release step of a deployment with several replicas, so that none of
+// them starts on a schema older than its code. Each component migrates
+// under the database's lock, so running it while replicas start is safe;
+// serve migrates too, and then finds nothing to do.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("usage: %s migrate (it takes no arguments; DATABASE_URL names the database)", product.Name)
+	}
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg, false, nil)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	if _, err := db.openStore(ctx, cfg.Quotas); err != nil {
+		return err
+	}
+	list, err := revocation.New(ctx, db.sql)
+	if err != nil {
+		return err
+	}
+	list.Close()
+	if _, err := authserver.Open(ctx, db.sql, authserver.Options{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the database %s is up to date\n", db.name)
+	return nil
+}
