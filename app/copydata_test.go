@@ -17,6 +17,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/store/sqlite"
@@ -210,7 +211,7 @@ func TestCopyDataRefuses(t *testing.T) {
 		{"SQLite as the target", []string{"-from", migrated, "-to", "sqlite:/tmp/" + dbPassword + ".db"}, "-to must be a postgres:// or postgresql:// URL"},
 		{"a URL that does not parse", []string{"-from", migrated, "-to", "postgres://kanban:" + dbPassword + "@127.0.0.1:port/kanban"}, "-to is not a usable PostgreSQL URL: invalid port"},
 		{"a missing file", []string{"-from", "sqlite:" + filepath.Join(dir, "typo.db"), "-to", closed}, "-from: no SQLite database file at"},
-		{"another application's file", []string{"-from", foreign, "-to", closed}, "not a kanban-mcp database"},
+		{"another application's file", []string{"-from", foreign, "-to", closed}, "not a " + product.Name + " database"},
 		{"a server out of reach", []string{"-from", migrated, "-to", closed}, "connect to PostgreSQL"},
 	}
 	for _, tt := range tests {

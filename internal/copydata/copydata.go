@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 )
 
 // Options tune Copy. The zero value refuses a target that holds any row.
@@ -471,7 +472,7 @@ func Migrations(ctx context.Context, db *sql.DB) ([]Migration, error) {
 		return nil, fmt.Errorf("read the SQLite database: %w", err)
 	}
 	if n == 0 {
-		return nil, errors.New("the SQLite database has no schema_migrations table: it is not a kanban-mcp database, or it is empty")
+		return nil, fmt.Errorf("the SQLite database has no schema_migrations table: it is not a %s database, or it is empty", product.Name)
 	}
 	rows, err := db.QueryContext(ctx, `SELECT component, version FROM schema_migrations ORDER BY component, version`)
 	if err != nil {
