@@ -18,79 +18,77 @@ import (
 type converter func(v any) (out any, cleaned bool, err error)
 
 // converters by PostgreSQL type (pg_type.typname, information_schema's
-// udt_name). NULL stays NULL whatever the type; PostgreSQL's NOT NULL
-// constraints then hold as SQLite's did. A type that is not here fails
-// the copy before it starts (plan), so that a migration to a new type
-// comes with its conversion.
+// udt_name). A type that is not here fails the copy before it starts
+// (plan), so that a migration to a new type comes with its conversion.
 var converters = map[string]converter{
-	"int2":    integer(math.MinInt16, math.MaxInt16),
-	"int4":    integer(math.MinInt32, math.MaxInt32),
-	"int8":    integer(math.MinInt64, math.MaxInt64),
-	"bool":    boolean,
-	"text":    text,
-	"varchar": text,
-	"bytea":   bytes,
-	"_text":   textArray,
+	"int2":    nullable(integer(math.MinInt16, math.MaxInt16)),
+	"int4":    nullable(integer(math.MinInt32, math.MaxInt32)),
+	"int8":    nullable(integer(math.MinInt64, math.MaxInt64)),
+	"bool":    nullable(boolean),
+	"text":    nullable(text),
+	"varchar": nullable(text),
+	"bytea":   nullable(bytes),
+	"_text":   nullable(textArray),
+}
+
+// nullable passes NULL through conv: NULL stays NULL whatever the type,
+// and PostgreSQL's NOT NULL constraints then hold as SQLite's did.
+func nullable(conv converter) converter {
+	return func(v any) (any, bool, error) {
+		if v == nil {
+			return nil, false, nil
+		}
+		return conv(v)
+	}
 }
 
 // integer takes SQLite's INTEGER within [lo, hi].
 func integer(lo, hi int64) converter {
 	return func(v any) (any, bool, error) {
-		switch v := v.(type) {
-		case nil:
-			return nil, false, nil
-		case int64:
-			if v < lo || v > hi {
-				return nil, false, fmt.Errorf("the integer is out of the PostgreSQL column's range [%d, %d]", lo, hi)
-			}
-			return v, false, nil
+		i, ok := v.(int64)
+		switch {
+		case !ok:
+			return nil, false, mismatch(v, "an INTEGER")
+		case i < lo || i > hi:
+			return nil, false, fmt.Errorf("the integer is out of the PostgreSQL column's range [%d, %d]", lo, hi)
 		}
-		return nil, false, mismatch(v, "an INTEGER")
+		return i, false, nil
 	}
 }
 
 // boolean takes SQLite's 0 and 1, the booleans of its STRICT tables.
 func boolean(v any) (any, bool, error) {
-	switch v := v.(type) {
-	case nil:
-		return nil, false, nil
-	case int64:
-		switch v {
-		case 0:
-			return false, false, nil
-		case 1:
-			return true, false, nil
-		}
+	i, ok := v.(int64)
+	switch {
+	case !ok:
+		return nil, false, mismatch(v, "0 or 1")
+	case i != 0 && i != 1:
 		return nil, false, errors.New("a boolean column holds an integer other than 0 or 1")
 	}
-	return nil, false, mismatch(v, "0 or 1")
+	return i == 1, false, nil
 }
 
 // text takes SQLite's TEXT, made storable (see clean).
 func text(v any) (any, bool, error) {
-	switch v := v.(type) {
-	case nil:
-		return nil, false, nil
-	case string:
-		s, cleaned := clean(v)
-		return s, cleaned, nil
+	s, ok := v.(string)
+	if !ok {
+		return nil, false, mismatch(v, "TEXT")
 	}
-	return nil, false, mismatch(v, "TEXT")
+	s, cleaned := clean(s)
+	return s, cleaned, nil
 }
 
 // bytes takes SQLite's BLOB. An empty BLOB arrives as a nil []byte, which
 // pgx would send as NULL: it is sent as an empty bytea instead.
 func bytes(v any) (any, bool, error) {
-	switch v := v.(type) {
-	case nil:
-		return nil, false, nil
-	case []byte:
-		if v == nil {
-			return []byte{}, false, nil
-		}
-		return v, false, nil
+	b, ok := v.([]byte)
+	switch {
+	case !ok:
+		return nil, false, mismatch(v, "a BLOB")
+	case b == nil:
+		return []byte{}, false, nil
 	}
-	return nil, false, mismatch(v, "a BLOB")
+	return b, false, nil
 }
 
 // textArray takes a JSON array of strings in SQLite's TEXT, as the store
@@ -98,28 +96,26 @@ func bytes(v any) (any, bool, error) {
 // element is made storable (see clean); a null or another type of element
 // has no place in text[] (the PostgreSQL schema refuses NULL elements).
 func textArray(v any) (any, bool, error) {
-	switch v := v.(type) {
-	case nil:
-		return nil, false, nil
-	case string:
-		var raw []json.RawMessage
-		if err := json.Unmarshal([]byte(v), &raw); err != nil || raw == nil {
-			return nil, false, errors.New("the TEXT is not a JSON array, which a text[] column needs")
-		}
-		out := make([]string, len(raw))
-		anyCleaned := false
-		for i, r := range raw {
-			var s *string
-			if err := json.Unmarshal(r, &s); err != nil || s == nil {
-				return nil, false, fmt.Errorf("element %d of the JSON array is not a string, which a text[] column needs", i)
-			}
-			var cleaned bool
-			out[i], cleaned = clean(*s)
-			anyCleaned = anyCleaned || cleaned
-		}
-		return out, anyCleaned, nil
+	s, ok := v.(string)
+	if !ok {
+		return nil, false, mismatch(v, "TEXT holding a JSON array")
 	}
-	return nil, false, mismatch(v, "TEXT holding a JSON array")
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil || raw == nil {
+		return nil, false, errors.New("the TEXT is not a JSON array, which a text[] column needs")
+	}
+	out := make([]string, len(raw))
+	anyCleaned := false
+	for i, r := range raw {
+		var e *string
+		if err := json.Unmarshal(r, &e); err != nil || e == nil {
+			return nil, false, fmt.Errorf("element %d of the JSON array is not a string, which a text[] column needs", i)
+		}
+		var cleaned bool
+		out[i], cleaned = clean(*e)
+		anyCleaned = anyCleaned || cleaned
+	}
+	return out, anyCleaned, nil
 }
 
 // clean makes s storable in PostgreSQL's text, which holds neither NUL

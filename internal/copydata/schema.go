@@ -173,83 +173,62 @@ func (s *targetSchema) list() string {
 // in foreign-key order.
 func readTarget(ctx context.Context, tx pgx.Tx) (*targetSchema, error) {
 	byName := map[string]*targetTable{}
-	rows, err := tx.Query(ctx, `
+	var table string
+	var c targetColumn
+	err := eachRow(ctx, tx, "list the PostgreSQL tables", `
 		SELECT c.table_name, c.column_name, c.udt_name,
 		       COALESCE(pg_get_serial_sequence(format('%I.%I', c.table_schema, c.table_name), c.column_name), '')
 		FROM information_schema.columns c
 		JOIN information_schema.tables t USING (table_schema, table_name)
 		WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name <> $1
-		ORDER BY c.table_name, c.ordinal_position`, migrationsTable)
+		ORDER BY c.table_name, c.ordinal_position`,
+		[]any{&table, &c.name, &c.typ, &c.sequence}, func() error {
+			t := byName[table]
+			if t == nil {
+				t = &targetTable{name: table}
+				byName[table] = t
+			}
+			t.columns = append(t.columns, c)
+			return nil
+		}, migrationsTable)
 	if err != nil {
-		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
-	}
-	for rows.Next() {
-		var table string
-		var c targetColumn
-		if err := rows.Scan(&table, &c.name, &c.typ, &c.sequence); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
-		}
-		t := byName[table]
-		if t == nil {
-			t = &targetTable{name: table}
-			byName[table] = t
-		}
-		t.columns = append(t.columns, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list the PostgreSQL tables: %w", err)
+		return nil, err
 	}
 
-	rows, err = tx.Query(ctx, `
+	var parent string
+	err = eachRow(ctx, tx, "read the PostgreSQL foreign keys", `
 		SELECT child.relname, parent.relname
 		FROM pg_constraint con
 		JOIN pg_class child ON child.oid = con.conrelid
 		JOIN pg_class parent ON parent.oid = con.confrelid
-		WHERE con.contype = 'f' AND child.relnamespace = current_schema()::regnamespace`)
+		WHERE con.contype = 'f' AND child.relnamespace = current_schema()::regnamespace`,
+		[]any{&table, &parent}, func() error {
+			if t := byName[table]; t != nil && table != parent && !slices.Contains(t.parents, parent) {
+				t.parents = append(t.parents, parent)
+			}
+			return nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("read the PostgreSQL foreign keys: %w", err)
-	}
-	for rows.Next() {
-		var child, parent string
-		if err := rows.Scan(&child, &parent); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read the PostgreSQL foreign keys: %w", err)
-		}
-		if t := byName[child]; t != nil && child != parent && !slices.Contains(t.parents, parent) {
-			t.parents = append(t.parents, parent)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the PostgreSQL foreign keys: %w", err)
+		return nil, err
 	}
 
 	// Triggers of the tables' own, not those that PostgreSQL makes to
 	// enforce foreign keys (tgisinternal), and only enabled ones.
-	rows, err = tx.Query(ctx, `
+	var trigger string
+	err = eachRow(ctx, tx, "read the PostgreSQL triggers", `
 		SELECT c.relname, tg.tgname
 		FROM pg_trigger tg
 		JOIN pg_class c ON c.oid = tg.tgrelid
 		WHERE c.relnamespace = current_schema()::regnamespace AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'
-		ORDER BY c.relname, tg.tgname`)
+		ORDER BY c.relname, tg.tgname`,
+		[]any{&table, &trigger}, func() error {
+			if t := byName[table]; t != nil {
+				t.triggers = append(t.triggers, trigger)
+			}
+			return nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("read the PostgreSQL triggers: %w", err)
-	}
-	for rows.Next() {
-		var table, trigger string
-		if err := rows.Scan(&table, &trigger); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read the PostgreSQL triggers: %w", err)
-		}
-		if t := byName[table]; t != nil {
-			t.triggers = append(t.triggers, trigger)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the PostgreSQL triggers: %w", err)
+		return nil, err
 	}
 
 	ordered, err := parentsFirst(byName)
@@ -257,6 +236,19 @@ func readTarget(ctx context.Context, tx pgx.Tx) (*targetSchema, error) {
 		return nil, err
 	}
 	return &targetSchema{tables: ordered}, nil
+}
+
+// eachRow runs query in tx and calls fn after scanning each row into
+// scans; what says what the query is for, in its errors.
+func eachRow(ctx context.Context, tx pgx.Tx, what, query string, scans []any, fn func() error, args ...any) error {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if _, err := pgx.ForEachRow(rows, scans, fn); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // parentsFirst orders the tables so that each comes after every table its
