@@ -14,6 +14,7 @@
 //	kanban-mcp clients add|list|remove …                its pre-registered clients
 //	kanban-mcp grants list|revoke …                     what people have authorized
 //	kanban-mcp keys rotate [-now]                       its signing keys
+//	kanban-mcp copy-data -from sqlite:… -to postgres://…  move a SQLite deployment to PostgreSQL (copydata.go)
 //	kanban-mcp bench [-duration 10s] [-concurrency 32] …  measure speed against baselines (bench.go)
 //
 // Configuration comes from the environment (see config.Load); serve also
@@ -60,6 +61,8 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		err = healthcheck(ctx, getenv, stderr)
 	case "migrate":
 		err = migrate(ctx, args, getenv, stdout, stderr)
+	case "copy-data":
+		err = copyData(ctx, args, getenv, stdout, stderr)
 	case "revoke":
 		err = revoke(ctx, args, getenv, stdout, stderr)
 	case "unrevoke":
@@ -99,6 +102,7 @@ const usageFormat = `Usage:
   %[1]s [serve] [flags]        run the server (flags mirror the environment; -h lists them)
   %[1]s healthcheck            probe the local server's /healthz (for container health checks)
   %[1]s migrate                apply the database's migrations and exit (a release step before replicas start)
+  %[1]s copy-data -from sqlite:/data/kanban.db -to postgres://… [-replace]   move a SQLite deployment's data to PostgreSQL (stop its server first; -h says more)
   %[1]s revoke client <client_id> [-note text]
   %[1]s revoke subject <issuer> <subject> [-client client_id] [-note text]
   %[1]s revoke list

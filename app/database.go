@@ -137,7 +137,18 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.close()
-	if _, err := db.openStore(ctx, cfg.Quotas); err != nil {
+	if err := db.migrate(ctx, cfg.Quotas); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "the database %s is up to date\n", db.name)
+	return nil
+}
+
+// migrate applies every component's migrations, by opening each as the
+// server does: the kanban store (which stays open), the blocklist and the
+// authorization server.
+func (db *database) migrate(ctx context.Context, quotas store.Quotas) error {
+	if _, err := db.openStore(ctx, quotas); err != nil {
 		return err
 	}
 	list, err := revocation.New(ctx, db.sql)
@@ -145,9 +156,6 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	list.Close()
-	if _, err := authserver.Open(ctx, db.sql, authserver.Options{}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "the database %s is up to date\n", db.name)
-	return nil
+	_, err = authserver.Open(ctx, db.sql, authserver.Options{})
+	return err
 }
