@@ -76,7 +76,7 @@ func copyData(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("-from: no SQLite database file at %s", srcCfg.DatabasePath)
 	}
 
-	src, err := openDatabase(ctx, srcCfg, nil)
+	src, err := openDatabase(ctx, srcCfg, false, nil)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func copyData(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// The target first: should it be out of reach, the source stays as
 	// it was.
-	dst, err := openDatabase(ctx, dstCfg, nil)
+	dst, err := openDatabase(ctx, dstCfg, false, nil)
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func TestCopyDataMigratesAnOlderFile(t *testing.T) {
 	if !strings.Contains(out, "the SQLite database predates this version: its migrations were applied first (authserver 1, 2, 3, 4, 5, 6, 7; revocation 1)") {
 		t.Errorf("copy-data does not say that it migrated the older file:\n%s", out)
 	}
-	pg, err := openDatabase(t.Context(), mustConfig(t, envOf(to)), nil)
+	pg, err := openDatabase(t.Context(), mustConfig(t, envOf(to)), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,17 +17,17 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
-	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
+	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
 // Config is the whole configuration.
 type Config struct {
-	ListenAddr   string
-	BaseURL      string // public origin, no trailing slash
-	Resource     string // BaseURL + "/mcp": the token audience by default
+	ListenAddr string
+	BaseURL    string // public origin, no trailing slash
+	Resource   string // BaseURL + "/mcp": the token audience by default
 	// DatabasePath is the SQLite file; empty when PostgresURL is set.
 	DatabasePath string
 	// PostgresURL is DATABASE_URL when it names a PostgreSQL database
@@ -37,7 +37,7 @@ type Config struct {
 	// is unset: a direct connection, for what transaction poolers break
 	// (LISTEN).
 	PostgresDirectURL string
-	Issuer       string // the issuer whose tokens are accepted; BASE_URL when BuiltInAuthServer
+	Issuer            string // the issuer whose tokens are accepted; BASE_URL when BuiltInAuthServer
 	// BuiltInAuthServer says the built-in authorization server runs (its
 	// issuer is BASE_URL); see AUTH_SERVER.
 	BuiltInAuthServer bool
