@@ -591,6 +591,14 @@ func TestCopyRefusesSchemasThatDoNotMatch(t *testing.T) {
 			name:     "a PostgreSQL table",
 			postgres: `CREATE TABLE sign_in_backoff (key text PRIMARY KEY, until bigint NOT NULL)`,
 		},
+		{
+			// As boards.revision: what PostgreSQL alone needs, declared so
+			// by its migration, keeps its default.
+			name: "a derived PostgreSQL column",
+			postgres: `CREATE TABLE sign_in_backoff (key text PRIMARY KEY, until bigint NOT NULL);
+				ALTER TABLE boards ADD COLUMN colour text NOT NULL DEFAULT 'grey';
+				COMMENT ON COLUMN boards.colour IS 'derived: for the test'`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -158,6 +158,10 @@ type targetColumn struct {
 	name     string
 	typ      string // the type's name in pg_type: int8, text, _text (text[]), bool, bytea…
 	sequence string // its identity or serial sequence, "" for none
+	// derived: the column holds what PostgreSQL alone needs (its comment,
+	// set by the component's migration, starts with "derived:"), so no
+	// SQLite column feeds it and it keeps its default.
+	derived bool
 }
 
 // list is every table, for LOCK and TRUNCATE.
@@ -177,12 +181,13 @@ func readTarget(ctx context.Context, tx pgx.Tx) (*targetSchema, error) {
 	var c targetColumn
 	err := eachRow(ctx, tx, "list the PostgreSQL tables", `
 		SELECT c.table_name, c.column_name, c.udt_name,
-		       COALESCE(pg_get_serial_sequence(format('%I.%I', c.table_schema, c.table_name), c.column_name), '')
+		       COALESCE(pg_get_serial_sequence(format('%I.%I', c.table_schema, c.table_name), c.column_name), ''),
+		       COALESCE(col_description(format('%I.%I', c.table_schema, c.table_name)::regclass, c.ordinal_position::int), '') LIKE 'derived:%'
 		FROM information_schema.columns c
 		JOIN information_schema.tables t USING (table_schema, table_name)
 		WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' AND c.table_name <> $1
 		ORDER BY c.table_name, c.ordinal_position`,
-		[]any{&table, &c.name, &c.typ, &c.sequence}, func() error {
+		[]any{&table, &c.name, &c.typ, &c.sequence, &c.derived}, func() error {
 			t := byName[table]
 			if t == nil {
 				t = &targetTable{name: table}
@@ -335,7 +340,8 @@ func (p *tablePlan) targetColumns() []string {
 //
 // A target column named rowid that the source table does not declare
 // takes SQLite's implicit rowid: PostgreSQL has no such thing, so a
-// component that orders by it on SQLite declares it on PostgreSQL.
+// component that orders by it on SQLite declares it on PostgreSQL. A
+// derived target column (see targetColumn) is left to its default.
 func plan(source *sourceSchema, target *targetSchema) ([]*tablePlan, error) {
 	problems := slices.Clone(source.unsupported)
 	var plans []*tablePlan
@@ -356,6 +362,8 @@ func plan(source *sourceSchema, target *targetSchema) ([]*tablePlan, error) {
 				cp.rowid = c.name == st.rowidAlias
 			case strings.EqualFold(c.name, "rowid") && st.rowid:
 				cp.from, cp.rowid = "rowid", true
+			case c.derived:
+				continue // left to its default
 			default:
 				problems = append(problems, fmt.Sprintf("the PostgreSQL column %s.%s has no SQLite column to come from", tt.name, c.name))
 				continue

@@ -15,3 +15,7 @@
 -- names exactly one state of the board. A constant default: adding the
 -- column rewrites no rows.
 ALTER TABLE boards ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+
+-- SQLite has no such column: copy-data (internal/copydata) leaves a
+-- column whose comment starts with "derived:" to its default.
+COMMENT ON COLUMN boards.revision IS 'derived: a counter of the replicas'' board caches; any start value will do';
