@@ -18,7 +18,7 @@ import (
 )
 
 // copyDataUsage is copy-data's synopsis; copyDataHelp says the rest.
-const copyDataUsage = "usage: copy-data -from sqlite:/data/kanban.db -to postgres://… [-replace]"
+const copyDataUsage = "usage: copy-data -from sqlite:/data/kanban.db [-to postgres://…] [-replace]"
 
 const copyDataHelp = `Moves a single-machine deployment to PostgreSQL: every board, card and
 activity row, user, client, grant, token, consent, session, signing key and
@@ -29,7 +29,9 @@ Stop the server on the SQLite file first: what it writes after the copy began
 is not copied (a write during the copy fails it). Both databases are migrated
 first, by the server's own code; the PostgreSQL tables must be empty (see
 -replace). Signing keys are copied as they are stored: run the PostgreSQL
-deployment with the same KEY_ENCRYPTION_KEY.
+deployment with the same KEY_ENCRYPTION_KEY. Without -to, the PostgreSQL
+database is DATABASE_URL's, so that the URL, a secret, need not be typed on a
+command line.
 `
 
 // copyData copies the data of a SQLite deployment into PostgreSQL (see
@@ -44,10 +46,13 @@ func copyData(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// No defaults: -h prints them, and a URL there could hold a password.
 	from := fs.String("from", "", "the SQLite database to copy: sqlite:/path/kanban.db, or the file's path")
-	to := fs.String("to", "", "the PostgreSQL database to fill: postgres://… or postgresql://… (its password is never shown)")
+	to := fs.String("to", "", "the PostgreSQL database to fill: postgres://… or postgresql://… (its password is never shown); default DATABASE_URL when it is one")
 	replace := fs.Bool("replace", false, "delete every row of the PostgreSQL tables first, in the copy's transaction, instead of refusing a database that holds data")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *to == "" && pgdb.IsURL(getenv("DATABASE_URL")) {
+		*to = getenv("DATABASE_URL")
 	}
 	switch {
 	case fs.NArg() > 0 || *from == "" || *to == "":

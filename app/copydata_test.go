@@ -128,6 +128,12 @@ func TestCopyDataCommand(t *testing.T) {
 	if !strings.Contains(out, "replaced") {
 		t.Errorf("copy-data -replace does not say what it replaced:\n%s", out)
 	}
+	// Without -to, DATABASE_URL names the target (a secret on fly, never
+	// typed on a command line).
+	out = mustRun(t, onPostgreSQL, "", "copy-data", "-from", path, "-replace")
+	if !strings.Contains(out, "(PostgreSQL)") || !strings.Contains(out, "replaced") {
+		t.Errorf("copy-data without -to did not copy into DATABASE_URL's database:\n%s", out)
+	}
 	if diff := cmp.Diff(want, listings(onPostgreSQL)); diff != "" {
 		t.Errorf("after -replace the commands list another deployment on PostgreSQL (-want +got):\n%s", diff)
 	}
