@@ -14,10 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -30,7 +28,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -103,27 +100,7 @@ type crashHarness struct {
 	issuer   *testissuer.Issuer
 	dbPath   string
 	rng      *rand.Rand // the test goroutine's only
-	children []*crashChild
-}
-
-// crashChild is one server process.
-type crashChild struct {
-	Instance    int
-	URL         string // BASE_URL
-	Synchronous string // SQLITE_SYNCHRONOUS
-	cmd         *exec.Cmd
-	log         *syncbuf.Buffer
-	exited      chan struct{}
-	waitErr     error // set before exited is closed
-}
-
-func (c *crashChild) running() bool {
-	select {
-	case <-c.exited:
-		return false
-	default:
-		return true
-	}
+	children []*childServer
 }
 
 // logs returns the output of every server process so far, the last 24 KB
@@ -147,7 +124,7 @@ func (h *crashHarness) logs() string {
 // start runs `kanban-mcp serve` on the harness's database and a free port
 // and waits until /readyz answers 200. A port taken between freePort and
 // the child's listen is retried on another one.
-func (h *crashHarness) start() *crashChild {
+func (h *crashHarness) start() *childServer {
 	h.t.Helper()
 	instance := len(h.children) + 1
 	// Both documented durability levels must survive a process crash;
@@ -167,110 +144,16 @@ func (h *crashHarness) start() *crashChild {
 			"SQLITE_SYNCHRONOUS=" + synchronous,
 			"VALIDATE_OUTPUT=true", // as startServer: results are checked against their schemas
 		}
-	}, func(c *crashChild) { h.children = append(h.children, c) })
+	}, func(c *childServer) { h.children = append(h.children, c) })
 	c.Synchronous = synchronous
 	return c
-}
-
-// startChild runs `bin serve` on a free port with exactly the environment
-// that env returns for its URL and port (nothing of the test's leaks in)
-// and waits until /readyz answers 200; started sees every process started,
-// also those that failed. The process is killed when the test ends. A port
-// taken between freePort and the child's listen is retried on another one.
-func startChild(t *testing.T, bin string, instance int, env func(url, port string) []string, started func(*crashChild)) *crashChild {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		port := strconv.Itoa(freePort(t))
-		c := &crashChild{
-			Instance: instance,
-			URL:      "http://127.0.0.1:" + port,
-			log:      &syncbuf.Buffer{},
-			exited:   make(chan struct{}),
-		}
-		c.cmd = exec.Command(bin, "serve")
-		c.cmd.Env = env(c.URL, port)
-		c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-		c.cmd.WaitDelay = 5 * time.Second
-		if err := c.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		if started != nil {
-			started(c)
-		}
-		go func() {
-			c.waitErr = c.cmd.Wait()
-			close(c.exited)
-		}()
-		t.Cleanup(func() {
-			if c.running() {
-				_ = c.cmd.Process.Kill()
-				<-c.exited
-			}
-		})
-		err := c.waitReady(30 * time.Second)
-		if err == nil {
-			return c
-		}
-		if !c.running() && strings.Contains(c.log.String(), "address already in use") && attempt < 3 {
-			continue
-		}
-		t.Fatalf("server instance %d did not become ready: %v\n%s", c.Instance, err, c.log.String())
-	}
-}
-
-// waitReady polls /readyz until it answers 200, the process exits or
-// timeout passes.
-func (c *crashChild) waitReady(timeout time.Duration) error {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	last := "no answer yet"
-	for {
-		resp, err := client.Get(c.URL + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("the process exited (%v) before it was ready; last /readyz: %s", c.waitErr, last)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s; last /readyz: %s", timeout, last)
-		}
-	}
-}
-
-// kill sends SIGKILL (os.Process.Kill) and waits for the process to end.
-func (c *crashChild) kill(t *testing.T) {
-	t.Helper()
-	if !c.running() {
-		t.Fatalf("server instance %d exited by itself before the kill: %v", c.Instance, c.waitErr)
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill server instance %d: %v", c.Instance, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server instance %d still running 30s after SIGKILL", c.Instance)
-	}
-	// The verification goes through http.DefaultClient; a later instance
-	// may get the same port, and must not be sent a dead connection.
-	http.DefaultClient.CloseIdleConnections()
 }
 
 // watchdog kills c when phase has not finished within limit, so that a
 // server that stops answering fails the test with its log rather than
 // hanging it until go test's timeout (the testServer helpers wait without
 // a deadline). Call the returned function when the phase is done.
-func (h *crashHarness) watchdog(c *crashChild, phase string, limit time.Duration) (done func()) {
+func (h *crashHarness) watchdog(c *childServer, phase string, limit time.Duration) (done func()) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -289,7 +172,7 @@ func (h *crashHarness) watchdog(c *crashChild, phase string, limit time.Duration
 
 // view is a testServer on the child, for the helpers that verify through
 // the tools (mustCall, token, allActivity) from the test goroutine.
-func (h *crashHarness) view(c *crashChild) *testServer {
+func (h *crashHarness) view(c *childServer) *testServer {
 	return &testServer{URL: c.URL, Issuer: h.issuer}
 }
 
@@ -414,7 +297,7 @@ type crashWriter struct {
 
 // setup creates each user's boards through the first server instance and
 // assigns the writers to them.
-func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
+func (h *crashHarness) setup(c *childServer, seed uint64) []*crashWriter {
 	t := h.t
 	t.Helper()
 	defer h.watchdog(c, "the setup", 2*time.Minute)()
@@ -456,7 +339,7 @@ func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
 // load runs the writers against c until at least a random number of
 // writes has been acknowledged, then kills c with SIGKILL while the
 // writers are still busy, and waits for them to stop.
-func (h *crashHarness) load(c *crashChild, writers []*crashWriter, cycle int) {
+func (h *crashHarness) load(c *childServer, writers []*crashWriter, cycle int) {
 	t := h.t
 	t.Helper()
 	transport := &http.Transport{MaxIdleConnsPerHost: 2 * crashWriters}
@@ -629,7 +512,7 @@ func (w *crashWriter) run(caller toolCaller, token string, killed *atomic.Bool, 
 // verify checks, through the tools of the restarted server c, everything
 // that the writers know, resolves the writes left without an answer, and
 // checks the activity trail against it.
-func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) {
+func (h *crashHarness) verify(c *childServer, writers []*crashWriter, cycle int) {
 	t := h.t
 	t.Helper()
 	defer h.watchdog(c, fmt.Sprintf("the checks after restart %d", cycle), 2*time.Minute)()
@@ -836,74 +719,4 @@ func (c *crashCard) pendingText() string {
 		return "none"
 	}
 	return fmt.Sprintf("%s to %+v", c.PendingTool, *c.Pending)
-}
-
-// toolCaller makes tools/call requests from any goroutine: unlike the
-// testServer helpers it returns errors instead of failing the test.
-type toolCaller struct {
-	client *http.Client
-	url    string // the MCP endpoint
-}
-
-// callAnswer is a complete tools/call result.
-type callAnswer struct {
-	IsError    bool
-	Text       string
-	Structured json.RawMessage
-}
-
-// errNoAnswer wraps the failures after which the caller cannot know
-// whether the server ran the call: no connection, or a connection lost
-// before the whole answer arrived.
-var errNoAnswer = errors.New("no complete answer")
-
-// call sends one tools/call with a bearer token and reads the whole
-// answer. Errors wrap errNoAnswer when no complete answer arrived; any
-// other error is about an answer that did arrive (a status other than 200,
-// a JSON-RPC error, malformed JSON).
-func (c toolCaller) call(ctx context.Context, token, tool string, args map[string]any) (callAnswer, error) {
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-		"params": map[string]any{"name": tool, "arguments": args}})
-	if err != nil {
-		return callAnswer{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(string(body)))
-	if err != nil {
-		return callAnswer{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return callAnswer{}, fmt.Errorf("%w: %v", errNoAnswer, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return callAnswer{}, fmt.Errorf("%w: HTTP %d, body cut off: %v", errNoAnswer, resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return callAnswer{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	var msg struct {
-		Result *struct {
-			IsError    bool            `json:"isError"`
-			Content    []toolContent   `json:"content"`
-			Structured json.RawMessage `json:"structuredContent"`
-		} `json:"result"`
-		Error json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &msg); err != nil {
-		return callAnswer{}, fmt.Errorf("answer is not JSON-RPC: %v: %s", err, raw)
-	}
-	if msg.Result == nil {
-		return callAnswer{}, fmt.Errorf("JSON-RPC error: %s", msg.Error)
-	}
-	var texts []string
-	for _, c := range msg.Result.Content {
-		texts = append(texts, c.Text)
-	}
-	return callAnswer{IsError: msg.Result.IsError, Text: strings.Join(texts, "\n"), Structured: msg.Result.Structured}, nil
 }
