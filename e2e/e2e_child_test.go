@@ -24,9 +24,11 @@ import (
 
 // childServer is one server process.
 type childServer struct {
-	Instance    int
-	URL         string // BASE_URL
-	Synchronous string // SQLITE_SYNCHRONOUS
+	Instance int
+	URL      string // where it listens: http://127.0.0.1:port
+	// BaseURL is its BASE_URL: URL, or the one URL that replicas share.
+	BaseURL     string
+	Synchronous string // SQLITE_SYNCHRONOUS, when the crash harness chose one
 	cmd         *exec.Cmd
 	log         *syncbuf.Buffer
 	exited      chan struct{}
@@ -40,6 +42,15 @@ func (c *childServer) running() bool {
 	default:
 		return true
 	}
+}
+
+// describe names c in messages: its instance number, and its SQLite
+// durability when the test chose one.
+func (c *childServer) describe() string {
+	if c.Synchronous == "" {
+		return fmt.Sprintf("instance %d", c.Instance)
+	}
+	return fmt.Sprintf("instance %d (SQLITE_SYNCHRONOUS=%s)", c.Instance, c.Synchronous)
 }
 
 // startChild runs `bin serve` on a free port with exactly the environment
@@ -59,6 +70,14 @@ func startChild(t *testing.T, bin string, instance int, env func(url, port strin
 		}
 		c.cmd = exec.Command(bin, "serve")
 		c.cmd.Env = env(c.URL, port)
+		for _, kv := range c.cmd.Env {
+			if v, ok := strings.CutPrefix(kv, "BASE_URL="); ok {
+				c.BaseURL = v
+			}
+		}
+		// A folder of the test's as the working folder, so that nothing a
+		// server writes beside itself lands in the source tree.
+		c.cmd.Dir = t.TempDir()
 		c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 		c.cmd.WaitDelay = 5 * time.Second
 		if err := c.cmd.Start(); err != nil {
