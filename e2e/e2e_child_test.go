@@ -7,6 +7,7 @@ package e2e
 // PostgreSQL).
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,10 +176,25 @@ type callAnswer struct {
 // before the whole answer arrived.
 var errNoAnswer = errors.New("no complete answer")
 
+// statusError is a whole answer with another status than 200.
+type statusError struct {
+	Status     int
+	RetryAfter string // the Retry-After header
+	Body       []byte
+}
+
+func (e *statusError) Error() string {
+	if e.RetryAfter != "" {
+		return fmt.Sprintf("HTTP %d (Retry-After: %s): %s", e.Status, e.RetryAfter, e.Body)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body)
+}
+
 // call sends one tools/call with a bearer token and reads the whole
 // answer. Errors wrap errNoAnswer when no complete answer arrived; any
 // other error is about an answer that did arrive (a status other than 200,
-// a JSON-RPC error, malformed JSON).
+// a JSON-RPC error, malformed JSON), a *statusError for a status other
+// than 200.
 func (c toolCaller) call(ctx context.Context, token, tool string, args map[string]any) (callAnswer, error) {
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
 		"params": map[string]any{"name": tool, "arguments": args}})
@@ -202,7 +219,7 @@ func (c toolCaller) call(ctx context.Context, token, tool string, args map[strin
 		return callAnswer{}, fmt.Errorf("%w: HTTP %d, body cut off: %v", errNoAnswer, resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return callAnswer{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+		return callAnswer{}, &statusError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Body: raw}
 	}
 	var msg struct {
 		Result *struct {
@@ -223,4 +240,29 @@ func (c toolCaller) call(ctx context.Context, token, tool string, args map[strin
 		texts = append(texts, c.Text)
 	}
 	return callAnswer{IsError: msg.Result.IsError, Text: strings.Join(texts, "\n"), Structured: msg.Result.Structured}, nil
+}
+
+// runBinary runs `bin args…` to its end, as an operator runs a command
+// beside the servers, with exactly env as its environment and stdin as its
+// input, and returns its exit code and what it printed on each stream.
+func runBinary(t *testing.T, bin string, env []string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Dir = t.TempDir()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		return exit.ExitCode(), out.String(), errOut.String()
+	}
+	t.Fatalf("%s %s: %v\nstdout: %s\nstderr: %s", filepath.Base(bin), strings.Join(args, " "), err, out.String(), errOut.String())
+	return 0, "", ""
 }

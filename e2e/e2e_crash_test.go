@@ -74,7 +74,7 @@ func TestCrashSafety(t *testing.T) {
 			return
 		}
 		srv = h.start()
-		h.verify(srv, writers, fmt.Sprintf("after restart %d", cycle))
+		h.verify(srv, writers, fmt.Sprintf("after restart %d, through %s", cycle, srv.describe()))
 		if t.Failed() {
 			return
 		}
@@ -85,8 +85,10 @@ func TestCrashSafety(t *testing.T) {
 // one at a time on a SQLite file, or side by side (replicas) on a
 // PostgreSQL database.
 type crashHarness struct {
-	t      *testing.T
-	bin    string
+	t   *testing.T
+	bin string
+	// issuer issues the writers' tokens; nil runs the servers with the
+	// built-in authorization server instead.
 	issuer *testissuer.Issuer
 	// database is DATABASE_URL: a SQLite file or a PostgreSQL database.
 	database string
@@ -178,14 +180,15 @@ func (h *crashHarness) start() *childServer {
 			"DATABASE_URL=" + h.database,
 			"LISTEN_ADDR=127.0.0.1:" + port,
 			"BASE_URL=" + base,
-			"OAUTH_ISSUER=" + h.issuer.URL,
-			"AUTH_SERVER=off",
 			"AUTH_CHALLENGE=tool-result",
 			"MAX_BOARDS_PER_USER=1000",
 			"MAX_CARDS_PER_BOARD=1000000",
 			"LOG_LEVEL=info",
 			"VALIDATE_OUTPUT=true", // as startServer: results are checked against their schemas
 		}
+		if h.issuer != nil {
+			env = append(env, "OAUTH_ISSUER="+h.issuer.URL, "AUTH_SERVER=off")
+		} // else the built-in authorization server, whose issuer is BASE_URL
 		if synchronous != "" {
 			env = append(env, "SQLITE_SYNCHRONOUS="+synchronous)
 		}
@@ -622,7 +625,8 @@ func (w *crashWriter) run(caller toolCaller, token string, stop, killed *atomic.
 // verify checks, through the tools of server c (restarted after a kill,
 // or another replica), everything that the writers know, resolves the
 // writes left without an answer, and checks the activity trail against
-// it; when says when, in its messages ("after restart 2").
+// it; when says when and through which server, in its messages ("after
+// restart 2, through instance 3").
 func (h *crashHarness) verify(c *childServer, writers []*crashWriter, when string) {
 	t := h.t
 	t.Helper()
@@ -839,8 +843,8 @@ func (h *crashHarness) verify(c *childServer, writers []*crashWriter, when strin
 	if total != committed && !t.Failed() {
 		t.Errorf("%s: %d ok write rows in the activity trail, want %d", when, total, committed)
 	}
-	t.Logf("%s (through instance %d): checked %d cards and %d committed writes with their audit rows; of the writes left unanswered by the kill, %d had committed and %d had not",
-		when, c.Instance, len(cards), committed, resolvedCommitted, resolvedNot)
+	t.Logf("%s: checked %d cards and %d committed writes with their audit rows; of the writes left unanswered by a kill, %d had committed and %d had not",
+		when, len(cards), committed, resolvedCommitted, resolvedNot)
 }
 
 func (c *crashCard) pendingText() string {
