@@ -156,10 +156,11 @@ func (h *crashHarness) logs() string {
 	return b.String()
 }
 
-// start runs `kanban-mcp serve` on the harness's database and a free port
-// and waits until /readyz answers 200. A port taken between freePort and
-// the child's listen is retried on another one.
-func (h *crashHarness) start() *childServer {
+// start runs `kanban-mcp serve` on the harness's database and a free port,
+// with extraEnv added to its environment, and waits until /readyz answers
+// 200. A port taken between freePort and the child's listen is retried on
+// another one.
+func (h *crashHarness) start(extraEnv ...string) *childServer {
 	h.t.Helper()
 	instance := len(h.children) + 1
 	// Both documented durability levels of SQLite must survive a process
@@ -192,7 +193,7 @@ func (h *crashHarness) start() *childServer {
 		if synchronous != "" {
 			env = append(env, "SQLITE_SYNCHRONOUS="+synchronous)
 		}
-		return env
+		return append(env, extraEnv...)
 	}, func(c *childServer) { h.children = append(h.children, c) })
 	c.Synchronous = synchronous
 	return c

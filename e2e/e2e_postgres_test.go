@@ -50,21 +50,26 @@ const revocationPromise = time.Second
 // answering.
 const outageBound = 5 * time.Second
 
-// TestReplicasShareSignInsWritesAndRevocations runs two replicas with the
-// built-in authorization server on one database and checks that:
+// TestReplicasShareSignInsWritesAndRevocations runs three replicas with
+// the built-in authorization server on one database. The third cannot
+// LISTEN (its DATABASE_DIRECT_URL names a port where nothing listens), so
+// it hears no other replica's notification: what it shows right after
+// another replica's write, and whether it still accepts a token just
+// revoked, rests on its checks against the database alone. The test
+// checks that:
 //
-//   - a token from a sign-in through one replica works on the other;
-//   - a write through either replica is seen by a read through the other
+//   - a token from a sign-in through one replica works on the others;
+//   - a write through any replica is seen by a read through each other one
 //     right after it, although a read just before the write had warmed
-//     that replica's board cache;
+//     that replica's board cache (crossReplicaWrites);
 //   - a grant revoked with `kanban-mcp grants revoke`, then a user revoked
 //     with `kanban-mcp revoke subject`, each run as a separate process, is
-//     refused by both replicas with the revoked-token challenge within
+//     refused by every replica with the revoked-token challenge within
 //     revocationPromise of the command's end, while other grants still
 //     work.
 func TestReplicasShareSignInsWritesAndRevocations(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts PostgreSQL and two server processes")
+		t.Skip("starts PostgreSQL and three server processes")
 	}
 	t.Parallel()
 	db := pgtest.Shared(t).NewDatabase(t)
@@ -89,8 +94,11 @@ func TestReplicasShareSignInsWritesAndRevocations(t *testing.T) {
 	}
 	subject := m[1]
 
-	replicas := []*childServer{h.start(), h.start()}
-	views := []*testServer{h.view(replicas[0]), h.view(replicas[1])}
+	replicas := []*childServer{h.start(), h.start(), h.start("DATABASE_DIRECT_URL=" + pgtest.UnreachableURL(t))}
+	var views []*testServer
+	for _, r := range replicas {
+		views = append(views, h.view(r))
+	}
 	// Signing in goes through replica 1, whose address is BASE_URL: the
 	// pages and redirects name BASE_URL, where a browser would go.
 	signIn := func(client string) string {
@@ -108,7 +116,7 @@ func TestReplicasShareSignInsWritesAndRevocations(t *testing.T) {
 
 	crossReplicaWrites(t, views, first)
 
-	// Both replicas see both tokens, and so may remember them as not
+	// Every replica sees both tokens, and so may remember them as not
 	// revoked, before each revocation.
 	second := signIn("Replica client 2")
 	for _, tok := range []string{first, second} {
@@ -126,9 +134,9 @@ func TestReplicasShareSignInsWritesAndRevocations(t *testing.T) {
 }
 
 // crossReplicaWrites writes through each replica in turn and reads
-// through the other right after, which the read before the write has
-// given a cached copy of the board: the read must show the write, and the
-// very board that the writing replica shows.
+// through every other one right after, after a read before the write had
+// given each a cached copy of the board: each read must show the write,
+// and the very board that the writing replica shows.
 func crossReplicaWrites(t *testing.T, views []*testServer, token string) {
 	t.Helper()
 	created := views[0].mustCall(t, token, "create_board", map[string]any{"title": "Replicated board"}).Structured
@@ -144,53 +152,75 @@ func crossReplicaWrites(t *testing.T, views []*testServer, token string) {
 		t.Helper()
 		return v.mustCall(t, token, "get_board", map[string]any{"board_id": boardID}).Structured
 	}
-
 	moved := func(answer map[string]any) apiCard {
 		t.Helper()
 		card, _ := answer["card"].(map[string]any)
 		return decodeCard(t, card)
 	}
-	var cardA, cardB apiCard
-	steps := []struct {
-		name   string
-		writer int // the other replica reads
-		write  func(v *testServer) apiCard
-		card   *apiCard // the card written, as the answer shows it
-	}{
-		{"add a card", 0, func(v *testServer) apiCard {
-			return decodeCard(t, v.mustCall(t, token, "add_card", map[string]any{"board_id": boardID, "column_id": columns[0], "title": "Card A"}).Structured)
-		}, &cardA},
-		{"add another card", 1, func(v *testServer) apiCard {
-			return decodeCard(t, v.mustCall(t, token, "add_card", map[string]any{"board_id": boardID, "column_id": columns[0], "title": "Card B"}).Structured)
-		}, &cardB},
-		{"move a card", 0, func(v *testServer) apiCard {
-			return moved(v.mustCall(t, token, "move_card", map[string]any{"card_id": cardA.ID, "column_id": columns[1]}).Structured)
-		}, &cardA},
-		{"update a card", 1, func(v *testServer) apiCard {
-			return decodeCard(t, v.mustCall(t, token, "update_card", map[string]any{"card_id": cardB.ID, "title": "Card B, renamed", "expected_version": cardB.Version}).Structured)
-		}, &cardB},
-		{"move a card to the front of another column", 0, func(v *testServer) apiCard {
-			return moved(v.mustCall(t, token, "move_card", map[string]any{"card_id": cardB.ID, "column_id": columns[1], "position": 0}).Structured)
-		}, &cardB},
-	}
-	for _, step := range steps {
-		writer, reader := views[step.writer], views[1-step.writer]
-		before := board(reader) // warms the reader's cache
-		card := step.write(writer)
-		got := board(reader) // right away
-		want := board(writer)
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s through replica %d: replica %d shows another board than the writer (-writer +reader):\n%s", step.name, step.writer+1, 2-step.writer, diff)
+
+	writes := 0
+	// Each round races the reads against the notification by which the
+	// writer's replica tells the others to evict the board; a replica
+	// that heard none must not need one.
+	for round := 1; round <= crossReplicaRounds; round++ {
+		var cardA, cardB apiCard
+		a, b := fmt.Sprintf("Card A%d", round), fmt.Sprintf("Card B%d", round)
+		steps := []struct {
+			name  string
+			write func(v *testServer) apiCard
+			card  *apiCard // the card written, as the answer shows it
+		}{
+			{"add a card", func(v *testServer) apiCard {
+				return decodeCard(t, v.mustCall(t, token, "add_card", map[string]any{"board_id": boardID, "column_id": columns[0], "title": a}).Structured)
+			}, &cardA},
+			{"add another card", func(v *testServer) apiCard {
+				return decodeCard(t, v.mustCall(t, token, "add_card", map[string]any{"board_id": boardID, "column_id": columns[0], "title": b}).Structured)
+			}, &cardB},
+			{"move a card", func(v *testServer) apiCard {
+				return moved(v.mustCall(t, token, "move_card", map[string]any{"card_id": cardA.ID, "column_id": columns[1]}).Structured)
+			}, &cardA},
+			{"update a card", func(v *testServer) apiCard {
+				return decodeCard(t, v.mustCall(t, token, "update_card", map[string]any{"card_id": cardB.ID, "title": b + ", renamed", "expected_version": cardB.Version}).Structured)
+			}, &cardB},
+			{"move a card to the front of another column", func(v *testServer) apiCard {
+				return moved(v.mustCall(t, token, "move_card", map[string]any{"card_id": cardB.ID, "column_id": columns[1], "position": 0}).Structured)
+			}, &cardB},
 		}
-		if cmp.Equal(before, want) {
-			t.Errorf("%s through replica %d: the board did not change: %s", step.name, step.writer+1, mustJSON(t, want))
+		for _, step := range steps {
+			w := writes % len(views) // each replica writes in turn
+			writes++
+			what := fmt.Sprintf("round %d, %s through replica %d", round, step.name, w+1)
+			before := map[int]map[string]any{}
+			for r, v := range views {
+				if r != w {
+					before[r] = board(v) // warms that replica's cache
+				}
+			}
+			card := step.write(views[w])
+			got := map[int]map[string]any{}
+			for r := range before {
+				got[r] = board(views[r]) // right away
+			}
+			want := board(views[w])
+			for r, b := range got {
+				if diff := cmp.Diff(want, b); diff != "" {
+					t.Errorf("%s: replica %d shows another board than the writer (-writer +replica %d):\n%s", what, r+1, r+1, diff)
+				}
+				if cmp.Equal(before[r], want) {
+					t.Errorf("%s: the board did not change: %s", what, mustJSON(t, want))
+				}
+				if found := boardCard(b, card.ID); found == nil || str(found, "title") != card.Title ||
+					fmt.Sprint(found["version"]) != fmt.Sprint(card.Version) || str(found, "column_id") != card.ColumnID {
+					t.Errorf("%s: replica %d shows card %s as %v, want %+v", what, r+1, card.ID, found, card)
+				}
+			}
+			*step.card = card
 		}
-		if found := boardCard(got, card.ID); found == nil || str(found, "title") != card.Title || int64(found["version"].(float64)) != card.Version || str(found, "column_id") != card.ColumnID {
-			t.Errorf("%s through replica %d: replica %d shows card %s as %v, want %+v", step.name, step.writer+1, 2-step.writer, card.ID, found, card)
-		}
-		*step.card = card
 	}
 }
+
+// crossReplicaRounds is how many times crossReplicaWrites runs its writes.
+const crossReplicaRounds = 5
 
 // decodeCard reads a card from a tool's structured answer.
 func decodeCard(t *testing.T, structured map[string]any) apiCard {
