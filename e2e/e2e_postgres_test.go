@@ -386,7 +386,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 
 	load := startOutageLoad(t, h, replicas, boardID, column)
 	load.waitAnswered(t, "before the first outage")
-	for _, outage := range []struct {
+	for n, outage := range []struct {
 		name string
 		down func(testing.TB)
 	}{
@@ -396,7 +396,12 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		start := time.Now()
 		outage.down(t)
 		for i, v := range views {
-			checkOutageAnswers(t, v, replicas[i], owner, boardID, outage.name)
+			// A subject no replica has seen: no revocation cache can
+			// answer for it, so its check must ask the database, whether
+			// or not the replica has noticed yet that its LISTEN
+			// connection is gone.
+			newcomer := v.token(t, fmt.Sprintf("outage-newcomer-%d-%d", n, i), "outage-probe", "kanban.read")
+			checkOutageAnswers(t, v, replicas[i], newcomer, boardID, outage.name)
 		}
 		// Let the writers meet the outage too.
 		time.Sleep(300 * time.Millisecond)
@@ -418,7 +423,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 }
 
 // checkOutageAnswers checks the answers of replica v (process c) while
-// the database is down.
+// the database is down; token is one that v has never seen.
 func checkOutageAnswers(t *testing.T, v *testServer, c *childServer, token, boardID, outage string) {
 	t.Helper()
 	timed := func(what string, call func() rpcResponse) rpcResponse {
