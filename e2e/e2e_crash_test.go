@@ -14,10 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -30,7 +28,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
@@ -40,6 +38,7 @@ const (
 	crashUsers         = 4 // writer w writes as user w % crashUsers …
 	crashBoardsPerUser = 2 // … on that user's board (w / crashUsers) % crashBoardsPerUser
 	crashCycles        = 4 // kill/restart cycles
+	crashMinWrites     = 200
 )
 
 // TestCrashSafety runs the server binary under 32 concurrent writers
@@ -65,65 +64,78 @@ const (
 // earlier crashes.
 func TestCrashSafety(t *testing.T) {
 	t.Parallel()
-	bin := kanbanBinary(t)
+	h := newCrashHarness(t, filepath.Join(t.TempDir(), "kanban.db"), crashShape{
+		Writers: crashWriters, Users: crashUsers, BoardsPerUser: crashBoardsPerUser, MinWrites: crashMinWrites})
+	srv := h.start()
+	writers := h.setup(srv)
+	for cycle := 1; cycle <= crashCycles; cycle++ {
+		h.load([]*childServer{srv}, srv, writers, cycle)
+		if t.Failed() {
+			return
+		}
+		srv = h.start()
+		h.verify(srv, writers, fmt.Sprintf("after restart %d, through %s", cycle, srv.describe()))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// crashHarness runs the server processes of one test on one database:
+// one at a time on a SQLite file, or side by side (replicas) on a
+// PostgreSQL database.
+type crashHarness struct {
+	t   *testing.T
+	bin string
+	// issuer issues the writers' tokens; nil runs the servers with the
+	// built-in authorization server instead.
+	issuer *testissuer.Issuer
+	// database is DATABASE_URL: a SQLite file or a PostgreSQL database.
+	database string
+	// replicas says that database is PostgreSQL's, whose processes serve
+	// one BASE_URL (baseURL, the first one's address), as replicas behind
+	// a load balancer do: a token's audience is BASE_URL/mcp, so that a
+	// token is good on each of them.
+	replicas bool
+	baseURL  string
+	shape    crashShape
+	seed     uint64
+	rng      *rand.Rand // the test goroutine's only
+	children []*childServer
+}
+
+// crashShape is the load a harness puts on its servers.
+type crashShape struct {
+	// Writers write concurrently; writer w writes as user w % Users on
+	// that user's board (w / Users) % BoardsPerUser.
+	Writers, Users, BoardsPerUser int
+	// MinWrites is the least number of acknowledged writes before a kill
+	// (or, without one, before the writers stop); the number is drawn
+	// between it and three times it.
+	MinWrites int
+}
+
+// newCrashHarness makes a harness for the servers of t on database, whose
+// logs t shows if it fails.
+func newCrashHarness(t *testing.T, database string, shape crashShape) *crashHarness {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	h := &crashHarness{
-		t:      t,
-		bin:    bin,
-		issuer: testissuer.New(t, testissuer.Options{}),
-		dbPath: filepath.Join(t.TempDir(), "kanban.db"),
-		rng:    rand.New(rand.NewPCG(seed, 0)),
+		t:        t,
+		bin:      kanbanBinary(t),
+		issuer:   testissuer.New(t, testissuer.Options{}),
+		database: database,
+		replicas: pgdb.IsURL(database),
+		shape:    shape,
+		seed:     seed,
+		rng:      rand.New(rand.NewPCG(seed, 0)),
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs of the server processes (instance 1 first):\n%s", h.logs())
 		}
 	})
-	srv := h.start()
-	writers := h.setup(srv, seed)
-	for cycle := 1; cycle <= crashCycles; cycle++ {
-		h.load(srv, writers, cycle)
-		if t.Failed() {
-			return
-		}
-		srv = h.start()
-		h.verify(srv, writers, cycle)
-		if t.Failed() {
-			return
-		}
-	}
-}
-
-// crashHarness runs the server processes of one test, one at a time, on
-// one database file.
-type crashHarness struct {
-	t        *testing.T
-	bin      string
-	issuer   *testissuer.Issuer
-	dbPath   string
-	rng      *rand.Rand // the test goroutine's only
-	children []*crashChild
-}
-
-// crashChild is one server process.
-type crashChild struct {
-	Instance    int
-	URL         string // BASE_URL
-	Synchronous string // SQLITE_SYNCHRONOUS
-	cmd         *exec.Cmd
-	log         *syncbuf.Buffer
-	exited      chan struct{}
-	waitErr     error // set before exited is closed
-}
-
-func (c *crashChild) running() bool {
-	select {
-	case <-c.exited:
-		return false
-	default:
-		return true
-	}
+	return h
 }
 
 // logs returns the output of every server process so far, the last 24 KB
@@ -139,138 +151,59 @@ func (h *crashHarness) logs() string {
 		if !c.running() {
 			state = fmt.Sprintf("exited: %v", c.waitErr)
 		}
-		fmt.Fprintf(&b, "--- instance %d at %s, SQLITE_SYNCHRONOUS=%s (%s) ---\n%s\n", c.Instance, c.URL, c.Synchronous, state, out)
+		fmt.Fprintf(&b, "--- %s at %s (%s) ---\n%s\n", c.describe(), c.URL, state, out)
 	}
 	return b.String()
 }
 
-// start runs `kanban-mcp serve` on the harness's database and a free port
-// and waits until /readyz answers 200. A port taken between freePort and
-// the child's listen is retried on another one.
-func (h *crashHarness) start() *crashChild {
+// start runs `kanban-mcp serve` on the harness's database and a free port,
+// with extraEnv added to its environment, and waits until /readyz answers
+// 200. A port taken between freePort and the child's listen is retried on
+// another one.
+func (h *crashHarness) start(extraEnv ...string) *childServer {
 	h.t.Helper()
 	instance := len(h.children) + 1
-	// Both documented durability levels must survive a process crash;
-	// the instances alternate between them on the one database.
-	synchronous := []string{"normal", "full"}[instance%2]
+	// Both documented durability levels of SQLite must survive a process
+	// crash; the instances alternate between them on the one database.
+	synchronous := ""
+	if !h.replicas {
+		synchronous = []string{"normal", "full"}[instance%2]
+	}
 	c := startChild(h.t, h.bin, instance, func(url, port string) []string {
-		return []string{
-			"DATABASE_URL=" + h.dbPath,
+		base := url
+		if h.replicas {
+			if h.baseURL == "" {
+				h.baseURL = url
+			}
+			base = h.baseURL
+		}
+		env := []string{
+			"DATABASE_URL=" + h.database,
 			"LISTEN_ADDR=127.0.0.1:" + port,
-			"BASE_URL=" + url,
-			"OAUTH_ISSUER=" + h.issuer.URL,
-			"AUTH_SERVER=off",
+			"BASE_URL=" + base,
 			"AUTH_CHALLENGE=tool-result",
 			"MAX_BOARDS_PER_USER=1000",
 			"MAX_CARDS_PER_BOARD=1000000",
 			"LOG_LEVEL=info",
-			"SQLITE_SYNCHRONOUS=" + synchronous,
 			"VALIDATE_OUTPUT=true", // as startServer: results are checked against their schemas
 		}
-	}, func(c *crashChild) { h.children = append(h.children, c) })
+		if h.issuer != nil {
+			env = append(env, "OAUTH_ISSUER="+h.issuer.URL, "AUTH_SERVER=off")
+		} // else the built-in authorization server, whose issuer is BASE_URL
+		if synchronous != "" {
+			env = append(env, "SQLITE_SYNCHRONOUS="+synchronous)
+		}
+		return append(env, extraEnv...)
+	}, func(c *childServer) { h.children = append(h.children, c) })
 	c.Synchronous = synchronous
 	return c
-}
-
-// startChild runs `bin serve` on a free port with exactly the environment
-// that env returns for its URL and port (nothing of the test's leaks in)
-// and waits until /readyz answers 200; started sees every process started,
-// also those that failed. The process is killed when the test ends. A port
-// taken between freePort and the child's listen is retried on another one.
-func startChild(t *testing.T, bin string, instance int, env func(url, port string) []string, started func(*crashChild)) *crashChild {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		port := strconv.Itoa(freePort(t))
-		c := &crashChild{
-			Instance: instance,
-			URL:      "http://127.0.0.1:" + port,
-			log:      &syncbuf.Buffer{},
-			exited:   make(chan struct{}),
-		}
-		c.cmd = exec.Command(bin, "serve")
-		c.cmd.Env = env(c.URL, port)
-		c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-		c.cmd.WaitDelay = 5 * time.Second
-		if err := c.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", bin, err)
-		}
-		if started != nil {
-			started(c)
-		}
-		go func() {
-			c.waitErr = c.cmd.Wait()
-			close(c.exited)
-		}()
-		t.Cleanup(func() {
-			if c.running() {
-				_ = c.cmd.Process.Kill()
-				<-c.exited
-			}
-		})
-		err := c.waitReady(30 * time.Second)
-		if err == nil {
-			return c
-		}
-		if !c.running() && strings.Contains(c.log.String(), "address already in use") && attempt < 3 {
-			continue
-		}
-		t.Fatalf("server instance %d did not become ready: %v\n%s", c.Instance, err, c.log.String())
-	}
-}
-
-// waitReady polls /readyz until it answers 200, the process exits or
-// timeout passes.
-func (c *crashChild) waitReady(timeout time.Duration) error {
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
-	deadline := time.Now().Add(timeout)
-	last := "no answer yet"
-	for {
-		resp, err := client.Get(c.URL + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("the process exited (%v) before it was ready; last /readyz: %s", c.waitErr, last)
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s; last /readyz: %s", timeout, last)
-		}
-	}
-}
-
-// kill sends SIGKILL (os.Process.Kill) and waits for the process to end.
-func (c *crashChild) kill(t *testing.T) {
-	t.Helper()
-	if !c.running() {
-		t.Fatalf("server instance %d exited by itself before the kill: %v", c.Instance, c.waitErr)
-	}
-	if err := c.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill server instance %d: %v", c.Instance, err)
-	}
-	select {
-	case <-c.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server instance %d still running 30s after SIGKILL", c.Instance)
-	}
-	// The verification goes through http.DefaultClient; a later instance
-	// may get the same port, and must not be sent a dead connection.
-	http.DefaultClient.CloseIdleConnections()
 }
 
 // watchdog kills c when phase has not finished within limit, so that a
 // server that stops answering fails the test with its log rather than
 // hanging it until go test's timeout (the testServer helpers wait without
 // a deadline). Call the returned function when the phase is done.
-func (h *crashHarness) watchdog(c *crashChild, phase string, limit time.Duration) (done func()) {
+func (h *crashHarness) watchdog(c *childServer, phase string, limit time.Duration) (done func()) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -289,8 +222,8 @@ func (h *crashHarness) watchdog(c *crashChild, phase string, limit time.Duration
 
 // view is a testServer on the child, for the helpers that verify through
 // the tools (mustCall, token, allActivity) from the test goroutine.
-func (h *crashHarness) view(c *crashChild) *testServer {
-	return &testServer{URL: c.URL, Issuer: h.issuer}
+func (h *crashHarness) view(c *childServer) *testServer {
+	return &testServer{URL: c.BaseURL, Addr: c.URL, Issuer: h.issuer}
 }
 
 func crashSubject(user int) string { return fmt.Sprintf("crash-user-%d", user) }
@@ -345,9 +278,56 @@ func (c apiCard) state() crashState {
 	return crashState{Title: c.Title, Description: c.Description, Labels: c.Labels, ColumnID: c.ColumnID, Version: c.Version}
 }
 
+// boardCards is get_board's answer as readBoard reads it.
+type boardCards struct {
+	ID        string `json:"id"`
+	CardCount int    `json:"card_count"`
+	Columns   []struct {
+		ID        string `json:"id"`
+		CardCount int    `json:"card_count"`
+		Cards     []struct {
+			ID       string `json:"id"`
+			Title    string `json:"title"`
+			Position int    `json:"position"`
+		} `json:"cards"`
+	} `json:"columns"`
+}
+
+// readBoard reads board boardID through v and checks what must hold of
+// every board, however many writers wrote on it through however many
+// servers: the positions of each column are 0, 1, 2, … (none twice, no
+// gap), and card_count, of the board and of each column, counts its
+// cards. when says when, in the messages.
+func readBoard(t *testing.T, v *testServer, token, boardID, when string) boardCards {
+	t.Helper()
+	res := v.mustCall(t, token, "get_board", map[string]any{"board_id": boardID})
+	var b boardCards
+	if err := json.Unmarshal([]byte(mustJSON(t, res.Structured)), &b); err != nil {
+		t.Fatalf("%s: get_board %s: %v", when, boardID, err)
+	}
+	var total int
+	for _, col := range b.Columns {
+		total += len(col.Cards)
+		var positions, dense []int
+		for i, c := range col.Cards {
+			positions, dense = append(positions, c.Position), append(dense, i)
+		}
+		if diff := cmp.Diff(dense, positions); diff != "" {
+			t.Errorf("%s: positions in column %s of board %s are not 0..n-1 (-want +got):\n%s", when, col.ID, boardID, diff)
+		}
+		if col.CardCount != len(col.Cards) {
+			t.Errorf("%s: column %s of board %s has card_count %d but %d cards", when, col.ID, boardID, col.CardCount, len(col.Cards))
+		}
+	}
+	if b.CardCount != total {
+		t.Errorf("%s: board %s has card_count %d but %d cards", when, boardID, b.CardCount, total)
+	}
+	return b
+}
+
 // intactProblem says what is wrong with a card's content, or "" when it is
 // what its title promises, on the board of the writer the title names.
-func intactProblem(c apiCard, boardOf func(writer int) string) string {
+func intactProblem(c apiCard, writers []*crashWriter) string {
 	m := crashTitlePattern.FindStringSubmatch(c.Title)
 	if m == nil {
 		return fmt.Sprintf("title %q does not follow the writers' pattern", c.Title)
@@ -355,14 +335,14 @@ func intactProblem(c apiCard, boardOf func(writer int) string) string {
 	writer, _ := strconv.Atoi(m[1])
 	rev, _ := strconv.Atoi(m[3])
 	switch {
-	case writer >= crashWriters:
+	case writer >= len(writers):
 		return fmt.Sprintf("title %q names writer %d, which does not exist", c.Title, writer)
 	case c.Description != crashDescription(c.Title):
 		return fmt.Sprintf("description (%d bytes, starting %.80q) is not the one of title %q", len(c.Description), c.Description, c.Title)
 	case !slices.Equal(c.Labels, crashLabels(writer, rev)):
 		return fmt.Sprintf("labels %q, want %q for title %q", c.Labels, crashLabels(writer, rev), c.Title)
-	case c.BoardID != boardOf(writer):
-		return fmt.Sprintf("on board %s, but writer %d writes on board %s", c.BoardID, writer, boardOf(writer))
+	case c.BoardID != writers[writer].BoardID:
+		return fmt.Sprintf("on board %s, but writer %d writes on board %s", c.BoardID, writer, writers[writer].BoardID)
 	case c.Version < 1:
 		return fmt.Sprintf("version %d", c.Version)
 	}
@@ -409,12 +389,15 @@ type crashWriter struct {
 	Unanswered []unansweredAdd
 	// Failure is the first unexpected answer of this cycle.
 	Failure string
-	rng     *rand.Rand
+	// Acked counts the writes acknowledged to it, for the test goroutine
+	// to follow while it writes.
+	Acked atomic.Int64
+	rng   *rand.Rand
 }
 
 // setup creates each user's boards through the first server instance and
 // assigns the writers to them.
-func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
+func (h *crashHarness) setup(c *childServer) []*crashWriter {
 	t := h.t
 	t.Helper()
 	defer h.watchdog(c, "the setup", 2*time.Minute)()
@@ -424,9 +407,9 @@ func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
 		columns []string
 	}
 	boards := map[[2]int]board{}
-	for u := range crashUsers {
+	for u := range h.shape.Users {
 		tok := v.token(t, crashSubject(u), "crash-setup", "kanban.write")
-		for b := range crashBoardsPerUser {
+		for b := range h.shape.BoardsPerUser {
 			res := v.mustCall(t, tok, "create_board", map[string]any{"title": fmt.Sprintf("Crash board %d of user %d", b, u)})
 			bd := board{id: str(res.Structured, "id")}
 			for _, col := range list(res.Structured, "columns") {
@@ -438,84 +421,126 @@ func (h *crashHarness) setup(c *crashChild, seed uint64) []*crashWriter {
 			boards[[2]int{u, b}] = bd
 		}
 	}
-	writers := make([]*crashWriter, crashWriters)
+	writers := make([]*crashWriter, h.shape.Writers)
 	for w := range writers {
-		u, b := w%crashUsers, (w/crashUsers)%crashBoardsPerUser
+		u, b := w%h.shape.Users, (w/h.shape.Users)%h.shape.BoardsPerUser
 		writers[w] = &crashWriter{
 			ID:      w,
 			User:    u,
 			Client:  fmt.Sprintf("crash-writer-%02d", w),
 			BoardID: boards[[2]int{u, b}].id,
 			Columns: boards[[2]int{u, b}].columns,
-			rng:     rand.New(rand.NewPCG(seed, uint64(w)+1)),
+			rng:     rand.New(rand.NewPCG(h.seed, uint64(w)+1)),
 		}
 	}
 	return writers
 }
 
-// load runs the writers against c until at least a random number of
-// writes has been acknowledged, then kills c with SIGKILL while the
-// writers are still busy, and waits for them to stop.
-func (h *crashHarness) load(c *crashChild, writers []*crashWriter, cycle int) {
+// crashAfterKill is how many writes each writer on a server that was not
+// killed must have acknowledged after the kill, to show that it kept
+// serving.
+const crashAfterKill = 20
+
+// load runs the writers against servers until at least a random number of
+// writes has been acknowledged. Writer w writes through server (w / boards)
+// % len(servers), so that each board's writers are spread over them. With
+// a victim, load then kills it with SIGKILL while the writers are busy;
+// the writers on the other servers go on until each has had
+// crashAfterKill more writes acknowledged, and any failure of theirs,
+// before, during or after the kill, fails the test. Without a victim every
+// writer stops there. load returns once the writers have stopped.
+func (h *crashHarness) load(servers []*childServer, victim *childServer, writers []*crashWriter, cycle int) {
 	t := h.t
 	t.Helper()
-	transport := &http.Transport{MaxIdleConnsPerHost: 2 * crashWriters}
+	transport := &http.Transport{MaxIdleConnsPerHost: 2 * len(writers)}
 	defer transport.CloseIdleConnections()
-	caller := toolCaller{client: &http.Client{Transport: transport}, url: c.URL + "/mcp"}
+	client := &http.Client{Transport: transport}
 
-	v := h.view(c)
+	v := h.view(servers[0])
 	tokens := make([]string, len(writers))
 	for i, w := range writers {
 		tokens[i] = v.token(t, crashSubject(w.User), w.Client, "kanban.write")
 	}
 
 	var (
-		killed   atomic.Bool
+		killed   atomic.Bool // the victim's writers stop, their last call maybe cut off
+		stopped  atomic.Bool // the other writers stop
 		acked    atomic.Int64
 		failed   = make(chan struct{})
 		failOnce sync.Once
 		wg       sync.WaitGroup
 	)
+	var survivors []*crashWriter
 	for i, w := range writers {
+		srv := servers[(w.ID/(h.shape.Users*h.shape.BoardsPerUser))%len(servers)]
+		stop, cut := &stopped, (*atomic.Bool)(nil)
+		if srv == victim {
+			stop, cut = &killed, &killed
+		} else {
+			survivors = append(survivors, w)
+		}
 		w.Unanswered, w.Failure = nil, ""
+		caller := toolCaller{client: client, url: srv.URL + "/mcp"}
 		wg.Go(func() {
-			w.run(caller, tokens[i], &killed, &acked)
+			w.run(caller, tokens[i], stop, cut, &acked)
 			if w.Failure != "" {
 				failOnce.Do(func() { close(failed) })
 			}
 		})
 	}
+	// waitFor polls done until it holds, a writer fails or two minutes
+	// pass, which fails the test.
+	waitFor := func(what string, done func() bool) {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		stall := time.After(2 * time.Minute)
+		for !done() {
+			select {
+			case <-tick.C:
+			case <-failed:
+				return
+			case <-stall:
+				t.Errorf("cycle %d: no %s after 2 minutes (%d writes acknowledged in all); the servers seem stuck", cycle, what, acked.Load())
+				return
+			}
+		}
+	}
 
 	// Kill once a random number of writes has been answered, plus a random
 	// few milliseconds, so that the kill lands at varying points of the
 	// write path.
-	threshold := int64(200 + h.rng.IntN(400))
+	threshold := int64(h.shape.MinWrites + h.rng.IntN(2*h.shape.MinWrites))
 	started := time.Now()
-	tick := time.NewTicker(2 * time.Millisecond)
-	stall := time.After(2 * time.Minute)
-wait:
-	for acked.Load() < threshold {
-		select {
-		case <-tick.C:
-		case <-failed:
-			break wait
-		case <-stall:
-			t.Errorf("cycle %d: only %d writes acknowledged after 2 minutes (want %d before the kill); the server seems stuck", cycle, acked.Load(), threshold)
-			break wait
-		}
+	waitFor(fmt.Sprintf("%d acknowledged writes", threshold), func() bool { return acked.Load() >= threshold })
+	if victim == nil {
+		stopped.Store(true)
+		wg.Wait()
+		h.writerFailures(writers, cycle)
+		t.Logf("cycle %d: stopped %d writers after %s with %d writes acknowledged", cycle, len(writers), time.Since(started).Round(time.Millisecond), acked.Load())
+		return
 	}
-	tick.Stop()
 	time.Sleep(time.Duration(h.rng.IntN(20_000)) * time.Microsecond)
 	killed.Store(true)
 	atKill := acked.Load()
-	c.kill(t)
+	victim.kill(t)
+	atDeath := make([]int64, len(survivors))
+	for i, w := range survivors {
+		atDeath[i] = w.Acked.Load()
+	}
+	waitFor(fmt.Sprintf("%d writes acknowledged to each writer of the servers left after the kill", crashAfterKill), func() bool {
+		for i, w := range survivors {
+			if w.Acked.Load() < atDeath[i]+crashAfterKill {
+				return false
+			}
+		}
+		return true
+	})
+	stopped.Store(true)
 	wg.Wait()
+	h.writerFailures(writers, cycle)
 
 	var pendings, unanswered int
 	for _, w := range writers {
-		if w.Failure != "" {
-			t.Errorf("cycle %d, writer %d (%s): %s", cycle, w.ID, w.Client, w.Failure)
-		}
 		unanswered += len(w.Unanswered)
 		for _, card := range w.Cards {
 			if card.Pending != nil {
@@ -523,17 +548,31 @@ wait:
 			}
 		}
 	}
-	t.Logf("cycle %d: killed instance %d (SQLITE_SYNCHRONOUS=%s) after %s with %d writes acknowledged (%d when the kill was sent); %d adds and %d updates/moves unanswered",
-		cycle, c.Instance, c.Synchronous, time.Since(started).Round(time.Millisecond), acked.Load(), atKill, unanswered, pendings)
+	others := ""
+	if len(survivors) > 0 {
+		others = fmt.Sprintf("; %d writers on other servers went on through the kill", len(survivors))
+	}
+	t.Logf("cycle %d: killed %s after %s with %d writes acknowledged (%d when the kill was sent); %d adds and %d updates/moves unanswered%s",
+		cycle, victim.describe(), time.Since(started).Round(time.Millisecond), acked.Load(), atKill, unanswered, pendings, others)
 }
 
-// run makes writes until the kill: add_card (half), update_card with the
-// card's known version, move_card to the next column. An answer that
-// arrives is checked against the request and recorded as acknowledged; a
-// call left without an answer by the kill leaves its write unknown, and the
-// writer stops.
-func (w *crashWriter) run(caller toolCaller, token string, killed *atomic.Bool, acked *atomic.Int64) {
-	for !killed.Load() {
+// writerFailures fails the test with every writer's unexpected answer.
+func (h *crashHarness) writerFailures(writers []*crashWriter, cycle int) {
+	for _, w := range writers {
+		if w.Failure != "" {
+			h.t.Errorf("cycle %d, writer %d (%s): %s", cycle, w.ID, w.Client, w.Failure)
+		}
+	}
+}
+
+// run makes writes until stop is set: add_card (half), update_card with
+// the card's known version, move_card to the next column (at the front
+// half the time, which shifts the other cards). An answer that arrives is
+// checked against the request and recorded as acknowledged; once killed
+// is set (its server was killed; nil: it will not be), a call left without
+// an answer leaves its write unknown, and the writer stops.
+func (w *crashWriter) run(caller toolCaller, token string, stop, killed *atomic.Bool, acked *atomic.Int64) {
+	for !stop.Load() {
 		var (
 			tool, desc string
 			args       map[string]any
@@ -570,14 +609,18 @@ func (w *crashWriter) run(caller toolCaller, token string, killed *atomic.Bool, 
 			want.ColumnID = w.Columns[(slices.Index(w.Columns, card.Known.ColumnID)+1)%len(w.Columns)]
 			want.Version++
 			args = map[string]any{"card_id": card.ID, "column_id": want.ColumnID}
-			desc = fmt.Sprintf("move_card %s %q to %s at version %d", card.ID, card.Known.Title, want.ColumnID, card.Known.Version)
+			where := "the end of"
+			if w.rng.IntN(2) == 0 {
+				args["position"], where = 0, "the front of"
+			}
+			desc = fmt.Sprintf("move_card %s %q to %s %s at version %d", card.ID, card.Known.Title, where, want.ColumnID, card.Known.Version)
 		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		ans, err := caller.call(ctx, token, tool, args)
 		cancel()
 		if err != nil {
-			if errors.Is(err, errNoAnswer) && killed.Load() {
+			if errors.Is(err, errNoAnswer) && killed != nil && killed.Load() {
 				// Unknown: the kill cut the call off.
 				if card == nil {
 					w.Unanswered = append(w.Unanswered, unansweredAdd{Title: want.Title, State: want})
@@ -622,23 +665,25 @@ func (w *crashWriter) run(caller toolCaller, token string, killed *atomic.Bool, 
 		}
 		card.Known, card.Rev = got.state(), rev
 		card.Committed[tool]++
+		w.Acked.Add(1)
 		acked.Add(1)
 	}
 }
 
-// verify checks, through the tools of the restarted server c, everything
-// that the writers know, resolves the writes left without an answer, and
-// checks the activity trail against it.
-func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) {
+// verify checks, through the tools of server c (restarted after a kill,
+// or another replica), everything that the writers know, resolves the
+// writes left without an answer, and checks the activity trail against
+// it; when says when and through which server, in its messages ("after
+// restart 2, through instance 3").
+func (h *crashHarness) verify(c *childServer, writers []*crashWriter, when string) {
 	t := h.t
 	t.Helper()
-	defer h.watchdog(c, fmt.Sprintf("the checks after restart %d", cycle), 2*time.Minute)()
+	defer h.watchdog(c, "the checks "+when, 2*time.Minute)()
 	v := h.view(c)
-	ownerTokens := make([]string, crashUsers)
+	ownerTokens := make([]string, h.shape.Users)
 	for u := range ownerTokens {
 		ownerTokens[u] = v.token(t, crashSubject(u), "crash-verifier", "kanban.read")
 	}
-	boardOf := func(writer int) string { return writers[writer].BoardID }
 
 	// Every board as the server shows it now.
 	present := map[string]apiCard{} // card ID → card
@@ -649,23 +694,7 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 			continue
 		}
 		checked[w.BoardID] = true
-		res := v.mustCall(t, ownerTokens[w.User], "get_board", map[string]any{"board_id": w.BoardID})
-		raw, err := json.Marshal(res.Structured)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b struct {
-			ID      string `json:"id"`
-			Columns []struct {
-				ID    string `json:"id"`
-				Cards []struct {
-					ID string `json:"id"`
-				} `json:"cards"`
-			} `json:"columns"`
-		}
-		if err := json.Unmarshal(raw, &b); err != nil {
-			t.Fatalf("after restart %d: get_board %s: %v", cycle, w.BoardID, err)
-		}
+		b := readBoard(t, v, ownerTokens[w.User], w.BoardID, when)
 		var columns []string
 		for _, col := range b.Columns {
 			columns = append(columns, col.ID)
@@ -677,25 +706,25 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 				res := v.mustCall(t, ownerTokens[w.User], "get_card", map[string]any{"card_id": summary.ID})
 				raw, _ := json.Marshal(res.Structured)
 				if err := json.Unmarshal(raw, &card); err != nil {
-					t.Fatalf("after restart %d: get_card %s: %v", cycle, summary.ID, err)
+					t.Fatalf("%s: get_card %s: %v", when, summary.ID, err)
 				}
 				if (card.Position != i || card.ColumnID != col.ID || card.BoardID != w.BoardID) && !misplaced {
 					misplaced = true // the first one says enough about the column
-					t.Errorf("after restart %d: card %s %q is number %d of column %s on board %s, but says position %d, column %s, board %s (positions must stay dense)",
-						cycle, card.ID, card.Title, i, col.ID, w.BoardID, card.Position, card.ColumnID, card.BoardID)
+					t.Errorf("%s: card %s %q is number %d of column %s on board %s, but says position %d, column %s, board %s (positions must stay dense)",
+						when, card.ID, card.Title, i, col.ID, w.BoardID, card.Position, card.ColumnID, card.BoardID)
 				}
-				if p := intactProblem(card, boardOf); p != "" {
-					t.Errorf("after restart %d: CORRUPT card %s on board %s: %s", cycle, card.ID, w.BoardID, p)
+				if p := intactProblem(card, writers); p != "" {
+					t.Errorf("%s: CORRUPT card %s on board %s: %s", when, card.ID, w.BoardID, p)
 				}
 				if other, dup := byTitle[card.Title]; dup {
-					t.Errorf("after restart %d: cards %s and %s both have title %q: a write was applied twice", cycle, other, card.ID, card.Title)
+					t.Errorf("%s: cards %s and %s both have title %q: a write was applied twice", when, other, card.ID, card.Title)
 				}
 				byTitle[card.Title] = card.ID
 				present[card.ID] = card
 			}
 		}
 		if !slices.Equal(columns, w.Columns) {
-			t.Errorf("after restart %d: board %s has columns %q, want %q", cycle, w.BoardID, columns, w.Columns)
+			t.Errorf("%s: board %s has columns %q, want %q", when, w.BoardID, columns, w.Columns)
 		}
 	}
 
@@ -709,8 +738,8 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 			got, ok := present[card.ID]
 			switch {
 			case !ok:
-				t.Errorf("after restart %d: LOST card %s %q of writer %d (%s): acknowledged at version %d, missing after the restart (unanswered: %s)",
-					cycle, card.ID, card.Known.Title, w.ID, w.Client, card.Known.Version, card.pendingText())
+				t.Errorf("%s: LOST card %s %q of writer %d (%s): acknowledged at version %d, missing (unanswered: %s)",
+					when, card.ID, card.Known.Title, w.ID, w.Client, card.Known.Version, card.pendingText())
 			case cmp.Equal(got.state(), card.Known):
 				if card.Pending != nil {
 					resolvedNot++
@@ -721,8 +750,8 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 				card.Committed[card.PendingTool]++
 				resolvedCommitted++
 			default:
-				t.Errorf("after restart %d: card %s of writer %d (%s) LOST OR CORRUPTED an acknowledged write: (-acknowledged +after restart):\n%s\nunanswered: %s",
-					cycle, card.ID, w.ID, w.Client, cmp.Diff(card.Known, got.state()), card.pendingText())
+				t.Errorf("%s: card %s of writer %d (%s) LOST OR CORRUPTED an acknowledged write: (-acknowledged +now):\n%s\nunanswered: %s",
+					when, card.ID, w.ID, w.Client, cmp.Diff(card.Known, got.state()), card.pendingText())
 			}
 			card.Pending, card.PendingTool = nil, ""
 		}
@@ -734,7 +763,7 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 			}
 			got := present[id]
 			if diff := cmp.Diff(u.State, got.state()); diff != "" {
-				t.Errorf("after restart %d: card %s of an unanswered add_card by writer %d is not what that add made (-add +after restart):\n%s", cycle, id, w.ID, diff)
+				t.Errorf("%s: card %s of an unanswered add_card by writer %d is not what that add made (-add +now):\n%s", when, id, w.ID, diff)
 			}
 			m := crashTitlePattern.FindStringSubmatch(u.Title)
 			n, _ := strconv.Atoi(m[2])
@@ -747,7 +776,7 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 	}
 	for id, card := range present {
 		if cards[id] == nil {
-			t.Errorf("after restart %d: UNEXPLAINED card %s %q (version %d) on board %s: no write of any writer made it", cycle, id, card.Title, card.Version, card.BoardID)
+			t.Errorf("%s: UNEXPLAINED card %s %q (version %d) on board %s: no write of any writer made it", when, id, card.Title, card.Version, card.BoardID)
 		}
 	}
 
@@ -772,7 +801,7 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 		want := card.Known
 		want.Description, _ = store.PreviewDescription(want.Description)
 		if len(found.Cards) != 1 || found.Cards[0].ID != card.ID || !cmp.Equal(found.Cards[0].state(), want) {
-			t.Errorf("after restart %d: search_cards %q found %s; want only card %s as %+v", cycle, card.Known.Title, raw, card.ID, want)
+			t.Errorf("%s: search_cards %q found %s; want only card %s as %+v", when, card.Known.Title, raw, card.ID, want)
 		}
 	}
 
@@ -782,7 +811,7 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 	writeTools := []string{"add_card", "update_card", "move_card"}
 	rows := map[string]map[string][]activityRow{} // card ID → tool → rows
 	var total int
-	for u := range crashUsers {
+	for u := range h.shape.Users {
 		for _, r := range v.allActivity(t, ownerTokens[u], "") {
 			if r.Outcome != string(store.OutcomeOK) || !slices.Contains(writeTools, r.Tool) || r.ClientID == "crash-setup" {
 				continue
@@ -790,17 +819,17 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 			total++
 			i := slices.IndexFunc(r.IDs, func(id string) bool { return strings.HasPrefix(id, store.CardPrefix) })
 			if i < 0 {
-				t.Errorf("after restart %d: audit row of a write names no card: %+v", cycle, r)
+				t.Errorf("%s: audit row of a write names no card: %+v", when, r)
 				continue
 			}
 			id := r.IDs[i]
 			w := owner[id]
 			switch {
 			case w == nil:
-				t.Errorf("after restart %d: audit row of a write on card %s, which does not exist: the write and its audit row did not commit together: %+v", cycle, id, r)
+				t.Errorf("%s: audit row of a write on card %s, which does not exist: the write and its audit row did not commit together: %+v", when, id, r)
 				continue
 			case r.ClientID != w.Client || r.Subject != crashSubject(w.User):
-				t.Errorf("after restart %d: audit row for card %s names %s/%s, want writer %d's %s/%s: %+v", cycle, id, r.Subject, r.ClientID, w.ID, crashSubject(w.User), w.Client, r)
+				t.Errorf("%s: audit row for card %s names %s/%s, want writer %d's %s/%s: %+v", when, id, r.Subject, r.ClientID, w.ID, crashSubject(w.User), w.Client, r)
 			}
 			if rows[id] == nil {
 				rows[id] = map[string][]activityRow{}
@@ -813,22 +842,22 @@ func (h *crashHarness) verify(c *crashChild, writers []*crashWriter, cycle int) 
 		for _, tool := range writeTools {
 			committed += card.Committed[tool]
 			if got, want := len(rows[id][tool]), card.Committed[tool]; got != want {
-				t.Errorf("after restart %d: card %s %q of writer %d: %d ok %s rows in the activity trail, want %d (its writes known to have committed); rows: %+v",
-					cycle, id, card.Known.Title, owner[id].ID, got, tool, want, rows[id][tool])
+				t.Errorf("%s: card %s %q of writer %d: %d ok %s rows in the activity trail, want %d (its writes known to have committed); rows: %+v",
+					when, id, card.Known.Title, owner[id].ID, got, tool, want, rows[id][tool])
 			}
 		}
 		if got, want := len(rows[id]["update_card"])+len(rows[id]["move_card"]), int(card.Known.Version)-1; got != want {
-			t.Errorf("after restart %d: card %s %q is at version %d but has %d ok update_card/move_card rows, want %d", cycle, id, card.Known.Title, card.Known.Version, got, want)
+			t.Errorf("%s: card %s %q is at version %d but has %d ok update_card/move_card rows, want %d", when, id, card.Known.Title, card.Known.Version, got, want)
 		}
 		if adds := rows[id]["add_card"]; len(adds) == 1 && !strings.Contains(adds[0].Summary, "'"+card.AddTitle+"'") {
-			t.Errorf("after restart %d: add_card audit row of card %s does not name its title %q: %+v", cycle, id, card.AddTitle, adds[0])
+			t.Errorf("%s: add_card audit row of card %s does not name its title %q: %+v", when, id, card.AddTitle, adds[0])
 		}
 	}
 	if total != committed && !t.Failed() {
-		t.Errorf("after restart %d: %d ok write rows in the activity trail, want %d", cycle, total, committed)
+		t.Errorf("%s: %d ok write rows in the activity trail, want %d", when, total, committed)
 	}
-	t.Logf("after restart %d (instance %d): checked %d cards and %d committed writes with their audit rows; of the writes left unanswered by the kill, %d had committed and %d had not",
-		cycle, c.Instance, len(cards), committed, resolvedCommitted, resolvedNot)
+	t.Logf("%s: checked %d cards and %d committed writes with their audit rows; of the writes left unanswered by a kill, %d had committed and %d had not",
+		when, len(cards), committed, resolvedCommitted, resolvedNot)
 }
 
 func (c *crashCard) pendingText() string {
@@ -836,74 +865,4 @@ func (c *crashCard) pendingText() string {
 		return "none"
 	}
 	return fmt.Sprintf("%s to %+v", c.PendingTool, *c.Pending)
-}
-
-// toolCaller makes tools/call requests from any goroutine: unlike the
-// testServer helpers it returns errors instead of failing the test.
-type toolCaller struct {
-	client *http.Client
-	url    string // the MCP endpoint
-}
-
-// callAnswer is a complete tools/call result.
-type callAnswer struct {
-	IsError    bool
-	Text       string
-	Structured json.RawMessage
-}
-
-// errNoAnswer wraps the failures after which the caller cannot know
-// whether the server ran the call: no connection, or a connection lost
-// before the whole answer arrived.
-var errNoAnswer = errors.New("no complete answer")
-
-// call sends one tools/call with a bearer token and reads the whole
-// answer. Errors wrap errNoAnswer when no complete answer arrived; any
-// other error is about an answer that did arrive (a status other than 200,
-// a JSON-RPC error, malformed JSON).
-func (c toolCaller) call(ctx context.Context, token, tool string, args map[string]any) (callAnswer, error) {
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-		"params": map[string]any{"name": tool, "arguments": args}})
-	if err != nil {
-		return callAnswer{}, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(string(body)))
-	if err != nil {
-		return callAnswer{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return callAnswer{}, fmt.Errorf("%w: %v", errNoAnswer, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return callAnswer{}, fmt.Errorf("%w: HTTP %d, body cut off: %v", errNoAnswer, resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return callAnswer{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
-	}
-	var msg struct {
-		Result *struct {
-			IsError    bool            `json:"isError"`
-			Content    []toolContent   `json:"content"`
-			Structured json.RawMessage `json:"structuredContent"`
-		} `json:"result"`
-		Error json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(raw, &msg); err != nil {
-		return callAnswer{}, fmt.Errorf("answer is not JSON-RPC: %v: %s", err, raw)
-	}
-	if msg.Result == nil {
-		return callAnswer{}, fmt.Errorf("JSON-RPC error: %s", msg.Error)
-	}
-	var texts []string
-	for _, c := range msg.Result.Content {
-		texts = append(texts, c.Text)
-	}
-	return callAnswer{IsError: msg.Result.IsError, Text: strings.Join(texts, "\n"), Structured: msg.Result.Structured}, nil
 }

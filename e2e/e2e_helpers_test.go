@@ -28,7 +28,11 @@ import (
 
 // testServer is a running kanban-mcp.
 type testServer struct {
-	URL      string // BASE_URL
+	URL string // BASE_URL
+	// Addr is where requests go when that is not URL: a replica that
+	// serves BASE_URL URL from an address of its own, as replicas behind
+	// a load balancer do. Tokens and challenges still name URL.
+	Addr     string
 	Issuer   *testissuer.Issuer
 	DBPath   string
 	Env      map[string]string
@@ -169,7 +173,11 @@ func (r rpcResponse) JSON(t *testing.T) map[string]any {
 // post sends a raw body to /mcp with optional headers.
 func (s *testServer) post(t *testing.T, body []byte, headers map[string]string) rpcResponse {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.MCP(), bytes.NewReader(body))
+	endpoint := s.MCP()
+	if s.Addr != "" {
+		endpoint = s.Addr + "/mcp"
+	}
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
