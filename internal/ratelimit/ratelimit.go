@@ -1,5 +1,5 @@
-// Package ratelimit holds the two in-memory abuse limiters that the
-// built-in authorization server uses, both keyed by an arbitrary string:
+// Package ratelimit holds the two abuse limiters that the built-in
+// authorization server uses, both keyed by an arbitrary string:
 //
 //   - Window, a token bucket: at most Rate events per Per, with bursts of up
 //     to Burst. It caps things that are fine in moderation (dynamic client
@@ -10,6 +10,14 @@
 //     ever locking anybody out. Its Reserve also bounds how many attempts
 //     per key may be in flight at once, so that parallel requests cannot
 //     all be tried before the first of their failures is counted.
+//
+// Window and Backoff keep their state in this process's memory. Callers
+// that may run as several replicas use them through a Backend instead
+// (backend.go): Memory gives Window and Backoff, and a backend on a
+// database that the replicas share (package pglimits) gives limiters with
+// the same rules (rules.go) and the same answers, checked by one contract
+// suite (package limittest). Allowance lets a caller that must never wait
+// draw on such a shared limit.
 //
 // # Choosing keys
 //
