@@ -435,7 +435,12 @@ func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, for
 		return Client{}, "", false
 	}
 	pair = ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+	wait, err := s.limits.tokenFailures.Check(ctx, pair)
+	if err != nil {
+		writeFailure(w, s.limitUnchecked(ctx, endpoint, err))
+		return Client{}, "", false
+	}
+	if wait > 0 {
 		s.log.InfoContext(ctx, endpoint+" throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
 		return Client{}, "", false
@@ -443,7 +448,7 @@ func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, for
 	client, f = s.authenticateClient(ctx, creds, ip)
 	if f != nil {
 		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
+			s.logUncounted(ctx, s.limits.tokenFailures.Fail(ctx, pair))
 		}
 		s.log.InfoContext(ctx, endpoint+" refused", append(attrs, "client_id", loggedClientID(creds.id), "ip", ip,
 			"error", f.code, "reason", f.description)...)
