@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/limittest"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits/pglimitstest"
 )
 
 // The SharedBudget's tests run on a real PostgreSQL; pgtest.Main stops its
@@ -22,15 +22,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // each replica would.
 func replicaLimits(t *testing.T, url string) ratelimit.Backend {
 	t.Helper()
-	pool, err := pgdb.Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("pgdb.Open: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	b, err := pglimits.New(t.Context(), pool, pglimits.Options{})
-	if err != nil {
-		t.Fatalf("pglimits.New: %v", err)
-	}
+	b, _ := pglimitstest.Replica(t, url, pglimits.Options{})
 	return b
 }
 

@@ -10,25 +10,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits/pglimitstest"
 )
 
 // sharedLimits opens a limits backend on the database url with a pool of
 // its own, as each replica would.
 func sharedLimits(t testing.TB, url string) *pglimits.Backend {
 	t.Helper()
-	pool, err := pgdb.Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("pgdb.Open: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	b, err := pglimits.New(t.Context(), pool, pglimits.Options{})
-	if err != nil {
-		t.Fatalf("pglimits.New: %v", err)
-	}
+	b, _ := pglimitstest.Replica(t, url, pglimits.Options{})
 	return b
 }
 

@@ -180,7 +180,7 @@ func (w *Window) RunSweeper(ctx context.Context, every time.Duration) {
 	if w == nil {
 		return
 	}
-	runSweeper(ctx, every, w.Sweep)
+	SweepEvery(ctx, every, w.Sweep)
 }
 
 // BackoffOptions configures a Backoff.
@@ -473,10 +473,14 @@ func (b *Backoff) RunSweeper(ctx context.Context, every time.Duration) {
 	if b == nil {
 		return
 	}
-	runSweeper(ctx, every, b.Sweep)
+	SweepEvery(ctx, every, b.Sweep)
 }
 
-func runSweeper(ctx context.Context, every time.Duration, sweep func()) {
+// SweepEvery calls sweep every interval until ctx ends, then returns: the
+// loop of every limiter's RunSweeper, whether its state is in memory or
+// in a database (pglimits). The ticker uses real time. every must be
+// positive.
+func SweepEvery(ctx context.Context, every time.Duration, sweep func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

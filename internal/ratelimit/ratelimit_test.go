@@ -1,32 +1,32 @@
-package ratelimit
+package ratelimit_test
 
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/limittest"
 )
 
-// clock is a manual clock: time moves only when the test says so, which
-// keeps every test free of sleeps and timing assertions.
-type clock struct {
-	ns atomic.Int64 // nanoseconds after start
+// The limiters' answers are tested by the contract suite (limittest),
+// which every backend runs; here, what only the memory limiters have: the
+// bound on keys, sweeping, nil limiters, invalid options.
+
+// TestMemory runs the contract suite against the memory backend, which
+// every other backend must answer like.
+func TestMemory(t *testing.T) {
+	limittest.Run(t, func(*testing.T) ratelimit.Backend { return ratelimit.Memory{} })
 }
-
-var start = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-
-func (c *clock) Now() time.Time          { return start.Add(time.Duration(c.ns.Load())) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestMaxKeysBound(t *testing.T) {
 	const maxKeys, distinct = 100, 10_000
 
 	t.Run("Window", func(t *testing.T) {
-		var c clock
-		w := NewWindow(WindowOptions{Rate: 1, Per: time.Hour, Burst: 1, MaxKeys: maxKeys, Now: c.Now})
+		var c limittest.Clock
+		w := ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Hour, Burst: 1, MaxKeys: maxKeys, Now: c.Now})
 		w.Allow("hot")
 		for i := range distinct {
 			// Eviction never refuses a fresh key.
@@ -53,8 +53,8 @@ func TestMaxKeysBound(t *testing.T) {
 	})
 
 	t.Run("Backoff", func(t *testing.T) {
-		var c clock
-		b := NewBackoff(BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour, MaxKeys: maxKeys, Now: c.Now})
+		var c limittest.Clock
+		b := ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour, MaxKeys: maxKeys, Now: c.Now})
 		b.Fail("hot")
 		for i := range distinct {
 			k := fmt.Sprint("user-", i)
@@ -79,20 +79,20 @@ func TestMaxKeysBound(t *testing.T) {
 }
 
 func TestDefaultMaxKeys(t *testing.T) {
-	var c clock
-	w := NewWindow(WindowOptions{Rate: 1, Per: time.Hour, Now: c.Now})
-	for i := range DefaultMaxKeys + 50 {
+	var c limittest.Clock
+	w := ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Hour, Now: c.Now})
+	for i := range ratelimit.DefaultMaxKeys + 50 {
 		w.Allow(fmt.Sprint(i))
 	}
-	if w.Len() != DefaultMaxKeys {
-		t.Errorf("Len = %d with MaxKeys unset, want DefaultMaxKeys %d", w.Len(), DefaultMaxKeys)
+	if w.Len() != ratelimit.DefaultMaxKeys {
+		t.Errorf("Len = %d with MaxKeys unset, want ratelimit.DefaultMaxKeys %d", w.Len(), ratelimit.DefaultMaxKeys)
 	}
 }
 
 func TestSweep(t *testing.T) {
 	t.Run("Window", func(t *testing.T) {
-		var c clock
-		w := NewWindow(WindowOptions{Rate: 1, Per: time.Minute, Burst: 5, Now: c.Now})
+		var c limittest.Clock
+		w := ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Minute, Burst: 5, Now: c.Now})
 		w.Allow("light") // full again after 1 minute
 		for range 5 {
 			w.Allow("heavy") // full again after 5 minutes
@@ -117,8 +117,8 @@ func TestSweep(t *testing.T) {
 	})
 
 	t.Run("Backoff", func(t *testing.T) {
-		var c clock
-		b := NewBackoff(BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: 10 * time.Minute, Now: c.Now})
+		var c limittest.Clock
+		b := ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: 10 * time.Minute, Now: c.Now})
 		b.Fail("old")
 		c.Advance(5 * time.Minute)
 		b.Fail("new")
@@ -140,77 +140,10 @@ func TestSweep(t *testing.T) {
 	})
 }
 
-func TestKeyUnambiguous(t *testing.T) {
-	pairs := [][2][]string{
-		{{"a:b", "c"}, {"a", "b:c"}},
-		{{"ab", "c"}, {"a", "bc"}},
-		{{"1:a"}, {"a"}},
-		{{"1:a", ""}, {"1:a"}},
-		{{""}, {}},
-		{{"", ""}, {""}},
-		{{"https://client.example/x", "2001:db8::1"}, {"https://client.example/x2001:db8::1"}},
-		{{"3:abc"}, {"abc"}},
-		{{"11:a", "b"}, {"1", "1:a", "b"}},
-	}
-	for _, p := range pairs {
-		a, b := Key(p[0]...), Key(p[1]...)
-		if a == b {
-			t.Errorf("Key(%q) == Key(%q) == %q", p[0], p[1], a)
-		}
-	}
-	if Key("a", "b") != Key("a", "b") {
-		t.Error("Key is not deterministic")
-	}
-}
-
-// TestKeyBounded: a key made of client-chosen parts never outgrows
-// maxKeyLen (plus the digest's prefix), and long keys stay distinct.
-func TestKeyBounded(t *testing.T) {
-	long := strings.Repeat("x", 64<<10)
-	a, b := Key("https://"+long, "2001:db8::/64"), Key("https://"+long+"y", "2001:db8::/64")
-	for _, k := range []string{a, b} {
-		if len(k) > maxKeyLen+len("sha256:") {
-			t.Errorf("a key of a 64 KiB part is %d bytes long; want at most %d", len(k), maxKeyLen+len("sha256:"))
-		}
-	}
-	if a == b {
-		t.Error("two different long keys share a digest")
-	}
-	short := Key("alice", "203.0.113.1")
-	if short != "5:alice11:203.0.113.1" {
-		t.Errorf("a short key is %q; want it kept readable", short)
-	}
-	if edge := Key(strings.Repeat("y", maxKeyLen-4)); len(edge) != maxKeyLen || strings.HasPrefix(edge, "sha256:") {
-		t.Errorf("a key of exactly maxKeyLen bytes became %q", edge)
-	}
-}
-
-func TestRetryAfterSeconds(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{-time.Second, "0"},
-		{0, "0"},
-		{time.Nanosecond, "1"},
-		{time.Second, "1"},
-		{time.Second + time.Nanosecond, "2"},
-		{1100 * time.Millisecond, "2"},
-		{2 * time.Second, "2"},
-		{5 * time.Minute, "300"},
-		{1<<63 - 1, "9223372037"}, // no overflow at the top
-	}
-	for _, tc := range tests {
-		if got := RetryAfterSeconds(tc.d); got != tc.want {
-			t.Errorf("RetryAfterSeconds(%v) = %q, want %q", tc.d, got, tc.want)
-		}
-	}
-}
-
 func TestRunSweeperStops(t *testing.T) {
-	var c clock
-	w := NewWindow(WindowOptions{Rate: 1, Per: time.Second, Now: c.Now})
-	b := NewBackoff(BackoffOptions{Base: time.Second, Max: time.Second, Forget: time.Second, Now: c.Now})
+	var c limittest.Clock
+	w := ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Second, Now: c.Now})
+	b := ratelimit.NewBackoff(ratelimit.BackoffOptions{Base: time.Second, Max: time.Second, Forget: time.Second, Now: c.Now})
 	for name, run := range map[string]func(context.Context, time.Duration){
 		"Window":  w.RunSweeper,
 		"Backoff": b.RunSweeper,
@@ -238,8 +171,8 @@ func TestRunSweeperStops(t *testing.T) {
 }
 
 func TestNilLimitersAllowEverything(t *testing.T) {
-	var w *Window
-	var b *Backoff
+	var w *ratelimit.Window
+	var b *ratelimit.Backoff
 	if ok, ra := w.Allow("k"); !ok || ra != 0 {
 		t.Errorf("nil Window: Allow = %v, %v; want true, 0", ok, ra)
 	}
@@ -255,7 +188,7 @@ func TestNilLimitersAllowEverything(t *testing.T) {
 	r.Fail()
 	r.Succeed()
 	r.Cancel()
-	var none *Reservation
+	var none *ratelimit.Reservation
 	none.Fail() // a refused reservation is nil: ending it must not panic
 	none.Cancel()
 	w.Sweep()
@@ -269,19 +202,19 @@ func TestNilLimitersAllowEverything(t *testing.T) {
 
 func TestInvalidOptionsPanic(t *testing.T) {
 	tests := map[string]func(){
-		"zero rate":       func() { NewWindow(WindowOptions{Per: time.Second}) },
-		"zero per":        func() { NewWindow(WindowOptions{Rate: 1}) },
-		"negative burst":  func() { NewWindow(WindowOptions{Rate: 1, Per: time.Second, Burst: -1}) },
-		"negative keys":   func() { NewWindow(WindowOptions{Rate: 1, Per: time.Second, MaxKeys: -1}) },
-		"burst overflows": func() { NewWindow(WindowOptions{Rate: 1, Per: time.Hour, Burst: 1 << 40}) },
-		"negative free":   func() { NewBackoff(BackoffOptions{Free: -1, Base: 1, Max: 1, Forget: 1}) },
+		"zero rate":       func() { ratelimit.NewWindow(ratelimit.WindowOptions{Per: time.Second}) },
+		"zero per":        func() { ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1}) },
+		"negative burst":  func() { ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Second, Burst: -1}) },
+		"negative keys":   func() { ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Second, MaxKeys: -1}) },
+		"burst overflows": func() { ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Hour, Burst: 1 << 40}) },
+		"negative free":   func() { ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: -1, Base: 1, Max: 1, Forget: 1}) },
 		"negative in flight": func() {
-			NewBackoff(BackoffOptions{Base: 1, Max: 1, Forget: 1, MaxInFlight: -1})
+			ratelimit.NewBackoff(ratelimit.BackoffOptions{Base: 1, Max: 1, Forget: 1, MaxInFlight: -1})
 		},
-		"zero base":      func() { NewBackoff(BackoffOptions{Max: 1, Forget: 1}) },
-		"max below base": func() { NewBackoff(BackoffOptions{Base: 2, Max: 1, Forget: 2}) },
+		"zero base":      func() { ratelimit.NewBackoff(ratelimit.BackoffOptions{Max: 1, Forget: 1}) },
+		"max below base": func() { ratelimit.NewBackoff(ratelimit.BackoffOptions{Base: 2, Max: 1, Forget: 2}) },
 		"forget below max": func() {
-			NewBackoff(BackoffOptions{Base: time.Second, Max: time.Minute, Forget: time.Second})
+			ratelimit.NewBackoff(ratelimit.BackoffOptions{Base: time.Second, Max: time.Minute, Forget: time.Second})
 		},
 	}
 	for name, f := range tests {
@@ -298,7 +231,7 @@ func TestInvalidOptionsPanic(t *testing.T) {
 
 // reserveOK reserves an attempt for key and fails the test if it is
 // refused.
-func reserveOK(t *testing.T, b *Backoff, key string) *Reservation {
+func reserveOK(t *testing.T, b *ratelimit.Backoff, key string) *ratelimit.Reservation {
 	t.Helper()
 	r, wait := b.Reserve(key)
 	if r == nil || wait != 0 {
@@ -311,9 +244,9 @@ func reserveOK(t *testing.T, b *Backoff, key string) *Reservation {
 // evicted by a flood of new keys nor swept, so that forgetting it cannot
 // let a second attempt start beside the first.
 func TestBackoffInFlightKeysStay(t *testing.T) {
-	var c clock
+	var c limittest.Clock
 	const maxKeys = 10
-	b := NewBackoff(BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Minute, MaxKeys: maxKeys, Now: c.Now})
+	b := ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Minute, MaxKeys: maxKeys, Now: c.Now})
 	r := reserveOK(t, b, "victim")
 	for i := range 1000 {
 		b.Fail(fmt.Sprint("flood-", i))
@@ -334,7 +267,7 @@ func TestBackoffInFlightKeysStay(t *testing.T) {
 	// MaxKeys by the attempts in flight, and nobody is refused for it.
 	c.Advance(time.Hour)
 	b.Sweep()
-	var held []*Reservation
+	var held []*ratelimit.Reservation
 	for i := range maxKeys + 5 {
 		held = append(held, reserveOK(t, b, fmt.Sprint("busy-", i)))
 	}
@@ -354,9 +287,9 @@ func TestBackoffInFlightKeysStay(t *testing.T) {
 // once, not left for the bound or the sweeper. The contract suite
 // (limittest) checks what the limiters answer; this, what they keep.
 func TestIdleKeysLeaveMemory(t *testing.T) {
-	var c clock
-	b := NewBackoff(BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: c.Now})
-	var fresh *Reservation
+	var c limittest.Clock
+	b := ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: c.Now})
+	var fresh *ratelimit.Reservation
 	steps := []struct {
 		name string
 		do   func()
@@ -377,7 +310,7 @@ func TestIdleKeysLeaveMemory(t *testing.T) {
 		}
 	}
 
-	w := NewWindow(WindowOptions{Rate: 1, Per: time.Hour, Burst: 100, Now: c.Now})
+	w := ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 1, Per: time.Hour, Burst: 100, Now: c.Now})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -396,7 +329,7 @@ func TestIdleKeysLeaveMemory(t *testing.T) {
 // TestMaxFailures: failures are counted up to where the delay reaches
 // Max, and no further.
 func TestMaxFailures(t *testing.T) {
-	for _, o := range []BackoffOptions{
+	for _, o := range []ratelimit.BackoffOptions{
 		{Free: 0, Base: time.Second, Max: time.Second, Forget: time.Second},
 		{Free: 3, Base: time.Second, Max: 2 * time.Second, Forget: time.Hour},
 		{Free: 3, Base: time.Second, Max: 30 * time.Second, Forget: time.Hour},

@@ -454,24 +454,21 @@ func testBackoffForget(t *testing.T, b ratelimit.Backend) {
 		t.Fatalf("second failure after Forget: Check = %v, want Base", got)
 	}
 
-	// The same when nothing called Check in between: Fail itself resets a
-	// key whose failures are stale.
-	for range 3 {
-		fail(t, bo, "unchecked")
-	}
-	c.Advance(forget)
-	fail(t, bo, "unchecked")
-	if got := check(t, bo, "unchecked"); got != 0 {
-		t.Fatalf("failure a Forget after the last, no Check between: Check = %v, want 0 (free)", got)
-	}
-	// And Reserve.
-	for range 3 {
-		fail(t, bo, "reserved")
-	}
-	c.Advance(forget)
-	end(t, reserveOK(t, bo, "reserved").Fail)
-	if got := check(t, bo, "reserved"); got != 0 {
-		t.Fatalf("reserved failure a Forget after the last: Check = %v, want 0 (free)", got)
+	// The same when nothing called Check in between: a failure itself
+	// resets a key whose failures are stale, counted by Fail or by the end
+	// of a reserved attempt.
+	for key, failOnce := range map[string]func(key string){
+		"Fail":    func(key string) { fail(t, bo, key) },
+		"Reserve": func(key string) { end(t, reserveOK(t, bo, key).Fail) },
+	} {
+		for range 3 {
+			fail(t, bo, key)
+		}
+		c.Advance(forget)
+		failOnce(key)
+		if got := check(t, bo, key); got != 0 {
+			t.Fatalf("%s: a failure a Forget after the last, no Check between: Check = %v, want 0 (free)", key, got)
+		}
 	}
 }
 

@@ -461,16 +461,9 @@ func (b *Backend) Sweep(ctx context.Context) (int64, error) {
 // not get in each other's way). Failures are logged. every must be
 // positive.
 func (b *Backend) RunSweeper(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
-				b.log.WarnContext(ctx, "sweeping the shared limits failed", "err", err)
-			}
+	ratelimit.SweepEvery(ctx, every, func() {
+		if _, err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+			b.log.WarnContext(ctx, "sweeping the shared limits failed", "err", err)
 		}
-	}
+	})
 }

@@ -6,37 +6,20 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/limittest"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits/pglimitstest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// replica opens a pool of its own on url, as a replica of the server
-// would, and a Backend on it; both go when t ends.
-func replica(t testing.TB, url string, o pglimits.Options) (*pglimits.Backend, *pgxpool.Pool) {
-	t.Helper()
-	pool, err := pgdb.Open(t.Context(), url)
-	if err != nil {
-		t.Fatalf("pgdb.Open: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	b, err := pglimits.New(t.Context(), pool, o)
-	if err != nil {
-		t.Fatalf("pglimits.New: %v", err)
-	}
-	return b, pool
-}
-
 // TestContract runs the contract suite on one database: its tests name
 // their limiters apart.
 func TestContract(t *testing.T) {
-	b, _ := replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
+	b, _ := pglimitstest.Replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
 	limittest.Run(t, func(*testing.T) ratelimit.Backend { return b })
 }
 
@@ -45,8 +28,8 @@ func TestContract(t *testing.T) {
 // the other down, and an attempt in flight on one holds the key on both.
 func TestReplicasShareLimits(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	a, _ := replica(t, url, pglimits.Options{})
-	b, _ := replica(t, url, pglimits.Options{})
+	a, _ := pglimitstest.Replica(t, url, pglimits.Options{})
+	b, _ := pglimitstest.Replica(t, url, pglimits.Options{})
 	ctx := t.Context()
 	var c limittest.Clock
 
@@ -114,8 +97,8 @@ func TestReplicasShareLimits(t *testing.T) {
 func TestAttemptLeaseEnds(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	const lease = time.Minute
-	a, _ := replica(t, url, pglimits.Options{AttemptLease: lease})
-	b, _ := replica(t, url, pglimits.Options{AttemptLease: lease})
+	a, _ := pglimitstest.Replica(t, url, pglimits.Options{AttemptLease: lease})
+	b, _ := pglimitstest.Replica(t, url, pglimits.Options{AttemptLease: lease})
 	ctx := t.Context()
 	var c limittest.Clock
 	o := ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Hour, Forget: 2 * time.Hour, Now: c.Now}
@@ -151,7 +134,7 @@ func TestAttemptLeaseEnds(t *testing.T) {
 func TestSweep(t *testing.T) {
 	var c limittest.Clock
 	url := pgtest.Shared(t).NewDatabase(t)
-	b, pool := replica(t, url, pglimits.Options{Now: c.Now, AttemptLease: time.Minute})
+	b, pool := pglimitstest.Replica(t, url, pglimits.Options{Now: c.Now, AttemptLease: time.Minute})
 	ctx := t.Context()
 	w := b.Window("w", ratelimit.WindowOptions{Rate: 1, Per: time.Minute, Burst: 5, Now: c.Now})
 	bo := b.Backoff("b", ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: 10 * time.Minute, Now: c.Now})
@@ -226,7 +209,7 @@ func TestSweep(t *testing.T) {
 func TestDatabaseDown(t *testing.T) {
 	cluster := pgtest.Start(t)
 	url := cluster.NewDatabase(t)
-	b, _ := replica(t, url, pglimits.Options{Timeout: 5 * time.Second})
+	b, _ := pglimitstest.Replica(t, url, pglimits.Options{Timeout: 5 * time.Second})
 	ctx := t.Context()
 	w := b.Window("w", ratelimit.WindowOptions{Rate: 1, Per: time.Hour})
 	bo := b.Backoff("b", ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour})
@@ -268,7 +251,7 @@ func TestDatabaseDown(t *testing.T) {
 // that made it has been cancelled (the client went away after its guess
 // was tried).
 func TestOutcomesOutliveTheRequest(t *testing.T) {
-	b, _ := replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
+	b, _ := pglimitstest.Replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
 	var c limittest.Clock
 	bo := b.Backoff("b", ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: time.Minute, Forget: time.Hour, Now: c.Now})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -292,7 +275,7 @@ func TestOutcomesOutliveTheRequest(t *testing.T) {
 // reaches Max (as in memory), so a key failed without end cannot overflow
 // its counter.
 func TestFailuresStopAtMax(t *testing.T) {
-	b, pool := replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
+	b, pool := pglimitstest.Replica(t, pgtest.Shared(t).NewDatabase(t), pglimits.Options{})
 	var c limittest.Clock
 	o := ratelimit.BackoffOptions{Free: 0, Base: time.Second, Max: 4 * time.Second, Forget: time.Hour, Now: c.Now}
 	bo := b.Backoff("b", o)
