@@ -15,7 +15,10 @@
 // lost or counted twice (Check, a pure read, is a SELECT). The arithmetic
 // is ratelimit's: the backoff schedule is passed in as the array of its
 // delays, and the wait of a refusal is worked out in Go from the state the
-// statement returned, by the same functions the memory limiters use.
+// statement returned, by the same functions the memory limiters use. A
+// refusal writes its row too (an upsert returns only what it wrote): a
+// client hammering a refused key costs a row update per request, on top
+// of the request itself.
 //
 // Times are the replicas' clocks (the limiter's Now), passed into each
 // statement: the contract suite needs clocks it can move, and replicas'
@@ -154,7 +157,9 @@ func (b *Backend) do(ctx context.Context, what string, f func(context.Context) e
 }
 
 // Window returns the window limiter called name. It panics on an empty
-// name or invalid options.
+// name or invalid options. MaxKeys means nothing here: the rows are
+// bounded by Sweep, which drops each key as soon as it is "never seen"
+// again.
 func (b *Backend) Window(name string, o ratelimit.WindowOptions) ratelimit.WindowLimiter {
 	if name == "" {
 		panic("pglimits: a limiter needs a name")
@@ -163,7 +168,7 @@ func (b *Backend) Window(name string, o ratelimit.WindowOptions) ratelimit.Windo
 }
 
 // Backoff returns the backoff limiter called name. It panics on an empty
-// name or invalid options.
+// name or invalid options. MaxKeys means nothing here, as for Window.
 func (b *Backend) Backoff(name string, o ratelimit.BackoffOptions) ratelimit.BackoffLimiter {
 	if name == "" {
 		panic("pglimits: a limiter needs a name")
