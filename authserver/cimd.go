@@ -559,7 +559,7 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 		case err != nil:
 			// Refused, not fetched without a limit; and no verdict on the
 			// document, so nothing is cached.
-			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: limiterRetryAfter, cause: err,
+			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: unavailableRetryAfter, cause: err,
 				Reason: "this server cannot count the fetches of client metadata documents right now; try again in a few seconds"}
 		case !ok:
 			return Client{}, &CIMDError{Kind: CIMDRateLimited, ClientID: clientID, RetryAfter: wait,

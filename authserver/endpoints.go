@@ -218,11 +218,17 @@ func badRequest(code, description string) *failure {
 // server_error otherwise.
 func (s *Server) serverError(err error) *failure {
 	if s.opts.Store.Unavailable(err) {
-		return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: unavailableRetryAfter,
-			description: "The server cannot reach its database right now; retry in a moment."}
+		return unavailable("The server cannot reach its database right now; retry in a moment.")
 	}
 	return &failure{status: http.StatusInternalServerError, code: errServerError,
 		description: "The request could not be completed because of an error on the server."}
+}
+
+// unavailable is the answer to a request that will succeed once the
+// database can be reached again: 503 temporarily_unavailable with a
+// Retry-After.
+func unavailable(description string) *failure {
+	return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: unavailableRetryAfter, description: description}
 }
 
 // unavailableRetryAfter is the Retry-After of answers while the database

@@ -14,6 +14,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits/pglimitstest"
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb/sqldbtest"
 )
 
 // sharedLimits opens a limits backend on the database url with a pool of
@@ -84,6 +85,7 @@ func guessSchedule(t *testing.T, clock *testClock, servers []*Server, guesses in
 // guesses over two replicas meets the very backoff that one server
 // imposes; with limits per replica (memory), it would meet a slower one.
 func TestSignInBackoffSharedByReplicas(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the limits are on PostgreSQL in both runs: once is enough
 	url := pgtest.Shared(t).NewDatabase(t)
 	pair := newReplicaPair(t, sharedLimits(t, url), sharedLimits(t, url))
 	one := newEPEnv(t, nil) // one server, limits in memory
@@ -108,6 +110,7 @@ func TestSignInBackoffSharedByReplicas(t *testing.T) {
 // delay even the right password on replica b, and only until the wait is
 // over.
 func TestSignInFailuresOnOneReplicaDelayTheOther(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the limits are on PostgreSQL in both runs: once is enough
 	url := pgtest.Shared(t).NewDatabase(t)
 	pair := newReplicaPair(t, sharedLimits(t, url), sharedLimits(t, url))
 	guessSchedule(t, pair.clock, pair.both[:1], 4) // Free 3 per (name, address): the fourth earns 1s
@@ -133,6 +136,7 @@ func TestSignInFailuresOnOneReplicaDelayTheOther(t *testing.T) {
 // split over two replicas, are refused once the one budget (a burst of
 // 10) is spent, whichever replica they reach.
 func TestRegistrationBudgetSharedByReplicas(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the limits are on PostgreSQL in both runs: once is enough
 	url := pgtest.Shared(t).NewDatabase(t)
 	pair := newReplicaPair(t, sharedLimits(t, url), sharedLimits(t, url))
 	var got []int
@@ -162,6 +166,7 @@ func TestRegistrationBudgetSharedByReplicas(t *testing.T) {
 // even with the right password: never tried without its limits. Other
 // limited endpoints refuse the same way rather than fail with a 500.
 func TestLimitsDown(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the limits are on PostgreSQL in both runs: once is enough
 	cluster := pgtest.Start(t)
 	url := cluster.NewDatabase(t)
 	e := newPageEnv(t, pageEnvOptions{limits: sharedLimits(t, url)})
@@ -205,6 +210,7 @@ func TestLimitsDown(t *testing.T) {
 // replica fetches them; a requester whose count cannot be had is refused,
 // with nothing fetched.
 func TestCIMDRequesterLimitSharedByReplicas(t *testing.T) {
+	sqldbtest.SQLiteOnly(t) // the limits are on PostgreSQL in both runs: once is enough
 	cluster := pgtest.Start(t)
 	url := cluster.NewDatabase(t)
 	srv := newCIMDServer(t)
@@ -227,8 +233,8 @@ func TestCIMDRequesterLimitSharedByReplicas(t *testing.T) {
 
 	cluster.Stop(t)
 	_, err := fetchers[0].Client(t.Context(), srv.URL+"/junk/unlimited", "b")
-	if ce := requireCIMDError(t, err, CIMDBusy); ce.RetryAfter != limiterRetryAfter {
-		t.Errorf("with the limits down: RetryAfter = %v, want %v", ce.RetryAfter, limiterRetryAfter)
+	if ce := requireCIMDError(t, err, CIMDBusy); ce.RetryAfter != unavailableRetryAfter {
+		t.Errorf("with the limits down: RetryAfter = %v, want %v", ce.RetryAfter, unavailableRetryAfter)
 	}
 	if n := srv.hitsUnder("/junk/refused") + srv.hitsUnder("/junk/unlimited"); n != 0 {
 		t.Errorf("refused lookups were fetched %d times", n)

@@ -108,7 +108,7 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 	held, wait, err := s.reserveAll(ctx, applied)
 	if err != nil {
 		s.log.ErrorContext(ctx, "sign-in refused: its limits could not be checked", "ip", ip, "err", err)
-		return User{}, &signInFailure{status: http.StatusServiceUnavailable, message: signInUnavailable(), retryAfter: limiterRetryAfter}, nil
+		return User{}, &signInFailure{status: http.StatusServiceUnavailable, message: signInUnavailable(), retryAfter: unavailableRetryAfter}, nil
 	}
 	if wait > 0 {
 		// Debug: the access log already has a line for each throttled
@@ -199,15 +199,14 @@ func tooManyMessage(wait time.Duration) string {
 // signInUnavailable is the message of a sign-in refused because its
 // limits could not be checked, with the Retry-After's wait.
 func signInUnavailable() string {
-	return "Sign-in is unavailable for a moment; try again in " + ratelimit.RetryAfterSeconds(limiterRetryAfter) + " seconds."
+	return "Sign-in is unavailable for a moment; try again in " + ratelimit.RetryAfterSeconds(unavailableRetryAfter) + " seconds."
 }
 
 // limitUncheckedPage is limitUnchecked for the pages: it logs, and answers
 // a 503 page with Retry-After.
 func (s *Server) limitUncheckedPage(w http.ResponseWriter, r *http.Request, what string, err error) {
-	f := s.limitUnchecked(r.Context(), what, err)
-	w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(f.retryAfter))
-	s.errorPage(w, r, f.status, "Sign-in is unavailable for a moment", signInUnavailable(), "")
+	s.limitUnchecked(r.Context(), what, err) // for its log line
+	s.unavailablePage(w, r, "The server cannot check its limits on sign-ins right now, and nothing was changed.")
 }
 
 // showSignInFailure shows a sign-in form again after a failed attempt.

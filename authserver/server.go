@@ -170,19 +170,15 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	return s, nil
 }
 
-// limiterRetryAfter is the Retry-After of a request refused because a
-// limit could not be checked (its database did not answer): about what a
-// database restart or failover takes, as for the MCP endpoint's outages.
-const limiterRetryAfter = 5 * time.Second
-
-// limitUnchecked logs that what's limit could not be checked, and returns
-// the refusal: 503 temporarily_unavailable with Retry-After. Refusing is
-// the one answer that never lets a guesser through unlimited, and the
-// rest of the request would most likely find the database down too.
+// limitUnchecked logs that what's limit could not be checked (its
+// database did not answer), and returns the refusal: 503
+// temporarily_unavailable with Retry-After, as for a database outage,
+// whatever the error. Refusing is the one answer that never lets a
+// guesser through unlimited, and the rest of the request would most
+// likely find the database down too.
 func (s *Server) limitUnchecked(ctx context.Context, what string, err error) *failure {
 	s.log.ErrorContext(ctx, what+": a limit could not be checked; refused", "err", err)
-	return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: limiterRetryAfter,
-		description: "The server cannot check its limits right now; retry in a few seconds."}
+	return unavailable("The server cannot check its limits right now; retry in a moment.")
 }
 
 // logUncounted logs err, the failure of a limit to record an outcome (a
