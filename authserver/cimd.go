@@ -157,6 +157,14 @@ type CIMDOptions struct {
 	// MaxInFlight bounds the fetches running at once, from all requesters;
 	// 0 means DefaultCIMDMaxInFlight.
 	MaxInFlight int
+	// Limits keeps the per-requester counts (as ServerOptions.Limits does
+	// the server's): nil keeps them in this process's memory; replicas
+	// pass one on their shared database, so that a requester's fetches
+	// count on every replica. A lookup whose count cannot be had is
+	// refused as CIMDBusy, never fetched without a limit. (The bound on
+	// fetches in flight stays per process: it bounds what each process
+	// holds.)
+	Limits ratelimit.Backend
 	// Now returns the current time (cache expiry only); nil means time.Now.
 	Now func() time.Time
 	// RootCAs verifies the document servers' certificates; nil means the
@@ -216,7 +224,8 @@ const (
 
 	// CIMDRateLimited: the requester has started too many fetches lately.
 	CIMDRateLimited CIMDErrorKind = "rate_limited"
-	// CIMDBusy: too many fetches are in flight right now.
+	// CIMDBusy: too many fetches are in flight right now, or the
+	// requester's count of fetches cannot be had (its database is down).
 	CIMDBusy CIMDErrorKind = "busy"
 )
 
@@ -316,7 +325,7 @@ type CIMDFetcher struct {
 	failureTTL  time.Duration // <= 0: failures are not remembered
 	maxInFlight int
 	// perRequester limits the fetches each requester starts.
-	perRequester *ratelimit.Window
+	perRequester ratelimit.WindowLimiter
 
 	mu       sync.Mutex
 	docs     *cimdCache // good documents, least recently used first
@@ -434,7 +443,11 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 	if f.failureTTL == 0 {
 		f.failureTTL = DefaultCIMDFailureTTL
 	}
-	f.perRequester = ratelimit.NewWindow(ratelimit.WindowOptions{
+	limits := opts.Limits
+	if limits == nil {
+		limits = ratelimit.Memory{}
+	}
+	f.perRequester = limits.Window("authserver.cimd-requester", ratelimit.WindowOptions{
 		Rate: orDefaultN(opts.RequesterFetches, DefaultCIMDRequesterFetches),
 		Per:  orDefault(opts.RequesterWindow, DefaultCIMDRequesterWindow),
 		Now:  f.now,
@@ -494,8 +507,8 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 // requester identifies who asks, for the per-requester limit on fetches:
 // the network of the caller's address (clientip.Network). A lookup that
 // would start a fetch is refused, with nothing fetched or cached, when the
-// requester has started too many lately (CIMDRateLimited) or too many
-// fetches are running (CIMDBusy).
+// requester has started too many lately (CIMDRateLimited), or too many
+// fetches are running or the requester's count cannot be had (CIMDBusy).
 //
 // Errors are *CIMDError (cached for FailureTTL, unless Limited), or the
 // error of ctx when it ends first; the fetch itself then goes on, bounded
@@ -505,18 +518,23 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 		return Client{}, &CIMDError{Kind: CIMDInvalidClientID, ClientID: clientID, Reason: "the client_id " + problem}
 	}
 
-	f.mu.Lock()
-	now := f.now()
-	if e, ok := f.docs.get(clientID, now, true); ok {
-		f.mu.Unlock()
-		return cimdCloneClient(e.client), nil
-	}
-	if e, ok := f.failures.get(clientID, now, false); ok {
-		f.mu.Unlock()
-		return Client{}, e.err
-	}
-	call, joined := f.inflight[clientID]
-	if !joined {
+	var call *cimdCall
+	var joined bool
+	for allowed := false; ; {
+		f.mu.Lock()
+		now := f.now()
+		if e, ok := f.docs.get(clientID, now, true); ok {
+			f.mu.Unlock()
+			return cimdCloneClient(e.client), nil
+		}
+		if e, ok := f.failures.get(clientID, now, false); ok {
+			f.mu.Unlock()
+			return Client{}, e.err
+		}
+		call, joined = f.inflight[clientID]
+		if joined {
+			break
+		}
 		// The global cap first, so that a refusal for it does not spend
 		// the requester's allowance.
 		if len(f.inflight) >= f.maxInFlight {
@@ -524,16 +542,30 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: f.timeout,
 				Reason: "this server is fetching too many client metadata documents right now; try again in a few seconds"}
 		}
-		if ok, wait := f.perRequester.Allow(requester); !ok {
-			f.mu.Unlock()
+		if allowed {
+			call = &cimdCall{done: make(chan struct{})}
+			f.inflight[clientID] = call
+			// Detached from ctx: if the first caller gives up, the others
+			// waiting on this fetch must not fail with its cancellation.
+			go f.run(context.WithoutCancel(ctx), clientID, call)
+			break
+		}
+		// The requester's limit may be in a database that replicas
+		// share: asked without f.mu, which every lookup takes, and the
+		// cache looked at again afterwards.
+		f.mu.Unlock()
+		ok, wait, err := f.perRequester.AllowN(ctx, requester, 1)
+		switch {
+		case err != nil:
+			// Refused, not fetched without a limit; and no verdict on the
+			// document, so nothing is cached.
+			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: unavailableRetryAfter, cause: err,
+				Reason: "this server cannot count the fetches of client metadata documents right now; try again in a few seconds"}
+		case !ok:
 			return Client{}, &CIMDError{Kind: CIMDRateLimited, ClientID: clientID, RetryAfter: wait,
 				Reason: fmt.Sprintf("too many client metadata documents were fetched for your address lately; try again in %s seconds", ratelimit.RetryAfterSeconds(wait))}
 		}
-		call = &cimdCall{done: make(chan struct{})}
-		f.inflight[clientID] = call
-		// Detached from ctx: if the first caller gives up, the others
-		// waiting on this fetch must not fail with its cancellation.
-		go f.run(context.WithoutCancel(ctx), clientID, call)
+		allowed = true
 	}
 	hook := f.testHookJoined
 	f.mu.Unlock()

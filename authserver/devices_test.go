@@ -281,16 +281,18 @@ func TestPagesKnownDeviceOneAttemptInFlight(t *testing.T) {
 	e := newPageEnv(t, pageEnvOptions{})
 	device := e.knownDevice("alice")
 	id := strings.Split(device, ".")[1]
-	held, wait := e.server.limits.signInDevice.Reserve(ratelimit.Key("device", id))
-	if held == nil {
-		t.Fatalf("Reserve: refused, wait %v", wait)
+	held, wait, err := e.server.limits.signInDevice.Reserve(t.Context(), ratelimit.Key("device", id))
+	if held == nil || err != nil {
+		t.Fatalf("Reserve: refused, wait %v, err %v", wait, err)
 	}
 	b, page := e.browserWithDevice(device)
 	right := map[string]string{"username": "alice", "password": goodPassword}
 	if p := b.submit(page, right); p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
 		t.Fatalf("second attempt in flight: status %d, Retry-After %q; want 429", p.status, p.header.Get("Retry-After"))
 	}
-	held.Cancel()
+	if err := held.Cancel(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if p := b.submit(page, right); !isConsentPage(p) {
 		t.Fatalf("after the first attempt ended: status %d, want the consent page", p.status)
 	}

@@ -218,11 +218,17 @@ func badRequest(code, description string) *failure {
 // server_error otherwise.
 func (s *Server) serverError(err error) *failure {
 	if s.opts.Store.Unavailable(err) {
-		return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: unavailableRetryAfter,
-			description: "The server cannot reach its database right now; retry in a moment."}
+		return unavailable("The server cannot reach its database right now; retry in a moment.")
 	}
 	return &failure{status: http.StatusInternalServerError, code: errServerError,
 		description: "The request could not be completed because of an error on the server."}
+}
+
+// unavailable is the answer to a request that will succeed once the
+// database can be reached again: 503 temporarily_unavailable with a
+// Retry-After.
+func unavailable(description string) *failure {
+	return &failure{status: http.StatusServiceUnavailable, code: errUnavailable, retryAfter: unavailableRetryAfter, description: description}
 }
 
 // unavailableRetryAfter is the Retry-After of answers while the database
@@ -435,7 +441,12 @@ func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, for
 		return Client{}, "", false
 	}
 	pair = ratelimit.Key(creds.id, clientip.Network(ip))
-	if wait := s.limits.tokenFailures.Check(pair); wait > 0 {
+	wait, err := s.limits.tokenFailures.Check(ctx, pair)
+	if err != nil {
+		writeFailure(w, s.limitUnchecked(ctx, endpoint, err))
+		return Client{}, "", false
+	}
+	if wait > 0 {
 		s.log.InfoContext(ctx, endpoint+" throttled after failures", "client_id", loggedClientID(creds.id), "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many failed requests for this client from this address; retry later.")
 		return Client{}, "", false
@@ -443,7 +454,7 @@ func (s *Server) authenticatedClient(w http.ResponseWriter, r *http.Request, for
 	client, f = s.authenticateClient(ctx, creds, ip)
 	if f != nil {
 		if f.code == errInvalidClient {
-			s.limits.tokenFailures.Fail(pair)
+			s.logUncounted(ctx, s.limits.tokenFailures.Fail(ctx, pair))
 		}
 		s.log.InfoContext(ctx, endpoint+" refused", append(attrs, "client_id", loggedClientID(creds.id), "ip", ip,
 			"error", f.code, "reason", f.description)...)

@@ -44,7 +44,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ip := s.clientIP(r)
 	// Every attempt counts, well-formed or not: the limit bounds what one
 	// address can make this server store or parse.
-	if ok, wait := s.limits.register.Allow(clientip.Network(ip)); !ok {
+	ok, wait, err := s.limits.register.AllowN(ctx, clientip.Network(ip), 1)
+	if err != nil {
+		writeFailure(w, s.limitUnchecked(ctx, "client registration", err))
+		return
+	}
+	if !ok {
 		s.log.InfoContext(ctx, "client registration throttled", "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many client registrations from this address; retry later.")
 		return
@@ -59,7 +64,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	// Unknown members are ignored, not refused: RFC 7591 §2 lets a server
 	// ignore metadata it does not understand, and clients send plenty
 	// (logo_uri, scope, contacts, …).
-	err := dec.Decode(&req)
+	err = dec.Decode(&req)
 	if err == nil {
 		switch _, extra := dec.Token(); {
 		case extra == io.EOF:

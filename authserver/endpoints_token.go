@@ -81,7 +81,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ok, wait := s.limits.tokenSuccesses.Allow(pair); !ok {
+	ok, wait, err := s.limits.tokenSuccesses.AllowN(ctx, pair, 1)
+	if err != nil {
+		writeFailure(w, s.limitUnchecked(ctx, "token request", err))
+		return
+	}
+	if !ok {
 		s.log.WarnContext(ctx, "token requests over the ceiling", "client_id", client.ID, "ip", ip, "wait", wait)
 		writeTooMany(w, wait, "Too many token requests for this client from this address; retry later.")
 		return
@@ -107,13 +112,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		// they need no count at all; the pair counts client
 		// authentication failures only.
 		if f.code == ErrCodeInvalidGrant && f.grantID != "" {
-			s.limits.grantFailures.Fail(f.grantID)
+			s.logUncounted(ctx, s.limits.grantFailures.Fail(ctx, f.grantID))
 		}
 		writeFailure(w, f)
 		return
 	}
-	s.limits.tokenFailures.Succeed(pair)
-	s.limits.grantFailures.Succeed(resp.grantID)
+	s.logUncounted(ctx, s.limits.tokenFailures.Succeed(ctx, pair))
+	s.logUncounted(ctx, s.limits.grantFailures.Succeed(ctx, resp.grantID))
 	if client.Source != SourceCIMD {
 		// Keeps the client from expiring as unused. CIMD clients are not
 		// stored, so there is nothing to touch.
@@ -277,7 +282,11 @@ func (s *Server) grantWithBackoff(ctx context.Context, kind SecretKind, secret s
 	if !found {
 		return Grant{}, false, nil
 	}
-	if wait := s.limits.grantFailures.Check(gr.ID); wait > 0 {
+	wait, err := s.limits.grantFailures.Check(ctx, gr.ID)
+	if err != nil {
+		return Grant{}, false, s.limitUnchecked(ctx, "token request", err)
+	}
+	if wait > 0 {
 		s.log.InfoContext(ctx, "token request throttled after failures on its grant", "grant_id", gr.ID, "wait", wait)
 		return Grant{}, false, &failure{status: http.StatusTooManyRequests, retryAfter: wait,
 			description: "Too many failed requests with this authorization; retry later."}

@@ -145,13 +145,18 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
 	if s.opts.Store.Unavailable(err) {
-		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(unavailableRetryAfter))
-		s.errorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment",
-			"The server cannot reach its database right now, and nothing was changed.", "Try again in a moment.")
+		s.unavailablePage(w, r, "The server cannot reach its database right now, and nothing was changed.")
 		return
 	}
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong",
 		"Something went wrong on our side, and nothing was changed.", "Try again in a moment.")
+}
+
+// unavailablePage is unavailable's HTML twin: a 503 page, saying message,
+// with the same Retry-After.
+func (s *Server) unavailablePage(w http.ResponseWriter, r *http.Request, message string) {
+	w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(unavailableRetryAfter))
+	s.errorPage(w, r, http.StatusServiceUnavailable, "Try again in a moment", message, "Try again in a moment.")
 }
 
 // notSetUp answers 503 while no user exists on a deployment that creates

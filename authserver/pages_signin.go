@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -60,6 +61,10 @@ const (
 // without a salt. Successes are logged with the subject, which is not
 // secret and identifies the account without its name.
 //
+// When the limits cannot be checked (their database does not answer),
+// the attempt is refused with 503 and a Retry-After, and not tried: an
+// outage must never mean unlimited guesses.
+//
 // err is for failures that are not the person's (the database, a sign-in
 // that gave up waiting for the hasher): nothing is counted then.
 func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, password string) (User, *signInFailure, error) {
@@ -100,7 +105,11 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 		}
 		cleared = 2
 	}
-	held, wait := reserveAll(applied)
+	held, wait, err := s.reserveAll(ctx, applied)
+	if err != nil {
+		s.log.ErrorContext(ctx, "sign-in refused: its limits could not be checked", "ip", ip, "err", err)
+		return User{}, &signInFailure{status: http.StatusServiceUnavailable, message: signInUnavailable(), retryAfter: unavailableRetryAfter}, nil
+	}
 	if wait > 0 {
 		// Debug: the access log already has a line for each throttled
 		// request (its 429), and a second one at info for something that
@@ -110,15 +119,15 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 	}
 	// Whatever happens below (an error, a panic), the slots are freed.
 	defer func() {
-		for _, r := range held {
-			r.Cancel()
+		for _, a := range held {
+			s.logUncounted(ctx, a.Cancel(ctx))
 		}
 	}()
 
 	user, err := s.opts.Users.Authenticate(ctx, name, password)
 	if errors.Is(err, ErrInvalidCredentials) {
-		for _, r := range held {
-			r.Fail()
+		for _, a := range held {
+			s.logUncounted(ctx, a.Fail(ctx))
 		}
 		s.log.InfoContext(ctx, "sign-in failed", "ip", ip, "known_device", knownDevice)
 		return User{}, &signInFailure{status: http.StatusBadRequest, message: msgSignInWrong}, nil
@@ -126,8 +135,8 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 	if err != nil {
 		return User{}, nil, err
 	}
-	for _, r := range held[:cleared] {
-		r.Succeed()
+	for _, a := range held[:cleared] {
+		s.logUncounted(ctx, a.Succeed(ctx))
 	}
 	s.log.InfoContext(ctx, "signed in", "sub", user.Subject, "ip", ip, "known_device", knownDevice)
 	if err := s.rememberDevice(ctx, w, user, deviceID); err != nil {
@@ -140,29 +149,40 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 // limitKey is one limit of a sign-in attempt: a backoff, and the key the
 // attempt counts against in it.
 type limitKey struct {
-	limiter *ratelimit.Backoff
+	limiter ratelimit.BackoffLimiter
 	key     string
 }
 
 // reserveAll reserves an attempt on every limit, or on none: when one
-// refuses, the reservations already made are cancelled, and wait is the
-// longest wait any of them asks for.
-func reserveAll(limits []limitKey) (held []*ratelimit.Reservation, wait time.Duration) {
-	held = make([]*ratelimit.Reservation, 0, len(limits))
-	for _, l := range limits {
-		r, w := l.limiter.Reserve(l.key)
-		if r == nil {
-			for _, h := range held {
-				h.Cancel()
-			}
-			for _, other := range limits {
-				w = max(w, other.limiter.Check(other.key))
-			}
-			return nil, w
+// refuses or fails, the reservations already made are cancelled; after a
+// refusal, wait is the longest wait any of them asks for.
+func (s *Server) reserveAll(ctx context.Context, limits []limitKey) (held []ratelimit.Attempt, wait time.Duration, err error) {
+	held = make([]ratelimit.Attempt, 0, len(limits))
+	cancel := func() {
+		for _, h := range held {
+			s.logUncounted(ctx, h.Cancel(ctx))
 		}
-		held = append(held, r)
 	}
-	return held, 0
+	for _, l := range limits {
+		a, w, err := l.limiter.Reserve(ctx, l.key)
+		if err != nil {
+			cancel()
+			return nil, 0, err
+		}
+		if a == nil {
+			cancel()
+			for _, other := range limits {
+				// A limit that cannot say how long only leaves the
+				// wait shorter; the refusal stands.
+				if ow, err := other.limiter.Check(ctx, other.key); err == nil {
+					w = max(w, ow)
+				}
+			}
+			return nil, w, nil
+		}
+		held = append(held, a)
+	}
+	return held, 0, nil
 }
 
 // tooManyMessage tells a throttled person how long to wait, in the same
@@ -174,6 +194,19 @@ func tooManyMessage(wait time.Duration) string {
 		unit = "second"
 	}
 	return "Too many attempts; try again in " + n + " " + unit + "."
+}
+
+// signInUnavailable is the message of a sign-in refused because its
+// limits could not be checked, with the Retry-After's wait.
+func signInUnavailable() string {
+	return "Sign-in is unavailable for a moment; try again in " + ratelimit.RetryAfterSeconds(unavailableRetryAfter) + " seconds."
+}
+
+// limitUncheckedPage is limitUnchecked for the pages: it logs, and answers
+// a 503 page with Retry-After.
+func (s *Server) limitUncheckedPage(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.limitUnchecked(r.Context(), what, err) // for its log line
+	s.unavailablePage(w, r, "The server cannot check its limits on sign-ins right now, and nothing was changed.")
 }
 
 // showSignInFailure shows a sign-in form again after a failed attempt.

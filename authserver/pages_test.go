@@ -21,6 +21,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 )
 
@@ -95,6 +96,8 @@ type pageEnvOptions struct {
 	// upstreamMaxAge is then the grants' UpstreamSessionMaxAge.
 	upstream       func(issuer string) *UpstreamOptions
 	upstreamMaxAge time.Duration
+	// limits is ServerOptions.Limits.
+	limits ratelimit.Backend
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -145,6 +148,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 		Store: st, Keys: keys, IDTokenKeys: keySource, Users: users, Grants: grants, CIMD: cimd,
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,
+		Limits:    opts.limits,
 		Logger:    slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:       clock.Now,
 	})

@@ -104,9 +104,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, request s
 	ip := s.clientIP(r)
 	// Each start stores a row until the person comes back or it expires;
 	// an address gets a person's worth of them, not a table's.
-	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("start", clientip.Network(ip))); !ok {
-		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
-		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
+	if !s.upstreamTripAllowed(w, r, "start", ip) {
 		return
 	}
 	start := upstream.NewStart()
@@ -173,9 +171,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 	again := "Go back to the app, or to your account page, and sign in again."
 	// Each callback writes (it takes the pending sign-in): an address gets
 	// as many as it may start, not a flood of the single writer.
-	if ok, wait := s.limits.upstreamTrips.Allow(ratelimit.Key("callback", clientip.Network(ip))); !ok {
-		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
-		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
+	if !s.upstreamTripAllowed(w, r, "callback", ip) {
 		return
 	}
 
@@ -283,4 +279,20 @@ func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, pending u
 	}
 	s.errorPage(w, r, http.StatusBadRequest, "The sign-in did not finish",
 		name+" ended the sign-in with the error “"+code+"”.", "Go back to the app and try again.")
+}
+
+// upstreamTripAllowed counts one trip of kind ("start" or "callback")
+// from ip's network against the upstream limit. When the trip is over the
+// limit, or the limit cannot be checked, it has answered (429 or 503,
+// with Retry-After) and returns false.
+func (s *Server) upstreamTripAllowed(w http.ResponseWriter, r *http.Request, kind, ip string) bool {
+	ok, wait, err := s.limits.upstreamTrips.AllowN(r.Context(), ratelimit.Key(kind, clientip.Network(ip)), 1)
+	switch {
+	case err != nil:
+		s.limitUncheckedPage(w, r, "upstream sign-in", err)
+	case !ok:
+		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
+		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
+	}
+	return err == nil && ok
 }

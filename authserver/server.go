@@ -57,6 +57,18 @@ type ServerOptions struct {
 	// provider (federation), beside or instead of passwords.
 	Upstream *UpstreamOptions
 
+	// Limits is where the abuse limits (sign-in and token backoffs,
+	// registrations, token requests, upstream sign-ins) keep their
+	// state. Nil keeps it in this process's memory (ratelimit.Memory),
+	// which is exact for one process. Replicas behind one URL pass one
+	// on the database they share (pglimits), so that a client spreading
+	// its requests over them meets the limits of one server. When a
+	// limit cannot be checked (its database does not answer), the
+	// request is refused with 503 and a Retry-After, never let through
+	// unlimited; an outcome that cannot be recorded (a failure, a
+	// success) is logged, and the answer stands.
+	Limits ratelimit.Backend
+
 	// TrustedProxyHeader names the header carrying the client IP behind a
 	// proxy (e.g. Fly-Client-IP); empty means the socket address.
 	TrustedProxyHeader string
@@ -87,15 +99,15 @@ type Server struct {
 // limits are the abuse limits; see internal/ratelimit for why each is keyed
 // the way it is.
 type limits struct {
-	register       *ratelimit.Window  // per IP
-	tokenFailures  *ratelimit.Backoff // per (client_id, IP)
-	grantFailures  *ratelimit.Backoff // per grant
-	tokenSuccesses *ratelimit.Window  // per (client_id, IP)
-	signInPair     *ratelimit.Backoff // per (user name, IP)
-	signInName     *ratelimit.Backoff // per user name
-	signInIP       *ratelimit.Backoff // per IP
-	signInDevice   *ratelimit.Backoff // per known device (device cookie), instead of the three above
-	upstreamTrips  *ratelimit.Window  // per IP: sign-ins sent to the upstream provider, and callbacks from it (keys apart)
+	register       ratelimit.WindowLimiter  // per IP
+	tokenFailures  ratelimit.BackoffLimiter // per (client_id, IP)
+	grantFailures  ratelimit.BackoffLimiter // per grant
+	tokenSuccesses ratelimit.WindowLimiter  // per (client_id, IP)
+	signInPair     ratelimit.BackoffLimiter // per (user name, IP)
+	signInName     ratelimit.BackoffLimiter // per user name
+	signInIP       ratelimit.BackoffLimiter // per IP
+	signInDevice   ratelimit.BackoffLimiter // per known device (device cookie), instead of the three above
+	upstreamTrips  ratelimit.WindowLimiter  // per IP: sign-ins sent to the upstream provider, and callbacks from it (keys apart)
 }
 
 // NewServer checks opts and builds the server.
@@ -138,19 +150,44 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		now:    opts.Now,
 		secure: strings.HasPrefix(opts.Issuer, "https://"),
 	}
-	now := opts.Now
+	now, lb := opts.Now, opts.Limits
+	if lb == nil {
+		lb = ratelimit.Memory{}
+	}
+	// The names are the limits' names on a shared backend: a renamed
+	// limit starts over, a limit whose options change keeps its state.
 	s.limits = limits{
-		register:       ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 20, Per: time.Hour, Burst: 10, Now: now}),
-		tokenFailures:  ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 30 * time.Second, Forget: 10 * time.Minute, Now: now}),
-		grantFailures:  ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, Now: now}),
-		tokenSuccesses: ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 120, Per: time.Minute, Burst: 120, Now: now}),
-		signInPair:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
-		signInName:     ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
-		signInIP:       ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
-		signInDevice:   ratelimit.NewBackoff(ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
-		upstreamTrips:  ratelimit.NewWindow(ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
+		register:       lb.Window("authserver.register", ratelimit.WindowOptions{Rate: 20, Per: time.Hour, Burst: 10, Now: now}),
+		tokenFailures:  lb.Backoff("authserver.token-failures", ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 30 * time.Second, Forget: 10 * time.Minute, Now: now}),
+		grantFailures:  lb.Backoff("authserver.grant-failures", ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, Now: now}),
+		tokenSuccesses: lb.Window("authserver.token-successes", ratelimit.WindowOptions{Rate: 120, Per: time.Minute, Burst: 120, Now: now}),
+		signInPair:     lb.Backoff("authserver.sign-in-pair", ratelimit.BackoffOptions{Free: 3, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		signInName:     lb.Backoff("authserver.sign-in-name", ratelimit.BackoffOptions{Free: 10, Base: time.Second, Max: time.Minute, Forget: 15 * time.Minute, MaxKeys: 50_000, Now: now}),
+		signInIP:       lb.Backoff("authserver.sign-in-ip", ratelimit.BackoffOptions{Free: 20, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, MaxInFlight: 2, Now: now}),
+		signInDevice:   lb.Backoff("authserver.sign-in-device", ratelimit.BackoffOptions{Free: 5, Base: time.Second, Max: 5 * time.Minute, Forget: 15 * time.Minute, Now: now}),
+		upstreamTrips:  lb.Window("authserver.upstream-trips", ratelimit.WindowOptions{Rate: 300, Per: time.Hour, Burst: 30, Now: now}),
 	}
 	return s, nil
+}
+
+// limitUnchecked logs that what's limit could not be checked (its
+// database did not answer), and returns the refusal: 503
+// temporarily_unavailable with Retry-After, as for a database outage,
+// whatever the error. Refusing is the one answer that never lets a
+// guesser through unlimited, and the rest of the request would most
+// likely find the database down too.
+func (s *Server) limitUnchecked(ctx context.Context, what string, err error) *failure {
+	s.log.ErrorContext(ctx, what+": a limit could not be checked; refused", "err", err)
+	return unavailable("The server cannot check its limits right now; retry in a moment.")
+}
+
+// logUncounted logs err, the failure of a limit to record an outcome (a
+// failure or a success): the request's answer stands, and the limit
+// misses one event.
+func (s *Server) logUncounted(ctx context.Context, err error) {
+	if err != nil {
+		s.log.WarnContext(ctx, "a limit could not record an outcome", "err", err)
+	}
 }
 
 // Endpoint paths, relative to the issuer.

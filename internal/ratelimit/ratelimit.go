@@ -1,5 +1,5 @@
-// Package ratelimit holds the two in-memory abuse limiters that the
-// built-in authorization server uses, both keyed by an arbitrary string:
+// Package ratelimit holds the two abuse limiters that the built-in
+// authorization server uses, both keyed by an arbitrary string:
 //
 //   - Window, a token bucket: at most Rate events per Per, with bursts of up
 //     to Burst. It caps things that are fine in moderation (dynamic client
@@ -10,6 +10,14 @@
 //     ever locking anybody out. Its Reserve also bounds how many attempts
 //     per key may be in flight at once, so that parallel requests cannot
 //     all be tried before the first of their failures is counted.
+//
+// Window and Backoff keep their state in this process's memory. Callers
+// that may run as several replicas use them through a Backend instead
+// (backend.go): Memory gives Window and Backoff, and a backend on a
+// database that the replicas share (package pglimits) gives limiters with
+// the same rules (rules.go) and the same answers, checked by one contract
+// suite (package limittest). Allowance lets a caller that must never wait
+// draw on such a shared limit.
 //
 // # Choosing keys
 //
@@ -56,7 +64,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,9 +104,8 @@ type WindowOptions struct {
 // A Window is safe for concurrent use. A nil *Window allows everything, so
 // that a disabled limit needs no branch at the call site.
 type Window struct {
-	now       func() time.Time
-	interval  time.Duration // time to earn one token: Per/Rate, rounded up
-	tolerance time.Duration // Burst * interval: how far ahead of now a key may run
+	now  func() time.Time
+	rule WindowRule
 
 	mu   sync.Mutex
 	keys *lru[time.Time] // key → when its bucket is full again (GCRA's TAT)
@@ -109,29 +115,10 @@ type Window struct {
 // non-positive Rate or Per, a negative Burst or MaxKeys), because those
 // are programming errors, like a negative duration for time.NewTicker.
 func NewWindow(o WindowOptions) *Window {
-	if o.Rate <= 0 || o.Per <= 0 {
-		panic(fmt.Sprintf("ratelimit: NewWindow needs a positive Rate and Per, got %d per %v", o.Rate, o.Per))
-	}
-	if o.Burst < 0 || o.MaxKeys < 0 {
-		panic(fmt.Sprintf("ratelimit: NewWindow got a negative Burst (%d) or MaxKeys (%d)", o.Burst, o.MaxKeys))
-	}
-	if o.Burst == 0 {
-		o.Burst = o.Rate
-	}
-	// Rounding the interval up keeps the limit at or below Rate per Per;
-	// the error is under a nanosecond per event.
-	interval := o.Per / time.Duration(o.Rate)
-	if o.Per%time.Duration(o.Rate) != 0 {
-		interval++
-	}
-	if time.Duration(o.Burst) > (1<<63-1)/interval {
-		panic(fmt.Sprintf("ratelimit: NewWindow: Burst %d of %v overflows a time.Duration", o.Burst, interval))
-	}
 	return &Window{
-		now:       clockOrDefault(o.Now),
-		interval:  interval,
-		tolerance: time.Duration(o.Burst) * interval,
-		keys:      newLRU[time.Time](o.MaxKeys),
+		now:  clockOrDefault(o.Now),
+		rule: o.Rule(),
+		keys: newLRU[time.Time](o.MaxKeys),
 	}
 }
 
@@ -149,7 +136,6 @@ func (w *Window) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	if w == nil {
 		return true, 0
 	}
-	n = max(n, 1)
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -158,16 +144,11 @@ func (w *Window) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 		// The zero time is long past: a new key has a full bucket.
 		tat = w.keys.add(key, time.Time{})
 	}
-	from := *tat
-	if from.Before(now) {
-		from = now
+	next, ok, retryAfter := w.rule.Take(*tat, now, n)
+	if ok {
+		*tat = next
 	}
-	next := from.Add(time.Duration(n) * w.interval)
-	if ahead := next.Sub(now); ahead > w.tolerance {
-		return false, ahead - w.tolerance
-	}
-	*tat = next
-	return true, 0
+	return ok, retryAfter
 }
 
 // Sweep forgets the keys whose buckets have refilled completely: they are
@@ -199,7 +180,7 @@ func (w *Window) RunSweeper(ctx context.Context, every time.Duration) {
 	if w == nil {
 		return
 	}
-	runSweeper(ctx, every, w.Sweep)
+	SweepEvery(ctx, every, w.Sweep)
 }
 
 // BackoffOptions configures a Backoff.
@@ -265,12 +246,8 @@ type BackoffOptions struct {
 // A Backoff is safe for concurrent use. A nil *Backoff never delays
 // anything.
 type Backoff struct {
-	now         func() time.Time
-	free        int
-	base        time.Duration
-	max         time.Duration
-	forget      time.Duration
-	maxInFlight int
+	now  func() time.Time
+	rule BackoffRule
 
 	mu   sync.Mutex
 	keys *lru[backoffState]
@@ -289,50 +266,22 @@ func (st *backoffState) idle() bool { return st.failures == 0 && st.inFlight == 
 // negative Free, MaxKeys or MaxInFlight, a non-positive Base, Max below Base, Forget
 // below Max), because those are programming errors.
 func NewBackoff(o BackoffOptions) *Backoff {
-	if o.Free < 0 || o.MaxKeys < 0 || o.MaxInFlight < 0 {
-		panic(fmt.Sprintf("ratelimit: NewBackoff got a negative Free (%d), MaxKeys (%d) or MaxInFlight (%d)", o.Free, o.MaxKeys, o.MaxInFlight))
-	}
-	if o.Base <= 0 || o.Max < o.Base || o.Forget < o.Max {
-		panic(fmt.Sprintf("ratelimit: NewBackoff needs 0 < Base ≤ Max ≤ Forget, got Base %v, Max %v, Forget %v", o.Base, o.Max, o.Forget))
-	}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 1
-	}
+	rule := o.Rule()
 	keys := newLRU[backoffState](o.MaxKeys)
 	// A key with an attempt in flight is never evicted: forgetting it
 	// would let another attempt start beside it. Memory then exceeds
 	// MaxKeys by at most the number of attempts in flight.
 	keys.pinned = func(st *backoffState) bool { return st.inFlight > 0 }
 	return &Backoff{
-		now:         clockOrDefault(o.Now),
-		free:        o.Free,
-		base:        o.Base,
-		max:         o.Max,
-		forget:      o.Forget,
-		maxInFlight: o.MaxInFlight,
-		keys:        keys,
+		now:  clockOrDefault(o.Now),
+		rule: rule,
+		keys: keys,
 	}
-}
-
-// delay is how long after the last of n failures the next attempt must
-// wait.
-func (b *Backoff) delay(n int) time.Duration {
-	if n <= b.free {
-		return 0
-	}
-	d := b.base
-	for i := b.free + 1; i < n; i++ {
-		if d > b.max/2 { // doubling would pass max (or overflow)
-			return b.max
-		}
-		d *= 2
-	}
-	return d
 }
 
 // stale reports whether st is old enough to be forgotten.
 func (b *Backoff) stale(st *backoffState, now time.Time) bool {
-	return now.Sub(st.last) >= b.forget
+	return b.rule.Stale(st.last, now)
 }
 
 // Check reports how long key must wait before its next attempt: 0 when it
@@ -352,16 +301,7 @@ func (b *Backoff) Check(key string) (wait time.Duration) {
 		b.forgetFailuresLocked(key, st)
 		return 0
 	}
-	return b.waitAfterFailures(st, now)
-}
-
-// waitAfterFailures is how long after now st's failures ask to wait.
-func (b *Backoff) waitAfterFailures(st *backoffState, now time.Time) time.Duration {
-	d := b.delay(st.failures)
-	wait := st.last.Add(d).Sub(now)
-	// An injected clock that steps back would make the wait exceed the
-	// delay; the promise is "at most Max", so hold it regardless.
-	return max(0, min(wait, d))
+	return b.rule.Wait(st.failures, st.last, now)
 }
 
 // forgetFailuresLocked clears key's failures, and drops the key unless an
@@ -393,11 +333,7 @@ func (b *Backoff) failLocked(st *backoffState, now time.Time) {
 	if b.stale(st, now) {
 		st.failures = 0
 	}
-	// Once the delay has reached Max, more failures change nothing;
-	// not counting them keeps the counter from ever overflowing.
-	if b.delay(st.failures) < b.max {
-		st.failures++
-	}
+	st.failures = b.rule.Failed(st.failures)
 	st.last = now
 }
 
@@ -441,11 +377,11 @@ func (b *Backoff) Reserve(key string) (r *Reservation, wait time.Duration) {
 	}
 	// Every refusal below leaves st with failures or attempts in flight,
 	// so no idle key stays behind.
-	if wait := b.waitAfterFailures(st, now); wait > 0 {
+	if wait := b.rule.Wait(st.failures, st.last, now); wait > 0 {
 		return nil, wait
 	}
-	if st.inFlight >= b.maxInFlight {
-		return nil, max(b.base, b.delay(st.failures+st.inFlight))
+	if st.inFlight >= b.rule.MaxInFlight {
+		return nil, b.rule.Busy(st.failures, st.inFlight)
 	}
 	st.inFlight++
 	return &Reservation{b: b, key: key}, 0
@@ -537,10 +473,14 @@ func (b *Backoff) RunSweeper(ctx context.Context, every time.Duration) {
 	if b == nil {
 		return
 	}
-	runSweeper(ctx, every, b.Sweep)
+	SweepEvery(ctx, every, b.Sweep)
 }
 
-func runSweeper(ctx context.Context, every time.Duration, sweep func()) {
+// SweepEvery calls sweep every interval until ctx ends, then returns: the
+// loop of every limiter's RunSweeper, whether its state is in memory or
+// in a database (pglimits). The ticker uses real time. every must be
+// positive.
+func SweepEvery(ctx context.Context, every time.Duration, sweep func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
