@@ -444,15 +444,15 @@ func benchScenarios(o BenchOptions, srv *benchChild, baselines map[string]*bench
 	mcp := func(c *benchChild) string { return c.url + "/mcp" }
 
 	all := []benchScenario{
-		{Scenario{Name: ScenarioBare, URL: mcp(baselines["bare"]), Next: fixed(toolsList)}, baselines["bare"]},
-		{Scenario{Name: ScenarioMCPGo, URL: mcp(baselines["mcpgo"]), Next: fixed(getBoard)}, baselines["mcpgo"]},
-		{Scenario{Name: ScenarioToolsList, URL: mcp(srv), Next: fixed(toolsList)}, srv},
-		{Scenario{Name: ScenarioListBoards, URL: mcp(srv), Next: fixed(toolCall(1, "list_boards", map[string]any{}))}, srv},
-		{Scenario{Name: ScenarioGetBoard, URL: mcp(srv), Next: authGetBoard}, srv},
-		{Scenario{Name: ScenarioAddCard, URL: mcp(srv), Next: addCard}, srv},
+		{Scenario{Name: ScenarioBare, URLs: []string{mcp(baselines["bare"])}, Next: fixed(toolsList)}, baselines["bare"]},
+		{Scenario{Name: ScenarioMCPGo, URLs: []string{mcp(baselines["mcpgo"])}, Next: fixed(getBoard)}, baselines["mcpgo"]},
+		{Scenario{Name: ScenarioToolsList, URLs: []string{mcp(srv)}, Next: fixed(toolsList)}, srv},
+		{Scenario{Name: ScenarioListBoards, URLs: []string{mcp(srv)}, Next: fixed(toolCall(1, "list_boards", map[string]any{}))}, srv},
+		{Scenario{Name: ScenarioGetBoard, URLs: []string{mcp(srv)}, Next: authGetBoard}, srv},
+		{Scenario{Name: ScenarioAddCard, URLs: []string{mcp(srv)}, Next: addCard}, srv},
 		// Every tenth request of each connection writes: exactly 90/10,
 		// and the same sequence on every run.
-		{Scenario{Name: ScenarioMix, URL: mcp(srv), Next: func(w, n int) Request {
+		{Scenario{Name: ScenarioMix, URLs: []string{mcp(srv)}, Next: func(w, n int) Request {
 			if n%10 == 9 {
 				return addCard(w, n)
 			}
@@ -460,7 +460,7 @@ func benchScenarios(o BenchOptions, srv *benchChild, baselines map[string]*bench
 		}}, srv},
 		// Anonymous readers of the largest board a user can make public:
 		// what one answer costs, and the memory many of them take.
-		{Scenario{Name: ScenarioFullBoard, URL: mcp(srv), Next: fixed(toolCall(1, "get_board", map[string]any{"board_id": fx.fullBoardID}))}, srv},
+		{Scenario{Name: ScenarioFullBoard, URLs: []string{mcp(srv)}, Next: fixed(toolCall(1, "get_board", map[string]any{"board_id": fx.fullBoardID}))}, srv},
 	}
 	var chosen []benchScenario
 	for _, s := range all {

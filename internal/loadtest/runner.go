@@ -23,7 +23,11 @@ type Request struct {
 // Scenario is one load: where the requests go and what they are.
 type Scenario struct {
 	Name string
-	URL  string
+	// URLs are where the requests go: worker w sends all of its requests
+	// to URLs[w%len(URLs)], over its one keep-alive connection. With the
+	// endpoints of several replicas, the connections alternate between
+	// them, as a load balancer that spreads connections would.
+	URLs []string
 	// Next returns the n-th request (from 0) of worker w. It is called
 	// concurrently, but never twice at once for the same worker.
 	Next func(w, n int) Request
@@ -103,6 +107,9 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opts Options) (R
 	if opts.Concurrency < 1 || opts.Duration <= 0 || opts.Warmup < 0 {
 		return Result{}, fmt.Errorf("loadtest: need concurrency ≥ 1, duration > 0 and warm-up ≥ 0; got %d, %s, %s", opts.Concurrency, opts.Duration, opts.Warmup)
 	}
+	if len(sc.URLs) == 0 {
+		return Result{}, fmt.Errorf("loadtest: scenario %s has no URL to send to", sc.Name)
+	}
 	win := &window{from: time.Now().Add(opts.Warmup)}
 	win.until = win.from.Add(opts.Duration)
 	workers := make([]worker, opts.Concurrency)
@@ -179,10 +186,11 @@ func (win *window) length() time.Duration {
 // counts.
 func (wk *worker) loop(ctx context.Context, client *http.Client, sc Scenario, w int, win *window) {
 	var buf bytes.Buffer // reused for every answer
+	url := sc.URLs[w%len(sc.URLs)]
 	for n := 0; win.open(time.Now()) && ctx.Err() == nil; n++ {
 		r := sc.Next(w, n)
 		start := time.Now()
-		o := send(ctx, client, sc.URL, r, &buf)
+		o := send(ctx, client, url, r, &buf)
 		end := time.Now()
 		if !win.counts(end) {
 			continue
