@@ -62,8 +62,10 @@ type Result struct {
 	// answer.
 	Latency Summary
 	// Errors counts the failed requests (see Outcome), and Busy those of
-	// them that mention SQLite's busy error.
+	// them that mention a busy or serialization error (MentionsBusy).
 	Errors, Busy int
+	// ErrorKinds counts the failed requests by kind; nil without errors.
+	ErrorKinds map[ErrorKind]int
 	// ErrorSamples are the first distinct failure messages, at most
 	// maxSamples.
 	ErrorSamples []string
@@ -97,6 +99,7 @@ func NewTransport(concurrency int) *http.Transport {
 type worker struct {
 	latencies    []time.Duration
 	errors, busy int
+	kinds        map[ErrorKind]int // made at the first error
 	samples      []string
 }
 
@@ -128,6 +131,12 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opts Options) (R
 		all = append(all, w.latencies...)
 		res.Errors += w.errors
 		res.Busy += w.busy
+		for k, n := range w.kinds {
+			if res.ErrorKinds == nil {
+				res.ErrorKinds = map[ErrorKind]int{}
+			}
+			res.ErrorKinds[k] += n
+		}
 		for _, s := range w.samples {
 			if len(res.ErrorSamples) < maxSamples && !slices.Contains(res.ErrorSamples, s) {
 				res.ErrorSamples = append(res.ErrorSamples, s)
@@ -198,6 +207,10 @@ func (wk *worker) loop(ctx context.Context, client *http.Client, sc Scenario, w 
 		wk.latencies = append(wk.latencies, end.Sub(start))
 		if o.Err {
 			wk.errors++
+			if wk.kinds == nil {
+				wk.kinds = map[ErrorKind]int{}
+			}
+			wk.kinds[o.Kind]++
 			if o.Busy {
 				wk.busy++
 			}

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,7 +36,7 @@ func TestRunCountsEveryMeasuredRequest(t *testing.T) {
 	res := runAgainst(t, counted, func(int, int) Request {
 		return Request{Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)}
 	})
-	if res.Requests == 0 || res.Errors != 0 || res.Busy != 0 {
+	if res.Requests == 0 || res.Errors != 0 || res.Busy != 0 || res.ErrorKinds != nil {
 		t.Fatalf("Run = %+v; want requests and no errors", res)
 	}
 	// The warm-up's requests reached the server but are not counted.
@@ -66,6 +67,10 @@ func TestRunCountsFailures(t *testing.T) {
 	}
 	if res.Busy != 0 {
 		t.Errorf("busy = %d for errors that do not mention SQLite", res.Busy)
+	}
+	// mcp-go answers an unknown tool with a JSON-RPC error.
+	if want := map[ErrorKind]int{ErrRPC: res.Errors}; !maps.Equal(res.ErrorKinds, want) {
+		t.Errorf("errors by kind %v, want %v", res.ErrorKinds, want)
 	}
 	if len(res.ErrorSamples) != 1 || !strings.Contains(res.ErrorSamples[0], "no_such_tool") {
 		t.Errorf("error samples %q; want the one distinct message, naming the tool", res.ErrorSamples)
