@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 )
@@ -117,7 +118,14 @@ func serverVersionNum(ctx context.Context, conn *pgx.Conn) int {
 func (d *benchDatabase) admin(ctx context.Context, fn func(context.Context, *pgx.Conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, d.adminURL)
+	// Parsed as the servers parse it, by pgxpool: the URL may carry the
+	// pool's parameters (pool_max_conns…), which pgx.Connect would send
+	// to the server as settings it does not know.
+	cfg, err := pgxpool.ParseConfig(d.adminURL)
+	if err != nil {
+		return fmt.Errorf("is not a usable PostgreSQL URL") // checked before; its error may repeat the URL
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return err // pgx names user, host and database, never the password
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 )
@@ -25,15 +26,26 @@ func withPassword(t *testing.T, raw, password string) string {
 	return u.String()
 }
 
+// connect connects to url as the servers would, pool parameters and all.
+func connect(t *testing.T, ctx context.Context, url string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
 // sqlOn runs statements on the database url names. Not with t.Context():
 // cleanups use it too, after that context has ended.
 func sqlOn(t *testing.T, url string, statements ...string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, ctx, url)
 	defer conn.Close(ctx)
 	for _, s := range statements {
 		if _, err := conn.Exec(ctx, s); err != nil {
@@ -45,10 +57,7 @@ func sqlOn(t *testing.T, url string, statements ...string) {
 // count runs a query that returns one number.
 func count(t *testing.T, url, query string, args ...any) int {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, t.Context(), url)
 	defer conn.Close(context.Background())
 	var n int
 	if err := conn.QueryRow(t.Context(), query, args...).Scan(&n); err != nil {
@@ -67,15 +76,21 @@ func TestBenchDatabaseIsItsOwn(t *testing.T) {
 	c := pgtest.Shared(t)
 	users := withPassword(t, c.NewDatabase(t), "s3cret")
 	sqlOn(t, users, "CREATE TABLE boards (id text PRIMARY KEY)", "INSERT INTO boards VALUES ('b_mine')")
+	// The pool's parameters are the servers', not PostgreSQL's: bench's
+	// own connection must leave them out, and the servers get them.
+	withPool := users + "&pool_max_conns=16"
 	// A template1 holding tables must not hand them to the bench's
 	// database: it is made from template0. (Undone at once: other tests
 	// of the shared cluster create databases from template1.)
 	sqlOn(t, c.URL("template1"), "CREATE TABLE schema_migrations (component text)")
 	t.Cleanup(func() { sqlOn(t, c.URL("template1"), "DROP TABLE schema_migrations") })
 
-	d, err := createBenchDatabase(t.Context(), users)
+	d, err := createBenchDatabase(t.Context(), withPool)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(d.URL, "pool_max_conns=16") {
+		t.Errorf("the servers' URL lost the pool's parameters")
 	}
 	if !strings.HasPrefix(d.Name, BenchDatabasePrefix) || len(d.Name) != len(BenchDatabasePrefix)+16 {
 		t.Errorf("database name %q; want %s and 16 hex digits", d.Name, BenchDatabasePrefix)
@@ -92,10 +107,7 @@ func TestBenchDatabaseIsItsOwn(t *testing.T) {
 	sqlOn(t, d.URL, "CREATE TABLE cards (id text)") // as the servers would
 
 	// Still connected, as a server that did not stop in time would be.
-	conn, err := pgx.Connect(t.Context(), d.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := connect(t, t.Context(), d.URL)
 	defer conn.Close(context.Background())
 	if err := d.drop(t.Context()); err != nil {
 		t.Fatal(err)
