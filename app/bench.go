@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/loadtest"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 )
 
 // benchCommand runs `bench` or, for `bench-baseline`, one baseline server.
@@ -39,6 +40,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, er
 	fs.StringVar(&o.Out, "out", "bench-results.json", "file the results are written to as JSON")
 	list := fs.String("scenarios", strings.Join(loadtest.ServerScenarios(), ","),
 		"comma-separated server scenarios to run; the baselines "+loadtest.ScenarioBare+" and "+loadtest.ScenarioMCPGo+" always run, since every ratio needs them")
+	fs.StringVar(&o.Database, "database", "",
+		"a PostgreSQL URL (postgres://user@host:5432/db?sslmode=…): also measure the server on PostgreSQL, alone ("+loadtest.PrefixPostgres+"…) and as two replicas ("+
+			loadtest.PrefixReplicas+strings.Join(loadtest.ReplicaScenarios(), ", "+loadtest.PrefixReplicas)+"), against the same scenarios on SQLite. "+
+			"bench never writes to the URL's database: it creates one of its own, "+loadtest.BenchDatabasePrefix+"<random>, with CREATE DATABASE (the role needs CREATEDB) "+
+			"and drops it at the end. Only host and database are ever printed; a password is better kept in PGPASSWORD or ~/.pgpass, since the process list shows arguments")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -54,6 +60,15 @@ func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, er
 		return o, fmt.Errorf("-concurrency %d must be between 1 and 10000", o.Concurrency)
 	case o.Out == "":
 		return o, errors.New("-out must name a file")
+	}
+	// Never repeat the URL in an error: it may hold a password.
+	if o.Database != "" {
+		if !pgdb.IsURL(o.Database) {
+			return o, errors.New("-database takes a postgres:// or postgresql:// URL; the SQLite server always runs, on a temporary file of its own")
+		}
+		if err := pgdb.CheckURL(o.Database); err != nil {
+			return o, fmt.Errorf("-database %w", err)
+		}
 	}
 	for name := range strings.SplitSeq(*list, ",") {
 		name = strings.TrimSpace(name)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,7 +55,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, listen bool, log *slo
 	if err != nil {
 		return nil, err
 	}
-	db := &database{name: redactedURL(cfg.PostgresURL), pool: pool, closed: func() error { pool.Close(); return nil }}
+	db := &database{name: pgdb.Redacted(cfg.PostgresURL), pool: pool, closed: func() error { pool.Close(); return nil }}
 	var signal sqldb.RevocationSignal = &pgdb.UncachedRevocations{Pool: pool}
 	if listen {
 		// DATABASE_DIRECT_URL: a transaction pooler would drop LISTEN.
@@ -107,16 +106,6 @@ func (db *database) close() error {
 		return db.store.Close()
 	}
 	return db.closed()
-}
-
-// redactedURL is a PostgreSQL URL without its password and parameters,
-// for the log.
-func redactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "postgres (URL not shown)"
-	}
-	return fmt.Sprintf("%s://%s%s", u.Scheme, u.Host, u.Path)
 }
 
 // migrate applies every component's migrations to the database and exits:

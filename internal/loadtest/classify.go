@@ -8,13 +8,37 @@ import (
 	"strings"
 )
 
+// ErrorKind says how a request failed, for the report's count of errors
+// by kind.
+type ErrorKind string
+
+const (
+	// ErrTransport: no HTTP answer (connection refused or reset, timeout).
+	ErrTransport ErrorKind = "transport"
+	// ErrUnavailable: HTTP 503, what the server answers when it cannot
+	// reach its database; counted apart from other statuses because a
+	// replica on PostgreSQL must not answer it under load alone.
+	ErrUnavailable ErrorKind = "http_503"
+	// ErrStatus: any other status than 200 and 503.
+	ErrStatus ErrorKind = "http_status"
+	// ErrMalformed: 200 with a body that is not a JSON-RPC answer.
+	ErrMalformed ErrorKind = "malformed"
+	// ErrRPC: a JSON-RPC error (an internal error is -32603).
+	ErrRPC ErrorKind = "jsonrpc"
+	// ErrTool: a tool result with isError true.
+	ErrTool ErrorKind = "tool"
+)
+
 // Outcome is the verdict on one answer.
 type Outcome struct {
 	// Err says the request failed: a transport error, a status other than
 	// 200, a JSON-RPC error, or a tool result with isError true.
 	Err bool
-	// Busy says the failure mentions SQLITE_BUSY or "database is locked":
-	// SQLite turned a writer away, which the server must never let happen.
+	// Kind says which of those it was; empty on success.
+	Kind ErrorKind
+	// Busy says the failure mentions that the database turned a
+	// transaction away (see MentionsBusy), which the server must never let
+	// reach a client.
 	Busy bool
 	// Message says what went wrong, for the report; empty on success.
 	Message string
@@ -42,10 +66,14 @@ const maxMessage = 300
 // Server-Sent Events is judged by its last data line, the response.
 func Classify(transportErr error, status int, body []byte) Outcome {
 	if transportErr != nil {
-		return failure(transportErr.Error())
+		return failure(ErrTransport, transportErr.Error())
 	}
 	if status != http.StatusOK {
-		o := failure(fmt.Sprintf("HTTP %d: %s", status, clip(body)))
+		kind := ErrStatus
+		if status == http.StatusServiceUnavailable {
+			kind = ErrUnavailable
+		}
+		o := failure(kind, fmt.Sprintf("HTTP %d: %s", status, clip(body)))
 		o.Busy = MentionsBusy(string(body)) // also past the clipped part
 		return o
 	}
@@ -55,34 +83,47 @@ func Classify(transportErr error, status int, body []byte) Outcome {
 	}
 	var a rpcAnswer
 	if err := json.Unmarshal(payload, &a); err != nil {
-		return failure(fmt.Sprintf("the answer is not JSON-RPC (%v): %s", err, clip(body)))
+		return failure(ErrMalformed, fmt.Sprintf("the answer is not JSON-RPC (%v): %s", err, clip(body)))
 	}
 	switch {
 	case a.Error != nil:
-		return failure(fmt.Sprintf("JSON-RPC error %d: %s", a.Error.Code, a.Error.Message))
+		return failure(ErrRPC, fmt.Sprintf("JSON-RPC error %d: %s", a.Error.Code, a.Error.Message))
 	case a.Result == nil:
-		return failure("JSON-RPC answer without result or error: " + clip(body))
+		return failure(ErrMalformed, "JSON-RPC answer without result or error: "+clip(body))
 	case a.Result.IsError:
 		var texts []string
 		for _, c := range a.Result.Content {
 			texts = append(texts, c.Text)
 		}
-		return failure("tool error: " + strings.Join(texts, " "))
+		return failure(ErrTool, "tool error: "+strings.Join(texts, " "))
 	}
 	return Outcome{}
 }
 
 // failure is a failed Outcome; Busy is judged on the whole message, before
 // it is clipped for the report.
-func failure(msg string) Outcome {
-	return Outcome{Err: true, Busy: MentionsBusy(msg), Message: clipString(msg)}
+func failure(kind ErrorKind, msg string) Outcome {
+	return Outcome{Err: true, Kind: kind, Busy: MentionsBusy(msg), Message: clipString(msg)}
 }
 
-// MentionsBusy reports whether text names SQLite's busy error, in the
-// words of SQLite ("database is locked") or of its result code.
+// MentionsBusy reports whether text names an error in which a database
+// turns a transaction away under contention: SQLite's busy error
+// ("database is locked", SQLITE_BUSY), or PostgreSQL's serialization
+// failure or deadlock (SQLSTATE 40001 and 40P01, in PostgreSQL's words or
+// as pgx ends its errors), which the server retries and must never let
+// through to a client or its log.
 func MentionsBusy(text string) bool {
 	t := strings.ToLower(text)
-	return strings.Contains(t, "sqlite_busy") || strings.Contains(t, "database is locked")
+	for _, w := range []string{
+		"sqlite_busy", "database is locked",
+		"could not serialize access", "(sqlstate 40001)",
+		"deadlock detected", "(sqlstate 40p01)",
+	} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // lastSSEData returns the data of the last event of an SSE stream.

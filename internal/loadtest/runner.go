@@ -23,7 +23,11 @@ type Request struct {
 // Scenario is one load: where the requests go and what they are.
 type Scenario struct {
 	Name string
-	URL  string
+	// URLs are where the requests go: worker w sends all of its requests
+	// to URLs[w%len(URLs)], over its one keep-alive connection. With the
+	// endpoints of several replicas, the connections alternate between
+	// them, as a load balancer that spreads connections would.
+	URLs []string
 	// Next returns the n-th request (from 0) of worker w. It is called
 	// concurrently, but never twice at once for the same worker.
 	Next func(w, n int) Request
@@ -58,8 +62,10 @@ type Result struct {
 	// answer.
 	Latency Summary
 	// Errors counts the failed requests (see Outcome), and Busy those of
-	// them that mention SQLite's busy error.
+	// them that mention a busy or serialization error (MentionsBusy).
 	Errors, Busy int
+	// ErrorKinds counts the failed requests by kind; nil without errors.
+	ErrorKinds map[ErrorKind]int
 	// ErrorSamples are the first distinct failure messages, at most
 	// maxSamples.
 	ErrorSamples []string
@@ -93,6 +99,7 @@ func NewTransport(concurrency int) *http.Transport {
 type worker struct {
 	latencies    []time.Duration
 	errors, busy int
+	kinds        map[ErrorKind]int // made at the first error
 	samples      []string
 }
 
@@ -102,6 +109,9 @@ type worker struct {
 func Run(ctx context.Context, client *http.Client, sc Scenario, opts Options) (Result, error) {
 	if opts.Concurrency < 1 || opts.Duration <= 0 || opts.Warmup < 0 {
 		return Result{}, fmt.Errorf("loadtest: need concurrency ≥ 1, duration > 0 and warm-up ≥ 0; got %d, %s, %s", opts.Concurrency, opts.Duration, opts.Warmup)
+	}
+	if len(sc.URLs) == 0 {
+		return Result{}, fmt.Errorf("loadtest: scenario %s has no URL to send to", sc.Name)
 	}
 	win := &window{from: time.Now().Add(opts.Warmup)}
 	win.until = win.from.Add(opts.Duration)
@@ -121,6 +131,12 @@ func Run(ctx context.Context, client *http.Client, sc Scenario, opts Options) (R
 		all = append(all, w.latencies...)
 		res.Errors += w.errors
 		res.Busy += w.busy
+		for k, n := range w.kinds {
+			if res.ErrorKinds == nil {
+				res.ErrorKinds = map[ErrorKind]int{}
+			}
+			res.ErrorKinds[k] += n
+		}
 		for _, s := range w.samples {
 			if len(res.ErrorSamples) < maxSamples && !slices.Contains(res.ErrorSamples, s) {
 				res.ErrorSamples = append(res.ErrorSamples, s)
@@ -179,10 +195,11 @@ func (win *window) length() time.Duration {
 // counts.
 func (wk *worker) loop(ctx context.Context, client *http.Client, sc Scenario, w int, win *window) {
 	var buf bytes.Buffer // reused for every answer
+	url := sc.URLs[w%len(sc.URLs)]
 	for n := 0; win.open(time.Now()) && ctx.Err() == nil; n++ {
 		r := sc.Next(w, n)
 		start := time.Now()
-		o := send(ctx, client, sc.URL, r, &buf)
+		o := send(ctx, client, url, r, &buf)
 		end := time.Now()
 		if !win.counts(end) {
 			continue
@@ -190,6 +207,10 @@ func (wk *worker) loop(ctx context.Context, client *http.Client, sc Scenario, w 
 		wk.latencies = append(wk.latencies, end.Sub(start))
 		if o.Err {
 			wk.errors++
+			if wk.kinds == nil {
+				wk.kinds = map[ErrorKind]int{}
+			}
+			wk.kinds[o.Kind]++
 			if o.Busy {
 				wk.busy++
 			}

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,7 +18,7 @@ func runAgainst(t *testing.T, handler http.Handler, next func(w, n int) Request)
 	defer srv.Close()
 	transport := NewTransport(3)
 	defer transport.CloseIdleConnections()
-	res, err := Run(context.Background(), &http.Client{Transport: transport}, Scenario{Name: "t", URL: srv.URL + "/mcp", Next: next},
+	res, err := Run(context.Background(), &http.Client{Transport: transport}, Scenario{Name: "t", URLs: []string{srv.URL + "/mcp"}, Next: next},
 		Options{Concurrency: 3, Warmup: 20 * time.Millisecond, Duration: 150 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func TestRunCountsEveryMeasuredRequest(t *testing.T) {
 	res := runAgainst(t, counted, func(int, int) Request {
 		return Request{Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)}
 	})
-	if res.Requests == 0 || res.Errors != 0 || res.Busy != 0 {
+	if res.Requests == 0 || res.Errors != 0 || res.Busy != 0 || res.ErrorKinds != nil {
 		t.Fatalf("Run = %+v; want requests and no errors", res)
 	}
 	// The warm-up's requests reached the server but are not counted.
@@ -67,6 +68,10 @@ func TestRunCountsFailures(t *testing.T) {
 	if res.Busy != 0 {
 		t.Errorf("busy = %d for errors that do not mention SQLite", res.Busy)
 	}
+	// mcp-go answers an unknown tool with a JSON-RPC error.
+	if want := map[ErrorKind]int{ErrRPC: res.Errors}; !maps.Equal(res.ErrorKinds, want) {
+		t.Errorf("errors by kind %v, want %v", res.ErrorKinds, want)
+	}
 	if len(res.ErrorSamples) != 1 || !strings.Contains(res.ErrorSamples[0], "no_such_tool") {
 		t.Errorf("error samples %q; want the one distinct message, naming the tool", res.ErrorSamples)
 	}
@@ -90,7 +95,7 @@ func TestRunStopsWhenInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := Run(ctx, srv.Client(), Scenario{Name: "t", URL: srv.URL + "/mcp", Next: func(int, int) Request {
+	_, err := Run(ctx, srv.Client(), Scenario{Name: "t", URLs: []string{srv.URL + "/mcp"}, Next: func(int, int) Request {
 		return Request{Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)}
 	}}, Options{Concurrency: 2, Duration: time.Minute})
 	if err == nil || time.Since(start) > 5*time.Second {
@@ -143,7 +148,7 @@ func TestRunMeasuresRequestsSlowerThanTheWindow(t *testing.T) {
 	})
 	srv := httptest.NewServer(slow)
 	defer srv.Close()
-	res, err := Run(context.Background(), srv.Client(), Scenario{Name: "slow", URL: srv.URL + "/mcp", Next: func(int, int) Request {
+	res, err := Run(context.Background(), srv.Client(), Scenario{Name: "slow", URLs: []string{srv.URL + "/mcp"}, Next: func(int, int) Request {
 		return Request{Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)}
 	}}, Options{Concurrency: 2, Warmup: 10 * time.Millisecond, Duration: 20 * time.Millisecond})
 	if err != nil {
@@ -154,5 +159,35 @@ func TestRunMeasuresRequestsSlowerThanTheWindow(t *testing.T) {
 	}
 	if err := CheckAlive(res); err != nil {
 		t.Error(err)
+	}
+}
+
+// With several URLs, each worker keeps to one of them and the workers
+// alternate between them: the load split across replicas.
+func TestRunSplitsWorkersAcrossURLs(t *testing.T) {
+	var served [2]atomic.Int64
+	var urls []string
+	for i := range served {
+		bare := BareHandler()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			served[i].Add(1)
+			bare.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		urls = append(urls, srv.URL+"/mcp")
+	}
+	transport := NewTransport(4)
+	defer transport.CloseIdleConnections()
+	res, err := Run(context.Background(), &http.Client{Transport: transport}, Scenario{Name: "split", URLs: urls, Next: func(int, int) Request {
+		return Request{Body: []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)}
+	}}, Options{Concurrency: 4, Duration: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || served[0].Load() == 0 || served[1].Load() == 0 {
+		t.Errorf("served %d and %d requests with %d errors; want both servers loaded, without errors", served[0].Load(), served[1].Load(), res.Errors)
+	}
+	if _, err := Run(context.Background(), &http.Client{Transport: transport}, Scenario{Name: "nowhere"}, Options{Concurrency: 1, Duration: time.Millisecond}); err == nil {
+		t.Error("Run of a scenario without URLs = nil error; want one")
 	}
 }

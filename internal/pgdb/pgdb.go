@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,17 @@ func CheckURL(url string) error {
 		return fmt.Errorf("is not a usable PostgreSQL URL: %s", parseProblem(err))
 	}
 	return nil
+}
+
+// Redacted is a PostgreSQL URL as it may be shown (in a log, on a
+// terminal): scheme, host and database, without the user, the password
+// or the parameters.
+func Redacted(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "postgres (URL not shown)"
+	}
+	return fmt.Sprintf("%s://%s%s", u.Scheme, u.Host, u.Path)
 }
 
 // parseProblem words a pgxpool.ParseConfig error without the URL, which

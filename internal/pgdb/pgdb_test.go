@@ -37,6 +37,18 @@ func TestOpenHidesThePassword(t *testing.T) {
 	}
 }
 
+func TestRedacted(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:s3cret@db.example:5432/kanban?sslmode=require&password=x": "postgres://db.example:5432/kanban",
+		"postgresql://h/db":                 "postgresql://h/db",
+		"postgres://u:s3cret@h:bad port/db": "postgres (URL not shown)",
+	} {
+		if got := Redacted(in); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestClassify(t *testing.T) {
 	pg := func(code string) error { return fmt.Errorf("query: %w", &pgconn.PgError{Code: code}) }
 	for _, tt := range []struct {
