@@ -165,11 +165,15 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		Logger: log,
 	})
 	go disk.Run(ctx, diskCheckInterval)
+	if err := db.openLimits(ctx, true, log); err != nil {
+		return err
+	}
 	queue := audit.NewQueue(st, audit.Options{
 		Logger: log,
-		Budget: audit.NewMemoryBudget(audit.BudgetOptions{
+		Budget: db.auditBudget(ctx, audit.BudgetOptions{
 			PerHour:           cfg.AnonAuditPerHour,
 			PerNetworkPerHour: cfg.AnonAuditPerIPPerHour,
+			Logger:            log,
 		}),
 		LowDisk: disk.Low,
 	})

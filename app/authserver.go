@@ -78,7 +78,9 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scop
 	case n == 0 && federated:
 		// People get their account by signing in through the provider.
 	case n == 0 && local:
-		if err := createDemoUser(ctx, cfg, db.dir, users, stdout); err != nil {
+		// Another replica on the same PostgreSQL database may have made it
+		// a moment ago: its banner names the password.
+		if err := createDemoUser(ctx, cfg, db.dir, users, stdout); err != nil && !errors.Is(err, authserver.ErrUserExists) {
 			return nil, err
 		}
 	case n == 0:
@@ -108,7 +110,8 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scop
 		IDTokenKeys:         keySource,
 		Users:               users,
 		Grants:              grants,
-		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{}),
+		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{Limits: db.limits}),
+		Limits:              db.limits,
 		Blocked:             blocklist,
 		Upstream:            upstreamOpts,
 		AccessTokenLifetime: cfg.AccessTokenTTL,

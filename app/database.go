@@ -6,13 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kanban-mcp/kanban-mcp/audit"
 	"github.com/kanban-mcp/kanban-mcp/authserver"
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
@@ -36,7 +40,11 @@ type database struct {
 	pool     *pgxpool.Pool  // PostgreSQL only
 	listener *pgdb.Listener // PostgreSQL, for a server only
 	store    store.Store    // once openStore ran
-	closed   func() error   // closes what is open
+	// limits holds the abuse limits' state where replicas share it (in
+	// PostgreSQL); nil keeps it in this process's memory (SQLite: one
+	// process).
+	limits ratelimit.Backend
+	closed func() error // closes what is open
 }
 
 // openDatabase opens the database cfg names. On PostgreSQL, a server
@@ -133,11 +141,44 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
+// openLimits opens the shared abuse limits on PostgreSQL (db.limits),
+// and with sweep, deletes their forgotten keys every minute until ctx ends.
+// On SQLite it does nothing: the limits stay in memory.
+func (db *database) openLimits(ctx context.Context, sweep bool, log *slog.Logger) error {
+	if db.pool == nil {
+		return nil
+	}
+	limits, err := pglimits.New(ctx, db.pool, pglimits.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if sweep {
+		go limits.RunSweeper(ctx, time.Minute)
+	}
+	db.limits = limits
+	return nil
+}
+
+// auditBudget bounds the activity rows of callers without a valid token:
+// one budget for the whole deployment, shared by the replicas through the
+// database when db.limits is set (run until ctx ends).
+func (db *database) auditBudget(ctx context.Context, o audit.BudgetOptions) audit.Budget {
+	if db.limits == nil {
+		return audit.NewMemoryBudget(o)
+	}
+	b := audit.NewSharedBudget(o, db.limits)
+	go b.Run(ctx)
+	return b
+}
+
 // migrate applies every component's migrations, by opening each as the
-// server does: the kanban store (which stays open), the blocklist and the
-// authorization server.
+// server does: the kanban store (which stays open), the shared limits, the
+// blocklist and the authorization server.
 func (db *database) migrate(ctx context.Context, quotas store.Quotas) error {
 	if _, err := db.openStore(ctx, quotas); err != nil {
+		return err
+	}
+	if err := db.openLimits(ctx, false, nil); err != nil {
 		return err
 	}
 	list, err := revocation.New(ctx, db.sql)
