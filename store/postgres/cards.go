@@ -123,36 +123,31 @@ func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (st
 	return name, nil
 }
 
-// countColumnCards returns how many cards column columnID holds, which is
-// also the position just past its last card. The caller holds the board's
-// lock, so no other writer changes the column meanwhile.
-func countColumnCards(ctx context.Context, tx pgx.Tx, columnID string) (int, error) {
-	var n int
-	// Positions are dense (0 … n-1: every move and delete closes its gap,
-	// and a unique constraint checks it), so the highest plus one is the
-	// count, read from the index's end instead of counting the column.
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = $1`, columnID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count cards in column: %w", err)
+// columnForAppend returns the name of column columnID of board boardID and
+// the position just past its last card, in one round trip. Positions are
+// dense (0 … n-1: every move and delete closes its gap, and a unique
+// constraint checks it), so the highest plus one is the card count, read
+// from the index's end. The caller holds the board's lock, taken by an
+// earlier statement: the count must see every write that committed before
+// the lock was granted, which a statement that waited for the lock itself
+// would not (READ COMMITTED takes a statement's snapshot when it starts).
+func columnForAppend(ctx context.Context, tx pgx.Tx, columnID, boardID string) (name string, next int, err error) {
+	err = tx.QueryRow(ctx, `SELECT name, (SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = columns.id)
+		FROM columns WHERE id = $1 AND board_id = $2`, clean(columnID), clean(boardID)).Scan(&name, &next)
+	if isNoRows(err) {
+		return "", 0, store.ColumnNotOnBoard(columnID, boardID)
 	}
-	return n, nil
+	if err != nil {
+		return "", 0, fmt.Errorf("load column: %w", err)
+	}
+	return name, next, nil
 }
 
-// touchBoard records that something on a board changed.
-func touchBoard(ctx context.Context, tx *txn, boardID string) error {
-	if _, err := tx.Exec(ctx, `UPDATE boards SET updated_at = $1 WHERE id = $2`, tx.now(), boardID); err != nil {
-		return fmt.Errorf("touch board: %w", err)
-	}
-	return nil
-}
+// touchBoardSQL records that something on board $2 changed at $1.
+const touchBoardSQL = `UPDATE boards SET updated_at = $1 WHERE id = $2`
 
-// shiftCards moves the positions of the cards that sh names.
-func shiftCards(ctx context.Context, tx pgx.Tx, sh store.Shift) error {
-	const shift = `UPDATE cards SET position = position + $1 WHERE column_id = $2 AND position >= $3 AND position < $4`
-	if _, err := tx.Exec(ctx, shift, sh.Delta, sh.ColumnID, sh.From, sh.To); err != nil {
-		return fmt.Errorf("shift cards: %w", err)
-	}
-	return nil
-}
+// shiftCardsSQL moves the positions of column $2's cards in [$3, $4) by $1.
+const shiftCardsSQL = `UPDATE cards SET position = position + $1 WHERE column_id = $2 AND position >= $3 AND position < $4`
 
 // AddCard appends a card to the end of a column of a board the actor owns.
 func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
@@ -167,16 +162,12 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		if err != nil {
 			return store.Change{}, err
 		}
-		columnName, err := columnOnBoard(ctx, tx, in.ColumnID, b.ID)
-		if err != nil {
-			return store.Change{}, err
-		}
 		// card_count as read under the board's lock: exact, whatever other
 		// replicas do.
 		if err := s.quotas.CheckCards(b.ID, b.CardCount); err != nil {
 			return store.Change{}, err
 		}
-		position, err := countColumnCards(ctx, tx, in.ColumnID)
+		columnName, position, err := columnForAppend(ctx, tx, in.ColumnID, b.ID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -186,13 +177,10 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 		card, change = store.AddedCard(in, b.Title, columnName, position, store.TimeOfNanos(now))
 		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-		if _, err := tx.Exec(ctx, insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
-			card.Labels, card.Position, card.Version, now, now); err != nil {
-			return store.Change{}, fmt.Errorf("insert card: %w", err)
-		}
-		if err := touchBoard(ctx, tx, b.ID); err != nil {
-			return store.Change{}, err
-		}
+		// Nothing reads what these return: they go with the activity row.
+		tx.queue(insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
+			card.Labels, card.Position, card.Version, now, now)
+		tx.queue(touchBoardSQL, now, b.ID)
 		return change, nil
 	})
 	if err != nil {
@@ -224,12 +212,8 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 			return change, err
 		}
 		const update = `UPDATE cards SET title = $1, description = $2, labels = $3, version = $4, updated_at = $5 WHERE id = $6`
-		if _, err := tx.Exec(ctx, update, card.Title, card.Description, card.Labels, card.Version, now, card.ID); err != nil {
-			return store.Change{}, fmt.Errorf("update card: %w", err)
-		}
-		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
-			return store.Change{}, err
-		}
+		tx.queue(update, card.Title, card.Description, card.Labels, card.Version, now, card.ID)
+		tx.queue(touchBoardSQL, now, card.BoardID)
 		return change, nil
 	})
 	if err != nil {
@@ -251,11 +235,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		if err != nil {
 			return store.Change{}, err
 		}
-		toName, err := columnOnBoard(ctx, tx, columnID, card.BoardID)
-		if err != nil {
-			return store.Change{}, err
-		}
-		n, err := countColumnCards(ctx, tx, columnID)
+		toName, n, err := columnForAppend(ctx, tx, columnID, card.BoardID)
 		if err != nil {
 			return store.Change{}, err
 		}
@@ -268,19 +248,14 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		// of the shifts, so it is stored on its own afterwards; the unique
 		// (column, position) constraint is checked at COMMIT, when
 		// positions are dense again.
+		// In order, with the activity row: nothing reads what they return.
 		for _, sh := range move.Shifts() {
-			if err := shiftCards(ctx, tx, sh); err != nil {
-				return store.Change{}, err
-			}
+			tx.queue(shiftCardsSQL, sh.Delta, sh.ColumnID, sh.From, sh.To)
 		}
 		moved := move.Card
 		const update = `UPDATE cards SET column_id = $1, position = $2, version = $3, updated_at = $4 WHERE id = $5`
-		if _, err := tx.Exec(ctx, update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID); err != nil {
-			return store.Change{}, fmt.Errorf("move card: %w", err)
-		}
-		if err := touchBoard(ctx, tx, moved.BoardID); err != nil {
-			return store.Change{}, err
-		}
+		tx.queue(update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID)
+		tx.queue(touchBoardSQL, now, moved.BoardID)
 		return change, nil
 	})
 	if err != nil {
@@ -301,15 +276,10 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		if err != nil {
 			return store.Change{}, err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM cards WHERE id = $1`, card.ID); err != nil {
-			return store.Change{}, fmt.Errorf("delete card: %w", err)
-		}
-		if err := shiftCards(ctx, tx, store.LeftGap(card.ColumnID, card.Position)); err != nil {
-			return store.Change{}, err
-		}
-		if err := touchBoard(ctx, tx, card.BoardID); err != nil {
-			return store.Change{}, err
-		}
+		gap := store.LeftGap(card.ColumnID, card.Position)
+		tx.queue(`DELETE FROM cards WHERE id = $1`, card.ID)
+		tx.queue(shiftCardsSQL, gap.Delta, gap.ColumnID, gap.From, gap.To)
+		tx.queue(touchBoardSQL, tx.now(), card.BoardID)
 		var change store.Change
 		deleted, change = store.RemovedCard(card)
 		return change, nil

@@ -225,7 +225,15 @@ type txn struct {
 	clock func() time.Time
 	at    time.Time
 	timed bool // at is set
+	// later holds the statements of the write whose results nothing
+	// reads; write sends them with the activity row, in one round trip,
+	// which shortens the time the board's lock is held.
+	later pgx.Batch
 }
+
+// queue adds a statement whose result nothing reads to the write's last
+// round trip (see txn.later); its failure fails the write.
+func (t *txn) queue(sql string, args ...any) { t.later.Queue(sql, args...) }
 
 // now returns the time of the write in unix nanoseconds, reading the
 // clock on the first call. Writes call it after taking their lock, so that
@@ -278,14 +286,14 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		if boardID = a.BoardID; boardID == "" {
 			return errors.New("the change names no board, whose cached copies it would leave stale")
 		}
-		b := &pgx.Batch{}
+		b := &tx.later
 		b.Queue(insertActivitySQL, activityArgs(a)...)
 		b.Queue(`UPDATE boards SET revision = revision + 1 WHERE id = $1`, boardID) // none after DeleteBoard
 		if s.announce {
 			pgdb.QueueNotify(b, BoardsChannel, boardID)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("record activity and revision: %w", err)
+			return fmt.Errorf("write, record activity and revision: %w", err)
 		}
 		return nil
 	})
