@@ -75,14 +75,12 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 	}
 	p, err := a.Verifier.Verify(r.Context(), raw)
 	if errors.Is(err, ErrKeysUnavailable) {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "the authorization server's signing keys are not loaded yet; try again shortly", http.StatusServiceUnavailable)
+		unavailable(w, "the authorization server's signing keys are not loaded yet; try again shortly")
 		return nil, false
 	}
 	if errors.Is(err, ErrCheckUnavailable) {
 		a.logger().ErrorContext(r.Context(), "access token check unavailable", "err", err)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "the access token cannot be checked right now; try again shortly", http.StatusServiceUnavailable)
+		unavailable(w, "the access token cannot be checked right now; try again shortly")
 		return nil, false
 	}
 	if err != nil {
@@ -99,8 +97,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		if err != nil {
 			// Fail closed, but say it is our problem, not the token's.
 			a.logger().ErrorContext(r.Context(), "revocation check failed", "err", err)
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "revocation check unavailable, try again", http.StatusServiceUnavailable)
+			unavailable(w, "the token's revocation cannot be checked right now; try again shortly")
 			return nil, false
 		}
 		if revoked {
@@ -181,4 +178,17 @@ func (a anyRevoked) Revoked(ctx context.Context, p *Principal) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of every answer that
+// says a token cannot be checked right now (keys not loaded, an
+// introspection endpoint or the revocation database out of reach): the
+// same wait as the MCP endpoint's when its database is out of reach.
+const UnavailableRetryAfter = "5"
+
+// unavailable answers 503 with UnavailableRetryAfter and msg as plain text:
+// the server's problem, not the token's, so no challenge.
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", UnavailableRetryAfter)
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }

@@ -127,6 +127,14 @@ func TestAuthenticator(t *testing.T) {
 			} else if res.StatusCode != tt.want.status {
 				t.Errorf("status = %d, want %d (body %q)", res.StatusCode, tt.want.status, rec.Body.String())
 			}
+			// Every "cannot check now" answer asks for the same wait, the
+			// MCP endpoint's when its database is out of reach, and carries
+			// no challenge: the token is not at fault.
+			if tt.want.status == http.StatusServiceUnavailable {
+				if got := res.Header.Get("Retry-After"); got != auth.UnavailableRetryAfter || res.Header.Get("WWW-Authenticate") != "" {
+					t.Errorf("503 with Retry-After %q and WWW-Authenticate %q; want %s and none", got, res.Header.Get("WWW-Authenticate"), auth.UnavailableRetryAfter)
+				}
+			}
 
 			if tt.revocations != nil {
 				tt.revocations.mu.Lock()

@@ -438,7 +438,7 @@ func checkOutageAnswers(t *testing.T, v *testServer, c *childServer, token, boar
 	args := map[string]any{"board_id": boardID}
 
 	resp := timed("an authenticated call", func() rpcResponse { return v.call(t, token, "get_board", args) })
-	if got, want := fmt.Sprint(resp.Status, " Retry-After: ", resp.Header.Get("Retry-After")), "503 Retry-After: 1"; got != want {
+	if got, want := fmt.Sprint(resp.Status, " Retry-After: ", resp.Header.Get("Retry-After")), "503 Retry-After: 5"; got != want {
 		t.Errorf("%s, PostgreSQL %s: an authenticated call answered %s, want %s; body %s", c.describe(), outage, got, want, resp.Body)
 	}
 

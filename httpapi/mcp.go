@@ -297,7 +297,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // databaseRetryAfter is the Retry-After of a call that found the database
 // unavailable, in seconds: a restart or a failover takes about that long.
-const databaseRetryAfter = "5"
+const databaseRetryAfter = auth.UnavailableRetryAfter
 
 // handleLarge has mcp-go build a large answer in one of the slots, and
 // then takes the answer's size from the answer budget; sent gives it back
