@@ -54,12 +54,19 @@ func visibleBoard(ctx context.Context, tx pgx.Tx, viewer store.Actor, id string)
 // they take turns per board across replicas. Anonymous actors own
 // nothing: owner_sub is never empty.
 func lockOwnedBoard(ctx context.Context, tx *txn, actor store.Actor, id string) (boardRow, error) {
-	const query = `SELECT ` + boardRowColumns + `
-		FROM boards
-		WHERE id = $1 AND owner_iss = $2 AND owner_sub = $3
-		FOR UPDATE`
 	iss, sub := identity(actor.Issuer, actor.Subject)
-	b, err := scanBoardRow(tx.QueryRow(ctx, query, clean(id), iss, sub))
+	return lockedBoard(tx.QueryRow(ctx, lockOwnedBoardSQL, clean(id), iss, sub), id)
+}
+
+// lockOwnedBoardSQL locks board $1 if $2, $3 own it, and reads it.
+const lockOwnedBoardSQL = `SELECT ` + boardRowColumns + `
+	FROM boards
+	WHERE id = $1 AND owner_iss = $2 AND owner_sub = $3
+	FOR UPDATE`
+
+// lockedBoard reads the answer of lockOwnedBoardSQL for board id.
+func lockedBoard(row pgx.Row, id string) (boardRow, error) {
+	b, err := scanBoardRow(row)
 	if isNoRows(err) {
 		return boardRow{}, store.BoardNotOwned(id)
 	}

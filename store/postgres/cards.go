@@ -132,8 +132,17 @@ func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (st
 // the lock was granted, which a statement that waited for the lock itself
 // would not (READ COMMITTED takes a statement's snapshot when it starts).
 func columnForAppend(ctx context.Context, tx pgx.Tx, columnID, boardID string) (name string, next int, err error) {
-	err = tx.QueryRow(ctx, `SELECT name, (SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = columns.id)
-		FROM columns WHERE id = $1 AND board_id = $2`, clean(columnID), clean(boardID)).Scan(&name, &next)
+	return appendColumn(tx.QueryRow(ctx, columnForAppendSQL, clean(columnID), clean(boardID)), columnID, boardID)
+}
+
+// columnForAppendSQL reads column $1 of board $2: its name and the
+// position just past its last card.
+const columnForAppendSQL = `SELECT name, (SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = columns.id)
+	FROM columns WHERE id = $1 AND board_id = $2`
+
+// appendColumn reads the answer of columnForAppendSQL.
+func appendColumn(row pgx.Row, columnID, boardID string) (name string, next int, err error) {
+	err = row.Scan(&name, &next)
 	if isNoRows(err) {
 		return "", 0, store.ColumnNotOnBoard(columnID, boardID)
 	}
@@ -158,17 +167,32 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 
 	var card *store.Card
 	err = s.write(ctx, "add card", c, func(tx *txn) (store.Change, error) {
-		b, err := lockOwnedBoard(ctx, tx, c.Actor, in.BoardID)
+		// The lock and the column in one round trip (with BEGIN): the
+		// column's statement starts once the lock's has returned, so its
+		// snapshot holds every write committed before the lock was
+		// granted. Its answer is read only when the lock was granted.
+		iss, sub := identity(c.Actor.Issuer, c.Actor.Subject)
+		batch := &pgx.Batch{}
+		batch.Queue(lockOwnedBoardSQL, clean(in.BoardID), iss, sub)
+		batch.Queue(columnForAppendSQL, clean(in.ColumnID), clean(in.BoardID))
+		br := tx.SendBatch(ctx, batch)
+		b, err := lockedBoard(br.QueryRow(), in.BoardID)
+		var (
+			columnName string
+			position   int
+		)
+		if err == nil {
+			columnName, position, err = appendColumn(br.QueryRow(), in.ColumnID, in.BoardID)
+		}
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("lock board and read column: %w", cerr)
+		}
 		if err != nil {
 			return store.Change{}, err
 		}
 		// card_count as read under the board's lock: exact, whatever other
 		// replicas do.
 		if err := s.quotas.CheckCards(b.ID, b.CardCount); err != nil {
-			return store.Change{}, err
-		}
-		columnName, position, err := columnForAppend(ctx, tx, in.ColumnID, b.ID)
-		if err != nil {
 			return store.Change{}, err
 		}
 

@@ -7,7 +7,7 @@
 // store/sqlite; this package holds the SQL, the locks and the retries.
 //
 // Concurrency. Every write runs in one READ COMMITTED transaction (through
-// pgdb.InTx, the one place that retries serialization failures and
+// pgdb.InPipelinedTx, under the one retry policy for serialization failures and
 // deadlocks) and inserts its activity row in that same transaction, so a
 // change and its audit row commit together or not at all; a write returns
 // only after COMMIT. Before it reads anything it decides on, a write that
@@ -23,7 +23,7 @@
 // its owner instead (an advisory transaction lock on a hash of the owner),
 // under which the boards-per-user quota is counted and kept. All writes
 // take the board or owner lock first, and nothing else, so they cannot
-// deadlock with one another; InTx retries one anyway should it happen.
+// deadlock with one another; pgdb retries one anyway should it happen.
 //
 // Reads of one statement (GetBoard, GetCard, ListBoards, ListActivity) see
 // one snapshot on their own; SearchCards, which takes several, runs in a
@@ -255,7 +255,7 @@ func (t *txn) now() int64 {
 // together or not at all. Domain errors from fn are returned as they are;
 // anything else is wrapped with op.
 //
-// fn may run more than once (pgdb.InTx retries): it must only assign its
+// fn may run more than once (pgdb retries): it must only assign its
 // results.
 //
 // Every write locks the board it changes (lockOwnedBoard, lockCardBoard)
@@ -272,19 +272,22 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		return fmt.Errorf("%s: the call has no Describe to word its activity row", op)
 	}
 	var boardID string
-	err := pgdb.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
+	// Pipelined: BEGIN goes with the first statement (the lock) and
+	// COMMIT with the last batch, so the lock is held for two round trips
+	// fewer.
+	err := pgdb.InPipelinedTx(ctx, s.pool, func(ptx pgx.Tx) (*pgx.Batch, error) {
 		tx := &txn{Tx: ptx, clock: s.now}
 		// The clock is read once per write, as in store/sqlite, even by a
-		// write that fn refuses (once per run, should InTx retry).
+		// write that fn refuses (once per run, should it run again).
 		defer tx.now()
 		change, err := fn(tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tx.now()
 		a := c.Activity(change, tx.at)
 		if boardID = a.BoardID; boardID == "" {
-			return errors.New("the change names no board, whose cached copies it would leave stale")
+			return nil, errors.New("the change names no board, whose cached copies it would leave stale")
 		}
 		b := &tx.later
 		b.Queue(insertActivitySQL, activityArgs(a)...)
@@ -292,10 +295,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		if s.announce {
 			pgdb.QueueNotify(b, BoardsChannel, boardID)
 		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("write, record activity and revision: %w", err)
-		}
-		return nil
+		return b, nil
 	})
 	if boardID != "" && (err == nil || store.ErrorCode(err) == "") {
 		// This replica's own copy is stale now (or may be, when the commit's
