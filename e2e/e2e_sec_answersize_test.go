@@ -327,14 +327,26 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 
 	// Every client comes from an address of its own (loopbackClient), so
 	// that the limits per caller leave the budgets to bound the memory.
-	ctx, stop := context.WithTimeout(t.Context(), 4*time.Second)
+	//
+	// The readers run for fullBoardLoad and until they have had as many
+	// answers as there are readers, however slow the machine: the test
+	// bounds memory under that load, not the server's speed. The minute
+	// is a bound against a hang.
+	ctx, stop := context.WithTimeout(t.Context(), time.Minute)
 	defer stop()
 	var (
 		requests, answerBytes atomic.Int64
 		readErr               error
 		errOnce               sync.Once
 		wg                    sync.WaitGroup
+		loadedLongEnough      atomic.Bool
 	)
+	enough := func() {
+		if loadedLongEnough.Load() && requests.Load() >= fullBoardReaders {
+			stop()
+		}
+	}
+	defer time.AfterFunc(fullBoardLoad, func() { loadedLongEnough.Store(true); enough() }).Stop()
 	for i := range fullBoardReaders {
 		client := loopbackClient(1, i, time.Minute)
 		wg.Go(func() {
@@ -354,6 +366,7 @@ func TestSecFullBoardReadersMemory(t *testing.T) {
 				}
 				requests.Add(1)
 				answerBytes.Store(int64(len(raw)))
+				enough()
 			}
 		})
 	}
@@ -456,6 +469,10 @@ func watchMemory(ctx context.Context, stop func(), pid int, withPeak bool) int64
 	}
 	return most
 }
+
+// fullBoardLoad is the least time the readers of
+// TestSecFullBoardReadersMemory keep the server busy.
+const fullBoardLoad = 4 * time.Second
 
 // The clients of the second half of TestSecFullBoardReadersMemory.
 const (
