@@ -20,6 +20,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,6 +133,44 @@ func TestReplicasShareSignInsWritesAndRevocations(t *testing.T) {
 	}
 	cli("", "revoke", "subject", views[0].URL, subject)
 	awaitRevoked(t, views, second, time.Now(), "revoke subject")
+
+	guessesMeetOneBackoff(t, views, secRegister(t, views[0], "Guessing client"))
+}
+
+// guessesMeetOneBackoff spreads wrong passwords for alice over the
+// replicas, from one address: the (name, address) limit checks 4 before
+// its first delay (3 free, then a delay after the 4th failure), in all, so
+// the 5th is throttled wherever it lands. With limits in each process's
+// memory, the replica that had seen two guesses would check the 5th.
+func guessesMeetOneBackoff(t *testing.T, views []*testServer, clientID string) {
+	t.Helper()
+	verifier := randomVerifier(t)
+	challenge := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {secRedirect},
+		"scope": {"kanban.read"}, "state": {"sec-state"}, "resource": {views[0].MCP()},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(challenge[:])}, "code_challenge_method": {"S256"},
+	}
+	guess := func(v *testServer) rpcResponse {
+		t.Helper()
+		// Straight to the replica's own address: a fresh browser each
+		// time, so that no device cookie lifts the limit.
+		browser := secBrowser()
+		form := hiddenFields(fetchPage(t, browser, http.MethodGet, v.Addr+"/oauth/authorize?"+q.Encode(), nil))
+		form.Set("username", "alice")
+		form.Set("password", "not-alices-password")
+		return browse(t, browser, http.MethodPost, v.Addr+"/oauth/authorize", form)
+	}
+	for i, v := range []*testServer{views[0], views[1], views[0], views[1]} {
+		if r := guess(v); r.Status != http.StatusBadRequest {
+			t.Fatalf("wrong password %d: %d, want 400 (checked and refused)\n%s", i+1, r.Status, r.Body)
+		}
+	}
+	r := guess(views[1])
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("the 5th wrong password, on a replica that had seen two: %d, Retry-After %q; want 429 with a Retry-After (one backoff for all replicas)\n%s",
+			r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
 }
 
 // crossReplicaWrites writes through each replica in turn and reads
