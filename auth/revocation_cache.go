@@ -8,7 +8,7 @@ import (
 // CachedRevocations answers revocation checks from memory, so that the
 // check every request needs costs a map lookup instead of SQL. version
 // must return a number that changes whenever any revocation changes, in
-// this process or another (sqlitedb.DB.RevocationVersion does); the whole
+// this process or another (sqldb.DB.RevocationVersion does, on SQLite and PostgreSQL); the whole
 // cache is dropped when it does, so a revocation binds from the next
 // request. A failing version or check is never cached and fails closed.
 // The cache holds at most maxEntries principals; when full it starts over.

@@ -35,16 +35,13 @@ func newRevocationSignal(dbPath string) *revocationSignal {
 	return &revocationSignal{path: dbPath + ".revocations"}
 }
 
-// NoteRevocationChange records that revocations changed (an entry added to
-// or removed from the blocklist, a grant revoked, a user disabled or
-// enabled, a client removed). Call it after the change committed. An error
-// means that other processes were not told: the change is in the database,
-// but a running server may go on answering from its cache until restarted.
-func (db *DB) NoteRevocationChange() error {
-	return db.revocations.NoteRevocationChange(context.Background())
-}
-
-// NoteRevocationChange implements sqldb.RevocationSignal.
+// NoteRevocationChange implements sqldb.RevocationSignal: it records that
+// revocations changed (an entry added to or removed from the blocklist, a
+// grant revoked, a user disabled or enabled, a client removed), for this
+// process at once and for the others through the file. Call it after the
+// change committed. An error means that other processes were not told: the
+// change is in the database, but a running server may go on answering from
+// its cache until restarted.
 func (s *revocationSignal) NoteRevocationChange(context.Context) error {
 	s.local.Add(1)
 	var nonce [16]byte
@@ -61,13 +58,10 @@ func (s *revocationSignal) NoteRevocationChange(context.Context) error {
 	return nil
 }
 
-// RevocationVersion returns a number that changes whenever revocations
-// changed, in this process or another one, since the last call. It fails
-// only when the signal file cannot be read, and a caller must then not
-// trust a cached answer.
-func (db *DB) RevocationVersion() (uint64, error) { return db.revocations.RevocationVersion() }
-
-// RevocationVersion implements sqldb.RevocationSignal.
+// RevocationVersion implements sqldb.RevocationSignal: a number that
+// changes whenever revocations changed, in this process or another one,
+// since the last call. It fails only when the signal file cannot be read,
+// and a caller must then not trust a cached answer.
 func (s *revocationSignal) RevocationVersion() (uint64, error) {
 	info, err := os.Stat(s.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

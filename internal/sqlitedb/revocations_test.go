@@ -24,7 +24,7 @@ func TestRevocationVersionAcrossProcesses(t *testing.T) {
 
 	version := func(db *DB) uint64 {
 		t.Helper()
-		v, err := db.RevocationVersion()
+		v, err := db.SQL().RevocationVersion()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestRevocationVersionAcrossProcesses(t *testing.T) {
 		t.Fatalf("version changed from %d to %d with no change", v0, again)
 	}
 	for i := range 3 {
-		if err := cli.NoteRevocationChange(); err != nil {
+		if err := cli.SQL().NoteRevocationChange(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		v := version(server)
@@ -50,7 +50,7 @@ func TestRevocationVersionAcrossProcesses(t *testing.T) {
 
 	// A change noted through the server's own handle counts at once.
 	before := version(server)
-	if err := server.NoteRevocationChange(); err != nil {
+	if err := server.SQL().NoteRevocationChange(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if after := version(server); after == before {
@@ -78,11 +78,11 @@ func TestRevocationVersionFailsWhenUnreadable(t *testing.T) {
 	defer db.Close()
 	// A signal path whose parent is a regular file cannot be stat'ed
 	// (ENOTDIR): the version must fail rather than pretend nothing changed.
-	db.revocations = newRevocationSignal(filepath.Join(path, "inside-a-file"))
-	if _, err := db.RevocationVersion(); err == nil {
+	signal := newRevocationSignal(filepath.Join(path, "inside-a-file"))
+	if _, err := signal.RevocationVersion(); err == nil {
 		t.Fatal("RevocationVersion succeeded on an unreadable signal file; want an error")
 	}
-	if err := db.NoteRevocationChange(); err == nil {
+	if err := signal.NoteRevocationChange(t.Context()); err == nil {
 		t.Fatal("NoteRevocationChange succeeded on an unwritable signal file; want an error")
 	}
 }
