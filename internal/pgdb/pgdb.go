@@ -224,18 +224,31 @@ func runTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code != "57P01" && pe.Code != "57P02" {
-			// The server refused the commit (a serialization failure, a
-			// deferred constraint): the transaction did not commit.
-			return fmt.Errorf("commit: %w", err)
-		}
-		// No answer, or the session was terminated, which with
-		// synchronous replication can happen after the commit record
-		// was written.
-		return &commitUnknown{err}
+		return commitFailed(err)
 	}
 	return nil
+}
+
+// commitFailed words the failure of a COMMIT (or of a batch that ends
+// with one) and says whether the transaction surely did not commit.
+func commitFailed(err error) error {
+	if refusedByServer(err) {
+		// The server refused a statement or the commit (a serialization
+		// failure, a deferred constraint): the transaction did not
+		// commit.
+		return fmt.Errorf("commit: %w", err)
+	}
+	// No answer, or the session was terminated, which with synchronous
+	// replication can happen after the commit record was written.
+	return &commitUnknown{err}
+}
+
+// refusedByServer reports whether err is the server's refusal of a
+// statement, as opposed to a connection that broke or a session that was
+// terminated.
+func refusedByServer(err error) bool {
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pe.Code != "57P01" && pe.Code != "57P02"
 }
 
 // commitUnknown is a COMMIT that got no answer: the transaction may or may

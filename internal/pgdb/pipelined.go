@@ -52,16 +52,15 @@ func runPipelined(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) (*
 	if err == nil {
 		return nil
 	}
-	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code != "57P01" && pe.Code != "57P02" {
-		// A statement or the COMMIT was refused: the transaction did not
-		// commit. After a refusal before COMMIT the server skipped the
-		// rest of the batch, COMMIT included, and the transaction is
-		// still open, aborted.
+	if refusedByServer(err) {
+		// After a refusal before COMMIT the server skipped the rest of
+		// the batch, COMMIT included, and the transaction is still open,
+		// aborted.
 		tx.rollback(ctx)
-		return fmt.Errorf("commit: %w", err)
+	} else {
+		tx.discard()
 	}
-	tx.discard()
-	return &commitUnknown{err}
+	return commitFailed(err)
 }
 
 // beginSQL starts InPipelinedTx's transactions.
