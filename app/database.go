@@ -44,7 +44,6 @@ type database struct {
 	// PostgreSQL); nil keeps it in this process's memory (SQLite: one
 	// process).
 	limits ratelimit.Backend
-	closed func() error // closes what is open
 }
 
 // openDatabase opens the database cfg names. On PostgreSQL, a server
@@ -57,13 +56,13 @@ func openDatabase(ctx context.Context, cfg *config.Config, listen bool, log *slo
 		if err != nil {
 			return nil, err
 		}
-		return &database{sql: db.SQL(), dir: filepath.Dir(cfg.DatabasePath), name: cfg.DatabasePath, sqlite: db, closed: db.Close}, nil
+		return &database{sql: db.SQL(), dir: filepath.Dir(cfg.DatabasePath), name: cfg.DatabasePath, sqlite: db}, nil
 	}
 	pool, err := pgdb.Open(ctx, cfg.PostgresURL)
 	if err != nil {
 		return nil, err
 	}
-	db := &database{name: pgdb.Redacted(cfg.PostgresURL), pool: pool, closed: func() error { pool.Close(); return nil }}
+	db := &database{name: pgdb.Redacted(cfg.PostgresURL), pool: pool}
 	var signal sqldb.RevocationSignal = &pgdb.UncachedRevocations{Pool: pool}
 	if listen {
 		// DATABASE_DIRECT_URL: a transaction pooler would drop LISTEN.
@@ -113,7 +112,11 @@ func (db *database) close() error {
 	if db.store != nil {
 		return db.store.Close()
 	}
-	return db.closed()
+	if db.sqlite != nil {
+		return db.sqlite.Close()
+	}
+	db.pool.Close()
+	return nil
 }
 
 // migrate applies every component's migrations to the database and exits:
