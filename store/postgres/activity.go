@@ -16,7 +16,7 @@ const insertActivitySQL = `INSERT INTO activity
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // insertActivityIfCardSQL is insertActivitySQL run only if card $12
-// exists (see txn.onlyIfCard). The parameters take the activity columns'
+// exists (see writeEnd.onlyIfCards). The parameters take the activity columns'
 // types, as in VALUES.
 const insertActivityIfCardSQL = `INSERT INTO activity
 	(at, tool, outcome, actor_iss, actor_sub, client_id, board_id, ids, summary, owner_iss, owner_sub)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -160,7 +161,9 @@ func (s *Store) addCards(ctx context.Context, batch []*addRequest) error {
 		end.queue(b)
 		return b, nil
 	})
-	s.wrote(board, err)
+	if err != nil || slices.ContainsFunc(batch, func(r *addRequest) bool { return r.card != nil }) {
+		s.wrote(board, err)
+	}
 	return err
 }
 
