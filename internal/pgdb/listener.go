@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -238,9 +239,14 @@ func Notify(ctx context.Context, tx pgx.Tx, channel, payload string) error {
 	return nil
 }
 
-// QueueNotify is Notify as one statement of a batch, for a write that
-// sends its last statements in one round trip; the batch must run in the
-// writing transaction.
-func QueueNotify(b *pgx.Batch, channel, payload string) {
-	b.Queue(notifySQL, channel, payload)
+// NotifyEach sends each of payloads on channel in one statement, on db (a
+// pool, a connection or a transaction): outside a transaction, for
+// announcements made after the changes they tell of have committed.
+func NotifyEach(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, channel string, payloads []string) error {
+	if _, err := db.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, channel, payloads); err != nil {
+		return fmt.Errorf("notify %q: %w", channel, err)
+	}
+	return nil
 }

@@ -243,6 +243,15 @@ func commitFailed(err error) error {
 	return &commitUnknown{err}
 }
 
+// Refused reports whether err, from InTx or InPipelinedTx, is the
+// server's refusal of a statement or of COMMIT: the transaction did not
+// commit, so running its parts again, alone, is safe. A COMMIT without an
+// answer is not a refusal.
+func Refused(err error) bool {
+	var cu *commitUnknown
+	return !errors.As(err, &cu) && refusedByServer(err)
+}
+
 // refusedByServer reports whether err is the server's refusal of a
 // statement, as opposed to a connection that broke or a session that was
 // terminated.

@@ -63,26 +63,32 @@ func TestInPipelinedTx(t *testing.T) {
 	refused := errors.New("refused by fn")
 	for _, tc := range []struct {
 		name string
-		fn   func(tx pgx.Tx) (*pgx.Batch, error)
+		// byServer: the server refused it, so Refused must say so.
+		byServer bool
+		fn       func(tx pgx.Tx) (*pgx.Batch, error)
 	}{
-		{"fn fails after a statement", func(tx pgx.Tx) (*pgx.Batch, error) {
+		{"fn fails after a statement", false, func(tx pgx.Tx) (*pgx.Batch, error) {
 			if _, err := tx.Exec(ctx, `INSERT INTO notes VALUES (3, 'x', 2)`); err != nil {
 				return nil, err
 			}
 			return nil, refused
 		}},
-		{"a statement of the last batch is refused", func(tx pgx.Tx) (*pgx.Batch, error) {
+		{"a statement of the last batch is refused", true, func(tx pgx.Tx) (*pgx.Batch, error) {
 			b := insert(3, 2)
 			b.Queue(`INSERT INTO notes VALUES (1, 'taken', 9)`)
 			return b, nil
 		}},
-		{"COMMIT is refused (deferred unique)", func(tx pgx.Tx) (*pgx.Batch, error) {
+		{"COMMIT is refused (deferred unique)", true, func(tx pgx.Tx) (*pgx.Batch, error) {
 			return insert(3, 0), nil
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := InPipelinedTx(ctx, pool, tc.fn); err == nil {
+			err := InPipelinedTx(ctx, pool, tc.fn)
+			if err == nil {
 				t.Fatal("no error")
+			}
+			if Refused(err) != tc.byServer {
+				t.Errorf("Refused(%v) = %v, want %v", err, Refused(err), tc.byServer)
 			}
 			if n := count(); n != 2 {
 				t.Errorf("%d rows after the failed transaction, want 2", n)
@@ -107,8 +113,8 @@ func TestInPipelinedTx(t *testing.T) {
 		}
 		return insert(4, 3), nil
 	})
-	if !errors.As(err, new(*commitUnknown)) || Retryable(err) {
-		t.Errorf("the last batch on a dead connection: %v (retryable %v); want a commit of unknown outcome, not retried", err, Retryable(err))
+	if !errors.As(err, new(*commitUnknown)) || Retryable(err) || Refused(err) {
+		t.Errorf("the last batch on a dead connection: %v (retryable %v, refused %v); want a commit of unknown outcome, not retried, not refused", err, Retryable(err), Refused(err))
 	}
 	if n := count(); n != 2 {
 		t.Errorf("%d rows, want 2", n)

@@ -15,6 +15,14 @@ const insertActivitySQL = `INSERT INTO activity
 	(at, tool, outcome, actor_iss, actor_sub, client_id, board_id, ids, summary, owner_iss, owner_sub)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
+// insertActivityIfCardSQL is insertActivitySQL run only if card $12
+// exists (see writeEnd.onlyIfCards). The parameters take the activity columns'
+// types, as in VALUES.
+const insertActivityIfCardSQL = `INSERT INTO activity
+	(at, tool, outcome, actor_iss, actor_sub, client_id, board_id, ids, summary, owner_iss, owner_sub)
+	SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+	WHERE EXISTS (SELECT 1 FROM cards WHERE id = $12)`
+
 // activityArgs are the arguments of insertActivitySQL for a, made storable
 // (see the package comment); a.At must be set.
 func activityArgs(a store.Activity) []any {

@@ -79,10 +79,19 @@ func (r *replica) cached(id string) bool {
 	return ok
 }
 
+// announced returns once the replica has announced every board it wrote
+// so far (it announces after its writes commit).
+func (r *replica) announced() {
+	if r.s.announcer != nil {
+		r.s.announcer.flush()
+	}
+}
+
 // settle returns once the replica has handled every notification sent
 // before the call, so that none of them can evict what the test caches
 // next: a marker board is cached, announced, and waited for. A replica
-// that hears nothing has nothing to settle.
+// that hears nothing has nothing to settle. The replicas that wrote must
+// have announced their writes (announced) by then.
 func (r *replica) settle(t *testing.T) {
 	t.Helper()
 	if r.listening != listenerUp {
@@ -201,6 +210,7 @@ func TestBoardCacheAcrossReplicas(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
+					a.announced()
 					b.warm(t, tt.viewer, board.ID)
 					tt.change(t, a.s, board, card)
 					got, err := b.s.GetBoard(t.Context(), tt.viewer, board.ID)
@@ -220,6 +230,7 @@ func TestBoardCacheEvictsOnNotification(t *testing.T) {
 	quiet := newReplica(t, url, noListener)
 	x, _ := storetest.BoardWithCard(t, a.s, alice)
 	y, _ := storetest.BoardWithCard(t, a.s, alice)
+	a.announced()
 	b.warm(t, alice, x.ID)
 	b.warm(t, alice, y.ID)
 	if n, _ := b.s.boards.Usage(); n != 2 {

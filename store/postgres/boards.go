@@ -55,18 +55,7 @@ func visibleBoard(ctx context.Context, tx pgx.Tx, viewer store.Actor, id string)
 // nothing: owner_sub is never empty.
 func lockOwnedBoard(ctx context.Context, tx *txn, actor store.Actor, id string) (boardRow, error) {
 	iss, sub := identity(actor.Issuer, actor.Subject)
-	return lockedBoard(tx.QueryRow(ctx, lockOwnedBoardSQL, clean(id), iss, sub), id)
-}
-
-// lockOwnedBoardSQL locks board $1 if $2, $3 own it, and reads it.
-const lockOwnedBoardSQL = `SELECT ` + boardRowColumns + `
-	FROM boards
-	WHERE id = $1 AND owner_iss = $2 AND owner_sub = $3
-	FOR UPDATE`
-
-// lockedBoard reads the answer of lockOwnedBoardSQL for board id.
-func lockedBoard(row pgx.Row, id string) (boardRow, error) {
-	b, err := scanBoardRow(row)
+	b, err := scanBoardRow(tx.QueryRow(ctx, lockOwnedBoardSQL, clean(id), iss, sub))
 	if isNoRows(err) {
 		return boardRow{}, store.BoardNotOwned(id)
 	}
@@ -75,6 +64,12 @@ func lockedBoard(row pgx.Row, id string) (boardRow, error) {
 	}
 	return b, nil
 }
+
+// lockOwnedBoardSQL locks board $1 if $2, $3 own it, and reads it.
+const lockOwnedBoardSQL = `SELECT ` + boardRowColumns + `
+	FROM boards
+	WHERE id = $1 AND owner_iss = $2 AND owner_sub = $3
+	FOR UPDATE`
 
 // boardSummaryColumns is the select list that scanBoardSummary reads, for
 // a board aliased b.

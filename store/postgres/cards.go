@@ -132,17 +132,9 @@ func columnOnBoard(ctx context.Context, tx pgx.Tx, columnID, boardID string) (st
 // the lock was granted, which a statement that waited for the lock itself
 // would not (READ COMMITTED takes a statement's snapshot when it starts).
 func columnForAppend(ctx context.Context, tx pgx.Tx, columnID, boardID string) (name string, next int, err error) {
-	return appendColumn(tx.QueryRow(ctx, columnForAppendSQL, clean(columnID), clean(boardID)), columnID, boardID)
-}
-
-// columnForAppendSQL reads column $1 of board $2: its name and the
-// position just past its last card.
-const columnForAppendSQL = `SELECT name, (SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = columns.id)
-	FROM columns WHERE id = $1 AND board_id = $2`
-
-// appendColumn reads the answer of columnForAppendSQL.
-func appendColumn(row pgx.Row, columnID, boardID string) (name string, next int, err error) {
-	err = row.Scan(&name, &next)
+	const query = `SELECT name, (SELECT coalesce(max(position) + 1, 0) FROM cards WHERE column_id = columns.id)
+		FROM columns WHERE id = $1 AND board_id = $2`
+	err = tx.QueryRow(ctx, query, clean(columnID), clean(boardID)).Scan(&name, &next)
 	if isNoRows(err) {
 		return "", 0, store.ColumnNotOnBoard(columnID, boardID)
 	}
@@ -152,66 +144,8 @@ func appendColumn(row pgx.Row, columnID, boardID string) (name string, next int,
 	return name, next, nil
 }
 
-// touchBoardSQL records that something on board $2 changed at $1.
-const touchBoardSQL = `UPDATE boards SET updated_at = $1 WHERE id = $2`
-
 // shiftCardsSQL moves the positions of column $2's cards in [$3, $4) by $1.
 const shiftCardsSQL = `UPDATE cards SET position = position + $1 WHERE column_id = $2 AND position >= $3 AND position < $4`
-
-// AddCard appends a card to the end of a column of a board the actor owns.
-func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*store.Card, error) {
-	in, err := store.CheckNewCard(in)
-	if err != nil {
-		return nil, err
-	}
-
-	var card *store.Card
-	err = s.write(ctx, "add card", c, func(tx *txn) (store.Change, error) {
-		// The lock and the column in one round trip (with BEGIN): the
-		// column's statement starts once the lock's has returned, so its
-		// snapshot holds every write committed before the lock was
-		// granted. Its answer is read only when the lock was granted.
-		iss, sub := identity(c.Actor.Issuer, c.Actor.Subject)
-		batch := &pgx.Batch{}
-		batch.Queue(lockOwnedBoardSQL, clean(in.BoardID), iss, sub)
-		batch.Queue(columnForAppendSQL, clean(in.ColumnID), clean(in.BoardID))
-		br := tx.SendBatch(ctx, batch)
-		b, err := lockedBoard(br.QueryRow(), in.BoardID)
-		var (
-			columnName string
-			position   int
-		)
-		if err == nil {
-			columnName, position, err = appendColumn(br.QueryRow(), in.ColumnID, in.BoardID)
-		}
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("lock board and read column: %w", cerr)
-		}
-		if err != nil {
-			return store.Change{}, err
-		}
-		// card_count as read under the board's lock: exact, whatever other
-		// replicas do.
-		if err := s.quotas.CheckCards(b.ID, b.CardCount); err != nil {
-			return store.Change{}, err
-		}
-
-		now := tx.now()
-		var change store.Change
-		card, change = store.AddedCard(in, b.Title, columnName, position, store.TimeOfNanos(now))
-		const insert = `INSERT INTO cards (id, board_id, column_id, title, description, labels, position, version, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-		// Nothing reads what these return: they go with the activity row.
-		tx.queue(insert, card.ID, card.BoardID, card.ColumnID, card.Title, card.Description,
-			card.Labels, card.Position, card.Version, now, now)
-		tx.queue(touchBoardSQL, now, b.ID)
-		return change, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return card, nil
-}
 
 // UpdateCard changes the title, description and labels that in sets, on a
 // card on a board the actor owns, and bumps the card's version. The
@@ -237,7 +171,7 @@ func (s *Store) UpdateCard(ctx context.Context, c store.Call, in store.CardUpdat
 		}
 		const update = `UPDATE cards SET title = $1, description = $2, labels = $3, version = $4, updated_at = $5 WHERE id = $6`
 		tx.queue(update, card.Title, card.Description, card.Labels, card.Version, now, card.ID)
-		tx.queue(touchBoardSQL, now, card.BoardID)
+		tx.touch()
 		return change, nil
 	})
 	if err != nil {
@@ -279,7 +213,7 @@ func (s *Store) MoveCard(ctx context.Context, c store.Call, cardID, columnID str
 		moved := move.Card
 		const update = `UPDATE cards SET column_id = $1, position = $2, version = $3, updated_at = $4 WHERE id = $5`
 		tx.queue(update, moved.ColumnID, moved.Position, moved.Version, now, moved.ID)
-		tx.queue(touchBoardSQL, now, moved.BoardID)
+		tx.touch()
 		return change, nil
 	})
 	if err != nil {
@@ -303,7 +237,7 @@ func (s *Store) DeleteCard(ctx context.Context, c store.Call, cardID string) (*s
 		gap := store.LeftGap(card.ColumnID, card.Position)
 		tx.queue(`DELETE FROM cards WHERE id = $1`, card.ID)
 		tx.queue(shiftCardsSQL, gap.Delta, gap.ColumnID, gap.From, gap.To)
-		tx.queue(touchBoardSQL, tx.now(), card.BoardID)
+		tx.touch()
 		var change store.Change
 		deleted, change = store.RemovedCard(card)
 		return change, nil

@@ -39,10 +39,16 @@
 // the board's lock. A read right after a write through another replica
 // therefore sees the write whatever the cache holds, and nothing depends
 // on notifications arriving, or in time. They only save work: with a
-// pgdb.Listener in Options, every write also announces its board on a
-// channel (pg_notify, in its transaction, so only once it commits), and
-// every replica's Store evicts that board, which spares memory and the
-// lookup that would have found the entry stale.
+// pgdb.Listener in Options, every replica announces the boards it wrote
+// on a channel once the writes have committed (pg_notify, see
+// announcer), and every replica's Store evicts those boards, which spares
+// memory and the lookups that would have found the entries stale.
+//
+// AddCard, the write agents repeat fastest on one board, is batched: a
+// replica's calls for one board that arrive while a transaction holds the
+// board's lock go together in the next transaction (see AddCard and
+// addQueue), so that a busy board costs one lock and one COMMIT per batch
+// rather than per card.
 //
 // Schema decisions (migrations/0001_init.sql): timestamps are bigint unix
 // nanoseconds and IDs sort byte by byte (COLLATE "C"), as in SQLite, so
@@ -105,14 +111,12 @@ type Options struct {
 	// the cache off. The cache is correct with any number of replicas
 	// (see the package comment).
 	BoardCacheBytes int64
-	// Listener, when set, makes the Store announce each write's board on
-	// BoardsChannel and evict the boards that any replica's writes
-	// announce. New registers the channel on it, so it must be Run only
-	// after New; its owner runs and stops it. Without one, cached boards
-	// stay until a read finds them stale or memory runs short, and
-	// writes announce nothing: replicas are configured alike, and a
-	// notification nobody listens to still costs every commit a turn
-	// at PostgreSQL's notification queue lock.
+	// Listener, when set, makes the Store announce the boards it wrote on
+	// BoardsChannel and evict the boards that any replica announces. New
+	// registers the channel on it, so it must be Run only after New; its
+	// owner runs and stops it. Without one, cached boards stay until a
+	// read finds them stale or memory runs short, and writes announce
+	// nothing: replicas are configured alike, so nobody would listen.
 	Listener *pgdb.Listener
 }
 
@@ -130,8 +134,11 @@ type Store struct {
 	// boards holds recently read boards, each checked against the
 	// database's revision before it is served.
 	boards *boardcache.Cache
-	// announce tells writes to notify BoardsChannel (a Listener is set).
-	announce bool
+	// announcer announces changed boards on BoardsChannel; nil without a
+	// Listener.
+	announcer *announcer
+	// adds gathers this process's AddCard calls per board (see addQueue).
+	adds addQueue
 }
 
 var _ store.Store = (*Store)(nil)
@@ -161,18 +168,19 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	}
 	s := &Store{
 		pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now,
-		boards:   boardcache.New(boardcache.Bytes(opts.BoardCacheBytes)),
-		announce: opts.Listener != nil,
+		boards: boardcache.New(boardcache.Bytes(opts.BoardCacheBytes)),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.adds.run = s.runAdds
 	if opts.Listener != nil {
 		// The payload is a board ID; Invalidate evicts it and refuses the
 		// Put of any read of it already under way.
 		if err := opts.Listener.Handle(BoardsChannel, s.boards.Invalidate); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
+		s.announcer = startAnnouncer(pool)
 	}
 	return s, nil
 }
@@ -202,6 +210,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pool the Store was created with, waiting for
 // connections in use to be returned.
 func (s *Store) Close() error {
+	if s.announcer != nil {
+		s.announcer.close()
+	}
 	s.pool.Close()
 	return nil
 }
@@ -229,11 +240,18 @@ type txn struct {
 	// reads; write sends them with the activity row, in one round trip,
 	// which shortens the time the board's lock is held.
 	later pgx.Batch
+	// touched: the write changed the board's cards, so the board's
+	// updated_at moves to the time of the write (with its revision, in one
+	// row update rather than two).
+	touched bool
 }
 
 // queue adds a statement whose result nothing reads to the write's last
 // round trip (see txn.later); its failure fails the write.
 func (t *txn) queue(sql string, args ...any) { t.later.Queue(sql, args...) }
+
+// touch records that the write changes the board's cards (see touched).
+func (t *txn) touch() { t.touched = true }
 
 // now returns the time of the write in unix nanoseconds, reading the
 // clock on the first call. Writes call it after taking their lock, so that
@@ -248,12 +266,12 @@ func (t *txn) now() int64 {
 
 // write runs fn in one READ COMMITTED transaction (see the package
 // comment). When fn succeeds, write completes the activity row of the
-// change fn returns (time, tool, outcome, actor, owner) and inserts it,
-// bumps the revision of the board it names and, with a Listener, announces
-// the board on BoardsChannel, all before committing and in one round
-// trip, so that the change, its audit row and its revision are durable
-// together or not at all. Domain errors from fn are returned as they are;
-// anything else is wrapped with op.
+// change fn returns (time, tool, outcome, actor, owner) and inserts it and
+// bumps the revision of the board it names, before committing and in one
+// round trip, so that the change, its audit row and its revision are
+// durable together or not at all; then it evicts and announces the board
+// (wrote). Domain errors from fn are returned as they are; anything else
+// is wrapped with op.
 //
 // fn may run more than once (pgdb retries): it must only assign its
 // results.
@@ -289,21 +307,75 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 		if boardID = a.BoardID; boardID == "" {
 			return nil, errors.New("the change names no board, whose cached copies it would leave stale")
 		}
-		b := &tx.later
-		b.Queue(insertActivitySQL, activityArgs(a)...)
-		b.Queue(`UPDATE boards SET revision = revision + 1 WHERE id = $1`, boardID) // none after DeleteBoard
-		if s.announce {
-			pgdb.QueueNotify(b, BoardsChannel, boardID)
-		}
-		return b, nil
+		end := writeEnd{board: boardID, rows: []store.Activity{a}, touched: tx.touched, at: tx.now()}
+		end.queue(&tx.later)
+		return &tx.later, nil
 	})
-	if boardID != "" && (err == nil || store.ErrorCode(err) == "") {
-		// This replica's own copy is stale now (or may be, when the commit's
-		// outcome is unknown): evict it at once rather than on the next
-		// read's revision check or the notification's return.
-		s.boards.Invalidate(boardID)
+	if boardID != "" {
+		s.wrote(boardID, err)
 	}
 	return wrap(op, err)
+}
+
+// wrote tells the board caches, this replica's and the others', that a
+// write to board ended with err: unless the write surely did not commit
+// (it was refused, as a domain error), the board is evicted here at once,
+// rather than on the next read's revision check, and announced to the
+// other replicas.
+func (s *Store) wrote(board string, err error) {
+	if err != nil && store.ErrorCode(err) != "" {
+		return
+	}
+	s.boards.Invalidate(board)
+	if s.announcer != nil {
+		s.announcer.changed(board)
+	}
+}
+
+// writeEnd is what ends every write, in its last round trip: its
+// activity rows and its board's revision (and updated_at). The board is
+// announced after the commit (see wrote).
+type writeEnd struct {
+	board string
+	rows  []store.Activity
+	// touched: the write changed the board's cards, so the board's
+	// updated_at moves to at. Never back: AddCard reads its clock before
+	// it has the lock, so a write that committed first may have a later
+	// time.
+	touched bool
+	at      int64
+	// onlyIfCards, for AddCard's conditional inserts, holds for each row
+	// the card whose insert it records: the row is inserted only if the
+	// card was, and the board bumped only if one was.
+	onlyIfCards []string
+}
+
+// The board updates of writeEnd.
+const (
+	bumpSQL        = `UPDATE boards SET revision = revision + 1 WHERE id = $1`
+	bumpTouchedSQL = `UPDATE boards SET revision = revision + 1, updated_at = greatest(updated_at, $2) WHERE id = $1`
+	// bumpAddedSQL is bumpTouchedSQL if any of cards $3 exists.
+	bumpAddedSQL = bumpTouchedSQL + ` AND EXISTS (SELECT FROM cards WHERE id = ANY ($3))`
+)
+
+// queue adds the statements to b. After DeleteBoard the board row is
+// gone, and the bump finds nothing.
+func (e writeEnd) queue(b *pgx.Batch) {
+	for i, a := range e.rows {
+		if e.onlyIfCards == nil {
+			b.Queue(insertActivitySQL, activityArgs(a)...)
+		} else {
+			b.Queue(insertActivityIfCardSQL, append(activityArgs(a), e.onlyIfCards[i])...)
+		}
+	}
+	switch {
+	case e.onlyIfCards != nil: // cards added, which touches the board
+		b.Queue(bumpAddedSQL, e.board, e.at, e.onlyIfCards)
+	case e.touched:
+		b.Queue(bumpTouchedSQL, e.board, e.at)
+	default:
+		b.Queue(bumpSQL, e.board)
+	}
 }
 
 // read runs fn in a REPEATABLE READ READ ONLY transaction, so that its
