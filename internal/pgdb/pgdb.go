@@ -243,13 +243,16 @@ func commitFailed(err error) error {
 	return &commitUnknown{err}
 }
 
-// Refused reports whether err, from InTx or InPipelinedTx, is the
-// server's refusal of a statement or of COMMIT: the transaction did not
-// commit, so running its parts again, alone, is safe. A COMMIT without an
-// answer is not a refusal.
-func Refused(err error) bool {
+// RefusedData reports whether err, from InTx or InPipelinedTx, is the
+// server's refusal of the data of a statement or of COMMIT (SQLSTATE
+// class 22, data exception, or 23, integrity constraint violation): the
+// transaction did not commit, and a transaction of other statements may
+// well. A COMMIT without an answer is no refusal, and an outage, a
+// timeout or a deadlock is not about the data.
+func RefusedData(err error) bool {
 	var cu *commitUnknown
-	return !errors.As(err, &cu) && refusedByServer(err)
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && !errors.As(err, &cu) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
 }
 
 // refusedByServer reports whether err is the server's refusal of a

@@ -63,7 +63,7 @@ func TestInPipelinedTx(t *testing.T) {
 	refused := errors.New("refused by fn")
 	for _, tc := range []struct {
 		name string
-		// byServer: the server refused it, so Refused must say so.
+		// byServer: the server refused its data, so RefusedData must say so.
 		byServer bool
 		fn       func(tx pgx.Tx) (*pgx.Batch, error)
 	}{
@@ -78,6 +78,11 @@ func TestInPipelinedTx(t *testing.T) {
 			b.Queue(`INSERT INTO notes VALUES (1, 'taken', 9)`)
 			return b, nil
 		}},
+		{"a statement of the last batch names no table", false, func(tx pgx.Tx) (*pgx.Batch, error) {
+			b := insert(3, 2)
+			b.Queue(`INSERT INTO no_such_table VALUES (1)`)
+			return b, nil
+		}},
 		{"COMMIT is refused (deferred unique)", true, func(tx pgx.Tx) (*pgx.Batch, error) {
 			return insert(3, 0), nil
 		}},
@@ -87,8 +92,8 @@ func TestInPipelinedTx(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if Refused(err) != tc.byServer {
-				t.Errorf("Refused(%v) = %v, want %v", err, Refused(err), tc.byServer)
+			if RefusedData(err) != tc.byServer {
+				t.Errorf("RefusedData(%v) = %v, want %v", err, RefusedData(err), tc.byServer)
 			}
 			if n := count(); n != 2 {
 				t.Errorf("%d rows after the failed transaction, want 2", n)
@@ -113,8 +118,8 @@ func TestInPipelinedTx(t *testing.T) {
 		}
 		return insert(4, 3), nil
 	})
-	if !errors.As(err, new(*commitUnknown)) || Retryable(err) || Refused(err) {
-		t.Errorf("the last batch on a dead connection: %v (retryable %v, refused %v); want a commit of unknown outcome, not retried, not refused", err, Retryable(err), Refused(err))
+	if !errors.As(err, new(*commitUnknown)) || Retryable(err) || RefusedData(err) {
+		t.Errorf("the last batch on a dead connection: %v (retryable %v, refused %v); want a commit of unknown outcome, not retried, not refused", err, Retryable(err), RefusedData(err))
 	}
 	if n := count(); n != 2 {
 		t.Errorf("%d rows, want 2", n)

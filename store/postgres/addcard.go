@@ -50,12 +50,13 @@ func (s *Store) AddCard(ctx context.Context, c store.Call, in store.NewCard) (*s
 const addCardAttempts = 3
 
 // runAdds is the addQueue's run: it carries out a batch of AddCard calls
-// on one board in one transaction. Should the server refuse the batch
-// (for a reason other than an outage), it runs each call alone, so that a
-// call the database refuses fails alone.
+// on one board in one transaction. Should the server refuse the data of a
+// statement, which one call can cause, it runs each call alone, so that
+// such a call fails alone; other failures (an outage, a timeout) are the
+// whole batch's.
 func (s *Store) runAdds(ctx context.Context, batch []*addRequest) {
 	err := s.addCards(ctx, batch)
-	if err != nil && len(batch) > 1 && pgdb.Refused(err) && !pgdb.Unavailable(err) {
+	if len(batch) > 1 && pgdb.RefusedData(err) {
 		for _, r := range batch {
 			if err := s.addCards(ctx, []*addRequest{r}); err != nil {
 				r.card, r.err = nil, err
@@ -126,14 +127,19 @@ func (s *Store) addCards(ctx context.Context, batch []*addRequest) error {
 			case !ok:
 				r.err = store.ColumnNotOnBoard(r.in.ColumnID, r.in.BoardID)
 			default:
-				// The cards that this batch adds before it count.
-				r.err = s.quotas.CheckCards(r.in.BoardID, t.cardCount+len(end.rows))
+				// Only the board's own count refuses here: the cards that
+				// this batch adds before this one may not all be added.
+				// Should they fill the board, this call's insert finds no
+				// room, and its next try is refused on the count then.
+				r.err = s.quotas.CheckCards(r.in.BoardID, t.cardCount)
 			}
 			if r.err != nil {
 				continue
 			}
-			// The clock is read in queue order: with a real clock the
-			// cards of one board get their times in the order they commit.
+			// The clock is read in queue order: with a real clock this
+			// replica's cards of one board get their times in the order
+			// they commit (another replica's clock is read before its
+			// lock, so between replicas the order may differ a little).
 			nanos := store.UnixNanos(s.now())
 			at := store.TimeOfNanos(nanos)
 			card, change := store.AddedCard(r.in, t.title, column, 0, at)
@@ -167,22 +173,23 @@ func (s *Store) addCards(ctx context.Context, batch []*addRequest) error {
 	return err
 }
 
-// readAddTarget reads board id and its columns for addCards.
+// readAddTarget reads board id and its columns for addCards, as a batch
+// so that BEGIN goes with it (see pgdb.InPipelinedTx).
 func readAddTarget(ctx context.Context, tx pgx.Tx, id string) (addTarget, error) {
-	rows, err := tx.Query(ctx, addTargetSQL, id)
-	if err != nil {
-		return addTarget{}, fmt.Errorf("load board: %w", err)
-	}
 	t := addTarget{columns: map[string]string{}}
-	var columnID, columnName *string
-	_, err = pgx.ForEachRow(rows, []any{&t.title, &t.ownerIss, &t.ownerSub, &t.cardCount, &columnID, &columnName}, func() error {
-		t.found = true
-		if columnID != nil {
-			t.columns[*columnID] = *columnName
-		}
-		return nil
+	b := &pgx.Batch{}
+	b.Queue(addTargetSQL, id).Query(func(rows pgx.Rows) error {
+		var columnID, columnName *string
+		_, err := pgx.ForEachRow(rows, []any{&t.title, &t.ownerIss, &t.ownerSub, &t.cardCount, &columnID, &columnName}, func() error {
+			t.found = true
+			if columnID != nil {
+				t.columns[*columnID] = *columnName
+			}
+			return nil
+		})
+		return err
 	})
-	if err != nil {
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return addTarget{}, fmt.Errorf("load board: %w", err)
 	}
 	return t, nil

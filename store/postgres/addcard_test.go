@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
 	"github.com/kanban-mcp/kanban-mcp/store"
@@ -43,8 +44,9 @@ func outcomes(batch []*addRequest) []outcome {
 
 // TestAddCardsBatch: one batch refuses the calls it must, each for its own
 // reason, and adds the others in order, with dense positions, an activity
-// row each and one revision for all; the quota counts the cards the batch
-// adds before each call.
+// row each and one revision for all. A call that the batch's earlier cards
+// leave without room under the quota inserts nothing, and AddCard's next
+// try refuses it.
 func TestAddCardsBatch(t *testing.T) {
 	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 4}})
 	b := storetest.MustBoard(t, e.s, alice, "Batch", "Todo", "Done")
@@ -69,7 +71,7 @@ func TestAddCardsBatch(t *testing.T) {
 		{Code: store.NotFound},
 		{Column: done, Position: 0},
 		{Column: todo, Position: 2},
-		{Code: store.Quota},
+		{Code: "condition failed"},
 	}
 	if d := cmp.Diff(want, outcomes(batch)); d != "" {
 		t.Errorf("outcomes (-want +got):\n%s", d)
@@ -91,6 +93,62 @@ func TestAddCardsBatch(t *testing.T) {
 	if d := cmp.Diff([]string{"before", "one", "three", "two"}, titles); d != "" {
 		t.Errorf("cards (-want +got):\n%s", d)
 	}
+	_, err := e.s.AddCard(t.Context(), storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: todo, Title: "over the quota"})
+	storetest.WantCode(t, err, store.Quota)
+}
+
+// TestAddCardsQuotaCountsOnlyCardsAdded: a card of the batch whose column
+// goes away before the batch's lock is not added, and so does not count
+// against the quota of the call after it in the batch.
+func TestAddCardsQuotaCountsOnlyCardsAdded(t *testing.T) {
+	e := newEnv(t, Options{Quotas: store.Quotas{CardsPerBoard: 2}})
+	b := storetest.MustBoard(t, e.s, alice, "Quota", "X", "Y")
+	x, y := b.Columns[0].ID, b.Columns[1].ID
+	storetest.MustCard(t, e.s, alice, store.NewCard{BoardID: b.ID, ColumnID: y, Title: "before"})
+
+	batch := []*addRequest{addReq(t, alice, b.ID, x, "to X"), addReq(t, alice, b.ID, y, "to Y")}
+	held := holdBoard(t, e, b.ID)
+	done := make(chan error, 1)
+	go func() { done <- e.s.addCards(t.Context(), batch) }()
+	waitForLockWaiter(t, e)
+	if _, err := held.Exec(t.Context(), `DELETE FROM columns WHERE id = $1`, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := held.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := []outcome{{Code: "condition failed"}, {Column: y, Position: 1}}
+	if d := cmp.Diff(want, outcomes(batch)); d != "" {
+		t.Errorf("outcomes (-want +got):\n%s", d)
+	}
+	e.checkBoard(t, b.ID)
+}
+
+// holdBoard locks board id's row in a transaction of its own, which the
+// test ends; it is rolled back when the test does not.
+func holdBoard(t *testing.T, e *env, id string) pgx.Tx {
+	t.Helper()
+	tx, err := e.raw.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(t.Context(), `SELECT FROM boards WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+// waitForLockWaiter waits until a session of e's database waits for a
+// lock: a batch that has read the board and waits for holdBoard's lock.
+func waitForLockWaiter(t *testing.T, e *env) {
+	t.Helper()
+	pgtest.WaitFor(t, "a batch to wait for the board's lock", func() bool {
+		return e.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 1
+	})
 }
 
 // TestAddCardsRefusedAlone: a call that the database refuses (a NUL in a
@@ -130,14 +188,7 @@ func TestAddCardRaceWithRename(t *testing.T) {
 	// Hold the board's lock so that the batch, once it has read the
 	// board, waits for it; rename the board under that lock.
 	ctx := t.Context()
-	tx, err := e.raw.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `SELECT FROM boards WHERE id = $1 FOR UPDATE`, b.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdBoard(t, e, b.ID)
 	type added struct {
 		card *store.Card
 		err  error
@@ -147,9 +198,7 @@ func TestAddCardRaceWithRename(t *testing.T) {
 		card, err := e.s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "raced"})
 		out <- added{card, err}
 	}()
-	pgtest.WaitFor(t, "the batch to wait for the board's lock", func() bool {
-		return e.count(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 1
-	})
+	waitForLockWaiter(t, e)
 	if _, err := tx.Exec(ctx, `UPDATE boards SET title = 'New title', revision = revision + 1 WHERE id = $1`, b.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -93,15 +94,33 @@ func (q *addQueue) add(req *addRequest) (*store.Card, error) {
 			return req.card, req.err
 		}
 	}
-	batch := q.take(key, req)
-	ctx, cancel := batchContext(batch)
-	q.run(ctx, batch)
-	cancel()
-	q.pass(key)
-	for _, r := range batch[1:] {
-		close(r.done)
-	}
+	q.lead(key, req)
 	return req.card, req.err
+}
+
+// lead runs the batch that starts with leader, answers its requests and
+// hands the board on. Should run panic, every request of the batch gets
+// an error, the board is handed on all the same and the panic goes on up
+// to the leader's caller: neither the other callers nor the board's later
+// calls wait for a batch that will never end.
+func (q *addQueue) lead(key string, leader *addRequest) {
+	batch := q.take(key, leader)
+	ended := false
+	defer func() {
+		if !ended {
+			for _, r := range batch {
+				r.card, r.err = nil, errors.New("add card: the batch stopped with a panic")
+			}
+		}
+		q.pass(key)
+		for _, r := range batch[1:] {
+			close(r.done)
+		}
+	}()
+	ctx, cancel := batchContext(batch)
+	defer cancel()
+	q.run(ctx, batch)
+	ended = true
 }
 
 // take returns the batch that leader runs: leader, then as many of the
@@ -112,6 +131,7 @@ func (q *addQueue) take(key string, leader *addRequest) []*addRequest {
 	l := q.lines[key]
 	n := min(len(l.waiting), maxAddBatch-1)
 	batch := append([]*addRequest{leader}, l.waiting[:n]...)
+	clear(l.waiting[:n]) // the array may outlive them
 	l.waiting = l.waiting[n:]
 	return batch
 }
@@ -127,6 +147,7 @@ func (q *addQueue) pass(key string) {
 		return
 	}
 	next := l.waiting[0]
+	l.waiting[0] = nil
 	l.waiting = l.waiting[1:]
 	next.lead = true
 	close(next.done)

@@ -228,3 +228,48 @@ func TestAddQueueCancel(t *testing.T) {
 		}
 	})
 }
+
+// TestAddQueuePanic: a batch whose run panics answers its other calls with
+// an error, hands the board on, and lets the panic reach the leader's
+// caller.
+func TestAddQueuePanic(t *testing.T) {
+	rec := newRecorder()
+	panicking := true
+	q := &addQueue{}
+	q.run = func(ctx context.Context, batch []*addRequest) {
+		if panicking && batch[0].in.Title == "leader" {
+			rec.started <- "leader"
+			<-rec.unblock
+			panic("boom")
+		}
+		rec.run(ctx, batch)
+	}
+	first := make(chan result, 1)
+	addAsync(q, request(t.Context(), "b1", "first"), first)
+	<-rec.started
+	recovered := make(chan any, 1)
+	go func() {
+		defer func() { recovered <- recover() }()
+		_, _ = q.add(request(t.Context(), "b1", "leader"))
+	}()
+	waitQueued(t, q, "b1", 1)
+	out := make(chan result, 1)
+	addAsync(q, request(t.Context(), "b1", "with the leader"), out)
+	waitQueued(t, q, "b1", 2)
+	rec.unblock <- struct{}{} // the first batch ends
+	<-first
+	if got := <-rec.started; got != "leader" {
+		t.Fatalf("second batch starts with %q, want leader", got)
+	}
+	rec.unblock <- struct{}{} // the leader's batch panics
+	if r := <-out; r.err == nil || r.title != "" {
+		t.Errorf("a call of the panicking batch returned (%q, %v), want an error", r.title, r.err)
+	}
+	if p := <-recovered; p != "boom" {
+		t.Errorf("the leader's caller recovered %v, want the panic", p)
+	}
+	close(rec.unblock)
+	if card, err := q.add(request(t.Context(), "b1", "after")); err != nil || card.Title != "after" {
+		t.Errorf("a call after the panic: (%v, %v), want its card", card, err)
+	}
+}

@@ -15,7 +15,9 @@
 // card positions, card counts, the cards-per-board quota and a card's
 // expected_version are all read and changed under that lock, so writers on
 // any number of replicas take turns per board, and writers of different
-// boards do not wait for each other. READ COMMITTED rather than REPEATABLE
+// boards do not wait for each other. AddCard alone decides its refusals on
+// a read taken before the lock, and inserts on condition, in SQL under the
+// lock, that what it read still holds (see AddCard). READ COMMITTED rather than REPEATABLE
 // READ: every statement after the lock takes a fresh snapshot, which holds
 // everything the previous holder of the lock committed; a REPEATABLE READ
 // snapshot would be older than the lock and fail every contended write
@@ -207,8 +209,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap("ping store", pgdb.Retry(ctx, func() error { return s.pool.Ping(ctx) }))
 }
 
-// Close closes the pool the Store was created with, waiting for
-// connections in use to be returned.
+// Close stops announcing boards, dropping the announcements not sent yet
+// (see announcer), and closes the pool the Store was created with,
+// waiting for connections in use to be returned.
 func (s *Store) Close() error {
 	if s.announcer != nil {
 		s.announcer.close()
