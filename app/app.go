@@ -42,6 +42,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
@@ -318,6 +319,13 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var ops *http.Server
+	if cfg.MetricsAddr != "" {
+		if ops, err = serveMetrics(cfg, metrics.New(), log, served); err != nil {
+			_ = srv.Close()
+			return err
+		}
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -330,7 +338,32 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	if ops != nil {
+		_ = ops.Shutdown(shutdownCtx)
+	}
 	return nil
+}
+
+// serveMetrics serves reg (and, with METRICS_PPROF, Go's profiles) on
+// METRICS_ADDR, the private listener; a failure to serve goes to served,
+// which ends the server as the public listener's would.
+func serveMetrics(cfg *config.Config, reg *metrics.Registry, log *slog.Logger, served chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for /metrics: %w (set METRICS_ADDR to a free address, or empty to serve no metrics)", cfg.MetricsAddr, err)
+	}
+	srv := httpapi.NewHTTPServer(reg.Handler(cfg.MetricsPprof), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	if cfg.MetricsPprof {
+		// A CPU profile takes as long as it is asked to.
+		srv.WriteTimeout = 0
+	}
+	log.Info("metrics listening", "addr", ln.Addr().String(), "pprof", cfg.MetricsPprof)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			served <- fmt.Errorf("metrics listener: %w", err)
+		}
+	}()
+	return srv, nil
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

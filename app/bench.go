@@ -45,6 +45,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, er
 			loadtest.PrefixReplicas+strings.Join(loadtest.ReplicaScenarios(), ", "+loadtest.PrefixReplicas)+"), against the same scenarios on SQLite. "+
 			"bench never writes to the URL's database: it creates one of its own, "+loadtest.BenchDatabasePrefix+"<random>, with CREATE DATABASE (the role needs CREATEDB) "+
 			"and drops it at the end. Only host and database are ever printed; a password is better kept in PGPASSWORD or ~/.pgpass, since the process list shows arguments")
+	fs.StringVar(&o.CPUProfiles, "cpuprofile", "",
+		"a folder to write CPU profiles to: one per scenario and server process, of the measured time (<scenario>.<process>.pprof; read them with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -161,6 +161,11 @@ func (i *Introspector) miss(ctx context.Context, key [32]byte, raw string) (*Pri
 	// Concurrent first uses of a token share one request, which outlives
 	// any one caller's cancellation; a caller that goes away stops waiting.
 	ch := i.group.DoChan(string(key[:]), func() (any, error) {
+		// A request that ended between this caller's cache miss and now
+		// has left its answer in the cache.
+		if v, ok := i.cache.get(key); ok {
+			return v, nil
+		}
 		v, err := i.introspect(context.WithoutCancel(ctx), raw)
 		if err != nil {
 			return nil, err

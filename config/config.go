@@ -26,6 +26,10 @@ import (
 // Config is the whole configuration.
 type Config struct {
 	ListenAddr string
+	// MetricsAddr is the private address of /metrics (and, with
+	// MetricsPprof, Go's profiles); empty: off. Never the public port.
+	MetricsAddr  string
+	MetricsPprof bool
 	BaseURL    string // public origin, no trailing slash
 	Resource   string // BaseURL + "/mcp": the token audience by default
 	// DatabasePath is the SQLite file; empty when PostgresURL is set.
@@ -144,6 +148,16 @@ func settings() []setting {
 			env: "LISTEN_ADDR", flag: "listen-addr", def: "127.0.0.1:8080",
 			help: "address to listen on; defaults to :$PORT when PORT is set",
 			doc:  "address to listen on; `:$PORT` when `PORT` is set and `LISTEN_ADDR` is not",
+		},
+		{
+			env: "METRICS_ADDR", flag: "metrics-addr", def: "",
+			help: "private address for /metrics (Prometheus), e.g. :9091; empty: off",
+			doc:  "private address that serves `/metrics` (Prometheus), e.g. `:9091`; never the public port (see [Operate it](#operate-it)). Empty: off",
+		},
+		{
+			env: "METRICS_PPROF", flag: "metrics-pprof", def: "false",
+			help: "also serve Go's profiles (/debug/pprof/) on METRICS_ADDR",
+			doc:  "`true` also serves Go's profiles (`/debug/pprof/`) on `METRICS_ADDR`, for `go tool pprof` and `kanban-mcp bench -cpuprofile`",
 		},
 		{
 			env: "BASE_URL", flag: "base-url", def: "",
@@ -479,6 +493,21 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			bad("LISTEN_ADDR %q is not host:port; use e.g. 127.0.0.1:8080 or :8080", c.ListenAddr)
 		}
 		port = "8080" // reported above; keep BASE_URL's default well-formed
+	}
+
+	// The private listener, on another port than the public one.
+	c.MetricsAddr = get("METRICS_ADDR")
+	c.MetricsPprof = boolSetting(get, "METRICS_PPROF", &errs)
+	if c.MetricsAddr != "" {
+		_, mport, err := net.SplitHostPort(c.MetricsAddr)
+		switch n, perr := strconv.Atoi(mport); {
+		case err != nil || perr != nil || n < 0 || n > 65535:
+			bad("METRICS_ADDR %q is not host:port; use e.g. :9091 or 127.0.0.1:9091", c.MetricsAddr)
+		case mport == port && n != 0:
+			bad("METRICS_ADDR %q and LISTEN_ADDR %q share port %s; /metrics is never served on the public port: choose another, e.g. :9091", c.MetricsAddr, c.ListenAddr, port)
+		}
+	} else if c.MetricsPprof {
+		bad("METRICS_PPROF is true but METRICS_ADDR is empty; set METRICS_ADDR (e.g. 127.0.0.1:9091) to serve the profiles, or unset METRICS_PPROF")
 	}
 
 	// BASE_URL and the Resource.

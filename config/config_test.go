@@ -93,6 +93,8 @@ func wantOneProblem(t *testing.T, err error, fragments ...string) {
 // do not break them.
 type view struct {
 	ListenAddr, BaseURL, Resource, DatabasePath string
+	MetricsAddr                                 string
+	MetricsPprof                                bool
 	PostgresURL, PostgresDirectURL              string
 	Issuer, Audience, JWKSURL, ScopeClaim       string
 	IntrospectionURL, IntrospectionClientID     string
@@ -124,6 +126,7 @@ type view struct {
 func viewOf(c *config.Config) view {
 	return view{
 		ListenAddr: c.ListenAddr, BaseURL: c.BaseURL, Resource: c.Resource, DatabasePath: c.DatabasePath,
+		MetricsAddr: c.MetricsAddr, MetricsPprof: c.MetricsPprof,
 		PostgresURL: c.PostgresURL, PostgresDirectURL: c.PostgresDirectURL,
 		Issuer: c.Issuer, Audience: c.Audience, JWKSURL: c.JWKSURL, ScopeClaim: c.ScopeClaim,
 		IntrospectionURL: c.IntrospectionURL, IntrospectionClientID: c.IntrospectionClientID,
@@ -407,6 +410,11 @@ func TestLoadSettings(t *testing.T) {
 		{name: "quotas", env: map[string]string{"MAX_BOARDS_PER_USER": "3", "MAX_CARDS_PER_BOARD": "50"}, change: func(v *view) { v.Quotas = store.Quotas{BoardsPerUser: 3, CardsPerBoard: 50} }},
 		{name: "LOG_LEVEL", env: map[string]string{"LOG_LEVEL": "WARN"}, change: func(v *view) { v.LogLevel = "warn" }},
 		{name: "VALIDATE_OUTPUT", env: map[string]string{"VALIDATE_OUTPUT": "true"}, change: func(v *view) { v.ValidateOutput = true }},
+		{name: "METRICS_ADDR", env: map[string]string{"METRICS_ADDR": ":9091"}, change: func(v *view) { v.MetricsAddr = ":9091" }},
+		{name: "METRICS_ADDR with METRICS_PPROF", env: map[string]string{"METRICS_ADDR": "127.0.0.1:9091", "METRICS_PPROF": "true"}, change: func(v *view) {
+			v.MetricsAddr, v.MetricsPprof = "127.0.0.1:9091", true
+		}},
+		{name: "METRICS_ADDR on any free port", args: []string{"-metrics-addr", "127.0.0.1:0"}, change: func(v *view) { v.MetricsAddr = "127.0.0.1:0" }},
 		{name: "surrounding spaces are trimmed", env: map[string]string{"BASE_URL": " https://x.example ", "LOG_LEVEL": " debug "}, change: func(v *view) {
 			v.BaseURL, v.Resource, v.Audience, v.LogLevel = "https://x.example", "https://x.example/mcp", "https://x.example/mcp", "debug"
 		}},
@@ -441,6 +449,10 @@ func TestLoadInvalid(t *testing.T) {
 		{"BASE_URL without a scheme", map[string]string{"BASE_URL": "x.example"}, []string{"BASE_URL"}},
 		{"BASE_URL ftp", map[string]string{"BASE_URL": "ftp://x.example"}, []string{"BASE_URL"}},
 		{"LISTEN_ADDR without a port", map[string]string{"LISTEN_ADDR": "127.0.0.1"}, []string{"LISTEN_ADDR"}},
+		{"METRICS_ADDR without a port", map[string]string{"METRICS_ADDR": "127.0.0.1"}, []string{"METRICS_ADDR", ":9091"}},
+		{"METRICS_ADDR on the public port", map[string]string{"LISTEN_ADDR": ":8080", "METRICS_ADDR": "127.0.0.1:8080"}, []string{"METRICS_ADDR", "public port"}},
+		{"METRICS_PPROF without METRICS_ADDR", map[string]string{"METRICS_PPROF": "true"}, []string{"METRICS_PPROF", "METRICS_ADDR"}},
+		{"METRICS_PPROF not a boolean", map[string]string{"METRICS_ADDR": ":9091", "METRICS_PPROF": "sure"}, []string{"METRICS_PPROF"}},
 		{"DATABASE_URL postgres with a bad port", map[string]string{"DATABASE_URL": "postgres://u:p@db.example:port/kanban"}, []string{"DATABASE_URL", "PostgreSQL URL"}},
 		{"DATABASE_URL postgres with an unknown sslmode", map[string]string{"DATABASE_URL": "postgres://db.example/kanban?sslmode=sometimes"}, []string{"DATABASE_URL", "PostgreSQL URL"}},
 		{"DATABASE_DIRECT_URL with SQLite", map[string]string{"DATABASE_DIRECT_URL": "postgres://db.example/kanban"}, []string{"DATABASE_DIRECT_URL", "DATABASE_URL is not a PostgreSQL URL"}},

@@ -39,6 +39,29 @@ var wantFlyEnv = map[string]string{
 	"BASE_URL":             "https://kanban-mcp.fly.dev",
 	"AUTH_CHALLENGE":       "auto",
 	"TRUSTED_PROXY_HEADER": "Fly-Client-IP",
+	"METRICS_ADDR":         ":9091",
+}
+
+// checkMetrics checks that the [metrics] table of a fly configuration
+// scrapes the private listener that METRICS_ADDR in its [env] opens, and
+// that the listener is not the public port.
+func checkMetrics(t *testing.T, doc tomlDoc) {
+	t.Helper()
+	tab := oneTable(t, doc, "metrics", false)
+	addr, _ := oneTable(t, doc, "env", false).Keys["METRICS_ADDR"].(string)
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("[env] METRICS_ADDR = %q: %v", addr, err)
+	}
+	if got, want := fmt.Sprint(tab.Keys["port"]), port; got != want {
+		t.Errorf("[metrics] port = %s, want METRICS_ADDR's %s", got, want)
+	}
+	if tab.Keys["path"] != "/metrics" {
+		t.Errorf("[metrics] path = %#v, want \"/metrics\"", tab.Keys["path"])
+	}
+	if public := fmt.Sprint(oneTable(t, doc, "http_service", false).Keys["internal_port"]); public == port {
+		t.Errorf("METRICS_ADDR's port %s is the public internal_port: /metrics is never public", port)
+	}
 }
 
 // readRepoFile reads a file at the repository root; go test runs in the
@@ -936,6 +959,8 @@ func TestFlyToml(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, doc) })
 
 	t.Run("min_machines_running", func(t *testing.T) {
 		tab := oneTable(t, doc, "http_service", false)

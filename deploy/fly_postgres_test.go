@@ -77,6 +77,8 @@ func TestFlyPostgresToml(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, doc) })
+
 	t.Run("several Machines, always on, checked", func(t *testing.T) {
 		svc := oneTable(t, doc, "http_service", false)
 		got := map[string]any{}

@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -105,6 +107,41 @@ func TestBench(t *testing.T) {
 		if !bytes.Contains(stdout.Bytes(), []byte(want)) {
 			t.Errorf("the table lacks %q", want)
 		}
+	}
+}
+
+// TestBenchCPUProfiles: with -cpuprofile, bench writes the server's CPU
+// profile of each scenario it ran, in pprof's format (gzip-compressed
+// protobuf), named after the scenario and the process.
+func TestBenchCPUProfiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs bench for seconds; skipped under -short")
+	}
+	dir := filepath.Join(t.TempDir(), "profiles")
+	_, _, rep := runBench(t, "-scenarios", "tools/list,get_board", "-duration", "1s", "-cpuprofile", dir)
+	checkScenarios(t, rep)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Errorf("%s is not gzip-compressed as pprof writes profiles: %v", e.Name(), err)
+		} else if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+			t.Errorf("%s: %d bytes of profile (%v); want some", e.Name(), n, err)
+		}
+		f.Close()
+	}
+	// The baselines are not kanban-mcp: no profiles of theirs.
+	if want := []string{"get_board.server.pprof", "tools-list.server.pprof"}; !slices.Equal(names, want) {
+		t.Errorf("profiles %q, want %q", names, want)
 	}
 }
 

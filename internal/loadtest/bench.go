@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -75,6 +76,10 @@ type BenchOptions struct {
 	// PostgreSQL, in a database that Bench creates there and drops (see
 	// createBenchDatabase). Empty: SQLite only.
 	Database string
+	// CPUProfiles is a folder: each server process's CPU profile of each
+	// scenario's measured time is written there (see profileCPU). Empty:
+	// no profiles.
+	CPUProfiles string
 }
 
 // benchChild is a child process of the bench: what it runs, and once it
@@ -85,6 +90,7 @@ type benchChild struct {
 	args         []string          // this binary's arguments
 	env          map[string]string // its settings (see childEnv)
 	url          string            // origin, e.g. http://127.0.0.1:4242
+	metricsURL   string            // its private listener's origin, when it serves profiles
 	startToReady time.Duration
 	maxRSS       int64 // the largest VmRSS sampled while it was under load
 }
@@ -104,13 +110,21 @@ func newChild(name string, listen func(addr string) ([]string, map[string]string
 // baseURL is its BASE_URL, and so the audience of the tokens it accepts:
 // replicas share one, as behind a load balancer, while each listens on a
 // port of its own (its Host is loopback, which every server allows); ""
-// gives it its own origin.
-func newServer(name, databaseURL, baseURL string, iss *Issuer) (*benchChild, error) {
-	return newChild(name, func(addr string) ([]string, map[string]string) {
+// gives it its own origin. With profiles, it also serves Go's profiles
+// on a private listener of its own (METRICS_ADDR, METRICS_PPROF).
+func newServer(name, databaseURL, baseURL string, iss *Issuer, profiles bool) (*benchChild, error) {
+	metricsAddr := ""
+	if profiles {
+		var err error
+		if metricsAddr, err = freeLoopbackAddr(); err != nil {
+			return nil, err
+		}
+	}
+	bc, err := newChild(name, func(addr string) ([]string, map[string]string) {
 		if baseURL == "" {
 			baseURL = "http://" + addr
 		}
-		return []string{"serve"}, map[string]string{
+		env := map[string]string{
 			"DATABASE_URL":   databaseURL,
 			"LISTEN_ADDR":    addr,
 			"BASE_URL":       baseURL,
@@ -123,7 +137,15 @@ func newServer(name, databaseURL, baseURL string, iss *Issuer) (*benchChild, err
 			"MAX_BOARDS_PER_USER": "1000",
 			"MAX_CARDS_PER_BOARD": "1000000000",
 		}
+		if metricsAddr != "" {
+			env["METRICS_ADDR"], env["METRICS_PPROF"] = metricsAddr, "true"
+		}
+		return []string{"serve"}, env
 	})
+	if err == nil && metricsAddr != "" {
+		bc.metricsURL = "http://" + metricsAddr
+	}
+	return bc, err
 }
 
 // benchFixture is what setup made on the server.
@@ -239,7 +261,13 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 		return nil
 	}
 
-	srv, err := newServer("server", filepath.Join(dir, "kanban.db"), "", iss)
+	profiles := o.CPUProfiles != ""
+	if profiles {
+		if err := os.MkdirAll(o.CPUProfiles, 0o755); err != nil {
+			return fmt.Errorf("create the profiles' folder: %w", err)
+		}
+	}
+	srv, err := newServer("server", filepath.Join(dir, "kanban.db"), "", iss, profiles)
 	if err != nil {
 		return err
 	}
@@ -259,14 +287,14 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 	}
 	servers := []benchServer{{backend: BackendSQLite, targets: []*benchChild{srv}, scenarios: o.Scenarios}}
 	if pg != nil {
-		pg1, err := newServer("pg-1", pg.URL, "", iss)
+		pg1, err := newServer("pg-1", pg.URL, "", iss, profiles)
 		if err != nil {
 			return err
 		}
 		if err := launch(pg1); err != nil {
 			return err
 		}
-		pg2, err := newServer("pg-2", pg.URL, pg1.url, iss) // launched when first loaded
+		pg2, err := newServer("pg-2", pg.URL, pg1.url, iss, profiles) // launched when first loaded
 		if err != nil {
 			return err
 		}
@@ -337,7 +365,19 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 			busyBefore += t.BusyLines()
 			stopSampling = append(stopSampling, SampleRSS(t.Pid(), 50*time.Millisecond))
 		}
+		var profiled []<-chan error
+		for _, t := range s.targets {
+			if t.metricsURL != "" {
+				profiled = append(profiled, profileCPU(ctx, t.metricsURL, o.Warmup, o.Duration,
+					filepath.Join(o.CPUProfiles, profileName(s.Name, t.name))))
+			}
+		}
 		res, err := Run(ctx, client, s.Scenario, lopts)
+		for _, p := range profiled {
+			if perr := <-p; perr != nil {
+				failures = append(failures, perr)
+			}
+		}
 		var rss *float64
 		for i, t := range s.targets {
 			if most, ok := stopSampling[i](); ok {
@@ -389,6 +429,53 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 		failures = append(failures, err)
 	}
 	return errors.Join(failures...)
+}
+
+// profileName is the file of server's CPU profile of scenario: the
+// scenario's name with its slashes made dashes, then the server's.
+func profileName(scenario, server string) string {
+	return strings.ReplaceAll(scenario, "/", "-") + "." + server + ".pprof"
+}
+
+// profileCPU asks the server whose private listener is at metricsURL for
+// a CPU profile of the measured part of a scenario that starts now (after
+// warmup, for duration, in whole seconds as pprof counts them) and writes
+// it to path. The channel gets the outcome once it is written.
+func profileCPU(ctx context.Context, metricsURL string, warmup, duration time.Duration, path string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(warmup):
+			}
+			seconds := max(1, int(math.Ceil(duration.Seconds())))
+			client := &http.Client{Timeout: time.Duration(seconds)*time.Second + 30*time.Second}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", metricsURL, seconds), nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("CPU profile for %s: %w", path, err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("CPU profile for %s: %s", path, resp.Status)
+			}
+			f, err := os.Create(path)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				f.Close()
+				return fmt.Errorf("CPU profile for %s: %w", path, err)
+			}
+			return f.Close()
+		}()
+	}()
+	return done
 }
 
 // intersect is the names of chosen that are in among, in chosen's order.
