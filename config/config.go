@@ -30,8 +30,8 @@ type Config struct {
 	// MetricsPprof, Go's profiles); empty: off. Never the public port.
 	MetricsAddr  string
 	MetricsPprof bool
-	BaseURL    string // public origin, no trailing slash
-	Resource   string // BaseURL + "/mcp": the token audience by default
+	BaseURL      string // public origin, no trailing slash
+	Resource     string // BaseURL + "/mcp": the token audience by default
 	// DatabasePath is the SQLite file; empty when PostgresURL is set.
 	DatabasePath string
 	// PostgresURL is DATABASE_URL when it names a PostgreSQL database
