@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,27 +14,22 @@ func TestMetricsListener(t *testing.T) {
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	srv := startServer(t, map[string]string{"METRICS_ADDR": metricsAddr})
 
-	get := func(url string) (int, string) {
+	get := func(url string) rpcResponse {
 		t.Helper()
-		resp, err := http.Get(url)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.StatusCode, string(body)
+		return do(t, req)
 	}
-	status, body := get("http://" + metricsAddr + "/metrics")
-	if status != http.StatusOK || !strings.Contains(body, "\ngo_goroutines ") {
-		t.Errorf("GET /metrics on METRICS_ADDR: %d, go_goroutines in it: %v", status, strings.Contains(body, "\ngo_goroutines "))
+	got := get("http://" + metricsAddr + "/metrics")
+	if got.Status != http.StatusOK || !strings.Contains(string(got.Body), "\ngo_goroutines ") {
+		t.Errorf("GET /metrics on METRICS_ADDR: %d, go_goroutines in it: %v", got.Status, strings.Contains(string(got.Body), "\ngo_goroutines "))
 	}
-	if status, _ := get(srv.URL + "/metrics"); status != http.StatusNotFound {
-		t.Errorf("GET /metrics on the public listener: %d, want 404", status)
+	if got := get(srv.URL + "/metrics"); got.Status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the public listener: %d, want 404", got.Status)
 	}
-	if status, _ := get("http://" + metricsAddr + "/debug/pprof/"); status != http.StatusNotFound {
-		t.Errorf("GET /debug/pprof/ without METRICS_PPROF: %d, want 404", status)
+	if got := get("http://" + metricsAddr + "/debug/pprof/"); got.Status != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without METRICS_PPROF: %d, want 404", got.Status)
 	}
 }
