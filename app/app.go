@@ -311,21 +311,23 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return fmt.Errorf("listen on %s: %w (set LISTEN_ADDR or PORT to a free address)", cfg.ListenAddr, err)
 	}
 	srv := httpapi.NewHTTPServer(api.Handler(), slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	// The public listener's end and the private one's.
+	served := make(chan error, 2)
+	var ops *http.Server
+	if cfg.MetricsAddr != "" {
+		// Listening before the server says it is ready, so that /metrics
+		// answers from then on.
+		if ops, err = serveMetrics(cfg, metrics.New(), log, served); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	log.Info(product.Name+" listening", "addr", ln.Addr().String(), "mcp_url", httpapi.Resource(cfg.BaseURL),
 		"issuer", cfg.Issuer, "audience", cfg.Audience, "auth_challenge", cfg.AuthChallenge, "database", db.name)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
-
-	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	var ops *http.Server
-	if cfg.MetricsAddr != "" {
-		if ops, err = serveMetrics(cfg, metrics.New(), log, served); err != nil {
-			_ = srv.Close()
-			return err
-		}
-	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)

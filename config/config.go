@@ -157,7 +157,7 @@ func settings() []setting {
 		{
 			env: "METRICS_PPROF", flag: "metrics-pprof", def: "false",
 			help: "also serve Go's profiles (/debug/pprof/) on METRICS_ADDR",
-			doc:  "`true` also serves Go's profiles (`/debug/pprof/`) on `METRICS_ADDR`, for `go tool pprof` and `kanban-mcp bench -cpuprofile`",
+			doc:  "`true` also serves Go's profiles (`/debug/pprof/`) on `METRICS_ADDR`, for `go tool pprof` and the bench's `-cpuprofile`",
 		},
 		{
 			env: "BASE_URL", flag: "base-url", def: "",
