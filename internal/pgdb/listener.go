@@ -224,21 +224,6 @@ func (l *Listener) session(ctx context.Context, channels []string, handlers map[
 	}
 }
 
-// notifySQL sends one notification. Inside a transaction PostgreSQL
-// delivers it only at COMMIT, and not at all on rollback, so that no
-// listener hears of a change that did not happen or acts on one before
-// it is visible.
-const notifySQL = `SELECT pg_notify($1, $2)`
-
-// Notify sends payload on channel from inside tx, the transaction that
-// makes the change it tells of: it goes out if and when tx commits.
-func Notify(ctx context.Context, tx pgx.Tx, channel, payload string) error {
-	if _, err := tx.Exec(ctx, notifySQL, channel, payload); err != nil {
-		return fmt.Errorf("notify %q: %w", channel, err)
-	}
-	return nil
-}
-
 // NotifyEach sends each of payloads on channel in one statement, on db (a
 // pool, a connection or a transaction): outside a transaction, for
 // announcements made after the changes they tell of have committed.

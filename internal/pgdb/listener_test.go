@@ -91,11 +91,18 @@ func (r *running) waitUp(t *testing.T, not ...uint64) uint64 {
 	return gen
 }
 
+// notifyIn sends a notification from inside tx: PostgreSQL delivers it
+// at COMMIT, and not at all on rollback.
+func notifyIn(ctx context.Context, tx pgx.Tx, channel, payload string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+	return err
+}
+
 // notify sends a notification in a transaction of its own on pool.
 func notify(t *testing.T, pool *pgxpool.Pool, channel, payload string) {
 	t.Helper()
 	err := InTx(t.Context(), pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		return Notify(t.Context(), tx, channel, payload)
+		return notifyIn(t.Context(), tx, channel, payload)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +164,7 @@ func TestListenerDelivers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := Notify(ctx, tx, "boards", "b_in_tx"); err != nil {
+	if err := notifyIn(ctx, tx, "boards", "b_in_tx"); err != nil {
 		t.Fatal(err)
 	}
 	notify(t, pool, "boards", "b1")
@@ -171,7 +178,7 @@ func TestListenerDelivers(t *testing.T) {
 	// Rolled back: never sent. Notifications arrive in commit order, so
 	// once the next one is in, a sent one would be too.
 	err = InTx(ctx, pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if err := Notify(ctx, tx, "boards", "b_rolled_back"); err != nil {
+		if err := notifyIn(ctx, tx, "boards", "b_rolled_back"); err != nil {
 			return err
 		}
 		return errors.New("roll back")

@@ -2,7 +2,7 @@
 // in, applies each component's embedded migrations, runs transactions
 // with the one retry policy for serialization failures, deadlocks and
 // lost connections, and carries notifications between replicas
-// (Listener, Notify) for the caches that other replicas' writes must
+// (Listener, NotifyEach) for the caches that other replicas' writes must
 // evict.
 //
 // Each component keeps its own tables and SQL, as with internal/sqlitedb;

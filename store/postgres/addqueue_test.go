@@ -106,6 +106,24 @@ func waitQueued(t *testing.T, q *addQueue, board string, n int) {
 	}
 }
 
+// busyBoard starts a batch of board b1 on q, which runs until rec lets it
+// end, so that the calls after it queue; its outcome goes to out.
+func busyBoard(t *testing.T, q *addQueue, rec *recorder, out chan<- result) {
+	t.Helper()
+	addAsync(q, request(t.Context(), "b1", "first"), out)
+	if got := <-rec.started; got != "first" {
+		t.Fatalf("the first batch starts with %q, want first", got)
+	}
+}
+
+// enqueue queues req on board b1 behind the n-1 calls already there, and
+// returns once it waits there; its outcome goes to out.
+func enqueue(t *testing.T, q *addQueue, req *addRequest, out chan<- result, n int) {
+	t.Helper()
+	addAsync(q, req, out)
+	waitQueued(t, q, "b1", n)
+}
+
 // TestAddQueueBatches: the first call runs alone at once; the calls that
 // arrive while it runs go in the next batch, in their order, at most
 // maxAddBatch to a batch; every call gets its own outcome; and the board's
@@ -114,17 +132,13 @@ func TestAddQueueBatches(t *testing.T) {
 	rec := newRecorder()
 	q := &addQueue{run: rec.run}
 	out := make(chan result, 100)
-	addAsync(q, request(t.Context(), "b1", "first"), out)
-	if got := <-rec.started; got != "first" {
-		t.Fatalf("the first batch starts with %q, want first", got)
-	}
+	busyBoard(t, q, rec, out)
 	waiting := maxAddBatch + 3
 	var want []string
 	for i := range waiting {
 		title := fmt.Sprintf("w%02d", i)
 		want = append(want, title)
-		addAsync(q, request(t.Context(), "b1", title), out)
-		waitQueued(t, q, "b1", i+1) // in this order
+		enqueue(t, q, request(t.Context(), "b1", title), out, i+1) // in this order
 	}
 	close(rec.unblock)
 
@@ -178,14 +192,11 @@ func TestAddQueueCancel(t *testing.T) {
 		rec := newRecorder()
 		q := &addQueue{run: rec.run}
 		out := make(chan result, 3)
-		addAsync(q, request(t.Context(), "b1", "first"), out)
-		<-rec.started
+		busyBoard(t, q, rec, out)
 		ctx, cancel := context.WithCancel(t.Context())
 		gone := make(chan result, 1)
-		addAsync(q, request(ctx, "b1", "gone"), gone)
-		waitQueued(t, q, "b1", 1)
-		addAsync(q, request(t.Context(), "b1", "stays"), out)
-		waitQueued(t, q, "b1", 2)
+		enqueue(t, q, request(ctx, "b1", "gone"), gone, 1)
+		enqueue(t, q, request(t.Context(), "b1", "stays"), out, 2)
 		cancel()
 		if r := <-gone; !errors.Is(r.err, context.Canceled) || r.title != "" {
 			t.Errorf("the cancelled call returned (%q, %v), want context.Canceled", r.title, r.err)
@@ -201,14 +212,11 @@ func TestAddQueueCancel(t *testing.T) {
 		rec := newRecorder()
 		q := &addQueue{run: rec.run}
 		out := make(chan result, 3)
-		addAsync(q, request(t.Context(), "b1", "first"), out)
-		<-rec.started
+		busyBoard(t, q, rec, out)
 		leaderCtx, cancelLeader := context.WithCancel(t.Context())
 		otherCtx, cancelOther := context.WithCancel(t.Context())
-		addAsync(q, request(leaderCtx, "b1", "leader"), out)
-		waitQueued(t, q, "b1", 1)
-		addAsync(q, request(otherCtx, "b1", "other"), out)
-		waitQueued(t, q, "b1", 2)
+		enqueue(t, q, request(leaderCtx, "b1", "leader"), out, 1)
+		enqueue(t, q, request(otherCtx, "b1", "other"), out, 2)
 		rec.unblock <- struct{}{} // the first batch ends
 		<-out
 		if got := <-rec.started; got != "leader" {
@@ -245,8 +253,7 @@ func TestAddQueuePanic(t *testing.T) {
 		rec.run(ctx, batch)
 	}
 	first := make(chan result, 1)
-	addAsync(q, request(t.Context(), "b1", "first"), first)
-	<-rec.started
+	busyBoard(t, q, rec, first)
 	recovered := make(chan any, 1)
 	go func() {
 		defer func() { recovered <- recover() }()
@@ -254,8 +261,7 @@ func TestAddQueuePanic(t *testing.T) {
 	}()
 	waitQueued(t, q, "b1", 1)
 	out := make(chan result, 1)
-	addAsync(q, request(t.Context(), "b1", "with the leader"), out)
-	waitQueued(t, q, "b1", 2)
+	enqueue(t, q, request(t.Context(), "b1", "with the leader"), out, 2)
 	rec.unblock <- struct{}{} // the first batch ends
 	<-first
 	if got := <-rec.started; got != "leader" {
