@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/app"
+	"github.com/kanban-mcp/kanban-mcp/internal/freeport"
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
 	"github.com/kanban-mcp/kanban-mcp/tools"
@@ -47,17 +47,15 @@ func (s *testServer) MCP() string { return s.URL + "/mcp" }
 // PRM returns the path-aware protected-resource metadata URL.
 func (s *testServer) PRM() string { return s.URL + "/.well-known/oauth-protected-resource/mcp" }
 
-// freePort finds a loopback port that is free right now. The server needs
-// it before it starts, because BASE_URL (and so the token audience) names
-// the port.
+// freePort finds a loopback port for a server that must know its port
+// before it starts (see package freeport for why not the kernel's choice).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startServer runs app.Serve with a fresh database and a fresh issuer. env

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
+	"github.com/kanban-mcp/kanban-mcp/internal/freeport"
 )
 
 // The scenario names, in the order they run and are reported.
@@ -514,16 +515,14 @@ func childEnv(getenv func(string) string, settings map[string]string) []string {
 	return env
 }
 
-// freeLoopbackAddr finds a loopback address that is free right now. The
-// server must know its port before it starts: BASE_URL, and so the
-// tokens' audience, names it.
+// freeLoopbackAddr finds a loopback address for a server that must know
+// its port before it starts: BASE_URL, and so the tokens' audience, names it.
 func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Loopback()
 	if err != nil {
-		return "", fmt.Errorf("find a free port on loopback: %w", err)
+		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "127.0.0.1:" + strconv.Itoa(port), nil
 }
 
 // benchSetup creates, through the server's own tools: the 50-card board

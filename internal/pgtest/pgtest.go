@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/freeport"
 )
 
 // BinRoot is where Debian's postgresql packages put each major version's
@@ -314,7 +316,7 @@ fsync = off
 	// The free port is found by binding port 0 and closing it, so another
 	// process can take it before PostgreSQL binds it: then try another.
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := freeport.Loopback()
 		if err != nil {
 			return fail(err)
 		}
@@ -496,16 +498,6 @@ func (c *Cluster) logTail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // dbNamePart makes a test name fit in a database name (63 bytes in all),
 // so that a leftover database tells which test made it: lower case, each
 // run of other characters than a-z, 0-9 and _ made one _, 40 bytes at most.
@@ -585,7 +577,7 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 // connect.
 func UnreachableURL(t testing.TB) string {
 	t.Helper()
-	port, err := freePort()
+	port, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
