@@ -8,28 +8,124 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
 	"net/http/pprof"
+	"regexp"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Registry holds the metrics that /metrics exposes.
+// Registry holds the metrics that /metrics exposes: the Go runtime's
+// (go_*), the process's (process_*: CPU, memory, open files) and the
+// server's own, one field per part of the server. The parts take their
+// field; its methods do nothing on nil, so a part built without metrics
+// (in a test, or a command that serves nothing) needs no check.
 type Registry struct {
-	reg *prometheus.Registry
+	reg   *prometheus.Registry
+	names []string
+
+	HTTP       *HTTP
+	Tools      *Tools
+	Auth       *Auth
+	Keys       *Keys
+	DB         *DB
+	AuthServer *AuthServer
 }
 
-// New returns a registry with the Go runtime's metrics (go_*) and the
-// process's (process_*: CPU, memory, open files).
+// New returns a registry with every metric of the server.
 func New() *Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
+	r := &Registry{reg: prometheus.NewRegistry()}
+	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	return &Registry{reg: reg}
+	r.HTTP = newHTTP(r)
+	r.Tools = newTools(r)
+	r.Auth = newAuth(r)
+	r.Keys = newKeys(r)
+	r.DB = newDB(r)
+	r.AuthServer = newAuthServer(r)
+	return r
+}
+
+// register adds the server's own collectors and notes their names.
+func (r *Registry) register(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		r.reg.MustRegister(c)
+		descs := make(chan *prometheus.Desc, 8)
+		go func() { c.Describe(descs); close(descs) }()
+		for d := range descs {
+			r.names = append(r.names, descName(d))
+		}
+	}
+}
+
+// fqNamePattern reads a Desc's name from its String(), the one place
+// client_golang shows it.
+var fqNamePattern = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func descName(d *prometheus.Desc) string {
+	if m := fqNamePattern.FindStringSubmatch(d.String()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// nan is what a gauge reports when it has no value yet.
+var nan = math.NaN()
+
+// poolCollector reads connection pools at each scrape.
+type poolCollector struct {
+	mu    sync.Mutex
+	pools []namedPool
+
+	conns, max, waits, waitSeconds *prometheus.Desc
+}
+
+type namedPool struct {
+	name  string
+	stats func() PoolStats
+}
+
+func newPoolCollector() *poolCollector {
+	name := func(n string) string { return prometheus.BuildFQName(Namespace, "db", n) }
+	return &poolCollector{
+		conns:       prometheus.NewDesc(name("pool_connections"), "Open database connections, by pool and state (in_use, idle).", []string{"pool", "state"}, nil),
+		max:         prometheus.NewDesc(name("pool_max_connections"), "The most connections a pool opens.", []string{"pool"}, nil),
+		waits:       prometheus.NewDesc(name("pool_waits_total"), "Times a caller waited for a pool's connection, all of them taken.", []string{"pool"}, nil),
+		waitSeconds: prometheus.NewDesc(name("pool_wait_seconds_total"), "Time callers spent waiting for a pool's connection.", []string{"pool"}, nil),
+	}
+}
+
+func (p *poolCollector) add(name string, stats func() PoolStats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pools = append(p.pools, namedPool{name, stats})
+}
+
+func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- p.conns
+	ch <- p.max
+	ch <- p.waits
+	ch <- p.waitSeconds
+}
+
+func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	p.mu.Lock()
+	pools := p.pools
+	p.mu.Unlock()
+	for _, pool := range pools {
+		s := pool.stats()
+		ch <- prometheus.MustNewConstMetric(p.conns, prometheus.GaugeValue, float64(s.InUse), pool.name, "in_use")
+		ch <- prometheus.MustNewConstMetric(p.conns, prometheus.GaugeValue, float64(s.Idle), pool.name, "idle")
+		ch <- prometheus.MustNewConstMetric(p.max, prometheus.GaugeValue, float64(s.Max), pool.name)
+		ch <- prometheus.MustNewConstMetric(p.waits, prometheus.CounterValue, float64(s.Waits), pool.name)
+		ch <- prometheus.MustNewConstMetric(p.waitSeconds, prometheus.CounterValue, s.WaitTime.Seconds(), pool.name)
+	}
 }
 
 // Handler serves the private listener: /metrics in Prometheus's text
