@@ -40,10 +40,12 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
+	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
+	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -137,6 +139,11 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		debug.SetMemoryLimit(limit)
 	}
 
+	// Counted whether or not METRICS_ADDR serves them: counting costs
+	// less than a branch at every place that counts.
+	reg := metrics.New()
+	reg.Known(knownLabels())
+
 	db, err := openDatabase(ctx, cfg, true, log)
 	if err != nil {
 		return err
@@ -194,12 +201,13 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	authn := &auth.Authenticator{
-		Revocations:      cachedRevocations(db.sql, blocklist),
+		Revocations:      cachedRevocations(db.sql, blocklist, reg.Auth),
 		ResourceMetadata: httpapi.ResourceMetadataURL(cfg.BaseURL),
 		Logger:           log,
+		Metrics:          reg.Auth,
 	}
 	var keysReady func() bool
-	var mount func(*http.ServeMux)
+	var mount func(httpapi.Mux)
 	readyChecks := map[string]func(context.Context) string{}
 	switch {
 	case cfg.BuiltInAuthServer:
@@ -213,6 +221,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 			ScopeClaim: auth.ScopeClaimScope,
 			Keys:       built.keys,
 			Logger:     log,
+			Metrics:    reg.Auth,
 		})
 		if err != nil {
 			return err
@@ -220,9 +229,9 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		// Reference tokens are looked up whatever AUTH_TOKEN_FORMAT says
 		// now, so that switching it strands no token already issued.
 		authn.Verifier = auth.ByShape{JWT: verifier, Opaque: built.server.ReferenceTokens()}
-		authn.Revocations = cachedRevocations(db.sql, auth.AnyRevoked(blocklist, built.grants))
+		authn.Revocations = cachedRevocations(db.sql, auth.AnyRevoked(blocklist, built.grants), reg.Auth)
 		keysReady = verifier.Ready
-		mount = built.server.Routes
+		mount = func(mux httpapi.Mux) { built.server.Routes(mux) }
 		readyChecks["users"] = func(ctx context.Context) string {
 			// With an upstream provider people get their account by
 			// signing in through it: a server without users yet is
@@ -244,6 +253,8 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 				JWKSURL:    cfg.JWKSURL,
 				ScopeClaim: cfg.ScopeClaim,
 				Logger:     log,
+				Metrics:    reg.Auth,
+				KeyMetrics: reg.Keys,
 			})
 			if err != nil {
 				return err
@@ -262,6 +273,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 				ScopeClaim:        cfg.ScopeClaim,
 				CacheTTL:          cfg.IntrospectionCacheTTL,
 				Logger:            log,
+				Metrics:           reg.Auth,
 			})
 			if err != nil {
 				return err
@@ -301,6 +313,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		Warn:               map[string]func(context.Context) string{"disk": func(context.Context) string { return disk.Problem() }},
 		Mount:              mount,
 		Logger:             log,
+		Metrics:            reg,
 	})
 	if err != nil {
 		return err
@@ -317,7 +330,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	if cfg.MetricsAddr != "" {
 		// Listening before the server says it is ready, so that /metrics
 		// answers from then on.
-		if ops, err = serveMetrics(cfg, metrics.New(), log, served); err != nil {
+		if ops, err = serveMetrics(cfg, reg, log, served); err != nil {
 			_ = ln.Close()
 			return err
 		}
@@ -395,6 +408,24 @@ const revocationCacheEntries = 100_000
 
 // cachedRevocations answers the revocation check of every request from
 // memory; any revocation, by this process or by the CLI, drops the cache.
-func cachedRevocations(db *sqldb.DB, checks auth.RevocationChecker) auth.RevocationChecker {
-	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries)
+func cachedRevocations(db *sqldb.DB, checks auth.RevocationChecker, m *metrics.Auth) auth.RevocationChecker {
+	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries, m)
+}
+
+// knownLabels are the label values the server's parts declare: the tools,
+// the outcomes of their calls, the client families and the results of
+// authentication.
+func knownLabels() metrics.KnownLabels {
+	var k metrics.KnownLabels
+	for _, t := range tools.All() {
+		k.Tools = append(k.Tools, t.Name)
+	}
+	for _, o := range store.Outcomes() {
+		k.Outcomes = append(k.Outcomes, string(o))
+	}
+	for _, f := range hostclient.Families() {
+		k.Clients = append(k.Clients, string(f))
+	}
+	k.AuthResults = auth.Results()
+	return k
 }

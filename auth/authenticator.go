@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // TokenVerifier turns a raw access token into a principal. *Verifier is
@@ -33,6 +35,8 @@ type Authenticator struct {
 	// in every challenge.
 	ResourceMetadata string
 	Logger           *slog.Logger
+	// Metrics counts each request's result (Result*); nil counts nothing.
+	Metrics *metrics.Auth
 }
 
 // Authenticate returns the request's principal, nil when it carries no
@@ -48,6 +52,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 	if r.URL.Query().Has("access_token") {
 		// Tokens in URLs end up in logs and browser history; refuse them
 		// loudly instead of silently treating the request as anonymous.
+		a.Metrics.Result(ResultBadRequest)
 		a.refuse(w, http.StatusBadRequest, ErrInvalidRequest,
 			"Access tokens are not accepted in the URL; send them in the Authorization header.")
 		return nil, false
@@ -61,34 +66,43 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 			a.logger().DebugContext(r.Context(), "Authorization header without the Bearer scheme; the request is anonymous",
 				"scheme", schemeName(values[0]))
 		}
+		a.Metrics.Result(ResultNone)
 		return nil, true
 	}
 	if !wellFormed {
+		a.Metrics.Result(ResultBadRequest)
 		a.refuse(w, http.StatusBadRequest, ErrInvalidRequest,
 			`The Authorization header must be a single "Bearer <token>".`)
 		return nil, false
 	}
 	if a.Verifier == nil {
+		a.Metrics.Result(ResultNoIssuer)
 		a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
 			"This server has no authorization server configured, so it cannot accept any token.")
 		return nil, false
 	}
 	p, err := a.Verifier.Verify(r.Context(), raw)
 	if errors.Is(err, ErrKeysUnavailable) {
+		a.Metrics.Result(ResultUnavailable)
 		unavailable(w, "the authorization server's signing keys are not loaded yet; try again shortly")
 		return nil, false
 	}
 	if errors.Is(err, ErrCheckUnavailable) {
+		a.Metrics.Result(ResultUnavailable)
 		a.logger().ErrorContext(r.Context(), "access token check unavailable", "err", err)
 		unavailable(w, "the access token cannot be checked right now; try again shortly")
 		return nil, false
 	}
 	if err != nil {
 		var te *TokenError
-		desc := "The access token is not valid."
+		desc, reason := "The access token is not valid.", ResultInvalid
 		if errors.As(err, &te) {
 			desc = te.Description
+			if te.Reason != "" {
+				reason = te.Reason
+			}
 		}
+		a.Metrics.Result(reason)
 		a.refuse(w, http.StatusUnauthorized, ErrInvalidToken, desc)
 		return nil, false
 	}
@@ -96,11 +110,13 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 		revoked, err := a.Revocations.Revoked(r.Context(), p)
 		if err != nil {
 			// Fail closed, but say it is our problem, not the token's.
+			a.Metrics.Result(ResultUnavailable)
 			a.logger().ErrorContext(r.Context(), "revocation check failed", "err", err)
 			unavailable(w, "the token's revocation cannot be checked right now; try again shortly")
 			return nil, false
 		}
 		if revoked {
+			a.Metrics.Result(ResultRevoked)
 			a.refuse(w, http.StatusUnauthorized, ErrInvalidToken,
 				"Access was revoked for this token (by the operator, by the user, or because the account was disabled); sign in again once access is restored.")
 			// The identity is verified, so the caller can audit who was
@@ -108,6 +124,7 @@ func (a *Authenticator) Authenticate(w http.ResponseWriter, r *http.Request) (p 
 			return p, false
 		}
 	}
+	a.Metrics.Result(ResultOK)
 	return p, true
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/testissuer"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
+	"github.com/kanban-mcp/kanban-mcp/metrics/metricstest"
 )
 
 // fakeRevocations stands in for the operator's SQLite blocklist (which is
@@ -65,6 +67,7 @@ func TestAuthenticator(t *testing.T) {
 		errCode   string // the challenge's error, when a challenge is expected
 		desc      string // exact error_description
 		descHas   string // or a substring of it
+		result    string // the result counted (auth.Result*)
 	}
 	tests := []struct {
 		name        string
@@ -74,32 +77,33 @@ func TestAuthenticator(t *testing.T) {
 		revocations *fakeRevocations
 		want        want
 	}{
-		{name: "no header is anonymous", target: "/mcp", want: want{ok: true}},
-		{name: "valid token", target: "/mcp", headers: []string{"Bearer " + good}, want: want{ok: true, principal: wantPrincipal}},
+		{name: "no header is anonymous", target: "/mcp", want: want{ok: true, result: auth.ResultNone}},
+		{name: "valid token", target: "/mcp", headers: []string{"Bearer " + good}, want: want{ok: true, principal: wantPrincipal, result: auth.ResultOK}},
 		{name: "scheme is case-insensitive", target: "/mcp", headers: []string{"bearer " + good}, want: want{ok: true, principal: wantPrincipal}},
-		{name: "query access_token", target: "/mcp?access_token=" + good, want: want{status: 400, errCode: "invalid_request", desc: urlDesc}},
+		{name: "query access_token", target: "/mcp?access_token=" + good, want: want{status: 400, errCode: "invalid_request", desc: urlDesc, result: auth.ResultBadRequest}},
 		{name: "query access_token beside a good header", target: "/mcp?access_token=x", headers: []string{"Bearer " + good}, want: want{status: 400, errCode: "invalid_request", desc: urlDesc}},
 		{name: "empty query access_token", target: "/mcp?access_token=", want: want{status: 400, errCode: "invalid_request", desc: urlDesc}},
-		{name: "two Authorization headers", target: "/mcp", headers: []string{"Bearer " + good, "Bearer " + good}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc}},
-		{name: "another scheme is no bearer token", target: "/mcp", headers: []string{"Basic x"}, want: want{ok: true}},
+		{name: "two Authorization headers", target: "/mcp", headers: []string{"Bearer " + good, "Bearer " + good}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc, result: auth.ResultBadRequest}},
+		{name: "another scheme is no bearer token", target: "/mcp", headers: []string{"Basic x"}, want: want{ok: true, result: auth.ResultNone}},
 		{name: "Bearer beside another scheme", target: "/mcp", headers: []string{"Basic x", "Bearer " + good}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc}},
 		{name: "Bearer alone", target: "/mcp", headers: []string{"Bearer"}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc}},
 		{name: "Bearer and spaces", target: "/mcp", headers: []string{"Bearer   "}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc}},
 		{name: "token with a space", target: "/mcp", headers: []string{"Bearer a b"}, want: want{status: 400, errCode: "invalid_request", desc: headerDesc}},
 		{name: "empty header is no bearer token", target: "/mcp", headers: []string{""}, want: want{ok: true}},
-		{name: "bad token", target: "/mcp", headers: []string{"Bearer not-a-jwt"}, want: want{status: 401, errCode: "invalid_token", desc: descMalformed}},
-		{name: "expired token", target: "/mcp", headers: []string{"Bearer " + expired}, want: want{status: 401, errCode: "invalid_token", desc: descExpired}},
-		{name: "no verifier", target: "/mcp", headers: []string{"Bearer " + good}, noVerifier: true, want: want{status: 401, errCode: "invalid_token", desc: noIssuerDesc}},
+		{name: "bad token", target: "/mcp", headers: []string{"Bearer not-a-jwt"}, want: want{status: 401, errCode: "invalid_token", desc: descMalformed, result: auth.ResultMalformed}},
+		{name: "expired token", target: "/mcp", headers: []string{"Bearer " + expired}, want: want{status: 401, errCode: "invalid_token", desc: descExpired, result: auth.ResultExpired}},
+		{name: "no verifier", target: "/mcp", headers: []string{"Bearer " + good}, noVerifier: true, want: want{status: 401, errCode: "invalid_token", desc: noIssuerDesc, result: auth.ResultNoIssuer}},
 		{name: "no verifier, no token", target: "/mcp", noVerifier: true, want: want{ok: true}},
-		{name: "revoked (the principal is returned for the audit)", target: "/mcp", headers: []string{"Bearer " + good}, revocations: &fakeRevocations{revoked: true}, want: want{principal: wantPrincipal, status: 401, errCode: "invalid_token", descHas: "revoked"}},
-		{name: "revocation check fails", target: "/mcp", headers: []string{"Bearer " + good}, revocations: &fakeRevocations{err: errors.New("database is locked")}, want: want{status: 503}},
+		{name: "revoked (the principal is returned for the audit)", target: "/mcp", headers: []string{"Bearer " + good}, revocations: &fakeRevocations{revoked: true}, want: want{principal: wantPrincipal, status: 401, errCode: "invalid_token", descHas: "revoked", result: auth.ResultRevoked}},
+		{name: "revocation check fails", target: "/mcp", headers: []string{"Bearer " + good}, revocations: &fakeRevocations{err: errors.New("database is locked")}, want: want{status: 503, result: auth.ResultUnavailable}},
 		{name: "not revoked", target: "/mcp", headers: []string{"Bearer " + good}, revocations: &fakeRevocations{}, want: want{ok: true, principal: wantPrincipal}},
 		{name: "bad token never reaches the revocation check", target: "/mcp", headers: []string{"Bearer not-a-jwt"}, revocations: &fakeRevocations{}, want: want{status: 401, errCode: "invalid_token", desc: descMalformed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a := &auth.Authenticator{ResourceMetadata: testPRM}
+			reg := metrics.New()
+			a := &auth.Authenticator{ResourceMetadata: testPRM, Metrics: reg.Auth}
 			if !tt.noVerifier {
 				a.Verifier = v
 			}
@@ -112,6 +116,13 @@ func TestAuthenticator(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			p, ok := a.Authenticate(rec, req)
+			if tt.want.result != "" {
+				// Exactly one result per request, and the one expected.
+				counted := metricstest.Read(t, reg)
+				if got, all := counted.Sum("mcp_auth_results_total", "result", tt.want.result), counted.Sum("mcp_auth_results_total"); got != 1 || all != 1 {
+					t.Errorf("results counted: %g of %q, %g in all; want 1 and 1", got, tt.want.result, all)
+				}
+			}
 
 			if ok != tt.want.ok {
 				t.Errorf("ok = %v, want %v", ok, tt.want.ok)

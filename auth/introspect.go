@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // ErrCheckUnavailable means a token could not be checked for a reason of
@@ -78,6 +80,8 @@ type IntrospectorConfig struct {
 	HTTPClient  *http.Client // with a timeout; nil: 5 s
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Metrics counts the cache's hits and misses; nil counts nothing.
+	Metrics *metrics.Auth
 }
 
 // Introspector is a TokenVerifier that asks the issuer about tokens it
@@ -145,10 +149,12 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 // could not say.
 func (i *Introspector) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes {
-		return nil, &TokenError{Description: "The access token is too large."}
+		return nil, &TokenError{Description: "The access token is too large.", Reason: ResultMalformed}
 	}
 	key := sha256.Sum256([]byte(raw))
-	if v, ok := i.cache.get(key); ok {
+	v, ok := i.cache.get(key)
+	i.cfg.Metrics.CacheLookup(metrics.CacheIntrospection, ok)
+	if ok {
 		return v.p, v.reject.orNil()
 	}
 	return i.miss(ctx, key, raw)
@@ -267,44 +273,44 @@ func (i *Introspector) introspect(ctx context.Context, raw string) (introspected
 // every call acts for someone.
 func (i *Introspector) judge(a introspectionAnswer, now time.Time) (*Principal, *TokenError) {
 	if !a.Active {
-		return nil, &TokenError{Description: "The access token is not active: the authorization server says it is expired, revoked or unknown."}
+		return nil, &TokenError{Description: "The access token is not active: the authorization server says it is expired, revoked or unknown.", Reason: ResultInactive}
 	}
 	if a.TokenType != "" && !strings.EqualFold(a.TokenType, "Bearer") && !strings.EqualFold(a.TokenType, "access_token") {
-		return nil, &TokenError{Description: "The token is not an access token."}
+		return nil, &TokenError{Description: "The token is not an access token.", Reason: ResultWrongAudience}
 	}
 	if a.Issuer != "" && i.cfg.Issuer != "" && a.Issuer != i.cfg.Issuer {
-		return nil, &TokenError{Description: "The access token was issued by a different issuer."}
+		return nil, &TokenError{Description: "The access token was issued by a different issuer.", Reason: ResultWrongIssuer}
 	}
 	if !i.cfg.SkipAudienceCheck {
 		audiences, ok := stringOrStrings(a.Audience)
 		if !ok {
-			return nil, &TokenError{Description: "The introspection answer's audience is malformed."}
+			return nil, &TokenError{Description: "The introspection answer's audience is malformed.", Reason: ResultMalformed}
 		}
 		if !slices.Contains(audiences, i.cfg.Audience) {
 			i.cfg.Logger.Info("introspected token audience mismatch", "expected", i.cfg.Audience, "found", audiences)
-			return nil, &TokenError{Description: "The access token is meant for a different audience."}
+			return nil, &TokenError{Description: "The access token is meant for a different audience.", Reason: ResultWrongAudience}
 		}
 	}
 	exp, ok := numericDate(a.ExpiresAt)
 	if !ok {
-		return nil, &TokenError{Description: "The introspection answer's exp is malformed."}
+		return nil, &TokenError{Description: "The introspection answer's exp is malformed.", Reason: ResultMalformed}
 	}
 	if !exp.IsZero() && !now.Before(exp) {
-		return nil, &TokenError{Description: "The access token has expired."}
+		return nil, &TokenError{Description: "The access token has expired.", Reason: ResultExpired}
 	}
 	nbf, ok := numericDate(a.NotBefore)
 	if !ok {
-		return nil, &TokenError{Description: "The introspection answer's nbf is malformed."}
+		return nil, &TokenError{Description: "The introspection answer's nbf is malformed.", Reason: ResultMalformed}
 	}
 	if !nbf.IsZero() && now.Before(nbf) {
-		return nil, &TokenError{Description: "The access token is not valid yet."}
+		return nil, &TokenError{Description: "The access token is not valid yet.", Reason: ResultNotYetValid}
 	}
 	if a.Subject == "" {
-		return nil, &TokenError{Description: "The access token has no subject (sub)."}
+		return nil, &TokenError{Description: "The access token has no subject (sub).", Reason: ResultMissingClaim}
 	}
 	scopes, err := chooseScopes(i.cfg.ScopeClaim, a.Scope, a.Scp, a.Permissions)
 	if err != nil {
-		return nil, &TokenError{Description: "The access token's scope claim is malformed.", err: err}
+		return nil, &TokenError{Description: "The access token's scope claim is malformed.", Reason: ResultMalformed, err: err}
 	}
 	return &Principal{
 		Issuer:    firstNonEmpty(a.Issuer, i.cfg.Issuer),

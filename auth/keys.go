@@ -17,6 +17,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // KeyTiming tunes how the issuer's keys are fetched. Zero fields take the
@@ -75,12 +77,13 @@ type remoteKeys struct {
 	mu          sync.Mutex
 	lastUnknown time.Time // when a fetch for an unknown kid last started
 	ctx         context.Context
+	metrics     *metrics.Keys
 }
 
 // newRemoteKeys starts fetching the keys of issuer (from jwksURL when set,
 // else by discovery) in the background; it does not wait for them. The
 // background work stops when ctx ends.
-func newRemoteKeys(ctx context.Context, issuer, jwksURL string, client *http.Client, timing KeyTiming, log *slog.Logger) (*remoteKeys, error) {
+func newRemoteKeys(ctx context.Context, issuer, jwksURL string, client *http.Client, timing KeyTiming, log *slog.Logger, m *metrics.Keys) (*remoteKeys, error) {
 	storage := jwkset.NewMemoryStorage()
 	kf, err := keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
 	if err != nil {
@@ -94,6 +97,7 @@ func newRemoteKeys(ctx context.Context, issuer, jwksURL string, client *http.Cli
 		storage: storage,
 		kf:      kf,
 		ctx:     ctx,
+		metrics: m,
 	}
 	if jwksURL != "" {
 		k.jwksURL.Store(&jwksURL)
@@ -198,6 +202,13 @@ func (k *remoteKeys) fetchForUnknownKID(ctx context.Context) bool {
 func (k *remoteKeys) fetch(ctx context.Context) error {
 	k.fetchMu.Lock()
 	defer k.fetchMu.Unlock()
+	err := k.load(ctx)
+	k.metrics.Refreshed(err)
+	return err
+}
+
+// load is one fetch of the key set; k.fetchMu is held.
+func (k *remoteKeys) load(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, k.timing.FetchTimeout)
 	defer cancel()
 

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"sync"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // CachedRevocations answers revocation checks from memory, so that the
@@ -12,14 +14,16 @@ import (
 // cache is dropped when it does, so a revocation binds from the next
 // request. A failing version or check is never cached and fails closed.
 // The cache holds at most maxEntries principals; when full it starts over.
-func CachedRevocations(inner RevocationChecker, version func() (uint64, error), maxEntries int) RevocationChecker {
-	return &revocationCache{inner: inner, version: version, max: max(1, maxEntries), answers: make(map[revocationKey]bool)}
+// m counts its hits and misses (nil counts nothing).
+func CachedRevocations(inner RevocationChecker, version func() (uint64, error), maxEntries int, m *metrics.Auth) RevocationChecker {
+	return &revocationCache{inner: inner, version: version, max: max(1, maxEntries), answers: make(map[revocationKey]bool), metrics: m}
 }
 
 type revocationCache struct {
 	inner   RevocationChecker
 	version func() (uint64, error)
 	max     int
+	metrics *metrics.Auth
 
 	mu      sync.RWMutex
 	current uint64 // the version the answers belong to
@@ -44,6 +48,7 @@ func (c *revocationCache) Revoked(ctx context.Context, p *Principal) (bool, erro
 	revoked, hit := c.answers[key]
 	hit = hit && c.current == v
 	c.mu.RUnlock()
+	c.metrics.CacheLookup(metrics.CacheRevocation, hit)
 	if hit {
 		return revoked, nil
 	}

@@ -30,7 +30,7 @@ func TestCachedRevocations(t *testing.T) {
 	inner := &countingRevocations{revoked: map[string]bool{"mallory": true}}
 	var version atomic.Uint64
 	var versionErr error
-	cache := auth.CachedRevocations(inner, func() (uint64, error) { return version.Load(), versionErr }, 3)
+	cache := auth.CachedRevocations(inner, func() (uint64, error) { return version.Load(), versionErr }, 3, nil)
 	alice := &auth.Principal{Issuer: "https://i", Subject: "alice", ClientID: "c", GrantID: "g1"}
 	mallory := &auth.Principal{Issuer: "https://i", Subject: "mallory", ClientID: "c"}
 
@@ -102,7 +102,7 @@ func TestCachedRevocationsDropsStaleAnswers(t *testing.T) {
 		}
 		return answer, nil
 	})
-	cache = auth.CachedRevocations(racing, func() (uint64, error) { return version.Load(), nil }, 10)
+	cache = auth.CachedRevocations(racing, func() (uint64, error) { return version.Load(), nil }, 10, nil)
 	if got, _ := cache.Revoked(t.Context(), alice); got {
 		t.Fatal("first answer: revoked; want the stale not-revoked the source read")
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // Scope claim choices for VerifierConfig.ScopeClaim.
@@ -65,6 +67,10 @@ type VerifierConfig struct {
 	CacheEntries int
 	// Now returns the current time; nil means time.Now. For tests.
 	Now func() time.Time
+	// Metrics counts the cache's hits and misses, and KeyMetrics the
+	// fetches of the issuer's keys; nil counts nothing.
+	Metrics    *metrics.Auth
+	KeyMetrics *metrics.Keys
 }
 
 // audiences are the audiences a token may be for: Audience first.
@@ -119,7 +125,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 		if client == nil {
 			client = &http.Client{Timeout: 10 * time.Second}
 		}
-		rk, err := newRemoteKeys(ctx, cfg.Issuer, cfg.JWKSURL, client, cfg.Timing, log)
+		rk, err := newRemoteKeys(ctx, cfg.Issuer, cfg.JWKSURL, client, cfg.Timing, log, cfg.KeyMetrics)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +170,10 @@ var ErrKeysUnavailable = errors.New("the issuer's signing keys are not loaded ye
 // the client: it names the failed check, never the token or key material.
 type TokenError struct {
 	Description string
-	err         error
+	// Reason is one of the Result* words, for metrics; "" counts as
+	// ResultInvalid.
+	Reason string
+	err    error
 }
 
 func (e *TokenError) Error() string { return e.Description }
@@ -189,10 +198,12 @@ type claims struct {
 // answered from the cache of verified tokens.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes {
-		return nil, &TokenError{Description: "The access token is too large."}
+		return nil, &TokenError{Description: "The access token is too large.", Reason: ResultMalformed}
 	}
 	key := sha256.Sum256([]byte(raw))
-	if p, ok := v.cache.get(key); ok {
+	p, ok := v.cache.get(key)
+	v.cfg.Metrics.CacheLookup(metrics.CacheToken, ok)
+	if ok {
 		return p, nil
 	}
 	p, err := v.verify(ctx, raw)
@@ -218,7 +229,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 		return nil, te
 	}
 	if c.Subject == "" {
-		return nil, &TokenError{Description: "The access token has no subject (sub)."}
+		return nil, &TokenError{Description: "The access token has no subject (sub).", Reason: ResultMissingClaim}
 	}
 	clientID := firstNonEmpty(c.ClientID, c.Azp, c.Cid, c.AppID)
 	// An ID token names its client as the audience. The audience check
@@ -226,11 +237,11 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 	// audience; this closes that gap too.
 	audience := v.cfg.accepted(c.Audience)
 	if clientID != "" && slices.Contains(v.cfg.audiences(), clientID) {
-		return nil, &TokenError{Description: "The token was issued to the client itself (an ID token?), not as an access token for this server."}
+		return nil, &TokenError{Description: "The token was issued to the client itself (an ID token?), not as an access token for this server.", Reason: ResultWrongAudience}
 	}
 	scopes, err := v.scopes(&c)
 	if err != nil {
-		return nil, &TokenError{Description: "The access token's scope claim is malformed.", err: err}
+		return nil, &TokenError{Description: "The access token's scope claim is malformed.", Reason: ResultMalformed, err: err}
 	}
 	p := &Principal{
 		Issuer:   c.Issuer,
@@ -251,31 +262,31 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Principal, error) {
 // audience mismatch it logs which audience the token carried, because that
 // is the most common misconfiguration of all.
 func (v *Verifier) describe(err error, c *claims) *TokenError {
-	d := "The access token is not valid."
+	d, reason := "The access token is not valid.", ResultInvalid
 	switch {
 	case errors.Is(err, errUnknownKey), errors.Is(err, jwkset.ErrKeyNotFound):
 		// The second form comes from key sources other than remoteKeys
 		// (the built-in authorization server's key table).
-		d = "The access token was signed with a key this server does not know."
+		d, reason = "The access token was signed with a key this server does not know.", ResultUnknownKey
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		d = "The access token is malformed."
+		d, reason = "The access token is malformed.", ResultMalformed
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		d = "The access token's signature is not valid."
+		d, reason = "The access token's signature is not valid.", ResultBadSignature
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		d = "The access token cannot be verified: its algorithm or key is not accepted."
+		d, reason = "The access token cannot be verified: its algorithm or key is not accepted.", ResultUnverifiable
 	case errors.Is(err, jwt.ErrTokenExpired):
-		d = "The access token has expired."
+		d, reason = "The access token has expired.", ResultExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		d = "The access token is not valid yet."
+		d, reason = "The access token is not valid yet.", ResultNotYetValid
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		d = "The access token lacks a required claim (" + missingClaim(c) + ")."
+		d, reason = "The access token lacks a required claim ("+missingClaim(c)+").", ResultMissingClaim
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		d = "The access token was issued by a different issuer."
+		d, reason = "The access token was issued by a different issuer.", ResultWrongIssuer
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		d = "The access token is meant for a different audience."
+		d, reason = "The access token is meant for a different audience.", ResultWrongAudience
 		v.log.Info("access token audience mismatch", "expected", v.cfg.audiences(), "found", []string(c.Audience))
 	}
-	return &TokenError{Description: d, err: err}
+	return &TokenError{Description: d, Reason: reason, err: err}
 }
 
 // missingClaim names the required claim that c lacks.

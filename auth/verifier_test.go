@@ -97,6 +97,19 @@ func issuerVerifier(t *testing.T, opts testissuer.Options, timing auth.KeyTiming
 }
 
 // tokenError asserts that err is a *auth.TokenError and returns it.
+// reasonOf is the Reason that goes with each refusal's description.
+var reasonOf = map[string]string{
+	descExpired:      auth.ResultExpired,
+	descNotYet:       auth.ResultNotYetValid,
+	descNoExp:        auth.ResultMissingClaim,
+	descIssuer:       auth.ResultWrongIssuer,
+	descAudience:     auth.ResultWrongAudience,
+	descSignature:    auth.ResultBadSignature,
+	descUnknownKey:   auth.ResultUnknownKey,
+	descUnverifiable: auth.ResultUnverifiable,
+	descMalformed:    auth.ResultMalformed,
+}
+
 func tokenError(t *testing.T, err error) *auth.TokenError {
 	t.Helper()
 	var te *auth.TokenError
@@ -750,6 +763,10 @@ func TestVerifierRejections(t *testing.T) {
 			}
 			if got := tokenError(t, err).Description; got != tt.wantDesc {
 				t.Errorf("Description = %q, want %q", got, tt.wantDesc)
+			}
+			// The metrics' word for the refusal goes with its description.
+			if got, want := tokenError(t, err).Reason, reasonOf[tt.wantDesc]; got != want || want == "" {
+				t.Errorf("Reason = %q, want %q", got, want)
 			}
 			if strings.Contains(err.Error(), tt.token) && tt.token != "" {
 				t.Error("the error message contains the token")

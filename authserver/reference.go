@@ -103,12 +103,12 @@ func (v referenceVerifier) Verify(ctx context.Context, raw string) (*auth.Princi
 	rt, err := v.s.opts.Grants.LookupReferenceToken(ctx, raw)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, &auth.TokenError{Description: "The access token is not valid: unknown or expired."}
+		return nil, &auth.TokenError{Description: "The access token is not valid: unknown or expired.", Reason: auth.ResultInactive}
 	case err != nil:
 		v.s.log.ErrorContext(ctx, "reference token look-up failed", "err", err)
 		return nil, fmt.Errorf("%w: %w", auth.ErrCheckUnavailable, err)
 	case !v.anyResource && rt.Resource != v.s.opts.Resource:
-		return nil, &auth.TokenError{Description: "The access token is meant for a different audience."}
+		return nil, &auth.TokenError{Description: "The access token is meant for a different audience.", Reason: auth.ResultWrongAudience}
 	}
 	return rt.principal(v.s.opts.Issuer), nil
 }

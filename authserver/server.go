@@ -208,7 +208,10 @@ const (
 // JWKS, registration, token, revocation, userinfo) answer CORS for any
 // origin, as browser-based MCP clients call them cross-origin; the pages
 // (authorize, account) get no CORS and may not be framed.
-func (s *Server) Routes(mux *http.ServeMux) {
+func (s *Server) Routes(mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}) {
 	mux.Handle(PathASMetadata, cors(http.HandlerFunc(s.handleASMetadata)))
 	mux.Handle(PathOIDCMetadata, cors(http.HandlerFunc(s.handleOIDCMetadata)))
 	mux.Handle(PathJWKS, cors(http.HandlerFunc(s.handleJWKS)))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // requestInfo is what inner handlers learn about a request and the access
@@ -16,6 +17,29 @@ type requestInfo struct {
 	tool         string
 	clientID     string
 	clientFamily string // hostclient.Family: one of a fixed few words
+}
+
+// Mux is where the server's routes are registered (http.ServeMux's two
+// methods), so that every route, the mounted ones too, is counted by its
+// pattern.
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
+// countedMux registers each handler behind the count of its route's
+// requests in flight.
+type countedMux struct {
+	mux     *http.ServeMux
+	metrics *metrics.HTTP
+}
+
+func (c countedMux) Handle(pattern string, h http.Handler) {
+	c.mux.Handle(pattern, c.metrics.Route(pattern, h))
+}
+
+func (c countedMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	c.Handle(pattern, http.HandlerFunc(h))
 }
 
 type requestInfoKey struct{}
@@ -57,15 +81,19 @@ func (s *statusRecorder) Write(p []byte) (int, error) {
 // must not make a 120 KB log line.
 const maxLoggedPath = 256
 
-// accessLog writes one line per request, and turns a panic into a 500 so
-// one bad request cannot take the server down. It logs the path without the
-// query string, and no header values: tokens must never reach a log.
-func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Handler {
+// accessLog writes one line per request, counts it in m by the route
+// pattern the mux matched, and turns a panic into a 500 so one bad request
+// cannot take the server down. It logs the path without the query string,
+// and no header values: tokens must never reach a log.
+func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{}
 		ip := clientip.From(r, proxyHeader)
 		rec := &statusRecorder{ResponseWriter: w}
+		// The address travels in the context too: the tools' audit limits
+		// the rows of callers without a valid token per address.
+		inner := r.WithContext(clientip.NewContext(context.WithValue(r.Context(), requestInfoKey{}, info), ip))
 		defer func() {
 			if v := recover(); v != nil {
 				log.ErrorContext(r.Context(), "panic serving request", "path", capLen(r.URL.Path, maxLoggedPath), "panic", v)
@@ -73,11 +101,19 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 			}
+			took := time.Since(start)
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http sends 200
+			}
+			// The mux wrote the pattern it matched into the request it
+			// was given.
+			m.Served(inner.Pattern, status, took)
 			attrs := []slog.Attr{
 				slog.String("method", capLen(r.Method, 16)), // any token is a method to net/http
 				slog.String("path", capLen(r.URL.Path, maxLoggedPath)),
 				slog.Int("status", rec.status),
-				slog.Duration("duration", time.Since(start)),
+				slog.Duration("duration", took),
 				slog.String("client_ip", ip),
 			}
 			if info.rpcMethod != "" {
@@ -94,9 +130,6 @@ func accessLog(log *slog.Logger, proxyHeader string, next http.Handler) http.Han
 			}
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 		}()
-		// The address travels in the context too: the tools' audit limits
-		// the rows of callers without a valid token per address.
-		ctx := clientip.NewContext(context.WithValue(r.Context(), requestInfoKey{}, info), ip)
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		next.ServeHTTP(rec, inner)
 	})
 }

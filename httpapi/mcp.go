@@ -212,6 +212,13 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
 	}
 
+	// Who the client is decides how a refused call is answered
+	// (AUTH_CHALLENGE=auto); the access log, the metrics and whoami show
+	// its family.
+	client := e.clients.Classify(r.Header)
+	info.clientFamily = string(client.Family)
+	ctx := hostclient.NewContext(r.Context(), client)
+
 	refusal := &statusRecorder{ResponseWriter: w}
 	p, ok := e.authn.Authenticate(refusal, r)
 	if p != nil {
@@ -220,19 +227,13 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if env.Method == string(mcp.MethodToolsCall) {
 			outcome, summary := refusalOutcome(refusal.status, p)
-			e.registry.RecordRefusedCall(r.Context(), env.Params.Name, env.Params.Arguments, p, outcome, summary)
+			e.registry.RecordRefusedCall(ctx, env.Params.Name, env.Params.Arguments, p, outcome, summary)
 		}
 		return
 	}
-	ctx := r.Context()
 	if p != nil {
 		ctx = auth.WithPrincipal(ctx, p)
 	}
-	// Who the client is decides how a refused call is answered
-	// (AUTH_CHALLENGE=auto); the access log and whoami show its family.
-	client := e.clients.Classify(r.Header)
-	info.clientFamily = string(client.Family)
-	ctx = hostclient.NewContext(ctx, client)
 	ctx, deferred := auth.WithDeferredChallenge(ctx)
 	ctx, outage := tools.WithOutage(ctx)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 	"github.com/kanban-mcp/kanban-mcp/widget"
@@ -58,8 +59,10 @@ type Options struct {
 	Warn map[string]func(ctx context.Context) string
 	// Mount registers further routes on the mux (the built-in
 	// authorization server's endpoints and pages); nil adds none.
-	Mount  func(mux *http.ServeMux)
+	Mount  func(mux Mux)
 	Logger *slog.Logger
+	// Metrics is what the server counts; nil counts nothing.
+	Metrics *metrics.Registry
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
 	// Scopes the tools may require; nil means tools.ScopeSet(). The
@@ -100,6 +103,10 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Tools == nil {
 		opts.Tools = tools.All()
+	}
+	if opts.Metrics == nil {
+		// Every part's metrics are nil: they count nothing.
+		opts.Metrics = &metrics.Registry{}
 	}
 	if opts.Authenticator == nil {
 		return nil, errors.New("httpapi: an Authenticator is required")
@@ -144,6 +151,8 @@ func New(opts Options) (*Server, error) {
 		ResourceMetadata: ResourceMetadataURL(opts.BaseURL),
 		Icons:            serverIcons(opts.BaseURL),
 		Logger:           opts.Logger,
+		Metrics:          opts.Metrics.Tools,
+		AuthMetrics:      opts.Metrics.Auth,
 	}, opts.Tools...)
 	if err != nil {
 		return nil, err
@@ -185,7 +194,8 @@ func New(opts Options) (*Server, error) {
 	})
 
 	hosts := newHostPolicy(opts.BaseURL, opts.AllowedHosts)
-	mux := http.NewServeMux()
+	root := http.NewServeMux()
+	mux := countedMux{mux: root, metrics: opts.Metrics.HTTP}
 	mux.Handle("/mcp", hosts.mcpCORS(endpoint))
 	mux.Handle("/.well-known/oauth-protected-resource", prm)
 	mux.Handle("/.well-known/oauth-protected-resource/mcp", prm)
@@ -208,7 +218,7 @@ func New(opts Options) (*Server, error) {
 	})
 
 	return &Server{
-		handler: accessLog(opts.Logger, opts.TrustedProxyHeader, hosts.checkHost(mux)),
+		handler: accessLog(opts.Logger, opts.TrustedProxyHeader, opts.Metrics.HTTP, hosts.checkHost(root)),
 		mcp:     streamable,
 	}, nil
 }

@@ -50,7 +50,7 @@ func LegalURLs(baseURL, privacy, terms string) (string, string) {
 
 // mountSite registers the icon, the built-in legal pages and, when set,
 // the domain-verification token.
-func mountSite(mux *http.ServeMux, appsChallenge string) error {
+func mountSite(mux Mux, appsChallenge string) error {
 	icon, err := site.ReadFile("site/icon.svg")
 	if err != nil {
 		return err

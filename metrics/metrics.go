@@ -27,6 +27,7 @@ import (
 type Registry struct {
 	reg   *prometheus.Registry
 	names []string
+	audit *auditCollector
 
 	HTTP       *HTTP
 	Tools      *Tools
@@ -49,6 +50,8 @@ func New() *Registry {
 	r.Keys = newKeys(r)
 	r.DB = newDB(r)
 	r.AuthServer = newAuthServer(r)
+	r.audit = newAuditCollector()
+	r.register(r.audit)
 	return r
 }
 

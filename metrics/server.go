@@ -252,33 +252,45 @@ type AuditStats struct {
 	Dropped, OverBudget, LowDisk uint64
 }
 
-// Audit registers the audit queue's depth and the rows it did not keep,
-// read from stats at each scrape, so that recording a row costs nothing
-// more. Call it once.
+// Audit gives the audit queue's figures, read from stats at each scrape,
+// so that recording a row costs nothing more. Until it is called the
+// audit metrics are absent.
 func (r *Registry) Audit(stats func() AuditStats) {
-	r.register(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "audit", Name: "queue_depth",
-			Help: "Activity rows (reads, refusals, failures) waiting to be written.",
-		}, func() float64 { return float64(stats().Depth) }),
-		&auditDropped{stats: stats, desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "audit", "rows_dropped_total"),
+	r.audit.stats.Store(&stats)
+}
+
+// auditCollector reports the audit queue: its depth and the rows it did
+// not keep, all from one call of stats.
+type auditCollector struct {
+	stats          atomic.Pointer[func() AuditStats]
+	depth, dropped *prometheus.Desc
+}
+
+func newAuditCollector() *auditCollector {
+	return &auditCollector{
+		depth: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "audit", "queue_depth"),
+			"Activity rows (reads, refusals, failures) waiting to be written.", nil, nil),
+		dropped: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "audit", "rows_dropped_total"),
 			"Activity rows not kept, by reason: queue_full (the database fell behind), over_budget (an anonymous caller's audit budget was spent), low_disk.",
-			[]string{"reason"}, nil)},
-	)
+			[]string{"reason"}, nil),
+	}
 }
 
-// auditDropped reads the three reasons from one call of stats.
-type auditDropped struct {
-	stats func() AuditStats
-	desc  *prometheus.Desc
+func (a *auditCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- a.depth
+	ch <- a.dropped
 }
 
-func (a *auditDropped) Describe(ch chan<- *prometheus.Desc) { ch <- a.desc }
-func (a *auditDropped) Collect(ch chan<- prometheus.Metric) {
-	s := a.stats()
-	ch <- prometheus.MustNewConstMetric(a.desc, prometheus.CounterValue, float64(s.Dropped), "queue_full")
-	ch <- prometheus.MustNewConstMetric(a.desc, prometheus.CounterValue, float64(s.OverBudget), "over_budget")
-	ch <- prometheus.MustNewConstMetric(a.desc, prometheus.CounterValue, float64(s.LowDisk), "low_disk")
+func (a *auditCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := a.stats.Load()
+	if stats == nil {
+		return
+	}
+	s := (*stats)()
+	ch <- prometheus.MustNewConstMetric(a.depth, prometheus.GaugeValue, float64(s.Depth))
+	ch <- prometheus.MustNewConstMetric(a.dropped, prometheus.CounterValue, float64(s.Dropped), "queue_full")
+	ch <- prometheus.MustNewConstMetric(a.dropped, prometheus.CounterValue, float64(s.OverBudget), "over_budget")
+	ch <- prometheus.MustNewConstMetric(a.dropped, prometheus.CounterValue, float64(s.LowDisk), "low_disk")
 }
 
 // PoolStats is a database connection pool's state at a scrape.

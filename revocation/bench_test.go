@@ -24,7 +24,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 	p := &auth.Principal{Issuer: "https://id.example", Subject: "alice", ClientID: "chatgpt"}
 	checks := map[string]auth.RevocationChecker{
 		"sql":    list,
-		"cached": auth.CachedRevocations(list, db.RevocationVersion, 100_000),
+		"cached": auth.CachedRevocations(list, db.RevocationVersion, 100_000, nil),
 	}
 	for _, name := range []string{"sql", "cached"} {
 		b.Run(name, func(b *testing.B) {

@@ -295,6 +295,13 @@ const (
 	OutcomeError             Outcome = "error"
 )
 
+// Outcomes lists every outcome of a tool call, for metrics that show each
+// from the start.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeOK, OutcomeUnauthenticated, OutcomeInsufficientScope, OutcomeInvalidInput,
+		OutcomeNotFound, OutcomeConflict, OutcomeQuota, OutcomeError}
+}
+
 // Activity is one row of the audit trail: what one tool call did.
 //
 // Summary may name boards, columns and cards, but never holds argument

@@ -16,6 +16,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -49,6 +50,11 @@ type Options struct {
 	Icons  []mcp.Icon
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Metrics counts every call by tool, outcome and client family, and
+	// AuthMetrics the calls refused for a scope their token lacks; nil
+	// counts nothing.
+	Metrics     *metrics.Tools
+	AuthMetrics *metrics.Auth
 }
 
 // Registry is the set of registered tools.
@@ -101,70 +107,92 @@ func (r *Registry) RecordRefusedCall(ctx context.Context, tool string, args json
 	}
 	act := refusal(store.Activity{At: r.opts.Now(), Tool: tool, Actor: actorOf(p)}, ids, args, outcome, summary)
 	r.opts.Audit.RecordAnonymous(clientip.FromContext(ctx), act)
+	r.opts.Metrics.Refused(tool, string(outcome), clientFamily(ctx))
+}
+
+// clientFamily is the family of the request's client (hostclient), the
+// label that says which agents call: "other" when the HTTP layer did not
+// classify it.
+func clientFamily(ctx context.Context) string {
+	if c, ok := hostclient.FromContext(ctx); ok {
+		return string(c.Family)
+	}
+	return string(hostclient.Other)
 }
 
 // enforce wraps a tool's handler with the check of its Requirement, the
-// challenges and the audit. Authorisation runs before the arguments are
-// read, so a caller without the needed token gets the challenge, not an
-// argument error, and the refusal is audited.
+// challenges, the audit and the metrics. Authorisation runs before the
+// arguments are read, so a caller without the needed token gets the
+// challenge, not an argument error, and the refusal is audited.
 func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		p := auth.PrincipalFrom(ctx)
-		call := t.newCall(p, rawArguments(req), ids, o.Scopes)
-		act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
-
-		switch t.Requires.Check(p, o.Scopes) {
-		case auth.DenyNoToken:
-			o.recordRefusal(ctx, act, call, store.OutcomeUnauthenticated, "refused: no access token")
-			desc := fmt.Sprintf("Sign in to use %s: it needs the %s scope.", t.Name, t.Requires.Scope)
-			return o.challenge(ctx, t, http.StatusUnauthorized, auth.ErrInvalidToken, desc), nil
-		case auth.DenyScope:
-			o.recordRefusal(ctx, act, call, store.OutcomeInsufficientScope, fmt.Sprintf("refused: token lacks %s", t.Requires.Scope))
-			desc := fmt.Sprintf("%s needs the %s scope, which this connection was not granted; reconnect and grant it.", t.Name, t.Requires.Scope)
-			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
-		case auth.Allow:
-			call.Viewer = actorOf(p)
-		case auth.AllowAnonymous:
-			call.Viewer = store.Actor{}
+		start := time.Now()
+		res, outcome, err := o.call(ctx, t, ids, req)
+		o.Metrics.Call(t.Name, string(outcome), clientFamily(ctx), time.Since(start))
+		if outcome == store.OutcomeInsufficientScope {
+			o.AuthMetrics.Result(auth.ResultInsufficientScope)
 		}
-
-		res, err := t.Handle.run(ctx, o.Store, call)
-		if err != nil {
-			return o.failed(ctx, t, call, act, err)
-		}
-		// A write recorded its row with its change, in the same transaction;
-		// a read's row is recorded here. The declaration decides which.
-		if t.Effect == Reads {
-			act.Outcome = store.OutcomeOK
-			act.BoardID = res.Activity.BoardID
-			act.IDs = res.Activity.IDs
-			act.Summary = res.Activity.Summary
-			act.BoardOwner = res.Activity.BoardOwner
-			o.record(ctx, p, act)
-		}
-		out := mcp.NewToolResultStructured(res.Structured, ResultText(res.Summary, res.Structured))
-		if res.Meta != nil {
-			out.Meta = mcp.NewMetaFromMap(res.Meta)
-		}
-		return out, nil
+		return res, err
 	}
+}
+
+// call is one call of t, and how it ended, as its activity row says.
+func (o Options) call(ctx context.Context, t Tool, ids []idArgument, req mcp.CallToolRequest) (*mcp.CallToolResult, store.Outcome, error) {
+	p := auth.PrincipalFrom(ctx)
+	call := t.newCall(p, rawArguments(req), ids, o.Scopes)
+	act := store.Activity{At: o.Now(), Tool: t.Name, Actor: actorOf(p)}
+
+	switch t.Requires.Check(p, o.Scopes) {
+	case auth.DenyNoToken:
+		o.recordRefusal(ctx, act, call, store.OutcomeUnauthenticated, "refused: no access token")
+		desc := fmt.Sprintf("Sign in to use %s: it needs the %s scope.", t.Name, t.Requires.Scope)
+		return o.challenge(ctx, t, http.StatusUnauthorized, auth.ErrInvalidToken, desc), store.OutcomeUnauthenticated, nil
+	case auth.DenyScope:
+		o.recordRefusal(ctx, act, call, store.OutcomeInsufficientScope, fmt.Sprintf("refused: token lacks %s", t.Requires.Scope))
+		desc := fmt.Sprintf("%s needs the %s scope, which this connection was not granted; reconnect and grant it.", t.Name, t.Requires.Scope)
+		return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), store.OutcomeInsufficientScope, nil
+	case auth.Allow:
+		call.Viewer = actorOf(p)
+	case auth.AllowAnonymous:
+		call.Viewer = store.Actor{}
+	}
+
+	res, err := t.Handle.run(ctx, o.Store, call)
+	if err != nil {
+		return o.failed(ctx, t, call, act, err)
+	}
+	// A write recorded its row with its change, in the same transaction;
+	// a read's row is recorded here. The declaration decides which.
+	if t.Effect == Reads {
+		act.Outcome = store.OutcomeOK
+		act.BoardID = res.Activity.BoardID
+		act.IDs = res.Activity.IDs
+		act.Summary = res.Activity.Summary
+		act.BoardOwner = res.Activity.BoardOwner
+		o.record(ctx, p, act)
+	}
+	out := mcp.NewToolResultStructured(res.Structured, ResultText(res.Summary, res.Structured))
+	if res.Meta != nil {
+		out.Meta = mcp.NewMetaFromMap(res.Meta)
+	}
+	return out, store.OutcomeOK, nil
 }
 
 // failed answers a handler error. A store-coded error is the caller's
 // mistake and becomes an isError result; anything else is an
 // infrastructure failure, logged here and reported as a JSON-RPC internal
 // error without its details.
-func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activity, err error) (*mcp.CallToolResult, error) {
+func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activity, err error) (*mcp.CallToolResult, store.Outcome, error) {
 	outcome := store.OutcomeOf(err)
 	if outcome == store.OutcomeError {
 		o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 		if errors.Is(err, store.ErrUnavailable) {
 			o.Logger.WarnContext(ctx, "tool failed: the database is unavailable", "tool", t.Name, "err", err)
 			noteOutage(ctx)
-			return nil, errors.New("the database is unavailable; try again in a few seconds")
+			return nil, outcome, errors.New("the database is unavailable; try again in a few seconds")
 		}
 		o.Logger.ErrorContext(ctx, "tool failed", "tool", t.Name, "err", err)
-		return nil, errors.New("internal error: the server could not complete this call and has logged why; try again later")
+		return nil, outcome, errors.New("internal error: the server could not complete this call and has logged why; try again later")
 	}
 	msg := sentence(err.Error())
 	// A tool open to anonymous callers that finds nothing for one may be
@@ -176,16 +204,16 @@ func (o Options) failed(ctx context.Context, t Tool, call *Call, act store.Activ
 			// What the caller gets is a step-up challenge; audit it as such.
 			o.recordRefusal(ctx, act, call, store.OutcomeInsufficientScope, fmt.Sprintf("not found without %s", t.Requires.Scope))
 			desc := fmt.Sprintf("%s If it is yours, reconnect and grant the %s scope.", msg, t.Requires.Scope)
-			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), nil
+			return o.challenge(ctx, t, http.StatusForbidden, auth.ErrInsufficientScope, desc), store.OutcomeInsufficientScope, nil
 		}
 		if o.mode(ctx) == auth.ChallengeToolResult {
 			o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
 			desc := fmt.Sprintf("%s If it is a private board of yours, sign in to see it.", msg)
-			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), nil
+			return o.toolResultChallenge(t, auth.ErrInvalidToken, desc), outcome, nil
 		}
 	}
 	o.recordRefusal(ctx, act, call, outcome, failureSummary(outcome))
-	return mcp.NewToolResultError(msg), nil
+	return mcp.NewToolResultError(msg), outcome, nil
 }
 
 // sentence ends a message with a full stop, so that a hint can follow it.

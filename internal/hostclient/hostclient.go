@@ -41,6 +41,9 @@ const (
 	Other   Family = "other"
 )
 
+// Families lists every family, for metrics that show each from the start.
+func Families() []Family { return []Family{ChatGPT, Claude, SDK, Other} }
+
 // Client is what one request's headers say about its client.
 type Client struct {
 	Family Family
