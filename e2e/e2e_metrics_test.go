@@ -1,10 +1,18 @@
 package e2e
 
 import (
+	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/metrics/metricstest"
 )
 
 // TestMetricsListener: with METRICS_ADDR the server serves /metrics on
@@ -31,5 +39,105 @@ func TestMetricsListener(t *testing.T) {
 	}
 	if got := get("http://" + metricsAddr + "/debug/pprof/"); got.Status != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/ without METRICS_PPROF: %d, want 404", got.Status)
+	}
+}
+
+// TestMetricsCountAScriptedRun: after a scripted run against an external
+// issuer (anonymous and signed-in calls, allowed and refused, an expired
+// token, a revocation by the operator, a rotation of the issuer's keys)
+// each counter on /metrics moved by exactly what happened.
+func TestMetricsCountAScriptedRun(t *testing.T) {
+	t.Parallel()
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	srv := startServer(t, map[string]string{"METRICS_ADDR": metricsAddr})
+	scrape := func() metricstest.Samples { return metricstest.Scrape(t, "http://"+metricsAddr+"/metrics") }
+	getenv := func(k string) string { return srv.Env[k] }
+
+	valid := srv.token(t, "alice", "agent-1", "kanban.write")
+	readOnly := srv.token(t, "alice", "agent-ro", "kanban.read")
+	expiredClaims := srv.Issuer.Standard(srv.MCP(), "alice", "agent-1", "kanban.write")
+	expiredClaims["exp"] = time.Now().Add(-time.Hour).Unix()
+	expired := srv.Issuer.Mint(t, expiredClaims)
+	revoked := srv.token(t, "carol", "agent-revoked", "kanban.write")
+	claude := map[string]string{"User-Agent": "Claude-User"}
+	callAs := func(token, tool string, args map[string]any, headers map[string]string, status int) {
+		t.Helper()
+		body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": tool, "arguments": args}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]string{}
+		maps.Copy(h, headers)
+		if token != "" {
+			h["Authorization"] = "Bearer " + token
+		}
+		if got := srv.post(t, body, h); got.Status != status {
+			t.Fatalf("%s: status %d, want %d: %s", tool, got.Status, status, got.Body)
+		}
+	}
+
+	before := scrape()
+	if got := srv.rpc(t, "", "tools/list", nil); got.Status != http.StatusOK {
+		t.Fatalf("tools/list: %d", got.Status)
+	}
+	callAs(valid, "create_board", map[string]any{"title": "Counted"}, claude, http.StatusOK)
+	callAs(valid, "list_boards", nil, claude, http.StatusOK)
+	callAs(readOnly, "create_board", map[string]any{"title": "Not allowed"}, nil, http.StatusOK) // a challenge in the result
+	callAs("", "create_board", map[string]any{"title": "Anonymous"}, nil, http.StatusOK)
+	callAs(expired, "list_boards", nil, nil, http.StatusUnauthorized)
+	if code, out := runCLI(t, getenv, "", "revoke", "client", "agent-revoked"); code != 0 {
+		t.Fatalf("revoke client: %d %s", code, out)
+	}
+	callAs(revoked, "whoami", nil, nil, http.StatusUnauthorized)
+	// The issuer rotates its keys: the first token signed with the new
+	// one makes the server fetch the key set again.
+	srv.Issuer.Rotate(t)
+	callAs(srv.token(t, "alice", "agent-1", "kanban.write"), "list_boards", nil, nil, http.StatusOK)
+	after := scrape()
+
+	want := map[string]float64{
+		"mcp_auth_results_total|result|none":                                           2,
+		"mcp_auth_results_total|result|ok":                                             4,
+		"mcp_auth_results_total|result|expired":                                        1,
+		"mcp_auth_results_total|result|revoked":                                        1,
+		"mcp_auth_results_total|result|insufficient_scope":                             1,
+		"mcp_auth_results_total":                                                       9,
+		"mcp_tool_calls_total|tool|create_board|outcome|ok|client|claude":              1,
+		"mcp_tool_calls_total|tool|list_boards|outcome|ok|client|claude":               1,
+		"mcp_tool_calls_total|tool|create_board|outcome|insufficient_scope|client|sdk": 1,
+		"mcp_tool_calls_total|tool|create_board|outcome|unauthenticated|client|sdk":    1,
+		"mcp_tool_calls_total|tool|list_boards|outcome|unauthenticated|client|sdk":     1,
+		"mcp_tool_calls_total|tool|whoami|outcome|unauthenticated|client|sdk":          1,
+		"mcp_tool_calls_total|tool|list_boards|outcome|ok|client|sdk":                  1,
+		"mcp_tool_calls_total":                                                         7,
+		"mcp_tool_call_duration_seconds_count|tool|create_board":                       3,
+		"mcp_tool_call_duration_seconds_count|tool|list_boards":                        2, // the expired token's call never reached the tool
+		"mcp_auth_cache_lookups_total|cache|token|result|hit":                          1,
+		"mcp_auth_cache_lookups_total|cache|token|result|miss":                         5,
+		"mcp_auth_cache_lookups_total|cache|revocation|result|hit":                     1,
+		"mcp_auth_cache_lookups_total|cache|revocation|result|miss":                    4,
+		"mcp_jwks_refreshes_total|result|ok":                                           1,
+		"mcp_jwks_refreshes_total|result|failed":                                       0,
+		"mcp_http_requests_total|route|/mcp|code|200":                                  6,
+		"mcp_http_requests_total|route|/mcp|code|401":                                  2,
+		"mcp_http_request_duration_seconds_count|route|/mcp":                           8,
+	}
+	if diff := cmp.Diff(want, metricstest.Diff(before, after, slices.Collect(maps.Keys(want))...)); diff != "" {
+		t.Errorf("what the run moved (-want +got):\n%s", diff)
+	}
+	if age := after.Sum("mcp_jwks_age_seconds"); age < 0 || age > 60 {
+		t.Errorf("the keys' age right after a fetch = %g s", age)
+	}
+	// No label holds what a caller sent: no client_id, no subject.
+	for name, samples := range after {
+		for _, s := range samples {
+			for k, v := range s.Labels {
+				for _, secret := range []string{"agent-1", "agent-ro", "agent-revoked", "alice", "carol", "Counted"} {
+					if strings.Contains(v, secret) {
+						t.Errorf("%s{%s=%q} repeats what a caller sent", name, k, v)
+					}
+				}
+			}
+		}
 	}
 }
