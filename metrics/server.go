@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,19 @@ type HTTP struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+
+	served series[routeCode, servedSeries]
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+// servedSeries are what one answered request moves.
+type servedSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // Unmatched is the route label of a request that matched no route (a 404,
@@ -55,6 +69,9 @@ func newHTTP(r *Registry) *HTTP {
 		}, []string{"route"}),
 	}
 	r.register(h.requests, h.duration, h.inFlight)
+	h.served.resolve = func(k routeCode) servedSeries {
+		return servedSeries{h.requests.WithLabelValues(k.route, statusText(k.code)), h.duration.WithLabelValues(k.route)}
+	}
 	return h
 }
 
@@ -82,8 +99,9 @@ func (h *HTTP) Served(route string, code int, took time.Duration) {
 	if route == "" {
 		route = Unmatched
 	}
-	h.requests.WithLabelValues(route, statusText(code)).Inc()
-	h.duration.WithLabelValues(route).Observe(took.Seconds())
+	s := h.served.get(routeCode{route, code})
+	s.requests.Inc()
+	s.duration.Observe(took.Seconds())
 }
 
 // statusTexts holds the code labels of every valid status, so that
@@ -106,7 +124,12 @@ func statusText(code int) string {
 type Tools struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	counts series[toolCall, prometheus.Counter]
+	times  series[string, prometheus.Observer]
 }
+
+type toolCall struct{ tool, outcome, client string }
 
 func newTools(r *Registry) *Tools {
 	t := &Tools{
@@ -121,6 +144,8 @@ func newTools(r *Registry) *Tools {
 		}, []string{"tool"}),
 	}
 	r.register(t.calls, t.duration)
+	t.counts.resolve = func(k toolCall) prometheus.Counter { return t.calls.WithLabelValues(k.tool, k.outcome, k.client) }
+	t.times.resolve = func(tool string) prometheus.Observer { return t.duration.WithLabelValues(tool) }
 	return t
 }
 
@@ -130,8 +155,8 @@ func (t *Tools) Call(tool, outcome, client string, took time.Duration) {
 	if t == nil {
 		return
 	}
-	t.calls.WithLabelValues(tool, outcome, client).Inc()
-	t.duration.WithLabelValues(tool).Observe(took.Seconds())
+	t.counts.get(toolCall{tool, outcome, client}).Inc()
+	t.times.get(tool).Observe(took.Seconds())
 }
 
 // Refused records a call that was refused before it reached its tool (a
@@ -140,7 +165,7 @@ func (t *Tools) Refused(tool, outcome, client string) {
 	if t == nil {
 		return
 	}
-	t.calls.WithLabelValues(tool, outcome, client).Inc()
+	t.counts.get(toolCall{tool, outcome, client}).Inc()
 }
 
 // Auth is how the bearer tokens of requests were judged, and how the
@@ -148,6 +173,14 @@ func (t *Tools) Refused(tool, outcome, client string) {
 type Auth struct {
 	results *prometheus.CounterVec
 	lookups *prometheus.CounterVec
+
+	byResult series[string, prometheus.Counter]
+	byLookup series[cacheResult, prometheus.Counter]
+}
+
+type cacheResult struct {
+	cache string
+	hit   bool
 }
 
 // The caches that Auth.CacheLookup counts.
@@ -169,9 +202,17 @@ func newAuth(r *Registry) *Auth {
 		}, []string{"cache", "result"}),
 	}
 	r.register(a.results, a.lookups)
+	a.byResult.resolve = func(result string) prometheus.Counter { return a.results.WithLabelValues(result) }
+	a.byLookup.resolve = func(k cacheResult) prometheus.Counter {
+		result := "miss"
+		if k.hit {
+			result = "hit"
+		}
+		return a.lookups.WithLabelValues(k.cache, result)
+	}
 	for _, c := range []string{CacheToken, CacheIntrospection, CacheRevocation} {
-		a.lookups.WithLabelValues(c, "hit")
-		a.lookups.WithLabelValues(c, "miss")
+		a.byLookup.get(cacheResult{c, true})
+		a.byLookup.get(cacheResult{c, false})
 	}
 	return a
 }
@@ -182,7 +223,7 @@ func (a *Auth) Result(result string) {
 	if a == nil {
 		return
 	}
-	a.results.WithLabelValues(result).Inc()
+	a.byResult.get(result).Inc()
 }
 
 // CacheLookup counts a lookup in cache (CacheToken, …) and whether it hit.
@@ -190,11 +231,7 @@ func (a *Auth) CacheLookup(cache string, hit bool) {
 	if a == nil {
 		return
 	}
-	result := "miss"
-	if hit {
-		result = "hit"
-	}
-	a.lookups.WithLabelValues(cache, result).Inc()
+	a.byLookup.get(cacheResult{cache, hit}).Inc()
 }
 
 // Keys is the fetching of an external issuer's signing keys (its JWKS).
@@ -442,15 +479,15 @@ func (a *AuthServer) ClientMetadataFetch(result string) {
 // than at the first call, and a dashboard shows zero rather than nothing.
 func (r *Registry) Known(k KnownLabels) {
 	for _, tool := range k.Tools {
-		r.Tools.duration.WithLabelValues(tool)
+		r.Tools.times.get(tool)
 		for _, o := range k.Outcomes {
 			for _, c := range k.Clients {
-				r.Tools.calls.WithLabelValues(tool, o, c)
+				r.Tools.counts.get(toolCall{tool, o, c})
 			}
 		}
 	}
 	for _, res := range k.AuthResults {
-		r.Auth.results.WithLabelValues(res)
+		r.Auth.byResult.get(res)
 	}
 	for _, reason := range k.RetryReasons {
 		r.DB.retries.WithLabelValues(reason)
@@ -468,4 +505,21 @@ type KnownLabels struct {
 // dashboards may name besides go_* and process_*.
 func (r *Registry) Names() []string {
 	return slices.Sorted(slices.Values(r.names))
+}
+
+// series remembers the series of a vector by their label values, so that
+// the hot path resolves each once: client_golang's WithLabelValues hashes
+// the values and takes a lock at every call. Every key comes from a
+// bounded set (see the top of this file), so the map stays small.
+type series[K comparable, M any] struct {
+	m       sync.Map // K → M
+	resolve func(K) M
+}
+
+func (s *series[K, M]) get(k K) M {
+	if v, ok := s.m.Load(k); ok {
+		return v.(M)
+	}
+	v, _ := s.m.LoadOrStore(k, s.resolve(k))
+	return v.(M)
 }
