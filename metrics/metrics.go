@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +27,9 @@ import (
 // field; its methods do nothing on nil, so a part built without metrics
 // (in a test, or a command that serves nothing) needs no check.
 type Registry struct {
-	reg   *prometheus.Registry
-	names []string
-	audit *auditCollector
+	reg      *prometheus.Registry
+	families []Family // the server's own, as declared
+	audit    *auditCollector
 
 	HTTP       *HTTP
 	Tools      *Tools
@@ -62,20 +64,27 @@ func (r *Registry) register(cs ...prometheus.Collector) {
 		descs := make(chan *prometheus.Desc, 8)
 		go func() { c.Describe(descs); close(descs) }()
 		for d := range descs {
-			r.names = append(r.names, descName(d))
+			r.families = append(r.families, describe(d))
 		}
 	}
 }
 
-// fqNamePattern reads a Desc's name from its String(), the one place
-// client_golang shows it.
-var fqNamePattern = regexp.MustCompile(`fqName: "([^"]+)"`)
+// descPattern reads a Desc's name, help and labels from its String(), the
+// one place client_golang shows them.
+var descPattern = regexp.MustCompile(`^Desc\{fqName: ("(?:[^"\\]|\\.)*"), help: ("(?:[^"\\]|\\.)*"), .*variableLabels: \{([^}]*)\}\}$`)
 
-func descName(d *prometheus.Desc) string {
-	if m := fqNamePattern.FindStringSubmatch(d.String()); m != nil {
-		return m[1]
+func describe(d *prometheus.Desc) Family {
+	m := descPattern.FindStringSubmatch(d.String())
+	if m == nil {
+		return Family{Name: d.String()}
 	}
-	return ""
+	name, _ := strconv.Unquote(m[1])
+	help, _ := strconv.Unquote(m[2])
+	f := Family{Name: name, Help: help}
+	if m[3] != "" {
+		f.Labels = strings.Split(m[3], ",")
+	}
+	return f
 }
 
 // nan is what a gauge reports when it has no value yet.

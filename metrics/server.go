@@ -253,7 +253,7 @@ func newKeys(r *Registry) *Keys {
 	k.refreshes.WithLabelValues("failed")
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Subsystem: "jwks", Name: "age_seconds",
-		Help: "Seconds since the issuer's signing keys were last fetched successfully; absent (NaN) until the first fetch, and when keys are not fetched (the built-in authorization server's own keys).",
+		Help: "Seconds since the issuer's signing keys were last fetched successfully; NaN until the first fetch, and always with the built-in authorization server, whose keys are not fetched.",
 	}, k.age)
 	r.register(k.refreshes, age)
 	return k
@@ -504,7 +504,12 @@ type KnownLabels struct {
 // Names are the metric families this package defines, sorted: what
 // dashboards may name besides go_* and process_*.
 func (r *Registry) Names() []string {
-	return slices.Sorted(slices.Values(r.names))
+	names := make([]string, 0, len(r.families))
+	for _, f := range r.families {
+		names = append(names, f.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // series remembers the series of a vector by their label values, so that

@@ -194,3 +194,17 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestFamilies: every family the server defines has a type and a help
+// text for the README's table.
+func TestFamilies(t *testing.T) {
+	families := metrics.Families()
+	if len(families) != len(metrics.New().Names()) {
+		t.Errorf("Families() has %d, Names() %d", len(families), len(metrics.New().Names()))
+	}
+	for _, f := range families {
+		if f.Type == "" || f.Help == "" {
+			t.Errorf("%s: type %q, help %q", f.Name, f.Type, f.Help)
+		}
+	}
+}

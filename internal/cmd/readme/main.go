@@ -1,8 +1,10 @@
 // Command readme rewrites the generated sections of README.md from the
 // code: the tool table from the declarations (tools.All), the scope table
-// from the declared scopes (tools.Scopes), and the configuration table from the settings (config/config.go). Run it with
-// `go generate ./...` at the repository root (see generate.go); its test
-// fails when README.md is stale.
+// from the declared scopes (tools.Scopes), the configuration table from
+// the settings (config/config.go) and the metrics table from package
+// metrics' declarations. Run it with `go generate ./...` at the
+// repository root (see generate.go); its test fails when README.md is
+// stale.
 //
 // Each section sits between a <!-- name:start --> and a <!-- name:end -->
 // marker; a missing or repeated marker is an error, never a section
@@ -16,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/kanban-mcp/kanban-mcp/config"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/tools"
 )
 
@@ -67,6 +70,7 @@ func sections() ([]section, error) {
 		{"tools", tools.MarkdownTable(tools.All())},
 		{"scopes", tools.ScopesMarkdownTable(scopes, tools.All())},
 		{"config", config.MarkdownTable()},
+		{"metrics", metrics.MarkdownTable()},
 	}, nil
 }
 
