@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit/pglimits"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqlitedb"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/store/postgres"
@@ -40,6 +42,9 @@ type database struct {
 	pool     *pgxpool.Pool  // PostgreSQL only
 	listener *pgdb.Listener // PostgreSQL, for a server only
 	store    store.Store    // once openStore ran
+	// retry is the PostgreSQL store's retry policy, which openStore
+	// gives it; registerMetrics makes it count retries.
+	retry pgdb.Policy
 	// limits holds the abuse limits' state where replicas share it (in
 	// PostgreSQL); nil keeps it in this process's memory (SQLite: one
 	// process).
@@ -101,9 +106,59 @@ func (db *database) openStore(ctx context.Context, quotas store.Quotas) (store.S
 	if db.sqlite != nil {
 		db.store, err = sqlite.New(ctx, db.sqlite, sqlite.Options{Quotas: quotas})
 	} else {
-		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas, Listener: db.listener})
+		db.store, err = postgres.New(ctx, db.pool, postgres.Options{Quotas: quotas, Listener: db.listener, Retry: db.retry})
 	}
 	return db.store, err
+}
+
+// registerMetrics adds the database's connection pools to m, read at
+// each scrape, and makes the kanban store count its retries in m. Call it
+// before openStore, which hands the store its retry policy. The
+// authorization server, the blocklist and the shared limits borrow from
+// these pools (db.sql, db.pool): they have none of their own to add.
+func (db *database) registerMetrics(m *metrics.DB) {
+	if db.store != nil {
+		panic("app: registerMetrics after openStore: the store's retries would go uncounted")
+	}
+	if db.pool != nil {
+		pool := db.pool
+		m.Pool("postgres", func() metrics.PoolStats { return pgxPoolStats(pool.Stat()) })
+	}
+	if db.sqlite != nil {
+		m.Pool("sqlite_writer", sqlPoolStats(db.sqlite.Writer))
+		m.Pool("sqlite_reader", sqlPoolStats(db.sqlite.Reader))
+	}
+	if m != nil {
+		db.retry.OnRetry = m.Retried
+	}
+}
+
+// pgxPoolStats is a pgx pool's state as metrics reports it. pgx counts
+// as a wait every acquire that found no idle connection, including one
+// that waited only for a new connection to open below MaxConns.
+func pgxPoolStats(s *pgxpool.Stat) metrics.PoolStats {
+	return metrics.PoolStats{
+		Max:      int(s.MaxConns()),
+		InUse:    int(s.AcquiredConns()),
+		Idle:     int(s.IdleConns()),
+		Waits:    s.EmptyAcquireCount(),
+		WaitTime: s.EmptyAcquireWaitTime(),
+	}
+}
+
+// sqlPoolStats reads a database/sql pool's state as metrics reports it;
+// database/sql counts as a wait only an acquire at MaxOpenConnections.
+func sqlPoolStats(db *sql.DB) func() metrics.PoolStats {
+	return func() metrics.PoolStats {
+		s := db.Stats()
+		return metrics.PoolStats{
+			Max:      s.MaxOpenConnections,
+			InUse:    s.InUse,
+			Idle:     s.Idle,
+			Waits:    s.WaitCount,
+			WaitTime: s.WaitDuration,
+		}
+	}
 }
 
 // close closes the database, and the store if it is open (a store closes

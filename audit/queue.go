@@ -119,6 +119,10 @@ type Queue struct {
 	// since the last summary.
 	withheldMu sync.Mutex
 	withheld   withheld
+	// overBudgetRows and lowDiskRows count the same rows since the
+	// queue was made, for Stats: the summaries start over, counters
+	// must not.
+	overBudgetRows, lowDiskRows atomic.Uint64
 
 	// wake tells the goroutine that the state changed (first row waiting,
 	// threshold reached). Its buffer of one makes signalling non-blocking
@@ -316,8 +320,10 @@ func (q *Queue) withhold(network string, overBudget bool) {
 	w := &q.withheld
 	if overBudget {
 		w.overBudget++
+		q.overBudgetRows.Add(1)
 	} else {
 		w.lowDisk++
+		q.lowDiskRows.Add(1)
 	}
 	if w.networks == nil {
 		w.networks = make(map[string]struct{})
@@ -365,6 +371,30 @@ func (q *Queue) Pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
+}
+
+// Stats is what a Queue holds and what it did not keep, for the
+// server's metrics.
+type Stats struct {
+	// Depth is the rows waiting to be written (Pending).
+	Depth int
+	// Dropped is Dropped(). OverBudget and LowDisk are the rows of
+	// callers without a valid token that RecordAnonymous did not keep
+	// because the Budget was spent or the disk was nearly full; unlike
+	// the summaries, they count from the queue's start and never go back.
+	Dropped, OverBudget, LowDisk uint64
+}
+
+// Stats reports the queue's state. The counts are read one by one, not
+// at one instant: a row recorded meanwhile may show in one and not yet in
+// another.
+func (q *Queue) Stats() Stats {
+	return Stats{
+		Depth:      q.Pending(),
+		Dropped:    q.dropped.Load(),
+		OverBudget: q.overBudgetRows.Load(),
+		LowDisk:    q.lowDiskRows.Load(),
+	}
 }
 
 // Close stops accepting rows, writes all waiting rows and waits for the

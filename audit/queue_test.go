@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -423,5 +424,62 @@ func TestQueueRecordKeepsItsOwnCopy(t *testing.T) {
 	}
 	if got.At.Before(before) {
 		t.Errorf("At = %v, want the time of Record (not before %v)", got.At, before)
+	}
+}
+
+// TestQueueStats: Depth is the rows waiting, Dropped the rows lost, and
+// OverBudget and LowDisk the anonymous rows withheld since the start, not
+// reset by a summary, which still counts only the rows since the last one.
+func TestQueueStats(t *testing.T) {
+	r := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	var low atomic.Bool
+	q := NewQueue(r, Options{
+		Capacity: 4, BatchSize: 2,
+		FlushInterval: time.Hour, SummaryInterval: time.Hour,
+		Budget:  &fakeBudget{n: 1},
+		LowDisk: low.Load,
+	})
+	check := func(when string, want Stats) {
+		t.Helper()
+		if diff := cmp.Diff(want, q.Stats()); diff != "" {
+			t.Errorf("Stats() %s (-want +got):\n%s", when, diff)
+		}
+	}
+	check("at the start", Stats{})
+
+	// Two rows reach BatchSize: the writer takes them and is held.
+	q.Record(row(0))
+	q.Record(row(1))
+	waitEntered(t, r)
+	for i := 2; i < 8; i++ {
+		q.Record(row(i)) // rows 2, 3 pushed out by 6, 7
+	}
+	check("with the writer held", Stats{Depth: 4, Dropped: 2})
+
+	q.RecordAnonymous("192.0.2.1", row(8)) // within budget: pushes row 4 out
+	q.RecordAnonymous("192.0.2.1", row(9)) // over budget
+	q.RecordAnonymous("192.0.2.1", row(10))
+	low.Store(true)
+	q.RecordAnonymous("198.51.100.1", row(11)) // low disk
+	low.Store(false)
+	check("after anonymous rows", Stats{Depth: 4, Dropped: 3, OverBudget: 2, LowDisk: 1})
+
+	q.summarize() // its row pushes row 5 out
+	check("after a summary", Stats{Depth: 4, Dropped: 4, OverBudget: 2, LowDisk: 1})
+	q.RecordAnonymous("192.0.2.1", row(12))
+	check("after a summary and one more", Stats{Depth: 4, Dropped: 4, OverBudget: 3, LowDisk: 1})
+	q.summarize() // pushes row 6 out; Close then has nothing to summarise
+	check("after a second summary", Stats{Depth: 4, Dropped: 5, OverBudget: 3, LowDisk: 1})
+
+	close(r.gate)
+	closeQueue(t, q)
+	q.Record(row(13))
+	check("after Close", Stats{Depth: 0, Dropped: 6, OverBudget: 3, LowDisk: 1})
+
+	want := append(names(0, 2), "row 7", "row 8",
+		"dropped 3 activity rows of callers without a valid token (2 over budget, 1 while disk space was low; client networks: 2)",
+		"dropped 1 activity rows of callers without a valid token (1 over budget, 0 while disk space was low; client networks: 1)")
+	if diff := cmp.Diff(want, r.summaries()); diff != "" {
+		t.Errorf("written rows (-want +got):\n%s", diff)
 	}
 }

@@ -169,16 +169,50 @@ const (
 	maxBackoff   = 250 * time.Millisecond
 )
 
+// Policy is the retry policy of Retry, InTx and InPipelinedTx, with a
+// hook that hears each retry, so that a server can count them without this
+// package knowing how. The zero Policy is the package functions'.
+type Policy struct {
+	// OnRetry, when set, is called before each rerun with the reason
+	// (RetryReason) of the failure that caused it. It runs on the
+	// caller's goroutine, between attempts: it must be quick.
+	OnRetry func(reason string)
+}
+
+// The reasons of RetryReason, which label counted retries.
+const (
+	// ReasonSerialization: a serialization failure (SQLSTATE 40001).
+	ReasonSerialization = "serialization_failure"
+	// ReasonDeadlock: the server broke a deadlock (40P01).
+	ReasonDeadlock = "deadlock"
+	// ReasonConnectionLost: the session was terminated (57P01, 57P02)
+	// or the connection broke under it.
+	ReasonConnectionLost = "connection_lost"
+)
+
+// RetryReasons are every reason RetryReason returns, for a counter's
+// series to exist before the first retry.
+func RetryReasons() []string {
+	return []string{ReasonSerialization, ReasonDeadlock, ReasonConnectionLost}
+}
+
 // Retry runs fn, and runs it again after a jittered pause (which ends
 // early if ctx does) while it fails with an error that Retryable accepts,
 // up to maxAttempts runs in all. It is the one retry loop: InTx runs
 // transactions through it, and single statements that are safe to repeat
 // (reads) use it directly. It returns fn's last error.
-func Retry(ctx context.Context, fn func() error) error {
+func Retry(ctx context.Context, fn func() error) error { return Policy{}.Retry(ctx, fn) }
+
+// Retry is the package's Retry, calling p.OnRetry before each rerun.
+func (p Policy) Retry(ctx context.Context, fn func() error) error {
 	backoff := firstBackoff
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || attempt == maxAttempts || !Retryable(err) || ctx.Err() != nil {
+		if err == nil || attempt == maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		reason := RetryReason(err)
+		if reason == "" {
 			return err
 		}
 		pause := time.NewTimer(rand.N(backoff))
@@ -189,6 +223,10 @@ func Retry(ctx context.Context, fn func() error) error {
 		case <-pause.C:
 		}
 		backoff = min(2*backoff, maxBackoff)
+		// After the pause: a retry that ctx cancelled is not counted.
+		if p.OnRetry != nil {
+			p.OnRetry(reason)
+		}
 	}
 }
 
@@ -208,7 +246,12 @@ func Retry(ctx context.Context, fn func() error) error {
 // A commit that returns nil is durable (with the server's default
 // synchronous_commit): callers report success only after it.
 func InTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
-	return Retry(ctx, func() error { return runTx(ctx, pool, opts, fn) })
+	return Policy{}.InTx(ctx, pool, opts, fn)
+}
+
+// InTx is the package's InTx, calling p.OnRetry before each rerun.
+func (p Policy) InTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	return p.Retry(ctx, func() error { return runTx(ctx, pool, opts, fn) })
 }
 
 // runTx is one attempt of InTx.
@@ -278,30 +321,38 @@ func (e *commitUnknown) Unwrap() error { return e.err }
 // pool then discards. Not retryable: context errors, a connection that
 // cannot be made (the outage is real: report it at once), a COMMIT of
 // unknown outcome, and every other error of the server.
-func Retryable(err error) bool {
+func Retryable(err error) bool { return RetryReason(err) != "" }
+
+// RetryReason says why err is Retryable (ReasonSerialization,
+// ReasonDeadlock, ReasonConnectionLost), or returns "" when it is not.
+func RetryReason(err error) string {
 	var cu *commitUnknown
 	var ce *pgconn.ConnectError
 	switch {
 	case err == nil, errors.As(err, &cu), errors.As(err, &ce),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
+		return ""
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
-		case "40001", "40P01": // serialization failure, deadlock detected
-			return true
+		case "40001":
+			return ReasonSerialization
+		case "40P01":
+			return ReasonDeadlock
 		case "57P01", "57P02": // this session was terminated: admin or crash shutdown
-			return true
+			return ReasonConnectionLost
 		}
-		return false
+		return ""
 	}
 	if pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return true
+		return ReasonConnectionLost
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && !ne.Timeout()
+	if ne, ok := errors.AsType[net.Error](err); ok && !ne.Timeout() {
+		return ReasonConnectionLost
+	}
+	return ""
 }
 
 // Unavailable reports whether err says that the database cannot be reached

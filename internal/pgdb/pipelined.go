@@ -23,7 +23,13 @@ import (
 // Retryable); a connection lost while the last batch, which holds COMMIT,
 // was on its way leaves the outcome unknown, and is not retried.
 func InPipelinedTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) (*pgx.Batch, error)) error {
-	return Retry(ctx, func() error { return runPipelined(ctx, pool, fn) })
+	return Policy{}.InPipelinedTx(ctx, pool, fn)
+}
+
+// InPipelinedTx is the package's InPipelinedTx, calling p.OnRetry before
+// each rerun.
+func (p Policy) InPipelinedTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) (*pgx.Batch, error)) error {
+	return p.Retry(ctx, func() error { return runPipelined(ctx, pool, fn) })
 }
 
 // runPipelined is one attempt of InPipelinedTx.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -71,7 +70,7 @@ func (s *Store) ListActivity(ctx context.Context, viewer store.Actor, boardID st
 		ORDER BY id DESC
 		LIMIT $5`
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
-	err = pgdb.Retry(ctx, func() error {
+	err = s.retry.Retry(ctx, func() error {
 		list.Activity = list.Activity[:0]
 		rows, err := s.pool.Query(ctx, query, iss, sub, before.Key, clean(boardID), limit+1)
 		if err != nil {
@@ -106,7 +105,7 @@ func (s *Store) RecordActivity(ctx context.Context, rows []store.Activity) error
 	if len(rows) == 0 {
 		return nil
 	}
-	err := pgdb.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+	err := s.retry.InTx(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		now := s.now()
 		batch := &pgx.Batch{}
 		for _, a := range rows {
@@ -125,7 +124,7 @@ func (s *Store) PruneActivity(ctx context.Context, cutoff time.Time) (int64, err
 	// One statement, so repeating it after a lost connection is harmless
 	// even if the first run deleted rows.
 	var n int64
-	err := pgdb.Retry(ctx, func() error {
+	err := s.retry.Retry(ctx, func() error {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM activity WHERE at < $1`, store.UnixNanos(cutoff))
 		n += tag.RowsAffected()
 		return err

@@ -108,7 +108,7 @@ type addTarget struct {
 // when its insert's condition failed. It returns the transaction's error.
 func (s *Store) addCards(ctx context.Context, batch []*addRequest) error {
 	board := clean(batch[0].in.BoardID)
-	err := pgdb.InPipelinedTx(ctx, s.pool, func(tx pgx.Tx) (*pgx.Batch, error) {
+	err := s.retry.InPipelinedTx(ctx, s.pool, func(tx pgx.Tx) (*pgx.Batch, error) {
 		// This function runs again when pgdb retries: it only assigns.
 		t, err := readAddTarget(ctx, tx, board)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -131,7 +130,7 @@ func (s *Store) ListBoards(ctx context.Context, viewer store.Actor, page store.P
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
 	list := store.BoardList{Boards: []store.BoardSummary{}}
 	after.ID = clean(after.ID) // the caller's, as it came in the cursor
-	err = pgdb.Retry(ctx, func() error {
+	err = s.retry.Retry(ctx, func() error {
 		list.Boards = list.Boards[:0]
 		rows, err := s.pool.Query(ctx, query, after.Key, after.ID, iss, sub, limit+1)
 		if err != nil {
@@ -203,7 +202,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 	gen := s.boards.Generation(boardID)
 	iss, sub := identity(viewer.Issuer, viewer.Subject)
 	var read boardRead
-	err := pgdb.Retry(ctx, func() error {
+	err := s.retry.Retry(ctx, func() error {
 		read = boardRead{}
 		rows, err := s.pool.Query(ctx, getBoardQuery, clean(boardID), iss, sub, store.DescriptionPreviewLen+1)
 		if err != nil {
@@ -230,7 +229,7 @@ func (s *Store) GetBoard(ctx context.Context, viewer store.Actor, boardID string
 // boardRevision reads the revision of board id: found is false when the
 // board does not exist. One row by primary key.
 func (s *Store) boardRevision(ctx context.Context, id string) (revision int64, found bool, err error) {
-	err = pgdb.Retry(ctx, func() error {
+	err = s.retry.Retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, `SELECT revision FROM boards WHERE id = $1`, clean(id)).Scan(&revision)
 	})
 	if isNoRows(err) {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/store"
 )
 
@@ -94,7 +93,7 @@ func (s *Store) GetCard(ctx context.Context, viewer store.Actor, cardID string) 
 		ownerIss, ownerSub string
 	)
 	var card store.Card
-	err := pgdb.Retry(ctx, func() error {
+	err := s.retry.Retry(ctx, func() error {
 		var err error
 		card, err = scanCard(s.pool.QueryRow(ctx, query, clean(cardID), iss, sub), &view.BoardTitle, &ownerIss, &ownerSub)
 		return err

@@ -120,6 +120,10 @@ type Options struct {
 	// read finds them stale or memory runs short, and writes announce
 	// nothing: replicas are configured alike, so nobody would listen.
 	Listener *pgdb.Listener
+	// Retry is the retry policy of the Store's transactions and reads;
+	// its OnRetry hears each retry (the server counts them). The zero
+	// Policy retries the same way and tells no one.
+	Retry pgdb.Policy
 }
 
 // BoardsChannel is the notification channel on which writes announce the
@@ -131,6 +135,7 @@ const BoardsChannel = "kanban_boards"
 // replicas) may share one database.
 type Store struct {
 	pool   *pgxpool.Pool
+	retry  pgdb.Policy
 	quotas store.Quotas
 	now    func() time.Time
 	// boards holds recently read boards, each checked against the
@@ -153,7 +158,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 	// Character counts (previews, limits) and case folding in SQL need a
 	// UTF-8 database; SQL_ASCII would count bytes.
 	var encoding string
-	if err := pgdb.Retry(ctx, func() error {
+	if err := opts.Retry.Retry(ctx, func() error {
 		return pool.QueryRow(ctx, `SELECT current_setting('server_encoding')`).Scan(&encoding)
 	}); err != nil {
 		return nil, wrap("open store", err)
@@ -169,7 +174,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) 
 		return nil, wrap("migrate store", err)
 	}
 	s := &Store{
-		pool: pool, quotas: opts.Quotas.OrDefaults(), now: opts.Now,
+		pool: pool, retry: opts.Retry, quotas: opts.Quotas.OrDefaults(), now: opts.Now,
 		boards: boardcache.New(boardcache.Bytes(opts.BoardCacheBytes)),
 	}
 	if s.now == nil {
@@ -206,7 +211,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 func (s *Store) Ping(ctx context.Context) error {
 	// Retried like a read, so that connections a server restart closed do
 	// not report the database down once it is up again.
-	return wrap("ping store", pgdb.Retry(ctx, func() error { return s.pool.Ping(ctx) }))
+	return wrap("ping store", s.retry.Retry(ctx, func() error { return s.pool.Ping(ctx) }))
 }
 
 // Close stops announcing boards, dropping the announcements not sent yet
@@ -296,7 +301,7 @@ func (s *Store) write(ctx context.Context, op string, c store.Call, fn func(tx *
 	// Pipelined: BEGIN goes with the first statement (the lock) and
 	// COMMIT with the last batch, so the lock is held for two round trips
 	// fewer.
-	err := pgdb.InPipelinedTx(ctx, s.pool, func(ptx pgx.Tx) (*pgx.Batch, error) {
+	err := s.retry.InPipelinedTx(ctx, s.pool, func(ptx pgx.Tx) (*pgx.Batch, error) {
 		tx := &txn{Tx: ptx, clock: s.now}
 		// The clock is read once per write, as in store/sqlite, even by a
 		// write that fn refuses (once per run, should it run again).
@@ -386,7 +391,7 @@ func (e writeEnd) queue(b *pgx.Batch) {
 // anything else is wrapped with op.
 func (s *Store) read(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	return wrap(op, pgdb.InTx(ctx, s.pool, opts, fn))
+	return wrap(op, s.retry.InTx(ctx, s.pool, opts, fn))
 }
 
 // storable reports whether s fits a PostgreSQL text value: valid UTF-8

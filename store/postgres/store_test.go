@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/pgtest"
@@ -558,5 +560,78 @@ func TestUnavailable(t *testing.T) {
 	// An error of the database that is no outage is not marked.
 	if err := wrap("x", &pgconn.PgError{Code: "22012", Message: "division by zero"}); errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("division by zero: %v is ErrUnavailable", err)
+	}
+}
+
+// TestRetryPolicy checks that every kind of operation (a read of one
+// statement, a read transaction, a pipelined write) runs under the
+// Policy of Options: each, after its connection was terminated, succeeds
+// on its second run, and OnRetry hears that one retry.
+func TestRetryPolicy(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	ctx := t.Context()
+	// One connection, never pinged before use: the terminated connection
+	// is surely the next one used, and only the Store's retry recovers.
+	cfg, err := pgxpool.ParseConfig(url + "&pool_max_conns=1&application_name=retried")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var heard []string
+	s, err := New(ctx, pool, Options{
+		Now: storetest.NewClock(time.Millisecond).Now,
+		Retry: pgdb.Policy{OnRetry: func(reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			heard = append(heard, reason)
+		}},
+	})
+	if err != nil {
+		pool.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	raw, err := pgdb.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(raw.Close)
+	b := storetest.MustBoard(t, s, alice, "Retried")
+	storetest.MustCard(t, s, alice, store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "needle"})
+
+	for _, op := range []struct {
+		name string
+		run  func() error
+	}{
+		{"GetBoard", func() error { _, err := s.GetBoard(ctx, alice, b.ID); return err }},
+		{"SearchCards", func() error { _, err := s.SearchCards(ctx, alice, store.CardQuery{Query: "needle"}); return err }},
+		{"AddCard", func() error {
+			_, err := s.AddCard(ctx, storetest.Call(alice, "add_card"), store.NewCard{BoardID: b.ID, ColumnID: b.Columns[0].ID, Title: "after"})
+			return err
+		}},
+	} {
+		mu.Lock()
+		heard = nil
+		mu.Unlock()
+		// In the select list, so that it runs only for the rows the
+		// filter keeps; with a timeout, it returns once the session is
+		// gone.
+		rows, _ := raw.Query(ctx, `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'retried'`)
+		killed, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+		if err != nil || !slices.Equal(killed, []bool{true}) {
+			t.Fatalf("terminating the Store's connection: %v, %v; want one terminated", killed, err)
+		}
+		err = op.run()
+		mu.Lock()
+		got := slices.Clone(heard)
+		mu.Unlock()
+		if want := []string{pgdb.ReasonConnectionLost}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s on a terminated connection: %v, heard %q; want success, heard %q", op.name, err, got, want)
+		}
 	}
 }
