@@ -41,6 +41,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/diskspace"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
+	"github.com/kanban-mcp/kanban-mcp/internal/pgdb"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 	"github.com/kanban-mcp/kanban-mcp/metrics"
@@ -149,6 +150,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		return err
 	}
 	defer db.close()
+	db.registerMetrics(reg.DB) // before openStore: the store takes its retry policy when it opens
 	st, err := db.openStore(ctx, cfg.Quotas)
 	if err != nil {
 		return err
@@ -185,6 +187,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		}),
 		LowDisk: disk.Low,
 	})
+	reg.Audit(func() metrics.AuditStats { return metrics.AuditStats(queue.Stats()) })
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -427,5 +430,6 @@ func knownLabels() metrics.KnownLabels {
 		k.Clients = append(k.Clients, string(f))
 	}
 	k.AuthResults = auth.Results()
+	k.RetryReasons = pgdb.RetryReasons()
 	return k
 }

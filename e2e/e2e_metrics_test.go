@@ -125,6 +125,20 @@ func TestMetricsCountAScriptedRun(t *testing.T) {
 	if diff := cmp.Diff(want, metricstest.Diff(before, after, slices.Collect(maps.Keys(want))...)); diff != "" {
 		t.Errorf("what the run moved (-want +got):\n%s", diff)
 	}
+	// The audit queue and the database pools are read at each scrape.
+	for _, series := range [][]string{
+		{"mcp_audit_queue_depth"},
+		{"mcp_audit_rows_dropped_total", "reason", "queue_full"},
+		{"mcp_db_pool_max_connections", "pool", "sqlite_writer"},
+		{"mcp_db_pool_max_connections", "pool", "sqlite_reader"},
+	} {
+		if !after.Has(series[0], series[1:]...) {
+			t.Errorf("/metrics has no %v", series)
+		}
+	}
+	if dropped := after.Sum("mcp_audit_rows_dropped_total"); dropped != 0 {
+		t.Errorf("%g audit rows dropped in a quiet run", dropped)
+	}
 	if age := after.Sum("mcp_jwks_age_seconds"); age < 0 || age > 60 {
 		t.Errorf("the keys' age right after a fetch = %g s", age)
 	}
