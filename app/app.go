@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -48,6 +49,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/revocation"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
+	"github.com/kanban-mcp/kanban-mcp/tracing"
 )
 
 // Run dispatches a subcommand and returns the process exit code. version
@@ -144,6 +146,22 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	// less than a branch at every place that counts.
 	reg := metrics.New()
 	reg.Known(knownLabels())
+	// Traces only when OTEL_EXPORTER_OTLP_ENDPOINT (or …_TRACES_ENDPOINT)
+	// asks for them; otherwise tracer is nil and costs nothing.
+	tracer, flushTraces, err := tracing.Start(tracingConfig(cfg, version, log))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := flushTraces(flushCtx); err != nil {
+			log.Warn("traces: sending the last spans failed", "err", err)
+		}
+	}()
+	if tracer != nil {
+		log.Info("traces are exported", "url", cfg.Tracing.URL, "sampler", cfg.Tracing.Sampler)
+	}
 
 	db, err := openDatabase(ctx, cfg, true, log)
 	if err != nil {
@@ -155,6 +173,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	if err != nil {
 		return err
 	}
+	st = tracing.Store(st, tracer, db.system())
 	defer db.startListening(ctx)()
 	blocklist, err := revocation.New(ctx, db.sql)
 	if err != nil {
@@ -258,6 +277,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 				Logger:     log,
 				Metrics:    reg.Auth,
 				KeyMetrics: reg.Keys,
+				Transport:  tracer.Transport("jwks", nil),
 			})
 			if err != nil {
 				return err
@@ -277,6 +297,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 				CacheTTL:          cfg.IntrospectionCacheTTL,
 				Logger:            log,
 				Metrics:           reg.Auth,
+				Transport:         tracer.Transport("introspection", nil),
 			})
 			if err != nil {
 				return err
@@ -317,6 +338,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 		Mount:              mount,
 		Logger:             log,
 		Metrics:            reg,
+		Tracer:             tracer,
 	})
 	if err != nil {
 		return err
@@ -413,6 +435,26 @@ const revocationCacheEntries = 100_000
 // memory; any revocation, by this process or by the CLI, drops the cache.
 func cachedRevocations(db *sqldb.DB, checks auth.RevocationChecker, m *metrics.Auth) auth.RevocationChecker {
 	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries, m)
+}
+
+// tracingConfig is the tracing package's view of the OTEL_* settings.
+func tracingConfig(cfg *config.Config, version string, log *slog.Logger) tracing.Config {
+	resource := maps.Clone(cfg.Tracing.Resource)
+	if resource != nil && resource["service.version"] == "" {
+		resource["service.version"] = version
+	}
+	return tracing.Config{
+		Exporter: tracing.ExporterConfig{
+			URL:     cfg.Tracing.URL,
+			Headers: cfg.Tracing.Headers,
+			Timeout: cfg.Tracing.Timeout,
+			Gzip:    cfg.Tracing.Gzip,
+			Logger:  log,
+		},
+		Resource:   resource,
+		Sampler:    cfg.Tracing.Sampler,
+		SamplerArg: cfg.Tracing.SamplerArg,
+	}
 }
 
 // knownLabels are the label values the server's parts declare: the tools,

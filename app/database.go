@@ -116,6 +116,15 @@ func (db *database) openStore(ctx context.Context, quotas store.Quotas) (store.S
 // before openStore, which hands the store its retry policy. The
 // authorization server, the blocklist and the shared limits borrow from
 // these pools (db.sql, db.pool): they have none of their own to add.
+// system names the database's kind as OpenTelemetry does
+// (db.system.name).
+func (db *database) system() string {
+	if db.pool != nil {
+		return "postgresql"
+	}
+	return "sqlite"
+}
+
 func (db *database) registerMetrics(m *metrics.DB) {
 	if db.store != nil {
 		panic("app: registerMetrics after openStore: the store's retries would go uncounted")

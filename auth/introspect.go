@@ -78,8 +78,11 @@ type IntrospectorConfig struct {
 	CacheTTL    time.Duration
 	InactiveTTL time.Duration
 	HTTPClient  *http.Client // with a timeout; nil: 5 s
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Transport carries the requests of the default client (HTTPClient
+	// nil): a traced one, for instance; nil: Go's default.
+	Transport http.RoundTripper
+	Now       func() time.Time
+	Logger    *slog.Logger
 	// Metrics counts the cache's hits and misses; nil counts nothing.
 	Metrics *metrics.Auth
 }
@@ -128,7 +131,8 @@ func NewIntrospector(cfg IntrospectorConfig) (*Introspector, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{
-			Timeout: 5 * time.Second,
+			Timeout:   5 * time.Second,
+			Transport: cfg.Transport,
 			// A redirect would send the token again, maybe elsewhere: an
 			// answer that is not the endpoint's own is no answer.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

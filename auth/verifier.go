@@ -71,6 +71,10 @@ type VerifierConfig struct {
 	// fetches of the issuer's keys; nil counts nothing.
 	Metrics    *metrics.Auth
 	KeyMetrics *metrics.Keys
+	// Transport carries the fetches of the issuer's metadata and keys
+	// when HTTPClient is nil (a traced one, for instance); nil: Go's
+	// default.
+	Transport http.RoundTripper
 }
 
 // audiences are the audiences a token may be for: Audience first.
@@ -123,7 +127,7 @@ func NewVerifier(ctx context.Context, cfg VerifierConfig) (*Verifier, error) {
 	if keys == nil {
 		client := cfg.HTTPClient
 		if client == nil {
-			client = &http.Client{Timeout: 10 * time.Second}
+			client = &http.Client{Timeout: 10 * time.Second, Transport: cfg.Transport}
 		}
 		rk, err := newRemoteKeys(ctx, cfg.Issuer, cfg.JWKSURL, client, cfg.Timing, log, cfg.KeyMetrics)
 		if err != nil {

@@ -30,8 +30,11 @@ type Config struct {
 	// MetricsPprof, Go's profiles); empty: off. Never the public port.
 	MetricsAddr  string
 	MetricsPprof bool
-	BaseURL      string // public origin, no trailing slash
-	Resource     string // BaseURL + "/mcp": the token audience by default
+	// Tracing says where OpenTelemetry traces go; its URL is empty when
+	// they are off.
+	Tracing  Tracing
+	BaseURL  string // public origin, no trailing slash
+	Resource string // BaseURL + "/mcp": the token audience by default
 	// DatabasePath is the SQLite file; empty when PostgresURL is set.
 	DatabasePath string
 	// PostgresURL is DATABASE_URL when it names a PostgreSQL database
@@ -139,10 +142,14 @@ type setting struct {
 
 // secretSettings are never shown as a flag default (see Load).
 func secretSettings() map[string]bool {
-	return map[string]bool{"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true, "UPSTREAM_OIDC_CLIENT_SECRET": true}
+	return map[string]bool{"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "OTEL_EXPORTER_OTLP_HEADERS": true, "KEY_ENCRYPTION_KEY": true, "OAUTH_INTROSPECTION_CLIENT_SECRET": true, "UPSTREAM_OIDC_CLIENT_SECRET": true}
 }
 
 func settings() []setting {
+	return slices.Concat(baseSettings(), tracingSettings())
+}
+
+func baseSettings() []setting {
 	return []setting{
 		{
 			env: "LISTEN_ADDR", flag: "listen-addr", def: "127.0.0.1:8080",
@@ -509,6 +516,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	} else if c.MetricsPprof {
 		bad("METRICS_PPROF is true but METRICS_ADDR is empty; set METRICS_ADDR (e.g. 127.0.0.1:9091) to serve the profiles, or unset METRICS_PPROF")
 	}
+
+	c.Tracing = loadTracing(get, getenv, &errs)
 
 	// BASE_URL and the Resource.
 	base := get("BASE_URL")

@@ -4,11 +4,45 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/metrics"
+	"github.com/kanban-mcp/kanban-mcp/tracing"
 )
+
+// endRequestSpan names a request's span after its route and gives it
+// what the access log says, minus the client's address and client_id:
+// the method, the route, the status, the JSON-RPC method and tool (both
+// capped, as in the log) and the client family.
+func endRequestSpan(span tracing.Span, method, route string, status int, info *requestInfo) {
+	if route != "" {
+		// A pattern may begin with its method already ("GET /healthz").
+		if strings.HasPrefix(route, method+" ") {
+			span.Rename(route)
+		} else {
+			span.Rename(method + " " + route)
+		}
+		span.SetString("http.route", route)
+	}
+	span.SetString("http.request.method", method)
+	span.SetInt("http.response.status_code", status)
+	if info.rpcMethod != "" {
+		span.SetString("rpc.method", info.rpcMethod)
+	}
+	if info.tool != "" {
+		span.SetString("mcp.tool.name", info.tool)
+	}
+	if info.clientFamily != "" {
+		span.SetString("mcp.client.family", info.clientFamily)
+	}
+	if status >= 500 {
+		span.Fail(http.StatusText(status))
+	}
+}
 
 // requestInfo is what inner handlers learn about a request and the access
 // log reports. It never holds tokens or arguments.
@@ -85,7 +119,10 @@ const maxLoggedPath = 256
 // pattern the mux matched, and turns a panic into a 500 so one bad request
 // cannot take the server down. It logs the path without the query string,
 // and no header values: tokens must never reach a log.
-func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, next http.Handler) http.Handler {
+//
+// With a tracer it also gives each request a server span, continuing the
+// caller's trace (traceparent), named after the route it matched.
+func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, tr *tracing.Tracer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{}
@@ -93,7 +130,8 @@ func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, next http.
 		rec := &statusRecorder{ResponseWriter: w}
 		// The address travels in the context too: the tools' audit limits
 		// the rows of callers without a valid token per address.
-		inner := r.WithContext(clientip.NewContext(context.WithValue(r.Context(), requestInfoKey{}, info), ip))
+		ctx, span := tr.Start(tr.Incoming(r), r.Method, trace.SpanKindServer)
+		inner := r.WithContext(clientip.NewContext(context.WithValue(ctx, requestInfoKey{}, info), ip))
 		defer func() {
 			if v := recover(); v != nil {
 				log.ErrorContext(r.Context(), "panic serving request", "path", capLen(r.URL.Path, maxLoggedPath), "panic", v)
@@ -109,6 +147,10 @@ func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, next http.
 			// The mux wrote the pattern it matched into the request it
 			// was given.
 			m.Served(inner.Pattern, status, took)
+			if span.Recording() {
+				endRequestSpan(span, r.Method, inner.Pattern, status, info)
+			}
+			span.End()
 			attrs := []slog.Attr{
 				slog.String("method", capLen(r.Method, 16)), // any token is a method to net/http
 				slog.String("path", capLen(r.URL.Path, maxLoggedPath)),

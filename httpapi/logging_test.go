@@ -15,7 +15,7 @@ import (
 // server's 60 s WriteTimeout.
 func TestAccessLogKeepsTheConnectionReachable(t *testing.T) {
 	got := make(chan error, 1)
-	h := accessLog(slog.New(slog.DiscardHandler), "", nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := accessLog(slog.New(slog.DiscardHandler), "", nil, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute))
 	}))
 	srv := httptest.NewServer(h)

@@ -21,6 +21,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tools"
+	"github.com/kanban-mcp/kanban-mcp/tracing"
 	"github.com/kanban-mcp/kanban-mcp/widget"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics is what the server counts; nil counts nothing.
 	Metrics *metrics.Registry
+	// Tracer gives requests, tool calls and store operations spans; nil
+	// (traces off) gives none.
+	Tracer *tracing.Tracer
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
 	// Scopes the tools may require; nil means tools.ScopeSet(). The
@@ -153,6 +157,7 @@ func New(opts Options) (*Server, error) {
 		Logger:           opts.Logger,
 		Metrics:          opts.Metrics.Tools,
 		AuthMetrics:      opts.Metrics.Auth,
+		Tracer:           opts.Tracer,
 	}, opts.Tools...)
 	if err != nil {
 		return nil, err
@@ -218,7 +223,7 @@ func New(opts Options) (*Server, error) {
 	})
 
 	return &Server{
-		handler: accessLog(opts.Logger, opts.TrustedProxyHeader, opts.Metrics.HTTP, hosts.checkHost(root)),
+		handler: accessLog(opts.Logger, opts.TrustedProxyHeader, opts.Metrics.HTTP, opts.Tracer, hosts.checkHost(root)),
 		mcp:     streamable,
 	}, nil
 }

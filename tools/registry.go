@@ -12,12 +12,14 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/hostclient"
 	"github.com/kanban-mcp/kanban-mcp/metrics"
 	"github.com/kanban-mcp/kanban-mcp/store"
+	"github.com/kanban-mcp/kanban-mcp/tracing"
 )
 
 // Recorder takes the activity rows that are not written together with a
@@ -55,6 +57,8 @@ type Options struct {
 	// counts nothing.
 	Metrics     *metrics.Tools
 	AuthMetrics *metrics.Auth
+	// Tracer gives each call a span; nil gives none.
+	Tracer *tracing.Tracer
 }
 
 // Registry is the set of registered tools.
@@ -125,9 +129,17 @@ func clientFamily(ctx context.Context) string {
 // arguments are read, so a caller without the needed token gets the
 // challenge, not an argument error, and the refusal is audited.
 func (o Options) enforce(t Tool, ids []idArgument) server.ToolHandlerFunc {
+	spanName := "tools/call " + t.Name
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
+		ctx, span := o.Tracer.Start(ctx, spanName, trace.SpanKindInternal)
 		res, outcome, err := o.call(ctx, t, ids, req)
+		span.SetString("mcp.tool.name", t.Name)
+		span.SetString("mcp.tool.outcome", string(outcome))
+		if outcome == store.OutcomeError {
+			span.Fail("the call failed")
+		}
+		span.End()
 		o.Metrics.Call(t.Name, string(outcome), clientFamily(ctx), time.Since(start))
 		if outcome == store.OutcomeInsufficientScope {
 			o.AuthMetrics.Result(auth.ResultInsufficientScope)
