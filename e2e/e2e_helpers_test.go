@@ -109,6 +109,22 @@ func startServerOn(t *testing.T, port int, iss *testissuer.Issuer, env map[strin
 	return s
 }
 
+// stop shuts the server down now, as its cleanup would, and checks that
+// it ended well.
+func (s *testServer) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case err := <-s.finished:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+		s.finished <- nil // for the cleanup, which waits for it too
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not shut down within 15s")
+	}
+}
+
 // inProcessEnv is the environment of a server that app.Serve runs in the
 // test process, on port, trusting iss: its URL and a fresh database.
 func inProcessEnv(t *testing.T, port int, iss *testissuer.Issuer) (baseURL string, env map[string]string) {

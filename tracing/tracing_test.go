@@ -2,13 +2,10 @@ package tracing_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,11 +15,10 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kanban-mcp/kanban-mcp/store"
 	"github.com/kanban-mcp/kanban-mcp/tracing"
+	"github.com/kanban-mcp/kanban-mcp/tracing/tracingtest"
 )
 
 // TestOffCostsNothing: without a tracer nothing is started, built or
@@ -165,74 +161,6 @@ func TestStore(t *testing.T) {
 	}
 }
 
-// collector is an OTLP/HTTP receiver: it decodes each export with the
-// OpenTelemetry project's message types, after answering with the
-// statuses it is told to, one per request, then 200.
-type collector struct {
-	*httptest.Server
-	mu       sync.Mutex
-	statuses []int
-	requests []*http.Request
-	spans    []*tracepb.Span
-	resource map[string]string
-}
-
-func newCollector(t *testing.T, statuses ...int) *collector {
-	c := &collector{statuses: statuses, resource: map[string]string{}}
-	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.requests = append(c.requests, r)
-		if len(c.statuses) > 0 {
-			status := c.statuses[0]
-			c.statuses = c.statuses[1:]
-			w.WriteHeader(status)
-			return
-		}
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				t.Errorf("gzip: %v", err)
-				return
-			}
-			body = zr
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Errorf("read: %v", err)
-			return
-		}
-		for len(b) > 0 {
-			num, typ, n := protowire.ConsumeTag(b)
-			if n < 0 || num != 1 || typ != protowire.BytesType {
-				t.Errorf("not an ExportTraceServiceRequest: field %d type %d", num, typ)
-				return
-			}
-			b = b[n:]
-			msg, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				t.Error("truncated ResourceSpans")
-				return
-			}
-			b = b[n:]
-			var rs tracepb.ResourceSpans
-			if err := proto.Unmarshal(msg, &rs); err != nil {
-				t.Errorf("ResourceSpans: %v", err)
-				return
-			}
-			for _, kv := range rs.GetResource().GetAttributes() {
-				c.resource[kv.GetKey()] = kv.GetValue().GetStringValue()
-			}
-			for _, ss := range rs.GetScopeSpans() {
-				c.spans = append(c.spans, ss.GetSpans()...)
-			}
-		}
-	}))
-	t.Cleanup(c.Close)
-	return c
-}
-
 // TestExporter: spans reach an OTLP/HTTP receiver as protobuf, with their
 // parents, attributes, status and resource, the headers and gzip asked
 // for; a busy collector is tried again, a refusing one is not.
@@ -251,7 +179,7 @@ func TestExporter(t *testing.T) {
 		{name: "busy every time", statuses: []int{503, 503, 503}, requests: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCollector(t, tc.statuses...)
+			c := tracingtest.NewCollector(t, tc.statuses...)
 			tr, flush, err := tracing.Start(tracing.Config{
 				Exporter: tracing.ExporterConfig{URL: c.URL + "/v1/traces", Headers: map[string]string{"Api-Key": "k-123"}, Gzip: tc.gzip, Timeout: 20 * time.Second},
 				Resource: map[string]string{"service.name": "boards", "deployment.environment.name": "test"},
@@ -271,32 +199,31 @@ func TestExporter(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if len(c.requests) != tc.requests {
-				t.Errorf("%d requests, want %d", len(c.requests), tc.requests)
+			requests, spans, resource := c.Requests(), c.Spans(), c.Resource()
+			if len(requests) != tc.requests {
+				t.Errorf("%d requests, want %d", len(requests), tc.requests)
 			}
-			for _, r := range c.requests {
+			for _, r := range requests {
 				if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || r.Header.Get("Api-Key") != "k-123" {
 					t.Errorf("request %s %q, Api-Key %q", r.URL.Path, r.Header.Get("Content-Type"), r.Header.Get("Api-Key"))
 				}
 			}
 			if !tc.received {
-				if len(c.spans) != 0 {
-					t.Errorf("%d spans decoded from refused exports", len(c.spans))
+				if len(spans) != 0 {
+					t.Errorf("%d spans decoded from refused exports", len(spans))
 				}
 				return
 			}
-			if len(c.spans) != 2 {
-				t.Fatalf("%d spans received, want 2", len(c.spans))
+			if len(spans) != 2 {
+				t.Fatalf("%d spans received, want 2", len(spans))
 			}
 			got := map[string]*tracepb.Span{}
-			for _, s := range c.spans {
+			for _, s := range spans {
 				got[s.GetName()] = s
 			}
 			p, ch := got["POST /mcp"], got["tools/call get_board"]
 			if p == nil || ch == nil {
-				t.Fatalf("spans received: %v", c.spans)
+				t.Fatalf("spans received: %v", spans)
 			}
 			if !bytes.Equal(ch.GetParentSpanId(), p.GetSpanId()) || !bytes.Equal(ch.GetTraceId(), p.GetTraceId()) || len(p.GetParentSpanId()) != 0 {
 				t.Error("the child span does not name its parent")
@@ -318,7 +245,7 @@ func TestExporter(t *testing.T) {
 			if diff := cmp.Diff(map[string]any{"mcp.tool.name": "get_board", "n": int64(7)}, attrs); diff != "" {
 				t.Errorf("child attributes (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(map[string]string{"service.name": "boards", "deployment.environment.name": "test"}, c.resource); diff != "" {
+			if diff := cmp.Diff(map[string]string{"service.name": "boards", "deployment.environment.name": "test"}, resource); diff != "" {
 				t.Errorf("resource (-want +got):\n%s", diff)
 			}
 			if ch.GetEndTimeUnixNano() < ch.GetStartTimeUnixNano() || ch.GetStartTimeUnixNano() == 0 {
