@@ -46,11 +46,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // SourceCIMD: a client whose client_id is an https URL and whose metadata
@@ -326,6 +328,9 @@ type CIMDFetcher struct {
 	maxInFlight int
 	// perRequester limits the fetches each requester starts.
 	perRequester ratelimit.WindowLimiter
+	// metrics counts fetches and throttled lookups; NewServer sets it
+	// (countIn). Atomic, so that setting it never races a lookup.
+	metrics atomic.Pointer[metrics.AuthServer]
 
 	mu       sync.Mutex
 	docs     *cimdCache // good documents, least recently used first
@@ -499,6 +504,15 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 	return f
 }
 
+// countIn makes f count its fetches in m. A nil m leaves the counters as
+// they are, so that a server built without metrics does not silence a
+// fetcher it shares with one built with them.
+func (f *CIMDFetcher) countIn(m *metrics.AuthServer) {
+	if m != nil {
+		f.metrics.Store(m)
+	}
+}
+
 // Client returns the client whose client_id is the URL clientID, from the
 // cache or by fetching its metadata document. The client is public (token
 // endpoint auth method "none"), its Source is SourceCIMD, and its
@@ -539,6 +553,7 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 		// the requester's allowance.
 		if len(f.inflight) >= f.maxInFlight {
 			f.mu.Unlock()
+			f.metrics.Load().ClientMetadataFetch("throttled")
 			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: f.timeout,
 				Reason: "this server is fetching too many client metadata documents right now; try again in a few seconds"}
 		}
@@ -562,6 +577,7 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 			return Client{}, &CIMDError{Kind: CIMDBusy, ClientID: clientID, RetryAfter: unavailableRetryAfter, cause: err,
 				Reason: "this server cannot count the fetches of client metadata documents right now; try again in a few seconds"}
 		case !ok:
+			f.metrics.Load().ClientMetadataFetch("throttled")
 			return Client{}, &CIMDError{Kind: CIMDRateLimited, ClientID: clientID, RetryAfter: wait,
 				Reason: fmt.Sprintf("too many client metadata documents were fetched for your address lately; try again in %s seconds", ratelimit.RetryAfterSeconds(wait))}
 		}
@@ -587,6 +603,13 @@ func (f *CIMDFetcher) Client(ctx context.Context, clientID, requester string) (C
 // run fetches clientID for call, then caches the outcome.
 func (f *CIMDFetcher) run(ctx context.Context, clientID string, call *cimdCall) {
 	client, ttl, err := f.fetch(ctx, clientID)
+	// Counted here, once per fetch: not per lookup answered from the
+	// cache, nor per caller that joined the fetch.
+	if err == nil {
+		f.metrics.Load().ClientMetadataFetch("ok")
+	} else {
+		f.metrics.Load().ClientMetadataFetch("failed")
+	}
 	// The clock is read before anyone waiting learns the outcome, so that
 	// the entry's lifetime starts when the lookups it answers return.
 	now := f.now()

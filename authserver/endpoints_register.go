@@ -36,6 +36,11 @@ type registrationResponse struct {
 // a registration grants nothing by itself, and a client set up before the
 // first user exists should not have to register again afterwards. The
 // authorization and token endpoints are the ones that answer 503.
+//
+// Metrics counts each registration once: ok, refused (not JSON, not
+// client metadata, invalid metadata) or throttled. A request the server
+// could not handle (its limits or database did not answer) is not
+// counted: it says nothing of the client.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
@@ -51,10 +56,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.log.InfoContext(ctx, "client registration throttled", "ip", ip, "wait", wait)
+		s.opts.Metrics.Registration("throttled")
 		writeTooMany(w, wait, "Too many client registrations from this address; retry later.")
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.opts.Metrics.Registration("refused")
 		writeOAuthError(w, http.StatusUnsupportedMediaType, ErrCodeInvalidClientMetadata,
 			"The registration request must be application/json (RFC 7591 §3.1).")
 		return
@@ -76,6 +83,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
+		s.opts.Metrics.Registration("refused")
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeOAuthError(w, http.StatusRequestEntityTooLarge, ErrCodeInvalidClientMetadata,
 				fmt.Sprintf("The registration request is larger than %d bytes.", maxRequestBody))
@@ -92,12 +100,14 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			s.log.InfoContext(ctx, "client registered", "client_id", client.ID, "client_name", client.Name,
 				"token_endpoint_auth_method", client.TokenEndpointAuthMethod, "ip", ip)
+			s.opts.Metrics.Registration("ok")
 			writeJSON(w, http.StatusCreated, registrationAnswer(client, secret))
 			return
 		}
 	}
 	if re, ok := errors.AsType[*RegistrationError](err); ok {
 		s.log.InfoContext(ctx, "client registration refused", "ip", ip, "error", re.Code, "reason", re.Description)
+		s.opts.Metrics.Registration("refused")
 		writeOAuthError(w, http.StatusBadRequest, re.Code, re.Description)
 		return
 	}

@@ -128,6 +128,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(ctx, "tokens issued", "grant_type", grantType, "client_id", client.ID, "grant_id", resp.grantID,
 		"ip", ip, "refresh_token", resp.RefreshToken != "", "id_token", resp.IDToken != "")
+	s.opts.Metrics.TokenIssued(grantType)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -306,6 +307,11 @@ func (s *Server) grantFailure(ctx context.Context, err error, grantType, clientI
 	if te.Revoked {
 		s.log.WarnContext(ctx, "possible token theft: a used code or refresh token was presented again; the grant is revoked",
 			"grant_type", grantType, "client_id", clientID, "grant_id", te.GrantID, "ip", ip)
+		// Of a refresh, only Refresh's reuse check revokes (a replayed
+		// code, or a step-up whose grant went, is the code exchange's).
+		if grantType == GrantRefreshToken {
+			s.opts.Metrics.RefreshReuse()
+		}
 	} else {
 		s.log.InfoContext(ctx, "token request refused", "grant_type", grantType, "client_id", clientID,
 			"grant_id", te.GrantID, "ip", ip, "error", te.Code, "reason", te.Description)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // signInFailure is why a sign-in form is shown again, and how.
@@ -19,6 +20,12 @@ type signInFailure struct {
 	// 429 with a Retry-After header.
 	retryAfter time.Duration
 }
+
+// The method labels of the sign-in counter (metrics.AuthServer.SignIn).
+const (
+	signInPassword = "password"
+	signInUpstream = "upstream"
+)
 
 // Messages of the sign-in form. The failure message never says whether the
 // name or the password was wrong, nor that an account is disabled.
@@ -67,6 +74,11 @@ const (
 //
 // err is for failures that are not the person's (the database, a sign-in
 // that gave up waiting for the hasher): nothing is counted then.
+//
+// Metrics counts each attempt once: throttled, failed or ok. An empty form
+// is no attempt, and one the server could not judge (its limits or its
+// database did not answer) says nothing about the person: neither is
+// counted.
 func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, password string) (User, *signInFailure, error) {
 	ctx := r.Context()
 	name = strings.TrimSpace(name) // a trailing space from a phone keyboard; names have none
@@ -115,6 +127,7 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 		// request (its 429), and a second one at info for something that
 		// costs nothing to send would double what anyone can write there.
 		s.log.DebugContext(ctx, "sign-in throttled", "ip", ip, "known_device", knownDevice, "retry_after", wait)
+		s.opts.Metrics.SignIn(metrics.SignInThrottled, signInPassword)
 		return User{}, &signInFailure{status: http.StatusTooManyRequests, message: tooManyMessage(wait), retryAfter: wait}, nil
 	}
 	// Whatever happens below (an error, a panic), the slots are freed.
@@ -130,6 +143,7 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 			s.logUncounted(ctx, a.Fail(ctx))
 		}
 		s.log.InfoContext(ctx, "sign-in failed", "ip", ip, "known_device", knownDevice)
+		s.opts.Metrics.SignIn(metrics.SignInFailed, signInPassword)
 		return User{}, &signInFailure{status: http.StatusBadRequest, message: msgSignInWrong}, nil
 	}
 	if err != nil {
@@ -139,6 +153,7 @@ func (s *Server) attemptSignIn(w http.ResponseWriter, r *http.Request, name, pas
 		s.logUncounted(ctx, a.Succeed(ctx))
 	}
 	s.log.InfoContext(ctx, "signed in", "sub", user.Subject, "ip", ip, "known_device", knownDevice)
+	s.opts.Metrics.SignIn(metrics.SignInOK, signInPassword)
 	if err := s.rememberDevice(ctx, w, user, deviceID); err != nil {
 		// The sign-in stands; the browser is just not remembered.
 		s.log.WarnContext(ctx, "setting the device cookie failed", "sub", user.Subject, "err", err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
 	"github.com/kanban-mcp/kanban-mcp/internal/syncbuf"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // The pages are tested as a browser uses them: a real Server on an
@@ -98,6 +99,8 @@ type pageEnvOptions struct {
 	upstreamMaxAge time.Duration
 	// limits is ServerOptions.Limits.
 	limits ratelimit.Backend
+	// metrics is ServerOptions.Metrics.
+	metrics *metrics.AuthServer
 }
 
 func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
@@ -149,6 +152,7 @@ func newPageEnv(t *testing.T, opts pageEnvOptions) *pageEnv {
 		Blocked:   e.blocks,
 		SetupHint: opts.setupHint,
 		Limits:    opts.limits,
+		Metrics:   opts.metrics,
 		Logger:    slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:       clock.Now,
 	})

@@ -27,6 +27,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/authserver/upstream"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // PathUpstreamCallback is the redirect URI to register at the provider,
@@ -186,17 +187,25 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 		s.serverErrorPage(w, r, "upstream callback: reading the sign-in failed", err)
 		return
 	}
+	// From here on the answer belongs to a sign-in of this browser, and
+	// ends it: each way it fails is counted, except the provider's or
+	// this server's being unavailable, which says nothing about the
+	// person. (An answer without one is no sign-in, and is not counted.)
+	failed := func() { s.opts.Metrics.SignIn(metrics.SignInFailed, signInUpstream) }
 	// RFC 9207: a provider that names itself must be ours (mix-up).
 	if iss, ok := q["iss"]; ok && (len(iss) != 1 || iss[0] != up.Provider.Issuer()) {
 		s.log.WarnContext(ctx, "upstream callback refused: another issuer", "ip", ip)
+		failed()
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in cannot continue", "The answer does not come from "+name+".", again)
 		return
 	}
 	if code := q.Get("error"); code != "" {
+		failed()
 		s.upstreamError(w, r, pending, code)
 		return
 	}
 	if q.Get("code") == "" {
+		failed()
 		s.errorPage(w, r, http.StatusBadRequest, "This sign-in cannot continue", "The answer from "+name+" carries no code.", again)
 		return
 	}
@@ -207,6 +216,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 		return
 	case errors.Is(err, upstream.ErrRejected):
 		s.log.WarnContext(ctx, "upstream sign-in refused", "ip", ip, "err", err)
+		failed()
 		s.errorPage(w, r, http.StatusBadRequest, "The sign-in could not be verified",
 			"What "+name+" sent back did not pass this server's checks.", again)
 		return
@@ -218,6 +228,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 		var refused *upstream.RefusedError
 		errors.As(err, &refused)
 		s.log.InfoContext(ctx, "upstream sign-in refused by the allow-lists", "ip", ip, "email_verified", id.EmailVerified)
+		failed()
 		s.errorPage(w, r, http.StatusForbidden, "You cannot use this server", refused.Reason,
 			"Ask the people who run it to allow your account, or sign in to "+name+" with another account.")
 		return
@@ -225,6 +236,7 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 	user, created, err := s.opts.Users.SignInUpstream(ctx, id)
 	if errors.Is(err, ErrUserDisabled) {
 		s.log.InfoContext(ctx, "upstream sign-in refused: account disabled", "sub", user.Subject, "ip", ip)
+		failed()
 		s.errorPage(w, r, http.StatusForbidden, "This account is disabled",
 			"Your account on this server has been disabled.", "Ask the people who run it to enable it again.")
 		return
@@ -233,6 +245,9 @@ func (s *Server) handleUpstreamCallback(w http.ResponseWriter, r *http.Request) 
 		s.serverErrorPage(w, r, "upstream callback: mapping the user failed", err)
 		return
 	}
+	// Counted where a password sign-in is: once the account is accepted,
+	// whatever becomes of the session.
+	s.opts.Metrics.SignIn(metrics.SignInOK, signInUpstream)
 	sess, err := s.startSession(w, r, user.Subject, s.opts.Grants.UpstreamSessionMaxAge())
 	if err != nil {
 		s.serverErrorPage(w, r, "upstream callback: creating the session failed", err)
@@ -291,6 +306,11 @@ func (s *Server) upstreamTripAllowed(w http.ResponseWriter, r *http.Request, kin
 	case err != nil:
 		s.limitUncheckedPage(w, r, "upstream sign-in", err)
 	case !ok:
+		// Refused before the person was checked, at the start or at the
+		// callback: a sign-in ends at one or the other. (The callback's
+		// limit comes before its sign-in is looked up, so a stray
+		// callback over the limit counts too.)
+		s.opts.Metrics.SignIn(metrics.SignInThrottled, signInUpstream)
 		w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many sign-ins", tooManyMessage(wait), "")
 	}

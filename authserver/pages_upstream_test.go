@@ -29,11 +29,13 @@ type upEnv struct {
 	provider *testissuer.Issuer
 }
 
-func newUpstreamEnv(t *testing.T, only bool) *upEnv {
+// newUpstreamEnv starts a pageEnv whose provider admits example.com and
+// guest@elsewhere.example; mods may set more of its options.
+func newUpstreamEnv(t *testing.T, only bool, mods ...func(*pageEnvOptions)) *upEnv {
 	t.Helper()
 	iss := testissuer.New(t, testissuer.Options{})
 	iss.EnableLogin(t, upClientID, upSecret)
-	e := newPageEnv(t, pageEnvOptions{upstreamMaxAge: upMaxAge, upstream: func(issuer string) *UpstreamOptions {
+	opts := pageEnvOptions{upstreamMaxAge: upMaxAge, upstream: func(issuer string) *UpstreamOptions {
 		p, err := upstream.New(upstream.Options{
 			Issuer: iss.URL, ClientID: upClientID, ClientSecret: upSecret,
 			RedirectURL: issuer + PathUpstreamCallback, DisplayName: "Example SSO",
@@ -46,8 +48,11 @@ func newUpstreamEnv(t *testing.T, only bool) *upEnv {
 			Policy:   upstream.Policy{Domains: []string{"example.com"}, Emails: []string{"guest@elsewhere.example"}},
 			Only:     only,
 		}
-	}})
-	return &upEnv{pageEnv: e, provider: iss}
+	}}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	return &upEnv{pageEnv: newPageEnv(t, opts), provider: iss}
 }
 
 // person is an identity at the provider with a verified email.

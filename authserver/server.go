@@ -15,6 +15,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
 	"github.com/kanban-mcp/kanban-mcp/internal/ratelimit"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // ServerOptions are what the HTTP side of the authorization server needs.
@@ -81,6 +82,11 @@ type ServerOptions struct {
 	// notices the first user added by the CLI without a restart.
 	SetupHint string
 
+	// Metrics counts sign-ins, tokens issued, refresh-token reuse,
+	// registrations and (handed to CIMD) fetches of client metadata
+	// documents. Nil counts nothing.
+	Metrics *metrics.AuthServer
+
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -144,6 +150,9 @@ func NewServer(opts ServerOptions) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// The fetcher is built apart, with options of its own; the server
+	// hands it the counters, so that the caller sets one field, not two.
+	opts.CIMD.countIn(opts.Metrics)
 	s := &Server{
 		opts:   opts,
 		log:    opts.Logger,
