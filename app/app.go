@@ -233,7 +233,7 @@ func Serve(ctx context.Context, version string, args []string, getenv func(strin
 	readyChecks := map[string]func(context.Context) string{}
 	switch {
 	case cfg.BuiltInAuthServer:
-		built, err := startAuthServer(ctx, cfg, db, scopes, blocklist, log, stdout)
+		built, err := startAuthServer(ctx, cfg, db, scopes, blocklist, observability{reg, tracer}, log, stdout)
 		if err != nil {
 			return err
 		}
@@ -435,6 +435,13 @@ const revocationCacheEntries = 100_000
 // memory; any revocation, by this process or by the CLI, drops the cache.
 func cachedRevocations(db *sqldb.DB, checks auth.RevocationChecker, m *metrics.Auth) auth.RevocationChecker {
 	return auth.CachedRevocations(checks, db.RevocationVersion, revocationCacheEntries, m)
+}
+
+// observability is what the parts report to: the metrics (always) and
+// the tracer (nil when traces are off).
+type observability struct {
+	metrics *metrics.Registry
+	tracer  *tracing.Tracer
 }
 
 // tracingConfig is the tracing package's view of the OTEL_* settings.

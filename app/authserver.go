@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/kanban-mcp/kanban-mcp/config"
 	"github.com/kanban-mcp/kanban-mcp/httpapi"
 	"github.com/kanban-mcp/kanban-mcp/internal/product"
+	"github.com/kanban-mcp/kanban-mcp/tracing"
 )
 
 // builtInAuthServer is the built-in authorization server, wired.
@@ -36,7 +38,7 @@ type builtInAuthServer struct {
 // startAuthServer opens the built-in authorization server on the shared
 // database: keys (created on first start), users (a demo user on a purely
 // local setup), clients, grants and the HTTP side. Its issuer is BASE_URL.
-func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
+func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scopes *auth.ScopeSet, blocklist auth.RevocationChecker, obs observability, log *slog.Logger, stdout io.Writer) (*builtInAuthServer, error) {
 	st, err := authserver.Open(ctx, db.sql, authserver.Options{})
 	if err != nil {
 		return nil, err
@@ -95,22 +97,24 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scop
 		}
 	}
 
-	upstreamOpts, err := upstreamOptions(cfg, log)
+	upstreamOpts, err := upstreamOptions(cfg, obs.tracer, log)
 	if err != nil {
 		return nil, err
 	}
 	privacy, terms := httpapi.LegalURLs(cfg.BaseURL, cfg.PrivacyPolicyURL, cfg.TermsURL)
 	server, err := authserver.NewServer(authserver.ServerOptions{
-		Issuer:              cfg.Issuer,
-		Resource:            cfg.Resource,
-		ExtraResources:      cfg.ExtraResources,
-		TokenFormat:         cfg.TokenFormat,
-		Store:               st,
-		Keys:                keys,
-		IDTokenKeys:         keySource,
-		Users:               users,
-		Grants:              grants,
-		CIMD:                authserver.NewCIMDFetcher(authserver.CIMDOptions{Limits: db.limits}),
+		Issuer:         cfg.Issuer,
+		Resource:       cfg.Resource,
+		ExtraResources: cfg.ExtraResources,
+		TokenFormat:    cfg.TokenFormat,
+		Store:          st,
+		Keys:           keys,
+		IDTokenKeys:    keySource,
+		Users:          users,
+		Grants:         grants,
+		CIMD: authserver.NewCIMDFetcher(authserver.CIMDOptions{Limits: db.limits, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
+			return obs.tracer.Transport("client_metadata", rt)
+		}}),
 		Limits:              db.limits,
 		Blocked:             blocklist,
 		Upstream:            upstreamOpts,
@@ -123,6 +127,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scop
 		PrivacyURL:         privacy,
 		TermsURL:           terms,
 		Logger:             log,
+		Metrics:            obs.metrics.AuthServer,
 	})
 	if err != nil {
 		return nil, err
@@ -199,7 +204,7 @@ func retireDemoUser(ctx context.Context, users *authserver.Users, log *slog.Logg
 // returns nil when UPSTREAM_OIDC_ISSUER is not set. The provider is not
 // contacted here: discovery happens at the first sign-in, so that a
 // provider that is down does not keep the server from starting.
-func upstreamOptions(cfg *config.Config, log *slog.Logger) (*authserver.UpstreamOptions, error) {
+func upstreamOptions(cfg *config.Config, tracer *tracing.Tracer, log *slog.Logger) (*authserver.UpstreamOptions, error) {
 	u := cfg.Upstream
 	if !u.Enabled() {
 		return nil, nil
@@ -211,6 +216,7 @@ func upstreamOptions(cfg *config.Config, log *slog.Logger) (*authserver.Upstream
 		Scopes:       u.Scopes,
 		RedirectURL:  cfg.BaseURL + authserver.PathUpstreamCallback,
 		DisplayName:  u.DisplayName,
+		Transport:    tracer.Transport("upstream", nil),
 	})
 	if err != nil {
 		return nil, err

@@ -119,6 +119,10 @@ const (
 type CIMDOptions struct {
 	// Timeout bounds one fetch; 0 means DefaultCIMDTimeout.
 	Timeout time.Duration
+	// WrapTransport, when set, wraps the guarded transport that fetches
+	// run on (a tracing one, for instance); what it wraps still decides
+	// which addresses may be reached.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// MaxBytes caps the document size; 0 means DefaultCIMDMaxBytes. A
 	// larger document is refused, not truncated.
 	MaxBytes int64
@@ -493,8 +497,12 @@ func NewCIMDFetcher(opts CIMDOptions) *CIMDFetcher {
 		MaxIdleConns:           16,
 		IdleConnTimeout:        30 * time.Second,
 	}
+	var rt http.RoundTripper = transport
+	if opts.WrapTransport != nil {
+		rt = opts.WrapTransport(rt)
+	}
 	f.http = &http.Client{
-		Transport: transport,
+		Transport: rt,
 		// Never follow a redirect: hand the 3xx back, and fetch refuses it.
 		// (A redirect could point anywhere, and the draft forbids
 		// following it.)

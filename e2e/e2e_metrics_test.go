@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,5 +156,63 @@ func TestMetricsCountAScriptedRun(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMetricsCountTheBuiltInServer: a scripted run against the built-in
+// authorization server (a registration, a wrong password, a sign-in with
+// its code exchange, a refresh, a call, the operator's revocation of the
+// client and the call it refuses) moves its counters by exactly that.
+func TestMetricsCountTheBuiltInServer(t *testing.T) {
+	t.Parallel()
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	srv := startServer(t, map[string]string{"OAUTH_ISSUER": "", "AUTH_CHALLENGE": "http", "METRICS_ADDR": metricsAddr})
+	scrape := func() metricstest.Samples { return metricstest.Scrape(t, "http://"+metricsAddr+"/metrics") }
+	password, err := os.ReadFile(filepath.Join(filepath.Dir(srv.DBPath), "demo-password.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	before := scrape()
+	clientID := secRegister(t, srv, "Counted client")
+	// A wrong password first, in a browser of its own.
+	wrong := secBrowser()
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {secRedirect}, "scope": {"kanban.write"},
+		"state": {"s"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+	form := hiddenFields(fetchPage(t, wrong, http.MethodGet, srv.URL+"/oauth/authorize?"+q.Encode(), nil))
+	form.Set("username", "demo")
+	form.Set("password", "not the password")
+	if got := browse(t, wrong, http.MethodPost, srv.URL+"/oauth/authorize", form); got.Status != http.StatusBadRequest || !strings.Contains(string(got.Body), `name="password"`) {
+		t.Fatalf("a wrong password: %d, want 400 and the sign-in form again", got.Status)
+	}
+	tokens := secConnect(t, srv, secBrowser(), clientID, "demo", strings.TrimSpace(string(password)), "kanban.write")
+	refreshed := secTokensOf(t, secRefresh(t, srv, clientID, tokens.Refresh, ""))
+	srv.mustCall(t, refreshed.Access, "whoami", nil)
+	secCLI(t, srv, "", "revoke", "client", clientID)
+	if got := srv.call(t, refreshed.Access, "whoami", nil); got.Status != http.StatusUnauthorized {
+		t.Fatalf("whoami after the client's revocation: %d", got.Status)
+	}
+	after := scrape()
+
+	want := map[string]float64{
+		"mcp_authserver_registrations_total|result|ok":                     1,
+		"mcp_authserver_registrations_total":                               1,
+		"mcp_authserver_sign_ins_total|result|failed|method|password":      1,
+		"mcp_authserver_sign_ins_total|result|ok|method|password":          1,
+		"mcp_authserver_sign_ins_total":                                    2,
+		"mcp_authserver_tokens_issued_total|grant_type|authorization_code": 1,
+		"mcp_authserver_tokens_issued_total|grant_type|refresh_token":      1,
+		"mcp_authserver_refresh_reuse_detected_total":                      0,
+		"mcp_auth_results_total|result|ok":                                 1,
+		"mcp_auth_results_total|result|revoked":                            1,
+		"mcp_tool_calls_total|tool|whoami|outcome|ok":                      1,
+		"mcp_tool_calls_total|tool|whoami|outcome|unauthenticated":         1,
+		"mcp_http_requests_total|route|/oauth/register|code|201":           1,
+		"mcp_http_requests_total|route|/oauth/token|code|200":              2,
+		"mcp_http_requests_total|route|/mcp|code|401":                      1,
+		"mcp_jwks_refreshes_total":                                         0, // its own keys are never fetched
+	}
+	if diff := cmp.Diff(want, metricstest.Diff(before, after, slices.Collect(maps.Keys(want))...)); diff != "" {
+		t.Errorf("what the run moved (-want +got):\n%s", diff)
 	}
 }

@@ -64,6 +64,9 @@ type Options struct {
 	// 10 s timeout. It must not follow redirects (New makes sure of it):
 	// the token request carries the client secret.
 	HTTPClient *http.Client
+	// Transport carries the default client's requests (HTTPClient nil): a
+	// traced one, for instance; nil: Go's default.
+	Transport http.RoundTripper
 	// RetryDiscoveryAfter is how long a failed discovery is remembered
 	// before the next sign-in asks again (default 5 s).
 	RetryDiscoveryAfter time.Duration
@@ -109,7 +112,7 @@ func New(opts Options) (*Provider, error) {
 		opts.DisplayName = DisplayName(opts.Issuer)
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: opts.Transport}
 	}
 	client := *opts.HTTPClient
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
