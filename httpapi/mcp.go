@@ -76,14 +76,19 @@ type mcpEndpoint struct {
 
 	listMu   sync.Mutex
 	listMemo *listMemo // the last tools/list result and its rewrite
+	// lists answers plain tools/list requests from bytes encoded at
+	// start-up; nil sends them all to mcp-go.
+	lists *listAnswers
 }
 
-// memoryLimits are the endpoint's bounds on what requests hold in memory;
-// zero values take the defaults.
+// memoryLimits are the endpoint's bounds on what requests hold in memory
+// (zero values take the defaults), and the one switch its tests need.
 type memoryLimits struct {
 	largeAnswers int   // large answers built at once
 	answerBytes  int64 // built large answers waiting to be sent
 	bodyBytes    int64 // request bodies being served
+
+	everyListThroughMCPGo bool // see Options
 }
 
 // The defaults of memoryLimits' byte budgets: a full board's answer is
@@ -149,12 +154,20 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *
 	if limits.bodyBytes <= 0 {
 		limits.bodyBytes = DefaultBodyMemory
 	}
-	return &mcpEndpoint{mcp: s, logger: logger, authn: authn, registry: registry, clients: clients, schemes: schemes, maxBytes: MaxBodyBytes,
+	e := &mcpEndpoint{mcp: s, logger: logger, authn: authn, registry: registry, clients: clients, schemes: schemes, maxBytes: MaxBodyBytes,
 		large: large, slots: make(chan struct{}, limits.largeAnswers),
 		callers:      newCallerLimit(LargeAnswersPerCaller),
 		answerMemory: semaphore.NewWeighted(limits.answerBytes), answerBudget: limits.answerBytes,
 		// A body of the largest size must fit in one network's share.
-		bodyMemory: newSharedBudget(max(limits.bodyBytes, BudgetShares*MaxBodyBytes))}, nil
+		bodyMemory: newSharedBudget(max(limits.bodyBytes, BudgetShares*MaxBodyBytes))}
+	if !limits.everyListThroughMCPGo {
+		lists, err := e.encodeListAnswers(s)
+		if err != nil {
+			return nil, err
+		}
+		e.lists = lists
+	}
+	return e, nil
 }
 
 // DefaultLargeAnswers is how many large answers are built at once unless
@@ -164,13 +177,18 @@ func newMCPEndpoint(s *server.StreamableHTTPServer, logger *slog.Logger, authn *
 func DefaultLargeAnswers() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // rpcEnvelope is the part of a JSON-RPC request the endpoint looks at: the
-// method (for logging and the tools/list rewrite) and the tool name (for
-// logging only; enforcement happens on what mcp-go parsed).
+// method (for logging, metrics and tools/list), the tool name (for logging;
+// enforcement happens on what mcp-go parsed), and what decides whether
+// tools/list can be answered from its encoded bytes.
 type rpcEnvelope struct {
-	Method string `json:"method"`
-	Params struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  struct {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
+		Cursor    *string         `json:"cursor"`
+		Meta      json.RawMessage `json:"_meta"`
 	} `json:"params"`
 }
 
@@ -207,7 +225,8 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var env rpcEnvelope
-	if json.Unmarshal(body, &env) == nil {
+	envOK := json.Unmarshal(body, &env) == nil
+	if envOK {
 		// Both values are the client's; cap them before they reach a log.
 		info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
 	}
@@ -230,6 +249,12 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.registry.RecordRefusedCall(ctx, env.Params.Name, env.Params.Arguments, p, outcome, summary)
 		}
 		return
+	}
+	if envOK && env.Method == string(mcp.MethodToolsList) {
+		if ans, id, ok := e.lists.answer(r, &env); ok {
+			ans.write(w, id)
+			return
+		}
 	}
 	if p != nil {
 		ctx = auth.WithPrincipal(ctx, p)

@@ -1,6 +1,33 @@
 // Package httpapi assembles kanban-mcp's HTTP surface: the MCP endpoint,
 // the protected-resource metadata, the health checks, and the middleware
-// every request passes (access log, Host check, CORS).
+// every request passes (access log, metrics, traces, Host check, CORS).
+//
+// # What mcp-go answers, and what it does not
+//
+// The endpoint reads each body once and parses its JSON-RPC envelope once
+// (rpcEnvelope: method, id, tool name) for the access log, the metrics,
+// the large-answer slots and the decision below.
+//
+//   - A plain tools/list (an id, no cursor, no _meta, a protocol version
+//     header absent or before 2026-07-28, Content-Type application/json)
+//     is answered from bytes encoded at start-up (listAnswers): the list
+//     is the same for every caller, and mcp-go's answer to it, with the
+//     top-level securitySchemes added, was made once per version by
+//     mcp-go itself. Only the id is written per request.
+//     TestToolsListAnswersAreMCPGos checks that every shape of request
+//     gets exactly what mcp-go would answer.
+//   - Everything else goes through mcp-go: initialize and ping, tools/call
+//     (mcp-go decodes the arguments into the request it hands the tool,
+//     and validates output when VALIDATE_OUTPUT is on), resources/*, a
+//     tools/list with a cursor or _meta, requests of protocol version
+//     2026-07-28 (mcp-go's own checks of them: Last-Event-ID, the version
+//     in the body against the header's), batches, notifications and
+//     anything malformed, whose errors are mcp-go's to word.
+//
+// mcp-go's entry point (StreamableHTTPServer.Handle) takes the body's
+// bytes, not a parsed message, so each request that goes its way is
+// parsed a second time there, once for its envelope and once for its
+// params: BenchmarkEnvelope measures what the endpoint's own parse adds.
 package httpapi
 
 import (
@@ -67,6 +94,10 @@ type Options struct {
 	// Tracer gives requests, tool calls and store operations spans; nil
 	// (traces off) gives none.
 	Tracer *tracing.Tracer
+
+	// everyListThroughMCPGo sends every tools/list to mcp-go, for the
+	// test that the encoded answers are mcp-go's.
+	everyListThroughMCPGo bool
 	// Tools to serve; nil means tools.All().
 	Tools []tools.Tool
 	// Scopes the tools may require; nil means tools.ScopeSet(). The
@@ -178,7 +209,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: in-band user agents: %w", err)
 	}
 	endpoint, err := newMCPEndpoint(streamable, opts.Logger, opts.Authenticator, registry, clients, opts.Tools,
-		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory})
+		memoryLimits{largeAnswers: opts.LargeAnswers, answerBytes: opts.AnswerMemory, bodyBytes: opts.BodyMemory,
+			everyListThroughMCPGo: opts.everyListThroughMCPGo})
 	if err != nil {
 		return nil, err
 	}
