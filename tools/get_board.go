@@ -33,15 +33,9 @@ func GetBoard() Tool {
 				return nil, err
 			}
 			out := boardFrom(b)
-			text := fmt.Sprintf("Board '%s' — %s, %s.", b.Title,
-				plural(len(out.Columns), "column", "columns"), plural(out.CardCount, "card", "cards"))
-			if cut := truncatedCount(out); cut > 0 {
-				text += fmt.Sprintf(" %s cut short (description_truncated); get_card shows a whole card.",
-					plural(cut, "description is", "descriptions are"))
-			}
 			return &Result{
 				Structured: out,
-				Summary:    text,
+				Summary:    BoardSummary(out),
 				Activity: store.Activity{
 					BoardID:    b.ID,
 					IDs:        []string{b.ID},
@@ -52,6 +46,19 @@ func GetBoard() Tool {
 			}, nil
 		}),
 	}
+}
+
+// BoardSummary is get_board's summary line of a board: its title, how
+// many columns and cards, and how many descriptions are cut. Exported so
+// that the bench's mcp-go floor answers with the very same text.
+func BoardSummary(out BoardOutput) string {
+	text := fmt.Sprintf("Board '%s' — %s, %s.", out.Title,
+		plural(len(out.Columns), "column", "columns"), plural(out.CardCount, "card", "cards"))
+	if cut := truncatedCount(out); cut > 0 {
+		text += fmt.Sprintf(" %s cut short (description_truncated); get_card shows a whole card.",
+			plural(cut, "description is", "descriptions are"))
+	}
+	return text
 }
 
 // validate has nothing to add: Bound checks the ID.

@@ -173,9 +173,17 @@ func ownerIf(owned bool, viewer store.Actor) store.Actor {
 func widgetHints(c *Call, owned bool) map[string]any {
 	// The widget changes a board with move_card and add_card, which need
 	// ScopeWrite.
+	return WidgetResultMeta(c.Principal != nil, owned && c.Grants(ScopeWrite))
+}
+
+// WidgetResultMeta is the result _meta that get_board and create_board
+// carry for the widget, for a viewer signed in or not who may change the
+// board or not. Exported so that the bench's mcp-go floor answers with
+// exactly the _meta the server does.
+func WidgetResultMeta(signedIn, canWrite bool) map[string]any {
 	return widget.ResultMeta(widget.ViewerHints{
-		SignedIn:   c.Principal != nil,
-		CanWrite:   owned && c.Grants(ScopeWrite),
+		SignedIn:   signedIn,
+		CanWrite:   canWrite,
 		WriteScope: string(ScopeWrite),
 	})
 }
