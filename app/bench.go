@@ -39,7 +39,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, er
 	fs.IntVar(&o.Concurrency, "concurrency", 32, "concurrent keep-alive connections, each sending its next request when the last is answered")
 	fs.StringVar(&o.Out, "out", "bench-results.json", "file the results are written to as JSON")
 	list := fs.String("scenarios", strings.Join(loadtest.ServerScenarios(), ","),
-		"comma-separated server scenarios to run; the baselines "+loadtest.ScenarioBare+" and "+loadtest.ScenarioMCPGo+" always run, since every ratio needs them")
+		"comma-separated server scenarios to run; the baselines ("+strings.Join(loadtest.BaselineScenarios(), ", ")+") always run, since every ratio needs them")
 	fs.StringVar(&o.Database, "database", "",
 		"a PostgreSQL URL (postgres://user@host:5432/db?sslmode=…): also measure the server on PostgreSQL, alone ("+loadtest.PrefixPostgres+"…) and as two replicas ("+
 			loadtest.PrefixReplicas+strings.Join(loadtest.ReplicaScenarios(), ", "+loadtest.PrefixReplicas)+"), against the same scenarios on SQLite. "+
@@ -75,7 +75,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (loadtest.BenchOptions, er
 	for name := range strings.SplitSeq(*list, ",") {
 		name = strings.TrimSpace(name)
 		switch {
-		case name == "", name == loadtest.ScenarioBare, name == loadtest.ScenarioMCPGo, slices.Contains(o.Scenarios, name):
+		case name == "", slices.Contains(loadtest.BaselineScenarios(), name), slices.Contains(o.Scenarios, name):
 			// The baselines run anyway; a repeat adds nothing.
 		case slices.Contains(loadtest.ServerScenarios(), name):
 			o.Scenarios = append(o.Scenarios, name)

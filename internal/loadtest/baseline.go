@@ -55,25 +55,43 @@ func BareHandler() http.Handler {
 
 // MCPGoHandler is the second baseline, mcp-go's own floor: a stateless
 // Streamable HTTP server configured as kanban-mcp's is, whose get_board
-// returns the fixed board as structured content and, rendered on each call
-// as the server renders it, the same text. No auth, no database, no audit,
-// no output-schema validation: what remains is the library's parsing,
-// dispatch and encoding of the same answer.
+// returns a fixed board as the server's get_board does for the board's
+// owner: the board as structured content, the same text (tools.BoardSummary
+// and tools.ResultText, on each call as the server calls them) and the
+// same _meta (tools.WidgetResultMeta: signed in, may write), so that its
+// answer is byte for byte the size of the server's and the ratio compares
+// like with like. It answers the short-card board (ShortFixtureBoard) when
+// board_id is ShortBoardSentinel, the 50-card board (FixtureBoard) for any
+// other ID. No auth, no database, no audit, no output-schema validation:
+// what remains is the library's parsing, dispatch and encoding of the same
+// answer.
 func MCPGoHandler() http.Handler {
 	s := server.NewMCPServer("kanban-bench-baseline", "1", server.WithToolCapabilities(false))
-	board := FixtureBoard(time.Now())
-	summary := fmt.Sprintf("Board '%s' — %d columns, %d cards.", board.Title, len(board.Columns), board.CardCount)
+	now := time.Now()
+	long, short := FixtureBoard(now), ShortFixtureBoard(now)
 	s.AddTool(mcp.NewTool("get_board",
 		mcp.WithDescription("Show one board with its columns and their cards in order."),
 		mcp.WithString("board_id", mcp.Required(), mcp.Description("board (b_…)")),
-	), func(context.Context, mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return mcp.NewToolResultStructured(board, tools.ResultText(summary, board)), nil
+	), func(_ context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		board := long
+		if req.GetString("board_id", "") == ShortBoardSentinel {
+			board = short
+		}
+		res := mcp.NewToolResultStructured(board, tools.ResultText(tools.BoardSummary(board), board))
+		res.Meta = mcp.NewMetaFromMap(tools.WidgetResultMeta(true, true))
+		return res, nil
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", server.NewStreamableHTTPServer(s, server.WithStateLess(true), server.WithDisableStreaming(true)))
 	addReadyz(mux)
 	return mux
 }
+
+// ShortBoardSentinel is the board_id for which the mcp-go floor answers
+// the short-card board: the floor has no boards, so the ID chooses. It has
+// the form and length of a real board ID (store.NewID), so that the
+// floor's request is the server's with only the ID's value changed.
+const ShortBoardSentinel = "b_shortshortshortshort"
 
 // addReadyz answers /readyz as the server does, so that every child's
 // start-to-ready is measured alike.
@@ -102,7 +120,7 @@ type CardSpec struct {
 // FixtureCards are the benchmark board's cards, spread over its columns in
 // turn, with titles, descriptions and labels of a realistic size. The
 // server's board is filled with them and the mcpgo baseline returns them,
-// so both answers are about as long.
+// so both answers are as long.
 func FixtureCards() []CardSpec {
 	labelSets := [][]string{{"bug"}, {"feature", "ui"}, {}, {"ops", "backend", "p1"}}
 	cards := make([]CardSpec, BoardCardCount)
@@ -145,22 +163,54 @@ func FullBoardCards() []CardSpec {
 	return cards
 }
 
+// The titles of the boards get_board and get_board_short read, on the
+// server and in the mcp-go floor alike, since the text names them.
+const (
+	BoardTitle      = "Benchmark board"
+	ShortBoardTitle = "Short-card benchmark board"
+)
+
+// ShortFixtureCards are the short-card board's cards: as many as
+// FixtureCards, in the same columns, titled "Card 01"… with no
+// description and no labels (an empty list, as the server shows one), so
+// that get_board_short measures what a board costs when its answer is
+// small, and the floor's encoding matters less.
+func ShortFixtureCards() []CardSpec {
+	cards := make([]CardSpec, BoardCardCount)
+	for i := range cards {
+		cards[i] = CardSpec{Column: i % len(BoardColumns()), Title: fmt.Sprintf("Card %02d", i+1), Labels: []string{}}
+	}
+	return cards
+}
+
 // FixtureBoard is the benchmark board with FixtureCards, as get_board
 // shows it (its structured content type), with IDs of the server's form.
 func FixtureBoard(updated time.Time) tools.BoardOutput {
+	return fixtureBoard(BoardTitle, FixtureCards(), updated)
+}
+
+// ShortFixtureBoard is the short-card board with ShortFixtureCards, as
+// FixtureBoard is the benchmark board.
+func ShortFixtureBoard(updated time.Time) tools.BoardOutput {
+	return fixtureBoard(ShortBoardTitle, ShortFixtureCards(), updated)
+}
+
+// fixtureBoard is a private board of its owner, made by create_board with
+// BoardColumns and filled with cards by add_card, one version each.
+func fixtureBoard(title string, cards []CardSpec, updated time.Time) tools.BoardOutput {
 	b := tools.BoardOutput{
 		ID:         store.NewID(store.BoardPrefix),
-		Title:      "Benchmark board",
+		Title:      title,
 		Visibility: "private",
 		Owned:      true,
-		Version:    BoardCardCount + 1,
-		CardCount:  BoardCardCount,
+		Version:    int64(len(cards)) + 1,
+		CardCount:  len(cards),
 		UpdatedAt:  updated.UTC().Format(time.RFC3339),
 	}
 	for _, name := range BoardColumns() {
 		b.Columns = append(b.Columns, tools.ColumnOutput{ID: store.NewID(store.ColumnPrefix), Name: name, Cards: []tools.CardSummaryOutput{}})
 	}
-	for _, spec := range FixtureCards() {
+	for _, spec := range cards {
 		col := &b.Columns[spec.Column]
 		col.Cards = append(col.Cards, tools.CardSummaryOutput{
 			ID:          store.NewID(store.CardPrefix),

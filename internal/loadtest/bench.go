@@ -27,20 +27,44 @@ import (
 
 // The scenario names, in the order they run and are reported.
 const (
-	ScenarioBare       = "bare"
-	ScenarioMCPGo      = "mcpgo/get_board"
+	ScenarioBare  = "bare"
+	ScenarioMCPGo = "mcpgo/get_board"
+	// ScenarioMCPGoShort is the mcp-go floor's get_board of the short-card
+	// board, the floor of get_board_short.
+	ScenarioMCPGoShort = "mcpgo/get_board_short"
 	ScenarioToolsList  = "tools/list"
 	ScenarioListBoards = "list_boards"
 	ScenarioGetBoard   = "get_board"
-	ScenarioAddCard    = "add_card"
-	ScenarioMix        = "mix"
-	ScenarioFullBoard  = "full_board"
+	// ScenarioGetBoardShort is get_board of a 50-card board whose cards
+	// have a short title and nothing else (ShortFixtureCards), with a
+	// token: what the server adds to the library when the answer is small.
+	ScenarioGetBoardShort = "get_board_short"
+	ScenarioAddCard       = "add_card"
+	ScenarioMix           = "mix"
+	ScenarioFullBoard     = "full_board"
 )
 
+// BaselineScenarios are the baselines' scenarios, which always run, since
+// every ratio needs them.
+func BaselineScenarios() []string {
+	return []string{ScenarioBare, ScenarioMCPGo, ScenarioMCPGoShort}
+}
+
 // ServerScenarios are the server's scenarios, which -scenarios chooses
-// from; the baselines always run, since every ratio needs them.
+// from.
 func ServerScenarios() []string {
-	return []string{ScenarioToolsList, ScenarioListBoards, ScenarioGetBoard, ScenarioAddCard, ScenarioMix, ScenarioFullBoard}
+	return []string{ScenarioToolsList, ScenarioListBoards, ScenarioGetBoard, ScenarioGetBoardShort, ScenarioAddCard, ScenarioMix, ScenarioFullBoard}
+}
+
+// floorOf is the mcp-go floor that a server scenario's "vs mcpgo" ratio
+// divides by: the floor's get_board of the same board, which for every
+// scenario but get_board_short (and the baselines themselves) is the
+// 50-card board's, as it always was.
+func floorOf(scenario string) string {
+	if scenario == ScenarioGetBoardShort {
+		return ScenarioMCPGoShort
+	}
+	return ScenarioMCPGo
 }
 
 // ReplicaScenarios are the server scenarios that also run on two
@@ -151,11 +175,12 @@ func newServer(name, databaseURL, baseURL string, iss *Issuer, profiles bool) (*
 
 // benchFixture is what setup made on the server.
 type benchFixture struct {
-	boardID     string   // the 50-card board get_board reads
-	loadBoardID string   // the board add_card fills
-	loadColumns []string // its column IDs
-	fullBoardID string   // the public board at the card quota, when full_board runs
-	tokens      []string // kanban.write tokens, one per connection
+	boardID      string   // the 50-card board get_board reads
+	shortBoardID string   // the 50-card board of short cards get_board_short reads
+	loadBoardID  string   // the board add_card fills
+	loadColumns  []string // its column IDs
+	fullBoardID  string   // the public board at the card quota, when full_board runs
+	tokens       []string // kanban.write tokens, one per connection
 }
 
 // benchServer is a kanban server under load: one process, or replicas on
@@ -184,8 +209,10 @@ type benchServer struct {
 //     that parses the JSON-RPC request and writes a fixed answer, the
 //     practical limit of Go's HTTP stack;
 //   - `kanban-mcp bench-baseline mcpgo -addr HOST:PORT`: an mcp-go
-//     stateless server whose get_board returns a fixed 50-card board, with
-//     no auth and no database, the library's own floor;
+//     stateless server whose get_board returns a fixed 50-card board (or
+//     the short-card board, for ShortBoardSentinel) with the server's
+//     text and _meta, with no auth and no database, the library's own
+//     floor;
 //   - with -database, the server on PostgreSQL (pg-1), in a database
 //     that Bench creates for the run and drops afterwards, and, just
 //     before the first two-replica scenario, a second replica (pg-2) on
@@ -196,14 +223,17 @@ type benchServer struct {
 // the usage text. Children, not goroutines, so that the load generator's CPU and memory
 // are not mixed with the server's and all are treated alike.
 //
-// It then fills each server through its tools (a 50-card board, a public
-// board, a board to add cards to), runs each scenario for a warm-up and a
+// It then fills each server through its tools (a 50-card board, one of
+// short cards, a public board, a board to add cards to), checks that the
+// floor's get_board answers are the size of the server's (measureAnswers),
+// runs each scenario for a warm-up and a
 // measured duration at a fixed number of keep-alive connections, and
 // prints a table (and writes JSON) of throughput, exact latency
 // percentiles, errors by kind, busy and serialization errors, the ratios
 // (PostgreSQL's also to the same scenario on SQLite), start-to-ready,
-// resident memory and, with -database, issue 13's targets and whether
-// they were met. Slowness never fails it: the exit code is 1 only when
+// resident memory, and the targets and whether they were met: issue 14's
+// always, issue 13's with -database. Slowness never fails it: the exit
+// code is 1 only when
 // something is broken (a child does not start, setup fails, or every
 // request of a scenario fails).
 func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdout, stderr io.Writer) (err error) {
@@ -320,13 +350,13 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 		if s.fx, err = benchSetup(ctx, client, iss, s.targets[0].url, o.Concurrency, full); err != nil {
 			return fmt.Errorf("set up the boards of %s: %w\nits output:\n%s", s.targets[0].name, err, s.targets[0].LogTail())
 		}
-		progress("%s: set up a %d-card board, a public board and a board to add cards to", s.targets[0].name, BoardCardCount)
+		progress("%s: set up a %d-card board, a %d-card board of short cards, a public board and a board to add cards to", s.targets[0].name, BoardCardCount, BoardCardCount)
 		if s.fx.fullBoardID != "" {
 			progress("%s: set up a public board of %d cards with descriptions at the length limit", s.targets[0].name, FullBoardCardCount)
 		}
 	}
 
-	answers, err := measureAnswers(ctx, client, srv.url+"/mcp", servers[0].fx)
+	answers, err := measureAnswers(ctx, client, srv.url+"/mcp", baselines["mcpgo"].url+"/mcp", servers[0].fx)
 	if err != nil {
 		return fmt.Errorf("measure the answers: %w\nserver output:\n%s", err, srv.LogTail())
 	}
@@ -410,9 +440,7 @@ func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdo
 		}
 	}
 	rep.fillRatios()
-	if pg != nil {
-		rep.Targets = rep.postgresTargets()
-	}
+	rep.Targets = rep.targets()
 
 	for _, c := range children {
 		p := ProcessReport{Name: c.name, StartToReadyMS: ms(c.startToReady)}
@@ -526,7 +554,8 @@ func freeLoopbackAddr() (string, error) {
 }
 
 // benchSetup creates, through the server's own tools: the 50-card board
-// that get_board reads, a public board so that anonymous list_boards has
+// that get_board reads, the 50-card board of short cards that
+// get_board_short reads, a public board so that anonymous list_boards has
 // something to list, an empty board for add_card, and with full a public
 // board filled to the default card quota for full_board. It mints a write
 // token per connection (same user and client, distinct jti) and an admin
@@ -573,7 +602,7 @@ func benchSetup(ctx context.Context, client *http.Client, iss *Issuer, origin st
 		return nil
 	}
 
-	read, err := create("Benchmark board")
+	read, err := create(BoardTitle)
 	if err != nil {
 		return fx, err
 	}
@@ -581,6 +610,15 @@ func benchSetup(ctx context.Context, client *http.Client, iss *Issuer, origin st
 		return fx, err
 	}
 	fx.boardID = read.ID
+
+	short, err := create(ShortBoardTitle)
+	if err != nil {
+		return fx, err
+	}
+	if err := fill(short, ShortFixtureCards()); err != nil {
+		return fx, err
+	}
+	fx.shortBoardID = short.ID
 
 	public, err := create("Public board")
 	if err != nil {
@@ -672,11 +710,16 @@ type benchScenario struct {
 // server's chosen scenarios, named with its prefix.
 func benchScenarios(baselines map[string]*benchChild, servers []benchServer) []benchScenario {
 	mcp := func(c *benchChild) string { return c.url + "/mcp" }
-	// mcp-go's get_board answers a fixed board whatever the ID.
+	// mcp-go's get_board answers a fixed board whatever the ID, except the
+	// short-card board for ShortBoardSentinel: the floor's requests are the
+	// server's, the ID aside.
 	getBoard := toolCall(1, "get_board", map[string]any{"board_id": servers[0].fx.boardID})
+	getShort := toolCall(1, "get_board", map[string]any{"board_id": ShortBoardSentinel})
+	floor := baselines["mcpgo"]
 	all := []benchScenario{
 		{Scenario{Name: ScenarioBare, URLs: []string{mcp(baselines["bare"])}, Next: fixed(rpc(1, "tools/list", nil))}, ScenarioBare, "", []*benchChild{baselines["bare"]}},
-		{Scenario{Name: ScenarioMCPGo, URLs: []string{mcp(baselines["mcpgo"])}, Next: fixed(getBoard)}, ScenarioMCPGo, "", []*benchChild{baselines["mcpgo"]}},
+		{Scenario{Name: ScenarioMCPGo, URLs: []string{mcp(floor)}, Next: fixed(getBoard)}, ScenarioMCPGo, "", []*benchChild{floor}},
+		{Scenario{Name: ScenarioMCPGoShort, URLs: []string{mcp(floor)}, Next: fixed(getShort)}, ScenarioMCPGoShort, "", []*benchChild{floor}},
 	}
 	for _, srv := range servers {
 		var urls []string
@@ -706,6 +749,7 @@ func serverScenarios(fx benchFixture, urls []string) []Scenario {
 	authGetBoard := func(w, _ int) Request {
 		return Request{Body: getBoard, Token: fx.tokens[w]}
 	}
+	getShort := toolCall(1, "get_board", map[string]any{"board_id": fx.shortBoardID})
 	// Each add_card has a title of its own and goes to the columns in
 	// turn, as a person adding cards would.
 	addCard := func(w, n int) Request {
@@ -720,6 +764,9 @@ func serverScenarios(fx benchFixture, urls []string) []Scenario {
 		{Name: ScenarioToolsList, URLs: urls, Next: fixed(rpc(1, "tools/list", nil))},
 		{Name: ScenarioListBoards, URLs: urls, Next: fixed(toolCall(1, "list_boards", map[string]any{}))},
 		{Name: ScenarioGetBoard, URLs: urls, Next: authGetBoard},
+		// With a token, as get_board, so that the two differ only in the
+		// cards.
+		{Name: ScenarioGetBoardShort, URLs: urls, Next: func(w, _ int) Request { return Request{Body: getShort, Token: fx.tokens[w]} }},
 		{Name: ScenarioAddCard, URLs: urls, Next: addCard},
 		// Every tenth request of each connection writes: exactly 90/10,
 		// and the same sequence on every run.
@@ -757,14 +804,15 @@ type Report struct {
 	Processes      []ProcessReport  `json:"processes"`
 	Scenarios      []ScenarioReport `json:"scenarios"`
 	Answers        []AnswerReport   `json:"answers"`
-	Targets        []TargetReport   `json:"targets,omitempty"` // with -database
+	Targets        []TargetReport   `json:"targets"` // issue 14's, then with -database issue 13's
 }
 
-// TargetReport is one of issue 13's targets for PostgreSQL on a 2-core
-// machine with the database on it: what was measured, against what, and
-// whether it was met. Bench reports them and never fails on them.
+// TargetReport is one target that an issue set for a 2-core machine (with
+// the database on it, for PostgreSQL): what was measured, against what,
+// and whether it was met. Bench reports them and never fails on them.
 type TargetReport struct {
 	Name     string  `json:"name"`
+	Issue    int     `json:"issue"`    // the issue that set it: 14 (SQLite), 13 (PostgreSQL)
 	Measured bool    `json:"measured"` // false when -scenarios left its scenario out
 	Value    float64 `json:"value"`
 	Unit     string  `json:"unit"` // ×, req/s or errors
@@ -772,57 +820,93 @@ type TargetReport struct {
 	Met      bool    `json:"met"`
 }
 
-// AnswerReport is the size of one tool answer's text content, against the
-// JSON copy of its structured content that the MCP specification suggests
-// for the text instead: what the server's rendering saves the model.
+// AnswerReport is the size of one get_board answer's text content,
+// against the JSON copy of its structured content that the MCP
+// specification suggests for the text instead (what the server's
+// rendering saves the model), and against the mcp-go floor's answer for
+// the same board.
 type AnswerReport struct {
-	Name      string  `json:"name"`
-	TextBytes int     `json:"text_bytes"`
-	JSONBytes int     `json:"json_bytes"` // the structured content, as the server encodes it
-	Ratio     float64 `json:"ratio"`      // TextBytes / JSONBytes
+	Name string `json:"name"`
+	AnswerSize
+	Ratio float64 `json:"ratio"` // TextBytes / JSONBytes
+	// Floor is the mcp-go floor's answer for the same board, which the
+	// ratio to it assumes is the server's, size for size (IDs and the
+	// time differ, not their lengths); absent for a board with no floor
+	// (full_board).
+	Floor *AnswerSize `json:"floor,omitempty"`
+}
+
+// AnswerSize is the size of a tools/call result's parts, in bytes.
+type AnswerSize struct {
+	TextBytes int `json:"text_bytes"`
+	JSONBytes int `json:"json_bytes"` // the structured content, as encoded in the answer
+	MetaBytes int `json:"meta_bytes"` // the result's _meta, as encoded in the answer; 0 without
 }
 
 // measureAnswers reads the boards that the get_board scenarios read, once,
-// and sizes their text against their structured content.
-func measureAnswers(ctx context.Context, client *http.Client, mcpURL string, fx benchFixture) ([]AnswerReport, error) {
-	boards := []struct{ name, token, id string }{
-		{ScenarioGetBoard + fmt.Sprintf(" (%d cards)", BoardCardCount), fx.tokens[0], fx.boardID},
+// on the server at mcpURL and on the mcp-go floor at floorURL, and sizes
+// their parts.
+func measureAnswers(ctx context.Context, client *http.Client, mcpURL, floorURL string, fx benchFixture) ([]AnswerReport, error) {
+	type board struct {
+		name, token, id string
+		floorID         string // "": no floor
+	}
+	boards := []board{
+		{ScenarioGetBoard + fmt.Sprintf(" (%d cards)", BoardCardCount), fx.tokens[0], fx.boardID, fx.boardID},
+		{ScenarioGetBoardShort + fmt.Sprintf(" (%d short cards)", BoardCardCount), fx.tokens[0], fx.shortBoardID, ShortBoardSentinel},
 	}
 	if fx.fullBoardID != "" {
-		boards = append(boards, struct{ name, token, id string }{ScenarioFullBoard + fmt.Sprintf(" (%d cards)", FullBoardCardCount), "", fx.fullBoardID})
+		boards = append(boards, board{ScenarioFullBoard + fmt.Sprintf(" (%d cards)", FullBoardCardCount), "", fx.fullBoardID, ""})
 	}
 	var answers []AnswerReport
 	for _, b := range boards {
-		var body bytes.Buffer
-		status, err := Post(ctx, client, mcpURL, Request{Body: toolCall(1, "get_board", map[string]any{"board_id": b.id}), Token: b.token}, &body)
-		if o := Classify(err, status, body.Bytes()); o.Err {
-			return nil, fmt.Errorf("get_board: %s", o.Message)
+		size, err := answerSize(ctx, client, mcpURL, b.token, b.id)
+		if err != nil {
+			return nil, err
 		}
-		var res struct {
-			Result struct {
-				Content []struct {
-					Type string `json:"type"`
-					Text string `json:"text"`
-				} `json:"content"`
-				Structured json.RawMessage `json:"structuredContent"`
-			} `json:"result"`
-		}
-		if err := json.Unmarshal(body.Bytes(), &res); err != nil {
-			return nil, fmt.Errorf("get_board: decode the answer: %w", err)
-		}
-		a := AnswerReport{Name: b.name, JSONBytes: len(res.Result.Structured)}
-		for _, c := range res.Result.Content {
-			if c.Type == "text" {
-				a.TextBytes += len(c.Text)
+		a := AnswerReport{Name: b.name, AnswerSize: size, Ratio: float64(size.TextBytes) / float64(size.JSONBytes)}
+		if b.floorID != "" {
+			floor, err := answerSize(ctx, client, floorURL, "", b.floorID)
+			if err != nil {
+				return nil, fmt.Errorf("the mcp-go floor's %w", err)
 			}
+			a.Floor = &floor
 		}
-		if a.TextBytes == 0 || a.JSONBytes == 0 {
-			return nil, fmt.Errorf("get_board answered without text or structured content: %s", body.Bytes())
-		}
-		a.Ratio = float64(a.TextBytes) / float64(a.JSONBytes)
 		answers = append(answers, a)
 	}
 	return answers, nil
+}
+
+// answerSize calls get_board of boardID at mcpURL and sizes its answer.
+func answerSize(ctx context.Context, client *http.Client, mcpURL, token, boardID string) (AnswerSize, error) {
+	var body bytes.Buffer
+	status, err := Post(ctx, client, mcpURL, Request{Body: toolCall(1, "get_board", map[string]any{"board_id": boardID}), Token: token}, &body)
+	if o := Classify(err, status, body.Bytes()); o.Err {
+		return AnswerSize{}, fmt.Errorf("get_board: %s", o.Message)
+	}
+	var res struct {
+		Result struct {
+			Content []struct {
+				Type string `json:"type"`
+				Text string `json:"text"`
+			} `json:"content"`
+			Structured json.RawMessage `json:"structuredContent"`
+			Meta       json.RawMessage `json:"_meta"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(body.Bytes(), &res); err != nil {
+		return AnswerSize{}, fmt.Errorf("get_board: decode the answer: %w", err)
+	}
+	size := AnswerSize{JSONBytes: len(res.Result.Structured), MetaBytes: len(res.Result.Meta)}
+	for _, c := range res.Result.Content {
+		if c.Type == "text" {
+			size.TextBytes += len(c.Text)
+		}
+	}
+	if size.TextBytes == 0 || size.JSONBytes == 0 {
+		return AnswerSize{}, fmt.Errorf("get_board answered without text or structured content: %s", body.Bytes())
+	}
+	return size, nil
 }
 
 // ProcessReport is one child process: the server or a baseline.
@@ -858,7 +942,7 @@ type ScenarioReport struct {
 	BusyErrors    int     `json:"busy_errors"`
 	ServerLogBusy int64   `json:"server_log_busy"`
 	RatioBare     float64 `json:"ratio_bare"`  // rps ÷ the bare baseline's rps
-	RatioMCPGo    float64 `json:"ratio_mcpgo"` // rps ÷ the mcpgo baseline's rps
+	RatioMCPGo    float64 `json:"ratio_mcpgo"` // rps ÷ the rps of its mcp-go floor (floorOf)
 	// RatioSQLite is rps ÷ the same scenario's rps on SQLite in this run,
 	// for the PostgreSQL scenarios.
 	RatioSQLite  float64  `json:"ratio_sqlite,omitempty"`
@@ -886,8 +970,9 @@ func scenarioReportOf(r Result, target string, logBusy int64) ScenarioReport {
 	}
 }
 
-// fillRatios divides every throughput by the baselines', and each
-// PostgreSQL scenario's by the same scenario's on SQLite.
+// fillRatios divides every throughput by the baselines' (by the mcp-go
+// floor of the same board: floorOf), and each PostgreSQL scenario's by the
+// same scenario's on SQLite.
 func (rep *Report) fillRatios() {
 	base := map[string]float64{}
 	sqlite := map[string]float64{}
@@ -902,7 +987,7 @@ func (rep *Report) fillRatios() {
 		if b := base[ScenarioBare]; b > 0 {
 			s.RatioBare = s.RPS / b
 		}
-		if b := base[ScenarioMCPGo]; b > 0 {
+		if b := base[floorOf(s.Scenario)]; b > 0 {
 			s.RatioMCPGo = s.RPS / b
 		}
 		if b := sqlite[s.Scenario]; b > 0 && s.Backend != BackendSQLite && s.Backend != "" {
@@ -910,6 +995,18 @@ func (rep *Report) fillRatios() {
 		}
 	}
 }
+
+// Issue 14's targets on a 2-core machine, on SQLite.
+const (
+	// get_board at least 0.75 × the mcp-go floor's get_board of the same
+	// board, for the 50-card board and for the short-card one.
+	targetGetBoardFloor = 0.75
+	// tools/list at least as fast as the floor's get_board of the
+	// short-card board, which the issue's table took as 1.00.
+	targetToolsListFloor = 1.0
+	// add_card per second, with no busy error at all.
+	targetAddCard = 2000
+)
 
 // Issue 13's targets on a 2-core machine with PostgreSQL on it.
 const (
@@ -921,30 +1018,78 @@ const (
 	targetReplicaAddCard = 1000
 )
 
+// targets judges the run against issue 14's targets, which every run
+// measures, and with -database issue 13's too.
+func (rep *Report) targets() []TargetReport {
+	t := rep.sqliteTargets()
+	if rep.Database != "" {
+		t = append(t, rep.postgresTargets()...)
+	}
+	return t
+}
+
+// scenario finds a scenario's report by name.
+func (rep *Report) scenario(name string) (ScenarioReport, bool) {
+	i := slices.IndexFunc(rep.Scenarios, func(s ScenarioReport) bool { return s.Name == name })
+	if i < 0 {
+		return ScenarioReport{}, false
+	}
+	return rep.Scenarios[i], true
+}
+
+// ratioTarget is the target that scenario's throughput be at least want ×
+// floor's; it is measured when both ran.
+func (rep *Report) ratioTarget(issue int, scenario, floor string, want float64) TargetReport {
+	t := TargetReport{Name: scenario + " ÷ " + floor, Issue: issue, Unit: "×", Want: "≥ " + strconv.FormatFloat(want, 'f', 2, 64)}
+	s, ok := rep.scenario(scenario)
+	f, fok := rep.scenario(floor)
+	if ok && fok && f.RPS > 0 {
+		t.Measured, t.Value = true, s.RPS/f.RPS
+		t.Met = t.Value >= want
+	}
+	return t
+}
+
+// sqliteTargets judges the run against issue 14's targets, on SQLite:
+// get_board against the mcp-go floor's get_board of the same board (the
+// 50-card board and the short-card one), tools/list against the floor's
+// get_board of the short-card board, and add_card's rate and busy errors
+// (answers that name one, or the server log lines that record the cause
+// of an internal error).
+func (rep *Report) sqliteTargets() []TargetReport {
+	targets := []TargetReport{
+		rep.ratioTarget(14, ScenarioGetBoard, ScenarioMCPGo, targetGetBoardFloor),
+		rep.ratioTarget(14, ScenarioGetBoardShort, ScenarioMCPGoShort, targetGetBoardFloor),
+		rep.ratioTarget(14, ScenarioToolsList, ScenarioMCPGoShort, targetToolsListFloor),
+	}
+	rate := TargetReport{Name: ScenarioAddCard, Issue: 14, Unit: "req/s", Want: fmt.Sprintf("≥ %d", targetAddCard)}
+	busy := TargetReport{Name: "busy errors in " + ScenarioAddCard, Issue: 14, Unit: "errors", Want: "= 0"}
+	if s, ok := rep.scenario(ScenarioAddCard); ok {
+		rate.Measured, rate.Value = true, s.RPS
+		rate.Met = s.RPS >= targetAddCard
+		busy.Measured, busy.Value = true, float64(int64(s.BusyErrors)+s.ServerLogBusy)
+		busy.Met = busy.Value == 0
+	}
+	return append(targets, rate, busy)
+}
+
 // postgresTargets judges the run against issue 13's targets: get_board
 // on PostgreSQL against SQLite, add_card through two replicas, and no
 // serialization failure or deadlock reaching a client (answers that name
 // one, or the server log lines that record the cause of an internal
 // error) in any PostgreSQL scenario.
 func (rep *Report) postgresTargets() []TargetReport {
-	find := func(name string) (ScenarioReport, bool) {
-		i := slices.IndexFunc(rep.Scenarios, func(s ScenarioReport) bool { return s.Name == name })
-		if i < 0 {
-			return ScenarioReport{}, false
-		}
-		return rep.Scenarios[i], true
-	}
-	getBoard := TargetReport{Name: PrefixPostgres + ScenarioGetBoard + " ÷ " + ScenarioGetBoard + " on SQLite", Unit: "×", Want: fmt.Sprintf("≥ %.1f", targetGetBoardRatio)}
-	if s, ok := find(PrefixPostgres + ScenarioGetBoard); ok {
+	getBoard := TargetReport{Name: PrefixPostgres + ScenarioGetBoard + " ÷ " + ScenarioGetBoard + " on SQLite", Issue: 13, Unit: "×", Want: fmt.Sprintf("≥ %.1f", targetGetBoardRatio)}
+	if s, ok := rep.scenario(PrefixPostgres + ScenarioGetBoard); ok {
 		getBoard.Measured, getBoard.Value = true, s.RatioSQLite
 		getBoard.Met = s.RatioSQLite >= targetGetBoardRatio
 	}
-	addCard := TargetReport{Name: PrefixReplicas + ScenarioAddCard, Unit: "req/s", Want: fmt.Sprintf("≥ %d", targetReplicaAddCard)}
-	if s, ok := find(PrefixReplicas + ScenarioAddCard); ok {
+	addCard := TargetReport{Name: PrefixReplicas + ScenarioAddCard, Issue: 13, Unit: "req/s", Want: fmt.Sprintf("≥ %d", targetReplicaAddCard)}
+	if s, ok := rep.scenario(PrefixReplicas + ScenarioAddCard); ok {
 		addCard.Measured, addCard.Value = true, s.RPS
 		addCard.Met = s.RPS >= targetReplicaAddCard
 	}
-	serial := TargetReport{Name: "serialization failures and deadlocks in PostgreSQL scenarios", Unit: "errors", Want: "= 0"}
+	serial := TargetReport{Name: "serialization failures and deadlocks in PostgreSQL scenarios", Issue: 13, Unit: "errors", Want: "= 0"}
 	for _, s := range rep.Scenarios {
 		if s.Backend == BackendPostgres || s.Backend == BackendReplicas {
 			serial.Measured = true
@@ -1002,18 +1147,19 @@ func (rep *Report) printTable(w io.Writer, out string) {
 	if pg {
 		fmt.Fprintf(w, "postgres:        %s, a database created for this run (CREATE DATABASE) and dropped after it; -database's own is not written\n", rep.Database)
 		fmt.Fprintf(w, "                 %s…: one server on it; %s…: two replicas on it, same BASE_URL, connections alternating between them\n", PrefixPostgres, PrefixReplicas)
-		for _, t := range rep.Targets {
-			verdict := "not measured: -scenarios left its scenario out"
-			if t.Measured {
-				verdict = fmt.Sprintf("%s %s (target %s): ", t.valueText(), t.Unit, t.Want)
-				if t.Met {
-					verdict += "met"
-				} else {
-					verdict += "NOT met"
-				}
+	}
+	fmt.Fprintf(w, "vs mcpgo:        %s ÷ %s, every other scenario ÷ %s\n", ScenarioGetBoardShort, ScenarioMCPGoShort, ScenarioMCPGo)
+	for _, t := range rep.Targets {
+		verdict := "not measured: -scenarios left its scenario out"
+		if t.Measured {
+			verdict = fmt.Sprintf("%s %s (target %s): ", t.valueText(), t.Unit, t.Want)
+			if t.Met {
+				verdict += "met"
+			} else {
+				verdict += "NOT met"
 			}
-			fmt.Fprintf(w, "target:          %s %s\n", t.Name, verdict)
 		}
+		fmt.Fprintf(w, "target:          %s %s (issue %d)\n", t.Name, verdict, t.Issue)
 	}
 	var ready, peak []string
 	for _, p := range rep.Processes[1:] {
@@ -1021,7 +1167,15 @@ func (rep *Report) printTable(w io.Writer, out string) {
 		peak = append(peak, fmt.Sprintf("%s %s", p.Name, mibText(p.PeakRSSMiB)))
 	}
 	for _, a := range rep.Answers {
-		fmt.Fprintf(w, "answer text:     %s %d bytes; its structured content as JSON %d bytes (%.2f ×)\n", a.Name, a.TextBytes, a.JSONBytes, a.Ratio)
+		fmt.Fprintf(w, "answer text:     %s %d bytes; its structured content as JSON %d bytes (%.2f ×); _meta %d bytes", a.Name, a.TextBytes, a.JSONBytes, a.Ratio, a.MetaBytes)
+		switch {
+		case a.Floor == nil:
+		case *a.Floor == a.AnswerSize:
+			fmt.Fprint(w, "; the mcp-go floor's answer: the same sizes")
+		default:
+			fmt.Fprintf(w, "; the mcp-go floor's answer DIFFERS: text %d, JSON %d, _meta %d bytes", a.Floor.TextBytes, a.Floor.JSONBytes, a.Floor.MetaBytes)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "start-to-ready:  server %.1f ms (%s)\n", rep.StartToReadyMS, strings.Join(ready, ", "))
 	fmt.Fprintf(w, "peak RSS:        server %s MiB (%s MiB)\n", mibText(rep.PeakRSSMiB), strings.Join(peak, ", "))
