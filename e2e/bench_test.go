@@ -78,14 +78,53 @@ func checkScenarios(t *testing.T, rep loadtest.Report) []string {
 
 // TestBench builds the binary and runs `kanban-mcp bench` briefly, as a
 // user would: three real child processes, real HTTP, real tokens. It
-// checks that every scenario was measured without a single error, never
-// how fast.
+// checks that every scenario was measured without a single error, that
+// the mcp-go floor answers get_board with the server's answer, size for
+// size, and that issue 14's targets were judged; never how fast.
 func TestBench(t *testing.T) {
 	stdout, _, rep := runBench(t)
 	names := checkScenarios(t, rep)
-	want := []string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo, loadtest.ScenarioToolsList, loadtest.ScenarioListBoards, loadtest.ScenarioGetBoard, loadtest.ScenarioAddCard, loadtest.ScenarioMix, loadtest.ScenarioFullBoard}
-	if !slices.Equal(names, want) {
+	want := []string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo, loadtest.ScenarioMCPGoShort,
+		loadtest.ScenarioToolsList, loadtest.ScenarioListBoards, loadtest.ScenarioGetBoard, loadtest.ScenarioGetBoardShort,
+		loadtest.ScenarioAddCard, loadtest.ScenarioMix, loadtest.ScenarioFullBoard}
+	if !slices.Equal(names, want) || !slices.Equal(names, append(loadtest.BaselineScenarios(), loadtest.ServerScenarios()...)) {
 		t.Errorf("scenarios %q, want %q", names, want)
+	}
+	// The ratios to the floor compare like with like: the floor's text,
+	// structured content and _meta are the server's size (IDs and times
+	// differ, not their lengths).
+	var answers []string
+	for _, a := range rep.Answers {
+		answers = append(answers, a.Name)
+		if a.TextBytes <= 0 || a.JSONBytes <= 0 || a.MetaBytes <= 0 {
+			t.Errorf("answer %s: %+v; want text, structured content and _meta", a.Name, a.AnswerSize)
+		}
+		if strings.HasPrefix(a.Name, loadtest.ScenarioFullBoard+" ") {
+			if a.Floor != nil {
+				t.Errorf("answer %s has a floor: %+v", a.Name, a.Floor)
+			}
+		} else if a.Floor == nil || *a.Floor != a.AnswerSize {
+			t.Errorf("answer %s: %+v, the mcp-go floor's %+v; want the same sizes", a.Name, a.AnswerSize, a.Floor)
+		}
+	}
+	if want := []string{"get_board (50 cards)", "get_board_short (50 short cards)", "full_board (1000 cards)"}; !slices.Equal(answers, want) {
+		t.Errorf("answers %q, want %q", answers, want)
+	}
+	// Issue 14's targets, each measured: whether one was met is the
+	// machine's business.
+	var targets []string
+	for _, tg := range rep.Targets {
+		targets = append(targets, tg.Name)
+		if !tg.Measured || tg.Issue != 14 {
+			t.Errorf("target %+v; want issue 14's, measured", tg)
+		}
+		if !strings.Contains(stdout.String(), "target:          "+tg.Name+" ") {
+			t.Errorf("the output lacks target %q", tg.Name)
+		}
+	}
+	if want := []string{"get_board ÷ mcpgo/get_board", "get_board_short ÷ mcpgo/get_board_short", "tools/list ÷ mcpgo/get_board_short",
+		"add_card", "busy errors in add_card"}; !slices.Equal(targets, want) {
+		t.Errorf("targets %q, want %q", targets, want)
 	}
 	if rep.StartToReadyMS <= 0 {
 		t.Errorf("start-to-ready %v ms; want positive", rep.StartToReadyMS)
@@ -177,7 +216,7 @@ func TestBenchPostgres(t *testing.T) {
 	for _, s := range loadtest.ReplicaScenarios() {
 		want = append(want, loadtest.PrefixReplicas+s)
 	}
-	want = append([]string{loadtest.ScenarioBare, loadtest.ScenarioMCPGo}, want...)
+	want = append(loadtest.BaselineScenarios(), want...)
 	if !slices.Equal(names, want) {
 		t.Errorf("scenarios %q, want %q", names, want)
 	}
@@ -193,15 +232,19 @@ func TestBenchPostgres(t *testing.T) {
 	if len(rep.Processes) != 5 {
 		t.Errorf("processes %+v; want the SQLite server, two baselines and two PostgreSQL replicas", rep.Processes)
 	}
-	if len(rep.Targets) != 3 {
-		t.Fatalf("targets %+v; want three", rep.Targets)
-	}
+	var issue13 []loadtest.TargetReport
 	for _, tg := range rep.Targets {
 		if !tg.Measured {
 			t.Errorf("target %q was not measured", tg.Name)
 		}
+		if tg.Issue == 13 {
+			issue13 = append(issue13, tg)
+		}
 	}
-	if serial := rep.Targets[2]; serial.Value != 0 || !serial.Met {
+	if len(rep.Targets) != 8 || len(issue13) != 3 {
+		t.Fatalf("targets %+v; want issue 14's five and issue 13's three", rep.Targets)
+	}
+	if serial := issue13[2]; serial.Value != 0 || !serial.Met {
 		t.Errorf("serialization errors: %+v; want none", serial)
 	}
 	for _, line := range []string{
