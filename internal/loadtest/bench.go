@@ -224,16 +224,15 @@ type benchServer struct {
 // are not mixed with the server's and all are treated alike.
 //
 // It then fills each server through its tools (a 50-card board, one of
-// short cards, a public board, a board to add cards to), checks that the
-// floor's get_board answers are the size of the server's (measureAnswers),
-// runs each scenario for a warm-up and a
-// measured duration at a fixed number of keep-alive connections, and
-// prints a table (and writes JSON) of throughput, exact latency
-// percentiles, errors by kind, busy and serialization errors, the ratios
-// (PostgreSQL's also to the same scenario on SQLite), start-to-ready,
-// resident memory, and the targets and whether they were met: issue 14's
-// always, issue 13's with -database. Slowness never fails it: the exit
-// code is 1 only when
+// short cards, a public board, a board to add cards to), sizes the
+// server's and the floor's get_board answers (measureAnswers), runs each
+// scenario for a warm-up and a measured duration at a fixed number of
+// keep-alive connections, and prints a table (and writes JSON) of
+// throughput, exact latency percentiles, errors by kind, busy and
+// serialization errors, the ratios (PostgreSQL's also to the same
+// scenario on SQLite), start-to-ready, resident memory, and the targets
+// and whether they were met: issue 14's always, issue 13's with
+// -database. Slowness never fails it: the exit code is 1 only when
 // something is broken (a child does not start, setup fails, or every
 // request of a scenario fails).
 func Bench(ctx context.Context, o BenchOptions, getenv func(string) string, stdout, stderr io.Writer) (err error) {
