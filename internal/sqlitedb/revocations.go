@@ -15,5 +15,5 @@ package sqlitedb
 // file system refuses to map the file, a file that each change replaces
 // does, at one stat call per check (fileSignal).
 //
-// newRevocationSignal(dbPath) (sqldb.RevocationSignal, error) returns the
-// one for this platform; the database file must exist.
+// newRevocationSignal (revocations_unix.go, revocations_other.go) returns
+// the one for this platform; Open calls it once the database file exists.
