@@ -45,8 +45,9 @@ COPY --from=build /kanban-mcp /kanban-mcp
 #   new named volume mounted at /data starts as a copy of it. A bind mount
 #   keeps the host directory's owner: chown it to 65532:65532 on the host.
 #
-# SQLite writes kanban.db-wal and kanban.db-shm beside the database, so the
-# directory itself, not only the file, must be writable by the server.
+# SQLite writes kanban.db-wal and kanban.db-shm beside the database, and the
+# server kanban.db.revocation-counter, so the directory itself, not only the
+# file, must be writable by the server.
 COPY --from=build --chown=65532:65532 /out/data /data
 
 ENV LISTEN_ADDR=:8080 \

@@ -179,6 +179,9 @@ func TestRowBounds(t *testing.T) {
 		if got.IDs[0] != ids[0] {
 			t.Errorf("row %d kept IDs from %q; want the first ones", i, got.IDs[0])
 		}
+		if &got.IDs[0] == &ids[0] {
+			t.Errorf("row %d holds the caller's array of %d IDs to keep %d; want a copy of only those", i, len(ids), len(got.IDs))
+		}
 	}
 	if u := RowUnits(rows[0]); u < 1 || u > 2 {
 		t.Errorf("a bounded anonymous row costs %d units; want 1 or 2 (%d bytes stored)", u, storedBytes(rows[0]))

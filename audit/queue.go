@@ -199,14 +199,15 @@ func NewQueue(w Writer, opts Options) *Queue {
 // rows or bytes) the oldest waiting rows are dropped to make room, and after
 // Close a is dropped; both count in Dropped. A zero a.At is set to now, so
 // that the row carries the time of the call rather than of the batch write.
+//
+// Record takes a.IDs: the row is written later, on another goroutine, so
+// the caller must not change the slice's elements afterwards. (Copying
+// them instead would cost an allocation on every read.)
 func (q *Queue) Record(a store.Activity) {
 	if a.At.IsZero() {
 		a.At = time.Now()
 	}
 	a = bounded(a, MaxRowIDs, MaxRowSummary)
-	// The caller may reuse its slice once Record returns; the write happens
-	// later on another goroutine.
-	a.IDs = slices.Clone(a.IDs)
 
 	q.mu.Lock()
 	if q.closed {
@@ -249,7 +250,10 @@ const (
 // characters, ending a cut summary with "…".
 func bounded(a store.Activity, maxIDs, maxSummary int) store.Activity {
 	if len(a.IDs) > maxIDs {
-		a.IDs = a.IDs[:maxIDs]
+		// A copy, not a reslice: a queued row would otherwise hold the
+		// caller's whole array, and every string in it, beyond what
+		// rowSize counts.
+		a.IDs = slices.Clone(a.IDs[:maxIDs])
 	}
 	if utf8.RuneCountInString(a.Summary) > maxSummary {
 		r := []rune(a.Summary)

@@ -400,16 +400,17 @@ func TestQueueWriteErrorIsLoggedAndDropped(t *testing.T) {
 	}
 }
 
-func TestQueueRecordKeepsItsOwnCopy(t *testing.T) {
+// TestQueueRecordStampsTheTime: a row without a time gets the time of
+// Record, not of its batch's write, and keeps its IDs.
+func TestQueueRecordStampsTheTime(t *testing.T) {
 	r := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	q := NewQueue(r, Options{})
 	q.Record(store.Activity{Summary: "plug"})
 	waitEntered(t, r)
 
-	ids := []string{"b_1", "c_1"}
 	before := time.Now()
-	q.Record(store.Activity{Summary: "row", IDs: ids})
-	ids[0] = "changed by the caller"
+	q.Record(store.Activity{Summary: "row", IDs: []string{"b_1", "c_1"}})
+	after := time.Now()
 	close(r.gate)
 	closeQueue(t, q)
 
@@ -422,8 +423,8 @@ func TestQueueRecordKeepsItsOwnCopy(t *testing.T) {
 	if diff := cmp.Diff([]string{"b_1", "c_1"}, got.IDs); diff != "" {
 		t.Errorf("IDs (-want +got):\n%s", diff)
 	}
-	if got.At.Before(before) {
-		t.Errorf("At = %v, want the time of Record (not before %v)", got.At, before)
+	if got.At.Before(before) || got.At.After(after) {
+		t.Errorf("At = %v, want the time of Record (between %v and %v)", got.At, before, after)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kanban-mcp/kanban-mcp/auth"
+	"github.com/kanban-mcp/kanban-mcp/metrics"
 )
 
 // countingRevocations is a revocation source whose answers the test sets
@@ -115,4 +116,31 @@ type revocationFunc func(context.Context, *auth.Principal) (bool, error)
 
 func (f revocationFunc) Revoked(ctx context.Context, p *auth.Principal) (bool, error) {
 	return f(ctx, p)
+}
+
+// TestCachedRevocationsHitAllocatesNothing: the check that every
+// authenticated request makes allocates nothing when answered from the
+// cache, counted or not.
+func TestCachedRevocationsHitAllocatesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    *metrics.Auth
+	}{{"uncounted", nil}, {"counted", metrics.New().Auth}} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := &countingRevocations{}
+			var version atomic.Uint64
+			cache := auth.CachedRevocations(inner, func() (uint64, error) { return version.Load(), nil }, 10, tc.m)
+			alice := &auth.Principal{Issuer: "https://i", Subject: "alice", ClientID: "c", GrantID: "g1"}
+			ctx := t.Context()
+			if _, err := cache.Revoked(ctx, alice); err != nil {
+				t.Fatal(err)
+			}
+			if n := testing.AllocsPerRun(1000, func() { _, _ = cache.Revoked(ctx, alice) }); n != 0 {
+				t.Errorf("a cache hit allocates %v times, want 0", n)
+			}
+			if n := inner.calls.Load(); n != 1 {
+				t.Errorf("the source was asked %d times, want once: the runs were not hits", n)
+			}
+		})
+	}
 }

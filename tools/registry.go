@@ -25,11 +25,14 @@ import (
 // Recorder takes the activity rows that are not written together with a
 // change: reads, denials and failures. Neither method may block.
 type Recorder interface {
-	// Record takes the row of a caller with a valid token.
-	Record(store.Activity)
+	// Record takes the row of a caller with a valid token. It may keep
+	// a.IDs until the row is written: the caller must not change the
+	// slice's elements afterwards.
+	Record(a store.Activity)
 	// RecordAnonymous takes the row of a caller without a valid token
-	// (none, or one refused), from the address clientIP. Such rows cost
-	// nothing to cause, so the recorder may keep only some of them.
+	// (none, or one refused), from the address clientIP, and its IDs as
+	// Record does. Such rows cost nothing to cause, so the recorder may
+	// keep only some of them.
 	RecordAnonymous(clientIP string, a store.Activity)
 }
 

@@ -39,6 +39,13 @@ func Network(ip string) string {
 	if err != nil {
 		return ip
 	}
+	if addr.Is4() {
+		// ParseAddr takes IPv4 only in its one canonical form (no
+		// leading zeros, no zone), so ip already is what String would
+		// build: returning it saves an allocation per anonymous
+		// audit row.
+		return ip
+	}
 	addr = addr.Unmap()
 	if addr.Is4() {
 		return addr.String()
@@ -47,7 +54,10 @@ func Network(ip string) string {
 	if err != nil {
 		return ip
 	}
-	return prefix.String()
+	// Built on the stack, the string is the only allocation; String
+	// would make two.
+	var buf [len("ffff:ffff:ffff:ffff::/64")]byte
+	return string(prefix.AppendTo(buf[:0]))
 }
 
 type contextKey struct{}

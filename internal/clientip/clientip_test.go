@@ -31,15 +31,28 @@ func TestFrom(t *testing.T) {
 
 func TestNetwork(t *testing.T) {
 	for ip, want := range map[string]string{
-		"192.0.2.7":            "192.0.2.7",
-		"::ffff:192.0.2.7":     "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"2001:db8:1:3::1":      "2001:db8:1:3::/64",
-		"not-an-ip":            "not-an-ip",
+		"192.0.2.7":              "192.0.2.7",
+		"::ffff:192.0.2.7":       "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":   "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1":   "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":        "2001:db8:1:3::/64",
+		"not-an-ip":              "not-an-ip",
+		"192.0.2.07":             "192.0.2.07", // not an address: a leading zero
+		"ffff:ffff:ffff:ffff::1": "ffff:ffff:ffff:ffff::/64",
 	} {
 		if got := Network(ip); got != want {
 			t.Errorf("Network(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// TestNetworkAllocations: every anonymous audit row asks for a network.
+// An IPv4 address is its own, with no allocation; an IPv6 /64 is a new
+// string, one allocation.
+func TestNetworkAllocations(t *testing.T) {
+	for ip, want := range map[string]float64{"192.0.2.7": 0, "2001:db8:1:2:3:4:5:6": 1, "ffff:ffff:ffff:ffff::1": 1} {
+		if n := testing.AllocsPerRun(100, func() { _ = Network(ip) }); n != want {
+			t.Errorf("Network(%q) allocates %v times, want %v", ip, n, want)
 		}
 	}
 }

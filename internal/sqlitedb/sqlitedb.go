@@ -43,8 +43,7 @@ type DB struct {
 	Reader *sql.DB
 	Path   string
 
-	revocations *revocationSignal
-	shared      *sqldb.DB
+	shared *sqldb.DB
 }
 
 // Open opens (creating if needed) the database file at path and its folder.
@@ -93,11 +92,7 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 
-	db := &DB{Writer: writer, Reader: reader, Path: path, revocations: newRevocationSignal(path)}
-	db.shared = sqldb.New(sqldb.Config{
-		Dialect: sqldb.SQLite, Reader: reader, Writer: writer, PrepareReads: true,
-		Migrate: db.Migrate, Revocations: db.revocations,
-	})
+	db := &DB{Writer: writer, Reader: reader, Path: path}
 	// Touch the writer first so the file and its WAL mode exist before any
 	// reader (query_only) connection opens it.
 	if err := writer.PingContext(ctx); err != nil {
@@ -108,6 +103,17 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open database %q for reading: %w", path, err)
 	}
+	// After the pings: the signal's file takes the database file's
+	// permissions, so that file must exist.
+	revocations, err := newRevocationSignal(path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %q: %w", path, err)
+	}
+	db.shared = sqldb.New(sqldb.Config{
+		Dialect: sqldb.SQLite, Reader: reader, Writer: writer, PrepareReads: true,
+		Migrate: db.Migrate, Revocations: revocations,
+	})
 	return db, nil
 }
 
@@ -115,7 +121,8 @@ func Open(ctx context.Context, path string, sync Synchronous) (*DB, error) {
 // PostgreSQL alike see it.
 func (db *DB) SQL() *sqldb.DB { return db.shared }
 
-// Close closes both pools.
+// Close closes both pools. The revocation counter stays mapped until the
+// DB is garbage (see openRevocationSignal).
 func (db *DB) Close() error {
 	werr := db.Writer.Close()
 	rerr := db.Reader.Close()

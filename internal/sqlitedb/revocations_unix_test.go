@@ -1,0 +1,269 @@
+//go:build unix
+
+package sqlitedb
+
+import (
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
+)
+
+// newDatabaseFile returns the path of an empty database file in a folder
+// of its own, as the signal expects one to exist.
+func newDatabaseFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kanban.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openCounter opens the signal of the database at path and checks that
+// it is the shared counter.
+func openCounter(t *testing.T, path string) *counterSignal {
+	t.Helper()
+	s, err := newRevocationSignal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := s.(*counterSignal)
+	if !ok {
+		t.Fatalf("newRevocationSignal gave a %T, want the shared counter", s)
+	}
+	return c
+}
+
+func TestRevocationCounterAcrossHandles(t *testing.T) {
+	path := newDatabaseFile(t)
+	checkSignalPair(t, openCounter(t, path), openCounter(t, path))
+}
+
+// TestRevocationVersionAllocatesNothing reads the version as every
+// authenticated request does, through the database's shared face.
+func TestRevocationVersionAllocatesNothing(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "kanban.db"), SyncNormal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	shared := db.SQL()
+	var sink uint64
+	if n := testing.AllocsPerRun(1000, func() {
+		v, _ := shared.RevocationVersion()
+		sink += v
+	}); n != 0 {
+		t.Errorf("RevocationVersion allocates %v times per call, want 0", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = shared.NoteRevocationChange(t.Context()) }); n != 0 {
+		t.Errorf("NoteRevocationChange allocates %v times per call, want 0", n)
+	}
+	_ = sink
+}
+
+// TestRevocationCounterOnlyGrows notes changes through two handles at
+// once while a third reads: every read is at least the one before, and in
+// the end every change counted once.
+func TestRevocationCounterOnlyGrows(t *testing.T) {
+	path := newDatabaseFile(t)
+	a, b, reader := openCounter(t, path), openCounter(t, path), openCounter(t, path)
+	start := version(t, reader)
+	const perWriter = 10_000
+	var wg sync.WaitGroup
+	for _, w := range []*counterSignal{a, b} {
+		wg.Go(func() {
+			for range perWriter {
+				_ = w.NoteRevocationChange(t.Context())
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	last := start
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		v := version(t, reader)
+		if v < last {
+			t.Fatalf("version went back from %d to %d", last, v)
+		}
+		last = v
+	}
+	if got, want := version(t, reader), start+2*perWriter; got != want {
+		t.Errorf("after %d changes the version is %d, want %d", 2*perWriter, got, want)
+	}
+}
+
+// TestRevocationCounterKeepsItsCount: opening never resets the count that
+// other processes see, and a file cut short is grown, not replaced.
+func TestRevocationCounterKeepsItsCount(t *testing.T) {
+	path := newDatabaseFile(t)
+	counter := path + counterSuffix
+	var word [counterSize]byte
+	binary.NativeEndian.PutUint64(word[:], 41)
+	if err := os.WriteFile(counter, word[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openCounter(t, path)
+	if v := version(t, s); v != 41 {
+		t.Fatalf("version of an existing counter = %d, want 41", v)
+	}
+	if err := s.NoteRevocationChange(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(t, openCounter(t, path)); v != 42 {
+		t.Fatalf("version after a change and a reopening = %d, want 42", v)
+	}
+	if b, err := os.ReadFile(counter); err != nil || binary.NativeEndian.Uint64(b) != 42 {
+		t.Fatalf("counter file = %v, %v; want 42 in the file", b, err)
+	}
+
+	// A crash between creating the file and growing it leaves it empty.
+	if err := os.WriteFile(counter, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openCounter(t, path)
+	if info, err := os.Stat(counter); err != nil || info.Size() != counterSize {
+		t.Fatalf("an empty counter file was not grown to %d bytes: %v, %v", counterSize, info, err)
+	}
+	checkSignalPair(t, s, openCounter(t, path))
+}
+
+// TestRevocationCounterLeavesTheOldSignalAlone: the file that older
+// versions replace at each change is neither read nor written.
+func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
+	path := newDatabaseFile(t)
+	old := []byte("revocations changed at 2025-01-01T00:00:00Z (00)\n")
+	if err := os.WriteFile(path+fileSignalSuffix, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openCounter(t, path)
+	if v := version(t, s); v != 0 {
+		t.Errorf("a new counter beside an old signal file reads %d, want 0", v)
+	}
+	if err := s.NoteRevocationChange(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path + fileSignalSuffix); err != nil || string(b) != string(old) {
+		t.Errorf("the old signal file was touched: %q, %v", b, err)
+	}
+}
+
+func TestRevocationCounterFallsBackWhenMappingIsRefused(t *testing.T) {
+	path := newDatabaseFile(t)
+	s, err := openRevocationSignal(path, func(int) ([]byte, error) { return nil, syscall.ENODEV })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(*fileSignal); !ok {
+		t.Fatalf("with mapping refused the signal is a %T, want the file signal", s)
+	}
+}
+
+// TestRevocationCounterFailsWhenUnopenable: a counter that cannot be
+// opened fails Open, rather than leave this process watching another file
+// than the others.
+func TestRevocationCounterFailsWhenUnopenable(t *testing.T) {
+	path := newDatabaseFile(t)
+	if _, err := newRevocationSignal(filepath.Join(path, "inside-a-file")); err == nil {
+		t.Fatal("a counter under a regular file opened; want an error")
+	}
+}
+
+// TestRevocationCounterTakesTheDatabasePermissions: whoever may write the
+// database may open the counter, whatever the umask of its creator.
+func TestRevocationCounterTakesTheDatabasePermissions(t *testing.T) {
+	path := newDatabaseFile(t)
+	if err := os.Chmod(path, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	openCounter(t, path)
+	info, err := os.Stat(path + counterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != 0o660 {
+		t.Errorf("counter file mode = %v, want -rw-rw---- like the database", got)
+	}
+}
+
+// noteRevocationEnv, when set to a database path, makes the test binary a
+// second process that notes one revocation change on that database.
+const noteRevocationEnv = "SQLITEDB_TEST_NOTE_REVOCATION"
+
+// TestRevocationCounterAcrossRealProcesses runs the CLI's side in another
+// process (this test binary again): its change reaches this process's
+// mapping at once.
+func TestRevocationCounterAcrossRealProcesses(t *testing.T) {
+	if path := os.Getenv(noteRevocationEnv); path != "" {
+		db, err := Open(t.Context(), path, SyncNormal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.SQL().NoteRevocationChange(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	path := filepath.Join(t.TempDir(), "kanban.db")
+	server, err := Open(t.Context(), path, SyncNormal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	var signal sqldb.RevocationSignal = server.SQL()
+	for i := range 2 {
+		before := version(t, signal)
+		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestRevocationCounterAcrossRealProcesses$", "-test.count=1")
+		cmd.Env = append(os.Environ(), noteRevocationEnv+"="+path)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the other process: %v\n%s", err, out)
+		}
+		if after := version(t, signal); after != before+1 {
+			t.Fatalf("change %s in another process: version went from %d to %d, want %d", strconv.Itoa(i+1), before, after, before+1)
+		}
+	}
+}
+
+// BenchmarkRevocationVersion is the check every authenticated request
+// makes: the shared counter, and the file signal it replaced (one stat).
+func BenchmarkRevocationVersion(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "kanban.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	counter, err := newRevocationSignal(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	file := newFileSignal(path)
+	if err := file.NoteRevocationChange(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []struct {
+		name   string
+		signal sqldb.RevocationSignal
+	}{{"counter", counter}, {"file", file}} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.signal.RevocationVersion(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
