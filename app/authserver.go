@@ -113,7 +113,7 @@ func startAuthServer(ctx context.Context, cfg *config.Config, db *database, scop
 		Users:          users,
 		Grants:         grants,
 		CIMD: authserver.NewCIMDFetcher(authserver.CIMDOptions{Limits: db.limits, WrapTransport: func(rt http.RoundTripper) http.RoundTripper {
-			return obs.tracer.Transport("client_metadata", rt)
+			return obs.tracer.ForeignTransport("client_metadata", rt)
 		}}),
 		Limits:              db.limits,
 		Blocked:             blocklist,

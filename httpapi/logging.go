@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/clientip"
@@ -16,24 +17,27 @@ import (
 
 // endRequestSpan names a request's span after its route and gives it
 // what the access log says, minus the client's address and client_id:
-// the method, the route, the status, the JSON-RPC method and tool (both
-// capped, as in the log) and the client family.
+// the method, the route, the status, the JSON-RPC method, the tool and
+// the client family. Unlike the log, a span holds only names the server
+// knows: a method or tool it does not know is "_OTHER" or left out, so
+// that a client cannot write what it likes into a trace.
 func endRequestSpan(span tracing.Span, method, route string, status int, info *requestInfo) {
+	method = spanHTTPMethod(method)
 	if route != "" {
 		// A pattern may begin with its method already ("GET /healthz").
 		if strings.HasPrefix(route, method+" ") {
 			span.Rename(route)
 		} else {
-			span.Rename(method + " " + route)
+			span.Rename(spanName(method) + " " + route)
 		}
 		span.SetString("http.route", route)
 	}
 	span.SetString("http.request.method", method)
 	span.SetInt("http.response.status_code", status)
 	if info.rpcMethod != "" {
-		span.SetString("rpc.method", info.rpcMethod)
+		span.SetString("rpc.method", spanRPCMethod(info.rpcMethod))
 	}
-	if info.tool != "" {
+	if info.toolDeclared {
 		span.SetString("mcp.tool.name", info.tool)
 	}
 	if info.clientFamily != "" {
@@ -44,11 +48,53 @@ func endRequestSpan(span tracing.Span, method, route string, status int, info *r
 	}
 }
 
+// otherMethod stands for a method the server does not know, as
+// OpenTelemetry's conventions name it.
+const otherMethod = "_OTHER"
+
+// spanHTTPMethod is an HTTP method as a span records it: net/http accepts
+// any token as a method.
+func spanHTTPMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return otherMethod
+}
+
+// spanName is the first word of a request span's name: its method, or
+// HTTP for a method the server does not know (the conventions' choice).
+func spanName(method string) string {
+	if method == otherMethod {
+		return "HTTP"
+	}
+	return method
+}
+
+// spanRPCMethod is a JSON-RPC method as a span records it: one that
+// clients send to MCP servers, or _OTHER.
+func spanRPCMethod(m string) string {
+	switch mcp.MCPMethod(m) {
+	case mcp.MethodInitialize, mcp.MethodPing, mcp.MethodToolsList, mcp.MethodToolsCall,
+		mcp.MethodResourcesList, mcp.MethodResourcesTemplatesList, mcp.MethodResourcesRead,
+		mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe,
+		mcp.MethodPromptsList, mcp.MethodPromptsGet, mcp.MethodCompletionComplete, mcp.MethodSetLogLevel,
+		mcp.MethodServerDiscover, mcp.MethodSubscriptionsListen,
+		mcp.MethodTasksGet, mcp.MethodTasksList, mcp.MethodTasksResult, mcp.MethodTasksCancel,
+		mcp.MethodNotificationInitialized, mcp.MethodNotificationCancelled, mcp.MethodNotificationProgress,
+		mcp.MethodNotificationRootsListChanged:
+		return m
+	}
+	return otherMethod
+}
+
 // requestInfo is what inner handlers learn about a request and the access
 // log reports. It never holds tokens or arguments.
 type requestInfo struct {
-	rpcMethod    string
-	tool         string
+	rpcMethod    string // the client's, capped
+	tool         string // the client's, capped
+	toolDeclared bool   // tool is one the server declares
 	clientID     string
 	clientFamily string // hostclient.Family: one of a fixed few words
 }
@@ -130,7 +176,7 @@ func accessLog(log *slog.Logger, proxyHeader string, m *metrics.HTTP, tr *tracin
 		rec := &statusRecorder{ResponseWriter: w}
 		// The address travels in the context too: the tools' audit limits
 		// the rows of callers without a valid token per address.
-		ctx, span := tr.Start(tr.Incoming(r), r.Method, trace.SpanKindServer)
+		ctx, span := tr.Start(tr.Incoming(r), spanName(spanHTTPMethod(r.Method)), trace.SpanKindServer)
 		inner := r.WithContext(clientip.NewContext(context.WithValue(ctx, requestInfoKey{}, info), ip))
 		defer func() {
 			if v := recover(); v != nil {

@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -229,6 +231,7 @@ func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if envOK {
 		// Both values are the client's; cap them before they reach a log.
 		info.rpcMethod, info.tool = capLen(env.Method, 64), capLen(env.Params.Name, 64)
+		_, info.toolDeclared = e.schemes[env.Params.Name]
 	}
 
 	// Who the client is decides how a refused call is answered
@@ -567,11 +570,18 @@ func (e *mcpEndpoint) rewriteToolsResult(raw []byte) ([]byte, bool) {
 	return out, true
 }
 
+// capLen cuts s to at most n bytes, on a character's boundary, and
+// makes it valid UTF-8 (each run of invalid bytes becomes U+FFFD): what a
+// client sent goes on to logs and traces, whose encoders must not meet a
+// character cut in half.
 func capLen(s string, n int) string {
 	if len(s) > n {
-		return s[:n]
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
 	}
-	return s
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // bufferedResponse collects mcp-go's reply. It cannot stream.

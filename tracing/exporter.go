@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -203,7 +204,7 @@ func span(s sdktrace.ReadOnlySpan) *tracepb.Span {
 		SpanId:                 spanID[:],
 		TraceState:             sc.TraceState().String(),
 		Flags:                  uint32(sc.TraceFlags()),
-		Name:                   s.Name(),
+		Name:                   validUTF8(s.Name()),
 		Kind:                   tracepb.Span_SpanKind(s.SpanKind()), // the same numbers
 		StartTimeUnixNano:      uint64(s.StartTime().UnixNano()),
 		EndTimeUnixNano:        uint64(s.EndTime().UnixNano()),
@@ -219,7 +220,7 @@ func span(s sdktrace.ReadOnlySpan) *tracepb.Span {
 	}
 	for _, ev := range s.Events() {
 		p.Events = append(p.Events, &tracepb.Span_Event{
-			TimeUnixNano: uint64(ev.Time.UnixNano()), Name: ev.Name,
+			TimeUnixNano: uint64(ev.Time.UnixNano()), Name: validUTF8(ev.Name),
 			Attributes: keyValues(ev.Attributes), DroppedAttributesCount: uint32(ev.DroppedAttributeCount),
 		})
 	}
@@ -238,7 +239,7 @@ func span(s sdktrace.ReadOnlySpan) *tracepb.Span {
 func status(s sdktrace.Status) *tracepb.Status {
 	switch s.Code {
 	case codes.Error:
-		return &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: s.Description}
+		return &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: validUTF8(s.Description)}
 	case codes.Ok:
 		return &tracepb.Status{Code: tracepb.Status_STATUS_CODE_OK}
 	}
@@ -251,7 +252,7 @@ func keyValues(attrs []attribute.KeyValue) []*commonpb.KeyValue {
 	}
 	out := make([]*commonpb.KeyValue, 0, len(attrs))
 	for _, a := range attrs {
-		out = append(out, &commonpb.KeyValue{Key: string(a.Key), Value: anyValue(a.Value)})
+		out = append(out, &commonpb.KeyValue{Key: validUTF8(string(a.Key)), Value: anyValue(a.Value)})
 	}
 	return out
 }
@@ -273,8 +274,13 @@ func anyValue(v attribute.Value) *commonpb.AnyValue {
 	case attribute.STRINGSLICE:
 		return array(v.AsStringSlice(), func(s string) attribute.Value { return attribute.StringValue(s) })
 	}
-	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v.Emit()}}
+	return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(v.Emit())}}
 }
+
+// validUTF8 makes s valid UTF-8, as protobuf's string fields must be:
+// proto.Marshal refuses the whole request for one invalid string, which
+// would drop every span of the batch with it.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 func array[T any](items []T, value func(T) attribute.Value) *commonpb.AnyValue {
 	values := make([]*commonpb.AnyValue, 0, len(items))

@@ -42,8 +42,28 @@ func Start(cfg Config) (*Tracer, func(context.Context) error, error) {
 		sdktrace.WithBatcher(NewExporter(cfg.Exporter)),
 		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
 		sdktrace.WithSampler(sampler),
+		sdktrace.WithRawSpanLimits(spanLimits()),
 	)
 	return New(provider), provider.Shutdown, nil
+}
+
+// maxAttributeLength is the longest attribute value a span keeps, in
+// characters: longer ones are cut.
+const maxAttributeLength = 256
+
+// spanLimits are the SDK's defaults, with attribute values cut at
+// maxAttributeLength: the defaults leave them unbounded, and while the
+// collector is away the batcher holds up to 2,048 spans.
+func spanLimits() sdktrace.SpanLimits {
+	return sdktrace.SpanLimits{
+		AttributeValueLengthLimit:   maxAttributeLength,
+		AttributeValueDepthLimit:    sdktrace.DefaultAttributeValueDepthLimit,
+		AttributeCountLimit:         sdktrace.DefaultAttributeCountLimit,
+		EventCountLimit:             sdktrace.DefaultEventCountLimit,
+		LinkCountLimit:              sdktrace.DefaultLinkCountLimit,
+		AttributePerEventCountLimit: sdktrace.DefaultAttributePerEventCountLimit,
+		AttributePerLinkCountLimit:  sdktrace.DefaultAttributePerLinkCountLimit,
+	}
 }
 
 // samplerOf is the SDK's sampler for an OTEL_TRACES_SAMPLER name.

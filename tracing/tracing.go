@@ -8,8 +8,11 @@
 // traceparent header), per tool call, per store operation and per
 // outbound fetch (the issuer's keys, client metadata, introspection,
 // upstream sign-in). No attribute holds a token, a code, a secret, an
-// argument or a query string: only names the server declares (routes,
-// tools, operations), outcomes and statuses, and the host of a fetch.
+// argument or a query string: only names the server knows (routes,
+// methods, tools, operations; a client's others are "_OTHER" or left
+// out), outcomes and statuses, and the host of a fetch (for client
+// metadata, the host of a client's URL). Attribute values are cut at
+// maxAttributeLength.
 //
 // Spans leave over OTLP/HTTP in protobuf (exporter.go), encoded with the
 // OpenTelemetry project's own message types. Not through otlptracehttp:
@@ -119,24 +122,36 @@ func (t *Tracer) Incoming(r *http.Request) context.Context {
 }
 
 // Transport wraps next with a client span per outbound request, named
-// after what the fetch is for ("jwks", "client_metadata",
-// "introspection", "upstream"), carrying the method, the host and the
-// status, and with the trace context in the request's traceparent
-// header. Without a tracer it returns next itself.
+// after what the fetch is for ("jwks", "introspection", "upstream"),
+// carrying the method, the host and the status, and with the trace
+// context in the request's traceparent header. Without a tracer it
+// returns next itself.
 func (t *Tracer) Transport(purpose string, next http.RoundTripper) http.RoundTripper {
+	return t.transport(purpose, next, true)
+}
+
+// ForeignTransport is Transport without the traceparent header: for hosts
+// that anyone may name, such as a client's metadata document, which have
+// no business with the server's trace and span IDs.
+func (t *Tracer) ForeignTransport(purpose string, next http.RoundTripper) http.RoundTripper {
+	return t.transport(purpose, next, false)
+}
+
+func (t *Tracer) transport(purpose string, next http.RoundTripper, propagate bool) http.RoundTripper {
 	if t == nil {
 		return next
 	}
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return &transport{t: t, purpose: purpose, next: next}
+	return &transport{t: t, purpose: purpose, next: next, propagate: propagate}
 }
 
 type transport struct {
-	t       *Tracer
-	purpose string
-	next    http.RoundTripper
+	t         *Tracer
+	purpose   string
+	next      http.RoundTripper
+	propagate bool
 }
 
 func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -147,7 +162,9 @@ func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		attribute.String("fetch.purpose", tr.purpose))
 	// A RoundTripper must not change the request it was given.
 	r = r.Clone(ctx)
-	tr.t.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	if tr.propagate {
+		tr.t.propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	resp, err := tr.next.RoundTrip(r)
 	if err != nil {
 		span.Fail("the request failed")

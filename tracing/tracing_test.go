@@ -6,8 +6,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -62,53 +64,68 @@ func recorder(t *testing.T) (*tracing.Tracer, *tracetest.InMemoryExporter) {
 }
 
 // TestTransport: an outbound fetch gets a client span under the caller's
-// span, the trace context travels in traceparent, and the span carries
-// the host and status, not the path or the query.
+// span, and the span carries the host and status, not the path or the
+// query. The trace context travels in traceparent, except to a foreign
+// host (ForeignTransport).
 func TestTransport(t *testing.T) {
-	tr, exp := recorder(t)
-	var got http.Header
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Clone()
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	t.Cleanup(upstream.Close)
-	client := &http.Client{Transport: tr.Transport("jwks", nil)}
+	for _, tc := range []struct {
+		name      string
+		transport func(tr *tracing.Tracer) http.RoundTripper
+		propagate bool
+	}{
+		{"trusted", func(tr *tracing.Tracer) http.RoundTripper { return tr.Transport("jwks", nil) }, true},
+		{"foreign", func(tr *tracing.Tracer) http.RoundTripper { return tr.ForeignTransport("jwks", nil) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, exp := recorder(t)
+			var got http.Header
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = r.Header.Clone()
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			t.Cleanup(upstream.Close)
+			client := &http.Client{Transport: tc.transport(tr)}
 
-	ctx, parent := tr.Start(context.Background(), "parent", trace.SpanKindInternal)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstream.URL+"/keys?secret=1", nil)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	parent.End()
-	if req.Header.Get("traceparent") != "" {
-		t.Error("the caller's request was changed")
-	}
+			ctx, parent := tr.Start(context.Background(), "parent", trace.SpanKindInternal)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, upstream.URL+"/keys?secret=1", nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			parent.End()
+			if req.Header.Get("traceparent") != "" {
+				t.Error("the caller's request was changed")
+			}
 
-	spans := exp.GetSpans()
-	if len(spans) != 2 {
-		t.Fatalf("%d spans, want the fetch's and its parent's", len(spans))
-	}
-	fetch := spans[0]
-	if fetch.Name != "fetch jwks" || fetch.SpanKind != trace.SpanKindClient || fetch.Parent.SpanID() != spans[1].SpanContext.SpanID() {
-		t.Errorf("fetch span: %q kind %v parent %v", fetch.Name, fetch.SpanKind, fetch.Parent.SpanID())
-	}
-	want := "00-" + fetch.SpanContext.TraceID().String() + "-" + fetch.SpanContext.SpanID().String() + "-01"
-	if tp := got.Get("traceparent"); tp != want {
-		t.Errorf("traceparent sent = %q, want %q", tp, want)
-	}
-	attrs := map[string]string{}
-	for _, a := range fetch.Attributes {
-		attrs[string(a.Key)] = a.Value.Emit()
-	}
-	if diff := cmp.Diff(map[string]string{
-		"http.request.method": "GET", "server.address": "127.0.0.1", "fetch.purpose": "jwks", "http.response.status_code": "503",
-	}, attrs); diff != "" {
-		t.Errorf("fetch attributes (-want +got):\n%s", diff)
-	}
-	if fetch.Status.Code.String() != "Error" {
-		t.Errorf("a 503 fetch has status %v, want Error", fetch.Status.Code)
+			spans := exp.GetSpans()
+			if len(spans) != 2 {
+				t.Fatalf("%d spans, want the fetch's and its parent's", len(spans))
+			}
+			fetch := spans[0]
+			if fetch.Name != "fetch jwks" || fetch.SpanKind != trace.SpanKindClient || fetch.Parent.SpanID() != spans[1].SpanContext.SpanID() {
+				t.Errorf("fetch span: %q kind %v parent %v", fetch.Name, fetch.SpanKind, fetch.Parent.SpanID())
+			}
+			want := ""
+			if tc.propagate {
+				want = "00-" + fetch.SpanContext.TraceID().String() + "-" + fetch.SpanContext.SpanID().String() + "-01"
+			}
+			if tp := got.Get("traceparent"); tp != want {
+				t.Errorf("traceparent sent = %q, want %q", tp, want)
+			}
+			attrs := map[string]string{}
+			for _, a := range fetch.Attributes {
+				attrs[string(a.Key)] = a.Value.Emit()
+			}
+			if diff := cmp.Diff(map[string]string{
+				"http.request.method": "GET", "server.address": "127.0.0.1", "fetch.purpose": "jwks", "http.response.status_code": "503",
+			}, attrs); diff != "" {
+				t.Errorf("fetch attributes (-want +got):\n%s", diff)
+			}
+			if fetch.Status.Code.String() != "Error" {
+				t.Errorf("a 503 fetch has status %v, want Error", fetch.Status.Code)
+			}
+		})
 	}
 }
 
@@ -252,5 +269,51 @@ func TestExporter(t *testing.T) {
 				t.Errorf("child times %d..%d", ch.GetStartTimeUnixNano(), ch.GetEndTimeUnixNano())
 			}
 		})
+	}
+}
+
+// TestExporterKeepsEverySpan: a string that is not valid UTF-8, which
+// protobuf refuses, is sent with U+FFFD in place of its bad bytes rather
+// than failing the whole batch, and an attribute value longer than the
+// limit is cut, so that what one request carries cannot cost the other
+// spans or hold much memory while the collector is away.
+func TestExporterKeepsEverySpan(t *testing.T) {
+	c := tracingtest.NewCollector(t)
+	tr, flush, err := tracing.Start(tracing.Config{
+		Exporter: tracing.ExporterConfig{URL: c.URL + "/v1/traces", Timeout: 20 * time.Second},
+		Sampler:  "always_on",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"first", "bad \xc3", "last"} {
+		_, s := tr.Start(context.Background(), name, trace.SpanKindInternal)
+		s.SetString("value", name)
+		s.SetString("long", strings.Repeat("é", 1000))
+		s.Fail("failed: " + name)
+		s.End()
+	}
+	if err := flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	type seen struct{ Name, Value, Status string }
+	var got []seen
+	for _, s := range c.Spans() {
+		attrs := map[string]string{}
+		for _, kv := range s.GetAttributes() {
+			attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+		}
+		if n := utf8.RuneCountInString(attrs["long"]); n != 256 {
+			t.Errorf("span %q: the long attribute has %d characters, want it cut to 256", s.GetName(), n)
+		}
+		got = append(got, seen{s.GetName(), attrs["value"], s.GetStatus().GetMessage()})
+	}
+	want := []seen{
+		{"first", "first", "failed: first"},
+		{"bad \uFFFD", "bad \uFFFD", "failed: bad \uFFFD"},
+		{"last", "last", "failed: last"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("spans received (-want +got):\n%s", diff)
 	}
 }
