@@ -185,6 +185,7 @@ func DefaultLargeAnswers() int { return max(2, runtime.GOMAXPROCS(0)) }
 type rpcEnvelope struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result"`
 	Method  string          `json:"method"`
 	Params  struct {
 		Name      string          `json:"name"`

@@ -85,7 +85,10 @@ func (e *mcpEndpoint) encodeListAnswers(s *server.StreamableHTTPServer) (*listAn
 // are: the list's bytes are never copied per request.
 func (a *listAnswers) answer(r *http.Request, env *rpcEnvelope) (ans listAnswer, id []byte, ok bool) {
 	if a == nil || env.JSONRPC != mcp.JSONRPC_VERSION || len(env.ID) == 0 || bytes.Equal(env.ID, []byte("null")) ||
-		env.Params.Cursor != nil || env.Params.Meta != nil {
+		env.Params.Cursor != nil || env.Params.Meta != nil ||
+		// mcp-go takes a message with a result for an answer, and answers
+		// it with nothing.
+		(len(env.Result) != 0 && !bytes.Equal(env.Result, []byte("null"))) {
 		return listAnswer{}, nil, false
 	}
 	ans, found := a.byVersion[r.Header.Get(mcp.HeaderProtocolVersion)]
@@ -95,10 +98,16 @@ func (a *listAnswers) answer(r *http.Request, env *rpcEnvelope) (ans listAnswer,
 	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
 		return listAnswer{}, nil, false
 	}
-	// The id as mcp-go writes it back: decoded and encoded again (so 1.0
-	// becomes 1, and a string's escapes are Go's).
-	var requestID mcp.RequestId
+	// The id as mcp-go writes it back: decoded into an any, as mcp-go
+	// does, and encoded again (so 1.0 becomes 1, -0 stays -0, and a
+	// string's escapes are Go's). Ids of other types are mcp-go's to judge.
+	var requestID any
 	if json.Unmarshal(env.ID, &requestID) != nil {
+		return listAnswer{}, nil, false
+	}
+	switch requestID.(type) {
+	case string, float64:
+	default:
 		return listAnswer{}, nil, false
 	}
 	id, err := json.Marshal(requestID)

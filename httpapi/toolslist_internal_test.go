@@ -50,7 +50,7 @@ func TestToolsListAnswersAreMCPGos(t *testing.T) {
 		headers map[string]string
 	}
 	var requests []request
-	for _, id := range []string{`1`, `0`, `-7`, `1.0`, `1.5`, `9007199254740993`, `1e3`, `"abc"`, `"a<b>&c"`, `"\u0041\n"`, `""`, `null`, `true`, `{"x":1}`} {
+	for _, id := range []string{`1`, `0`, `-7`, `1.0`, `1.5`, `9007199254740993`, `1e3`, `-0`, `-0.0`, `9223372036854775807`, `9223372036854775808`, `1e21`, `-1.5e-7`, `"abc"`, `"a<b>&c"`, `"\u0041\n"`, `""`, `null`, `true`, `{"x":1}`} {
 		requests = append(requests, request{body: `{"jsonrpc":"2.0","id":` + id + `,"method":"tools/list"}`})
 	}
 	for _, params := range []string{`{}`, `null`, `{"cursor":"x"}`, `{"cursor":null}`, `{"_meta":{}}`, `{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}`, `{"other":1}`, `5`} {
@@ -63,6 +63,9 @@ func TestToolsListAnswersAreMCPGos(t *testing.T) {
 		`[{"jsonrpc":"2.0","id":3,"method":"tools/list"}]`,
 		` {"jsonrpc":"2.0","id":3,"method":"tools/list"} `,
 		`{"jsonrpc":"2.0","id":3,"method":"tools/list","id":4}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/list","result":{}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/list","result":0}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/list","result":null}`,
 	} {
 		requests = append(requests, request{body: body})
 	}
