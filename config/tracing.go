@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,6 +145,8 @@ func loadTracing(get, getenv func(string) string, errs *[]error) Tracing {
 	if h, err := keyValueList(headers); err != nil {
 		// The values may be secrets: the message names the key alone.
 		bad("%s: %v; write key=value pairs separated by commas, with URL-encoded values", env, err)
+	} else if err := checkHeaders(h); err != nil {
+		bad("%s: %v", env, err)
 	} else {
 		t.Headers = h
 	}
@@ -191,6 +195,27 @@ func loadTracing(get, getenv func(string) string, errs *[]error) Tracing {
 		}
 	}
 	return t
+}
+
+// checkHeaders refuses what HTTP cannot send, at start-up rather than at
+// every export: a name that is not a token, or a value with a control
+// character (a URL-encoded line break decodes to one). Errors name the
+// key alone.
+func checkHeaders(h map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if strings.IndexFunc(k, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			return fmt.Errorf("%q is not a header name; use letters, digits and -", k)
+		}
+		if strings.IndexFunc(h[k], func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+			return fmt.Errorf("the value of %q holds a control character (a line break?), which a header cannot", k)
+		}
+	}
+	return nil
+}
+
+// isTokenChar says whether r may be in an HTTP token (RFC 9110, 5.6.2).
+func isTokenChar(r rune) bool {
+	return r < 0x7f && r > ' ' && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
 }
 
 // keyValueList reads the W3C Baggage-like list of the OTEL_* variables:

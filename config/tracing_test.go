@@ -94,6 +94,8 @@ func TestLoadTracingInvalid(t *testing.T) {
 		{"grpc", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}), []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "4318"}, ""},
 		{"http/json", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}), []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"}, ""},
 		{"a header without =", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key:s3cret"}), []string{"OTEL_EXPORTER_OTLP_HEADERS", "key=value"}, "s3cret"},
+		{"a header value with a line break", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret%0D%0AX-Evil:1"}), []string{"OTEL_EXPORTER_OTLP_HEADERS", `"api-key"`, "control character"}, "s3cret"},
+		{"a header name that is not a token", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api key=s3cret"}), []string{"OTEL_EXPORTER_OTLP_HEADERS", `"api key"`, "header name"}, "s3cret"},
 		{"a header badly encoded", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret%zz"}), []string{"OTEL_EXPORTER_OTLP_HEADERS", `"api-key"`}, "s3cret"},
 		{"compression", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}), []string{"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip or none"}, ""},
 		{"timeout", endpoint(map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}), []string{"OTEL_EXPORTER_OTLP_TIMEOUT", "milliseconds"}, ""},
