@@ -94,12 +94,20 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	defer cancel()
 	pause := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		retry, err := e.send(ctx, body)
+		retry, retryAfter, err := e.send(ctx, body)
 		if err == nil {
 			return nil
 		}
 		if !retry || attempt == exportAttempts {
 			e.cfg.Logger.Warn("traces: export failed; these spans are dropped", "err", err, "spans", len(spans), "attempts", attempt)
+			return nil
+		}
+		// The collector's Retry-After, when it gives one, is the least
+		// pause; one that the export's time cannot wait out ends it now.
+		pause = max(pause, retryAfter)
+		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(pause).After(deadline) {
+			e.cfg.Logger.Warn("traces: the collector asked to wait longer than the export may take; these spans are dropped",
+				"err", err, "retry_after", retryAfter, "spans", len(spans))
 			return nil
 		}
 		select {
@@ -112,11 +120,12 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	}
 }
 
-// send makes one request; retry says whether another may succeed.
-func (e *Exporter) send(ctx context.Context, body []byte) (retry bool, err error) {
+// send makes one request; retry says whether another may succeed, and
+// retryAfter how long the collector asked to wait first (0: it did not).
+func (e *Exporter) send(ctx context.Context, body []byte) (retry bool, retryAfter time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("build the request: %w", err)
+		return false, 0, fmt.Errorf("build the request: %w", err)
 	}
 	for k, v := range e.cfg.Headers {
 		req.Header.Set(k, v)
@@ -129,18 +138,34 @@ func (e *Exporter) send(ctx context.Context, body []byte) (retry bool, err error
 	resp, err := e.client.Do(req)
 	if err != nil {
 		// The URL is the operator's and holds no secret; the error names it.
-		return ctx.Err() == nil, err
+		return ctx.Err() == nil, 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return false, nil
+		return false, 0, nil
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusBadGateway,
 		resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
-		return true, errors.New("the collector answered " + strconv.Itoa(resp.StatusCode))
+		return true, retryAfterOf(resp.Header), errors.New("the collector answered " + strconv.Itoa(resp.StatusCode))
 	}
-	return false, errors.New("the collector answered " + strconv.Itoa(resp.StatusCode))
+	return false, 0, errors.New("the collector answered " + strconv.Itoa(resp.StatusCode))
+}
+
+// retryAfterOf reads a Retry-After header in seconds or as an HTTP date
+// (RFC 9110, 10.2.3); anything else, or a time past, is 0.
+func retryAfterOf(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(min(max(s, 0), 24*60*60)) * time.Second // a day is past any export's time
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }
 
 // Shutdown has nothing to release: requests end with their export.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -315,5 +316,55 @@ func TestExporterKeepsEverySpan(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("spans received (-want +got):\n%s", diff)
+	}
+}
+
+// TestExporterRetryAfter: a busy collector's Retry-After is the least
+// pause before the next attempt, and one longer than the export may take
+// drops the batch at once, saying why, rather than waiting the export's
+// time out.
+func TestExporterRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		retryAfter string
+		requests   int
+		minPause   time.Duration // between the first two requests
+		logged     string
+	}{
+		{name: "a second", retryAfter: "1", requests: 2, minPause: time.Second},
+		{name: "longer than the export may take", retryAfter: "3600", requests: 1, logged: "asked to wait longer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tracingtest.NewCollector(t, http.StatusServiceUnavailable)
+			c.RetryAfter(tc.retryAfter)
+			var log bytes.Buffer
+			tr, flush, err := tracing.Start(tracing.Config{
+				Exporter: tracing.ExporterConfig{URL: c.URL + "/v1/traces", Timeout: 20 * time.Second, Logger: slog.New(slog.NewTextHandler(&log, nil))},
+				Sampler:  "always_on",
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, s := tr.Start(context.Background(), "span", trace.SpanKindInternal)
+			s.End()
+			if err := flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			arrivals := c.Arrivals()
+			if len(arrivals) != tc.requests {
+				t.Fatalf("%d requests, want %d", len(arrivals), tc.requests)
+			}
+			if len(arrivals) > 1 {
+				if pause := arrivals[1].Sub(arrivals[0]); pause < tc.minPause {
+					t.Errorf("the second attempt came %v after the first, before the %v the collector asked for", pause, tc.minPause)
+				}
+				if n := len(c.Spans()); n != 1 {
+					t.Errorf("%d spans received, want 1", n)
+				}
+			}
+			if !strings.Contains(log.String(), tc.logged) {
+				t.Errorf("log %q does not say %q", log.String(), tc.logged)
+			}
+		})
 	}
 }

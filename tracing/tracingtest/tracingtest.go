@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -18,14 +19,17 @@ import (
 )
 
 // Collector receives exports at any path. It answers the statuses it was
-// given, one per request, and then 200 to every request, decoding those.
+// given, one per request (with RetryAfter's header when set), and then
+// 200 to every request, decoding those.
 type Collector struct {
 	*httptest.Server
-	mu       sync.Mutex
-	statuses []int
-	requests []*http.Request
-	spans    []*tracepb.Span
-	resource map[string]string
+	mu         sync.Mutex
+	statuses   []int
+	retryAfter string
+	requests   []*http.Request
+	arrivals   []time.Time
+	spans      []*tracepb.Span
+	resource   map[string]string
 }
 
 // NewCollector starts a collector, closed when the test ends.
@@ -35,9 +39,13 @@ func NewCollector(t testing.TB, statuses ...int) *Collector {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.requests = append(c.requests, r)
+		c.arrivals = append(c.arrivals, time.Now())
 		if len(c.statuses) > 0 {
 			status := c.statuses[0]
 			c.statuses = c.statuses[1:]
+			if c.retryAfter != "" {
+				w.Header().Set("Retry-After", c.retryAfter)
+			}
 			w.WriteHeader(status)
 			return
 		}
@@ -84,6 +92,21 @@ func NewCollector(t testing.TB, statuses ...int) *Collector {
 	}))
 	t.Cleanup(c.Close)
 	return c
+}
+
+// RetryAfter makes the statuses before the first 200 carry a Retry-After
+// header of v.
+func (c *Collector) RetryAfter(v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.retryAfter = v
+}
+
+// Arrivals are when each request arrived, in order.
+func (c *Collector) Arrivals() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.arrivals)
 }
 
 // Requests are the requests received, in order.
