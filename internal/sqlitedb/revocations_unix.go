@@ -55,17 +55,22 @@ func (s *counterSignal) RevocationVersion() (uint64, error) {
 // newRevocationSignal returns the shared counter of the database at
 // dbPath, or the file signal where the file system refuses to map it.
 func newRevocationSignal(dbPath string) (sqldb.RevocationSignal, error) {
-	return openRevocationSignal(dbPath, func(fd int) ([]byte, error) {
-		return syscall.Mmap(fd, 0, counterSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	})
+	return openRevocationSignal(dbPath, allocateCounter, mapCounter)
 }
 
-// openRevocationSignal opens (creating if needed) the counter file and
-// maps it with mapFile. Only a failed mapping falls back to the file
-// signal, which every process on that file system then uses alike; a
-// counter file that cannot be opened is an error, as a fallback there
-// would leave this process and the others watching different files.
-func openRevocationSignal(dbPath string, mapFile func(fd int) ([]byte, error)) (sqldb.RevocationSignal, error) {
+// mapCounter maps the counter file's word, shared with every process
+// that maps it.
+func mapCounter(fd int) ([]byte, error) {
+	return syscall.Mmap(fd, 0, counterSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+}
+
+// openRevocationSignal opens (creating if needed) the counter file, grows
+// it with allocate when short and maps it with mapFile. Only a failed
+// mapping falls back to the file signal, which every process on that file
+// system then uses alike; a counter file that cannot be opened or grown
+// is an error, as a fallback there would leave this process and the
+// others watching different files.
+func openRevocationSignal(dbPath string, allocate func(*os.File) error, mapFile func(fd int) ([]byte, error)) (sqldb.RevocationSignal, error) {
 	path := dbPath + counterSuffix
 	fail := func(err error) (sqldb.RevocationSignal, error) {
 		return nil, fmt.Errorf("open the revocation counter %s: %w", filepath.Base(path), err)
@@ -82,11 +87,10 @@ func openRevocationSignal(dbPath string, mapFile func(fd int) ([]byte, error)) (
 		return fail(err)
 	}
 	if info.Size() < counterSize {
-		// New (or cut short by a crash before it grew): grow it. Growing
-		// to the size another process may have grown it to meanwhile
-		// changes nothing, so this cannot lose a count.
-		if err := f.Truncate(counterSize); err != nil {
-			return fail(err)
+		// New (or cut short by a crash before it grew). A full disk fails
+		// here, rather than at the first touch of the mapping.
+		if err := allocate(f); err != nil {
+			return fail(fmt.Errorf("allocate its %d bytes: %w", counterSize, err))
 		}
 		shareLikeDatabase(f, dbPath)
 	}
@@ -101,6 +105,12 @@ func openRevocationSignal(dbPath string, mapFile func(fd int) ([]byte, error)) (
 	runtime.AddCleanup(s, func(mem []byte) { _ = syscall.Munmap(mem) }, mem)
 	return s, nil
 }
+
+// truncateCounter sets the counter file's size to counterSize, which
+// grows a short file and keeps the first counterSize bytes of a longer
+// one: it never changes the word, whoever grew the file meanwhile. A
+// grown part is a hole, though (see allocateCounter).
+func truncateCounter(f *os.File) error { return f.Truncate(counterSize) }
 
 // shareLikeDatabase gives a new counter file the database file's
 // permissions (whatever the umask), and its owner when root made it, as

@@ -4,10 +4,12 @@ package sqlitedb
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -159,9 +161,43 @@ func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
 	}
 }
 
+// TestRevocationCounterFullDiskFailsOpen: when the counter's bytes cannot
+// be allocated, Open fails naming the file, rather than map a hole that
+// faults at the first touch (see also TestRevocationCounterOnFullTmpfs).
+func TestRevocationCounterFullDiskFailsOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setUp func(counter string) error
+	}{
+		{"new", func(string) error { return nil }},
+		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := newDatabaseFile(t)
+			counter := path + counterSuffix
+			if err := tc.setUp(counter); err != nil {
+				t.Fatal(err)
+			}
+			mapped := false
+			_, err := openRevocationSignal(path,
+				func(*os.File) error { return syscall.ENOSPC },
+				func(fd int) ([]byte, error) { mapped = true; return mapCounter(fd) })
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), filepath.Base(counter)) {
+				t.Errorf("error = %v; want %v naming %s", err, syscall.ENOSPC, filepath.Base(counter))
+			}
+			if mapped {
+				t.Error("the counter was mapped although it could not be allocated")
+			}
+			if info, err := os.Stat(counter); err != nil || info.Size() != 0 {
+				t.Errorf("counter file after the failure: %v, %v; want it left empty", info, err)
+			}
+		})
+	}
+}
+
 func TestRevocationCounterFallsBackWhenMappingIsRefused(t *testing.T) {
 	path := newDatabaseFile(t)
-	s, err := openRevocationSignal(path, func(int) ([]byte, error) { return nil, syscall.ENODEV })
+	s, err := openRevocationSignal(path, allocateCounter, func(int) ([]byte, error) { return nil, syscall.ENODEV })
 	if err != nil {
 		t.Fatal(err)
 	}
