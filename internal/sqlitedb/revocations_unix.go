@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
@@ -52,6 +53,18 @@ func (s *counterSignal) RevocationVersion() (uint64, error) {
 	return atomic.LoadUint64(s.word), nil
 }
 
+// seedWord starts a word that reads 0, that is a counter just grown (new,
+// or cut short and grown back), at the clock's nanoseconds instead. A
+// revocation cache (auth.CachedRevocations) trusts its answers while the
+// version equals the one they were gathered at, so a counter cut back to
+// 0 that counted up to that same number again would bring answers from
+// before the cut back to life. Nanoseconds since 1970 are above any count
+// that an earlier start reached, unless the clock went back. Only a 0 is
+// replaced, so this never loses a count.
+func seedWord(word *uint64) {
+	atomic.CompareAndSwapUint64(word, 0, uint64(time.Now().UnixNano()))
+}
+
 // newRevocationSignal returns the shared counter of the database at
 // dbPath, or the file signal where the file system refuses to map it.
 func newRevocationSignal(dbPath string) (sqldb.RevocationSignal, error) {
@@ -86,7 +99,8 @@ func openRevocationSignal(dbPath string, allocate func(*os.File) error, mapFile 
 	if err != nil {
 		return fail(err)
 	}
-	if info.Size() < counterSize {
+	grown := info.Size() < counterSize
+	if grown {
 		// New (or cut short by a crash before it grew). A full disk fails
 		// here, rather than at the first touch of the mapping.
 		if err := allocate(f); err != nil {
@@ -99,6 +113,9 @@ func openRevocationSignal(dbPath string, allocate func(*os.File) error, mapFile 
 		return newFileSignal(dbPath), nil
 	}
 	s := &counterSignal{word: (*uint64)(unsafe.Pointer(&mem[0]))}
+	if grown {
+		seedWord(s.word)
+	}
 	// Unmapped once nothing can read it any more, not at DB.Close: a
 	// request that a slow shutdown let run on would fault on a word
 	// unmapped under it, where now it reads a valid count.

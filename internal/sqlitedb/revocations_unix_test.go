@@ -3,6 +3,7 @@
 package sqlitedb
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -13,7 +14,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 )
 
@@ -150,14 +153,113 @@ func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openCounter(t, path)
-	if v := version(t, s); v != 0 {
-		t.Errorf("a new counter beside an old signal file reads %d, want 0", v)
+	counter, err := os.ReadFile(path + counterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, want := version(t, s), binary.NativeEndian.Uint64(counter); v != want {
+		t.Errorf("a new counter beside an old signal file reads %d, want %d from its own file", v, want)
 	}
 	if err := s.NoteRevocationChange(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(path + fileSignalSuffix); err != nil || string(b) != string(old) {
 		t.Errorf("the old signal file was touched: %q, %v", b, err)
+	}
+}
+
+// TestRevocationCounterStartsAtTheClock: a counter that Open grows, new
+// or left empty, starts at the clock's nanoseconds rather than at 0 (see
+// seedWord), while a count already there is kept (see
+// TestRevocationCounterKeepsItsCount).
+func TestRevocationCounterStartsAtTheClock(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setUp func(counter string) error
+	}{
+		{"new", func(string) error { return nil }},
+		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := newDatabaseFile(t)
+			if err := tc.setUp(path + counterSuffix); err != nil {
+				t.Fatal(err)
+			}
+			before := uint64(time.Now().UnixNano())
+			v := version(t, openCounter(t, path))
+			after := uint64(time.Now().UnixNano())
+			if v < before || v > after {
+				t.Errorf("counter (%s) starts at %d, want the clock's nanoseconds, in [%d, %d]", tc.name, v, before, after)
+			}
+		})
+	}
+}
+
+// writeCounter writes a counter file holding v for the database at path.
+func writeCounter(t *testing.T, path string, v uint64) {
+	t.Helper()
+	var word [counterSize]byte
+	binary.NativeEndian.PutUint64(word[:], v)
+	if err := os.WriteFile(path+counterSuffix, word[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cutCounter truncates the counter file of the database at path to
+// nothing under the mappings of it, as an operator's truncate, a restore
+// or a cp over it in place does.
+func cutCounter(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Truncate(path+counterSuffix, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// revokedSwitch is the revocation answer of the database in
+// TestRevocationCounterCutShortDropsCachedAnswers, and counts how often
+// the cache asked.
+type revokedSwitch struct {
+	revoked bool
+	asked   int
+}
+
+func (r *revokedSwitch) Revoked(context.Context, *auth.Principal) (bool, error) {
+	r.asked++
+	return r.revoked, nil
+}
+
+// TestRevocationCounterCutShortDropsCachedAnswers: after a cut, a counter
+// that counted up from 0 again would reach the version that the server's
+// cache holds answers for, and the cache would answer from before the
+// cut. The CLI that grows the file back starts it at the clock instead.
+func TestRevocationCounterCutShortDropsCachedAnswers(t *testing.T) {
+	path := newDatabaseFile(t)
+	writeCounter(t, path, 3)
+	server := openCounter(t, path)
+	db := &revokedSwitch{}
+	cache := auth.CachedRevocations(db, server.RevocationVersion, 10, nil)
+	p := &auth.Principal{Issuer: "https://issuer.example", Subject: "alice"}
+	for range 2 {
+		if revoked, err := cache.Revoked(t.Context(), p); err != nil || revoked {
+			t.Fatalf("Revoked before the cut = %v, %v; want false", revoked, err)
+		}
+	}
+	if db.asked != 1 {
+		t.Fatalf("the cache asked the database %d times for one principal at one version, want 1", db.asked)
+	}
+
+	cutCounter(t, path)
+	// The CLI, started after the cut, grows the file back and makes three
+	// changes, the last of which revokes alice.
+	cli := openCounter(t, path)
+	for range 3 {
+		if err := cli.NoteRevocationChange(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.revoked = true
+	if revoked, err := cache.Revoked(t.Context(), p); err != nil || !revoked {
+		t.Errorf("Revoked after the cut and the revocation = %v, %v; want true (version %d)", revoked, err, version(t, server))
 	}
 }
 
