@@ -6,5 +6,7 @@ import "os"
 
 // allocateCounter gives the counter file its counterSize bytes. Without
 // fallocate (the syscall package has none here) it can only set the
-// size, leaving a hole that a full disk cannot back.
+// size, leaving a hole that a full disk cannot back; touching it then
+// faults, which the counter's accesses turn into an error (see
+// counterSignal).
 func allocateCounter(f *os.File) error { return truncateCounter(f) }
