@@ -104,7 +104,11 @@ func (s *Store) revocationChanged() error {
 
 // revocationChangedHere is revocationChanged for changes that only the
 // running server makes (a replayed code, a reused refresh token, RFC 7009
-// revocation): its own cache learns at once whatever happens to the file
-// that tells other processes, so a failure to write that file must not
-// turn the refusal the client is owed into a server error.
+// revocation): its own cache cannot answer from before the change
+// whatever happens to the signal (the file signal and PostgreSQL's count
+// the change here before they tell others; SQLite's shared counter, when
+// it cannot count, cannot be read either until its file is grown back,
+// which starts it at a new version, so the cache fails closed meanwhile),
+// so a failure to tell other processes must not turn the refusal the
+// client is owed into a server error.
 func (s *Store) revocationChangedHere() { _ = s.db.NoteRevocationChange(context.Background()) }

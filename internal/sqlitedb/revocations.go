@@ -10,7 +10,9 @@ package sqlitedb
 // Where it can (unix), the signal is a counter in a small file beside the
 // database that every process maps into its memory, as SQLite shares its
 // WAL index through the -shm file: a change adds one to it, a check reads
-// it, with no system call and no allocation (counterSignal). Like WAL
+// it, with no system call and no allocation (counterSignal). A counter
+// file cut short under the mapping is grown back at the next access, and
+// one that cannot be fails that access, rather than the process. Like WAL
 // itself, this needs every process on one host. Elsewhere, or where the
 // file system refuses to map the file, a file that each change replaces
 // does, at one stat call per check (fileSignal).

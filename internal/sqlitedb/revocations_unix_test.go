@@ -3,15 +3,25 @@
 package sqlitedb
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kanban-mcp/kanban-mcp/auth"
 	"github.com/kanban-mcp/kanban-mcp/internal/sqldb"
 )
 
@@ -148,8 +158,12 @@ func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := openCounter(t, path)
-	if v := version(t, s); v != 0 {
-		t.Errorf("a new counter beside an old signal file reads %d, want 0", v)
+	counter, err := os.ReadFile(path + counterSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, want := version(t, s), binary.NativeEndian.Uint64(counter); v != want {
+		t.Errorf("a new counter beside an old signal file reads %d, want %d from its own file", v, want)
 	}
 	if err := s.NoteRevocationChange(t.Context()); err != nil {
 		t.Fatal(err)
@@ -159,9 +173,364 @@ func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
 	}
 }
 
+// TestRevocationCounterStartsAtTheClock: a counter that Open grows, new
+// or left empty, starts at the clock's nanoseconds rather than at 0 (see
+// seedWord), while a count already there is kept (see
+// TestRevocationCounterKeepsItsCount).
+func TestRevocationCounterStartsAtTheClock(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setUp func(counter string) error
+	}{
+		{"new", func(string) error { return nil }},
+		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := newDatabaseFile(t)
+			if err := tc.setUp(path + counterSuffix); err != nil {
+				t.Fatal(err)
+			}
+			before := uint64(time.Now().UnixNano())
+			v := version(t, openCounter(t, path))
+			after := uint64(time.Now().UnixNano())
+			if v < before || v > after {
+				t.Errorf("counter (%s) starts at %d, want the clock's nanoseconds, in [%d, %d]", tc.name, v, before, after)
+			}
+		})
+	}
+}
+
+// writeCounter writes a counter file holding v for the database at path.
+func writeCounter(t *testing.T, path string, v uint64) {
+	t.Helper()
+	var word [counterSize]byte
+	binary.NativeEndian.PutUint64(word[:], v)
+	if err := os.WriteFile(path+counterSuffix, word[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cutCounter truncates the counter file of the database at path to
+// nothing under the mappings of it, as an operator's truncate, a restore
+// or a cp over it in place does.
+func cutCounter(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Truncate(path+counterSuffix, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// firstAccesses are the two ways a process touches the counter after it
+// was cut short; each gives the version after it.
+var firstAccesses = []struct {
+	name   string
+	access func(context.Context, *counterSignal) (uint64, error)
+}{
+	{"read", func(_ context.Context, s *counterSignal) (uint64, error) { return s.RevocationVersion() }},
+	{"change", func(ctx context.Context, s *counterSignal) (uint64, error) {
+		if err := s.NoteRevocationChange(ctx); err != nil {
+			return 0, err
+		}
+		return s.RevocationVersion()
+	}},
+}
+
+// TestRevocationCounterCutShortIsGrownBack: a counter file cut short while
+// mapped (which used to kill the process with SIGBUS) is grown back by
+// the first access and starts again at the clock, above the count before
+// the cut, so that a cache holding answers from before drops them; and
+// both handles count on from there.
+func TestRevocationCounterCutShortIsGrownBack(t *testing.T) {
+	for _, first := range firstAccesses {
+		t.Run(first.name, func(t *testing.T) {
+			path := newDatabaseFile(t)
+			writeCounter(t, path, 41)
+			server, cli := openCounter(t, path), openCounter(t, path)
+			if v := version(t, server); v != 41 {
+				t.Fatalf("version before the cut = %d, want 41", v)
+			}
+			cutCounter(t, path)
+			cut := uint64(time.Now().UnixNano())
+
+			v, err := first.access(t.Context(), server)
+			if err != nil {
+				t.Fatalf("first %s after the cut: %v", first.name, err)
+			}
+			if v < cut {
+				t.Errorf("version after the cut = %d, want it started again at the clock (at least %d), above the 41 a cache saw", v, cut)
+			}
+			if info, err := os.Stat(path + counterSuffix); err != nil || info.Size() != counterSize {
+				t.Fatalf("the counter file was not grown back to %d bytes: %v, %v", counterSize, info, err)
+			}
+
+			if err := cli.NoteRevocationChange(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			got := []uint64{version(t, server), version(t, cli)}
+			if diff := cmp.Diff([]uint64{v + 1, v + 1}, got); diff != "" {
+				t.Errorf("versions (server, CLI) after one more change (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// revokedSwitch is the revocation answer of the database in
+// TestRevocationCounterCutShortDropsCachedAnswers, and counts how often
+// the cache asked.
+type revokedSwitch struct {
+	revoked bool
+	asked   int
+}
+
+func (r *revokedSwitch) Revoked(context.Context, *auth.Principal) (bool, error) {
+	r.asked++
+	return r.revoked, nil
+}
+
+// TestRevocationCounterCutShortDropsCachedAnswers: after a cut, a counter
+// that counted up from 0 again would reach the version that the server's
+// cache holds answers for, and the cache would answer from before the
+// cut. The CLI that grows the file back starts it at the clock instead.
+func TestRevocationCounterCutShortDropsCachedAnswers(t *testing.T) {
+	path := newDatabaseFile(t)
+	writeCounter(t, path, 3)
+	server := openCounter(t, path)
+	db := &revokedSwitch{}
+	cache := auth.CachedRevocations(db, server.RevocationVersion, 10, nil)
+	p := &auth.Principal{Issuer: "https://issuer.example", Subject: "alice"}
+	for range 2 {
+		if revoked, err := cache.Revoked(t.Context(), p); err != nil || revoked {
+			t.Fatalf("Revoked before the cut = %v, %v; want false", revoked, err)
+		}
+	}
+	if db.asked != 1 {
+		t.Fatalf("the cache asked the database %d times for one principal at one version, want 1", db.asked)
+	}
+
+	cutCounter(t, path)
+	// The CLI, started after the cut, grows the file back and makes three
+	// changes, the last of which revokes alice.
+	cli := openCounter(t, path)
+	for range 3 {
+		if err := cli.NoteRevocationChange(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.revoked = true
+	if revoked, err := cache.Revoked(t.Context(), p); err != nil || !revoked {
+		t.Errorf("Revoked after the cut and the revocation = %v, %v; want true (version %d)", revoked, err, version(t, server))
+	}
+}
+
+// TestRevocationCounterFaultIsAnError: when the counter file cut short
+// under the mapping cannot be grown back, reading or changing the counter
+// fails, saying so and naming the file, instead of killing the process;
+// and it works again once the file can be grown.
+func TestRevocationCounterFaultIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// spoil makes the path unfit after the cut; noRoom makes allocate
+		// fail until it is set to false.
+		spoil  func(t *testing.T, counter string)
+		noRoom bool
+		// cause is the error of growing back, nil when growing back
+		// succeeds but does not mend the mapping.
+		cause error
+	}{
+		{
+			name:   "disk full",
+			noRoom: true,
+			cause:  syscall.ENOSPC,
+		},
+		{
+			name: "replaced by a folder",
+			spoil: func(t *testing.T, counter string) {
+				if err := os.Remove(counter); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(counter, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			},
+			cause: syscall.EISDIR,
+		},
+		{
+			name: "removed",
+			spoil: func(t *testing.T, counter string) {
+				if err := os.Remove(counter); err != nil {
+					t.Fatal(err)
+				}
+			},
+			cause: fs.ErrNotExist,
+		},
+		{
+			// Growing the new file back changes nothing, the mapping is
+			// still of the old one.
+			name: "replaced by another file",
+			spoil: func(t *testing.T, counter string) {
+				var word [counterSize]byte
+				binary.NativeEndian.PutUint64(word[:], 7)
+				if err := os.WriteFile(counter+".new", word[:], 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(counter+".new", counter); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	} {
+		for _, first := range firstAccesses {
+			t.Run(tc.name+"/"+first.name, func(t *testing.T) {
+				path := newDatabaseFile(t)
+				counter := path + counterSuffix
+				writeCounter(t, path, 41)
+				noRoom := false
+				allocate := func(f *os.File) error {
+					if noRoom {
+						return syscall.ENOSPC
+					}
+					return allocateCounter(f)
+				}
+				signal, err := openRevocationSignal(path, allocate, mapCounter)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := signal.(*counterSignal)
+				cutCounter(t, path)
+				noRoom = tc.noRoom
+				if tc.spoil != nil {
+					tc.spoil(t, counter)
+				}
+
+				_, err = first.access(t.Context(), s)
+				if err == nil {
+					t.Fatalf("first %s after the cut succeeded; want an error", first.name)
+				}
+				if !errors.Is(err, errCounterShort) || (tc.cause != nil && !errors.Is(err, tc.cause)) {
+					t.Errorf("error = %v; want it to wrap %v and %v", err, errCounterShort, tc.cause)
+				}
+				if !strings.Contains(err.Error(), filepath.Base(counter)) {
+					t.Errorf("error = %v; want it to name the file %s", err, filepath.Base(counter))
+				}
+				// The other access fails alike.
+				if _, err := s.RevocationVersion(); !errors.Is(err, errCounterShort) {
+					t.Errorf("RevocationVersion after: %v; want %v", err, errCounterShort)
+				}
+				if err := s.NoteRevocationChange(t.Context()); !errors.Is(err, errCounterShort) {
+					t.Errorf("NoteRevocationChange after: %v; want %v", err, errCounterShort)
+				}
+
+				switch tc.name {
+				case "removed":
+					if _, err := os.Lstat(counter); !errors.Is(err, fs.ErrNotExist) {
+						t.Errorf("a removed counter file was created again (%v): it would not be the file mapped", err)
+					}
+				case "replaced by another file":
+					if b, err := os.ReadFile(counter); err != nil || binary.NativeEndian.Uint64(b) != 7 {
+						t.Errorf("the file that replaced the counter holds %v, %v; want 7 untouched", b, err)
+					}
+				case "disk full":
+					// Once there is room, the next access mends it.
+					noRoom = false
+					if _, err := first.access(t.Context(), s); err != nil {
+						t.Errorf("first %s once the disk has room: %v", first.name, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestRevocationCounterFaultGuard: the accesses to the word restore the
+// goroutine's SetPanicOnFault setting whether they succeed, fault or
+// panic otherwise, and let a panic other than a fault (here a nil word's)
+// go on.
+func TestRevocationCounterFaultGuard(t *testing.T) {
+	path := newDatabaseFile(t)
+	good := openCounter(t, path).word
+	cutPath := newDatabaseFile(t)
+	cut := openCounter(t, cutPath).word
+	cutCounter(t, cutPath)
+
+	accesses := []struct {
+		name   string
+		access func(*uint64) bool
+	}{
+		{"loadWord", func(w *uint64) bool { _, ok := loadWord(w); return ok }},
+		{"addOneToWord", addOneToWord},
+		{"seedWord", seedWord},
+	}
+	words := []struct {
+		name      string
+		word      *uint64
+		wantOK    bool
+		wantPanic bool
+	}{
+		{"mapped", good, true, false},
+		{"cut", cut, false, false},
+		{"nil", nil, false, true},
+	}
+	for _, a := range accesses {
+		for _, w := range words {
+			for _, was := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/setting %v", a.name, w.name, was), func(t *testing.T) {
+					debug.SetPanicOnFault(was)
+					defer debug.SetPanicOnFault(false)
+					var ok bool
+					panicked := func() (panicked bool) {
+						defer func() { panicked = recover() != nil }()
+						ok = a.access(w.word)
+						return false
+					}()
+					if got := debug.SetPanicOnFault(was); got != was {
+						t.Errorf("setting after the access = %v, want %v as before", got, was)
+					}
+					if ok != w.wantOK || panicked != w.wantPanic {
+						t.Errorf("ok, panicked = %v, %v; want %v, %v", ok, panicked, w.wantOK, w.wantPanic)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestRevocationCounterFullDiskFailsOpen: when the counter's bytes cannot
+// be allocated, Open fails naming the file, rather than map a hole that
+// faults at the first touch (see also TestRevocationCounterOnFullTmpfs).
+func TestRevocationCounterFullDiskFailsOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setUp func(counter string) error
+	}{
+		{"new", func(string) error { return nil }},
+		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := newDatabaseFile(t)
+			counter := path + counterSuffix
+			if err := tc.setUp(counter); err != nil {
+				t.Fatal(err)
+			}
+			mapped := false
+			_, err := openRevocationSignal(path,
+				func(*os.File) error { return syscall.ENOSPC },
+				func(fd int) ([]byte, error) { mapped = true; return mapCounter(fd) })
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), filepath.Base(counter)) {
+				t.Errorf("error = %v; want %v naming %s", err, syscall.ENOSPC, filepath.Base(counter))
+			}
+			if mapped {
+				t.Error("the counter was mapped although it could not be allocated")
+			}
+			if info, err := os.Stat(counter); err != nil || info.Size() != 0 {
+				t.Errorf("counter file after the failure: %v, %v; want it left empty", info, err)
+			}
+		})
+	}
+}
+
 func TestRevocationCounterFallsBackWhenMappingIsRefused(t *testing.T) {
 	path := newDatabaseFile(t)
-	s, err := openRevocationSignal(path, func(int) ([]byte, error) { return nil, syscall.ENODEV })
+	s, err := openRevocationSignal(path, allocateCounter, func(int) ([]byte, error) { return nil, syscall.ENODEV })
 	if err != nil {
 		t.Fatal(err)
 	}
