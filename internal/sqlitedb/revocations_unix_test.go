@@ -178,13 +178,7 @@ func TestRevocationCounterLeavesTheOldSignalAlone(t *testing.T) {
 // seedWord), while a count already there is kept (see
 // TestRevocationCounterKeepsItsCount).
 func TestRevocationCounterStartsAtTheClock(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		setUp func(counter string) error
-	}{
-		{"new", func(string) error { return nil }},
-		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
-	} {
+	for _, tc := range countersToGrow() {
 		t.Run(tc.name, func(t *testing.T) {
 			path := newDatabaseFile(t)
 			if err := tc.setUp(path + counterSuffix); err != nil {
@@ -498,13 +492,7 @@ func TestRevocationCounterFaultGuard(t *testing.T) {
 // be allocated, Open fails naming the file, rather than map a hole that
 // faults at the first touch (see also TestRevocationCounterOnFullTmpfs).
 func TestRevocationCounterFullDiskFailsOpen(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		setUp func(counter string) error
-	}{
-		{"new", func(string) error { return nil }},
-		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
-	} {
+	for _, tc := range countersToGrow() {
 		t.Run(tc.name, func(t *testing.T) {
 			path := newDatabaseFile(t)
 			counter := path + counterSuffix
@@ -634,5 +622,19 @@ func BenchmarkRevocationVersion(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// counterToGrow is a counter file that Open must grow: none yet, or an
+// empty one.
+type counterToGrow struct {
+	name  string
+	setUp func(counter string) error
+}
+
+func countersToGrow() []counterToGrow {
+	return []counterToGrow{
+		{"new", func(string) error { return nil }},
+		{"empty", func(counter string) error { return os.WriteFile(counter, nil, 0o600) }},
 	}
 }
