@@ -134,28 +134,14 @@ func (s *counterSignal) stillShort() error {
 
 // loadWord reads the word; ok is false if that faulted.
 func loadWord(word *uint64) (v uint64, ok bool) {
-	was := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(was)
-		if !ok {
-			onlyFault(recover())
-		}
-	}()
-	return atomic.LoadUint64(word), true
+	ok = guarded(func() { v = atomic.LoadUint64(word) })
+	return v, ok
 }
 
 // addOneToWord adds one to the word; ok is false if that faulted, and
 // then nothing was added.
 func addOneToWord(word *uint64) (ok bool) {
-	was := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(was)
-		if !ok {
-			onlyFault(recover())
-		}
-	}()
-	atomic.AddUint64(word, 1)
-	return true
+	return guarded(func() { atomic.AddUint64(word, 1) })
 }
 
 // seedWord starts a word that reads 0, that is a counter just grown (new,
@@ -167,6 +153,15 @@ func addOneToWord(word *uint64) (ok bool) {
 // that an earlier start reached, unless the clock went back. Only a 0 is
 // replaced, so this never loses a count. ok is false if that faulted.
 func seedWord(word *uint64) (ok bool) {
+	return guarded(func() { atomic.CompareAndSwapUint64(word, 0, uint64(time.Now().UnixNano())) })
+}
+
+// guarded runs access, an access to the mapped word, with a memory fault
+// made a panic that it recovers: ok is false if access faulted. It
+// restores the goroutine's SetPanicOnFault setting as it leaves, and
+// recovers only when access did not finish (a recover on every access
+// would cost more than the access).
+func guarded(access func()) (ok bool) {
 	was := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(was)
@@ -174,13 +169,9 @@ func seedWord(word *uint64) (ok bool) {
 			onlyFault(recover())
 		}
 	}()
-	atomic.CompareAndSwapUint64(word, 0, uint64(time.Now().UnixNano()))
+	access()
 	return true
 }
-
-// The accesses above restore the goroutine's SetPanicOnFault setting as
-// they leave, and recover only when they did not finish (ok still false):
-// a recover on every access would cost more than the access.
 
 // onlyFault lets a recovered memory fault (SetPanicOnFault panics with a
 // value that has Addr) end there, and panics again with anything else.
