@@ -214,19 +214,23 @@ func cutCounter(t *testing.T, path string) {
 	}
 }
 
-// firstAccesses are the two ways a process touches the counter after it
-// was cut short; each gives the version after it.
-var firstAccesses = []struct {
+// firstAccess is one of the two ways a process touches the counter after
+// it was cut short; it gives the version after it.
+type firstAccess struct {
 	name   string
 	access func(context.Context, *counterSignal) (uint64, error)
-}{
-	{"read", func(_ context.Context, s *counterSignal) (uint64, error) { return s.RevocationVersion() }},
-	{"change", func(ctx context.Context, s *counterSignal) (uint64, error) {
-		if err := s.NoteRevocationChange(ctx); err != nil {
-			return 0, err
-		}
-		return s.RevocationVersion()
-	}},
+}
+
+func firstAccesses() []firstAccess {
+	return []firstAccess{
+		{"read", func(_ context.Context, s *counterSignal) (uint64, error) { return s.RevocationVersion() }},
+		{"change", func(ctx context.Context, s *counterSignal) (uint64, error) {
+			if err := s.NoteRevocationChange(ctx); err != nil {
+				return 0, err
+			}
+			return s.RevocationVersion()
+		}},
+	}
 }
 
 // TestRevocationCounterCutShortIsGrownBack: a counter file cut short while
@@ -235,7 +239,7 @@ var firstAccesses = []struct {
 // the cut, so that a cache holding answers from before drops them; and
 // both handles count on from there.
 func TestRevocationCounterCutShortIsGrownBack(t *testing.T) {
-	for _, first := range firstAccesses {
+	for _, first := range firstAccesses() {
 		t.Run(first.name, func(t *testing.T) {
 			path := newDatabaseFile(t)
 			writeCounter(t, path, 41)
@@ -330,11 +334,19 @@ func TestRevocationCounterFaultIsAnError(t *testing.T) {
 		// cause is the error of growing back, nil when growing back
 		// succeeds but does not mend the mapping.
 		cause error
+		// then checks what is left once both accesses failed; again
+		// makes room on the disk and runs the first access once more.
+		then func(t *testing.T, counter string, again func() error)
 	}{
 		{
 			name:   "disk full",
 			noRoom: true,
 			cause:  syscall.ENOSPC,
+			then: func(t *testing.T, _ string, again func() error) {
+				if err := again(); err != nil {
+					t.Errorf("the same access once the disk has room: %v", err)
+				}
+			},
 		},
 		{
 			name: "replaced by a folder",
@@ -356,6 +368,11 @@ func TestRevocationCounterFaultIsAnError(t *testing.T) {
 				}
 			},
 			cause: fs.ErrNotExist,
+			then: func(t *testing.T, counter string, _ func() error) {
+				if _, err := os.Lstat(counter); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("a removed counter file was created again (%v): it would not be the file mapped", err)
+				}
+			},
 		},
 		{
 			// Growing the new file back changes nothing, the mapping is
@@ -371,9 +388,14 @@ func TestRevocationCounterFaultIsAnError(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
+			then: func(t *testing.T, counter string, _ func() error) {
+				if b, err := os.ReadFile(counter); err != nil || binary.NativeEndian.Uint64(b) != 7 {
+					t.Errorf("the file that replaced the counter holds %v, %v; want 7 untouched", b, err)
+				}
+			},
 		},
 	} {
-		for _, first := range firstAccesses {
+		for _, first := range firstAccesses() {
 			t.Run(tc.name+"/"+first.name, func(t *testing.T) {
 				path := newDatabaseFile(t)
 				counter := path + counterSuffix
@@ -414,21 +436,12 @@ func TestRevocationCounterFaultIsAnError(t *testing.T) {
 					t.Errorf("NoteRevocationChange after: %v; want %v", err, errCounterShort)
 				}
 
-				switch tc.name {
-				case "removed":
-					if _, err := os.Lstat(counter); !errors.Is(err, fs.ErrNotExist) {
-						t.Errorf("a removed counter file was created again (%v): it would not be the file mapped", err)
-					}
-				case "replaced by another file":
-					if b, err := os.ReadFile(counter); err != nil || binary.NativeEndian.Uint64(b) != 7 {
-						t.Errorf("the file that replaced the counter holds %v, %v; want 7 untouched", b, err)
-					}
-				case "disk full":
-					// Once there is room, the next access mends it.
-					noRoom = false
-					if _, err := first.access(t.Context(), s); err != nil {
-						t.Errorf("first %s once the disk has room: %v", first.name, err)
-					}
+				if tc.then != nil {
+					tc.then(t, counter, func() error {
+						noRoom = false
+						_, err := first.access(t.Context(), s)
+						return err
+					})
 				}
 			})
 		}
